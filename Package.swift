@@ -1,0 +1,111 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One set of language features for every target (decided once; after changing it, delete `.build`).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "pdx",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pdx", targets: ["pdx"]),
+        .executable(name: "pdxctl", targets: ["pdxctl"]),
+        .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "LocalPostgres", targets: ["LocalPostgres"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // libpq, found through pkg-config (apt: libpq-dev).
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "LocalPostgres", swiftSettings: swiftSettings),
+        // The numbered files of sql/, embedded at build time, and the migrator that applies them.
+        .target(
+            name: "Migrations",
+            dependencies: [
+                "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedSQLPlugin"]
+        ),
+        .executableTarget(name: "EmbedSQL", swiftSettings: swiftSettings),
+        .plugin(name: "EmbedSQLPlugin", capability: .buildTool(), dependencies: ["EmbedSQL"]),
+        .target(name: "JobQueue", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .target(name: "Market", swiftSettings: swiftSettings),
+        .target(
+            name: "MarketStore",
+            dependencies: ["Market", "Postgres", "JobQueue", "Migrations"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MarketWorkers",
+            dependencies: ["Market", "MarketStore", "JobQueue"],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "MarketAPI", dependencies: ["Market", "MarketStore"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "pdx",
+            dependencies: [
+                "Postgres", "LocalPostgres", "Migrations",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pdxctl",
+            dependencies: [
+                "Postgres", "Migrations",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test support: a throwaway PostgreSQL cluster per test process and a database per suite.
+        .target(
+            name: "PDXTestSupport",
+            dependencies: ["Postgres", "LocalPostgres", "Migrations", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/PDXTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: ["Postgres", "PDXTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LocalPostgresTests",
+            dependencies: ["LocalPostgres", "Postgres", "PDXTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MigrationsTests",
+            dependencies: ["Migrations", "Postgres", "PDXTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

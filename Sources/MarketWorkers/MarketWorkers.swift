@@ -1,0 +1,1 @@
+// MarketWorkers: job handlers that match demands, re-match on new products, reprice, expire and notify.

@@ -1,0 +1,75 @@
+import Logging
+
+extension PostgresConnection {
+    /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws (also when the task
+    /// was cancelled). Inside an open transaction it uses a savepoint instead, so transactions nest.
+    public func transaction<R: Sendable>(
+        isolation: PostgresIsolationLevel? = nil,
+        readOnly: Bool = false,
+        _ body: @Sendable (isolated PostgresConnection) async throws -> R
+    ) async throws -> R {
+        if transactionStatus != .idle {
+            let name = "pdx_savepoint_\(savepointCounter.next())"
+            try uncancellable("SAVEPOINT \(name)")
+            do {
+                let value = try await body(self)
+                try uncancellable("RELEASE SAVEPOINT \(name)")
+                return value
+            } catch {
+                if !isClosed { try? uncancellable("ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name)") }
+                throw error
+            }
+        }
+        var begin = "BEGIN"
+        if let isolation { begin += " ISOLATION LEVEL \(isolation.rawValue)" }
+        if readOnly { begin += " READ ONLY" }
+        try uncancellable(begin)
+        do {
+            let value = try await body(self)
+            try uncancellable("COMMIT")
+            return value
+        } catch {
+            if !isClosed && transactionStatus != .idle {
+                do { try uncancellable("ROLLBACK") } catch { logger.warning("rollback failed", metadata: ["error": "\(error)"]) }
+            }
+            throw error
+        }
+    }
+
+    /// Like `transaction`, but runs the whole transaction again when it fails with a serialization
+    /// failure (40001) or a deadlock (40P01), up to `maxAttempts` times, waiting a random, growing delay
+    /// between attempts. The body must be safe to repeat.
+    public func retryingTransaction<R: Sendable>(
+        isolation: PostgresIsolationLevel = .serializable,
+        readOnly: Bool = false,
+        maxAttempts: Int = 5,
+        _ body: @Sendable (isolated PostgresConnection) async throws -> R
+    ) async throws -> R {
+        var attempt = 1
+        while true {
+            do {
+                return try await transaction(isolation: isolation, readOnly: readOnly, body)
+            } catch let error as PostgresError where error.isRetryableTransactionFailure && attempt < maxAttempts {
+                logger.debug("retrying transaction", metadata: ["db.sqlstate": "\(error.code?.rawValue ?? "")", "db.attempt": "\(attempt)"])
+                try await Task.sleep(for: retryDelay(attempt: attempt))
+                attempt += 1
+            }
+        }
+    }
+}
+
+/// Full jitter: a random delay up to 5 ms * 2^attempt, capped at 250 ms.
+func retryDelay(attempt: Int) -> Duration {
+    let ceiling = min(250.0, 5.0 * Double(1 << min(attempt, 10)))
+    return .microseconds(Int64(Double.random(in: 0...ceiling) * 1000))
+}
+
+/// Savepoint names only need to be unique within one connection's nesting; a process-wide counter is simplest.
+private let savepointCounter = Counter()
+
+import Synchronization
+
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    func next() -> Int { value.add(1, ordering: .relaxed).newValue }
+}

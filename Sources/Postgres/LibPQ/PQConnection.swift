@@ -1,0 +1,602 @@
+import CLibPQ
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One libpq connection, driven non-blocking: commands are sent with `PQsend*`, output is flushed with
+/// `PQflush`, and the thread waits in `poll(2)` on the socket (and on a wake-up pipe for cancellation).
+/// Every result is drained to NULL before the next command.
+///
+/// Not thread-safe: exactly one thread uses it (a `PostgresConnection`'s own thread, or a listener's);
+/// `@unchecked Sendable` only so that its owner's deinit may close it.
+final class PQConnection: @unchecked Sendable {
+    private(set) var handle: OpaquePointer?
+    private var cancelHandle: OpaquePointer?
+    let cancelSignal: CancelSignal
+    private var statements: StatementCache
+    private let notices: NoticeSink
+    /// Numbers commands, so a late cancellation never hits a later command.
+    private(set) var commandNumber: UInt64 = 0
+    private var cancelSent = false
+
+    init(statementCacheCapacity: Int, logger: Logger) throws(PostgresError) {
+        cancelSignal = CancelSignal(pipe: try WakePipe())
+        statements = StatementCache(capacity: statementCacheCapacity)
+        notices = NoticeSink(logger: logger)
+    }
+
+    deinit { finish() }
+
+    // MARK: Connecting
+
+    /// Connects with libpq's non-blocking procedure, giving up at the timeout.
+    func connect(_ configuration: PostgresConfiguration) throws(PostgresError) {
+        finish()
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        // Settings before `dbname` are defaults the connection string may override; `client_encoding`
+        // comes after it because this client decodes text as UTF-8.
+        // A second `dbname` is taken as a plain database name, overriding the connection string's.
+        var settings: [(String, String)] = [
+            ("application_name", configuration.applicationName),
+            ("dbname", configuration.connectionString),
+            ("client_encoding", "UTF8"),
+        ]
+        if let database = configuration.database { settings.append(("dbname", database)) }
+        let connection: OpaquePointer? = withCStringArrays(settings) { keywords, values in
+            PQconnectStartParams(keywords, values, 1)
+        }
+        guard let connection else {
+            throw PostgresError(kind: .connectionFailed, message: "libpq could not allocate a connection")
+        }
+        handle = connection
+        guard PQstatus(connection) != CONNECTION_BAD else {
+            let message = errorMessage()
+            finish()
+            throw PostgresError(kind: .connectionFailed, message: message)
+        }
+        var state = PGRES_POLLING_WRITING
+        while state != PGRES_POLLING_OK {
+            if state == PGRES_POLLING_FAILED {
+                let message = errorMessage()
+                finish()
+                throw PostgresError(kind: .connectionFailed, message: message)
+            }
+            let remaining = deadline - ContinuousClock.now
+            let milliseconds = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+            if milliseconds <= 0 {
+                finish()
+                throw PostgresError(kind: .connectTimeout, message: "no connection within \(configuration.connectTimeout)")
+            }
+            var descriptor = pollfd(fd: PQsocket(connection), events: Int16(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(clamping: milliseconds))
+            if ready < 0 && errno != EINTR {
+                let reason = String(cString: strerror(errno))
+                finish()
+                throw PostgresError(kind: .connectionFailed, message: "poll failed while connecting: \(reason)")
+            }
+            if ready > 0 { state = PQconnectPoll(connection) }
+        }
+        guard PQsetnonblocking(connection, 1) == 0 else {
+            let message = errorMessage()
+            finish()
+            throw PostgresError(kind: .connectionFailed, message: message)
+        }
+        cancelHandle = PQgetCancel(connection)
+        PQsetNoticeReceiver(connection, { context, result in
+            guard let context, let result, let text = PQresultErrorMessage(result) else { return }
+            Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue().receive(String(cString: text))
+        }, Unmanaged.passUnretained(notices).toOpaque())
+    }
+
+    /// Closes the connection (idempotent).
+    func finish() {
+        if let cancelHandle { PQfreeCancel(cancelHandle) }
+        cancelHandle = nil
+        if let handle { PQfinish(handle) }
+        handle = nil
+        statements.removeAll()
+    }
+
+    var isBroken: Bool {
+        guard let handle else { return true }
+        return PQstatus(handle) == CONNECTION_BAD
+    }
+
+    var transactionStatus: PostgresTransactionStatus {
+        guard let handle else { return .unknown }
+        switch PQtransactionStatus(handle) {
+        case PQTRANS_IDLE: return .idle
+        case PQTRANS_ACTIVE: return .active
+        case PQTRANS_INTRANS: return .inTransaction
+        case PQTRANS_INERROR: return .failedTransaction
+        default: return .unknown
+        }
+    }
+
+    var backendPID: Int32 { handle.map { PQbackendPID($0) } ?? 0 }
+
+    var serverVersion: Int { handle.map { Int(PQserverVersion($0)) } ?? 0 }
+
+    func errorMessage() -> String {
+        guard let handle, let text = PQerrorMessage(handle) else { return "connection is closed" }
+        let message = String(cString: text).trimmingWhitespace()
+        return message.isEmpty ? "unknown libpq error" : message
+    }
+
+    private func connectionError() -> PostgresError {
+        PostgresError(kind: .connectionClosed, message: errorMessage())
+    }
+
+    private func requireHandle() throws(PostgresError) -> OpaquePointer {
+        guard let handle, PQstatus(handle) != CONNECTION_BAD else {
+            throw PostgresError(kind: .connectionClosed, message: handle == nil ? "connection is closed" : errorMessage())
+        }
+        return handle
+    }
+
+    // MARK: Commands
+
+    /// Starts numbering a new command and returns its number (for `CancelSignal.request`).
+    func beginCommand() -> UInt64 {
+        commandNumber += 1
+        cancelSent = false
+        return commandNumber
+    }
+
+    /// Runs one statement with bound parameters, preparing and caching it on first use.
+    func query(_ query: PostgresQuery, command: UInt64?) throws -> PostgresRows {
+        if let error = query.bindings.encodingError { throw error.with(query: query.sql) }
+        let handle = try requireHandle()
+        let key = StatementCache.Key(sql: query.sql, types: query.bindings.types)
+        if statements.isEnabled, let name = statements.lookup(key) {
+            let sent = query.bindings.withLibPQArrays { values, lengths, formats in
+                PQsendQueryPrepared(handle, name, Int32(query.bindings.count), values, lengths, formats, 1)
+            }
+            guard sent == 1 else { throw connectionError() }
+            do {
+                return try collectResult(sql: query.sql, command: command)
+            } catch let error as PostgresError where error.invalidatesPreparedStatement {
+                // The statement is gone or its result type changed (a schema change): prepare it again,
+                // transparently when no transaction was running.
+                statements.remove(key)
+                guard transactionStatus == .idle else { throw error }
+            }
+        }
+        do {
+            return try pipeline([query], command: command)[0]
+        } catch var error as PostgresError {
+            error.pipelineIndex = nil
+            throw error
+        }
+    }
+
+    /// Runs statements in pipeline mode, in one round trip and one implicit transaction (unless a
+    /// transaction is already open). On failure, the error's `pipelineIndex` names the failing statement.
+    func pipeline(_ queries: [PostgresQuery], command: UInt64?) throws -> [PostgresRows] {
+        for (index, query) in queries.enumerated() {
+            if var error = query.bindings.encodingError {
+                error.pipelineIndex = index
+                throw error.with(query: query.sql)
+            }
+        }
+        let handle = try requireHandle()
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw PostgresError(kind: .invalidUsage, message: "could not enter pipeline mode: \(errorMessage())")
+        }
+        enum Step { case prepare(StatementCache.Key, query: Int), execute(query: Int) }
+        var steps: [Step] = []
+        var sendFailed = false
+        for (index, query) in queries.enumerated() {
+            let key = StatementCache.Key(sql: query.sql, types: query.bindings.types)
+            var name = statements.isEnabled ? statements.lookup(key) : nil
+            if name == nil && statements.isEnabled && statements.hasRoom {
+                let newName = statements.insert(key)
+                steps.append(.prepare(key, query: index))
+                if PQsendPrepare(handle, newName, query.sql, Int32(key.types.count), key.types) != 1 { sendFailed = true; break }
+                name = newName
+            }
+            steps.append(.execute(query: index))
+            sendFailed = query.bindings.withLibPQArrays { values, lengths, formats in
+                if let name {
+                    return PQsendQueryPrepared(handle, name, Int32(query.bindings.count), values, lengths, formats, 1)
+                }
+                return PQsendQueryParams(handle, query.sql, Int32(query.bindings.count), key.types,
+                                         values, lengths, formats, 1)
+            } != 1
+            if sendFailed { break }
+        }
+        if sendFailed || PQpipelineSync(handle) != 1 {
+            let error = connectionError()
+            for case .prepare(let key, _) in steps { statements.remove(key) }
+            finish()
+            throw error
+        }
+
+        var results: [PostgresRows] = []
+        results.reserveCapacity(queries.count)
+        var firstError: PostgresError?
+        do {
+            for step in steps {
+                let outcome = try nextPipelineResult(command: command)
+                switch (step, outcome) {
+                case (.prepare, .success):
+                    break
+                case (.prepare(let key, let index), .failure(var error)):
+                    statements.remove(key)
+                    if firstError == nil { error.pipelineIndex = index; firstError = error.with(query: queries[index].sql) }
+                case (.prepare(let key, _), .aborted):
+                    statements.remove(key)
+                case (.execute, .success(let rows)):
+                    results.append(rows)
+                case (.execute(let index), .failure(var error)):
+                    if firstError == nil { error.pipelineIndex = index; firstError = error.with(query: queries[index].sql) }
+                case (.execute, .aborted):
+                    break
+                }
+            }
+            try awaitPipelineSync(command: command)
+        } catch {
+            for case .prepare(let key, _) in steps { statements.remove(key) }
+            throw error
+        }
+        guard PQexitPipelineMode(handle) == 1 else {
+            throw PostgresError(kind: .protocolViolation, message: "could not leave pipeline mode: \(errorMessage())")
+        }
+        if let firstError {
+            if firstError.code == .queryCanceled, cancelSent { throw CancellationError() }
+            throw firstError
+        }
+        guard results.count == queries.count else {
+            throw PostgresError(kind: .protocolViolation, message: "the pipeline returned \(results.count) results for \(queries.count) statements")
+        }
+        return results
+    }
+
+    private enum PipelineOutcome {
+        case success(PostgresRows)
+        case failure(PostgresError)
+        case aborted
+    }
+
+    /// Reads one queued command's results, up to and including the NULL that ends them.
+    private func nextPipelineResult(command: UInt64?) throws -> PipelineOutcome {
+        var outcome: PipelineOutcome?
+        while true {
+            try awaitResult(command: command)
+            guard let handle else { throw connectionError() }
+            guard let result = PQgetResult(handle) else { break }
+            let status = PQresultStatus(result)
+            switch status {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                if outcome == nil { outcome = .success(PostgresRows(result: ResultBox(taking: result))) } else { PQclear(result) }
+            case PGRES_PIPELINE_ABORTED:
+                PQclear(result)
+                if outcome == nil { outcome = .aborted }
+            case PGRES_PIPELINE_SYNC:
+                PQclear(result)
+                throw PostgresError(kind: .protocolViolation, message: "pipeline ended before all its results arrived")
+            default:
+                let error = makeError(result)
+                PQclear(result)
+                if case .failure = outcome {} else { outcome = .failure(error) }
+                if isBroken { throw error }
+            }
+        }
+        guard let outcome else { throw connectionError() }
+        return outcome
+    }
+
+    private func awaitPipelineSync(command: UInt64?) throws {
+        try awaitResult(command: command)
+        guard let handle, let result = PQgetResult(handle) else { throw connectionError() }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_PIPELINE_SYNC else {
+            throw PostgresError(kind: .protocolViolation, message: "expected the end of the pipeline")
+        }
+    }
+
+    /// Runs SQL text with the simple protocol: several statements are allowed, parameters are not.
+    func simpleQuery(_ sql: String, command: UInt64?) throws {
+        let handle = try requireHandle()
+        guard PQsendQuery(handle, sql) == 1 else { throw connectionError() }
+        _ = try collectResult(sql: sql, command: command)
+    }
+
+    /// Reads every result of the command in flight until NULL; returns the first, throws the first error.
+    private func collectResult(sql: String, command: UInt64?) throws -> PostgresRows {
+        var rows: PostgresRows?
+        var failure: PostgresError?
+        while true {
+            try awaitResult(command: command)
+            guard let handle else { throw connectionError() }
+            guard let result = PQgetResult(handle) else { break }
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                if rows == nil { rows = PostgresRows(result: ResultBox(taking: result)) } else { PQclear(result) }
+            case PGRES_COPY_IN:
+                PQclear(result)
+                _ = PQputCopyEnd(handle, "COPY FROM STDIN is only supported through copyFrom")
+                failure = failure ?? PostgresError(kind: .invalidUsage, message: "use copyFrom(table:columns:) for COPY FROM STDIN")
+            case PGRES_COPY_OUT:
+                PQclear(result)
+                try discardCopyOut(command: command)
+                failure = failure ?? PostgresError(kind: .invalidUsage, message: "COPY TO STDOUT is not supported")
+            default:
+                let error = makeError(result)
+                PQclear(result)
+                failure = failure ?? error
+                if isBroken { break }
+            }
+            if isBroken { break }
+        }
+        if var failure {
+            if failure.code == .queryCanceled, cancelSent { throw CancellationError() }
+            failure.query = sql
+            throw failure
+        }
+        if isBroken { throw connectionError() }
+        guard let rows else { throw PostgresError(kind: .protocolViolation, message: "the command returned no result", query: sql) }
+        return rows
+    }
+
+    private func discardCopyOut(command: UInt64?) throws {
+        guard let handle else { return }
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(handle, &buffer, 1)
+            if let buffer { PQfreemem(buffer) }
+            if length == 0 { try wait(readable: true, writable: false, command: command); continue }
+            if length < 0 { return }
+        }
+    }
+
+    // MARK: COPY
+
+    /// Streams rows to `COPY ... FROM STDIN (FORMAT binary)`; returns the number of rows copied.
+    func copyIn(sql: String, columns: Int, command: UInt64?, rows: (PostgresCopyWriter) throws -> Void) throws -> Int {
+        let handle = try requireHandle()
+        guard PQsendQueryParams(handle, sql, 0, nil, nil, nil, nil, 1) == 1 else { throw connectionError() }
+        try awaitResult(command: command)
+        guard let start = PQgetResult(handle) else { throw connectionError() }
+        guard PQresultStatus(start) == PGRES_COPY_IN else {
+            let error = makeError(start).with(query: sql)
+            PQclear(start)
+            _ = try? collectResult(sql: sql, command: command)
+            throw error
+        }
+        PQclear(start)
+        let writer = PostgresCopyWriter(columns: columns) { [unowned self] bytes in try self.putCopyData(bytes, command: command) }
+        do {
+            try rows(writer)
+            try writer.finish()
+            try putCopyEnd(error: nil, command: command)
+        } catch {
+            writer.close()
+            try? putCopyEnd(error: "the client stopped the copy: \(error)", command: command)
+            _ = try? collectResult(sql: sql, command: command)
+            throw error
+        }
+        return try collectResult(sql: sql, command: command).affectedRows
+    }
+
+    private func putCopyData(_ bytes: UnsafeRawBufferPointer, command: UInt64?) throws {
+        guard let handle else { throw connectionError() }
+        while true {
+            let sent = bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32(bytes.count)) }
+            if sent == 1 { return }
+            if sent < 0 { throw connectionError() }
+            try wait(readable: false, writable: true, command: command)
+            _ = PQflush(handle)
+        }
+    }
+
+    private func putCopyEnd(error: String?, command: UInt64?) throws {
+        guard let handle else { throw connectionError() }
+        while true {
+            let sent = PQputCopyEnd(handle, error)
+            if sent == 1 { return }
+            if sent < 0 { throw connectionError() }
+            try wait(readable: false, writable: true, command: command)
+            _ = PQflush(handle)
+        }
+    }
+
+    // MARK: Notifications and liveness
+
+    /// Notifications libpq has already read.
+    func takeNotifications() -> [PostgresNotification] {
+        guard let handle else { return [] }
+        var notifications: [PostgresNotification] = []
+        while let notify = PQnotifies(handle) {
+            let value = notify.pointee
+            notifications.append(PostgresNotification(
+                channel: String(cString: value.relname),
+                payload: value.extra.map { String(cString: $0) } ?? "",
+                backendPID: value.be_pid))
+            PQfreemem(notify)
+        }
+        return notifications
+    }
+
+    /// Reads whatever the server sent while the connection sat idle, without blocking. False when the
+    /// server closed the connection (a terminated backend, a restart).
+    func isAliveWhileIdle() -> Bool {
+        guard let handle, PQstatus(handle) != CONNECTION_BAD else { return false }
+        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 0) > 0 else { return true }
+        if PQconsumeInput(handle) == 0 || PQstatus(handle) == CONNECTION_BAD { return false }
+        // Something arrived while idle: an error notice before the server hangs up, or a notification.
+        while PQisBusy(handle) == 0, let result = PQgetResult(handle) {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_FATAL_ERROR { return false }
+        }
+        return PQstatus(handle) != CONNECTION_BAD
+    }
+
+    /// Waits for readability of the socket or the wake-up pipe, then consumes input; used by listeners.
+    /// Returns false when the timeout passed with nothing to read.
+    func waitForInput(timeoutMilliseconds: Int32) throws -> Bool {
+        let handle = try requireHandle()
+        var descriptors = [
+            pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0),
+            pollfd(fd: cancelSignal.pipe.readFD, events: Int16(POLLIN), revents: 0),
+        ]
+        let ready = poll(&descriptors, 2, timeoutMilliseconds)
+        if ready < 0 && errno != EINTR {
+            throw PostgresError(kind: .connectionClosed, message: "poll failed: \(String(cString: strerror(errno)))")
+        }
+        if descriptors[1].revents != 0 { cancelSignal.pipe.drain() }
+        if descriptors[0].revents != 0 {
+            if PQconsumeInput(handle) == 0 || PQstatus(handle) == CONNECTION_BAD { throw connectionError() }
+            return true
+        }
+        return false
+    }
+
+    /// Waits only for the wake-up pipe (while disconnected); false when the timeout passed.
+    func waitForWakeUp(timeoutMilliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: cancelSignal.pipe.readFD, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, timeoutMilliseconds)
+        if ready > 0 { cancelSignal.pipe.drain() }
+        return ready > 0
+    }
+
+    // MARK: Waiting
+
+    /// Flushes output and waits until a result can be read without blocking.
+    private func awaitResult(command: UInt64?) throws {
+        while true {
+            guard let handle else { throw connectionError() }
+            let flushed = PQflush(handle)
+            if flushed < 0 { throw connectionError() }
+            if flushed == 0 && PQisBusy(handle) == 0 { return }
+            try wait(readable: true, writable: flushed == 1, command: command)
+        }
+    }
+
+    /// Blocks this thread in poll(2) until the socket is ready or the wake-up pipe fires; a wake-up with a
+    /// cancellation for the current command sends the cancel request (once).
+    private func wait(readable: Bool, writable: Bool, command: UInt64?) throws {
+        guard let handle else { throw connectionError() }
+        var events: Int32 = 0
+        if readable { events |= Int32(POLLIN) }
+        if writable { events |= Int32(POLLOUT) }
+        var descriptors = [
+            pollfd(fd: PQsocket(handle), events: Int16(events), revents: 0),
+            pollfd(fd: cancelSignal.pipe.readFD, events: Int16(POLLIN), revents: 0),
+        ]
+        let ready = poll(&descriptors, 2, -1)
+        if ready < 0 {
+            if errno == EINTR { return }
+            throw PostgresError(kind: .connectionClosed, message: "poll failed: \(String(cString: strerror(errno)))")
+        }
+        if descriptors[1].revents != 0 {
+            cancelSignal.pipe.drain()
+            if let command, !cancelSent, cancelSignal.isRequested(command) {
+                cancelSent = true
+                sendCancel()
+            }
+        }
+        if descriptors[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            if PQconsumeInput(handle) == 0 { throw connectionError() }
+        }
+    }
+
+    /// Asks the server to cancel the running command (PQcancel opens a separate connection).
+    private func sendCancel() {
+        guard let cancelHandle else { return }
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancelHandle, &buffer, Int32(buffer.count))
+    }
+
+    // MARK: Errors
+
+    func makeError(_ result: OpaquePointer) -> PostgresError {
+        func field(_ code: Int32) -> String? {
+            guard let value = PQresultErrorField(result, code) else { return nil }
+            return String(cString: value)
+        }
+        guard let code = field(CPG_DIAG_SQLSTATE) else {
+            let text = PQresultErrorMessage(result).map { String(cString: $0).trimmingWhitespace() } ?? ""
+            return PostgresError(kind: isBroken ? .connectionClosed : .protocolViolation,
+                                 message: text.isEmpty ? errorMessage() : text)
+        }
+        var error = PostgresError(kind: .server, code: SQLState(rawValue: code),
+                                  message: field(CPG_DIAG_MESSAGE_PRIMARY) ?? "unknown error")
+        error.severity = field(CPG_DIAG_SEVERITY_NONLOCALIZED) ?? field(CPG_DIAG_SEVERITY)
+        error.detail = field(CPG_DIAG_MESSAGE_DETAIL)
+        error.hint = field(CPG_DIAG_MESSAGE_HINT)
+        error.position = field(CPG_DIAG_STATEMENT_POSITION).flatMap { Int($0) }
+        error.context = field(CPG_DIAG_CONTEXT)
+        error.schema = field(CPG_DIAG_SCHEMA_NAME)
+        error.table = field(CPG_DIAG_TABLE_NAME)
+        error.column = field(CPG_DIAG_COLUMN_NAME)
+        error.dataType = field(CPG_DIAG_DATATYPE_NAME)
+        error.constraint = field(CPG_DIAG_CONSTRAINT_NAME)
+        if error.code?.errorClass == "57" && error.code != .queryCanceled && isBroken { error.kind = .connectionClosed }
+        return error
+    }
+}
+
+/// Forwards server notices (NOTICE, WARNING) to the log instead of libpq's default of printing to stderr.
+private final class NoticeSink {
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
+    func receive(_ text: String) {
+        logger.debug("postgres notice", metadata: ["db.notice": "\(text.trimmingWhitespace())"])
+    }
+}
+
+/// How the connection stands with respect to transactions.
+public enum PostgresTransactionStatus: Sendable {
+    case idle, active, inTransaction, failedTransaction, unknown
+}
+
+extension PostgresError {
+    func with(query sql: String) -> PostgresError {
+        var copy = self
+        copy.query = sql
+        return copy
+    }
+
+    /// A cached prepared statement that must be prepared again.
+    var invalidatesPreparedStatement: Bool {
+        code == .invalidSQLStatementName || (code == .featureNotSupported && message.contains("cached plan"))
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice = slice.dropFirst() }
+        while let last = slice.last, last.isWhitespace { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
+
+/// Calls `body` with NULL-terminated C arrays of keywords and values.
+private func withCStringArrays<R>(
+    _ pairs: [(String, String)],
+    _ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<UnsafePointer<CChar>?>) -> R
+) -> R {
+    var keywords = pairs.map { strdup($0.0) }
+    var values = pairs.map { strdup($0.1) }
+    keywords.append(nil)
+    values.append(nil)
+    defer {
+        for pointer in keywords { free(pointer) }
+        for pointer in values { free(pointer) }
+    }
+    let constKeywords = keywords.map { UnsafePointer($0) }
+    let constValues = values.map { UnsafePointer($0) }
+    return constKeywords.withUnsafeBufferPointer { k in
+        constValues.withUnsafeBufferPointer { v in
+            // Both buffers are non-empty (they end with NULL), so their base addresses exist.
+            body(k.baseAddress.unsafelyUnwrapped, v.baseAddress.unsafelyUnwrapped)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// A self-pipe that interrupts a thread blocked in `poll`: written from any thread, read by the owner.
+final class WakePipe: Sendable {
+    let readFD: Int32
+    let writeFD: Int32
+
+    init() throws(PostgresError) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            throw PostgresError(kind: .connectionFailed, message: "could not create a pipe: \(String(cString: strerror(errno)))")
+        }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        readFD = fds[0]
+        writeFD = fds[1]
+    }
+
+    deinit {
+        close(readFD)
+        close(writeFD)
+    }
+
+    func wake() {
+        var byte: UInt8 = 1
+        _ = write(writeFD, &byte, 1)  // EAGAIN means a wake-up is already pending.
+    }
+
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(readFD, &buffer, buffer.count) > 0 {}
+    }
+}
+
+/// Carries a task's cancellation to the connection thread: the cancelling thread records which command
+/// to cancel and wakes the thread, which then sends the cancel request itself.
+final class CancelSignal: Sendable {
+    let pipe: WakePipe
+    private let requested = Atomic<UInt64>(0)
+
+    init(pipe: WakePipe) { self.pipe = pipe }
+
+    func request(_ command: UInt64) {
+        requested.store(command, ordering: .releasing)
+        pipe.wake()
+    }
+
+    func isRequested(_ command: UInt64) -> Bool { requested.load(ordering: .acquiring) == command }
+}

@@ -1,0 +1,86 @@
+/// A type that can be an element of a one-dimensional PostgreSQL array.
+public protocol PostgresArrayElement: PostgresCodable {
+    /// The array type, e.g. `text[]` for strings.
+    static var postgresArrayType: PostgresType { get }
+    /// The element type written into the array header (defaults to `postgresType`).
+    static var postgresArrayElementType: PostgresType { get }
+}
+
+extension PostgresArrayElement {
+    public static var postgresArrayElementType: PostgresType { postgresType }
+}
+
+extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
+    public static var postgresArrayType: PostgresType { Wrapped.postgresArrayType }
+    public static var postgresArrayElementType: PostgresType { Wrapped.postgresArrayElementType }
+}
+
+/// One-dimensional arrays, sent and read in the binary array format; elements may be Optional (NULL).
+extension Array: PostgresEncodable where Element: PostgresArrayElement {
+    public static var postgresType: PostgresType { Element.postgresArrayType }
+
+    public func encode(into buffer: inout PostgresEncodingBuffer) throws {
+        buffer.writeInteger(Int32(isEmpty ? 0 : 1))
+        let hasNullOffset = buffer.count
+        buffer.writeInteger(Int32(0))
+        buffer.writeInteger(Element.postgresArrayElementType.rawValue)
+        guard !isEmpty else { return }
+        guard let count = Int32(exactly: self.count) else {
+            throw PostgresError(kind: .encoding, message: "an array of \(self.count) elements is too long")
+        }
+        buffer.writeInteger(count)
+        buffer.writeInteger(Int32(1))
+        var hasNull = false
+        for element in self {
+            let lengthOffset = buffer.count
+            buffer.writeInteger(Int32(0))
+            try element.encode(into: &buffer)
+            if buffer.isNull {
+                buffer.isNull = false
+                buffer.bytes.removeSubrange((lengthOffset + 4)...)
+                buffer.overwriteInt32(-1, at: lengthOffset)
+                hasNull = true
+            } else {
+                buffer.overwriteInt32(Int32(buffer.count - lengthOffset - 4), at: lengthOffset)
+            }
+        }
+        if hasNull { buffer.overwriteInt32(1, at: hasNullOffset) }
+    }
+}
+
+extension Array: PostgresDecodable where Element: PostgresArrayElement {
+    public static func decode(from value: PostgresValue) throws -> [Element] {
+        let bytes = try value.nonNullBytes(for: [Element].self)
+        var reader = ByteReader(bytes)
+        guard let dimensions = reader.readInteger(Int32.self), reader.readInteger(Int32.self) != nil,
+              let elementOID = reader.readInteger(UInt32.self)
+        else { throw value.error(decoding: [Element].self, "malformed array") }
+        if dimensions == 0 { return [] }
+        guard dimensions == 1 else {
+            throw value.error(decoding: [Element].self, "only one-dimensional arrays are supported, got \(dimensions)")
+        }
+        guard let count = reader.readInteger(Int32.self), reader.readInteger(Int32.self) != nil, count >= 0 else {
+            throw value.error(decoding: [Element].self, "malformed array")
+        }
+        var result: [Element] = []
+        result.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let length = reader.readInteger(Int32.self) else {
+                throw value.error(decoding: [Element].self, "truncated array")
+            }
+            let element: UnsafeRawBufferPointer?
+            if length < 0 {
+                element = nil
+            } else {
+                guard let slice = reader.readSlice(Int(length)) else {
+                    throw value.error(decoding: [Element].self, "truncated array")
+                }
+                element = slice
+            }
+            let elementValue = PostgresValue(
+                columnName: value.columnName, type: PostgresType(rawValue: elementOID), format: .binary, bytes: element)
+            result.append(try Element.decode(from: elementValue))
+        }
+        return result
+    }
+}
