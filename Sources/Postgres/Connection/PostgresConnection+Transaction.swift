@@ -3,6 +3,7 @@ import Logging
 extension PostgresConnection {
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws (also when the task
     /// was cancelled). Inside an open transaction it uses a savepoint instead, so transactions nest.
+    @discardableResult
     public func transaction<R: Sendable>(
         isolation: PostgresIsolationLevel? = nil,
         readOnly: Bool = false,
@@ -39,6 +40,7 @@ extension PostgresConnection {
     /// Like `transaction`, but runs the whole transaction again when it fails with a serialization
     /// failure (40001) or a deadlock (40P01), up to `maxAttempts` times, waiting a random, growing delay
     /// between attempts. The body must be safe to repeat.
+    @discardableResult
     public func retryingTransaction<R: Sendable>(
         isolation: PostgresIsolationLevel = .serializable,
         readOnly: Bool = false,

@@ -161,10 +161,16 @@ public actor PostgresConnection {
         let command = pq.beginCommand()
         let signal = cancelSignal
         return try await withTaskCancellationHandler {
-            try body(command)
+            // The explicit hop matters: Swift 6.3 runs this closure on the global executor although it is
+            // statically isolated to the connection, and libpq must only ever run on the connection's thread.
+            try await self.onOwnThread(command, body)
         } onCancel: {
             signal.request(command)
         }
+    }
+
+    private func onOwnThread<R>(_ command: UInt64, _ body: (UInt64) throws -> R) async throws -> R {
+        try body(command)
     }
 
     /// Runs a command that must complete even in a cancelled task (ROLLBACK after a cancelled body).

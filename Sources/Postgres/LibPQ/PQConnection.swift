@@ -21,6 +21,8 @@ final class PQConnection: @unchecked Sendable {
     /// Numbers commands, so a late cancellation never hits a later command.
     private(set) var commandNumber: UInt64 = 0
     private var cancelSent = false
+    /// The thread that connected; every later call must come from it (checked in debug builds).
+    private var ownerThread: pthread_t?
 
     init(statementCacheCapacity: Int, logger: Logger) throws(PostgresError) {
         cancelSignal = CancelSignal(pipe: try WakePipe())
@@ -35,6 +37,7 @@ final class PQConnection: @unchecked Sendable {
     /// Connects with libpq's non-blocking procedure, giving up at the timeout.
     func connect(_ configuration: PostgresConfiguration) throws(PostgresError) {
         finish()
+        ownerThread = pthread_self()
         let deadline = ContinuousClock.now + configuration.connectTimeout
         // Settings before `dbname` are defaults the connection string may override; `client_encoding`
         // comes after it because this client decodes text as UTF-8.
@@ -141,13 +144,19 @@ final class PQConnection: @unchecked Sendable {
 
     /// Starts numbering a new command and returns its number (for `CancelSignal.request`).
     func beginCommand() -> UInt64 {
+        assertOwnerThread()
         commandNumber += 1
         cancelSent = false
         return commandNumber
     }
 
+    private func assertOwnerThread() {
+        assert(ownerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? true, "libpq used off the connection's own thread")
+    }
+
     /// Runs one statement with bound parameters, preparing and caching it on first use.
     func query(_ query: PostgresQuery, command: UInt64?) throws -> PostgresRows {
+        assertOwnerThread()
         if let error = query.bindings.encodingError { throw error.with(query: query.sql) }
         let handle = try requireHandle()
         let key = StatementCache.Key(sql: query.sql, types: query.bindings.types)
@@ -425,10 +434,13 @@ final class PQConnection: @unchecked Sendable {
     /// server closed the connection (a terminated backend, a restart).
     func isAliveWhileIdle() -> Bool {
         guard let handle, PQstatus(handle) != CONNECTION_BAD else { return false }
-        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, 0) > 0 else { return true }
-        if PQconsumeInput(handle) == 0 || PQstatus(handle) == CONNECTION_BAD { return false }
-        // Something arrived while idle: an error notice before the server hangs up, or a notification.
+        // Read whatever is waiting: a terminated backend sends an error (which libpq hands to the notice
+        // receiver) and then closes, so keep reading while the socket stays readable to see the end.
+        for _ in 0..<8 {
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { break }
+            if PQconsumeInput(handle) == 0 || PQstatus(handle) == CONNECTION_BAD { return false }
+        }
         while PQisBusy(handle) == 0, let result = PQgetResult(handle) {
             let status = PQresultStatus(result)
             PQclear(result)
@@ -481,6 +493,7 @@ final class PQConnection: @unchecked Sendable {
     /// Blocks this thread in poll(2) until the socket is ready or the wake-up pipe fires; a wake-up with a
     /// cancellation for the current command sends the cancel request (once).
     private func wait(readable: Bool, writable: Bool, command: UInt64?) throws {
+        assertOwnerThread()
         guard let handle else { throw connectionError() }
         var events: Int32 = 0
         if readable { events |= Int32(POLLIN) }

@@ -49,6 +49,13 @@ public final class PostgresPool: Service, Sendable {
         public var connecting: Int
         public var waiting: Int
         public var total: Int { idle + leased + connecting }
+
+        public init(idle: Int, leased: Int, connecting: Int, waiting: Int) {
+            self.idle = idle
+            self.leased = leased
+            self.connecting = connecting
+            self.waiting = waiting
+        }
     }
 
     private typealias Waiter = CheckedContinuation<PostgresConnection, any Error>
@@ -107,6 +114,7 @@ public final class PostgresPool: Service, Sendable {
     }
 
     /// Runs `body` in a transaction on a pooled connection (see `PostgresConnection.transaction`).
+    @discardableResult
     public func withTransaction<R: Sendable>(
         isolation: PostgresIsolationLevel? = nil,
         readOnly: Bool = false,
@@ -119,6 +127,7 @@ public final class PostgresPool: Service, Sendable {
 
     /// Runs a transaction, repeating it on serialization failure or deadlock
     /// (see `PostgresConnection.retryingTransaction`).
+    @discardableResult
     public func withRetryingTransaction<R: Sendable>(
         isolation: PostgresIsolationLevel = .serializable,
         readOnly: Bool = false,

@@ -69,6 +69,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += "$\(bindings.count)"
         }
 
+        /// Binds an optional value; nil is sent as NULL.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            bindings.append(value)
+            placeholders.append(sql.utf8.count)
+            sql += "$\(bindings.count)"
+        }
+
         /// Pastes text into the SQL unchanged. Only for text the program itself controls.
         public mutating func appendInterpolation(unsafeRaw text: String) { sql += text }
 

@@ -1,5 +1,6 @@
-extension Bool: PostgresCodable {
+extension Bool: PostgresCodable, PostgresArrayElement {
     public static var postgresType: PostgresType { .bool }
+    public static var postgresArrayType: PostgresType { .boolArray }
 
     public func encode(into buffer: inout PostgresEncodingBuffer) {
         buffer.writeInteger(UInt8(self ? 1 : 0))

@@ -1,0 +1,54 @@
+import Foundation
+public import Postgres
+
+/// Connects, runs `body` with the connection, and closes it.
+public func withConnection<R: Sendable>(
+    _ configuration: PostgresConfiguration,
+    _ body: (PostgresConnection) async throws -> R
+) async throws -> R {
+    let connection = try await PostgresConnection.connect(configuration: configuration)
+    do {
+        let result = try await body(connection)
+        await connection.close()
+        return result
+    } catch {
+        await connection.close()
+        throw error
+    }
+}
+
+/// A test database's own connection: the shorthand most tests need.
+public func withTestConnection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    try await TestDatabase.withDatabase { configuration in
+        try await withConnection(configuration, body)
+    }
+}
+
+public struct TimedOut: Error, CustomStringConvertible {
+    public let what: String
+    public var description: String { "timed out: \(what)" }
+}
+
+/// Runs `body`, failing with `TimedOut` if it takes longer than `limit` (the body is cancelled).
+public func withTimeout<R: Sendable>(
+    _ limit: Duration, _ what: String = "operation",
+    _ body: @escaping @Sendable () async throws -> R
+) async throws -> R {
+    try await withThrowingTaskGroup(of: R?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
+        return value
+    }
+}
+
+/// Elapsed time of `body`.
+public func measure<R>(_ body: () async throws -> R) async rethrows -> (R, Duration) {
+    let start = ContinuousClock.now
+    let value = try await body()
+    return (value, ContinuousClock.now - start)
+}

@@ -1,0 +1,147 @@
+import Foundation
+import PDXTestSupport
+import Postgres
+import Testing
+
+@Suite struct PoolTests {
+    @Test func twoHundredConcurrentQueriesThroughEightConnections() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 8))
+            let answers = try await withThrowingTaskGroup(of: (Int, Int, Int32).self) { group in
+                for i in 0..<200 {
+                    group.addTask {
+                        let row = try await pool.query("SELECT \(i) * 2, pg_backend_pid()")[0]
+                        let (doubled, pid) = try row.decode(Int.self, Int32.self)
+                        return (i, doubled, pid)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 200)
+            #expect(answers.allSatisfy { $0.1 == $0.0 * 2 })
+            #expect(Set(answers.map(\.0)).count == 200)
+            let backends = Set(answers.map(\.2))
+            #expect(backends.count <= 8)
+            #expect(pool.statistics.total <= 8)
+            await pool.close()
+        }
+    }
+
+    @Test func recoversAfterEveryBackendIsTerminated() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 4))
+            // Open all four connections at once.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { try await pool.execute("SELECT pg_sleep(0.2)") } }
+                try await group.waitForAll()
+            }
+            #expect(pool.statistics.idle == 4)
+            try await withConnection(configuration) { admin in
+                try await admin.execute("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+                    """)
+                for _ in 0..<50 {
+                    let others = try await admin.query("""
+                        SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                        AND backend_type = 'client backend'
+                        """).scalar(Int.self)
+                    if others == 0 { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            // Every idle connection is dead; each is noticed before it is lent, and replaced.
+            for i in 0..<20 { #expect(try await pool.query("SELECT \(i)").scalar(Int.self) == i) }
+            #expect(pool.statistics.total <= 4)
+            await pool.close()
+        }
+    }
+
+    @Test func connectionErrorsReachEveryWaiterAtOnce() async throws {
+        var configuration = try await TestDatabase.adminConfiguration()
+        configuration.database = "pool_database_that_does_not_exist"
+        let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 3, acquireTimeout: .seconds(30)))
+        let (errors, elapsed) = await measure {
+            await withTaskGroup(of: (any Error)?.self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        do { _ = try await pool.query("SELECT 1"); return nil } catch { return error }
+                    }
+                }
+                return await group.reduce(into: [(any Error)?]()) { $0.append($1) }
+            }
+        }
+        #expect(elapsed < .seconds(5), "waiters must not sit out the 30 s acquire timeout")
+        #expect(errors.count == 10)
+        for error in errors {
+            let postgresError = try #require(error as? PostgresError)
+            #expect(postgresError.message.contains("does not exist"))
+        }
+        await pool.close()
+    }
+
+    @Test func acquireTimesOutWhenEveryConnectionIsBusy() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1, acquireTimeout: .milliseconds(300)))
+            let holder = Task { try await pool.execute("SELECT pg_sleep(2)") }
+            try await Task.sleep(for: .milliseconds(200))
+            let (error, elapsed) = await measure {
+                await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+            }
+            #expect(error?.kind == .poolTimeout)
+            #expect(elapsed < .seconds(1))
+            holder.cancel()
+            _ = await holder.result
+            #expect(try await pool.query("SELECT 1").scalar(Int.self) == 1)
+            await pool.close()
+        }
+    }
+
+    @Test func aConnectionLeftInATransactionIsNeverReused() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
+            let leaked = try await pool.withConnection { connection in
+                try await connection.execute("BEGIN")
+                try await connection.execute("CREATE TABLE half_done (n int)")
+                return connection.backendPID
+            }
+            let next = try await pool.withConnection { connection in
+                (connection.backendPID, connection.transactionStatus)
+            }
+            #expect(next.0 != leaked)
+            #expect(next.1 == .idle)
+            // The abandoned transaction was rolled back with its connection.
+            #expect(try await pool.query("SELECT to_regclass('half_done') IS NULL").scalar(Bool.self) == true)
+            await pool.close()
+        }
+    }
+
+    @Test func cancelledWaiterLeavesThePoolConsistent() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
+            let holder = Task { try await pool.execute("SELECT pg_sleep(0.5)") }
+            try await Task.sleep(for: .milliseconds(100))
+            let waiter = Task { try await pool.query("SELECT 1") }
+            try await Task.sleep(for: .milliseconds(50))
+            waiter.cancel()
+            await #expect(throws: CancellationError.self) { try await waiter.value }
+            _ = try await holder.value
+            #expect(pool.statistics == .init(idle: 1, leased: 0, connecting: 0, waiting: 0))
+            await pool.close()
+        }
+    }
+
+    @Test func runKeepsTheMinimumAndShutsDownGracefully() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(
+                connection: configuration, minConnections: 2, maxConnections: 4, healthCheckInterval: .milliseconds(100)))
+            let runner = Task { try await pool.run() }
+            for _ in 0..<50 where pool.statistics.idle < 2 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(pool.statistics.idle == 2)
+            runner.cancel()
+            try await runner.value
+            let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+            #expect(error?.kind == .poolClosed)
+        }
+    }
+}
