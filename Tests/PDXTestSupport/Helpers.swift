@@ -2,6 +2,7 @@ import Foundation
 public import Postgres
 
 /// Connects, runs `body` with the connection, and closes it.
+@discardableResult
 public func withConnection<R: Sendable>(
     _ configuration: PostgresConfiguration,
     _ body: (PostgresConnection) async throws -> R
@@ -18,6 +19,7 @@ public func withConnection<R: Sendable>(
 }
 
 /// A test database's own connection: the shorthand most tests need.
+@discardableResult
 public func withTestConnection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
     try await TestDatabase.withDatabase { configuration in
         try await withConnection(configuration, body)

@@ -35,6 +35,17 @@ public enum TestDatabase {
         }
     }
 
+    /// One connection string for a test database (what a user would put in DATABASE_URL).
+    public static func connectionString(_ configuration: PostgresConfiguration) -> String {
+        guard let database = configuration.database else { return configuration.connectionString }
+        let base = configuration.connectionString
+        if base.hasPrefix("postgres://") || base.hasPrefix("postgresql://") {
+            // A URI: a dbname query parameter overrides the path's database.
+            return base + (base.contains("?") ? "&" : "?") + "dbname=\(database)"
+        }
+        return base + " dbname='\(database)'"
+    }
+
     private struct Server: Sendable {
         var connectionString: String
         var cluster: LocalPostgres?

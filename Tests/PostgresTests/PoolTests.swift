@@ -116,6 +116,29 @@ import Testing
         }
     }
 
+    @Test func cancellingTheTaskCancelsAQueryInsideALease() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
+            let work = Task {
+                try await pool.withConnection { connection in
+                    _ = try await connection.query("SELECT 1")
+                    try await connection.execute("SELECT pg_sleep(10)")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let (result, elapsed) = await measure {
+                work.cancel()
+                return await work.result
+            }
+            #expect(elapsed < .seconds(1))
+            #expect(throws: CancellationError.self) { try result.get() }
+            // The same connection serves the next lease.
+            #expect(try await pool.query("SELECT 7").scalar(Int.self) == 7)
+            #expect(pool.statistics.total == 1)
+            await pool.close()
+        }
+    }
+
     @Test func cancelledWaiterLeavesThePoolConsistent() async throws {
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))

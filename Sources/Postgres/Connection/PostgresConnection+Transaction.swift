@@ -9,6 +9,16 @@ extension PostgresConnection {
         readOnly: Bool = false,
         _ body: @Sendable (isolated PostgresConnection) async throws -> R
     ) async throws -> R {
+        try await withCancellationScope { connection in
+            try await connection.inTransaction(isolation: isolation, readOnly: readOnly, body)
+        }
+    }
+
+    private func inTransaction<R: Sendable>(
+        isolation: PostgresIsolationLevel?,
+        readOnly: Bool,
+        _ body: @Sendable (isolated PostgresConnection) async throws -> R
+    ) async throws -> R {
         if transactionStatus != .idle {
             let name = "pdx_savepoint_\(savepointCounter.next())"
             try uncancellable("SAVEPOINT \(name)")

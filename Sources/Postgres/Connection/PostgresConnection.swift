@@ -148,29 +148,60 @@ public actor PostgresConnection {
         guard pq.isAliveWhileIdle() else { return (nil, false) }
         _ = pq.takeNotifications()
         do {
-            let value = try await body(self)
+            let value = try await withCancellationScope(body)
             return (.success(value), isReusable)
         } catch {
             return (.failure(error), isReusable)
         }
     }
 
+    /// The cancellation scope in force: the task that opened it (a pool lease or a transaction) and the
+    /// token its cancellation handler signals.
+    private var scope: (task: Int, token: UInt64)?
+
+    /// Runs `body` under one cancellation handler that covers every command the current task issues in
+    /// it, instead of one handler per command. Commands of other tasks keep their own handlers.
+    func withCancellationScope<R: Sendable>(
+        _ body: @Sendable (isolated PostgresConnection) async throws -> R
+    ) async throws -> R {
+        let task = currentTask()
+        if let scope, scope.task == task { return try await body(self) }
+        let token = pq.beginCommand()
+        let previous = scope
+        scope = (task, token)
+        defer { scope = previous }
+        let signal = cancelSignal
+        return try await withTaskCancellationHandler {
+            try await self.runScope(body)
+        } onCancel: {
+            signal.request(token)
+        }
+    }
+
+    private func runScope<R: Sendable>(_ body: @Sendable (isolated PostgresConnection) async throws -> R) async throws -> R {
+        try await body(self)
+    }
+
     /// Runs a command that the surrounding task's cancellation cancels on the server.
-    private func cancellable<R>(_ body: (UInt64) throws -> R) async throws -> R {
+    private func cancellable<R>(_ body: (CancelTokens) throws -> R) async throws -> R {
         try Task.checkCancellation()
         let command = pq.beginCommand()
+        if let scope, scope.task == currentTask() {
+            // Inside this task's scope: its handler already covers the command.
+            return try body(CancelTokens(command: command, scope: scope.token))
+        }
         let signal = cancelSignal
         return try await withTaskCancellationHandler {
             // The explicit hop matters: Swift 6.3 runs this closure on the global executor although it is
             // statically isolated to the connection, and libpq must only ever run on the connection's thread.
-            try await self.onOwnThread(command, body)
+            try await self.onOwnThread(CancelTokens(command: command), body)
         } onCancel: {
             signal.request(command)
         }
     }
 
-    private func onOwnThread<R>(_ command: UInt64, _ body: (UInt64) throws -> R) async throws -> R {
-        try body(command)
+    private func onOwnThread<R>(_ tokens: CancelTokens, _ body: (CancelTokens) throws -> R) async throws -> R {
+        try body(tokens)
     }
 
     /// Runs a command that must complete even in a cancelled task (ROLLBACK after a cancelled body).
@@ -181,3 +212,9 @@ public actor PostgresConnection {
 }
 
 private let connectionIDs = Atomic<Int>(0)
+
+/// Identifies the running task by its address, to tell the task that opened a scope from others.
+/// (`UnsafeCurrentTask` wraps one task pointer; hashing it would cost more than the comparison it serves.)
+private func currentTask() -> Int {
+    withUnsafeCurrentTask { task in unsafeBitCast(task, to: Int.self) }
+}

@@ -142,7 +142,8 @@ final class PQConnection: @unchecked Sendable {
 
     // MARK: Commands
 
-    /// Starts numbering a new command and returns its number (for `CancelSignal.request`).
+    /// Starts numbering a new command and returns its number (for `CancelSignal.request`); the numbers
+    /// also serve as cancellation-scope tokens, so the two never collide.
     func beginCommand() -> UInt64 {
         assertOwnerThread()
         commandNumber += 1
@@ -155,14 +156,13 @@ final class PQConnection: @unchecked Sendable {
     }
 
     /// Runs one statement with bound parameters, preparing and caching it on first use.
-    func query(_ query: PostgresQuery, command: UInt64?) throws -> PostgresRows {
+    func query(_ query: PostgresQuery, command: CancelTokens?) throws -> PostgresRows {
         assertOwnerThread()
         if let error = query.bindings.encodingError { throw error.with(query: query.sql) }
         let handle = try requireHandle()
-        let key = StatementCache.Key(sql: query.sql, types: query.bindings.types)
-        if statements.isEnabled, let name = statements.lookup(key) {
+        if statements.isEnabled, let name = statements.lookup(query.sql, query.bindings) {
             let sent = query.bindings.withLibPQArrays { values, lengths, formats in
-                PQsendQueryPrepared(handle, name, Int32(query.bindings.count), values, lengths, formats, 1)
+                PQsendQueryPrepared(handle, name.cString, Int32(query.bindings.count), values, lengths, formats, 1)
             }
             guard sent == 1 else { throw connectionError() }
             do {
@@ -170,7 +170,7 @@ final class PQConnection: @unchecked Sendable {
             } catch let error as PostgresError where error.invalidatesPreparedStatement {
                 // The statement is gone or its result type changed (a schema change): prepare it again,
                 // transparently when no transaction was running.
-                statements.remove(key)
+                statements.remove(StatementCache.Key(sql: query.sql, types: query.bindings.types))
                 guard transactionStatus == .idle else { throw error }
             }
         }
@@ -184,7 +184,7 @@ final class PQConnection: @unchecked Sendable {
 
     /// Runs statements in pipeline mode, in one round trip and one implicit transaction (unless a
     /// transaction is already open). On failure, the error's `pipelineIndex` names the failing statement.
-    func pipeline(_ queries: [PostgresQuery], command: UInt64?) throws -> [PostgresRows] {
+    func pipeline(_ queries: [PostgresQuery], command: CancelTokens?) throws -> [PostgresRows] {
         for (index, query) in queries.enumerated() {
             if var error = query.bindings.encodingError {
                 error.pipelineIndex = index
@@ -204,13 +204,13 @@ final class PQConnection: @unchecked Sendable {
             if name == nil && statements.isEnabled && statements.hasRoom {
                 let newName = statements.insert(key)
                 steps.append(.prepare(key, query: index))
-                if PQsendPrepare(handle, newName, query.sql, Int32(key.types.count), key.types) != 1 { sendFailed = true; break }
+                if PQsendPrepare(handle, newName.cString, query.sql, Int32(key.types.count), key.types) != 1 { sendFailed = true; break }
                 name = newName
             }
             steps.append(.execute(query: index))
             sendFailed = query.bindings.withLibPQArrays { values, lengths, formats in
                 if let name {
-                    return PQsendQueryPrepared(handle, name, Int32(query.bindings.count), values, lengths, formats, 1)
+                    return PQsendQueryPrepared(handle, name.cString, Int32(query.bindings.count), values, lengths, formats, 1)
                 }
                 return PQsendQueryParams(handle, query.sql, Int32(query.bindings.count), key.types,
                                          values, lengths, formats, 1)
@@ -271,7 +271,7 @@ final class PQConnection: @unchecked Sendable {
     }
 
     /// Reads one queued command's results, up to and including the NULL that ends them.
-    private func nextPipelineResult(command: UInt64?) throws -> PipelineOutcome {
+    private func nextPipelineResult(command: CancelTokens?) throws -> PipelineOutcome {
         var outcome: PipelineOutcome?
         while true {
             try awaitResult(command: command)
@@ -298,7 +298,7 @@ final class PQConnection: @unchecked Sendable {
         return outcome
     }
 
-    private func awaitPipelineSync(command: UInt64?) throws {
+    private func awaitPipelineSync(command: CancelTokens?) throws {
         try awaitResult(command: command)
         guard let handle, let result = PQgetResult(handle) else { throw connectionError() }
         defer { PQclear(result) }
@@ -308,14 +308,14 @@ final class PQConnection: @unchecked Sendable {
     }
 
     /// Runs SQL text with the simple protocol: several statements are allowed, parameters are not.
-    func simpleQuery(_ sql: String, command: UInt64?) throws {
+    func simpleQuery(_ sql: String, command: CancelTokens?) throws {
         let handle = try requireHandle()
         guard PQsendQuery(handle, sql) == 1 else { throw connectionError() }
         _ = try collectResult(sql: sql, command: command)
     }
 
     /// Reads every result of the command in flight until NULL; returns the first, throws the first error.
-    private func collectResult(sql: String, command: UInt64?) throws -> PostgresRows {
+    private func collectResult(sql: String, command: CancelTokens?) throws -> PostgresRows {
         var rows: PostgresRows?
         var failure: PostgresError?
         while true {
@@ -351,7 +351,7 @@ final class PQConnection: @unchecked Sendable {
         return rows
     }
 
-    private func discardCopyOut(command: UInt64?) throws {
+    private func discardCopyOut(command: CancelTokens?) throws {
         guard let handle else { return }
         while true {
             var buffer: UnsafeMutablePointer<CChar>?
@@ -365,7 +365,7 @@ final class PQConnection: @unchecked Sendable {
     // MARK: COPY
 
     /// Streams rows to `COPY ... FROM STDIN (FORMAT binary)`; returns the number of rows copied.
-    func copyIn(sql: String, columns: Int, command: UInt64?, rows: (PostgresCopyWriter) throws -> Void) throws -> Int {
+    func copyIn(sql: String, columns: Int, command: CancelTokens?, rows: (PostgresCopyWriter) throws -> Void) throws -> Int {
         let handle = try requireHandle()
         guard PQsendQueryParams(handle, sql, 0, nil, nil, nil, nil, 1) == 1 else { throw connectionError() }
         try awaitResult(command: command)
@@ -391,7 +391,7 @@ final class PQConnection: @unchecked Sendable {
         return try collectResult(sql: sql, command: command).affectedRows
     }
 
-    private func putCopyData(_ bytes: UnsafeRawBufferPointer, command: UInt64?) throws {
+    private func putCopyData(_ bytes: UnsafeRawBufferPointer, command: CancelTokens?) throws {
         guard let handle else { throw connectionError() }
         while true {
             let sent = bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32(bytes.count)) }
@@ -402,7 +402,7 @@ final class PQConnection: @unchecked Sendable {
         }
     }
 
-    private func putCopyEnd(error: String?, command: UInt64?) throws {
+    private func putCopyEnd(error: String?, command: CancelTokens?) throws {
         guard let handle else { throw connectionError() }
         while true {
             let sent = PQputCopyEnd(handle, error)
@@ -480,19 +480,25 @@ final class PQConnection: @unchecked Sendable {
     // MARK: Waiting
 
     /// Flushes output and waits until a result can be read without blocking.
-    private func awaitResult(command: UInt64?) throws {
+    private func awaitResult(command: CancelTokens?) throws {
         while true {
             guard let handle else { throw connectionError() }
             let flushed = PQflush(handle)
             if flushed < 0 { throw connectionError() }
-            if flushed == 0 && PQisBusy(handle) == 0 { return }
+            if flushed == 0 {
+                if PQisBusy(handle) == 0 { return }
+                // Read what already arrived before sleeping in poll: a fast server has often answered
+                // by the time the query is sent, and one recv is cheaper than poll then recv.
+                if PQconsumeInput(handle) == 0 { throw connectionError() }
+                if PQisBusy(handle) == 0 { return }
+            }
             try wait(readable: true, writable: flushed == 1, command: command)
         }
     }
 
     /// Blocks this thread in poll(2) until the socket is ready or the wake-up pipe fires; a wake-up with a
     /// cancellation for the current command sends the cancel request (once).
-    private func wait(readable: Bool, writable: Bool, command: UInt64?) throws {
+    private func wait(readable: Bool, writable: Bool, command: CancelTokens?) throws {
         assertOwnerThread()
         guard let handle else { throw connectionError() }
         var events: Int32 = 0

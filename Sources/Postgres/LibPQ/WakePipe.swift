@@ -39,8 +39,15 @@ final class WakePipe: Sendable {
     }
 }
 
+/// What a running command answers to: its own number, and the token of the cancellation scope (a pool
+/// lease or a transaction) whose task issued it, or 0.
+struct CancelTokens {
+    var command: UInt64
+    var scope: UInt64 = 0
+}
+
 /// Carries a task's cancellation to the connection thread: the cancelling thread records which command
-/// to cancel and wakes the thread, which then sends the cancel request itself.
+/// (or scope) to cancel and wakes the thread, which then sends the cancel request itself.
 final class CancelSignal: Sendable {
     let pipe: WakePipe
     private let requested = Atomic<UInt64>(0)
@@ -52,5 +59,8 @@ final class CancelSignal: Sendable {
         pipe.wake()
     }
 
-    func isRequested(_ command: UInt64) -> Bool { requested.load(ordering: .acquiring) == command }
+    func isRequested(_ tokens: CancelTokens) -> Bool {
+        let requested = requested.load(ordering: .acquiring)
+        return requested == tokens.command || (tokens.scope != 0 && requested == tokens.scope)
+    }
 }

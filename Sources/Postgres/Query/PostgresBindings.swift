@@ -6,12 +6,17 @@ public struct PostgresBindings: Sendable {
         var length: Int32
         var format: PostgresFormat
         var type: PostgresType
+        /// UTF-8 offset of this parameter's `$n` in the query text (-1 when unknown), for renumbering.
+        var placeholderOffset = -1
     }
 
     var buffer = PostgresEncodingBuffer()
     var entries: [Entry] = []
     /// The first encoding failure; reported when the query runs (string interpolation cannot throw).
-    var encodingError: PostgresError?
+    /// Kept as its message so that queries stay small to copy.
+    var encodingFailure: String?
+
+    var encodingError: PostgresError? { encodingFailure.map { PostgresError(kind: .encoding, message: $0) } }
 
     public init() {}
 
@@ -46,13 +51,20 @@ public struct PostgresBindings: Sendable {
     }
 
     mutating func recordError<T>(_ error: any Error, parameter: Int, type: T.Type) {
-        guard encodingError == nil else { return }
+        guard encodingFailure == nil else { return }
         let reason = (error as? PostgresError)?.message ?? "\(error)"
-        encodingError = PostgresError(kind: .encoding, message: "parameter $\(parameter) (\(T.self)): \(reason)")
+        encodingFailure = "parameter $\(parameter) (\(T.self)): \(reason)"
     }
 
     /// The parameter types, which together with the SQL text identify a prepared statement.
     var types: [UInt32] { entries.map(\.type.rawValue) }
+
+    /// Whether the parameter types equal `types`, without building an array.
+    func hasTypes(_ types: [UInt32]) -> Bool {
+        guard types.count == entries.count else { return false }
+        for index in entries.indices where entries[index].type.rawValue != types[index] { return false }
+        return true
+    }
 
     /// Calls `body` with the C arrays libpq expects (values, lengths, formats).
     func withLibPQArrays<R>(

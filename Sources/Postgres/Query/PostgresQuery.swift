@@ -9,19 +9,15 @@
 public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
     public private(set) var sql: String
     public private(set) var bindings: PostgresBindings
-    /// UTF-8 offsets of each `$n` placeholder in `sql`, so fragments can be combined and renumbered.
-    private var placeholders: [Int]
 
     public init(stringLiteral value: String) {
         sql = value
         bindings = PostgresBindings()
-        placeholders = []
     }
 
     public init(stringInterpolation: StringInterpolation) {
         sql = stringInterpolation.sql
         bindings = stringInterpolation.bindings
-        placeholders = stringInterpolation.placeholders
     }
 
     /// SQL text used as is, with parameters already numbered in it. The name says what it is: never pass
@@ -29,7 +25,6 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     public init(unsafeSQL sql: String, bindings: PostgresBindings = PostgresBindings()) {
         self.sql = sql
         self.bindings = bindings
-        self.placeholders = []
     }
 
     /// The SQL text (parameters appear as `$n`; their values are never shown).
@@ -37,7 +32,7 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
 
     /// Appends another query's text and parameters, renumbering its placeholders.
     public mutating func append(_ other: PostgresQuery) {
-        var interpolation = StringInterpolation(sql: sql, bindings: bindings, placeholders: placeholders)
+        var interpolation = StringInterpolation(sql: sql, bindings: bindings)
         interpolation.appendInterpolation(other)
         self = PostgresQuery(stringInterpolation: interpolation)
     }
@@ -45,19 +40,23 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     public struct StringInterpolation: StringInterpolationProtocol, Sendable {
         var sql: String
         var bindings: PostgresBindings
-        var placeholders: [Int]
 
         public init(literalCapacity: Int, interpolationCount: Int) {
             sql = ""
             sql.reserveCapacity(literalCapacity + interpolationCount * 3)
             bindings = PostgresBindings()
-            placeholders = []
         }
 
-        init(sql: String, bindings: PostgresBindings, placeholders: [Int]) {
+        init(sql: String, bindings: PostgresBindings) {
             self.sql = sql
             self.bindings = bindings
-            self.placeholders = placeholders
+        }
+
+        /// Writes `$n` for the parameter just bound and remembers where, for renumbering.
+        private mutating func appendPlaceholder() {
+            bindings.entries[bindings.entries.count - 1].placeholderOffset = sql.utf8.count
+            let number = bindings.count
+            sql += number < placeholderTexts.count ? placeholderTexts[number] : "$\(number)"
         }
 
         public mutating func appendLiteral(_ literal: String) { sql += literal }
@@ -65,15 +64,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
         /// Binds a value as the next parameter.
         public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value) {
             bindings.append(value)
-            placeholders.append(sql.utf8.count)
-            sql += "$\(bindings.count)"
+            appendPlaceholder()
         }
 
         /// Binds an optional value; nil is sent as NULL.
         public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
             bindings.append(value)
-            placeholders.append(sql.utf8.count)
-            sql += "$\(bindings.count)"
+            appendPlaceholder()
         }
 
         /// Pastes text into the SQL unchanged. Only for text the program itself controls.
@@ -82,8 +79,7 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
         /// Inserts a double-quoted identifier (table, column, channel or database name).
         public mutating func appendInterpolation(identifier name: String) {
             if name.isEmpty || name.utf8.contains(0) {
-                bindings.encodingError = bindings.encodingError
-                    ?? PostgresError(kind: .encoding, message: "an identifier must be non-empty and free of NUL characters")
+                bindings.encodingFailure = bindings.encodingFailure ?? "an identifier must be non-empty and free of NUL characters"
             }
             sql += quoteIdentifier(name)
         }
@@ -93,26 +89,31 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             let shift = bindings.count
             let utf8 = Array(fragment.sql.utf8)
             var cursor = 0
-            for (index, offset) in fragment.placeholders.enumerated() {
-                sql += String(decoding: utf8[cursor..<offset], as: UTF8.self)
-                placeholders.append(sql.utf8.count)
-                sql += "$\(shift + index + 1)"
-                cursor = offset + 1 + String(index + 1).utf8.count
-            }
-            sql += String(decoding: utf8[cursor...], as: UTF8.self)
-            for entry in fragment.bindings.entries {
+            for (index, entry) in fragment.bindings.entries.enumerated() {
                 var moved = entry
                 moved.offset = bindings.buffer.count
+                if entry.placeholderOffset >= 0 {
+                    sql += String(decoding: utf8[cursor..<entry.placeholderOffset], as: UTF8.self)
+                    moved.placeholderOffset = sql.utf8.count
+                    sql += "$\(shift + index + 1)"
+                    cursor = entry.placeholderOffset + 1 + String(index + 1).utf8.count
+                } else if bindings.encodingFailure == nil {
+                    bindings.encodingFailure = "a query made with unsafeSQL and parameters cannot be combined with others"
+                }
                 if entry.length >= 0 {
                     let end = entry.offset + Int(entry.length) + (entry.format == .text ? 1 : 0)
                     bindings.buffer.bytes.append(contentsOf: fragment.bindings.buffer.bytes[entry.offset..<end])
                 }
                 bindings.entries.append(moved)
             }
-            if bindings.encodingError == nil { bindings.encodingError = fragment.bindings.encodingError }
+            sql += String(decoding: utf8[cursor...], as: UTF8.self)
+            if bindings.encodingFailure == nil { bindings.encodingFailure = fragment.bindings.encodingFailure }
         }
     }
 }
+
+/// "$0" ... "$31", made once.
+private let placeholderTexts = (0..<32).map { "$\($0)" }
 
 /// Double-quotes an identifier, doubling embedded quotes.
 public func quoteIdentifier(_ name: String) -> String {

@@ -17,12 +17,17 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     public var commandTag: String { result.commandTag }
     /// Column names and types, in order.
     public var columns: [(name: String, type: PostgresType)] {
-        Array(zip(result.columnNames, result.columnTypes))
+        (0..<result.columnCount).map { (result.columnName($0), result.columnType($0)) }
     }
 
     /// Decodes every row into a tuple, one type per column.
     public func decode<each T: PostgresDecodable>(_ types: repeat (each T).Type) throws -> [(repeat each T)] {
         try map { try $0.decode(repeat (each T).self) }
+    }
+
+    /// Decodes every row's single column.
+    public func decode<T: PostgresDecodable>(_ type: T.Type) throws -> [T] {
+        try map { try $0.decode(T.self) }
     }
 
     /// Decodes every row into a `Decodable` value, matching properties to columns by name
@@ -57,6 +62,16 @@ public struct PostgresRow: Sendable {
             return try result.decode(V.self, row: index, column: column)
         }
         return (repeat try next((each T).self))
+    }
+
+    /// Decodes the row's single column.
+    public func decode<T: PostgresDecodable>(_ type: T.Type) throws -> T {
+        guard result.columnCount == 1 else {
+            throw PostgresDecodingError(
+                column: "*", columnType: .unspecified, swiftType: "\(T.self)",
+                reason: "the row has \(result.columnCount) columns but 1 type was given")
+        }
+        return try result.decode(T.self, row: index, column: 0)
     }
 
     /// Decodes one column by name.

@@ -1,33 +1,17 @@
 import CLibPQ
 
 /// Owns one libpq result (PGresult) and frees it when the last row referring to it is gone.
-/// Immutable after creation, so rows can be decoded on any thread.
+/// Immutable after creation, so rows can be decoded on any thread. Column metadata is read from libpq
+/// on demand, so a result costs one allocation besides libpq's own.
 final class ResultBox: @unchecked Sendable {
     let handle: OpaquePointer
     let rowCount: Int
     let columnCount: Int
-    let columnNames: [String]
-    let columnTypes: [PostgresType]
-    let columnFormats: [PostgresFormat]
 
     init(taking handle: OpaquePointer) {
         self.handle = handle
         rowCount = Int(PQntuples(handle))
         columnCount = Int(PQnfields(handle))
-        var names: [String] = []
-        var types: [PostgresType] = []
-        var formats: [PostgresFormat] = []
-        names.reserveCapacity(columnCount)
-        types.reserveCapacity(columnCount)
-        formats.reserveCapacity(columnCount)
-        for column in 0..<Int32(columnCount) {
-            names.append(PQfname(handle, column).map { String(cString: $0) } ?? "?column?")
-            types.append(PostgresType(rawValue: PQftype(handle, column)))
-            formats.append(PQfformat(handle, column) == 1 ? .binary : .text)
-        }
-        columnNames = names
-        columnTypes = types
-        columnFormats = formats
     }
 
     deinit { PQclear(handle) }
@@ -42,12 +26,20 @@ final class ResultBox: @unchecked Sendable {
         return String(cString: text)
     }
 
+    func columnName(_ column: Int) -> String {
+        PQfname(handle, Int32(column)).map { String(cString: $0) } ?? "?column?"
+    }
+
+    var columnNames: [String] { (0..<columnCount).map(columnName) }
+
+    func columnType(_ column: Int) -> PostgresType { PostgresType(rawValue: PQftype(handle, Int32(column))) }
+
+    func columnFormat(_ column: Int) -> PostgresFormat { PQfformat(handle, Int32(column)) == 1 ? .binary : .text }
+
     /// Decodes one cell. The value's bytes point into the result, which `self` keeps alive.
     func decode<T: PostgresDecodable>(_ type: T.Type, row: Int, column: Int) throws -> T {
-        let bytes = self.bytes(row: row, column: column)
-        let value = PostgresValue(
-            columnName: columnNames[column], type: columnTypes[column], format: columnFormats[column], bytes: bytes)
-        if value.format == .text && bytes != nil && !value.type.isTextual {
+        let value = PostgresValue(result: self, column: column, type: columnType(column), bytes: bytes(row: row, column: column))
+        if columnFormat(column) == .text && value.bytes != nil && !value.type.isTextual {
             throw value.error(decoding: T.self, "the value arrived in text format, which this client does not decode")
         }
         return try withExtendedLifetime(self) { try T.decode(from: value) }
@@ -62,6 +54,19 @@ final class ResultBox: @unchecked Sendable {
 
     func isNull(row: Int, column: Int) -> Bool { PQgetisnull(handle, Int32(row), Int32(column)) == 1 }
 
-    /// Column index by name; the first match wins, like SQL.
-    func columnIndex(named name: String) -> Int? { columnNames.firstIndex(of: name) }
+    /// Column index by exact (case-sensitive) name; the first match wins, like SQL.
+    func columnIndex(named name: String) -> Int? {
+        name.withCString { wanted in
+            (0..<columnCount).first { column in
+                guard let candidate = PQfname(handle, Int32(column)) else { return false }
+                return strcmp(candidate, wanted) == 0
+            }
+        }
+    }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -7,25 +7,25 @@ import Foundation
 /// One value to decode: a cell of a result, or an element of an array cell.
 struct CellSource {
     let result: ResultBox
-    let columnName: String
+    let column: Int
     let type: PostgresType
     let bytes: UnsafeRawBufferPointer?
 
     init(result: ResultBox, row: Int, column: Int) {
         self.result = result
-        columnName = result.columnNames[column]
-        type = result.columnTypes[column]
+        self.column = column
+        type = result.columnType(column)
         bytes = result.bytes(row: row, column: column)
     }
 
-    init(result: ResultBox, columnName: String, type: PostgresType, bytes: UnsafeRawBufferPointer?) {
+    init(result: ResultBox, column: Int, type: PostgresType, bytes: UnsafeRawBufferPointer?) {
         self.result = result
-        self.columnName = columnName
+        self.column = column
         self.type = type
         self.bytes = bytes
     }
 
-    var value: PostgresValue { PostgresValue(columnName: columnName, type: type, format: .binary, bytes: bytes) }
+    var value: PostgresValue { PostgresValue(result: result, column: column, type: type, bytes: bytes) }
 
     /// Decodes any `Decodable`: PostgreSQL types directly, json/jsonb through JSONDecoder, anything else
     /// (such as a `String`-backed enum) through a single-value decoder over this cell.
@@ -268,7 +268,7 @@ private struct ArrayContainer: UnkeyedDecodingContainer {
     private mutating func next() throws -> CellDecoder {
         guard !isAtEnd else { throw cell.value.error(decoding: [String].self, "read past the end of the array") }
         defer { currentIndex += 1 }
-        let element = CellSource(result: cell.result, columnName: cell.columnName, type: elementType, bytes: elements[currentIndex])
+        let element = CellSource(result: cell.result, column: cell.column, type: elementType, bytes: elements[currentIndex])
         return CellDecoder(cell: element, codingPath: codingPath + [IndexKey(currentIndex)])
     }
 

@@ -77,8 +77,7 @@ extension Array: PostgresDecodable where Element: PostgresArrayElement {
                 }
                 element = slice
             }
-            let elementValue = PostgresValue(
-                columnName: value.columnName, type: PostgresType(rawValue: elementOID), format: .binary, bytes: element)
+            let elementValue = PostgresValue(result: value.result, column: value.column, type: PostgresType(rawValue: elementOID), bytes: element)
             result.append(try Element.decode(from: elementValue))
         }
         return result

@@ -2,12 +2,22 @@
 ///
 /// The bytes belong to the result and are valid only during the `decode(from:)` call that receives them.
 public struct PostgresValue {
-    /// The column's name (used in error messages).
-    public let columnName: String
+    /// The result and column it came from (for error messages); read lazily, errors are rare.
+    let result: ResultBox
+    let column: Int
     public let type: PostgresType
-    public let format: PostgresFormat
     /// The value's bytes, or nil for SQL NULL.
     public let bytes: UnsafeRawBufferPointer?
+
+    init(result: ResultBox, column: Int, type: PostgresType, bytes: UnsafeRawBufferPointer?) {
+        self.result = result
+        self.column = column
+        self.type = type
+        self.bytes = bytes
+    }
+
+    /// The column's name.
+    public var columnName: String { result.columnName(column) }
 
     /// The bytes of a non-NULL value, or an error naming the column and the requested type.
     public func nonNullBytes<T>(for type: T.Type) throws(PostgresDecodingError) -> UnsafeRawBufferPointer {

@@ -1,51 +1,51 @@
 /// A PostgreSQL type, identified by its OID.
 public struct PostgresType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// Lets the server infer the parameter's type from the statement (used for strings).
-    public static let unspecified = PostgresType(rawValue: 0)
-    public static let bool = PostgresType(rawValue: 16)
-    public static let bytea = PostgresType(rawValue: 17)
-    public static let char = PostgresType(rawValue: 18)
-    public static let name = PostgresType(rawValue: 19)
-    public static let int8 = PostgresType(rawValue: 20)
-    public static let int2 = PostgresType(rawValue: 21)
-    public static let int4 = PostgresType(rawValue: 23)
-    public static let text = PostgresType(rawValue: 25)
-    public static let oid = PostgresType(rawValue: 26)
-    public static let json = PostgresType(rawValue: 114)
-    public static let xml = PostgresType(rawValue: 142)
-    public static let float4 = PostgresType(rawValue: 700)
-    public static let float8 = PostgresType(rawValue: 701)
-    public static let unknown = PostgresType(rawValue: 705)
-    public static let bpchar = PostgresType(rawValue: 1042)
-    public static let varchar = PostgresType(rawValue: 1043)
-    public static let date = PostgresType(rawValue: 1082)
-    public static let time = PostgresType(rawValue: 1083)
-    public static let timestamp = PostgresType(rawValue: 1114)
-    public static let timestamptz = PostgresType(rawValue: 1184)
-    public static let interval = PostgresType(rawValue: 1186)
-    public static let numeric = PostgresType(rawValue: 1700)
-    public static let uuid = PostgresType(rawValue: 2950)
-    public static let jsonb = PostgresType(rawValue: 3802)
+    @inlinable public static var unspecified: PostgresType { PostgresType(rawValue: 0) }
+    @inlinable public static var bool: PostgresType { PostgresType(rawValue: 16) }
+    @inlinable public static var bytea: PostgresType { PostgresType(rawValue: 17) }
+    @inlinable public static var char: PostgresType { PostgresType(rawValue: 18) }
+    @inlinable public static var name: PostgresType { PostgresType(rawValue: 19) }
+    @inlinable public static var int8: PostgresType { PostgresType(rawValue: 20) }
+    @inlinable public static var int2: PostgresType { PostgresType(rawValue: 21) }
+    @inlinable public static var int4: PostgresType { PostgresType(rawValue: 23) }
+    @inlinable public static var text: PostgresType { PostgresType(rawValue: 25) }
+    @inlinable public static var oid: PostgresType { PostgresType(rawValue: 26) }
+    @inlinable public static var json: PostgresType { PostgresType(rawValue: 114) }
+    @inlinable public static var xml: PostgresType { PostgresType(rawValue: 142) }
+    @inlinable public static var float4: PostgresType { PostgresType(rawValue: 700) }
+    @inlinable public static var float8: PostgresType { PostgresType(rawValue: 701) }
+    @inlinable public static var unknown: PostgresType { PostgresType(rawValue: 705) }
+    @inlinable public static var bpchar: PostgresType { PostgresType(rawValue: 1042) }
+    @inlinable public static var varchar: PostgresType { PostgresType(rawValue: 1043) }
+    @inlinable public static var date: PostgresType { PostgresType(rawValue: 1082) }
+    @inlinable public static var time: PostgresType { PostgresType(rawValue: 1083) }
+    @inlinable public static var timestamp: PostgresType { PostgresType(rawValue: 1114) }
+    @inlinable public static var timestamptz: PostgresType { PostgresType(rawValue: 1184) }
+    @inlinable public static var interval: PostgresType { PostgresType(rawValue: 1186) }
+    @inlinable public static var numeric: PostgresType { PostgresType(rawValue: 1700) }
+    @inlinable public static var uuid: PostgresType { PostgresType(rawValue: 2950) }
+    @inlinable public static var jsonb: PostgresType { PostgresType(rawValue: 3802) }
 
-    public static let boolArray = PostgresType(rawValue: 1000)
-    public static let byteaArray = PostgresType(rawValue: 1001)
-    public static let nameArray = PostgresType(rawValue: 1003)
-    public static let int2Array = PostgresType(rawValue: 1005)
-    public static let int4Array = PostgresType(rawValue: 1007)
-    public static let textArray = PostgresType(rawValue: 1009)
-    public static let bpcharArray = PostgresType(rawValue: 1014)
-    public static let varcharArray = PostgresType(rawValue: 1015)
-    public static let int8Array = PostgresType(rawValue: 1016)
-    public static let float4Array = PostgresType(rawValue: 1021)
-    public static let float8Array = PostgresType(rawValue: 1022)
-    public static let dateArray = PostgresType(rawValue: 1182)
-    public static let timestamptzArray = PostgresType(rawValue: 1185)
-    public static let numericArray = PostgresType(rawValue: 1231)
-    public static let uuidArray = PostgresType(rawValue: 2951)
-    public static let jsonbArray = PostgresType(rawValue: 3807)
+    @inlinable public static var boolArray: PostgresType { PostgresType(rawValue: 1000) }
+    @inlinable public static var byteaArray: PostgresType { PostgresType(rawValue: 1001) }
+    @inlinable public static var nameArray: PostgresType { PostgresType(rawValue: 1003) }
+    @inlinable public static var int2Array: PostgresType { PostgresType(rawValue: 1005) }
+    @inlinable public static var int4Array: PostgresType { PostgresType(rawValue: 1007) }
+    @inlinable public static var textArray: PostgresType { PostgresType(rawValue: 1009) }
+    @inlinable public static var bpcharArray: PostgresType { PostgresType(rawValue: 1014) }
+    @inlinable public static var varcharArray: PostgresType { PostgresType(rawValue: 1015) }
+    @inlinable public static var int8Array: PostgresType { PostgresType(rawValue: 1016) }
+    @inlinable public static var float4Array: PostgresType { PostgresType(rawValue: 1021) }
+    @inlinable public static var float8Array: PostgresType { PostgresType(rawValue: 1022) }
+    @inlinable public static var dateArray: PostgresType { PostgresType(rawValue: 1182) }
+    @inlinable public static var timestamptzArray: PostgresType { PostgresType(rawValue: 1185) }
+    @inlinable public static var numericArray: PostgresType { PostgresType(rawValue: 1231) }
+    @inlinable public static var uuidArray: PostgresType { PostgresType(rawValue: 2951) }
+    @inlinable public static var jsonbArray: PostgresType { PostgresType(rawValue: 3807) }
 
     private static let names: [UInt32: String] = [
         0: "unspecified", 16: "bool", 17: "bytea", 18: "char", 19: "name", 20: "int8", 21: "int2", 23: "int4",
