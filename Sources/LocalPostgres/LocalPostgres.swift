@@ -36,6 +36,12 @@ public struct LocalPostgres: Sendable {
         public let port: Int
         public let user: String
         public let logFile: String
+        /// False when the server was already running (another process started it): leave it running.
+        public let startedNow: Bool
+
+        func started() -> Endpoint {
+            Endpoint(socketDirectory: socketDirectory, port: port, user: user, logFile: logFile, startedNow: true)
+        }
 
         /// A libpq keyword/value connection string for `database`.
         public func connectionString(database: String = "postgres") -> String {
@@ -56,12 +62,13 @@ public struct LocalPostgres: Sendable {
         let runner = try ProcessRunner.current()
         let root = try await prepareRoot(runner)
         let data = root.appendingPathComponent("data").path
-        let endpoint = try endpoint(root: root, runner: runner)
+        var endpoint = try endpoint(root: root, runner: runner)
         if !FileManager.default.fileExists(atPath: data + "/PG_VERSION") {
             try await initialize(data: data, binaries: binaries, runner: runner)
         }
         try writeRuntimeSettings(data: data, endpoint: endpoint, runner: runner)
         if try await isRunning(data: data, binaries: binaries, runner: runner) { return endpoint }
+        endpoint = endpoint.started()
         let outcome = try await runner.runAsServer(binaries.path("pg_ctl"), [
             "start", "-D", data, "-l", endpoint.logFile, "-w", "-t", "120", "-s",
         ])
@@ -93,6 +100,7 @@ public struct LocalPostgres: Sendable {
     public func destroy() async throws {
         try await stop(immediate: true)
         let resolved = directory.resolvingSymlinksInPath()
+        try? FileManager.default.removeItem(atPath: shortSocketFolder(for: resolved))
         if resolved.path != directory.path { try? FileManager.default.removeItem(at: resolved) }
         if FileManager.default.fileExists(atPath: directory.path) || isSymlink(directory.path) {
             try FileManager.default.removeItem(at: directory)
@@ -157,13 +165,13 @@ public struct LocalPostgres: Sendable {
         var socketDirectory = root.path
         // A Unix socket path has at most 107 bytes; fall back to a short folder under /tmp.
         if (socketDirectory + "/.s.PGSQL.\(port)").utf8.count > 100 {
-            socketDirectory = "/tmp/pdx-\(stableHash(root.path))"
+            socketDirectory = shortSocketFolder(for: root)
             try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
             try runner.giveToServer(socketDirectory)
             _ = chmod(socketDirectory, 0o700)
         }
         return Endpoint(socketDirectory: socketDirectory, port: port, user: Self.superuser,
-                        logFile: root.appendingPathComponent("postgres.log").path)
+                        logFile: root.appendingPathComponent("postgres.log").path, startedNow: false)
     }
 
     private func initialize(data: String, binaries: PostgresBinaries, runner: ProcessRunner) async throws {
@@ -217,6 +225,9 @@ public struct LocalPostgres: Sendable {
         return "Last lines of \(path):\n" + text.split(separator: "\n").suffix(15).joined(separator: "\n")
     }
 }
+
+/// Where the socket goes when the cluster's own folder would make its path too long.
+private func shortSocketFolder(for root: URL) -> String { "/tmp/pdx-\(stableHash(root.path))" }
 
 private func isSymlink(_ path: String) -> Bool {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil

@@ -7,9 +7,11 @@ public struct PostgresBinaries: Sendable {
     static let required = ["initdb", "pg_ctl", "postgres"]
 
     /// Looks on PATH, then in `pg_config --bindir`, then in `/usr/lib/postgresql/*/bin` (newest first).
-    public static func find() throws -> PostgresBinaries {
+    public static func find(
+        path: String = ProcessInfo.processInfo.environment["PATH"] ?? "",
+        installRoot: String = "/usr/lib/postgresql"
+    ) throws -> PostgresBinaries {
         var candidates: [URL] = []
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         for folder in path.split(separator: ":") where !folder.isEmpty {
             let initdb = URL(fileURLWithPath: String(folder)).appendingPathComponent("initdb")
             if FileManager.default.isExecutableFile(atPath: initdb.path) {
@@ -17,10 +19,10 @@ public struct PostgresBinaries: Sendable {
                 candidates.append(initdb.resolvingSymlinksInPath().deletingLastPathComponent())
             }
         }
-        if let bindir = pgConfigBindir() { candidates.append(URL(fileURLWithPath: bindir)) }
-        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        if let bindir = pgConfigBindir(path: path) { candidates.append(URL(fileURLWithPath: bindir)) }
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: installRoot)) ?? []
         for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
-            candidates.append(URL(fileURLWithPath: "/usr/lib/postgresql/\(version)/bin"))
+            candidates.append(URL(fileURLWithPath: "\(installRoot)/\(version)/bin"))
         }
         for candidate in candidates where required.allSatisfy({
             FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent($0).path)
@@ -42,8 +44,7 @@ public struct PostgresBinaries: Sendable {
         return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
     }
 
-    private static func pgConfigBindir() -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    private static func pgConfigBindir(path: String) -> String? {
         guard let pgConfig = path.split(separator: ":").map({ String($0) + "/pg_config" })
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
         let process = Process()

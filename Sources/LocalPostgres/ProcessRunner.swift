@@ -90,8 +90,20 @@ func spawn(_ program: String, _ arguments: [String], outputPath: String = "/dev/
     var cArguments = ([program] + arguments).map { strdup($0) }
     cArguments.append(nil)
     defer { for pointer in cArguments { free(pointer) } }
+    // The child starts with no blocked signals and default handlers: threads of Swift's pool block most
+    // signals, and a child that inherits that mask never sees SIGALRM (pgbench -T) or SIGTERM.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let result = posix_spawn(&pid, program, &actions, nil, cArguments, environ)
+    let result = posix_spawn(&pid, program, &actions, &attributes, cArguments, environ)
     guard result == 0 else {
         throw LocalPostgresError("cannot run \(program): \(String(cString: strerror(result)))")
     }
