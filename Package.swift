@@ -66,20 +66,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "MarketAPI", dependencies: ["Market", "MarketStore"], swiftSettings: swiftSettings),
-        .executableTarget(
-            name: "pdx",
+        // What the executables run: the dev environment and the benchmarks.
+        .target(
+            name: "PDXRuntime",
             dependencies: [
                 "Postgres", "LocalPostgres", "Migrations",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "pdx",
+            dependencies: [
+                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "pdxctl",
             dependencies: [
-                "Postgres", "Migrations",
+                "Postgres", "Migrations", "PDXRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -100,6 +111,11 @@ let package = Package(
         .testTarget(
             name: "LocalPostgresTests",
             dependencies: ["LocalPostgres", "Postgres", "PDXTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PDXRuntimeTests",
+            dependencies: ["PDXRuntime", "Postgres", "LocalPostgres", "PDXTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

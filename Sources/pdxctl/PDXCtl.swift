@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Migrations
+import PDXRuntime
+import Postgres
+
+@main
+struct PDXCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pdxctl",
+        abstract: "Administer pdx: the database's state now; pricing rules, queues and matches as they arrive.",
+        discussion: "Uses DATABASE_URL or --database-url, like pdx.",
+        version: "0.1.0",
+        subcommands: [Status.self]
+    )
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show whether the database is reachable and its migrations current.",
+        discussion: """
+            Exit codes: 0 reachable and current; 1 unreachable or another error; 2 migrations pending or changed.
+
+            Examples:
+              pdxctl status
+              pdxctl status --json | jq .pending
+            """
+    )
+
+    @Option(name: .customLong("database-url"), help: ArgumentHelp("The database (default: $DATABASE_URL).", valueName: "url"))
+    var databaseURL: String?
+
+    @Flag(help: "Print JSON for scripts.")
+    var json = false
+
+    struct Report: Codable {
+        var server: String
+        var database: String
+        var applied: [String]
+        var pending: [String]
+        var changed: [String]
+        var unknown: [String]
+        var current: Bool { pending.isEmpty && changed.isEmpty }
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: .warning)
+        guard let url = resolveDatabaseURL(databaseURL) else {
+            throw ValidationError("no database: set DATABASE_URL or pass --database-url")
+        }
+        let connection = try await PostgresConnection.connect(configuration: .init(connectionString: url, applicationName: "pdxctl"))
+        defer { Task { await connection.close() } }
+        let database = try await connection.query("SELECT current_database()").scalar(String.self) ?? "?"
+        let version = await connection.serverVersion
+        let statuses = try await Migrator.embedded().status(on: connection)
+        func names(_ keep: (Migrator.Status.State) -> Bool) -> [String] { statuses.filter { keep($0.state) }.map(\.name) }
+        let report = Report(
+            server: describePostgresVersion(version), database: database,
+            applied: names { if case .applied = $0 { true } else { false } },
+            pending: names { $0 == .pending }, changed: names { $0 == .changed }, unknown: names { $0 == .unknown })
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            say(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            say("database:   \(report.database) on PostgreSQL \(report.server)")
+            say("migrations: \(report.applied.count) applied, \(report.pending.count) pending" +
+                (report.changed.isEmpty ? "" : ", \(report.changed.count) CHANGED (\(report.changed.joined(separator: ", ")))") +
+                (report.unknown.isEmpty ? "" : ", \(report.unknown.count) unknown to this binary"))
+            if !report.pending.isEmpty { say("run `pdx migrate` to apply: \(report.pending.joined(separator: ", "))") }
+        }
+        if !report.current { throw ExitCode(2) }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import LocalPostgres
+import Logging
+import PDXRuntime
+import PDXTestSupport
+import Postgres
+import Testing
+
+@Suite struct DevEnvironmentTests {
+    @Test func usesAndMigratesTheDatabaseItIsGiven() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let url = TestDatabase.connectionString(configuration)
+            let environment = DevEnvironment(
+                options: .init(databaseURL: url, folder: URL(fileURLWithPath: "/nonexistent")), logger: .init(label: "test"))
+            let first = try await environment.prepare()
+            #expect(first.cluster == nil)
+            #expect(first.startedCluster == false)
+            #expect(first.applied.count == first.totalMigrations)
+            #expect(first.serverVersion >= 150_000)
+            let second = try await environment.prepare()
+            #expect(second.applied.isEmpty)
+        }
+    }
+
+    @Test func privateClusterIsCreatedResumedAndReset() async throws {
+        let folder = URL(fileURLWithPath: "/tmp/pdx-devenv-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let environment = DevEnvironment(options: .init(databaseURL: nil, folder: folder), logger: .init(label: "test"))
+        let first = try await environment.prepare()
+        let cluster = try #require(first.cluster)
+        try cluster.removeWhenProcessExits(pid: getpid())
+        #expect(first.startedCluster)
+        #expect(first.configuration.connectionString.contains("dbname='pdx'"))
+        try await withConnection(first.configuration) { connection in
+            try await connection.execute("CREATE TABLE keepsake (n int)")
+        }
+        // Running again while it runs: found running, nothing applied, data kept, not ours to stop.
+        let again = try await environment.prepare()
+        #expect(again.startedCluster == false)
+        #expect(again.applied.isEmpty)
+        try await cluster.stop()
+        // --reset starts over.
+        let reset = DevEnvironment(options: .init(databaseURL: nil, folder: folder, reset: true), logger: .init(label: "test"))
+        let fresh = try await reset.prepare()
+        #expect(fresh.startedCluster)
+        #expect(fresh.applied.count == fresh.totalMigrations)
+        let gone = try await withConnection(fresh.configuration) { connection in
+            try await connection.query("SELECT to_regclass('keepsake') IS NULL").scalar(Bool.self)
+        }
+        #expect(gone == true)
+        try await cluster.destroy()
+    }
+
+    @Test func versionsReadLikePostgresPrintsThem() {
+        #expect(describePostgresVersion(150_018) == "15.18")
+        #expect(describePostgresVersion(90_624) == "9.6.24")
+    }
+}
+
+@Suite struct BenchmarkTests {
+    @Test func comparisonReportsEveryFigureOnItsOwnLine() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let url = TestDatabase.connectionString(configuration)
+            let benchmark = PostgresBenchmark(
+                options: .init(databaseURL: url, clients: [1, 2], duration: .seconds(1), runs: 1), logger: .init(label: "test"))
+            let figures = try await benchmark.run(say: { _ in })
+            #expect(figures.map(\.clients) == [1, 2])
+            for figure in figures {
+                #expect(figure.pdx > 100)
+                #expect(figure.pgbench > 100)
+                #expect(figure.pdxPoolPerQuery > 100)
+                #expect(abs(figure.ratio - figure.pdx / figure.pgbench) < 0.001)
+            }
+            let lines = PostgresBenchmark.summary(figures)
+            #expect(lines.count == 8)
+            #expect(lines.contains { $0.hasPrefix("ratio to pgbench (1 client): ") })
+            for line in lines {
+                let parts = line.split(separator: ": ")
+                #expect(parts.count == 2, "\(line)")
+                #expect(Double(parts[1].split(separator: " ")[0]) != nil, "\(line)")
+            }
+        }
+    }
+}
