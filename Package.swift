@@ -105,7 +105,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PostgresTests",
-            dependencies: ["Postgres", "PDXTestSupport"],
+            dependencies: ["Postgres", "LocalPostgres", "PDXTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

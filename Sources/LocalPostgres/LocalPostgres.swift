@@ -52,6 +52,9 @@ public struct LocalPostgres: Sendable {
         }
     }
 
+    /// The cluster's data folder (PGDATA), where its configuration files live.
+    public var dataDirectory: URL { directory.resolvingSymlinksInPath().appendingPathComponent("data") }
+
     // MARK: Life cycle
 
     /// Creates the cluster if needed and starts it (or finds it already running); returns when it accepts

@@ -6,9 +6,16 @@ public struct PostgresBinaries: Sendable {
 
     static let required = ["initdb", "pg_ctl", "postgres"]
 
+    /// The programs for this process's PATH, looked up once.
+    public static func find() throws -> PostgresBinaries {
+        try cached.get()
+    }
+
+    private static let cached = Result { try find(path: ProcessInfo.processInfo.environment["PATH"] ?? "") }
+
     /// Looks on PATH, then in `pg_config --bindir`, then in `/usr/lib/postgresql/*/bin` (newest first).
     public static func find(
-        path: String = ProcessInfo.processInfo.environment["PATH"] ?? "",
+        path: String,
         installRoot: String = "/usr/lib/postgresql"
     ) throws -> PostgresBinaries {
         var candidates: [URL] = []

@@ -1,4 +1,5 @@
 import Foundation
+import LocalPostgres
 import PDXTestSupport
 import Postgres
 import Testing
@@ -17,6 +18,45 @@ import Glibc
         #expect(elapsed < .seconds(2))
         #expect(error?.kind == .connectionFailed)
         #expect(error?.message.contains("database \"no_such_database\" does not exist") == true)
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["PDX_TEST_DATABASE_URL"] == nil,
+                   "needs the throwaway cluster, whose pg_hba.conf the test may change"))
+    func wrongPasswordFailsFastWithTheServersMessage() async throws {
+        let cluster = try #require(try await TestDatabase.localCluster())
+        let admin = try await TestDatabase.adminConfiguration()
+        let role = "pdx_password_\(UUID().uuidString.prefix(8).lowercased())"
+        let hba = cluster.dataDirectory.appendingPathComponent("pg_hba.conf")
+        let original = try String(contentsOf: hba, encoding: .utf8)
+        try await withConnection(admin) { connection in
+            // Utility statements take no parameters; the password is this test's own constant.
+            try await connection.execute("CREATE ROLE \(identifier: role) LOGIN PASSWORD 'right horse battery'")
+            try ("local all \(role) scram-sha-256\n" + original).write(to: hba, atomically: false, encoding: .utf8)
+            try await connection.execute("SELECT pg_reload_conf()")
+        }
+        defer { try? original.write(to: hba, atomically: false, encoding: .utf8) }
+        try await Task.sleep(for: .milliseconds(300))
+        func configuration(password: String) -> PostgresConfiguration {
+            PostgresConfiguration(connectionString: admin.connectionString + " user=\(role) password='\(password)'",
+                                  connectTimeout: .seconds(5))
+        }
+        let (error, elapsed) = await measure {
+            await #expect(throws: PostgresError.self) {
+                try await PostgresConnection.connect(configuration: configuration(password: "wrong"))
+            }
+        }
+        #expect(elapsed < .seconds(2))
+        #expect(error?.kind == .connectionFailed)
+        #expect(error?.message.contains("password authentication failed for user \"\(role)\"") == true)
+        let user = try await withConnection(configuration(password: "right horse battery")) { connection in
+            try await connection.query("SELECT current_user").scalar(String.self)
+        }
+        #expect(user == role)
+        try original.write(to: hba, atomically: false, encoding: .utf8)
+        try await withConnection(admin) { connection in
+            try await connection.execute("SELECT pg_reload_conf()")
+            try await connection.execute("DROP ROLE \(identifier: role)")
+        }
     }
 
     @Test func deadServerFailsFast() async throws {
