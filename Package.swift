@@ -105,7 +105,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PostgresTests",
-            dependencies: ["Postgres", "LocalPostgres", "PDXTestSupport"],
+            dependencies: ["Postgres", "LocalPostgres", "PDXTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -18,9 +18,9 @@ public struct DevService: Service {
     }
 
     public func run() async throws {
-        let where_ = environment.options.databaseURL == nil
+        let location = environment.options.databaseURL == nil
             ? "a private PostgreSQL under \(environment.options.folder.path)/postgres" : "DATABASE_URL"
-        say("pdx dev: preparing \(where_)…")
+        say("pdx dev: preparing \(location)…")
         let ready = try await environment.prepare()
         if let cluster = ready.cluster {
             say("  PostgreSQL \(describePostgresVersion(ready.serverVersion)) \(ready.startedCluster ? "started" : "was already running") in \(cluster.directory.path)")

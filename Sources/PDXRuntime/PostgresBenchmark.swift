@@ -49,9 +49,17 @@ public struct PostgresBenchmark: Sendable {
             throw LocalPostgresError("pgbench was not found beside \(binaries.directory.path) or on PATH; install it with the postgresql package")
         }
         let (connectionString, cluster) = try await target()
-        defer {
-            if let cluster { Task { try? await cluster.destroy() } }
+        do {
+            let figures = try await measure(pgbench: pgbench, connectionString: connectionString, say: say)
+            try? await cluster?.destroy()
+            return figures
+        } catch {
+            try? await cluster?.destroy()
+            throw error
         }
+    }
+
+    private func measure(pgbench: String, connectionString: String, say: @Sendable (String) -> Void) async throws -> [Figures] {
         say("preparing pgbench tables (scale \(options.scale))…")
         let initialized = try await ExternalProgram.run(pgbench, ["-i", "-q", "-s", "\(options.scale)", connectionString])
         guard initialized.status == 0 else { throw LocalPostgresError("pgbench -i failed: \(initialized.output)") }

@@ -35,7 +35,16 @@ struct Migrate: AsyncParsableCommand {
         let migrator = try Migrator.embedded(logger: logger)
         let connection = try await PostgresConnection.connect(
             configuration: PostgresConfiguration(connectionString: url, applicationName: "pdx migrate"), logger: logger)
-        defer { Task { await connection.close() } }
+        do {
+            try await run(migrator, on: connection)
+            await connection.close()
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    private func run(_ migrator: Migrator, on connection: PostgresConnection) async throws {
         if status {
             let statuses = try await migrator.status(on: connection)
             for entry in statuses { say(Self.describe(entry)) }

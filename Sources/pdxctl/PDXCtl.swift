@@ -50,15 +50,14 @@ struct Status: AsyncParsableCommand {
             throw ValidationError("no database: set DATABASE_URL or pass --database-url")
         }
         let connection = try await PostgresConnection.connect(configuration: .init(connectionString: url, applicationName: "pdxctl"))
-        defer { Task { await connection.close() } }
-        let database = try await connection.query("SELECT current_database()").scalar(String.self) ?? "?"
-        let version = await connection.serverVersion
-        let statuses = try await Migrator.embedded().status(on: connection)
-        func names(_ keep: (Migrator.Status.State) -> Bool) -> [String] { statuses.filter { keep($0.state) }.map(\.name) }
-        let report = Report(
-            server: describePostgresVersion(version), database: database,
-            applied: names { if case .applied = $0 { true } else { false } },
-            pending: names { $0 == .pending }, changed: names { $0 == .changed }, unknown: names { $0 == .unknown })
+        let report: Report
+        do {
+            report = try await Self.report(on: connection)
+            await connection.close()
+        } catch {
+            await connection.close()
+            throw error
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -71,5 +70,16 @@ struct Status: AsyncParsableCommand {
             if !report.pending.isEmpty { say("run `pdx migrate` to apply: \(report.pending.joined(separator: ", "))") }
         }
         if !report.current { throw ExitCode(2) }
+    }
+
+    static func report(on connection: PostgresConnection) async throws -> Report {
+        let database = try await connection.query("SELECT current_database()").scalar(String.self) ?? "?"
+        let version = await connection.serverVersion
+        let statuses = try await Migrator.embedded().status(on: connection)
+        func names(_ keep: (Migrator.Status.State) -> Bool) -> [String] { statuses.filter { keep($0.state) }.map(\.name) }
+        return Report(
+            server: describePostgresVersion(version), database: database,
+            applied: names { if case .applied = $0 { true } else { false } },
+            pending: names { $0 == .pending }, changed: names { $0 == .changed }, unknown: names { $0 == .unknown })
     }
 }

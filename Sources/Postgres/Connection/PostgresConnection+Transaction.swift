@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 extension PostgresConnection {
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws (also when the task
@@ -78,8 +79,6 @@ func retryDelay(attempt: Int) -> Duration {
 
 /// Savepoint names only need to be unique within one connection's nesting; a process-wide counter is simplest.
 private let savepointCounter = Counter()
-
-import Synchronization
 
 final class Counter: Sendable {
     private let value = Atomic<Int>(0)

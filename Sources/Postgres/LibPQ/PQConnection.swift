@@ -337,7 +337,6 @@ final class PQConnection: @unchecked Sendable {
                 let error = makeError(result)
                 PQclear(result)
                 failure = failure ?? error
-                if isBroken { break }
             }
             if isBroken { break }
         }

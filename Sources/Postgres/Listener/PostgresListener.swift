@@ -56,7 +56,9 @@ public final class PostgresListener: Service, Sendable {
         }
         let (stream, continuation) = AsyncStream<PostgresListenerEvent>.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
         let (id, mustStart) = try state.withLock { state throws(PostgresError) -> (Int, Bool) in
-            guard !state.stopping else { throw PostgresError(kind: .poolClosed, message: "the listener has shut down") }
+            guard !state.stopping else {
+                throw PostgresError(kind: .invalidUsage, message: "the listener has shut down; subscribe on a new one")
+            }
             state.nextID += 1
             state.subscribers[state.nextID] = Subscriber(channel: channel, continuation: continuation)
             defer { state.started = true }
