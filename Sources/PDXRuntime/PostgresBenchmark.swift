@@ -71,25 +71,24 @@ public struct PostgresBenchmark: Sendable {
             var pdxRates: [Double] = [], pgbenchRates: [Double] = [], poolRates: [Double] = [], ratios: [Double] = []
             for run in 1...options.runs {
                 // Each run interleaves one-second segments of pgbench and pdx, alternating which goes first,
-                // so that drift in the machine's speed (common on shared hosts) hits both sides alike.
-                let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: clients), logger: logger)
-                try await warm(pool, clients: clients)
+                // so that drift in the machine's speed (common on shared hosts) hits both sides alike. Like
+                // each pgbench invocation, each pdx segment opens fresh connections (not timed), so neither
+                // side keeps one placement of its threads on the CPUs for a whole run.
                 var pgbenchTotal = Measurement(), pdxTotal = Measurement()
                 for segment in 0..<segments {
                     var pgbenchPart = Measurement(), pdxPart = Measurement()
                     if segment % 2 == 0 {
                         pgbenchPart = try await runPgbench(pgbench, clients: clients, connectionString: connectionString)
-                        pdxPart = try await runClient(pool, clients: clients, accounts: accounts, checkoutPerQuery: false)
+                        pdxPart = try await runClient(configuration, clients: clients, accounts: accounts, checkoutPerQuery: false)
                     } else {
-                        pdxPart = try await runClient(pool, clients: clients, accounts: accounts, checkoutPerQuery: false)
+                        pdxPart = try await runClient(configuration, clients: clients, accounts: accounts, checkoutPerQuery: false)
                         pgbenchPart = try await runPgbench(pgbench, clients: clients, connectionString: connectionString)
                     }
                     logger.debug("segment", metadata: ["bench.segment": "\(segment)", "bench.pgbench_tps": "\(Int(pgbenchPart.rate))", "bench.pdx_tps": "\(Int(pdxPart.rate))"])
                     pgbenchTotal.add(pgbenchPart)
                     pdxTotal.add(pdxPart)
                 }
-                let poolRate = try await runClient(pool, clients: clients, accounts: accounts, checkoutPerQuery: true).rate
-                await pool.close()
+                let poolRate = try await runClient(configuration, clients: clients, accounts: accounts, checkoutPerQuery: true).rate
                 say("run \(run) pgbench (\(Self.label(clients))): \(Int(pgbenchTotal.rate)) tps")
                 say("run \(run) pdx (\(Self.label(clients))): \(Int(pdxTotal.rate)) tps")
                 say("run \(run) pdx, pool checkout per query (\(Self.label(clients))): \(Int(poolRate)) tps")
@@ -172,7 +171,20 @@ public struct PostgresBenchmark: Sendable {
     }
 
     /// `clients` tasks, each on its own connection, run the pgbench select-only statement with random keys.
-    private func runClient(_ pool: PostgresPool, clients: Int, accounts: Int, checkoutPerQuery: Bool) async throws -> Measurement {
+    private func runClient(_ configuration: PostgresConfiguration, clients: Int, accounts: Int, checkoutPerQuery: Bool) async throws -> Measurement {
+        let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: clients), logger: logger)
+        do {
+            try await warm(pool, clients: clients)
+            let measurement = try await measure(pool, clients: clients, accounts: accounts, checkoutPerQuery: checkoutPerQuery)
+            await pool.close()
+            return measurement
+        } catch {
+            await pool.close()
+            throw error
+        }
+    }
+
+    private func measure(_ pool: PostgresPool, clients: Int, accounts: Int, checkoutPerQuery: Bool) async throws -> Measurement {
         let start = ContinuousClock.now + .milliseconds(20)
         let end = start + .seconds(1)
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
