@@ -85,7 +85,7 @@ public struct LocalPostgres: Sendable {
     public func stop(immediate: Bool = false) async throws {
         let binaries = try PostgresBinaries.find()
         let runner = try ProcessRunner.current()
-        let data = directory.resolvingSymlinksInPath().appendingPathComponent("data").path
+        let data = dataDirectory.path
         guard try await isRunning(data: data, binaries: binaries, runner: runner) else { return }
         let outcome = try await runner.runAsServer(binaries.path("pg_ctl"), [
             "stop", "-D", data, "-m", immediate ? "immediate" : "fast", "-w", "-t", "120", "-s",
@@ -95,8 +95,7 @@ public struct LocalPostgres: Sendable {
 
     /// Whether the cluster's server is running.
     public func isRunning() async throws -> Bool {
-        let data = directory.resolvingSymlinksInPath().appendingPathComponent("data").path
-        return try await isRunning(data: data, binaries: PostgresBinaries.find(), runner: ProcessRunner.current())
+        try await isRunning(data: dataDirectory.path, binaries: PostgresBinaries.find(), runner: ProcessRunner.current())
     }
 
     /// Stops the cluster and deletes it, including a relocated folder under /var/tmp.
@@ -115,13 +114,14 @@ public struct LocalPostgres: Sendable {
     public func removeWhenProcessExits(pid: Int32) throws {
         let binaries = try PostgresBinaries.find()
         let runner = try ProcessRunner.current()
-        let data = directory.resolvingSymlinksInPath().appendingPathComponent("data").path
-        let stop = runner.commandLineAsServer(binaries.path("pg_ctl"), ["stop", "-D", data, "-m", "immediate", "-s"])
+        let resolved = directory.resolvingSymlinksInPath()
+        let stop = runner.commandLineAsServer(binaries.path("pg_ctl"), ["stop", "-D", dataDirectory.path, "-m", "immediate", "-s"])
             .map(shellQuoted).joined(separator: " ")
+        let folders = [resolved.path, directory.path, shortSocketFolder(for: resolved)].map(shellQuoted).joined(separator: " ")
         let script = """
             while kill -0 \(pid) 2>/dev/null; do sleep 1; done
             \(stop) >/dev/null 2>&1
-            rm -rf \(shellQuoted(directory.resolvingSymlinksInPath().path)) \(shellQuoted(directory.path))
+            rm -rf \(folders)
             """
         let setsid = ["/usr/bin/setsid", "/bin/setsid"].first { FileManager.default.isExecutableFile(atPath: $0) }
         if let setsid {

@@ -115,3 +115,32 @@ private final class IteratorBox: @unchecked Sendable {
         }
     }
 }
+
+@Suite struct ListenerLifetimeTests {
+    @Test func theConnectionCloseWhenTheLastSubscriptionEndsAndReopensForTheNext() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            var listenerConfiguration = configuration
+            listenerConfiguration.applicationName = "pdx-listener-lifetime"
+            let listener = try PostgresListener(configuration: listenerConfiguration)
+            defer { listener.shutdown() }
+            func listenerConnections() async throws -> Int {
+                try await withConnection(configuration) { admin in
+                    try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pdx-listener-lifetime'").scalar(Int.self) ?? -1
+                }
+            }
+            do {
+                var events = try listener.subscribe(to: "x").makeAsyncIterator()
+                #expect(try await next(&events) == .listening)
+                #expect(try await listenerConnections() == 1)
+            }
+            // The only subscription is gone with its iterator: the listener lets go of its connection.
+            for _ in 0..<100 where try await listenerConnections() != 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(try await listenerConnections() == 0)
+            var again = try listener.subscribe(to: "x").makeAsyncIterator()
+            let box = IteratorBox(again)
+            let event = try await withTimeout(.seconds(10), "listening again") { await box.next() }
+            again = box.iterator
+            #expect(event == .listening)
+        }
+    }
+}

@@ -157,6 +157,24 @@ import Testing
         }
     }
 
+    @Test func idleConnectionsAboveTheMinimumCloseDespiteHealthChecks() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(
+                connection: configuration, minConnections: 1, maxConnections: 4,
+                idleTimeout: .milliseconds(400), healthCheckInterval: .milliseconds(100)))
+            let runner = Task { try await pool.run() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { try await pool.execute("SELECT pg_sleep(0.1)") } }
+                try await group.waitForAll()
+            }
+            #expect(pool.statistics.total == 4)
+            for _ in 0..<100 where pool.statistics.total > 1 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(pool.statistics.total == 1)
+            runner.cancel()
+            try await runner.value
+        }
+    }
+
     @Test func runKeepsTheMinimumAndShutsDownGracefully() async throws {
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(

@@ -11,19 +11,24 @@ public struct PostgresConfiguration: Sendable {
     public var applicationName: String
     /// How many prepared statements each connection keeps (0 prepares nothing).
     public var statementCacheCapacity: Int
+    /// The session's time zone, set on connect: with UTC, a `Date` written into a `timestamp` column and
+    /// read back is the same instant. nil keeps the server's setting.
+    public var sessionTimeZone: String?
 
     public init(
         connectionString: String,
         database: String? = nil,
         connectTimeout: Duration = .seconds(10),
         applicationName: String = "pdx",
-        statementCacheCapacity: Int = 512
+        statementCacheCapacity: Int = 512,
+        sessionTimeZone: String? = "UTC"
     ) {
         self.connectionString = connectionString
         self.database = database
         self.connectTimeout = connectTimeout
         self.applicationName = applicationName
         self.statementCacheCapacity = statementCacheCapacity
+        self.sessionTimeZone = sessionTimeZone
     }
 }
 

@@ -28,7 +28,13 @@ extension PostgresConnection {
                 try uncancellable("RELEASE SAVEPOINT \(name)")
                 return value
             } catch {
-                if !isClosed { try? uncancellable("ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name)") }
+                if !isClosed {
+                    do {
+                        try uncancellable("ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name)")
+                    } catch let rollbackError {
+                        logger.warning("rollback to savepoint failed", metadata: ["error": "\(rollbackError)"])
+                    }
+                }
                 throw error
             }
         }
@@ -36,16 +42,26 @@ extension PostgresConnection {
         if let isolation { begin += " ISOLATION LEVEL \(isolation.rawValue)" }
         if readOnly { begin += " READ ONLY" }
         try uncancellable(begin)
+        let value: R
         do {
-            let value = try await body(self)
-            try uncancellable("COMMIT")
-            return value
+            value = try await body(self)
         } catch {
             if !isClosed && transactionStatus != .idle {
                 do { try uncancellable("ROLLBACK") } catch { logger.warning("rollback failed", metadata: ["error": "\(error)"]) }
             }
             throw error
         }
+        // A statement failed inside and the body caught its error: PostgreSQL would answer COMMIT with
+        // ROLLBACK, quietly. Say so instead of returning as if the work were saved.
+        let rolledBack = PostgresError(
+            kind: .server, code: "25P02",
+            message: "the transaction was rolled back: a statement in it failed and its error was caught")
+        if transactionStatus == .failedTransaction {
+            try uncancellable("ROLLBACK")
+            throw rolledBack
+        }
+        if try uncancellable("COMMIT") == "ROLLBACK" { throw rolledBack }
+        return value
     }
 
     /// Like `transaction`, but runs the whole transaction again when it fails with a serialization
@@ -58,6 +74,12 @@ extension PostgresConnection {
         maxAttempts: Int = 5,
         _ body: @Sendable (isolated PostgresConnection) async throws -> R
     ) async throws -> R {
+        guard transactionStatus == .idle else {
+            throw PostgresError(kind: .invalidUsage, message: """
+                retryingTransaction must start outside any transaction: inside one, a retry could only repeat \
+                a savepoint of a transaction that is already doomed
+                """)
+        }
         var attempt = 1
         while true {
             do {

@@ -24,13 +24,14 @@ public actor PostgresConnection {
     private init(configuration: PostgresConfiguration, logger: Logger) throws(PostgresError) {
         let id = connectionIDs.add(1, ordering: .relaxed).newValue
         self.id = id
-        self.thread = try ConnectionThread()
         var logger = logger
         logger[metadataKey: "db.connection"] = "\(id)"
         self.logger = logger
         self.configuration = configuration
-        self.pq = try PQConnection(statementCacheCapacity: configuration.statementCacheCapacity, logger: logger)
+        // The thread last: nothing after it may fail, or it would wait for jobs forever.
+        self.pq = try PQConnection(statementCacheCapacity: configuration.statementCacheCapacity)
         self.cancelSignal = pq.cancelSignal
+        self.thread = try ConnectionThread()
     }
 
     deinit {
@@ -97,7 +98,7 @@ public actor PostgresConnection {
     /// Runs SQL text that may hold several statements, such as a migration file (simple protocol, no
     /// parameters). The name says what it is: never pass text that came from outside the program.
     public func executeScript(unsafeSQL sql: String) async throws {
-        try await cancellable { command in try pq.simpleQuery(sql, command: command) }
+        _ = try await cancellable { command in try pq.simpleQuery(sql, command: command) }
     }
 
     /// Bulk-inserts rows with `COPY table (columns) FROM STDIN` in binary format and returns the row count.
@@ -155,26 +156,37 @@ public actor PostgresConnection {
         }
     }
 
-    /// The cancellation scope in force: the task that opened it (a pool lease or a transaction) and the
-    /// token its cancellation handler signals.
+    /// The scope in force: the task that opened it (a pool lease or a transaction) and its token.
+    /// While it lasts the connection belongs to that task and the tasks it starts: other tasks wait, so
+    /// that nothing of theirs runs inside its transaction.
     private var scope: (task: Int, token: UInt64)?
+    private var scopeWaiters: [CheckedContinuation<Void, Never>] = []
 
-    /// Runs `body` under one cancellation handler that covers every command the current task issues in
-    /// it, instead of one handler per command. Commands of other tasks keep their own handlers.
+    /// The scope the current task runs in (its own, or the one of the task that started it), 0 for none.
+    @TaskLocal private static var enclosingScope: UInt64 = 0
+
+    /// Runs `body` with the connection to itself and under one cancellation handler for every command the
+    /// current task issues in it, instead of one handler per command. Tasks it starts share the scope.
     func withCancellationScope<R: Sendable>(
         _ body: @Sendable (isolated PostgresConnection) async throws -> R
     ) async throws -> R {
-        let task = currentTask()
-        if let scope, scope.task == task { return try await body(self) }
+        if let scope, scope.token == Self.enclosingScope { return try await body(self) }
+        await waitForOtherScopes()
         let token = pq.beginCommand()
-        let previous = scope
-        scope = (task, token)
-        defer { scope = previous }
+        scope = (currentTask(), token)
+        defer {
+            scope = nil
+            let waiters = scopeWaiters
+            scopeWaiters = []
+            for waiter in waiters { waiter.resume() }
+        }
         let signal = cancelSignal
-        return try await withTaskCancellationHandler {
-            try await self.runScope(body)
-        } onCancel: {
-            signal.request(token)
+        return try await Self.$enclosingScope.withValue(token) {
+            try await withTaskCancellationHandler {
+                try await self.runScope(body)
+            } onCancel: {
+                signal.request(token)
+            }
         }
     }
 
@@ -182,12 +194,20 @@ public actor PostgresConnection {
         try await body(self)
     }
 
+    /// Waits while a scope that the current task is not part of holds the connection.
+    private func waitForOtherScopes() async {
+        while let scope, scope.token != Self.enclosingScope {
+            await withCheckedContinuation { scopeWaiters.append($0) }
+        }
+    }
+
     /// Runs a command that the surrounding task's cancellation cancels on the server.
     private func cancellable<R>(_ body: (CancelTokens) throws -> R) async throws -> R {
         try Task.checkCancellation()
+        if let scope, scope.token != Self.enclosingScope { await waitForOtherScopes() }
         let command = pq.beginCommand()
         if let scope, scope.task == currentTask() {
-            // Inside this task's scope: its handler already covers the command.
+            // The scope's own task: its handler already covers the command.
             return try body(CancelTokens(command: command, scope: scope.token))
         }
         let signal = cancelSignal
@@ -204,10 +224,12 @@ public actor PostgresConnection {
         try body(tokens)
     }
 
-    /// Runs a command that must complete even in a cancelled task (ROLLBACK after a cancelled body).
-    func uncancellable(_ sql: String) throws {
+    /// Runs a command that must complete even in a cancelled task (ROLLBACK after a cancelled body);
+    /// returns its command tag.
+    @discardableResult
+    func uncancellable(_ sql: String) throws -> String {
         _ = pq.beginCommand()
-        try pq.simpleQuery(sql, command: nil)
+        return try pq.simpleQuery(sql, command: nil).commandTag
     }
 }
 

@@ -43,6 +43,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     public var column: String?
     public var dataType: String?
     public var constraint: String?
+    /// The server routine that raised the error (`PG_DIAG_SOURCE_FUNCTION`): stable across languages.
+    public var routine: String?
     /// The SQL text of the failing command (debug output only).
     public var query: String?
     /// In a pipeline, the zero-based index of the statement that failed.
@@ -75,6 +77,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         add("column", column)
         add("data type", dataType)
         add("constraint", constraint)
+        add("routine", routine)
         add("query", query)
         return lines.joined(separator: "\n")
     }

@@ -17,17 +17,19 @@ final class PQConnection: @unchecked Sendable {
     private var cancelHandle: OpaquePointer?
     let cancelSignal: CancelSignal
     private var statements: StatementCache
-    private let notices: NoticeSink
     /// Numbers commands, so a late cancellation never hits a later command.
-    private(set) var commandNumber: UInt64 = 0
+    private var commandNumber: UInt64 = 0
     private var cancelSent = false
     /// The thread that connected; every later call must come from it (checked in debug builds).
     private var ownerThread: pthread_t?
 
-    init(statementCacheCapacity: Int, logger: Logger) throws(PostgresError) {
-        cancelSignal = CancelSignal(pipe: try WakePipe())
+    /// - Parameter wake: the wake-up pipe to poll beside the socket (a listener shares one across
+    ///   reconnects); a new one by default.
+    init(statementCacheCapacity: Int, wake: WakePipe? = nil) throws(PostgresError) {
+        let pipe: WakePipe
+        if let wake { pipe = wake } else { pipe = try WakePipe() }
+        cancelSignal = CancelSignal(pipe: pipe)
         statements = StatementCache(capacity: statementCacheCapacity)
-        notices = NoticeSink(logger: logger)
     }
 
     deinit { finish() }
@@ -42,8 +44,13 @@ final class PQConnection: @unchecked Sendable {
         // Settings before `dbname` are defaults the connection string may override; `client_encoding`
         // comes after it because this client decodes text as UTF-8.
         // A second `dbname` is taken as a plain database name, overriding the connection string's.
+        // TCP keepalives (ignored on Unix sockets) notice a vanished server or network within about a minute.
         var settings: [(String, String)] = [
             ("application_name", configuration.applicationName),
+            ("keepalives", "1"),
+            ("keepalives_idle", "30"),
+            ("keepalives_interval", "10"),
+            ("keepalives_count", "3"),
             ("dbname", configuration.connectionString),
             ("client_encoding", "UTF8"),
         ]
@@ -88,10 +95,20 @@ final class PQConnection: @unchecked Sendable {
             throw PostgresError(kind: .connectionFailed, message: message)
         }
         cancelHandle = PQgetCancel(connection)
-        PQsetNoticeReceiver(connection, { context, result in
-            guard let context, let result, let text = PQresultErrorMessage(result) else { return }
-            Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue().receive(String(cString: text))
-        }, Unmanaged.passUnretained(notices).toOpaque())
+        // libpq copies the receiver into every result, and results may outlive the connection: the
+        // receiver therefore needs no context.
+        PQsetNoticeReceiver(connection, { _, result in
+            guard let result, let text = PQresultErrorMessage(result) else { return }
+            noticeLogger.debug("postgres notice", metadata: ["db.notice": "\(String(cString: text).trimmingWhitespace())"])
+        }, nil)
+        if let timeZone = configuration.sessionTimeZone {
+            do {
+                try simpleQuery("SET TIME ZONE " + quoteLiteral(timeZone), command: nil)
+            } catch {
+                finish()
+                throw PostgresError(kind: .connectionFailed, message: "could not set the session time zone to \(timeZone): \(error)")
+            }
+        }
     }
 
     /// Closes the connection (idempotent).
@@ -158,13 +175,13 @@ final class PQConnection: @unchecked Sendable {
     /// Runs one statement with bound parameters, preparing and caching it on first use.
     func query(_ query: PostgresQuery, command: CancelTokens?) throws -> PostgresRows {
         assertOwnerThread()
-        if let error = query.bindings.encodingError { throw error.with(query: query.sql) }
+        try validate(query)
         let handle = try requireHandle()
         if statements.isEnabled, let name = statements.lookup(query.sql, query.bindings) {
             let sent = query.bindings.withLibPQArrays { values, lengths, formats in
                 PQsendQueryPrepared(handle, name.cString, Int32(query.bindings.count), values, lengths, formats, 1)
             }
-            guard sent == 1 else { throw connectionError() }
+            guard sent == 1 else { throw sendFailure() }
             do {
                 return try collectResult(sql: query.sql, command: command)
             } catch let error as PostgresError where error.invalidatesPreparedStatement {
@@ -182,44 +199,70 @@ final class PQConnection: @unchecked Sendable {
         }
     }
 
+    /// Refuses, before anything is sent, what libpq or this client cannot run as a bound statement.
+    private func validate(_ query: PostgresQuery, index: Int? = nil) throws(PostgresError) {
+        var problem = query.bindings.encodingError
+        if problem == nil && query.bindings.count > 65_535 {
+            problem = PostgresError(kind: .invalidUsage,
+                                    message: "a statement takes at most 65535 parameters; this one has \(query.bindings.count)")
+        }
+        if problem == nil && startsWithCopy(query.sql) {
+            problem = PostgresError(kind: .invalidUsage,
+                                    message: "COPY FROM STDIN goes through copyFrom(table:columns:rows:); COPY TO STDOUT is not supported")
+        }
+        guard var problem else { return }
+        problem.pipelineIndex = index
+        throw problem.with(query: query.sql)
+    }
+
+    /// The error for a refused `PQsend*`: a dead connection, or a request libpq itself turned down.
+    private func sendFailure() -> PostgresError {
+        isBroken ? connectionError() : PostgresError(kind: .invalidUsage, message: errorMessage())
+    }
+
     /// Runs statements in pipeline mode, in one round trip and one implicit transaction (unless a
     /// transaction is already open). On failure, the error's `pipelineIndex` names the failing statement.
     func pipeline(_ queries: [PostgresQuery], command: CancelTokens?) throws -> [PostgresRows] {
-        for (index, query) in queries.enumerated() {
-            if var error = query.bindings.encodingError {
-                error.pipelineIndex = index
-                throw error.with(query: query.sql)
-            }
-        }
+        for (index, query) in queries.enumerated() { try validate(query, index: index) }
         let handle = try requireHandle()
         guard PQenterPipelineMode(handle) == 1 else {
             throw PostgresError(kind: .invalidUsage, message: "could not enter pipeline mode: \(errorMessage())")
         }
-        enum Step { case prepare(StatementCache.Key, query: Int), execute(query: Int) }
+        do {
+            return try runPipeline(queries, handle: handle, command: command)
+        } catch {
+            // Whatever went wrong, never hand out a connection still in pipeline mode.
+            if let handle = self.handle, PQpipelineStatus(handle) != PQ_PIPELINE_OFF { finish() }
+            throw error
+        }
+    }
+
+    private func runPipeline(_ queries: [PostgresQuery], handle: OpaquePointer, command: CancelTokens?) throws -> [PostgresRows] {
+        enum Step { case prepare(StatementCache.Key, query: Int), execute(query: Int, key: StatementCache.Key?) }
         var steps: [Step] = []
-        var sendFailed = false
+        var sent = true
         for (index, query) in queries.enumerated() {
             let key = StatementCache.Key(sql: query.sql, types: query.bindings.types)
             var name = statements.isEnabled ? statements.lookup(key) : nil
             if name == nil && statements.isEnabled && statements.hasRoom {
                 let newName = statements.insert(key)
                 steps.append(.prepare(key, query: index))
-                if PQsendPrepare(handle, newName.cString, query.sql, Int32(key.types.count), key.types) != 1 { sendFailed = true; break }
+                sent = PQsendPrepare(handle, newName.cString, query.sql, Int32(key.types.count), key.types) == 1
+                if !sent { break }
                 name = newName
             }
-            steps.append(.execute(query: index))
-            sendFailed = query.bindings.withLibPQArrays { values, lengths, formats in
+            steps.append(.execute(query: index, key: name == nil ? nil : key))
+            sent = query.bindings.withLibPQArrays { values, lengths, formats in
                 if let name {
                     return PQsendQueryPrepared(handle, name.cString, Int32(query.bindings.count), values, lengths, formats, 1)
                 }
                 return PQsendQueryParams(handle, query.sql, Int32(query.bindings.count), key.types,
                                          values, lengths, formats, 1)
-            } != 1
-            if sendFailed { break }
+            } == 1
+            if !sent { break }
         }
-        if sendFailed || PQpipelineSync(handle) != 1 {
-            let error = connectionError()
-            for case .prepare(let key, _) in steps { statements.remove(key) }
+        if !sent || PQpipelineSync(handle) != 1 {
+            let error = sendFailure()
             finish()
             throw error
         }
@@ -240,7 +283,8 @@ final class PQConnection: @unchecked Sendable {
                     statements.remove(key)
                 case (.execute, .success(let rows)):
                     results.append(rows)
-                case (.execute(let index), .failure(var error)):
+                case (.execute(let index, let key), .failure(var error)):
+                    if let key, error.invalidatesPreparedStatement { statements.remove(key) }
                     if firstError == nil { error.pipelineIndex = index; firstError = error.with(query: queries[index].sql) }
                 case (.execute, .aborted):
                     break
@@ -287,6 +331,12 @@ final class PQConnection: @unchecked Sendable {
             case PGRES_PIPELINE_SYNC:
                 PQclear(result)
                 throw PostgresError(kind: .protocolViolation, message: "pipeline ended before all its results arrived")
+            case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+                // A COPY that slipped past the check (hidden behind a comment): the protocol offers no clean
+                // way out of it inside a pipeline, so give up the connection.
+                PQclear(result)
+                finish()
+                throw PostgresError(kind: .invalidUsage, message: "COPY cannot run in a pipeline; the connection was closed")
             default:
                 let error = makeError(result)
                 PQclear(result)
@@ -308,10 +358,12 @@ final class PQConnection: @unchecked Sendable {
     }
 
     /// Runs SQL text with the simple protocol: several statements are allowed, parameters are not.
-    func simpleQuery(_ sql: String, command: CancelTokens?) throws {
+    /// Returns the first statement's result.
+    @discardableResult
+    func simpleQuery(_ sql: String, command: CancelTokens?) throws -> PostgresRows {
         let handle = try requireHandle()
-        guard PQsendQuery(handle, sql) == 1 else { throw connectionError() }
-        _ = try collectResult(sql: sql, command: command)
+        guard PQsendQuery(handle, sql) == 1 else { throw sendFailure() }
+        return try collectResult(sql: sql, command: command)
     }
 
     /// Reads every result of the command in flight until NULL; returns the first, throws the first error.
@@ -366,7 +418,7 @@ final class PQConnection: @unchecked Sendable {
     /// Streams rows to `COPY ... FROM STDIN (FORMAT binary)`; returns the number of rows copied.
     func copyIn(sql: String, columns: Int, command: CancelTokens?, rows: (PostgresCopyWriter) throws -> Void) throws -> Int {
         let handle = try requireHandle()
-        guard PQsendQueryParams(handle, sql, 0, nil, nil, nil, nil, 1) == 1 else { throw connectionError() }
+        guard PQsendQueryParams(handle, sql, 0, nil, nil, nil, nil, 1) == 1 else { throw sendFailure() }
         try awaitResult(command: command)
         guard let start = PQgetResult(handle) else { throw connectionError() }
         guard PQresultStatus(start) == PGRES_COPY_IN else {
@@ -468,11 +520,11 @@ final class PQConnection: @unchecked Sendable {
         return false
     }
 
-    /// Waits only for the wake-up pipe (while disconnected); false when the timeout passed.
-    func waitForWakeUp(timeoutMilliseconds: Int32) -> Bool {
-        var descriptor = pollfd(fd: cancelSignal.pipe.readFD, events: Int16(POLLIN), revents: 0)
+    /// Waits only for a wake-up pipe (while disconnected); false when the timeout passed.
+    static func waitForWakeUp(_ pipe: WakePipe, timeoutMilliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: pipe.readFD, events: Int16(POLLIN), revents: 0)
         let ready = poll(&descriptor, 1, timeoutMilliseconds)
-        if ready > 0 { cancelSignal.pipe.drain() }
+        if ready > 0 { pipe.drain() }
         return ready > 0
     }
 
@@ -555,18 +607,24 @@ final class PQConnection: @unchecked Sendable {
         error.column = field(CPG_DIAG_COLUMN_NAME)
         error.dataType = field(CPG_DIAG_DATATYPE_NAME)
         error.constraint = field(CPG_DIAG_CONSTRAINT_NAME)
+        error.routine = field(CPG_DIAG_SOURCE_FUNCTION)
         if error.code?.errorClass == "57" && error.code != .queryCanceled && isBroken { error.kind = .connectionClosed }
         return error
     }
 }
 
-/// Forwards server notices (NOTICE, WARNING) to the log instead of libpq's default of printing to stderr.
-private final class NoticeSink {
-    let logger: Logger
-    init(logger: Logger) { self.logger = logger }
-    func receive(_ text: String) {
-        logger.debug("postgres notice", metadata: ["db.notice": "\(text.trimmingWhitespace())"])
+/// Where server notices (NOTICE, WARNING) go, instead of libpq's default of printing them to stderr.
+private let noticeLogger = Logger(label: "pdx.postgres.notice")
+
+/// Whether SQL text starts with COPY, after whitespace and `--` comments.
+func startsWithCopy(_ sql: String) -> Bool {
+    var rest = Substring(sql)
+    while true {
+        rest = rest.drop(while: \.isWhitespace)
+        guard rest.hasPrefix("--") else { break }
+        rest = rest.drop(while: { $0 != "\n" })
     }
+    return rest.prefix(4).uppercased() == "COPY" && (rest.dropFirst(4).first.map { !$0.isLetter && !$0.isNumber && $0 != "_" } ?? true)
 }
 
 /// How the connection stands with respect to transactions.
@@ -581,9 +639,10 @@ extension PostgresError {
         return copy
     }
 
-    /// A cached prepared statement that must be prepared again.
+    /// A cached prepared statement that must be prepared again: it is gone (DISCARD ALL, DEALLOCATE), or
+    /// a schema change altered its result type (recognized by the server routine, whatever the language).
     var invalidatesPreparedStatement: Bool {
-        code == .invalidSQLStatementName || (code == .featureNotSupported && message.contains("cached plan"))
+        code == .invalidSQLStatementName || (code == .featureNotSupported && routine == "RevalidateCachedQuery")
     }
 }
 

@@ -11,13 +11,23 @@ final class WakePipe: Sendable {
     let writeFD: Int32
 
     init() throws(PostgresError) {
+        // A socket pair rather than pipe(2): it can be made close-on-exec and non-blocking atomically, so no
+        // program spawned meanwhile by another thread inherits it.
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else {
-            throw PostgresError(kind: .connectionFailed, message: "could not create a pipe: \(String(cString: strerror(errno)))")
+        #if os(Linux)
+        let type = Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue)
+        let created = socketpair(AF_UNIX, type, 0, &fds) == 0
+        #else
+        let created = socketpair(AF_UNIX, SOCK_STREAM, 0, &fds) == 0
+        if created {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            }
         }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        #endif
+        guard created else {
+            throw PostgresError(kind: .connectionFailed, message: "could not create a wake-up socket: \(String(cString: strerror(errno)))")
         }
         readFD = fds[0]
         writeFD = fds[1]

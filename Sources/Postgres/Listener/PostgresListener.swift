@@ -17,7 +17,8 @@ public enum PostgresListenerEvent: Sendable, Hashable {
 /// runs `LISTEN` again for every channel that still has subscribers. Its thread waits in `poll(2)` on the
 /// socket, so a notification wakes it at once; nothing polls the database.
 ///
-/// It starts with the first subscription; as a `Service`, `run()` stops it at graceful shutdown.
+/// The thread and its connection start with the first subscription and stop when the last one ends (or
+/// at `shutdown()`; as a `Service`, `run()` shuts down at graceful shutdown).
 public final class PostgresListener: Service, Sendable {
     private struct Subscriber {
         var channel: String
@@ -28,14 +29,16 @@ public final class PostgresListener: Service, Sendable {
     private struct State {
         var subscribers: [Int: Subscriber] = [:]
         var nextID = 0
-        var started = false
+        /// A thread is running (it clears this itself, under the lock, when it leaves).
+        var running = false
         var stopping = false
     }
 
     private let configuration: PostgresConfiguration
     private let logger: Logger
     private let state = Mutex(State())
-    private let connection: PQConnection
+    /// Wakes the thread when subscriptions change or at shutdown; shared by every thread and connection.
+    private let wake: WakePipe
     private let bufferLimit: Int
 
     /// - Parameter bufferLimit: notifications kept per subscriber that has not read them yet; beyond it
@@ -45,7 +48,7 @@ public final class PostgresListener: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.bufferLimit = bufferLimit
-        self.connection = try PQConnection(statementCacheCapacity: 0, logger: logger)
+        self.wake = try WakePipe()
     }
 
     /// Subscribes to a channel. The sequence first yields `.listening` once `LISTEN` is in effect, then
@@ -61,22 +64,26 @@ public final class PostgresListener: Service, Sendable {
             }
             state.nextID += 1
             state.subscribers[state.nextID] = Subscriber(channel: channel, continuation: continuation)
-            defer { state.started = true }
-            return (state.nextID, !state.started)
+            defer { state.running = true }
+            return (state.nextID, !state.running)
         }
         continuation.onTermination = { [weak self] _ in
             guard let self else { return }
             _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
-            connection.cancelSignal.pipe.wake()
+            wake.wake()
         }
         if mustStart {
-            let connection = self.connection
-            try startDetachedThread { [self] in
-                runLoop()
-                _ = connection
+            do {
+                try startDetachedThread { [self] in runLoop() }
+            } catch {
+                state.withLock { state in
+                    state.running = false
+                    state.subscribers[id] = nil
+                }
+                throw error
             }
         } else {
-            connection.cancelSignal.pipe.wake()
+            wake.wake()
         }
         return stream
     }
@@ -84,7 +91,7 @@ public final class PostgresListener: Service, Sendable {
     /// Stops listening and ends every subscription.
     public func shutdown() {
         state.withLock { $0.stopping = true }
-        connection.cancelSignal.pipe.wake()
+        wake.wake()
     }
 
     /// Runs until graceful shutdown, then stops the listener.
@@ -95,45 +102,55 @@ public final class PostgresListener: Service, Sendable {
 
     // MARK: The listener thread
 
+    /// Whether the thread should leave: at shutdown, or when nobody listens any more. Decided under the
+    /// lock together with clearing `running`, so a new subscription either sees this thread or starts one.
+    private func threadShouldExit() -> Bool {
+        state.withLock { state in
+            guard state.stopping || state.subscribers.isEmpty else { return false }
+            state.running = false
+            return true
+        }
+    }
+
     private func runLoop() {
+        var connection: PQConnection?
         var listening = Set<String>()
         var generation = 0
-        var connected = false
         var backoff: Int32 = 100
-        while !state.withLock({ $0.stopping }) {
+        while !threadShouldExit() {
             do {
-                if !connected {
-                    try connection.connect(configuration)
-                    connected = true
+                if connection == nil {
+                    let fresh = try PQConnection(statementCacheCapacity: 0, wake: wake)
+                    connection = fresh
+                    try fresh.connect(configuration)
                     generation += 1
                     listening = []
-                    backoff = 100
-                    logger.debug("listener connected", metadata: ["db.backend_pid": "\(connection.backendPID)"])
+                    logger.debug("listener connected", metadata: ["db.backend_pid": "\(fresh.backendPID)"])
                 }
-                try reconcile(&listening, generation: generation)
-                deliver(connection.takeNotifications())
-                let hadInput = try connection.waitForInput(timeoutMilliseconds: 30_000)
+                guard let current = connection else { continue }
+                try reconcile(current, &listening, generation: generation)
+                deliver(current.takeNotifications())
+                let hadInput = try current.waitForInput(timeoutMilliseconds: 30_000)
                 if !hadInput && !state.withLock({ $0.stopping }) {
                     // Quiet for a while: make sure the server is still there.
-                    _ = connection.beginCommand()
-                    try connection.simpleQuery("SELECT 1", command: nil)
+                    _ = current.beginCommand()
+                    try current.simpleQuery("SELECT 1", command: nil)
                 }
-                deliver(connection.takeNotifications())
+                deliver(current.takeNotifications())
+                backoff = 100  // a full round succeeded
             } catch {
-                if connected {
-                    logger.warning("listener lost its connection; reconnecting", metadata: ["error": "\(error)"])
-                } else {
-                    logger.warning("listener could not connect; retrying", metadata: ["error": "\(error)", "retry_ms": "\(backoff)"])
-                    _ = connection.waitForWakeUp(timeoutMilliseconds: backoff)
-                    backoff = min(backoff * 2, 5_000)
-                }
-                deliver(connection.takeNotifications())
-                connection.finish()
-                connected = false
+                if let current = connection { deliver(current.takeNotifications()) }
+                logger.warning("listener connection failed; reconnecting", metadata: ["error": "\(error)", "retry_ms": "\(backoff)"])
+                connection?.finish()
+                connection = nil
+                // Back off after every failure, also when connecting worked but LISTEN did not.
+                if !state.withLock({ $0.stopping }) { _ = PQConnection.waitForWakeUp(wake, timeoutMilliseconds: backoff) }
+                backoff = min(backoff * 2, 5_000)
             }
         }
-        connection.finish()
+        connection?.finish()
         let subscribers = state.withLock { state in
+            guard state.stopping else { return [Subscriber]() }
             defer { state.subscribers.removeAll() }
             return Array(state.subscribers.values)
         }
@@ -141,7 +158,7 @@ public final class PostgresListener: Service, Sendable {
     }
 
     /// Makes the connection's LISTEN set match the subscribed channels, then tells new subscribers.
-    private func reconcile(_ listening: inout Set<String>, generation: Int) throws {
+    private func reconcile(_ connection: PQConnection, _ listening: inout Set<String>, generation: Int) throws {
         let wanted = Set(state.withLock { $0.subscribers.values.map(\.channel) })
         for channel in wanted.subtracting(listening).sorted() {
             _ = connection.beginCommand()

@@ -13,6 +13,8 @@ import Synchronization
 /// - When connecting fails, the waiters get the connection error at once instead of waiting for the timeout.
 /// - As a `Service`, `run()` keeps `minConnections` open, checks idle connections and closes surplus ones,
 ///   and closes the pool at graceful shutdown. The pool also works without `run()`.
+/// - Session state is not reset between borrowers (that would cost a round trip and the prepared
+///   statements): use `SET LOCAL` inside transactions rather than `SET`, and drop temporary tables.
 public final class PostgresPool: Service, Sendable {
     public struct Configuration: Sendable {
         public var connection: PostgresConfiguration
@@ -62,7 +64,10 @@ public final class PostgresPool: Service, Sendable {
 
     private struct Idle {
         var connection: PostgresConnection
+        /// When it last went back to the pool from a borrower (health checks leave this alone).
         var since: ContinuousClock.Instant
+        /// When it was last found alive.
+        var checked: ContinuousClock.Instant
     }
 
     private struct State {
@@ -212,7 +217,7 @@ public final class PostgresPool: Service, Sendable {
         return count
     }
 
-    private func release(_ connection: PostgresConnection, reusable: Bool) {
+    private func release(_ connection: PostgresConnection, reusable: Bool, idleSince: ContinuousClock.Instant? = nil) {
         var actions = Actions()
         state.withLock { state in
             state.leased -= 1
@@ -225,7 +230,8 @@ public final class PostgresPool: Service, Sendable {
                 actions.resume.append((waiter.continuation, .success(connection)))
                 if let timeout = waiter.timeout { actions.cancelTimeouts.append(timeout) }
             } else {
-                state.idle.append(Idle(connection: connection, since: .now))
+                let now = ContinuousClock.now
+                state.idle.append(Idle(connection: connection, since: idleSince ?? now, checked: now))
             }
         }
         perform(actions)
@@ -261,25 +267,26 @@ public final class PostgresPool: Service, Sendable {
                 actions.resume.append((waiter.continuation, .success(connection)))
                 if let timeout = waiter.timeout { actions.cancelTimeouts.append(timeout) }
             } else {
-                state.idle.append(Idle(connection: connection, since: .now))
+                state.idle.append(Idle(connection: connection, since: .now, checked: .now))
             }
         }
         perform(actions)
     }
 
     /// Hands the connection error to the oldest waiter (each waiter started one attempt), so nobody waits
-    /// for the acquire timeout while the database refuses connections.
+    /// for the acquire timeout while the database refuses connections. While connections are lent out,
+    /// waiters keep waiting for one of those instead (the failure may be passing, like too many clients).
     private func connectFailed(_ error: any Error) {
         logger.warning("could not open a pooled connection", metadata: ["error": "\(error)"])
         var actions = Actions()
         state.withLock { state in
             state.connecting -= 1
-            if !state.waiters.isEmpty {
+            if !state.waiters.isEmpty && state.leased == 0 {
                 let waiter = state.waiters.removeFirst()
                 actions.resume.append((waiter.continuation, .failure(error)))
                 if let timeout = waiter.timeout { actions.cancelTimeouts.append(timeout) }
             }
-            if !state.closed && !state.waiters.isEmpty { actions.connect = startConnects(&state) }
+            if !state.closed && !state.waiters.isEmpty && state.leased == 0 { actions.connect = startConnects(&state) }
         }
         perform(actions)
     }
@@ -301,7 +308,7 @@ public final class PostgresPool: Service, Sendable {
     func maintain() async {
         let now = ContinuousClock.now
         var actions = Actions()
-        var toCheck: [PostgresConnection] = []
+        var toCheck: [Idle] = []
         state.withLock { state in
             guard !state.closed else { return }
             var keep: [Idle] = []
@@ -310,8 +317,8 @@ public final class PostgresPool: Service, Sendable {
                 if surplus > 0 && now - idle.since >= configuration.idleTimeout {
                     actions.close.append(idle.connection)
                     surplus -= 1
-                } else if now - idle.since >= configuration.healthCheckInterval {
-                    toCheck.append(idle.connection)
+                } else if now - idle.checked >= configuration.healthCheckInterval {
+                    toCheck.append(idle)
                     state.leased += 1
                 } else {
                     keep.append(idle)
@@ -322,10 +329,10 @@ public final class PostgresPool: Service, Sendable {
         }
         perform(actions)
         await withTaskGroup(of: Void.self) { group in
-            for connection in toCheck {
+            for idle in toCheck {
                 group.addTask {
-                    let healthy = await connection.ping()
-                    self.release(connection, reusable: healthy)
+                    let healthy = await idle.connection.ping()
+                    self.release(idle.connection, reusable: healthy, idleSince: idle.since)
                 }
             }
         }

@@ -30,11 +30,36 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     /// The SQL text (parameters appear as `$n`; their values are never shown).
     public var description: String { sql }
 
-    /// Appends another query's text and parameters, renumbering its placeholders.
+    /// Appends another query's text and parameters, renumbering its placeholders (in place: building a
+    /// query from many fragments costs time in proportion to its size).
     public mutating func append(_ other: PostgresQuery) {
-        var interpolation = StringInterpolation(sql: sql, bindings: bindings)
-        interpolation.appendInterpolation(other)
-        self = PostgresQuery(stringInterpolation: interpolation)
+        Self.append(other, to: &sql, &bindings)
+    }
+
+    /// Appends `fragment` to a query's text and bindings, renumbering its placeholders after theirs.
+    static func append(_ fragment: PostgresQuery, to sql: inout String, _ bindings: inout PostgresBindings) {
+        let shift = bindings.count
+        var cursor = fragment.sql.utf8.startIndex
+        for (index, entry) in fragment.bindings.entries.enumerated() {
+            var moved = entry
+            moved.offset = bindings.buffer.count
+            if entry.placeholderOffset >= 0 {
+                let placeholder = fragment.sql.utf8.index(fragment.sql.utf8.startIndex, offsetBy: entry.placeholderOffset)
+                sql += fragment.sql[cursor..<placeholder]
+                moved.placeholderOffset = sql.utf8.count
+                sql += "$\(shift + index + 1)"
+                cursor = fragment.sql.utf8.index(placeholder, offsetBy: 1 + String(index + 1).utf8.count)
+            } else if bindings.encodingFailure == nil {
+                bindings.encodingFailure = "a query made with unsafeSQL and parameters cannot be combined with others"
+            }
+            if entry.length >= 0 {
+                let end = entry.offset + Int(entry.length) + (entry.format == .text ? 1 : 0)
+                bindings.buffer.bytes.append(contentsOf: fragment.bindings.buffer.bytes[entry.offset..<end])
+            }
+            bindings.entries.append(moved)
+        }
+        sql += fragment.sql[cursor...]
+        if bindings.encodingFailure == nil { bindings.encodingFailure = fragment.bindings.encodingFailure }
     }
 
     public struct StringInterpolation: StringInterpolationProtocol, Sendable {
@@ -45,11 +70,6 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql = ""
             sql.reserveCapacity(literalCapacity + interpolationCount * 3)
             bindings = PostgresBindings()
-        }
-
-        init(sql: String, bindings: PostgresBindings) {
-            self.sql = sql
-            self.bindings = bindings
         }
 
         /// Writes `$n` for the parameter just bound and remembers where, for renumbering.
@@ -86,28 +106,7 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
 
         /// Inserts a query fragment, renumbering its parameters after the ones already bound.
         public mutating func appendInterpolation(_ fragment: PostgresQuery) {
-            let shift = bindings.count
-            let utf8 = Array(fragment.sql.utf8)
-            var cursor = 0
-            for (index, entry) in fragment.bindings.entries.enumerated() {
-                var moved = entry
-                moved.offset = bindings.buffer.count
-                if entry.placeholderOffset >= 0 {
-                    sql += String(decoding: utf8[cursor..<entry.placeholderOffset], as: UTF8.self)
-                    moved.placeholderOffset = sql.utf8.count
-                    sql += "$\(shift + index + 1)"
-                    cursor = entry.placeholderOffset + 1 + String(index + 1).utf8.count
-                } else if bindings.encodingFailure == nil {
-                    bindings.encodingFailure = "a query made with unsafeSQL and parameters cannot be combined with others"
-                }
-                if entry.length >= 0 {
-                    let end = entry.offset + Int(entry.length) + (entry.format == .text ? 1 : 0)
-                    bindings.buffer.bytes.append(contentsOf: fragment.bindings.buffer.bytes[entry.offset..<end])
-                }
-                bindings.entries.append(moved)
-            }
-            sql += String(decoding: utf8[cursor...], as: UTF8.self)
-            if bindings.encodingFailure == nil { bindings.encodingFailure = fragment.bindings.encodingFailure }
+            PostgresQuery.append(fragment, to: &sql, &bindings)
         }
     }
 }
@@ -117,12 +116,11 @@ private let placeholderTexts = (0..<32).map { "$\($0)" }
 
 /// Double-quotes an identifier, doubling embedded quotes.
 public func quoteIdentifier(_ name: String) -> String {
-    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    "\"" + name.replacing("\"", with: "\"\"") + "\""
 }
 
-extension String {
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        guard contains(target) else { return self }
-        return split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
-    }
+/// Single-quotes a literal for the rare statements that take no parameters (SET, utility commands),
+/// doubling embedded quotes. Values from outside the program belong in bound parameters instead.
+func quoteLiteral(_ value: String) -> String {
+    "'" + value.replacing("'", with: "''") + "'"
 }

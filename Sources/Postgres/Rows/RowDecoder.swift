@@ -27,17 +27,19 @@ struct CellSource {
 
     var value: PostgresValue { PostgresValue(result: result, column: column, type: type, bytes: bytes) }
 
-    /// Decodes any `Decodable`: PostgreSQL types directly, json/jsonb through JSONDecoder, anything else
-    /// (such as a `String`-backed enum) through a single-value decoder over this cell.
+    /// Decodes any `Decodable`: a json/jsonb column through JSONDecoder (unless a String or JSONB is
+    /// asked for), other PostgreSQL types directly, anything else (such as a `String`-backed enum) through
+    /// a single-value decoder over this cell.
     func decode<T: Decodable>(_ type: T.Type, codingPath: [any CodingKey]) throws -> T {
-        if let postgresType = T.self as? any PostgresDecodable.Type {
+        let isJSON = (self.type == .json || self.type == .jsonb) && bytes != nil
+        if let postgresType = T.self as? any PostgresDecodable.Type, !isJSON || postgresType is any PostgresJSONText.Type {
             func open<P: PostgresDecodable>(_ p: P.Type) throws -> Any { try withExtendedLifetime(result) { try P.decode(from: value) } }
             guard let decoded = try open(postgresType) as? T else {
                 throw value.error(decoding: T.self, "internal type mismatch")
             }
             return decoded
         }
-        if self.type == .json || self.type == .jsonb, bytes != nil {
+        if isJSON {
             let text = try String.decode(from: value)
             do {
                 return try JSONDecoder().decode(T.self, from: Data(text.utf8))
@@ -49,9 +51,7 @@ struct CellSource {
     }
 
     func decodeInteger<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
-        let wide = try Int64.decode(from: value)
-        guard let narrow = T(exactly: wide) else { throw value.error(decoding: T.self, "value \(wide) is out of range") }
-        return narrow
+        try withExtendedLifetime(result) { try Postgres.decodeInteger(value, as: T.self) }
     }
 }
 
@@ -234,46 +234,26 @@ private struct ColumnsContainer: UnkeyedDecodingContainer {
 private struct ArrayContainer: UnkeyedDecodingContainer {
     let cell: CellSource
     var codingPath: [any CodingKey]
-    let elements: [UnsafeRawBufferPointer?]
-    let elementType: PostgresType
+    let array: BinaryArray
     var currentIndex = 0
-    var count: Int? { elements.count }
-    var isAtEnd: Bool { currentIndex >= elements.count }
+    var count: Int? { array.elements.count }
+    var isAtEnd: Bool { currentIndex >= array.elements.count }
 
     init(cell: CellSource, codingPath: [any CodingKey]) throws {
         self.cell = cell
         self.codingPath = codingPath
-        let value = cell.value
-        let bytes = try value.nonNullBytes(for: [String].self)
-        var reader = ByteReader(bytes)
-        guard let dimensions = reader.readInteger(Int32.self), reader.readInteger(Int32.self) != nil,
-              let oid = reader.readInteger(UInt32.self), dimensions <= 1
-        else { throw value.error(decoding: [String].self, "not a one-dimensional array") }
-        elementType = PostgresType(rawValue: oid)
-        var elements: [UnsafeRawBufferPointer?] = []
-        if dimensions == 1 {
-            guard let count = reader.readInteger(Int32.self), reader.readInteger(Int32.self) != nil, count >= 0 else {
-                throw value.error(decoding: [String].self, "malformed array")
-            }
-            for _ in 0..<count {
-                guard let length = reader.readInteger(Int32.self) else { throw value.error(decoding: [String].self, "truncated array") }
-                if length < 0 { elements.append(nil); continue }
-                guard let slice = reader.readSlice(Int(length)) else { throw value.error(decoding: [String].self, "truncated array") }
-                elements.append(slice)
-            }
-        }
-        self.elements = elements
+        array = try BinaryArray(cell.value, for: [String].self)
     }
 
     private mutating func next() throws -> CellDecoder {
         guard !isAtEnd else { throw cell.value.error(decoding: [String].self, "read past the end of the array") }
         defer { currentIndex += 1 }
-        let element = CellSource(result: cell.result, column: cell.column, type: elementType, bytes: elements[currentIndex])
+        let element = CellSource(result: cell.result, column: cell.column, type: array.elementType, bytes: array.elements[currentIndex])
         return CellDecoder(cell: element, codingPath: codingPath + [IndexKey(currentIndex)])
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, elements[currentIndex] == nil else { return false }
+        guard !isAtEnd, array.elements[currentIndex] == nil else { return false }
         currentIndex += 1
         return true
     }

@@ -50,36 +50,41 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
 
 extension Array: PostgresDecodable where Element: PostgresArrayElement {
     public static func decode(from value: PostgresValue) throws -> [Element] {
-        let bytes = try value.nonNullBytes(for: [Element].self)
+        let array = try BinaryArray(value, for: [Element].self)
+        return try array.elements.map { bytes in
+            try Element.decode(from: PostgresValue(result: value.result, column: value.column, type: array.elementType, bytes: bytes))
+        }
+    }
+}
+
+/// A one-dimensional array's element type and element bytes (nil for NULL), read from its binary form.
+struct BinaryArray {
+    let elementType: PostgresType
+    let elements: [UnsafeRawBufferPointer?]
+
+    init<T>(_ value: PostgresValue, for type: T.Type) throws {
+        let bytes = try value.nonNullBytes(for: T.self)
         var reader = ByteReader(bytes)
         guard let dimensions = reader.readInteger(Int32.self), reader.readInteger(Int32.self) != nil,
-              let elementOID = reader.readInteger(UInt32.self)
-        else { throw value.error(decoding: [Element].self, "malformed array") }
-        if dimensions == 0 { return [] }
-        guard dimensions == 1 else {
-            throw value.error(decoding: [Element].self, "only one-dimensional arrays are supported, got \(dimensions)")
+              let oid = reader.readInteger(UInt32.self)
+        else { throw value.error(decoding: T.self, "malformed array") }
+        guard dimensions == 0 || dimensions == 1 else {
+            throw value.error(decoding: T.self, "only one-dimensional arrays are supported, got \(dimensions) dimensions")
         }
-        guard let count = reader.readInteger(Int32.self), reader.readInteger(Int32.self) != nil, count >= 0 else {
-            throw value.error(decoding: [Element].self, "malformed array")
-        }
-        var result: [Element] = []
-        result.reserveCapacity(Int(count))
-        for _ in 0..<count {
-            guard let length = reader.readInteger(Int32.self) else {
-                throw value.error(decoding: [Element].self, "truncated array")
+        elementType = PostgresType(rawValue: oid)
+        var elements: [UnsafeRawBufferPointer?] = []
+        if dimensions == 1 {
+            guard let count = reader.readInteger(Int32.self), reader.readInteger(Int32.self) != nil, count >= 0 else {
+                throw value.error(decoding: T.self, "malformed array")
             }
-            let element: UnsafeRawBufferPointer?
-            if length < 0 {
-                element = nil
-            } else {
-                guard let slice = reader.readSlice(Int(length)) else {
-                    throw value.error(decoding: [Element].self, "truncated array")
-                }
-                element = slice
+            elements.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                guard let length = reader.readInteger(Int32.self) else { throw value.error(decoding: T.self, "truncated array") }
+                if length < 0 { elements.append(nil); continue }
+                guard let slice = reader.readSlice(Int(length)) else { throw value.error(decoding: T.self, "truncated array") }
+                elements.append(slice)
             }
-            let elementValue = PostgresValue(result: value.result, column: value.column, type: PostgresType(rawValue: elementOID), bytes: element)
-            result.append(try Element.decode(from: elementValue))
         }
-        return result
+        self.elements = elements
     }
 }

@@ -45,8 +45,11 @@ extension Date: PostgresCodable, PostgresArrayElement {
     public static var postgresType: PostgresType { .timestamptz }
     public static var postgresArrayType: PostgresType { .timestamptzArray }
 
-    /// Sent as timestamptz, rounded to the microsecond (PostgreSQL's resolution).
+    /// Sent as timestamptz, rounded to the microsecond (PostgreSQL's resolution); `distantFuture` and
+    /// `distantPast` travel as infinity and -infinity, as they decode.
     public func encode(into buffer: inout PostgresEncodingBuffer) {
+        if self == .distantFuture { return buffer.writeInteger(Int64.max) }
+        if self == .distantPast { return buffer.writeInteger(Int64.min) }
         let micros = ((timeIntervalSinceReferenceDate + postgresEpochOffset) * 1_000_000).rounded()
         buffer.writeInteger(Int64(exactly: micros) ?? (micros > 0 ? Int64.max : Int64.min))
     }
@@ -98,13 +101,17 @@ extension Decimal: PostgresCodable, PostgresArrayElement {
         guard let numeric = PostgresNumeric(isNaN ? "NaN" : description) else {
             throw PostgresError(kind: .encoding, message: "the decimal \(self) has no numeric form")
         }
-        numeric.encode(into: &buffer)
+        try numeric.encode(into: &buffer)
     }
 
     /// Decodes numeric columns exactly; a value with more significant digits than `Decimal` holds (38)
     /// is refused rather than rounded.
     public static func decode(from value: PostgresValue) throws -> Decimal {
         let numeric = try PostgresNumeric.decode(from: value)
+        if numeric.description == "NaN" { return .nan }
+        if numeric.description.hasSuffix("Infinity") {
+            throw value.error(decoding: Decimal.self, "Decimal has no infinity; decode PostgresNumeric or String")
+        }
         guard numeric.significantDigits <= 38, let decimal = Decimal(string: numeric.description) else {
             throw value.error(decoding: Decimal.self, "\(numeric) has more digits than Decimal holds; decode PostgresNumeric or String")
         }

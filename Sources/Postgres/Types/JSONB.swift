@@ -37,5 +37,12 @@ public struct JSONB<Value: Codable & Sendable>: PostgresCodable {
     }
 }
 
+/// Types that read a json/jsonb column themselves (as JSON text or a decoded value), so row decoding
+/// hands them the column instead of running JSONDecoder over it.
+protocol PostgresJSONText {}
+
+extension JSONB: PostgresJSONText {}
+extension String: PostgresJSONText {}
+
 extension JSONB: Equatable where Value: Equatable {}
 extension JSONB: Hashable where Value: Hashable {}

@@ -14,7 +14,8 @@ public struct PostgresNumeric: PostgresCodable, PostgresArrayElement, Hashable, 
         case "-infinity", "-inf": description = "-Infinity"; return
         default: break
         }
-        guard let parts = Self.parse(text) else { return nil }
+        // PostgreSQL's limits: 131072 digits before the decimal point, 16383 after.
+        guard let parts = Self.parse(text), parts.integer.count <= 131_072, parts.fraction.count <= 16_383 else { return nil }
         description = parts.text
     }
 
@@ -65,7 +66,7 @@ public struct PostgresNumeric: PostgresCodable, PostgresArrayElement, Hashable, 
     }
 
     /// The binary wire form: ndigits, weight, sign, dscale, then base-10000 digits.
-    public func encode(into buffer: inout PostgresEncodingBuffer) {
+    public func encode(into buffer: inout PostgresEncodingBuffer) throws {
         let sign: UInt16
         switch description {
         case "NaN": sign = 0xC000
@@ -96,10 +97,13 @@ public struct PostgresNumeric: PostgresCodable, PostgresArrayElement, Hashable, 
         while all.first == 0 { all.removeFirst(); weight -= 1 }
         while all.last == 0 { all.removeLast() }
         if all.isEmpty { weight = 0 }
-        buffer.writeInteger(Int16(all.count))
-        buffer.writeInteger(Int16(weight))
+        guard let count = Int16(exactly: all.count), let weight16 = Int16(exactly: weight), let scale = Int16(exactly: dscale) else {
+            throw PostgresError(kind: .encoding, message: "the number has more digits than PostgreSQL's numeric holds")
+        }
+        buffer.writeInteger(count)
+        buffer.writeInteger(weight16)
         buffer.writeInteger(all.isEmpty ? UInt16(0) : sign)
-        buffer.writeInteger(Int16(dscale))
+        buffer.writeInteger(scale)
         for digit in all { buffer.writeInteger(digit) }
     }
 

@@ -59,13 +59,17 @@ public struct PostgresType: RawRepresentable, Hashable, Sendable, CustomStringCo
 
     public var description: String { Self.names[rawValue] ?? "oid \(rawValue)" }
 
-    /// Types whose binary form is their UTF-8 text (user-defined enums have OIDs above 16383).
+    /// Built-in types whose binary form is their UTF-8 text.
     var isTextual: Bool {
         switch self {
         case .text, .varchar, .bpchar, .name, .unknown, .xml, .char: true
-        default: rawValue >= 16384
+        default: false
         }
     }
+
+    /// Types created in the database (enums, domains over them, extension types), whose binary form this
+    /// client cannot know in advance.
+    var isUserDefined: Bool { rawValue >= 16384 }
 }
 
 /// How a value travels on the wire.

@@ -31,8 +31,14 @@ extension String: PostgresCodable, PostgresArrayElement {
         case .numeric:
             return try PostgresNumeric.decode(from: value).description
         default:
-            guard value.type.isTextual else { throw value.typeMismatch(String.self) }
-            return String(decoding: bytes, as: UTF8.self)
+            if value.type.isTextual { return String(decoding: bytes, as: UTF8.self) }
+            // An enum's binary form is its label. Other types made in the database (composites, arrays of
+            // enums, extension types) have binary forms full of length words, hence NUL bytes: refuse those
+            // rather than return garbage.
+            guard value.type.isUserDefined, !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
+                throw value.typeMismatch(String.self)
+            }
+            return text
         }
     }
 }
