@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // libpq, found through pkg-config (apt: libpq-dev).
@@ -53,7 +54,16 @@ let package = Package(
         ),
         .executableTarget(name: "EmbedSQL", swiftSettings: swiftSettings),
         .plugin(name: "EmbedSQLPlugin", capability: .buildTool(), dependencies: ["EmbedSQL"]),
-        .target(name: "JobQueue", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .target(
+            name: "JobQueue",
+            dependencies: [
+                "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "Market", swiftSettings: swiftSettings),
         .target(
             name: "MarketStore",
@@ -70,16 +80,26 @@ let package = Package(
         .target(
             name: "PDXRuntime",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations",
+                "Postgres", "LocalPostgres", "Migrations", "JobQueue",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Option groups, parsing and output shared by the two executables.
+        .target(
+            name: "PDXCommandLine",
+            dependencies: [
+                "PDXRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "pdx",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime",
+                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -90,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "pdxctl",
             dependencies: [
-                "Postgres", "Migrations", "PDXRuntime",
+                "Postgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

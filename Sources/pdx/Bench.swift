@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import Logging
+import PDXCommandLine
 import PDXRuntime
 
 struct Bench: AsyncParsableCommand {
@@ -61,4 +63,3 @@ struct BenchPostgres: AsyncParsableCommand {
     }
 }
 
-import Foundation

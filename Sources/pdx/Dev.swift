@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PDXCommandLine
 import PDXRuntime
 import ServiceLifecycle
 import UnixSignals

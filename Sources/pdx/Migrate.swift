@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Migrations
+import PDXCommandLine
 import PDXRuntime
 import Postgres
 
@@ -28,9 +29,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         log.bootstrap()
-        guard let url = database.resolved else {
-            throw ValidationError("no database: set DATABASE_URL or pass --database-url (`pdx dev` migrates its own database)")
-        }
+        let url = try database.required(hint: "`pdx dev` migrates its own database")
         let logger = Logger(label: "pdx.migrate")
         let migrator = try Migrator.embedded(logger: logger)
         let connection = try await PostgresConnection.connect(

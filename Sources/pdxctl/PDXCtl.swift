@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Migrations
+import PDXCommandLine
 import PDXRuntime
 import Postgres
 
@@ -9,10 +10,10 @@ import Postgres
 struct PDXCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pdxctl",
-        abstract: "Administer pdx: the database's state now; pricing rules, queues and matches as they arrive.",
+        abstract: "Administer pdx: the database's state and the job queue.",
         discussion: "Uses DATABASE_URL or --database-url, like pdx.",
         version: "0.1.0",
-        subcommands: [Status.self]
+        subcommands: [Status.self, QueueCommand.self]
     )
 }
 
@@ -28,8 +29,7 @@ struct Status: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .customLong("database-url"), help: ArgumentHelp("The database (default: $DATABASE_URL).", valueName: "url"))
-    var databaseURL: String?
+    @OptionGroup var database: DatabaseOptions
 
     @Flag(help: "Print JSON for scripts.")
     var json = false
@@ -46,9 +46,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         bootstrapLogging(level: .warning)
-        guard let url = resolveDatabaseURL(databaseURL) else {
-            throw ValidationError("no database: set DATABASE_URL or pass --database-url")
-        }
+        let url = try database.required()
         let connection = try await PostgresConnection.connect(configuration: .init(connectionString: url, applicationName: "pdxctl"))
         let report: Report
         do {

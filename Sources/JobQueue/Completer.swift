@@ -1,0 +1,131 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Logging
+import Postgres
+import Synchronization
+
+/// How to record the end of one attempt.
+struct Completion: Sendable {
+    enum State: String, Sendable {
+        case completed, retryable, discarded, cancelled, scheduled, available
+    }
+
+    var id: Int64
+    var attempt: Int
+    var state: State
+    /// For retryable, scheduled and available: when it becomes available again.
+    var runAt: Date?
+    /// Recorded in the job's error history.
+    var error: String?
+    /// Snoozes and hand-backs do not count as attempts.
+    var refundsAttempt = false
+}
+
+/// Writes the ends of attempts in batches: everything that finished while the previous write was in
+/// flight goes in the next one. A write that fails is retried (the rows stay `running` meanwhile, and
+/// the updates only apply to the attempt that wrote them, so a repeat is harmless).
+final class Completer: Sendable {
+    private struct State {
+        var pending: [Completion] = []
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    private let signal = WakeSignal()
+    private let pool: PostgresPool
+    private let batchLimit: Int
+    private let logger: Logger
+
+    init(pool: PostgresPool, batchLimit: Int, logger: Logger) {
+        self.pool = pool
+        self.batchLimit = batchLimit
+        self.logger = logger
+    }
+
+    func add(_ completion: Completion) {
+        let wasEmpty = state.withLock { state in
+            state.pending.append(completion)
+            return state.pending.count == 1
+        }
+        if wasEmpty { signal.signal() }
+    }
+
+    /// Completions not written yet.
+    var backlog: Int { state.withLock { $0.pending.count } }
+
+    /// Writes until `finish()` has been called and nothing is pending.
+    func run() async {
+        var delay = Duration.milliseconds(50)
+        while true {
+            let batch = state.withLock { state -> [Completion]? in
+                if state.pending.isEmpty { return state.stopping ? nil : [] }
+                let count = min(state.pending.count, batchLimit)
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                return batch
+            }
+            guard let batch else { return }
+            if batch.isEmpty {
+                await signal.wait()
+                continue
+            }
+            do {
+                try await write(batch)
+                delay = .milliseconds(50)
+            } catch {
+                logger.warning("could not record finished jobs; retrying", metadata: [
+                    "error": "\(error)", "job.count": "\(batch.count)", "retry_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                ])
+                state.withLock { $0.pending.insert(contentsOf: batch, at: 0) }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Lets `run()` return once everything pending is written.
+    func finish() {
+        state.withLock { $0.stopping = true }
+        signal.signal()
+    }
+
+    private func write(_ batch: [Completion]) async throws {
+        let plain = batch.filter { $0.state == .completed && $0.error == nil }
+        let other = batch.filter { !($0.state == .completed && $0.error == nil) }
+        var statements: [PostgresQuery] = []
+        if !plain.isEmpty {
+            statements.append("""
+                UPDATE pdx_jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+                FROM unnest(\(plain.map(\.id)), \(plain.map { Int16(clamping: $0.attempt) })) AS u(id, attempt)
+                WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+                """)
+        }
+        if !other.isEmpty {
+            statements.append("""
+                UPDATE pdx_jobs AS j SET
+                    state = u.state::pdx_job_state,
+                    finalized_at = CASE WHEN u.state IN ('completed', 'discarded', 'cancelled') THEN now() END,
+                    scheduled_at = coalesce(u.run_at, j.scheduled_at),
+                    attempt = CASE WHEN u.refund THEN j.attempt - 1 ELSE j.attempt END,
+                    errors = CASE WHEN u.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(jsonb_build_object(
+                        'at', now(), 'attempt', j.attempt, 'error', u.error, 'worker', j.attempted_by)) END,
+                    lease_expires_at = NULL
+                FROM unnest(\(other.map(\.id)), \(other.map { Int16(clamping: $0.attempt) }), \(other.map(\.state.rawValue)),
+                            \(other.map(\.runAt)), \(other.map(\.error)), \(other.map(\.refundsAttempt)))
+                    AS u(id, attempt, state, run_at, error, refund)
+                WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+                """)
+        }
+        let notify = other.contains { $0.state == .available }
+        if notify {
+            statements.append("SELECT pg_notify(\(jobsChannel), queue) FROM (SELECT DISTINCT queue FROM pdx_jobs WHERE id = ANY(\(other.filter { $0.state == .available }.map(\.id)))) q")
+        }
+        let queries = statements
+        _ = try await pool.withConnection { connection in
+            try await connection.pipeline(queries)
+        }
+    }
+}

@@ -1,0 +1,274 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CoreMetrics
+public import Logging
+public import Postgres
+public import ServiceLifecycle
+import Synchronization
+
+/// Runs jobs from the queue table in this process: one producer per queue that claims in batches
+/// (`FOR UPDATE SKIP LOCKED`), handlers run concurrently up to each queue's limit with a time limit per
+/// kind, completions written in batches, leases extended while jobs run, and, when this process is the
+/// elected leader, the maintenance every queue needs (rescue, schedule, prune).
+///
+/// At graceful shutdown it stops claiming, lets running jobs finish for `shutdownTimeout`, cancels and
+/// hands back the rest, writes every completion and returns: a clean stop leaves nothing `running`.
+public final class JobWorker: Service, Sendable {
+    public let configuration: Configuration
+    let registry: JobRegistry
+    let pool: PostgresPool
+    let logger: Logger
+    private let listenerConfiguration: PostgresConfiguration
+    private let producers: [String: Producer]
+    let completer: Completer
+    let executions = Executions()
+    private let stopping = Atomic<Bool>(false)
+    private let leader = Atomic<Bool>(false)
+
+    /// - Parameters:
+    ///   - pool: connections for claims, completions and maintenance; give it at least one connection per
+    ///     queue plus three.
+    ///   - listener: the connection settings for LISTEN (the pool's by default).
+    public init(
+        configuration: Configuration,
+        registry: JobRegistry,
+        pool: PostgresPool,
+        listener: PostgresConfiguration? = nil,
+        logger: Logger = Logger(label: "pdx.jobs")
+    ) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.registry = registry
+        self.pool = pool
+        var logger = logger
+        logger[metadataKey: "worker.id"] = "\(configuration.workerID)"
+        self.logger = logger
+        self.listenerConfiguration = listener ?? pool.configuration.connection
+        let factory = configuration.metricsFactory ?? MetricsSystem.factory
+        var producers: [String: Producer] = [:]
+        for (queue, concurrency) in configuration.queues {
+            producers[queue] = Producer(
+                queue: queue, concurrency: concurrency, batch: configuration.claimBatch,
+                metrics: QueueMetrics(queue: queue, factory: factory))
+        }
+        self.producers = producers
+        self.completer = Completer(pool: pool, batchLimit: configuration.completionBatch, logger: logger)
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Whether this process is the maintenance leader right now.
+    public var isLeader: Bool { leader.load(ordering: .relaxed) }
+
+    /// Jobs running in this process right now.
+    public var runningJobs: Int { producers.values.reduce(0) { $0 + $1.runningCount } }
+
+    /// Starts stopping, as a graceful shutdown does.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        for producer in producers.values { producer.wake.signal() }
+    }
+
+    public func run() async throws {
+        logger.info("worker starting", metadata: [
+            "job.queues": "\(configuration.queues.keys.sorted().joined(separator: ","))",
+            "job.kinds": "\(registry.kinds.joined(separator: ","))"])
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await runAll()
+            } onCancel: {
+                stop()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+        logger.info("worker stopped")
+    }
+
+    private func runAll() async {
+        await withTaskGroup(of: Void.self) { support in
+            support.addTask { await self.completer.run() }
+            support.addTask { await self.tick() }
+            support.addTask { await self.heartbeat() }
+            if configuration.listens { support.addTask { await self.listen() } }
+            if configuration.maintenance.enabled {
+                support.addTask { await Maintenance(worker: self).run() }
+            }
+            await withTaskGroup(of: Void.self) { producing in
+                for producer in producers.values {
+                    producing.addTask { await producer.run(worker: self) }
+                }
+            }
+            // Every producer has returned: every job ended and reported. Write the rest, then stop.
+            completer.finish()
+            await support.next()  // the completer is the first to return once finished
+            support.cancelAll()
+        }
+    }
+
+    // MARK: Claiming and running
+
+    func claim(queue: String, limit: Int) async throws -> [ClaimedJob] {
+        let workerID = configuration.workerID
+        let leaseSeconds = configuration.lease.seconds
+        return try await pool.withConnection { connection in
+            let rows = try await connection.query("""
+                WITH next AS (
+                    SELECT id FROM pdx_jobs
+                    WHERE state = 'available' AND queue = \(queue)
+                    ORDER BY priority, scheduled_at, id
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE pdx_jobs AS j
+                SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = \(workerID),
+                    lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
+                FROM next WHERE j.id = next.id
+                RETURNING j.id, j.kind, j.args, j.attempt, j.max_attempts, j.scheduled_at, j.created_at
+                """)
+            return try rows.map { row in
+                let (id, kind, args, attempt, maxAttempts, availableAt, createdAt) = try row.decode(
+                    Int64.self, String.self, String.self, Int16.self, Int16.self, Date.self, Date.self)
+                return ClaimedJob(id: id, queue: queue, kind: kind, args: args, attempt: Int(attempt),
+                                  maxAttempts: Int(maxAttempts), availableAt: availableAt, createdAt: createdAt)
+            }
+        }
+    }
+
+    /// Runs one claimed job to its end and hands the end to the completer.
+    func execute(_ job: ClaimedJob, for producer: Producer) async {
+        defer { producer.jobFinished() }
+        let metrics = producer.metrics
+        metrics.wait.recordSeconds(max(0, Date().timeIntervalSince(job.availableAt)))
+        guard let entry = registry.entry(for: job.kind) else {
+            let known = registry.kinds.joined(separator: ", ")
+            finish(job, .failed(JobDiscard("no handler for job kind \(job.kind) in this worker (it handles: \(known))")), metrics)
+            return
+        }
+        let execution = Execution(job: job, timeout: entry.timeout)
+        executions.add(execution)
+        let started = ContinuousClock.now
+        let result = await execution.run { try await entry.run(job) }
+        executions.remove(execution)
+        metrics.run.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        finish(job, result, metrics)
+    }
+
+    private func finish(_ job: ClaimedJob, _ result: AttemptResult, _ metrics: QueueMetrics) {
+        var completion = Completion(id: job.id, attempt: job.attempt, state: .completed)
+        switch result {
+        case .outcome(.completed):
+            metrics.completed.increment()
+        case .outcome(.snooze(let delay)):
+            completion.state = .scheduled
+            completion.runAt = Date(timeIntervalSinceNow: delay.seconds)
+            completion.refundsAttempt = true
+        case .outcome(.cancel(let reason)):
+            completion.state = .cancelled
+            completion.error = "cancelled by its handler: \(reason)"
+        case .failed(let error as JobDiscard):
+            completion.state = .discarded
+            completion.error = error.reason
+            metrics.discarded.increment()
+        case .failed(let error):
+            fail(&completion, job, because: describe(error), metrics)
+        case .timedOut(let limit):
+            fail(&completion, job, because: "timed out after \(limit) (the kind's time limit)", metrics)
+        case .handedBack:
+            completion.state = .available
+            completion.runAt = Date()
+            completion.refundsAttempt = true
+        }
+        if completion.error != nil && completion.state != .cancelled {
+            logger.notice("job failed", metadata: [
+                "job.id": "\(job.id)", "job.kind": "\(job.kind)", "job.attempt": "\(job.attempt)",
+                "job.state": "\(completion.state.rawValue)"])
+        }
+        completer.add(completion)
+    }
+
+    private func fail(_ completion: inout Completion, _ job: ClaimedJob, because reason: String, _ metrics: QueueMetrics) {
+        completion.error = reason
+        if job.attempt >= job.maxAttempts {
+            completion.state = .discarded
+            metrics.discarded.increment()
+        } else {
+            completion.state = .retryable
+            completion.runAt = Date(timeIntervalSinceNow: configuration.retryDelay(afterAttempt: job.attempt).seconds)
+            metrics.failed.increment()
+        }
+    }
+
+    private func describe(_ error: any Error) -> String {
+        let text = (error as? PostgresError).map(\.debugDescription) ?? String(describing: error)
+        return text.count > 2_000 ? String(text.prefix(2_000)) + "…" : text
+    }
+
+    // MARK: Background loops
+
+    /// Wakes producers at every poll interval (the fallback for missed notifications) and ends attempts
+    /// past their time limit.
+    private func tick() async {
+        var lastPoll = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            executions.expireOverdue()
+            if ContinuousClock.now - lastPoll >= configuration.pollInterval {
+                lastPoll = .now
+                for producer in producers.values { producer.wake.signal() }
+            }
+        }
+    }
+
+    /// Extends the leases of the jobs running here, every third of the lease.
+    private func heartbeat() async {
+        let workerID = configuration.workerID
+        let leaseSeconds = configuration.lease.seconds
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.lease / 3)
+            let ids = executions.all.map(\.job.id)
+            guard !ids.isEmpty else { continue }
+            do {
+                try await pool.execute("""
+                    UPDATE pdx_jobs SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
+                    WHERE id = ANY(\(ids)) AND state = 'running' AND attempted_by = \(workerID)
+                    """)
+            } catch {
+                logger.warning("could not extend job leases", metadata: ["error": "\(error)", "job.count": "\(ids.count)"])
+            }
+        }
+    }
+
+    /// Forwards notifications of new work to the producers of their queues.
+    private func listen() async {
+        do {
+            let listener = try PostgresListener(configuration: listenerConfiguration, logger: logger)
+            defer { listener.shutdown() }
+            for await event in try listener.subscribe(to: jobsChannel) {
+                switch event {
+                case .notification(let notification):
+                    producers[notification.payload]?.wake.signal()
+                case .listening:
+                    // Anything may have arrived while nobody listened.
+                    for producer in producers.values { producer.wake.signal() }
+                }
+                if Task.isCancelled { break }
+            }
+        } catch {
+            logger.error("cannot listen for new jobs; polling only", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func setLeader(_ isLeader: Bool) {
+        if leader.exchange(isLeader, ordering: .relaxed) != isLeader {
+            logger.info(isLeader ? "became the maintenance leader" : "no longer the maintenance leader")
+        }
+    }
+
+    func recordDepth(_ depths: [String: Int]) {
+        for (queue, producer) in producers { producer.metrics.depth.record(depths[queue] ?? 0) }
+    }
+}

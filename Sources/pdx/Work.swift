@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import JobQueue
+import Logging
+import PDXCommandLine
+import PDXRuntime
+import ServiceLifecycle
+import UnixSignals
+
+struct Work: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run jobs from the queue until stopped (SIGTERM or Ctrl-C stop it gracefully).",
+        discussion: """
+            Claims jobs of the given queues in batches, runs up to --concurrency of each queue at once,
+            and, when elected leader among all worker processes, rescues jobs of crashed workers, starts
+            scheduled and retried jobs on time and prunes old finished ones. At SIGTERM it stops claiming,
+            gives running jobs --shutdown-timeout to finish, then hands the rest back.
+
+            Examples:
+              DATABASE_URL=postgresql://pdx@db/pdx pdx work
+              pdx work --queues default,notify --concurrency 50
+              pdx work --diagnostics --lease 5s     # with the pdx.* test job kinds, short leases
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: ArgumentHelp("Queues to work, comma-separated.", valueName: "names"))
+    var queues: String = NewJob.defaultQueue
+
+    @Option(help: ArgumentHelp("Jobs of each queue running at once.", valueName: "n"))
+    var concurrency: Int = 100
+
+    @Option(help: ArgumentHelp("Most jobs claimed in one round trip.", valueName: "n"))
+    var claimBatch: Int = 100
+
+    @Option(help: ArgumentHelp("How long a claimed job is this worker's without renewal (renewed every third).", valueName: "duration"))
+    var lease: String = "60s"
+
+    @Option(help: ArgumentHelp("At shutdown, how long running jobs may take before they are handed back.", valueName: "duration"))
+    var shutdownTimeout: String = "10s"
+
+    @Option(help: ArgumentHelp("Look for work this often even without notifications.", valueName: "duration"))
+    var pollInterval: String = "1s"
+
+    @Flag(help: "Also run the diagnostic job kinds (pdx.noop, pdx.sleep, pdx.fail, pdx.effect).")
+    var diagnostics = false
+
+    @Flag(help: "Never act as the maintenance leader (another process does).")
+    var noMaintenance = false
+
+    @OptionGroup var log: LogOptions
+
+    var queueNames: [String] { queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
+    func validate() throws {
+        guard !queueNames.isEmpty, queueNames.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 128 }) else {
+            throw ValidationError("--queues must be comma-separated names of 1 to 128 bytes, got '\(queues)'")
+        }
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 10000, got \(concurrency)") }
+        guard (1...10_000).contains(claimBatch) else { throw ValidationError("--claim-batch must be from 1 to 10000, got \(claimBatch)") }
+        guard try parseDuration(lease, option: "--lease") >= .seconds(1) else { throw ValidationError("--lease must be at least 1s") }
+        _ = try parseDuration(shutdownTimeout, option: "--shutdown-timeout")
+        guard try parseDuration(pollInterval, option: "--poll-interval") > .zero else { throw ValidationError("--poll-interval must be positive") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let logger = Logger(label: "pdx.work")
+        var configuration = JobWorker.Configuration(
+            queues: Dictionary(uniqueKeysWithValues: queueNames.map { ($0, concurrency) }),
+            claimBatch: claimBatch,
+            pollInterval: try parseDuration(pollInterval, option: "--poll-interval"),
+            lease: try parseDuration(lease, option: "--lease"),
+            shutdownTimeout: try parseDuration(shutdownTimeout, option: "--shutdown-timeout"))
+        configuration.maintenance.enabled = !noMaintenance
+        // Short leases (tests, chaos drills) want rescues to follow soon after.
+        configuration.maintenance.rescueInterval = min(configuration.maintenance.rescueInterval, configuration.lease / 2)
+        let process = try WorkerProcess(
+            databaseURL: try database.required(), configuration: configuration, diagnostics: diagnostics, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: process.pool),
+                .init(service: process.worker, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
