@@ -108,14 +108,24 @@ import Testing
             try await pool.execute("CREATE TABLE counter (n int8 NOT NULL)")
             try await pool.execute("INSERT INTO counter VALUES (0)")
             let attempts = AttemptCounter()
-            // Eight concurrent read-modify-write transactions: serializable makes most of them fail at first.
+            let firstReads = AttemptCounter()
+            // Eight read-modify-write transactions that all read before any writes: serializable makes
+            // all but one fail on their first attempt, and the retries must still count to eight.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<8 {
                     group.addTask {
+                        let tries = AttemptCounter()
                         try await pool.withRetryingTransaction(maxAttempts: 50) { connection in
                             attempts.increment()
                             let n = try await connection.query("SELECT n FROM counter").scalar(Int.self) ?? 0
-                            try await Task.sleep(for: .milliseconds(20))
+                            tries.increment()
+                            if tries.value == 1 {
+                                firstReads.increment()
+                                let deadline = ContinuousClock.now + .seconds(10)
+                                while firstReads.value < 8, ContinuousClock.now < deadline {
+                                    try await Task.sleep(for: .milliseconds(5))
+                                }
+                            }
                             try await connection.execute("UPDATE counter SET n = \(n + 1)")
                         }
                     }
