@@ -7,6 +7,11 @@ import Logging
 import Postgres
 import Synchronization
 
+/// "The row is running", written so that the planner cannot use the partial index of running jobs.
+/// Running jobs come and go within milliseconds, so statistics often count none; the planner would then
+/// scan every running row for every id of a batch instead of looking each id up by primary key.
+let isRunning = "j.state::text = 'running'"
+
 /// How to record the end of one attempt.
 struct Completion: Sendable {
     enum State: String, Sendable {
@@ -38,11 +43,14 @@ final class Completer: Sendable {
     private let pool: PostgresPool
     private let batchLimit: Int
     private let logger: Logger
+    /// Called after each write, so producers held back by a long backlog can claim again.
+    private let written: @Sendable () -> Void
 
-    init(pool: PostgresPool, batchLimit: Int, logger: Logger) {
+    init(pool: PostgresPool, batchLimit: Int, logger: Logger, written: @escaping @Sendable () -> Void) {
         self.pool = pool
         self.batchLimit = batchLimit
         self.logger = logger
+        self.written = written
     }
 
     func add(_ completion: Completion) {
@@ -56,8 +64,14 @@ final class Completer: Sendable {
     /// Completions not written yet.
     var backlog: Int { state.withLock { $0.pending.count } }
 
-    /// Writes until `finish()` has been called and nothing is pending.
-    func run() async {
+    /// Writes with `writers` concurrent loops until `finish()` has been called and nothing is pending.
+    func run(writers: Int) async {
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<max(1, writers) { group.addTask { await self.writeLoop() } }
+        }
+    }
+
+    private func writeLoop() async {
         var delay = Duration.milliseconds(50)
         while true {
             let batch = state.withLock { state -> [Completion]? in
@@ -67,20 +81,38 @@ final class Completer: Sendable {
                 state.pending.removeFirst(count)
                 return batch
             }
-            guard let batch else { return }
+            guard let batch else {
+                signal.signal()  // let the other writers see the end too
+                return
+            }
             if batch.isEmpty {
                 await signal.wait()
                 continue
             }
+            // More pending than this batch: let another writer take it meanwhile.
+            if backlog > 0 { signal.signal() }
             do {
                 try await write(batch)
+                written()
                 delay = .milliseconds(50)
+            } catch let error as PostgresError where error.kind == .poolClosed {
+                // Nothing can be written any more: the jobs stay running and are rescued once their leases
+                // expire, to run again.
+                let lost = state.withLock { state in
+                    defer { state.pending.removeAll() }
+                    return state.pending.count + batch.count
+                }
+                logger.error("cannot record finished jobs: the connections are closed; they will run again after their leases expire",
+                             metadata: ["job.count": "\(lost)"])
+                return
             } catch {
                 logger.warning("could not record finished jobs; retrying", metadata: [
-                    "error": "\(error)", "job.count": "\(batch.count)", "retry_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)",
+                    "error": "\(error)", "job.count": "\(batch.count)", "retry_ms": "\(delay.nanoseconds / 1_000_000)",
                 ])
                 state.withLock { $0.pending.insert(contentsOf: batch, at: 0) }
-                try? await Task.sleep(for: delay)
+                // Sleep even when cancelled (shutdown still wants these written), but never spin.
+                try? await ContinuousClock().sleep(until: .now + delay)
+                if Task.isCancelled { await sleepUncancelled(delay) }
                 delay = min(delay * 2, .seconds(5))
             }
         }
@@ -100,7 +132,7 @@ final class Completer: Sendable {
             statements.append("""
                 UPDATE pdx_jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
                 FROM unnest(\(plain.map(\.id)), \(plain.map { Int16(clamping: $0.attempt) })) AS u(id, attempt)
-                WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+                WHERE j.id = u.id AND j.attempt = u.attempt AND \(unsafeRaw: isRunning)
                 """)
         }
         if !other.isEmpty {
@@ -116,7 +148,7 @@ final class Completer: Sendable {
                 FROM unnest(\(other.map(\.id)), \(other.map { Int16(clamping: $0.attempt) }), \(other.map(\.state.rawValue)),
                             \(other.map(\.runAt)), \(other.map(\.error)), \(other.map(\.refundsAttempt)))
                     AS u(id, attempt, state, run_at, error, refund)
-                WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running'
+                WHERE j.id = u.id AND j.attempt = u.attempt AND \(unsafeRaw: isRunning)
                 """)
         }
         let notify = other.contains { $0.state == .available }
@@ -126,6 +158,16 @@ final class Completer: Sendable {
         let queries = statements
         _ = try await pool.withConnection { connection in
             try await connection.pipeline(queries)
+        }
+    }
+}
+
+/// Sleeps for `duration` even in a cancelled task (Task.sleep would return at once).
+private func sleepUncancelled(_ duration: Duration) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        Task.detached {
+            try? await Task.sleep(for: duration)
+            continuation.resume()
         }
     }
 }

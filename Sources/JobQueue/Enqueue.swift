@@ -33,28 +33,28 @@ extension PostgresConnection {
             runAt.append(job.runAt)
             keys.append(job.uniqueKey)
         }
-        // Ids are drawn in input order, so the inserted rows sorted by id line up with the inputs that
-        // were not duplicates.
+        // Rows are inserted, and their ids drawn, in input order: sorted by id, the inserted rows line up
+        // with the inputs that were not duplicates. Without unique keys there can be none, and the
+        // statement is simpler.
+        let hasKeys = jobs.contains { $0.uniqueKey != nil }
+        let conflict: PostgresQuery = hasKeys
+            ? "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'scheduled', 'running', 'retryable') DO NOTHING"
+            : ""
         let rows = try await query("""
-            WITH input AS (
-                SELECT * FROM unnest(\(queues), \(kinds), \(args)::text[]::jsonb[], \(priorities), \(attempts),
-                                     \(runAt), \(keys)) WITH ORDINALITY
-                    AS i(queue, kind, args, priority, max_attempts, run_at, unique_key, n)
-            ), inserted AS (
+            WITH inserted AS (
                 INSERT INTO pdx_jobs (queue, kind, args, priority, max_attempts, scheduled_at, state, unique_key)
                 SELECT queue, kind, args, priority, max_attempts, coalesce(run_at, now()),
                        CASE WHEN run_at > now() THEN 'scheduled' ELSE 'available' END::pdx_job_state, unique_key
-                FROM input ORDER BY n
-                ON CONFLICT (unique_key)
-                    WHERE unique_key IS NOT NULL AND state IN ('available', 'scheduled', 'running', 'retryable')
-                    DO NOTHING
+                FROM unnest(\(queues), \(kinds), \(args)::text[]::jsonb[], \(priorities), \(attempts), \(runAt), \(keys))
+                    AS i(queue, kind, args, priority, max_attempts, run_at, unique_key)
+                \(conflict)
                 RETURNING id, queue, state, unique_key
             ), woken AS (
                 SELECT pg_notify(\(jobsChannel), queue) FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'available') q
             )
-            SELECT id, unique_key, (SELECT count(*) FROM woken) FROM inserted ORDER BY id
+            SELECT id, unique_key, (SELECT count(*) FROM woken) FROM inserted
             """)
-        var inserted = try rows.decode(Int64.self, String?.self, Int.self).makeIterator()
+        var inserted = try rows.decode(Int64.self, String?.self, Int.self).sorted { $0.0 < $1.0 }.makeIterator()
         var results: [EnqueuedJob?] = []
         var missing: [Int] = []
         var next = inserted.next()

@@ -14,18 +14,22 @@ enum AttemptResult: Sendable {
     case handedBack
 }
 
-/// One running attempt: its handler task, its deadline, and the single place its result is delivered,
-/// whichever comes first: the handler, the timeout, or shutdown.
+/// One running attempt: the task that runs its handler, its deadline, and why it was told to stop.
+///
+/// The handler runs in one task of its own (no task per job besides it). At its deadline the watchdog
+/// cancels that task and marks the attempt timed out; at shutdown the producer cancels it and marks it
+/// handed back. Cancellation is cooperative: a handler that ignores it keeps its slot until it returns.
 final class Execution: Sendable {
     let job: ClaimedJob
     let deadline: ContinuousClock.Instant
     let timeout: Duration
 
+    enum Stop: Sendable { case timedOut, handedBack }
+
     private struct State {
-        var continuation: CheckedContinuation<AttemptResult, Never>?
-        var early: AttemptResult?
-        var finished = false
         var task: Task<Void, Never>?
+        var stop: Stop?
+        var reported = false
     }
 
     private let state = Mutex(State())
@@ -36,66 +40,41 @@ final class Execution: Sendable {
         self.deadline = .now + timeout
     }
 
-    /// Runs `handler` in a task of its own and returns its result, or the first of timeout and shutdown
-    /// (a handler that ignores cancellation is left behind rather than waited for).
-    func run(_ handler: @escaping @Sendable () async throws -> JobOutcome) async -> AttemptResult {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let early = state.withLock { state -> AttemptResult? in
-                    if let early = state.early {
-                        state.finished = true
-                        return early
-                    }
-                    state.continuation = continuation
-                    return nil
-                }
-                if let early {
-                    continuation.resume(returning: early)
-                    return
-                }
-                let task = Task {
-                    let result: AttemptResult
-                    do {
-                        result = .outcome(try await handler())
-                    } catch {
-                        result = .failed(error)
-                    }
-                    self.finish(with: result)
-                }
-                let cancelNow = state.withLock { state -> Bool in
-                    state.task = task
-                    return state.finished
-                }
-                if cancelNow { task.cancel() }
-            }
-        } onCancel: {
-            finish(with: .handedBack)
+    func attach(_ task: Task<Void, Never>) {
+        let stopNow = state.withLock { state -> Bool in
+            state.task = task
+            return state.stop != nil
         }
+        if stopNow { task.cancel() }
     }
 
-    /// Called by the watchdog once the deadline has passed.
-    func expire() { finish(with: .timedOut(timeout)) }
-
-    private func finish(with result: AttemptResult) {
-        let (continuation, task) = state.withLock { state -> (CheckedContinuation<AttemptResult, Never>?, Task<Void, Never>?) in
-            guard !state.finished, state.early == nil else { return (nil, nil) }
-            guard let continuation = state.continuation else {
-                state.early = result
-                return (nil, nil)
-            }
-            state.finished = true
-            state.continuation = nil
-            return (continuation, state.task)
+    /// Tells the handler to stop (the first reason wins).
+    func stop(_ reason: Stop) {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            guard state.stop == nil else { return nil }
+            state.stop = reason
+            return state.task
         }
-        guard let continuation else { return }
-        // A handler that did not finish by itself is told to stop.
-        if case .outcome = result {} else if case .failed = result {} else { task?.cancel() }
-        continuation.resume(returning: result)
+        task?.cancel()
+    }
+
+    /// The result to report for what the handler did, given why it may have been stopped; nil once
+    /// reported (the handler's own end and a forced hand-back at shutdown race for it).
+    func report(_ result: AttemptResult) -> AttemptResult? {
+        state.withLock { state -> AttemptResult? in
+            guard !state.reported else { return nil }
+            state.reported = true
+            switch (state.stop, result) {
+            case (.timedOut, .failed), (.timedOut, .outcome): return .timedOut(timeout)
+            case (.handedBack, .failed): return .handedBack
+            default: return result
+            }
+        }
     }
 }
 
-/// The attempts running in this process: for heartbeats (extend their leases) and the watchdog (end
-/// those past their deadline).
+/// The attempts running in this process: for heartbeats (extend their leases), the watchdog (stop those
+/// past their deadline) and shutdown.
 final class Executions: Sendable {
     private let running = Mutex<[Int64: Execution]>([:])
 
@@ -104,8 +83,8 @@ final class Executions: Sendable {
 
     var all: [Execution] { running.withLock { Array($0.values) } }
 
-    /// Ends every attempt whose deadline has passed.
+    /// Stops every attempt whose deadline has passed.
     func expireOverdue(at now: ContinuousClock.Instant = .now) {
-        for execution in all where execution.deadline <= now { execution.expire() }
+        for execution in all where execution.deadline <= now { execution.stop(.timedOut) }
     }
 }

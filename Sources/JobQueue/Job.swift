@@ -42,8 +42,8 @@ public struct Job<Arguments: JobArguments>: Sendable {
     /// that counts. The worker's own completion afterwards is then a harmless no-op.
     public func complete(on connection: isolated PostgresConnection) async throws {
         let updated = try await connection.execute("""
-            UPDATE pdx_jobs SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
-            WHERE id = \(id) AND attempt = \(Int16(clamping: attempt)) AND state = 'running'
+            UPDATE pdx_jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+            WHERE id = \(id) AND attempt = \(Int16(clamping: attempt)) AND \(unsafeRaw: isRunning)
             """)
         guard updated == 1 else { throw JobLeaseLost(id: id, attempt: attempt) }
     }

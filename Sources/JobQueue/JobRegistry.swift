@@ -36,10 +36,11 @@ public struct JobRegistry: Sendable {
         _ handler: @escaping @Sendable (Job<A>) async throws -> JobOutcome
     ) {
         precondition(!A.kind.isEmpty, "a job kind must not be empty")
+        let decoder = JSONDecoder()
         entries[A.kind] = Entry(timeout: timeout) { claimed in
             let args: A
             do {
-                args = try JSONDecoder().decode(A.self, from: Data(claimed.args.utf8))
+                args = try decoder.decode(A.self, from: Data(claimed.args.utf8))
             } catch {
                 throw JobDiscard("the arguments of this \(A.kind) job do not decode as \(A.self): \(error)")
             }

@@ -29,24 +29,32 @@ public final class JobWorker: Service, Sendable {
     private let leader = Atomic<Bool>(false)
 
     /// - Parameters:
-    ///   - pool: connections for claims, completions and maintenance; give it at least one connection per
-    ///     queue plus three.
-    ///   - listener: the connection settings for LISTEN (the pool's by default).
+    ///   - database: where the queue lives. The worker opens its own connections for claims, completions,
+    ///     heartbeats, LISTEN and maintenance; handlers bring their own pool for their work.
     public init(
         configuration: Configuration,
         registry: JobRegistry,
-        pool: PostgresPool,
-        listener: PostgresConfiguration? = nil,
+        database: PostgresConfiguration,
         logger: Logger = Logger(label: "pdx.jobs")
     ) throws {
         try configuration.validate()
         self.configuration = configuration
         self.registry = registry
-        self.pool = pool
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(configuration.workerID)"
         self.logger = logger
-        self.listenerConfiguration = listener ?? pool.configuration.connection
+        self.listenerConfiguration = database
+        var bookkeeping = database
+        if !configuration.durableBookkeeping {
+            // Claims, completions and leases may be lost in a server crash without harm: the jobs run
+            // again (at least once), and transactional handlers complete in their own durable commits.
+            bookkeeping.sessionSettings["synchronous_commit"] = "off"
+        }
+        self.pool = PostgresPool(
+            configuration: .init(
+                connection: bookkeeping,
+                maxConnections: configuration.queues.count * configuration.claimers + configuration.completionWriters + 1),
+            logger: logger)
         let factory = configuration.metricsFactory ?? MetricsSystem.factory
         var producers: [String: Producer] = [:]
         for (queue, concurrency) in configuration.queues {
@@ -55,10 +63,16 @@ public final class JobWorker: Service, Sendable {
                 metrics: QueueMetrics(queue: queue, factory: factory))
         }
         self.producers = producers
-        self.completer = Completer(pool: pool, batchLimit: configuration.completionBatch, logger: logger)
+        self.completer = Completer(pool: pool, batchLimit: configuration.completionBatch, logger: logger) { [producers] in
+            for producer in producers.values { producer.wake.signal() }
+        }
     }
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Producers claim nothing while this many finished jobs wait to be recorded: jobs claimed but not
+    /// recorded stay bounded even when the database writes slower than handlers finish.
+    var completionBacklogLimit: Int { max(2 * configuration.completionBatch, 256) }
 
     /// Whether this process is the maintenance leader right now.
     public var isLeader: Bool { leader.load(ordering: .relaxed) }
@@ -90,16 +104,18 @@ public final class JobWorker: Service, Sendable {
 
     private func runAll() async {
         await withTaskGroup(of: Void.self) { support in
-            support.addTask { await self.completer.run() }
+            support.addTask { await self.completer.run(writers: self.configuration.completionWriters) }
             support.addTask { await self.tick() }
             support.addTask { await self.heartbeat() }
             if configuration.listens { support.addTask { await self.listen() } }
             if configuration.maintenance.enabled {
                 support.addTask { await Maintenance(worker: self).run() }
             }
+            // Not `pool.run()`: that would close the pool at graceful shutdown, before the last completions.
+            support.addTask { await self.pool.keepHealthy() }
             await withTaskGroup(of: Void.self) { producing in
                 for producer in producers.values {
-                    producing.addTask { await producer.run(worker: self) }
+                    producing.addTask { await producer.run(worker: self, claimers: self.configuration.claimers) }
                 }
             }
             // Every producer has returned: every job ended and reported. Write the rest, then stop.
@@ -107,6 +123,7 @@ public final class JobWorker: Service, Sendable {
             await support.next()  // the completer is the first to return once finished
             support.cancelAll()
         }
+        await pool.close()
     }
 
     // MARK: Claiming and running
@@ -138,23 +155,37 @@ public final class JobWorker: Service, Sendable {
         }
     }
 
-    /// Runs one claimed job to its end and hands the end to the completer.
-    func execute(_ job: ClaimedJob, for producer: Producer) async {
-        defer { producer.jobFinished() }
+    /// Starts one claimed job in a task of its own; its end goes to the completer.
+    func start(_ job: ClaimedJob, for producer: Producer) {
         let metrics = producer.metrics
         metrics.wait.recordSeconds(max(0, Date().timeIntervalSince(job.availableAt)))
         guard let entry = registry.entry(for: job.kind) else {
             let known = registry.kinds.joined(separator: ", ")
             finish(job, .failed(JobDiscard("no handler for job kind \(job.kind) in this worker (it handles: \(known))")), metrics)
+            producer.jobFinished()
             return
         }
         let execution = Execution(job: job, timeout: entry.timeout)
         executions.add(execution)
-        let started = ContinuousClock.now
-        let result = await execution.run { try await entry.run(job) }
+        execution.attach(Task {
+            let started = ContinuousClock.now
+            let result: AttemptResult
+            do {
+                result = .outcome(try await entry.run(job))
+            } catch {
+                result = .failed(error)
+            }
+            metrics.run.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            self.end(execution, result, for: producer)
+        })
+    }
+
+    /// Reports an attempt's end once, whether the handler returned or shutdown gave up waiting for it.
+    func end(_ execution: Execution, _ result: AttemptResult, for producer: Producer) {
+        guard let result = execution.report(result) else { return }
         executions.remove(execution)
-        metrics.run.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-        finish(job, result, metrics)
+        finish(execution.job, result, producer.metrics)
+        producer.jobFinished()
     }
 
     private func finish(_ job: ClaimedJob, _ result: AttemptResult, _ metrics: QueueMetrics) {
@@ -233,8 +264,8 @@ public final class JobWorker: Service, Sendable {
             guard !ids.isEmpty else { continue }
             do {
                 try await pool.execute("""
-                    UPDATE pdx_jobs SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
-                    WHERE id = ANY(\(ids)) AND state = 'running' AND attempted_by = \(workerID)
+                    UPDATE pdx_jobs AS j SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
+                    WHERE id = ANY(\(ids)) AND \(unsafeRaw: isRunning) AND attempted_by = \(workerID)
                     """)
             } catch {
                 logger.warning("could not extend job leases", metadata: ["error": "\(error)", "job.count": "\(ids.count)"])

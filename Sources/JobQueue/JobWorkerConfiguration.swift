@@ -11,6 +11,8 @@ extension JobWorker {
         public var queues: [String: Int]
         /// Most jobs claimed in one round trip.
         public var claimBatch: Int
+        /// Claims in flight at once per queue (each within the queue's free slots).
+        public var claimers: Int
         /// How often producers look for work without being notified (the fallback for missed notifications).
         public var pollInterval: Duration
         /// How long a claimed job belongs to this worker without news; the worker extends it every third of
@@ -23,12 +25,19 @@ extension JobWorker {
         public var retryCap: Duration
         /// Most completions written in one round trip.
         public var completionBatch: Int
+        /// Completion writes in flight at once.
+        public var completionWriters: Int
         /// What the leader does, and how often.
         public var maintenance: Maintenance
         /// Names this process in `attempted_by`; unique per process.
         public var workerID: String
         /// Listen for notifications of new work (otherwise, poll only).
         public var listens: Bool
+        /// Commit claims, completions and lease renewals durably (`synchronous_commit` on). Off by default:
+        /// a server crash may then lose the last milliseconds of them, and the jobs concerned run again,
+        /// which the queue's at-least-once contract allows; enqueues and handlers' own transactions stay
+        /// as durable as the server makes them.
+        public var durableBookkeeping: Bool
         /// Where metrics go (the global `MetricsSystem` by default).
         public var metricsFactory: (any MetricsFactory)?
 
@@ -46,6 +55,10 @@ extension JobWorker {
             public var failedRetention: Duration
             /// How often a process that is not the leader tries to become it.
             public var electionInterval: Duration
+            /// How often the leader checks for dead rows (nil: leave the table to autovacuum), and how many
+            /// make it vacuum.
+            public var vacuumInterval: Duration?
+            public var vacuumThreshold: Int
 
             public init(
                 enabled: Bool = true,
@@ -54,7 +67,9 @@ extension JobWorker {
                 pruneInterval: Duration = .seconds(60),
                 completedRetention: Duration = .seconds(24 * 3600),
                 failedRetention: Duration = .seconds(7 * 24 * 3600),
-                electionInterval: Duration = .seconds(5)
+                electionInterval: Duration = .seconds(5),
+                vacuumInterval: Duration? = .seconds(5),
+                vacuumThreshold: Int = 20_000
             ) {
                 self.enabled = enabled
                 self.schedulerInterval = schedulerInterval
@@ -63,34 +78,42 @@ extension JobWorker {
                 self.completedRetention = completedRetention
                 self.failedRetention = failedRetention
                 self.electionInterval = electionInterval
+                self.vacuumInterval = vacuumInterval
+                self.vacuumThreshold = vacuumThreshold
             }
         }
 
         public init(
             queues: [String: Int] = [NewJob.defaultQueue: 100],
             claimBatch: Int = 100,
+            claimers: Int = 2,
             pollInterval: Duration = .seconds(1),
             lease: Duration = .seconds(60),
             shutdownTimeout: Duration = .seconds(10),
             retryBase: Duration = .seconds(1),
             retryCap: Duration = .seconds(6 * 3600),
             completionBatch: Int = 1000,
+            completionWriters: Int = 2,
             maintenance: Maintenance = Maintenance(),
             workerID: String = JobWorker.defaultWorkerID(),
             listens: Bool = true,
+            durableBookkeeping: Bool = false,
             metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.queues = queues
             self.claimBatch = claimBatch
+            self.claimers = claimers
             self.pollInterval = pollInterval
             self.lease = lease
             self.shutdownTimeout = shutdownTimeout
             self.retryBase = retryBase
             self.retryCap = retryCap
             self.completionBatch = completionBatch
+            self.completionWriters = completionWriters
             self.maintenance = maintenance
             self.workerID = workerID
             self.listens = listens
+            self.durableBookkeeping = durableBookkeeping
             self.metricsFactory = metricsFactory
         }
 
@@ -104,6 +127,9 @@ extension JobWorker {
                 }
             }
             guard (1...10_000).contains(claimBatch) else { throw JobInputError(field: "claimBatch", rule: "must be from 1 to 10000") }
+            guard (1...16).contains(claimers) else { throw JobInputError(field: "claimers", rule: "must be from 1 to 16") }
+            guard (1...16).contains(completionWriters) else { throw JobInputError(field: "completionWriters", rule: "must be from 1 to 16") }
+            guard (1...100_000).contains(completionBatch) else { throw JobInputError(field: "completionBatch", rule: "must be from 1 to 100000") }
             guard lease >= .milliseconds(300) else { throw JobInputError(field: "lease", rule: "must be at least 300 ms") }
             guard pollInterval > .zero else { throw JobInputError(field: "pollInterval", rule: "must be positive") }
             guard retryBase > .zero, retryCap >= retryBase else {

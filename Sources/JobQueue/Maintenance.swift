@@ -37,6 +37,7 @@ struct Maintenance {
     private func standForElection() async throws {
         var settings = worker.pool.configuration.connection
         settings.applicationName = "pdx jobs leader"
+        // Vacuum cannot run with a SET LOCAL or in a transaction; plain session settings are fine.
         let connection = try await PostgresConnection.connect(configuration: settings, logger: worker.logger)
         defer { Task { await connection.close() } }
         guard try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").scalar(Bool.self) == true else {
@@ -45,6 +46,7 @@ struct Maintenance {
         worker.setLeader(true)
         var lastRescue = ContinuousClock.now - configuration.rescueInterval
         var lastPrune = ContinuousClock.now - configuration.pruneInterval
+        var lastVacuum = ContinuousClock.now
         while !Task.isCancelled {
             try await schedule(on: connection)
             if ContinuousClock.now - lastRescue >= configuration.rescueInterval {
@@ -55,6 +57,10 @@ struct Maintenance {
             if ContinuousClock.now - lastPrune >= configuration.pruneInterval {
                 lastPrune = .now
                 try await prune(on: connection)
+            }
+            if let interval = configuration.vacuumInterval, ContinuousClock.now - lastVacuum >= interval {
+                lastVacuum = .now
+                try await vacuumIfNeeded(on: connection)
             }
             try await Task.sleep(for: configuration.schedulerInterval)
         }
@@ -113,6 +119,25 @@ struct Maintenance {
         let deleted = try await JobAdmin.prune(
             completedOlderThan: configuration.completedRetention, failedOlderThan: configuration.failedRetention, on: connection)
         if deleted > 0 { worker.logger.info("pruned finalized jobs", metadata: ["job.count": "\(deleted)"]) }
+    }
+
+    /// Vacuums the jobs table when dead rows have piled up. Every claim leaves a dead entry at the head
+    /// of the claim index, and claims walk past them until a vacuum removes them; autovacuum looks at a
+    /// table at most once a minute (the server's naptime), far too rarely for a busy queue.
+    func vacuumIfNeeded(on connection: PostgresConnection) async throws {
+        let dead = try await connection.query("""
+            SELECT coalesce(n_dead_tup, 0) FROM pg_stat_user_tables WHERE relid = 'pdx_jobs'::regclass
+            """).scalar(Int.self) ?? 0
+        guard dead >= configuration.vacuumThreshold else { return }
+        let started = ContinuousClock.now
+        do {
+            try await connection.executeScript(unsafeSQL: "VACUUM (INDEX_CLEANUP ON) pdx_jobs")
+        } catch let error as PostgresError where error.code == .insufficientPrivilege {
+            worker.logger.warning("cannot vacuum pdx_jobs (not its owner); leaving it to autovacuum", metadata: ["error": "\(error)"])
+            return
+        }
+        worker.logger.debug("vacuumed pdx_jobs", metadata: [
+            "job.dead_rows": "\(dead)", "duration_ms": "\((ContinuousClock.now - started).nanoseconds / 1_000_000)"])
     }
 
     /// Counts available jobs of the worker's queues (index-only on the claim index).

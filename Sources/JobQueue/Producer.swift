@@ -32,54 +32,90 @@ final class Producer: Sendable {
     var runningCount: Int { running.load(ordering: .relaxed) }
 
     /// Claims and runs jobs until the worker stops, then waits for running jobs (up to the shutdown
-    /// timeout) and hands back the rest.
-    func run(worker: JobWorker) async {
-        await withDiscardingTaskGroup { group in
-            var failures = 0
-            while !worker.isStopping {
-                let free = concurrency - running.load(ordering: .acquiring)
-                var claimedFull = false
-                if free > 0 {
-                    do {
-                        let limit = min(free, batch)
-                        let jobs = try await worker.claim(queue: queue, limit: limit)
-                        failures = 0
-                        if !jobs.isEmpty {
-                            running.add(jobs.count, ordering: .releasing)
-                            metrics.claimed.increment(by: Int64(jobs.count))
-                            for job in jobs {
-                                group.addTask { await worker.execute(job, for: self) }
-                            }
-                        }
-                        claimedFull = jobs.count == limit
-                    } catch {
-                        failures += 1
-                        worker.logger.warning("could not claim jobs; retrying", metadata: [
-                            "job.queue": "\(queue)", "error": "\(error)", "attempt": "\(failures)"])
-                        try? await Task.sleep(for: .milliseconds(min(50 << min(failures, 6), 2_000)))
-                        continue
-                    }
-                }
-                // A full claim means more may be waiting: claim again as soon as enough slots are free.
-                if claimedFull && concurrency - running.load(ordering: .acquiring) >= refill { continue }
-                await wake.wait()
-            }
-            // Shutting down: claim nothing more; give running jobs time, then hand them back.
-            let deadline = ContinuousClock.now + worker.configuration.shutdownTimeout
-            let timer = Task { [wake] in
-                try? await Task.sleep(until: deadline)
-                wake.signal()
-            }
-            while running.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
-                await wake.wait()
-            }
-            timer.cancel()
-            if running.load(ordering: .acquiring) > 0 {
-                worker.logger.notice("shutdown timeout reached; handing running jobs back", metadata: [
-                    "job.queue": "\(queue)", "job.count": "\(running.load(ordering: .relaxed))"])
-                group.cancelAll()
+    /// timeout) and hands back the rest. `claimers` loops claim concurrently, each reserving its slots
+    /// before it claims, so together they never exceed the queue's concurrency.
+    func run(worker: JobWorker, claimers: Int) async {
+        await withDiscardingTaskGroup { loops in
+            for _ in 0..<max(1, claimers) {
+                loops.addTask { await self.claimLoop(worker: worker) }
             }
         }
+        await drain(worker: worker)
+    }
+
+    /// Shutting down: claim nothing more; give running jobs time, then stop them and hand them back.
+    private func drain(worker: JobWorker) async {
+        let deadline = ContinuousClock.now + worker.configuration.shutdownTimeout
+        while running.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let mine = worker.executions.all.filter { $0.job.queue == queue }
+        guard !mine.isEmpty else { return }
+        worker.logger.notice("shutdown timeout reached; handing running jobs back", metadata: [
+            "job.queue": "\(queue)", "job.count": "\(mine.count)"])
+        for execution in mine { execution.stop(.handedBack) }
+        // Handlers that honour cancellation end within moments; the others are handed back regardless.
+        let grace = ContinuousClock.now + .seconds(1)
+        while running.load(ordering: .acquiring) > 0 && ContinuousClock.now < grace {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for execution in worker.executions.all where execution.job.queue == queue {
+            worker.end(execution, .handedBack, for: self)
+        }
+    }
+
+    private func claimLoop(worker: JobWorker) async {
+        var failures = 0
+        while !worker.isStopping {
+            if worker.completer.backlog >= worker.completionBacklogLimit {
+                await wake.wait()  // the completer wakes producers after each write
+                continue
+            }
+            let reserved = reserve()
+            var claimedFull = false
+            if reserved > 0 {
+                do {
+                    let jobs = try await worker.claim(queue: queue, limit: reserved)
+                    failures = 0
+                    release(reserved - jobs.count)
+                    if !jobs.isEmpty {
+                        metrics.claimed.increment(by: Int64(jobs.count))
+                        for job in jobs { worker.start(job, for: self) }
+                    }
+                    claimedFull = jobs.count == reserved
+                } catch {
+                    release(reserved)
+                    failures += 1
+                    worker.logger.warning("could not claim jobs; retrying", metadata: [
+                        "job.queue": "\(queue)", "error": "\(error)", "attempt": "\(failures)"])
+                    try? await Task.sleep(for: .milliseconds(min(50 << min(failures, 6), 2_000)))
+                    continue
+                }
+            }
+            // A full claim means more may be waiting: claim again as soon as enough slots are free.
+            if claimedFull && concurrency - running.load(ordering: .acquiring) >= refill { continue }
+            await wake.wait()
+        }
+        // Pass the stop on to the other loops waiting on the same signal.
+        wake.signal()
+    }
+
+    /// Takes up to a batch of free slots for a claim.
+    private func reserve() -> Int {
+        var current = running.load(ordering: .acquiring)
+        while true {
+            let take = min(concurrency - current, batch)
+            guard take > 0 else { return 0 }
+            let (exchanged, original) = running.compareExchange(
+                expected: current, desired: current + take, ordering: .acquiringAndReleasing)
+            if exchanged { return take }
+            current = original
+        }
+    }
+
+    private func release(_ slots: Int) {
+        guard slots > 0 else { return }
+        running.subtract(slots, ordering: .releasing)
     }
 
     /// A job of this queue finished (however it ended).

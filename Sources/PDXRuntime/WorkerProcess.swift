@@ -2,22 +2,20 @@ public import JobQueue
 public import Logging
 public import Postgres
 
-/// What `pdx work` runs: a pool sized for the worker and the worker itself, with the job kinds this
-/// build knows.
+/// What `pdx work` runs: the worker, and a pool for its handlers' own work, with the job kinds this build
+/// knows.
 public struct WorkerProcess: Sendable {
+    /// Connections for handlers (the worker keeps its own for claims and completions).
     public let pool: PostgresPool
     public let worker: JobWorker
 
     public init(databaseURL: String, configuration: JobWorker.Configuration, diagnostics: Bool, logger: Logger) throws {
         var connection = PostgresConfiguration(connectionString: databaseURL, applicationName: "pdx work")
         connection.connectTimeout = .seconds(10)
-        // One connection per queue for claims, plus completions, heartbeats and handlers' own queries.
-        let pool = PostgresPool(
-            configuration: .init(connection: connection, maxConnections: configuration.queues.count + 8),
-            logger: logger)
+        let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: 16), logger: logger)
         var registry = JobRegistry()
         if diagnostics { DiagnosticJobs.register(into: &registry, pool: pool, workerID: configuration.workerID) }
         self.pool = pool
-        self.worker = try JobWorker(configuration: configuration, registry: registry, pool: pool, logger: logger)
+        self.worker = try JobWorker(configuration: configuration, registry: registry, database: connection, logger: logger)
     }
 }

@@ -7,7 +7,7 @@ import PDXRuntime
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure pdx; each figure is printed as `name: value unit`.",
-        subcommands: [BenchPostgres.self]
+        subcommands: [BenchPostgres.self, BenchQueue.self]
     )
 }
 
@@ -63,3 +63,72 @@ struct BenchPostgres: AsyncParsableCommand {
     }
 }
 
+
+struct BenchQueue: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "No-op jobs through the job queue, on a durable PostgreSQL (fsync on).",
+        discussion: """
+            Modes: enqueue (batched inserts), burn-down (pre-filled jobs drained by the workers), steady
+            (enqueue at --steady-rate and work at once; the backlog must stay bounded), single (claim one,
+            complete one, from four workers), latency (idle queue, one job at a time, from the enqueue's
+            commit to the handler's start). Workers run in this process. Without DATABASE_URL a throwaway
+            durable cluster is started; with it, the pdx_jobs table there is truncated.
+
+            Example:
+              swift run -c release pdx bench queue --runs 3
+              swift run -c release pdx bench queue --mode burn-down --mode latency
+            """
+    )
+
+    @Option(help: ArgumentHelp("Modes to run (repeatable): enqueue, burn-down, steady, single, latency.", valueName: "mode"))
+    var mode: [String] = []
+    @Option(help: ArgumentHelp("Runs of each mode (the summary reports medians).", valueName: "count"))
+    var runs = 3
+    @Option(help: ArgumentHelp("Jobs for enqueue and burn-down.", valueName: "count"))
+    var jobs = 200_000
+    @Option(help: ArgumentHelp("Workers for burn-down and steady.", valueName: "count"))
+    var workers = 2
+    @Option(help: ArgumentHelp("Jobs each worker runs at once.", valueName: "count"))
+    var concurrency = 200
+    @Option(help: ArgumentHelp("Most jobs per claim.", valueName: "count"))
+    var claimBatch = 200
+    @Option(help: ArgumentHelp("Steady mode: jobs enqueued per second.", valueName: "rate"))
+    var steadyRate = 32_000
+    @Option(help: ArgumentHelp("Steady mode: how long.", valueName: "duration"))
+    var steadyDuration = "60s"
+    @Option(help: ArgumentHelp("Latency mode: jobs measured.", valueName: "count"))
+    var latencySamples = 1_000
+    @Flag(help: "Commit the workers' claims and completions durably too (synchronous_commit on).")
+    var durableBookkeeping = false
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    var modes: [QueueBenchmark.Mode] { mode.isEmpty ? QueueBenchmark.Mode.allCases : mode.compactMap(QueueBenchmark.Mode.init(rawValue:)) }
+
+    func validate() throws {
+        let known = QueueBenchmark.Mode.allCases.map(\.rawValue)
+        for name in mode where QueueBenchmark.Mode(rawValue: name) == nil {
+            throw ValidationError("--mode must be one of \(known.joined(separator: ", ")), got '\(name)'")
+        }
+        guard (1...99).contains(runs) else { throw ValidationError("--runs must be from 1 to 99, got \(runs)") }
+        guard (1_000...10_000_000).contains(jobs) else { throw ValidationError("--jobs must be from 1000 to 10000000, got \(jobs)") }
+        guard (1...16).contains(workers) else { throw ValidationError("--workers must be from 1 to 16, got \(workers)") }
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 10000") }
+        guard (1...10_000).contains(claimBatch) else { throw ValidationError("--claim-batch must be from 1 to 10000") }
+        guard (1...1_000_000).contains(steadyRate) else { throw ValidationError("--steady-rate must be from 1 to 1000000") }
+        guard (10...100_000).contains(latencySamples) else { throw ValidationError("--latency-samples must be from 10 to 100000") }
+        _ = try parseDuration(steadyDuration, option: "--steady-duration")
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        var options = QueueBenchmark.Options(databaseURL: database.resolved, modes: modes, runs: runs, jobs: jobs, workers: workers,
+                           concurrency: concurrency, claimBatch: claimBatch, steadyRate: steadyRate,
+                           steadyDuration: try parseDuration(steadyDuration, option: "--steady-duration"),
+                           latencySamples: latencySamples)
+        options.durableBookkeeping = durableBookkeeping
+        let benchmark = QueueBenchmark(options: options, logger: Logger(label: "pdx.bench"))
+        for line in try await benchmark.run(say: say) { say(line) }
+    }
+}

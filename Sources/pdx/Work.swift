@@ -49,6 +49,9 @@ struct Work: AsyncParsableCommand {
     @Flag(help: "Never act as the maintenance leader (another process does).")
     var noMaintenance = false
 
+    @Flag(help: "Commit claims and completions durably (synchronous_commit on); by default a server crash may make the last few jobs run again.")
+    var durableBookkeeping = false
+
     @OptionGroup var log: LogOptions
 
     var queueNames: [String] { queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -74,6 +77,7 @@ struct Work: AsyncParsableCommand {
             lease: try parseDuration(lease, option: "--lease"),
             shutdownTimeout: try parseDuration(shutdownTimeout, option: "--shutdown-timeout"))
         configuration.maintenance.enabled = !noMaintenance
+        configuration.durableBookkeeping = durableBookkeeping
         // Short leases (tests, chaos drills) want rescues to follow soon after.
         configuration.maintenance.rescueInterval = min(configuration.maintenance.rescueInterval, configuration.lease / 2)
         let process = try WorkerProcess(

@@ -14,6 +14,8 @@ public struct PostgresConfiguration: Sendable {
     /// The session's time zone, set on connect: with UTC, a `Date` written into a `timestamp` column and
     /// read back is the same instant. nil keeps the server's setting.
     public var sessionTimeZone: String?
+    /// Other settings made with `SET` on connect, such as `["synchronous_commit": "off"]`.
+    public var sessionSettings: [String: String] = [:]
 
     public init(
         connectionString: String,

@@ -101,12 +101,19 @@ final class PQConnection: @unchecked Sendable {
             guard let result, let text = PQresultErrorMessage(result) else { return }
             noticeLogger.debug("postgres notice", metadata: ["db.notice": "\(String(cString: text).trimmingWhitespace())"])
         }, nil)
-        if let timeZone = configuration.sessionTimeZone {
+        var sessionSettings = configuration.sessionSettings
+        if let timeZone = configuration.sessionTimeZone { sessionSettings["TimeZone"] = timeZone }
+        if !sessionSettings.isEmpty {
+            var statements: [String] = []
+            for (name, value) in sessionSettings.sorted(by: { $0.key < $1.key }) {
+                statements.append("SET \(quoteIdentifier(name)) = \(quoteLiteral(value))")
+            }
+            let script = statements.joined(separator: "; ")
             do {
-                try simpleQuery("SET TIME ZONE " + quoteLiteral(timeZone), command: nil)
+                try simpleQuery(script, command: nil)
             } catch {
                 finish()
-                throw PostgresError(kind: .connectionFailed, message: "could not set the session time zone to \(timeZone): \(error)")
+                throw PostgresError(kind: .connectionFailed, message: "could not apply the session settings (\(script)): \(error)")
             }
         }
     }

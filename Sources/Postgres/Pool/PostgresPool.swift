@@ -296,12 +296,18 @@ public final class PostgresPool: Service, Sendable {
     /// Keeps the pool healthy until graceful shutdown or cancellation, then closes it.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.maintain()
-                try? await Task.sleep(for: self.configuration.healthCheckInterval)
-            }
+            await self.keepHealthy()
         }
         await close()
+    }
+
+    /// Keeps `minConnections` open, checks idle connections and closes surplus ones, until the task is
+    /// cancelled; leaves the pool open. For owners that close the pool themselves, at their own time.
+    public func keepHealthy() async {
+        while !Task.isCancelled {
+            await maintain()
+            try? await Task.sleep(for: configuration.healthCheckInterval)
+        }
     }
 
     /// One round of upkeep: close surplus idle connections, check the others, top up to the minimum.
