@@ -139,6 +139,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "JobQueueTests",
+            dependencies: [
+                "JobQueue", "Postgres", "LocalPostgres", "PDXTestSupport", "pdx",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MigrationsTests",
             dependencies: ["Migrations", "Postgres", "PDXTestSupport"],
             swiftSettings: swiftSettings

@@ -32,6 +32,10 @@ struct Completion: Sendable {
 /// Writes the ends of attempts in batches: everything that finished while the previous write was in
 /// flight goes in the next one. A write that fails is retried (the rows stay `running` meanwhile, and
 /// the updates only apply to the attempt that wrote them, so a repeat is harmless).
+///
+/// Claims carry completions too: a producer about to claim takes what is pending and writes it in the
+/// claim's own round trip and commit (`take`, then `recorded` or `giveBack`), which halves the commits
+/// of a busy queue that claims one job at a time.
 final class Completer: Sendable {
     private struct State {
         var pending: [Completion] = []
@@ -40,6 +44,7 @@ final class Completer: Sendable {
 
     private let state = Mutex(State())
     private let signal = WakeSignal()
+    private let recorded = Atomic<Int>(0)
     private let pool: PostgresPool
     private let batchLimit: Int
     private let logger: Logger
@@ -63,6 +68,9 @@ final class Completer: Sendable {
 
     /// Completions not written yet.
     var backlog: Int { state.withLock { $0.pending.count } }
+
+    /// Completions written so far.
+    var recordedCount: Int { recorded.load(ordering: .relaxed) }
 
     /// Writes with `writers` concurrent loops until `finish()` has been called and nothing is pending.
     func run(writers: Int) async {
@@ -93,6 +101,7 @@ final class Completer: Sendable {
             if backlog > 0 { signal.signal() }
             do {
                 try await write(batch)
+                recorded.add(batch.count, ordering: .relaxed)
                 written()
                 delay = .milliseconds(50)
             } catch let error as PostgresError where error.kind == .poolClosed {
@@ -118,6 +127,31 @@ final class Completer: Sendable {
         }
     }
 
+    /// Takes up to `limit` pending completions for a caller that writes them in its own transaction
+    /// (see `statements(for:)`); it then calls `recorded(_:)` once they are committed, or `giveBack(_:)`.
+    func take(limit: Int) -> [Completion] {
+        state.withLock { state in
+            let count = min(state.pending.count, limit)
+            guard count > 0 else { return [] }
+            defer { state.pending.removeFirst(count) }
+            return Array(state.pending.prefix(count))
+        }
+    }
+
+    /// Completions taken with `take` were committed.
+    func recorded(_ batch: [Completion]) {
+        guard !batch.isEmpty else { return }
+        recorded.add(batch.count, ordering: .relaxed)
+        written()
+    }
+
+    /// Completions taken with `take` were not written: they go back to the front of the queue.
+    func giveBack(_ batch: [Completion]) {
+        guard !batch.isEmpty else { return }
+        state.withLock { $0.pending.insert(contentsOf: batch, at: 0) }
+        signal.signal()
+    }
+
     /// Lets `run()` return once everything pending is written.
     func finish() {
         state.withLock { $0.stopping = true }
@@ -125,6 +159,15 @@ final class Completer: Sendable {
     }
 
     private func write(_ batch: [Completion]) async throws {
+        let queries = Completer.statements(for: batch)
+        _ = try await pool.withConnection { connection in
+            try await connection.pipeline(queries)
+        }
+    }
+
+    /// The statements that record `batch`; repeating them is harmless.
+    static func statements(for batch: [Completion]) -> [PostgresQuery] {
+        guard !batch.isEmpty else { return [] }
         let plain = batch.filter { $0.state == .completed && $0.error == nil }
         let other = batch.filter { !($0.state == .completed && $0.error == nil) }
         var statements: [PostgresQuery] = []
@@ -155,10 +198,7 @@ final class Completer: Sendable {
         if notify {
             statements.append("SELECT pg_notify(\(jobsChannel), queue) FROM (SELECT DISTINCT queue FROM pdx_jobs WHERE id = ANY(\(other.filter { $0.state == .available }.map(\.id)))) q")
         }
-        let queries = statements
-        _ = try await pool.withConnection { connection in
-            try await connection.pipeline(queries)
-        }
+        return statements
     }
 }
 

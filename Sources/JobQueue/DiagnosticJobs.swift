@@ -40,6 +40,15 @@ public enum DiagnosticJobs {
         public init(milliseconds: Int = 0) { self.milliseconds = milliseconds }
     }
 
+    /// Sleeps (cancellably), then records its run, start and end, in `pdx_job_effects` in a transaction
+    /// of its own: every attempt that ran to its end leaves a row, so tests can check that no job ran
+    /// twice, or twice at once.
+    public struct Record: JobArguments {
+        public static let kind = "pdx.record"
+        public var milliseconds: Int
+        public init(milliseconds: Int = 0) { self.milliseconds = milliseconds }
+    }
+
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
@@ -54,6 +63,15 @@ public enum DiagnosticJobs {
         registry.register(Fail.self) { job in
             if let succeed = job.args.succeedOnAttempt, job.attempt >= succeed { return .completed }
             throw Failure(description: job.args.message)
+        }
+        registry.register(Record.self) { job in
+            let started = Date()
+            if job.args.milliseconds > 0 { try await Task.sleep(for: .milliseconds(job.args.milliseconds)) }
+            try await pool.execute("""
+                INSERT INTO pdx_job_effects (job_id, attempt, worker, started_at)
+                VALUES (\(job.id), \(Int16(clamping: job.attempt)), \(workerID), \(started))
+                """)
+            return .completed
         }
         registry.register(Effect.self) { job in
             let started = Date()

@@ -10,35 +10,50 @@ enum AttemptResult: Sendable {
     case outcome(JobOutcome)
     case failed(any Error)
     case timedOut(Duration)
+    /// The lease could not be renewed in time, or another attempt owns the job now.
+    case leaseLost
     /// The worker is shutting down and stopped waiting for it: give the job back.
     case handedBack
 }
 
-/// One running attempt: the task that runs its handler, its deadline, and why it was told to stop.
+/// One running attempt: the task that runs its handler, its deadline, its lease as this process last
+/// renewed it, and why it was told to stop.
 ///
 /// The handler runs in one task of its own (no task per job besides it). At its deadline the watchdog
-/// cancels that task and marks the attempt timed out; at shutdown the producer cancels it and marks it
-/// handed back. Cancellation is cooperative: a handler that ignores it keeps its slot until it returns.
+/// cancels that task and marks the attempt timed out; when its lease runs out unrenewed (the database
+/// was unreachable) or another attempt took the job over, it is cancelled as lease-lost, so that it
+/// stops before the job runs elsewhere; at shutdown the producer cancels it and marks it handed back.
+/// Cancellation is cooperative: a handler that ignores it keeps its slot until it returns.
 final class Execution: Sendable {
     let job: ClaimedJob
     let deadline: ContinuousClock.Instant
     let timeout: Duration
 
-    enum Stop: Sendable { case timedOut, handedBack }
+    enum Stop: Sendable { case timedOut, leaseLost, handedBack }
 
     private struct State {
         var task: Task<Void, Never>?
         var stop: Stop?
         var reported = false
+        var leaseEnds: ContinuousClock.Instant
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init(job: ClaimedJob, timeout: Duration) {
+    /// - Parameter leaseEnds: when the claim's lease ends, by this process's clock (a little early).
+    init(job: ClaimedJob, timeout: Duration, leaseEnds: ContinuousClock.Instant) {
         self.job = job
         self.timeout = timeout
         self.deadline = .now + timeout
+        self.state = Mutex(State(leaseEnds: leaseEnds))
     }
+
+    /// The lease was renewed until `end` (by this process's clock).
+    func renewed(until end: ContinuousClock.Instant) {
+        state.withLock { $0.leaseEnds = max($0.leaseEnds, end) }
+    }
+
+    var leaseEnds: ContinuousClock.Instant { state.withLock { $0.leaseEnds } }
 
     func attach(_ task: Task<Void, Never>) {
         let stopNow = state.withLock { state -> Bool in
@@ -66,6 +81,7 @@ final class Execution: Sendable {
             state.reported = true
             switch (state.stop, result) {
             case (.timedOut, .failed), (.timedOut, .outcome): return .timedOut(timeout)
+            case (.leaseLost, .failed): return .leaseLost
             case (.handedBack, .failed): return .handedBack
             default: return result
             }
@@ -83,8 +99,14 @@ final class Executions: Sendable {
 
     var all: [Execution] { running.withLock { Array($0.values) } }
 
-    /// Stops every attempt whose deadline has passed.
+    /// Stops every attempt whose deadline, or whose lease, has passed.
     func expireOverdue(at now: ContinuousClock.Instant = .now) {
-        for execution in all where execution.deadline <= now { execution.stop(.timedOut) }
+        for execution in all {
+            if execution.deadline <= now {
+                execution.stop(.timedOut)
+            } else if execution.leaseEnds <= now {
+                execution.stop(.leaseLost)
+            }
+        }
     }
 }

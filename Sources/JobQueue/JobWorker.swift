@@ -45,7 +45,7 @@ public final class JobWorker: Service, Sendable {
         self.logger = logger
         self.listenerConfiguration = database
         var bookkeeping = database
-        if !configuration.durableBookkeeping {
+        if configuration.asyncBookkeeping {
             // Claims, completions and leases may be lost in a server crash without harm: the jobs run
             // again (at least once), and transactional handlers complete in their own durable commits.
             bookkeeping.sessionSettings["synchronous_commit"] = "off"
@@ -76,6 +76,10 @@ public final class JobWorker: Service, Sendable {
 
     /// Whether this process is the maintenance leader right now.
     public var isLeader: Bool { leader.load(ordering: .relaxed) }
+
+    /// Attempts this worker has ended and recorded in the database since it started, however they
+    /// ended (completed, failed, snoozed, cancelled or handed back).
+    public var recordedAttempts: Int { completer.recordedCount }
 
     /// Jobs running in this process right now.
     public var runningJobs: Int { producers.values.reduce(0) { $0 + $1.runningCount } }
@@ -128,24 +132,29 @@ public final class JobWorker: Service, Sendable {
 
     // MARK: Claiming and running
 
-    func claim(queue: String, limit: Int) async throws -> [ClaimedJob] {
+    func claim(queue: String, limit: Int, recording completions: [Completion] = []) async throws -> [ClaimedJob] {
         let workerID = configuration.workerID
         let leaseSeconds = configuration.lease.seconds
+        let claim: PostgresQuery = """
+            WITH next AS (
+                SELECT id FROM pdx_jobs
+                WHERE state = 'available' AND queue = \(queue)
+                ORDER BY priority, scheduled_at, id
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE pdx_jobs AS j
+            SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = \(workerID),
+                lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
+            FROM next WHERE j.id = next.id
+            RETURNING j.id, j.kind, j.args, j.attempt, j.max_attempts, j.scheduled_at, j.created_at
+            """
+        // Completions ride along: one round trip and one commit for both.
+        let statements = Completer.statements(for: completions) + [claim]
         return try await pool.withConnection { connection in
-            let rows = try await connection.query("""
-                WITH next AS (
-                    SELECT id FROM pdx_jobs
-                    WHERE state = 'available' AND queue = \(queue)
-                    ORDER BY priority, scheduled_at, id
-                    LIMIT \(limit)
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE pdx_jobs AS j
-                SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = \(workerID),
-                    lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
-                FROM next WHERE j.id = next.id
-                RETURNING j.id, j.kind, j.args, j.attempt, j.max_attempts, j.scheduled_at, j.created_at
-                """)
+            let rows = statements.count == 1
+                ? try await connection.query(claim)
+                : try await connection.pipeline(statements).last!
             return try rows.map { row in
                 let (id, kind, args, attempt, maxAttempts, availableAt, createdAt) = try row.decode(
                     Int64.self, String.self, String.self, Int16.self, Int16.self, Date.self, Date.self)
@@ -165,7 +174,7 @@ public final class JobWorker: Service, Sendable {
             producer.jobFinished()
             return
         }
-        let execution = Execution(job: job, timeout: entry.timeout)
+        let execution = Execution(job: job, timeout: entry.timeout, leaseEnds: .now + configuration.lease * 0.9)
         executions.add(execution)
         execution.attach(Task {
             let started = ContinuousClock.now
@@ -208,6 +217,9 @@ public final class JobWorker: Service, Sendable {
             fail(&completion, job, because: describe(error), metrics)
         case .timedOut(let limit):
             fail(&completion, job, because: "timed out after \(limit) (the kind's time limit)", metrics)
+        case .leaseLost:
+            // If another attempt owns the job now, this write changes nothing (it names this attempt).
+            fail(&completion, job, because: "stopped: this worker could not renew the job's lease in time, or another attempt took the job over", metrics)
         case .handedBack:
             completion.state = .available
             completion.runAt = Date()
@@ -254,21 +266,35 @@ public final class JobWorker: Service, Sendable {
         }
     }
 
-    /// Extends the leases of the jobs running here, every third of the lease.
+    /// Extends the leases of the jobs running here, every third of the lease. An attempt whose job is no
+    /// longer its own (rescued after a stall, cancelled by an administrator) is stopped at once; one
+    /// whose lease could not be renewed is stopped by the watchdog just before the lease ends.
     private func heartbeat() async {
         let workerID = configuration.workerID
         let leaseSeconds = configuration.lease.seconds
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.lease / 3)
-            let ids = executions.all.map(\.job.id)
-            guard !ids.isEmpty else { continue }
+            let running = executions.all
+            guard !running.isEmpty else { continue }
+            let started = ContinuousClock.now
             do {
-                try await pool.execute("""
+                let owned = try await pool.query("""
                     UPDATE pdx_jobs AS j SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
-                    WHERE id = ANY(\(ids)) AND \(unsafeRaw: isRunning) AND attempted_by = \(workerID)
-                    """)
+                    FROM unnest(\(running.map(\.job.id)), \(running.map { Int16(clamping: $0.job.attempt) })) AS u(id, attempt)
+                    WHERE j.id = u.id AND j.attempt = u.attempt AND \(unsafeRaw: isRunning) AND j.attempted_by = \(workerID)
+                    RETURNING j.id
+                    """).decode(Int64.self)
+                let renewed = Set(owned)
+                for execution in running {
+                    if renewed.contains(execution.job.id) {
+                        execution.renewed(until: started + configuration.lease * 0.9)
+                    } else {
+                        // Taken over, or finished meanwhile (then stopping it changes nothing).
+                        execution.stop(.leaseLost)
+                    }
+                }
             } catch {
-                logger.warning("could not extend job leases", metadata: ["error": "\(error)", "job.count": "\(ids.count)"])
+                logger.warning("could not extend job leases", metadata: ["error": "\(error)", "job.count": "\(running.count)"])
             }
         }
     }

@@ -33,11 +33,11 @@ extension JobWorker {
         public var workerID: String
         /// Listen for notifications of new work (otherwise, poll only).
         public var listens: Bool
-        /// Commit claims, completions and lease renewals durably (`synchronous_commit` on). Off by default:
-        /// a server crash may then lose the last milliseconds of them, and the jobs concerned run again,
-        /// which the queue's at-least-once contract allows; enqueues and handlers' own transactions stay
-        /// as durable as the server makes them.
-        public var durableBookkeeping: Bool
+        /// Commit claims, completions and lease renewals without waiting for the disk
+        /// (`synchronous_commit` off). Off by default. When on, a server crash may lose the last
+        /// milliseconds of them and the jobs concerned run again, which the queue's at-least-once contract
+        /// allows; enqueues and handlers' own transactions stay as durable as the server makes them.
+        public var asyncBookkeeping: Bool
         /// Where metrics go (the global `MetricsSystem` by default).
         public var metricsFactory: (any MetricsFactory)?
 
@@ -97,7 +97,7 @@ extension JobWorker {
             maintenance: Maintenance = Maintenance(),
             workerID: String = JobWorker.defaultWorkerID(),
             listens: Bool = true,
-            durableBookkeeping: Bool = false,
+            asyncBookkeeping: Bool = false,
             metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.queues = queues
@@ -113,7 +113,7 @@ extension JobWorker {
             self.maintenance = maintenance
             self.workerID = workerID
             self.listens = listens
-            self.durableBookkeeping = durableBookkeeping
+            self.asyncBookkeeping = asyncBookkeeping
             self.metricsFactory = metricsFactory
         }
 

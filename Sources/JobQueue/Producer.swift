@@ -74,8 +74,10 @@ final class Producer: Sendable {
             let reserved = reserve()
             var claimedFull = false
             if reserved > 0 {
+                let carried = worker.completer.take(limit: worker.configuration.completionBatch)
                 do {
-                    let jobs = try await worker.claim(queue: queue, limit: reserved)
+                    let jobs = try await worker.claim(queue: queue, limit: reserved, recording: carried)
+                    worker.completer.recorded(carried)
                     failures = 0
                     release(reserved - jobs.count)
                     if !jobs.isEmpty {
@@ -84,6 +86,7 @@ final class Producer: Sendable {
                     }
                     claimedFull = jobs.count == reserved
                 } catch {
+                    worker.completer.giveBack(carried)
                     release(reserved)
                     failures += 1
                     worker.logger.warning("could not claim jobs; retrying", metadata: [

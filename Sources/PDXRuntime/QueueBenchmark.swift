@@ -22,13 +22,16 @@ public struct QueueBenchmark: Sendable {
         public var workers: Int
         public var concurrency: Int
         public var claimBatch: Int
+        /// Concurrent claim loops and completion writers per worker, for burn-down and steady.
+        public var claimers = 2
+        public var completionWriters = 2
         /// Steady: jobs enqueued per second, and for how long.
         public var steadyRate: Int
         public var steadyDuration: Duration
         /// Latency: jobs measured one at a time.
         public var latencySamples: Int
-        /// Commit the workers' claims and completions durably too (see `JobWorker.Configuration`).
-        public var durableBookkeeping: Bool = false
+        /// Commit the workers' claims and completions asynchronously (see `JobWorker.Configuration`).
+        public var asyncBookkeeping: Bool = false
 
         public init(databaseURL: String? = nil, modes: [Mode] = Mode.allCases, runs: Int = 3, jobs: Int = 200_000,
                     workers: Int = 2, concurrency: Int = 200, claimBatch: Int = 200, steadyRate: Int = 32_000,
@@ -142,10 +145,11 @@ public struct QueueBenchmark: Sendable {
     private func burnDown(_ configuration: PostgresConfiguration, admin: PostgresConnection) async throws -> Double {
         try await prefill(options.jobs, configuration)
         try await admin.executeScript(unsafeSQL: "VACUUM ANALYZE pdx_jobs")
-        let workers = try makeWorkers(configuration, count: options.workers, concurrency: options.concurrency, batch: options.claimBatch)
+        let workers = try makeWorkers(configuration, count: options.workers, concurrency: options.concurrency, batch: options.claimBatch,
+                                      claimers: options.claimers, completionWriters: options.completionWriters)
         let start = ContinuousClock.now
         let running = launch(workers)
-        try await waitUntilDrained(admin)
+        try await waitUntilDrained(workers, count: options.jobs, admin: admin)
         let elapsed = ContinuousClock.now - start
         await stop(workers, running)
         return Double(options.jobs) / elapsed.seconds
@@ -154,7 +158,8 @@ public struct QueueBenchmark: Sendable {
     /// Enqueues at a fixed rate while the workers run; returns jobs completed per second and the largest
     /// backlog seen.
     private func steady(_ configuration: PostgresConfiguration, admin: PostgresConnection) async throws -> (Double, Int) {
-        let workers = try makeWorkers(configuration, count: options.workers, concurrency: options.concurrency, batch: options.claimBatch)
+        let workers = try makeWorkers(configuration, count: options.workers, concurrency: options.concurrency, batch: options.claimBatch,
+                                      claimers: options.claimers, completionWriters: options.completionWriters)
         let running = launch(workers)
         let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 2), logger: logger)
         let tick = Duration.milliseconds(20)
@@ -185,16 +190,16 @@ public struct QueueBenchmark: Sendable {
         return (Double(completed) / elapsed.seconds, backlog)
     }
 
-    /// Claims one job per round trip and completes each on its own (its own round trip and commit),
-    /// with eight claims and eight completions in flight across two workers.
+    /// Claims one job per round trip and records each completion on its own (alone, or carried by the
+    /// next claim), with up to sixteen claims and sixteen completions in flight across two workers.
     private func single(_ configuration: PostgresConfiguration, admin: PostgresConnection) async throws -> Double {
         let count = min(options.jobs, 20_000)
         try await prefill(count, configuration)
-        let workers = try makeWorkers(configuration, count: 2, concurrency: 8, batch: 1, claimers: 4,
-                                      completionBatch: 1, completionWriters: 4)
+        let workers = try makeWorkers(configuration, count: 2, concurrency: 16, batch: 1, claimers: 8,
+                                      completionBatch: 1, completionWriters: 8)
         let start = ContinuousClock.now
         let running = launch(workers)
-        try await waitUntilDrained(admin)
+        try await waitUntilDrained(workers, count: count, admin: admin)
         let elapsed = ContinuousClock.now - start
         await stop(workers, running)
         return Double(count) / elapsed.seconds
@@ -210,7 +215,7 @@ public struct QueueBenchmark: Sendable {
         }
         // Notifications alone must wake the worker: polling is slowed down to once a minute.
         let worker = try JobWorker(
-            configuration: .init(queues: [NewJob.defaultQueue: 10], pollInterval: .seconds(60), durableBookkeeping: options.durableBookkeeping),
+            configuration: .init(queues: [NewJob.defaultQueue: 10], pollInterval: .seconds(60), asyncBookkeeping: options.asyncBookkeeping),
             registry: registry, database: configuration, logger: logger)
         let running = Task { try await worker.run() }
         let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1), logger: logger)
@@ -267,7 +272,7 @@ public struct QueueBenchmark: Sendable {
             var settings = JobWorker.Configuration(
                 queues: [NewJob.defaultQueue: concurrency], claimBatch: batch, claimers: claimers,
                 completionBatch: completionBatch, completionWriters: completionWriters, workerID: "bench-\(index)",
-                durableBookkeeping: options.durableBookkeeping)
+                asyncBookkeeping: options.asyncBookkeeping)
             settings.maintenance.enabled = index == 0
             return (try JobWorker(configuration: settings, registry: registry, database: configuration, logger: logger), pool)
         }
@@ -283,15 +288,27 @@ public struct QueueBenchmark: Sendable {
         for (_, pool) in workers { await pool.close() }
     }
 
-    /// Waits until no job is available or running. Each check looks for one row through the partial
-    /// indexes (counting them would cost the database as much as a share of the work measured).
-    private func waitUntilDrained(_ admin: PostgresConnection) async throws {
+    /// Waits until the workers have recorded `count` attempts, then checks that nothing is left available
+    /// or running. Progress is read from the workers, not the table: polling the table would cost the
+    /// database a share of the work measured.
+    private func waitUntilDrained(_ workers: [(JobWorker, PostgresPool)], count: Int, admin: PostgresConnection) async throws {
+        var last = -1
+        var lastProgress = ContinuousClock.now
         while true {
-            let busy = try await admin.query("""
-                SELECT EXISTS (SELECT 1 FROM pdx_jobs WHERE state = 'available') OR EXISTS (SELECT 1 FROM pdx_jobs WHERE state = 'running')
-                """).scalar(Bool.self) ?? false
-            if !busy { return }
-            try await Task.sleep(for: .milliseconds(10))
+            let recorded = workers.reduce(0) { $0 + $1.0.recordedAttempts }
+            if recorded >= count {
+                let busy = try await admin.query("""
+                    SELECT EXISTS (SELECT 1 FROM pdx_jobs WHERE state = 'available') OR EXISTS (SELECT 1 FROM pdx_jobs WHERE state = 'running')
+                    """).scalar(Bool.self) ?? false
+                if !busy { return }
+            }
+            if recorded != last {
+                last = recorded
+                lastProgress = .now
+            } else if ContinuousClock.now - lastProgress > .seconds(60) {
+                throw BenchmarkError("the workers recorded no job for 60 s (\(recorded) of \(count) recorded); see the log")
+            }
+            try await Task.sleep(for: .milliseconds(recorded >= count ? 20 : 1))
         }
     }
 
@@ -302,4 +319,10 @@ public struct QueueBenchmark: Sendable {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// A benchmark that could not produce its figure.
+struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

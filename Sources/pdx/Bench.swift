@@ -93,14 +93,18 @@ struct BenchQueue: AsyncParsableCommand {
     var concurrency = 200
     @Option(help: ArgumentHelp("Most jobs per claim.", valueName: "count"))
     var claimBatch = 200
+    @Option(help: ArgumentHelp("Claim loops per worker, for burn-down and steady.", valueName: "count"))
+    var claimers = 2
+    @Option(help: ArgumentHelp("Completion writers per worker, for burn-down and steady.", valueName: "count"))
+    var completionWriters = 2
     @Option(help: ArgumentHelp("Steady mode: jobs enqueued per second.", valueName: "rate"))
     var steadyRate = 32_000
     @Option(help: ArgumentHelp("Steady mode: how long.", valueName: "duration"))
     var steadyDuration = "60s"
     @Option(help: ArgumentHelp("Latency mode: jobs measured.", valueName: "count"))
     var latencySamples = 1_000
-    @Flag(help: "Commit the workers' claims and completions durably too (synchronous_commit on).")
-    var durableBookkeeping = false
+    @Flag(help: "Commit the workers' claims and completions without waiting for the disk (synchronous_commit off).")
+    var asyncBookkeeping = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var log: LogOptions
 
@@ -127,7 +131,9 @@ struct BenchQueue: AsyncParsableCommand {
                            concurrency: concurrency, claimBatch: claimBatch, steadyRate: steadyRate,
                            steadyDuration: try parseDuration(steadyDuration, option: "--steady-duration"),
                            latencySamples: latencySamples)
-        options.durableBookkeeping = durableBookkeeping
+        options.asyncBookkeeping = asyncBookkeeping
+        options.claimers = claimers
+        options.completionWriters = completionWriters
         let benchmark = QueueBenchmark(options: options, logger: Logger(label: "pdx.bench"))
         for line in try await benchmark.run(say: say) { say(line) }
     }

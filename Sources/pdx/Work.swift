@@ -43,14 +43,14 @@ struct Work: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Look for work this often even without notifications.", valueName: "duration"))
     var pollInterval: String = "1s"
 
-    @Flag(help: "Also run the diagnostic job kinds (pdx.noop, pdx.sleep, pdx.fail, pdx.effect).")
+    @Flag(help: "Also run the diagnostic job kinds (pdx.noop, pdx.sleep, pdx.fail, pdx.effect, pdx.record).")
     var diagnostics = false
 
     @Flag(help: "Never act as the maintenance leader (another process does).")
     var noMaintenance = false
 
-    @Flag(help: "Commit claims and completions durably (synchronous_commit on); by default a server crash may make the last few jobs run again.")
-    var durableBookkeeping = false
+    @Flag(help: "Commit claims and completions without waiting for the disk (synchronous_commit off): faster, but a server crash may make the last few jobs run again.")
+    var asyncBookkeeping = false
 
     @OptionGroup var log: LogOptions
 
@@ -59,6 +59,9 @@ struct Work: AsyncParsableCommand {
     func validate() throws {
         guard !queueNames.isEmpty, queueNames.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 128 }) else {
             throw ValidationError("--queues must be comma-separated names of 1 to 128 bytes, got '\(queues)'")
+        }
+        guard Set(queueNames).count == queueNames.count else {
+            throw ValidationError("--queues must not name a queue twice, got '\(queues)'")
         }
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 10000, got \(concurrency)") }
         guard (1...10_000).contains(claimBatch) else { throw ValidationError("--claim-batch must be from 1 to 10000, got \(claimBatch)") }
@@ -77,7 +80,7 @@ struct Work: AsyncParsableCommand {
             lease: try parseDuration(lease, option: "--lease"),
             shutdownTimeout: try parseDuration(shutdownTimeout, option: "--shutdown-timeout"))
         configuration.maintenance.enabled = !noMaintenance
-        configuration.durableBookkeeping = durableBookkeeping
+        configuration.asyncBookkeeping = asyncBookkeeping
         // Short leases (tests, chaos drills) want rescues to follow soon after.
         configuration.maintenance.rescueInterval = min(configuration.maintenance.rescueInterval, configuration.lease / 2)
         let process = try WorkerProcess(

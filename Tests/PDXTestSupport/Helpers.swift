@@ -28,6 +28,7 @@ public func withTestConnection<R: Sendable>(_ body: (PostgresConnection) async t
 
 public struct TimedOut: Error, CustomStringConvertible {
     public let what: String
+    public init(what: String) { self.what = what }
     public var description: String { "timed out: \(what)" }
 }
 

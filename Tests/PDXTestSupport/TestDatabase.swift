@@ -1,5 +1,7 @@
 import Foundation
 public import LocalPostgres
+import Logging
+import Migrations
 public import Postgres
 
 /// Real PostgreSQL for tests: a throwaway cluster started once per test process (or the server named by
@@ -32,6 +34,18 @@ public enum TestDatabase {
             _ = try? await connection.execute("DROP DATABASE \(identifier: name) WITH (FORCE)")
             await connection.close()
             throw error
+        }
+    }
+
+    /// Creates a database with every migration applied, runs `body` with its configuration, then drops it.
+    public static func withMigratedDatabase<R: Sendable>(
+        _ body: (PostgresConfiguration) async throws -> R
+    ) async throws -> R {
+        try await withDatabase { configuration in
+            try await withConnection(configuration) { connection in
+                _ = try await Migrator.embedded(logger: Logger(label: "test")).migrate(on: connection)
+            }
+            return try await body(configuration)
         }
     }
 

@@ -1,0 +1,356 @@
+import Foundation
+@testable import JobQueue
+import Metrics
+import MetricsTestKit
+import PDXTestSupport
+import Postgres
+import Testing
+
+@Suite struct WorkerTests {
+    @Test func runsEachJobWithItsTypedArgumentsAndCountsIt() async throws {
+        try await withQueueDatabase { database, pool in
+            let seen = Observed<[String: Int]>([:])
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { job in
+                seen.update { $0[job.args.name] = job.args.times }
+                return .completed
+            }
+            let metrics = TestMetrics()
+            var configuration = fastConfiguration()
+            configuration.metricsFactory = metrics
+            let worker = try JobWorker(configuration: configuration, registry: registry, database: database, logger: quietLogger)
+            try await pool.enqueue(try (0..<50).map { try NewJob(Greeting(name: "g\($0)", times: $0)) })
+            try await whileRunning(worker) {
+                try await waitUntil("50 jobs completed") { try await count(pool, where: "state = 'completed'") == 50 }
+                // The leader counts the queue's depth at its rescue interval.
+                try await waitUntil("depth gauge at zero") {
+                    (try? metrics.expectGauge("pdx_queue_depth", [("queue", "default")]).lastValue) == 0
+                }
+            }
+            #expect(seen.current.count == 50)
+            #expect(seen.current["g7"] == 7)
+            #expect(worker.recordedAttempts == 50)
+            let queue = [("queue", "default")]
+            #expect(try metrics.expectCounter("pdx_jobs_claimed_total", queue).totalValue == 50)
+            #expect(try metrics.expectCounter("pdx_jobs_completed_total", queue).totalValue == 50)
+            #expect(try metrics.expectTimer("pdx_job_wait_seconds", queue).values.count == 50)
+            #expect(try metrics.expectTimer("pdx_job_run_seconds", queue).values.count == 50)
+            #expect(try await count(pool, where: "state = 'running'") == 0)
+        }
+    }
+
+    @Test func neverRunsMoreJobsOfAQueueThanItsConcurrency() async throws {
+        try await withQueueDatabase { database, pool in
+            struct Load { var now = 0, most = 0 }
+            let load = Observed(Load())
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { _ in
+                load.update { $0.now += 1; $0.most = max($0.most, $0.now) }
+                try await Task.sleep(for: .milliseconds(30))
+                load.update { $0.now -= 1 }
+                return .completed
+            }
+            let worker = try JobWorker(configuration: fastConfiguration(queues: ["default": 3, "other": 2]), registry: registry,
+                                       database: database, logger: quietLogger)
+            try await pool.enqueue(try (0..<30).map { try NewJob(Greeting(name: "\($0)", times: 1)) })
+            try await whileRunning(worker) {
+                try await waitUntil("30 jobs completed") { try await count(pool, where: "state = 'completed'") == 30 }
+            }
+            #expect(load.current.most == 3)
+        }
+    }
+
+    @Test func aThrowingHandlerIsRetriedWithGrowingDelaysThenDiscardedWithEveryError() async throws {
+        try await withQueueDatabase { database, pool in
+            struct Boom: Error, CustomStringConvertible { var attempt: Int; var description: String { "boom on attempt \(attempt)" } }
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { job in throw Boom(attempt: job.attempt) }
+            let metrics = TestMetrics()
+            var configuration = fastConfiguration()
+            configuration.metricsFactory = metrics
+            let worker = try JobWorker(configuration: configuration, registry: registry, database: database, logger: quietLogger)
+            let job = try await pool.enqueue(try NewJob(Greeting(name: "x", times: 1), maxAttempts: 4))
+            try await whileRunning(worker) {
+                try await waitUntil("the job discarded") { try await state(job.id, pool) == "discarded" }
+            }
+            let row = try await record(job.id, pool)
+            #expect(row.attempt == 4)
+            #expect(row.finalizedAt != nil)
+            #expect(row.errors.map(\.attempt) == [1, 2, 3, 4])
+            #expect(row.errors.map(\.error) == (1...4).map { "boom on attempt \($0)" })
+            #expect(row.errors.allSatisfy { $0.worker == "test-worker" })
+            // Retry delays: 200 ms doubled each time, ±25% jitter; each gap is longer than the one before.
+            let times = row.errors.compactMap { parseTimestamp($0.at) }
+            try #require(times.count == 4)
+            let gaps = zip(times.dropFirst(), times).map { $0.timeIntervalSince($1) }
+            #expect(gaps[0] >= 0.14 && gaps[1] > gaps[0] && gaps[2] > gaps[1], "gaps: \(gaps)")
+            #expect(gaps[2] >= 0.6, "gaps: \(gaps)")
+            let queue = [("queue", "default")]
+            #expect(try metrics.expectCounter("pdx_jobs_failed_total", queue).totalValue == 3)
+            #expect(try metrics.expectCounter("pdx_jobs_discarded_total", queue).totalValue == 1)
+        }
+    }
+
+    @Test func aHangingHandlerTimesOutAndIsRetried() async throws {
+        try await withQueueDatabase { database, pool in
+            var registry = JobRegistry()
+            registry.register(Greeting.self, timeout: .milliseconds(300)) { job in
+                if job.attempt == 1 { try await Task.sleep(for: .seconds(3600)) }
+                return .completed
+            }
+            let worker = try JobWorker(configuration: fastConfiguration(), registry: registry, database: database, logger: quietLogger)
+            let job = try await pool.enqueue(try NewJob(Greeting(name: "slow", times: 1)))
+            let (_, elapsed) = try await measure {
+                try await whileRunning(worker) {
+                    try await waitUntil("the job completed") { try await state(job.id, pool) == "completed" }
+                }
+            }
+            let row = try await record(job.id, pool)
+            #expect(row.attempt == 2)
+            #expect(row.errors.count == 1)
+            #expect(row.errors.first?.error.contains("timed out after") == true)
+            #expect(elapsed < .seconds(10))
+        }
+    }
+
+    @Test func aHandlerCanSnoozeOrCancelItsJob() async throws {
+        try await withQueueDatabase { database, pool in
+            let runs = Observed<[(String, Int, Date)]>([])
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { job in
+                let previous = runs.update { runs in
+                    defer { runs.append((job.args.name, job.attempt, Date())) }
+                    return runs.filter { $0.0 == job.args.name }.count
+                }
+                switch job.args.name {
+                case "snooze": return previous == 0 ? .snooze(.milliseconds(500)) : .completed
+                default: return .cancel(reason: "the demand was withdrawn")
+                }
+            }
+            let worker = try JobWorker(configuration: fastConfiguration(), registry: registry, database: database, logger: quietLogger)
+            let snoozed = try await pool.enqueue(try NewJob(Greeting(name: "snooze", times: 1)))
+            let cancelled = try await pool.enqueue(try NewJob(Greeting(name: "cancel", times: 1)))
+            try await whileRunning(worker) {
+                try await waitUntil("both finalized") {
+                    let first = try await state(snoozed.id, pool), second = try await state(cancelled.id, pool)
+                    return first == "completed" && second == "cancelled"
+                }
+            }
+            let snoozeRuns = runs.current.filter { $0.0 == "snooze" }
+            #expect(snoozeRuns.map(\.1) == [1, 1], "a snooze does not count as an attempt")
+            #expect(snoozeRuns[1].2.timeIntervalSince(snoozeRuns[0].2) >= 0.45)
+            let row = try await record(cancelled.id, pool)
+            #expect(row.finalizedAt != nil)
+            #expect(row.errors.map(\.error) == ["cancelled by its handler: the demand was withdrawn"])
+            #expect(runs.current.filter { $0.0 == "cancel" }.count == 1)
+        }
+    }
+
+    @Test func unknownKindsAndUndecodableArgumentsAreDiscardedWithoutStoppingTheWorker() async throws {
+        try await withQueueDatabase { database, pool in
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { _ in .completed }
+            let worker = try JobWorker(configuration: fastConfiguration(), registry: registry, database: database, logger: quietLogger)
+            let unknown = try await pool.enqueue(NewJob(kind: "nobody.handles.this"))
+            let garbled = try await pool.enqueue(NewJob(kind: Greeting.kind, args: #"{"name": 5}"#))
+            let good = try await pool.enqueue(try NewJob(Greeting(name: "fine", times: 1)))
+            try await whileRunning(worker) {
+                try await waitUntil("all three finalized") {
+                    try await count(pool, where: "finalized_at IS NOT NULL") == 3
+                }
+            }
+            #expect(try await state(good.id, pool) == "completed")
+            let unknownRow = try await record(unknown.id, pool)
+            #expect(unknownRow.state == "discarded")
+            #expect(unknownRow.attempt == 1, "discarded at once, not retried")
+            #expect(unknownRow.errors.first?.error.contains("no handler for job kind nobody.handles.this") == true)
+            let garbledRow = try await record(garbled.id, pool)
+            #expect(garbledRow.state == "discarded")
+            #expect(garbledRow.errors.first?.error.contains("do not decode as Greeting") == true)
+        }
+    }
+
+    @Test func gracefulShutdownLetsShortJobsFinishAndHandsTheRestBack() async throws {
+        try await withQueueDatabase { database, pool in
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { job in
+                switch job.args.name {
+                case "short": try await Task.sleep(for: .milliseconds(200))
+                case "deaf":
+                    // Ignores cancellation: shutdown must not wait for it beyond its grace.
+                    await withCheckedContinuation { continuation in
+                        DispatchQueue.global().asyncAfter(deadline: .now() + 4) { continuation.resume() }
+                    }
+                default: try await Task.sleep(for: .seconds(3600))
+                }
+                return .completed
+            }
+            let worker = try JobWorker(configuration: fastConfiguration(shutdownTimeout: .milliseconds(600)), registry: registry,
+                                       database: database, logger: quietLogger)
+            let names = ["short", "short", "short", "long", "long", "deaf"]
+            let jobs = try await pool.enqueue(try names.map { try NewJob(Greeting(name: $0, times: 1)) })
+            let running = Task { try await worker.run() }
+            try await waitUntil("all six running") { try await count(pool, where: "state = 'running'") == 6 }
+            let (_, stopping) = try await measure {
+                worker.stop()
+                try await running.value
+            }
+            #expect(stopping < .seconds(3), "the deaf handler is handed back after a short grace")
+            #expect(try await count(pool, where: "state = 'running'") == 0)
+            for (job, name) in zip(jobs, names) {
+                let row = try await record(job.id, pool)
+                if name == "short" {
+                    #expect(row.state == "completed")
+                } else {
+                    #expect(row.state == "available", "\(name) is handed back")
+                    #expect(row.attempt == 0, "a handed-back attempt does not count")
+                    #expect(row.errors.isEmpty)
+                }
+            }
+        }
+    }
+
+    @Test func theTransactionalPatternTakesEffectExactlyOnce() async throws {
+        try await withQueueDatabase { database, pool in
+            var registry = JobRegistry()
+            DiagnosticJobs.register(into: &registry, pool: pool, workerID: "test-worker")
+            let worker = try JobWorker(configuration: fastConfiguration(), registry: registry, database: database, logger: quietLogger)
+            try await pool.enqueue(try (0..<200).map { _ in try NewJob(DiagnosticJobs.Effect()) })
+            try await whileRunning(worker) {
+                try await waitUntil("200 jobs completed") { try await count(pool, where: "state = 'completed'") == 200 }
+            }
+            let (rows, jobs) = try await pool.query("SELECT count(*), count(DISTINCT job_id) FROM pdx_job_effects")[0].decode(Int.self, Int.self)
+            #expect(rows == 200 && jobs == 200)
+        }
+    }
+
+    @Test func completingOnAConnectionFailsAndRollsBackWhenAnotherAttemptOwnsTheJob() async throws {
+        try await withQueueDatabase { database, pool in
+            let outcome = Observed<String?>(nil)
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { job in
+                do {
+                    try await pool.withTransaction { connection in
+                        try await connection.execute("""
+                            INSERT INTO pdx_job_effects (job_id, attempt, worker, started_at) VALUES (\(job.id), 1, 'w', now())
+                            """)
+                        // Meanwhile the lease expired and another worker took the job over.
+                        try await pool.execute("UPDATE pdx_jobs SET attempt = attempt + 1, attempted_by = 'other' WHERE id = \(job.id)")
+                        try await job.complete(on: connection)
+                    }
+                    outcome.update { $0 = "completed" }
+                } catch let error as JobLeaseLost {
+                    outcome.update { $0 = "\(error)" }
+                    throw error
+                }
+                return .completed
+            }
+            let worker = try JobWorker(configuration: fastConfiguration(), registry: registry, database: database, logger: quietLogger)
+            let job = try await pool.enqueue(try NewJob(Greeting(name: "x", times: 1)))
+            try await whileRunning(worker) {
+                try await waitUntil("the handler finished") { outcome.current != nil }
+                try await Task.sleep(for: .milliseconds(300))  // let the worker record its (void) failure
+            }
+            #expect(outcome.current?.contains("no longer owns the job") == true)
+            #expect(try await pool.query("SELECT count(*) FROM pdx_job_effects").scalar(Int.self) == 0)
+            let row = try await record(job.id, pool)
+            #expect(row.state == "running" && row.attempt == 2 && row.attemptedBy == "other", "the other attempt's row is untouched")
+        }
+    }
+
+    @Test func anAttemptWhoseJobWasTakenOverIsStoppedAtTheNextHeartbeat() async throws {
+        try await withQueueDatabase { database, pool in
+            let stopped = Observed<Bool>(false)
+            let started = Observed<Bool>(false)
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { _ in
+                started.update { $0 = true }
+                do {
+                    try await Task.sleep(for: .seconds(3600))
+                } catch {
+                    stopped.update { $0 = true }
+                    throw error
+                }
+                return .completed
+            }
+            // Heartbeats every second; the lease itself would run out only after 2.7 s.
+            let worker = try JobWorker(configuration: fastConfiguration(lease: .seconds(3)), registry: registry,
+                                       database: database, logger: quietLogger)
+            let job = try await pool.enqueue(try NewJob(Greeting(name: "x", times: 1)))
+            try await whileRunning(worker) {
+                try await waitUntil("the handler started") { started.current }
+                try await pool.execute("UPDATE pdx_jobs SET attempt = attempt + 1, attempted_by = 'other' WHERE id = \(job.id)")
+                try await waitUntil("the handler stopped", within: .milliseconds(2_000)) { stopped.current }
+            }
+            let row = try await record(job.id, pool)
+            #expect(row.attemptedBy == "other" && row.state == "running", "the stopped attempt wrote nothing")
+        }
+    }
+
+    @Test func aScheduledJobRunsAtItsTimeAndNotBefore() async throws {
+        try await withQueueDatabase { database, pool in
+            let ranAt = Observed<Date?>(nil)
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { _ in
+                ranAt.update { $0 = Date() }
+                return .completed
+            }
+            let worker = try JobWorker(configuration: fastConfiguration(), registry: registry, database: database, logger: quietLogger)
+            let due = Date().addingTimeInterval(1.5)
+            try await pool.enqueue(try NewJob(Greeting(name: "later", times: 1), runAt: due))
+            try await whileRunning(worker) {
+                try await waitUntil("the job ran") { ranAt.current != nil }
+            }
+            let ran = try #require(ranAt.current)
+            #expect(ran >= due.addingTimeInterval(-0.05))
+            #expect(ran < due.addingTimeInterval(2))
+        }
+    }
+
+    @Test func notificationsWakeAnIdleWorkerWithoutPolling() async throws {
+        try await withQueueDatabase { database, pool in
+            let ranAt = Observed<ContinuousClock.Instant?>(nil)
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { _ in
+                ranAt.update { $0 = .now }
+                return .completed
+            }
+            var configuration = fastConfiguration()
+            configuration.pollInterval = .seconds(60)
+            let worker = try JobWorker(configuration: configuration, registry: registry, database: database, logger: quietLogger)
+            try await whileRunning(worker) {
+                try await Task.sleep(for: .milliseconds(700))  // connected, listening and idle
+                let enqueued = ContinuousClock.now
+                try await pool.enqueue(try NewJob(Greeting(name: "now", times: 1)))
+                try await waitUntil("the job ran", within: .seconds(5)) { ranAt.current != nil }
+                #expect(try #require(ranAt.current) - enqueued < .seconds(1))
+            }
+        }
+    }
+
+    @Test func settingsThatCannotWorkAreRefusedNamingTheSetting() async throws {
+        let database = PostgresConfiguration(connectionString: "postgresql:///unused")
+        var configuration = fastConfiguration(queues: ["default": 0])
+        var error = #expect(throws: JobInputError.self) {
+            try JobWorker(configuration: configuration, registry: JobRegistry(), database: database)
+        }
+        #expect(error?.field == "concurrency")
+        configuration = fastConfiguration(lease: .milliseconds(10))
+        error = #expect(throws: JobInputError.self) {
+            try JobWorker(configuration: configuration, registry: JobRegistry(), database: database)
+        }
+        #expect(error?.field == "lease")
+    }
+}
+
+/// Parses PostgreSQL's jsonb timestamps ("2026-11-27T04:08:35.123456+00:00").
+func parseTimestamp(_ text: String) -> Date? {
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    for format in ["yyyy-MM-dd'T'HH:mm:ss.SSSSSSxxx", "yyyy-MM-dd'T'HH:mm:ss.SSSSSxxx", "yyyy-MM-dd'T'HH:mm:ss.SSSSxxx",
+                   "yyyy-MM-dd'T'HH:mm:ss.SSSxxx", "yyyy-MM-dd'T'HH:mm:ss.SSxxx", "yyyy-MM-dd'T'HH:mm:ss.Sxxx", "yyyy-MM-dd'T'HH:mm:ssxxx"] {
+        formatter.dateFormat = format
+        if let date = formatter.date(from: text) { return date }
+    }
+    return nil
+}
