@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "JobQueueTests",
             dependencies: [
-                "JobQueue", "Postgres", "LocalPostgres", "PDXTestSupport", "pdx",
+                "JobQueue", "Postgres", "LocalPostgres", "PDXTestSupport", "PDXCommandLine", "pdx", "pdxctl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

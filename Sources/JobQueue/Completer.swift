@@ -138,6 +138,11 @@ final class Completer: Sendable {
         }
     }
 
+    /// An attempt was recorded by its handler's own transaction.
+    func recordedElsewhere() {
+        recorded.add(1, ordering: .relaxed)
+    }
+
     /// Completions taken with `take` were committed.
     func recorded(_ batch: [Completion]) {
         guard !batch.isEmpty else { return }

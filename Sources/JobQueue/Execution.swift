@@ -8,6 +8,8 @@ import Synchronization
 /// How one attempt of a job ended.
 enum AttemptResult: Sendable {
     case outcome(JobOutcome)
+    /// The handler completed the job in its own transaction (`Job.complete(on:)`): nothing to write.
+    case completedInTransaction
     case failed(any Error)
     case timedOut(Duration)
     /// The lease could not be renewed in time, or another attempt owns the job now.

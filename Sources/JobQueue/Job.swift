@@ -4,6 +4,7 @@ public import FoundationEssentials
 public import Foundation
 #endif
 public import Postgres
+import Synchronization
 
 /// The arguments of one kind of job. The kind names the handler that runs it: keep it stable.
 ///
@@ -26,6 +27,8 @@ public struct Job<Arguments: JobArguments>: Sendable {
     public let maxAttempts: Int
     public let args: Arguments
     public let createdAt: Date
+    /// Set by `complete(on:)`: the worker then writes nothing for this attempt.
+    let completedInTransaction: CompletionMark
 
     /// Marks the job completed inside the caller's transaction, so that the job and the handler's writes
     /// commit together or not at all: the exactly-once-effect pattern.
@@ -39,14 +42,25 @@ public struct Job<Arguments: JobArguments>: Sendable {
     /// ```
     /// If this attempt no longer owns the job (its lease expired and another worker took it over), this
     /// throws `JobLeaseLost`, which rolls the transaction back: the other attempt's effect is the one
-    /// that counts. The worker's own completion afterwards is then a harmless no-op.
+    /// that counts. When the handler then returns `.completed`, the worker writes nothing more for the
+    /// attempt: should the transaction be lost after all (a server crash with asynchronous commits), the
+    /// job stays running, is rescued and runs again, instead of being marked completed without its
+    /// effect.
     public func complete(on connection: isolated PostgresConnection) async throws {
         let updated = try await connection.execute("""
             UPDATE pdx_jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
             WHERE id = \(id) AND attempt = \(Int16(clamping: attempt)) AND \(unsafeRaw: isRunning)
             """)
         guard updated == 1 else { throw JobLeaseLost(id: id, attempt: attempt) }
+        completedInTransaction.set()
     }
+}
+
+/// Whether a handler completed its job inside its own transaction.
+final class CompletionMark: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
 /// How a handler ends its job when it does not throw.

@@ -21,7 +21,7 @@ struct ClaimedJob: Sendable {
 public struct JobRegistry: Sendable {
     struct Entry: Sendable {
         var timeout: Duration
-        var run: @Sendable (ClaimedJob) async throws -> JobOutcome
+        var run: @Sendable (ClaimedJob) async throws -> AttemptResult
     }
 
     private(set) var entries: [String: Entry] = [:]
@@ -44,9 +44,11 @@ public struct JobRegistry: Sendable {
             } catch {
                 throw JobDiscard("the arguments of this \(A.kind) job do not decode as \(A.self): \(error)")
             }
-            return try await handler(Job(
+            let mark = CompletionMark()
+            let outcome = try await handler(Job(
                 id: claimed.id, queue: claimed.queue, attempt: claimed.attempt, maxAttempts: claimed.maxAttempts,
-                args: args, createdAt: claimed.createdAt))
+                args: args, createdAt: claimed.createdAt, completedInTransaction: mark))
+            return outcome == .completed && mark.isSet ? .completedInTransaction : .outcome(outcome)
         }
     }
 

@@ -180,7 +180,7 @@ public final class JobWorker: Service, Sendable {
             let started = ContinuousClock.now
             let result: AttemptResult
             do {
-                result = .outcome(try await entry.run(job))
+                result = try await entry.run(job)
             } catch {
                 result = .failed(error)
             }
@@ -200,6 +200,10 @@ public final class JobWorker: Service, Sendable {
     private func finish(_ job: ClaimedJob, _ result: AttemptResult, _ metrics: QueueMetrics) {
         var completion = Completion(id: job.id, attempt: job.attempt, state: .completed)
         switch result {
+        case .completedInTransaction:
+            metrics.completed.increment()
+            completer.recordedElsewhere()
+            return
         case .outcome(.completed):
             metrics.completed.increment()
         case .outcome(.snooze(let delay)):

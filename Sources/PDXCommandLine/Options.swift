@@ -62,19 +62,20 @@ public struct CommandError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Parses durations such as `90s`, `15m`, `24h`, `7d` (a bare number is seconds).
+/// Parses durations such as `500ms`, `90s`, `15m`, `24h`, `7d` (a bare number is seconds).
 public func parseDuration(_ text: String, option: String) throws -> Duration {
-    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+    // Milliseconds per unit; a bare number is seconds.
+    let units: [(String, Int64)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
     var digits = Substring(text)
-    var unit: Int64 = 1
-    if let last = text.last, let multiplier = units[last] {
-        unit = multiplier
-        digits = digits.dropLast()
+    var unit: Int64 = 1_000
+    if let (suffix, milliseconds) = units.first(where: { text.hasSuffix($0.0) }) {
+        unit = milliseconds
+        digits = digits.dropLast(suffix.count)
     }
-    guard let value = Int64(digits), value >= 0, value <= Int64.max / unit / 1000 else {
-        throw ValidationError("\(option) must be a duration such as 90s, 15m, 24h or 7d, got '\(text)'")
+    guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let value = Int64(digits), value >= 0, value <= Int64.max / unit / 1_000_000 else {
+        throw ValidationError("\(option) must be a duration such as 500ms, 90s, 15m, 24h or 7d, got '\(text)'")
     }
-    return .seconds(value * unit)
+    return .milliseconds(value * unit)
 }
 
 /// Prints rows as an aligned table with a header.

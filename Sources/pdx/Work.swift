@@ -54,7 +54,7 @@ struct Work: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
 
-    var queueNames: [String] { queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+    var queueNames: [String] { queues.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
 
     func validate() throws {
         guard !queueNames.isEmpty, queueNames.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 128 }) else {

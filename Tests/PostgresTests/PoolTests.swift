@@ -86,8 +86,16 @@ import Testing
     @Test func acquireTimesOutWhenEveryConnectionIsBusy() async throws {
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1, acquireTimeout: .milliseconds(300)))
-            let holder = Task { try await pool.execute("SELECT pg_sleep(2)") }
-            try await Task.sleep(for: .milliseconds(200))
+            // The holder says when it has the only connection, so a slow start under load cannot let
+            // the probe below take the connection first.
+            let (held, holding) = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await pool.withConnection { connection in
+                    holding.yield()
+                    try await connection.execute("SELECT pg_sleep(2)")
+                }
+            }
+            for await _ in held { break }
             let (error, elapsed) = await measure {
                 await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
             }
