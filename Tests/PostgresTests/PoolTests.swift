@@ -42,7 +42,7 @@ import Testing
                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
                     """)
-                for _ in 0..<50 {
+                for _ in 0..<250 {
                     let others = try await admin.query("""
                         SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
                         AND backend_type = 'client backend'

@@ -493,11 +493,14 @@ final class PQConnection: @unchecked Sendable {
     func isAliveWhileIdle() -> Bool {
         guard let handle, PQstatus(handle) != CONNECTION_BAD else { return false }
         // Read whatever is waiting: a terminated backend sends an error (which libpq hands to the notice
-        // receiver) and then closes, so keep reading while the socket stays readable to see the end.
+        // receiver) and then closes. Once something unsolicited has arrived, give the close a moment to
+        // follow (the backend may still be exiting), so a dying connection is not lent out.
+        var timeout: Int32 = 0
         for _ in 0..<8 {
             var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 0) > 0 else { break }
+            guard poll(&descriptor, 1, timeout) > 0 else { break }
             if PQconsumeInput(handle) == 0 || PQstatus(handle) == CONNECTION_BAD { return false }
+            timeout = 50
         }
         while PQisBusy(handle) == 0, let result = PQgetResult(handle) {
             let status = PQresultStatus(result)
