@@ -44,10 +44,7 @@ public struct PostgresBenchmark: Sendable {
 
     /// Runs the comparison, reporting each run's figures through `say` as they come.
     public func run(say: @Sendable (String) -> Void) async throws -> [Figures] {
-        let binaries = try PostgresBinaries.find()
-        guard let pgbench = binaries.optionalPath("pgbench") ?? Self.onPath("pgbench") else {
-            throw LocalPostgresError("pgbench was not found beside \(binaries.directory.path) or on PATH; install it with the postgresql package")
-        }
+        let pgbench = try Self.findPgbench()
         let (connectionString, cluster) = try await target()
         do {
             let figures = try await measure(pgbench: pgbench, connectionString: connectionString, say: say)
@@ -219,6 +216,15 @@ public struct PostgresBenchmark: Sendable {
         }
         let elapsed = ContinuousClock.now - start
         return Measurement(transactions: Double(total), seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// pgbench beside the PostgreSQL server programs, or else on PATH.
+    static func findPgbench() throws -> String {
+        let binaries = try PostgresBinaries.find()
+        guard let pgbench = binaries.optionalPath("pgbench") ?? onPath("pgbench") else {
+            throw LocalPostgresError("pgbench was not found beside \(binaries.directory.path) or on PATH; install it with the postgresql package")
+        }
+        return pgbench
     }
 
     private static func onPath(_ program: String) -> String? {

@@ -100,9 +100,19 @@ public struct QueueBenchmark: Sendable {
                     record("steady", rate, "jobs/s")
                     record("steady backlog max", Double(backlog), "jobs")
                 case .single:
-                    let rate = try await single(configuration, admin: admin)
+                    let rate = try await single(configuration, admin: admin, completionBatch: 1)
                     say("run \(run) single: \(Int(rate)) jobs/s")
                     record("single", rate, "jobs/s")
+                    try await admin.execute("TRUNCATE pdx_jobs")
+                    let grouped = try await single(configuration, admin: admin, completionBatch: 16)
+                    say("run \(run) single, completions grouped by up to 16: \(Int(grouped)) jobs/s")
+                    record("single, completions grouped by up to 16", grouped, "jobs/s")
+                    // The same SQL driven by pgbench (libpq in C) right after, as the yardstick.
+                    try await admin.execute("TRUNCATE pdx_jobs")
+                    let baseline = try await singleBaseline(url, configuration)
+                    say("run \(run) single pgbench baseline: \(Int(baseline)) jobs/s")
+                    record("single pgbench baseline", baseline, "jobs/s")
+                    record("single ratio to pgbench", rate / baseline, "")
                 case .latency:
                     let (p50, p99) = try await latency(configuration)
                     say(String(format: "run \(run) latency p50: %.2f ms, p99: %.2f ms", p50, p99))
@@ -113,7 +123,11 @@ public struct QueueBenchmark: Sendable {
         }
         return order.map { name, unit in
             let value = median(figures[name] ?? [])
-            return unit == "ms" ? String(format: "%@: %.2f %@", name, value, unit) : "\(name): \(Int(value)) \(unit)"
+            switch unit {
+            case "ms": return String(format: "%@: %.2f ms", name, value)
+            case "": return String(format: "%@: %.2f", name, value)
+            default: return "\(name): \(Int(value)) \(unit)"
+            }
         }
     }
 
@@ -179,7 +193,7 @@ public struct QueueBenchmark: Sendable {
         let completedBefore = try await completedCount(admin)
         // Sample the backlog every five seconds: counting it costs the database too.
         while ContinuousClock.now < end {
-            try await Task.sleep(for: .seconds(5))
+            try await Task.sleep(until: min(ContinuousClock.now + .seconds(5), end))
             backlog = max(backlog, try await admin.query("SELECT count(*) FROM pdx_jobs WHERE state = 'available'").scalar(Int.self) ?? 0)
         }
         try await enqueuer.value
@@ -190,13 +204,14 @@ public struct QueueBenchmark: Sendable {
         return (Double(completed) / elapsed.seconds, backlog)
     }
 
-    /// Claims one job per round trip and records each completion on its own (alone, or carried by the
-    /// next claim), with up to sixteen claims and sixteen completions in flight across two workers.
-    private func single(_ configuration: PostgresConfiguration, admin: PostgresConnection) async throws -> Double {
+    /// Claims one job per round trip, sixteen claims in flight, 32 jobs running. Completions are written
+    /// `completionBatch` per statement (alone, or carried by the next claim). These settings were the
+    /// fastest of those tried on the project's machine (1 or 2 workers, 8 to 16 claimers, 1 to 4 writers).
+    private func single(_ configuration: PostgresConfiguration, admin: PostgresConnection, completionBatch: Int) async throws -> Double {
         let count = min(options.jobs, 20_000)
         try await prefill(count, configuration)
-        let workers = try makeWorkers(configuration, count: 2, concurrency: 16, batch: 1, claimers: 8,
-                                      completionBatch: 1, completionWriters: 8)
+        let workers = try makeWorkers(configuration, count: 1, concurrency: 32, batch: 1, claimers: 16,
+                                      completionBatch: completionBatch, completionWriters: completionBatch == 1 ? 1 : 2)
         let start = ContinuousClock.now
         let running = launch(workers)
         try await waitUntilDrained(workers, count: count, admin: admin)
@@ -205,7 +220,39 @@ public struct QueueBenchmark: Sendable {
         return Double(count) / elapsed.seconds
     }
 
-    /// On an idle queue, one job at a time: from the enqueue's commit to the handler's start.
+    /// pgbench running the worker's own claim (batch 1) and completion statements, each committed on its
+    /// own, from sixteen clients over as many jobs as `single` drains.
+    private func singleBaseline(_ url: String, _ configuration: PostgresConfiguration) async throws -> Double {
+        let clients = 16
+        let perClient = min(options.jobs, 20_000) / clients
+        try await prefill(perClient * clients, configuration)
+        let script = """
+            WITH next AS (
+                SELECT id FROM pdx_jobs WHERE state = 'available' AND queue = 'default'
+                ORDER BY priority, scheduled_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+            UPDATE pdx_jobs AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(),
+                attempted_by = 'pgbench', lease_expires_at = now() + make_interval(secs => 30)
+            FROM next WHERE j.id = next.id
+            RETURNING j.id AS id, j.attempt AS attempt
+            \\gset
+            UPDATE pdx_jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+            WHERE j.id = :id AND j.attempt = :attempt AND j.state = 'running';
+
+            """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pdx-bench-single-\(getpid()).sql")
+        try script.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let outcome = try await ExternalProgram.run(try PostgresBenchmark.findPgbench(), [
+            "-n", "-M", "prepared", "-c", "\(clients)", "-j", "2", "-t", "\(perClient)", "-f", file.path, url,
+        ])
+        guard outcome.status == 0,
+              let line = outcome.output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+              let rate = Double(line.dropFirst(6).prefix(while: { $0 != " " })), rate > 0
+        else { throw LocalPostgresError("pgbench failed: \(outcome.output)") }
+        return rate
+    }
+
+    /// On an idle queue, one job at a time: from the enqueue call (its round trip included) to the handler's start.
     private func latency(_ configuration: PostgresConfiguration) async throws -> (Double, Double) {
         let (starts, continuation) = AsyncStream<ContinuousClock.Instant>.makeStream()
         var registry = JobRegistry()
@@ -224,10 +271,12 @@ public struct QueueBenchmark: Sendable {
         var samples: [Double] = []
         let job = try NewJob(LatencyProbe())
         for _ in 0..<options.latencySamples {
+            // From the call, round trip included: the handler may start before the commit's
+            // acknowledgement reaches this task.
+            let enqueued = ContinuousClock.now
             try await pool.enqueue(job)
-            let committed = ContinuousClock.now
             guard let started = await iterator.next() else { break }
-            samples.append(max(0, (started - committed).seconds * 1000))
+            samples.append((started - enqueued).seconds * 1000)
             try await Task.sleep(for: .milliseconds(2))
         }
         worker.stop()

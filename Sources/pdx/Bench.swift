@@ -16,9 +16,9 @@ struct BenchPostgres: AsyncParsableCommand {
         commandName: "pg",
         abstract: "Prepared single-row SELECTs per second through pdx's client, beside pgbench -S -M prepared.",
         discussion: """
-            Both run against the same database in the same invocation: a throwaway PostgreSQL cluster, or
-            DATABASE_URL's database (pgbench -i then creates its pgbench_* tables there). Each run gives each
-            side --seconds seconds, interleaved one second at a time in alternating order; the summary gives
+            Both run against the same database in the same invocation: a throwaway PostgreSQL cluster, or \
+            DATABASE_URL's database (pgbench -i then creates its pgbench_* tables there). Each run gives each \
+            side --seconds seconds, interleaved one second at a time in alternating order; the summary gives \
             medians over the runs, and the ratio is the median of the runs' pdx/pgbench ratios.
 
             Example:
@@ -69,11 +69,13 @@ struct BenchQueue: AsyncParsableCommand {
         commandName: "queue",
         abstract: "No-op jobs through the job queue, on a durable PostgreSQL (fsync on).",
         discussion: """
-            Modes: enqueue (batched inserts), burn-down (pre-filled jobs drained by the workers), steady
-            (enqueue at --steady-rate and work at once; the backlog must stay bounded), single (claim one,
-            complete one, from four workers), latency (idle queue, one job at a time, from the enqueue's
-            commit to the handler's start). Workers run in this process. Without DATABASE_URL a throwaway
-            durable cluster is started; with it, the pdx_jobs table there is truncated.
+            Modes: enqueue (batched inserts), burn-down (pre-filled jobs drained by the workers), steady \
+            (enqueue at --steady-rate and work at once; the backlog must stay bounded), single (claims \
+            of one job, sixteen in flight; completions one per statement, then grouped by up to 16; then \
+            pgbench running the same claim and completion SQL, one commit each, as the yardstick), latency (idle queue, one job at a time, from \
+            the enqueue call, its round trip included, to the handler's start). Workers run in this process. Without \
+            DATABASE_URL a throwaway durable cluster is started; with it, the pdx_jobs and \
+            pdx_job_effects tables there are truncated.
 
             Example:
               swift run -c release pdx bench queue --runs 3
@@ -88,11 +90,11 @@ struct BenchQueue: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Jobs for enqueue and burn-down.", valueName: "count"))
     var jobs = 200_000
     @Option(help: ArgumentHelp("Workers for burn-down and steady.", valueName: "count"))
-    var workers = 2
+    var workers = 1
     @Option(help: ArgumentHelp("Jobs each worker runs at once.", valueName: "count"))
-    var concurrency = 200
+    var concurrency = 4_000
     @Option(help: ArgumentHelp("Most jobs per claim.", valueName: "count"))
-    var claimBatch = 200
+    var claimBatch = 1_000
     @Option(help: ArgumentHelp("Claim loops per worker, for burn-down and steady.", valueName: "count"))
     var claimers = 2
     @Option(help: ArgumentHelp("Completion writers per worker, for burn-down and steady.", valueName: "count"))
@@ -122,7 +124,13 @@ struct BenchQueue: AsyncParsableCommand {
         guard (1...10_000).contains(claimBatch) else { throw ValidationError("--claim-batch must be from 1 to 10000") }
         guard (1...1_000_000).contains(steadyRate) else { throw ValidationError("--steady-rate must be from 1 to 1000000") }
         guard (10...100_000).contains(latencySamples) else { throw ValidationError("--latency-samples must be from 10 to 100000") }
-        _ = try parseDuration(steadyDuration, option: "--steady-duration")
+        guard (1...16).contains(claimers) else { throw ValidationError("--claimers must be from 1 to 16, got \(claimers)") }
+        guard (1...64).contains(completionWriters) else {
+            throw ValidationError("--completion-writers must be from 1 to 64, got \(completionWriters)")
+        }
+        guard try parseDuration(steadyDuration, option: "--steady-duration") >= .seconds(1) else {
+            throw ValidationError("--steady-duration must be at least 1s")
+        }
     }
 
     func run() async throws {

@@ -10,8 +10,8 @@ struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run pdx on this machine: a private PostgreSQL under ./.pdx/, migrated and ready.",
         discussion: """
-            Without DATABASE_URL, the first run creates a durable PostgreSQL cluster in ./.pdx/postgres and
-            later runs resume it with the same data. Ctrl-C stops pdx and that PostgreSQL cleanly.
+            Without DATABASE_URL, the first run creates a durable PostgreSQL cluster in ./.pdx/postgres and \
+            later runs resume it with the same data. Ctrl-C stops pdx and that PostgreSQL cleanly. \
             With DATABASE_URL (or --database-url), pdx migrates and uses that database instead.
 
             Examples:

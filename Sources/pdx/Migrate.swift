@@ -10,8 +10,8 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply the SQL migrations built into this binary.",
         discussion: """
-            The numbered files of sql/ are embedded at build time, so this works from any folder and in a
-            container that holds only the binary. Each pending file runs in its own transaction, under an
+            The numbered files of sql/ are embedded at build time, so this works from any folder and in a \
+            container that holds only the binary. Each pending file runs in its own transaction, under an \
             advisory lock (concurrent migrators are safe). A file changed after it was applied is refused.
 
             Examples:

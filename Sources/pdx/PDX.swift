@@ -6,7 +6,7 @@ struct PDX: AsyncParsableCommand {
         commandName: "pdx",
         abstract: "pdx: the public data exchange backend.",
         discussion: """
-            Configure the database with DATABASE_URL (a libpq URI or key=value string) or --database-url.
+            Configure the database with DATABASE_URL (a libpq URI or key=value string) or --database-url. \
             Without either, `pdx dev` runs its own PostgreSQL under ./.pdx/.
             """,
         version: "0.1.0",

@@ -11,9 +11,9 @@ struct Work: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run jobs from the queue until stopped (SIGTERM or Ctrl-C stop it gracefully).",
         discussion: """
-            Claims jobs of the given queues in batches, runs up to --concurrency of each queue at once,
-            and, when elected leader among all worker processes, rescues jobs of crashed workers, starts
-            scheduled and retried jobs on time and prunes old finished ones. At SIGTERM it stops claiming,
+            Claims jobs of the given queues in batches, runs up to --concurrency of each queue at once, \
+            and, when elected leader among all worker processes, rescues jobs of crashed workers, starts \
+            scheduled and retried jobs on time and prunes old finished ones. At SIGTERM it stops claiming, \
             gives running jobs --shutdown-timeout to finish, then hands the rest back.
 
             Examples:

@@ -79,12 +79,13 @@ import Testing
             #expect(row.errors.map(\.attempt) == [1, 2, 3, 4])
             #expect(row.errors.map(\.error) == (1...4).map { "boom on attempt \($0)" })
             #expect(row.errors.allSatisfy { $0.worker == "test-worker" })
-            // Retry delays: 200 ms doubled each time, ±25% jitter; each gap is longer than the one before.
+            // Retry delays: 200 ms doubled each time, ±25% jitter, so each gap is at least 150, 300 and
+            // 600 ms (the scheduler may add a little to any of them, so neighbours can overlap under load).
             let times = row.errors.compactMap { parseTimestamp($0.at) }
             try #require(times.count == 4)
             let gaps = zip(times.dropFirst(), times).map { $0.timeIntervalSince($1) }
-            #expect(gaps[0] >= 0.14 && gaps[1] > gaps[0] && gaps[2] > gaps[1], "gaps: \(gaps)")
-            #expect(gaps[2] >= 0.6, "gaps: \(gaps)")
+            #expect(gaps[0] >= 0.14 && gaps[1] >= 0.29 && gaps[2] >= 0.59, "gaps: \(gaps)")
+            #expect(gaps[2] > gaps[0], "gaps: \(gaps)")
             let queue = [("queue", "default")]
             #expect(try metrics.expectCounter("pdx_jobs_failed_total", queue).totalValue == 3)
             #expect(try metrics.expectCounter("pdx_jobs_discarded_total", queue).totalValue == 1)

@@ -4,6 +4,7 @@ import Logging
 import PDXRuntime
 import PDXTestSupport
 import Postgres
+import Synchronization
 import Testing
 
 @Suite struct DevEnvironmentTests {
@@ -79,6 +80,35 @@ import Testing
                 #expect(parts.count == 2, "\(line)")
                 #expect(Double(parts[1].split(separator: " ")[0]) != nil, "\(line)")
             }
+        }
+    }
+}
+
+@Suite struct QueueBenchmarkTests {
+    @Test func everyModeReportsItsFiguresOnTheirOwnLines() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            var options = QueueBenchmark.Options(
+                databaseURL: TestDatabase.connectionString(configuration), runs: 1, jobs: 2_000, workers: 1,
+                concurrency: 200, claimBatch: 100, steadyRate: 1_000, steadyDuration: .seconds(2), latencySamples: 20)
+            options.claimers = 2
+            let progress = Mutex<[String]>([])
+            let lines = try await QueueBenchmark(options: options, logger: .init(label: "test"))
+                .run(say: { line in progress.withLock { $0.append(line) } })
+            let figures = Dictionary(uniqueKeysWithValues: lines.map { line -> (String, Double) in
+                let parts = line.split(separator: ": ")
+                #expect(parts.count == 2, "\(line)")
+                return (String(parts[0]), Double(parts.last!.split(separator: " ")[0]) ?? -1)
+            })
+            #expect(Set(figures.keys) == [
+                "enqueue", "burn-down", "steady", "steady backlog max", "single", "single, completions grouped by up to 16",
+                "single pgbench baseline", "single ratio to pgbench", "latency p50", "latency p99",
+            ])
+            for name in ["enqueue", "burn-down", "single", "single pgbench baseline"] { #expect(figures[name]! > 100, "\(name)") }
+            // Steady can only complete what was enqueued: about its rate.
+            #expect((500...1_100).contains(figures["steady"]!))
+            #expect(figures["latency p50"]! > 0 && figures["latency p50"]! <= figures["latency p99"]!)
+            #expect(abs(figures["single ratio to pgbench"]! - figures["single"]! / figures["single pgbench baseline"]!) < 0.01)
+            #expect(progress.withLock { $0 }.contains { $0.hasPrefix("run 1 burn-down: ") })
         }
     }
 }

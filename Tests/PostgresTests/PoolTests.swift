@@ -86,16 +86,25 @@ import Testing
     @Test func acquireTimesOutWhenEveryConnectionIsBusy() async throws {
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1, acquireTimeout: .milliseconds(300)))
+            // Open the connection first (a slow connect under load may itself outlast the short acquire
+            // timeout; then try again), so the holder below takes it at once.
+            for attempt in 1...20 {
+                do { try await pool.execute("SELECT 1"); break } catch where attempt < 20 { continue }
+            }
             // The holder says when it has the only connection, so a slow start under load cannot let
             // the probe below take the connection first.
             let (held, holding) = AsyncStream<Void>.makeStream()
             let holder = Task {
+                defer { holding.finish() }
                 try await pool.withConnection { connection in
                     holding.yield()
                     try await connection.execute("SELECT pg_sleep(2)")
                 }
             }
-            for await _ in held { break }
+            var holds = false
+            for await _ in held { holds = true; break }
+            if !holds { try await holder.value }  // reports why the holder could not take the connection
+            try #require(holds)
             let (error, elapsed) = await measure {
                 await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
             }
