@@ -137,10 +137,10 @@ extension JobWorker {
             }
         }
 
-        /// The delay before retry `attempt + 1`, with jitter of ±25%.
+        /// The delay before retry `attempt + 1`, with jitter of ±25%, never above `retryCap`.
         func retryDelay(afterAttempt attempt: Int) -> Duration {
             let base = retryBase.seconds * Double(1 << max(0, min(attempt - 1, 40)))
-            return .seconds(min(base, retryCap.seconds) * Double.random(in: 0.75...1.25))
+            return .seconds(min(base * Double.random(in: 0.75...1.25), retryCap.seconds))
         }
     }
 

@@ -35,20 +35,20 @@ import Testing
 
     @Test func aJobEnqueuedInATransactionCommitsOrRollsBackWithIt() async throws {
         try await withQueueDatabase { _, pool in
-            try await pool.execute("CREATE TABLE demands (id int PRIMARY KEY)")
+            try await pool.execute("CREATE TABLE state_changes (id int PRIMARY KEY)")
             try await pool.withTransaction { connection in
-                try await connection.execute("INSERT INTO demands VALUES (1)")
+                try await connection.execute("INSERT INTO state_changes VALUES (1)")
                 try await connection.enqueue(try NewJob(Greeting(name: "committed", times: 1)))
             }
             struct Abandon: Error {}
             await #expect(throws: Abandon.self) {
                 try await pool.withTransaction { connection in
-                    try await connection.execute("INSERT INTO demands VALUES (2)")
+                    try await connection.execute("INSERT INTO state_changes VALUES (2)")
                     try await connection.enqueue(try NewJob(Greeting(name: "rolled back", times: 1)))
                     throw Abandon()
                 }
             }
-            #expect(try await pool.query("SELECT count(*) FROM demands").scalar(Int.self) == 1)
+            #expect(try await pool.query("SELECT count(*) FROM state_changes").scalar(Int.self) == 1)
             let names = try await pool.query("SELECT args->>'name' FROM pdx_jobs").decode(String.self)
             #expect(names == ["committed"])
         }

@@ -85,10 +85,22 @@ import Testing
             try #require(times.count == 4)
             let gaps = zip(times.dropFirst(), times).map { $0.timeIntervalSince($1) }
             #expect(gaps[0] >= 0.14 && gaps[1] >= 0.29 && gaps[2] >= 0.59, "gaps: \(gaps)")
-            #expect(gaps[2] > gaps[0], "gaps: \(gaps)")
             let queue = [("queue", "default")]
             #expect(try metrics.expectCounter("pdx_jobs_failed_total", queue).totalValue == 3)
             #expect(try metrics.expectCounter("pdx_jobs_discarded_total", queue).totalValue == 1)
+        }
+    }
+
+    @Test func retryDelaysDoubleWithJitterUpToTheCap() throws {
+        var configuration = fastConfiguration()
+        configuration.retryBase = .seconds(1)
+        configuration.retryCap = .seconds(60)
+        for attempt in 1...10 {
+            let nominal = pow(2.0, Double(attempt - 1))
+            for _ in 0..<50 {
+                let delay = configuration.retryDelay(afterAttempt: attempt) / .seconds(1)
+                #expect(delay >= min(nominal * 0.75, 60) - 1e-9 && delay <= min(nominal * 1.25, 60) + 1e-9, "attempt \(attempt): \(delay)")
+            }
         }
     }
 

@@ -27,16 +27,23 @@ private final class IteratorBox: @unchecked Sendable {
             var events = try listener.subscribe(to: "market events").makeAsyncIterator()
             #expect(try await next(&events) == .listening)
             let payload = "'); DROP TABLE x; -- 新匹配 🚀"
-            let (event, latency) = try await withConnection(configuration) { sender in
-                try await measure {
-                    try await sender.notify(channel: "market events", payload: payload)
-                    return try await next(&events)
+            // Five notifications, one after another. The listener waits up to 30 s for input between
+            // its own checks, so each arriving within seconds (milliseconds when the machine is calm)
+            // shows that the notification itself woke it.
+            var latencies: [Duration] = []
+            for _ in 0..<5 {
+                let (event, latency) = try await withConnection(configuration) { sender in
+                    try await measure {
+                        try await sender.notify(channel: "market events", payload: payload)
+                        return try await next(&events)
+                    }
                 }
+                guard case .notification(let notification) = event else { Issue.record("expected a notification"); return }
+                #expect(notification.channel == "market events")
+                #expect(notification.payload == payload)
+                latencies.append(latency)
             }
-            guard case .notification(let notification) = event else { Issue.record("expected a notification"); return }
-            #expect(notification.channel == "market events")
-            #expect(notification.payload == payload)
-            #expect(latency < .milliseconds(500), "a notification wakes the listener; nothing polls")
+            #expect(latencies.max()! < .seconds(5), "a notification wakes the listener; nothing polls: \(latencies)")
         }
     }
 
