@@ -148,6 +148,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "MarketTests", dependencies: ["Market"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MarketStoreTests",
+            dependencies: ["MarketStore", "Market", "JobQueue", "Postgres", "PDXTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MigrationsTests",
             dependencies: ["Migrations", "Postgres", "PDXTestSupport"],

@@ -1,2 +1,251 @@
-// Market: the domain in pure Swift (types, state machines, fair pricing, matching score, policy checks).
-// No I/O. Built in the marketplace, pricing and matching issues.
+public import Foundation
+
+public enum PartyKind: String, Sendable, Codable, CaseIterable {
+    case agency, `operator`, demander
+}
+
+/// An agency (实施机构), an operator (运营机构) or a demander (需求方).
+public struct Party: Sendable, Codable, Hashable {
+    public var id: UUID
+    public var kind: PartyKind
+    public var name: String
+    public var creditCode: CreditCode
+    public var regionCode: RegionCode
+    public var smallOrMicro: Bool
+
+    public init(id: UUID = UUID(), kind: PartyKind, name: String, creditCode: CreditCode, regionCode: RegionCode, smallOrMicro: Bool = false) {
+        self.id = id
+        self.kind = kind
+        self.name = name
+        self.creditCode = creditCode
+        self.regionCode = regionCode
+        self.smallOrMicro = smallOrMicro
+    }
+}
+
+/// Data grading per GB/T 43697-2024.
+public enum ResourceGrade: String, Sendable, Codable, CaseIterable {
+    /// 一般数据
+    case general
+    /// 重要数据: delivered only in a sandbox.
+    case important
+    /// 核心数据: never in authorized operation.
+    case core
+}
+
+/// A public data resource registered by an agency.
+public struct DataResource: Sendable, Codable, Hashable {
+    public var id: UUID
+    public var agencyID: UUID
+    public var title: String
+    public var sector: String
+    public var regionCode: RegionCode
+    public var grade: ResourceGrade
+    public var personalInformation: Bool
+    /// When the de-identification step was recorded (nil: not done).
+    public var deidentifiedAt: Date?
+
+    public init(id: UUID = UUID(), agencyID: UUID, title: String, sector: String, regionCode: RegionCode,
+                grade: ResourceGrade, personalInformation: Bool = false, deidentifiedAt: Date? = nil) {
+        self.id = id
+        self.agencyID = agencyID
+        self.title = title
+        self.sector = sector
+        self.regionCode = regionCode
+        self.grade = grade
+        self.personalInformation = personalInformation
+        self.deidentifiedAt = deidentifiedAt
+    }
+}
+
+public enum AuthorizationMode: String, Sendable, Codable, CaseIterable {
+    /// At most one operator for a (sector, region) at any moment.
+    case single
+    /// Several operators may share a scope.
+    case multi
+}
+
+/// An agency's grant to an operator: what it may develop (sectors, regions, scenarios) and when.
+public struct Authorization: Sendable, Codable, Hashable {
+    public var id: UUID
+    public var agencyID: UUID
+    public var operatorID: UUID
+    public var sectors: [String]
+    public var regions: [RegionCode]
+    public var scenarios: [String]
+    public var mode: AuthorizationMode
+    public var validFrom: Date
+    public var validUntil: Date
+    public var state: AuthorizationState
+
+    public static let longestTerm: TimeInterval = 5 * 365.25 * 86_400
+
+    public init(id: UUID = UUID(), agencyID: UUID, operatorID: UUID, sectors: [String], regions: [RegionCode], scenarios: [String],
+                mode: AuthorizationMode, validFrom: Date, validUntil: Date, state: AuthorizationState = .active) {
+        self.id = id
+        self.agencyID = agencyID
+        self.operatorID = operatorID
+        self.sectors = sectors
+        self.regions = regions
+        self.scenarios = scenarios
+        self.mode = mode
+        self.validFrom = validFrom
+        self.validUntil = validUntil
+        self.state = state
+    }
+
+    /// Checks what a grant must satisfy on its own.
+    public func validate() throws(MarketInputError) {
+        try validateSlugs(sectors, field: "sectors")
+        try validateSlugs(scenarios, field: "scenarios")
+        guard !regions.isEmpty else { throw MarketInputError(field: "regions", rule: "must not be empty") }
+        guard Set(regions).count == regions.count else { throw MarketInputError(field: "regions", rule: "must not repeat a region") }
+        guard validUntil > validFrom else { throw MarketInputError(field: "valid_until", rule: "must be after valid_from") }
+        // Calendar years: five years from 2026-03-01 end at 2031-03-01 at the latest.
+        let limit = Calendar.utc.date(byAdding: .year, value: 5, to: validFrom) ?? validFrom.addingTimeInterval(Self.longestTerm)
+        guard validUntil <= limit else { throw MarketInputError(field: "valid_until", rule: "must be at most 5 years after valid_from") }
+    }
+
+    /// In force at `instant`: active and within its term.
+    public func isInForce(at instant: Date) -> Bool {
+        state == .active && validFrom <= instant && instant < validUntil
+    }
+
+    /// Whether the scope covers a sector in at least one of the regions.
+    public func covers(sector: String, anyOf regions: [RegionCode]) -> Bool {
+        sectors.contains(sector) && regions.contains { self.regions.contains($0) }
+    }
+}
+
+public enum DeliveryMode: String, Sendable, Codable, CaseIterable, Comparable {
+    case api, file
+    /// 可用不可见: computation goes to the data; the raw data never leaves.
+    case sandbox
+    public static func < (a: DeliveryMode, b: DeliveryMode) -> Bool { a.rawValue < b.rawValue }
+}
+
+public enum ChargeUnit: String, Sendable, Codable, CaseIterable {
+    /// 件
+    case item
+    /// 次
+    case call
+    /// 时
+    case hour
+    /// 条 (data volume)
+    case record
+}
+
+/// What an operator publishes: one version of a data product or service.
+public struct ProductVersion: Sendable, Codable, Hashable {
+    public var title: String
+    public var description: String
+    public var sector: String
+    public var regions: [RegionCode]
+    public var scenarios: [String]
+    public var tags: [String]
+    public var fields: [String]
+    public var deliveryModes: [DeliveryMode]
+    public var chargeUnit: ChargeUnit
+    public var listPriceFen: Int64
+    public var sourceResourceIDs: [UUID]
+
+    public init(title: String, description: String = "", sector: String, regions: [RegionCode], scenarios: [String], tags: [String] = [],
+                fields: [String], deliveryModes: [DeliveryMode], chargeUnit: ChargeUnit, listPriceFen: Int64, sourceResourceIDs: [UUID]) {
+        self.title = title
+        self.description = description
+        self.sector = sector
+        self.regions = regions
+        self.scenarios = scenarios
+        self.tags = tags
+        self.fields = fields
+        self.deliveryModes = deliveryModes
+        self.chargeUnit = chargeUnit
+        self.listPriceFen = listPriceFen
+        self.sourceResourceIDs = sourceResourceIDs
+    }
+
+    public func validate() throws(MarketInputError) {
+        try validateText(title, field: "title", maxLength: 200)
+        try validateText(description, field: "description", maxLength: 20_000, required: false)
+        try validateSlugs([sector], field: "sector")
+        guard !regions.isEmpty else { throw MarketInputError(field: "regions", rule: "must not be empty") }
+        guard Set(regions).count == regions.count else { throw MarketInputError(field: "regions", rule: "must not repeat a region") }
+        try validateSlugs(scenarios, field: "scenarios")
+        try validateSlugs(tags, field: "tags", allowEmpty: true)
+        try validateSlugs(fields, field: "fields")
+        guard !deliveryModes.isEmpty, Set(deliveryModes).count == deliveryModes.count else {
+            throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
+        }
+        guard listPriceFen >= 0 else { throw MarketInputError(field: "list_price_fen", rule: "must not be negative") }
+        guard !sourceResourceIDs.isEmpty, Set(sourceResourceIDs).count == sourceResourceIDs.count else {
+            throw MarketInputError(field: "source_resources", rule: "must name at least one resource, each once")
+        }
+    }
+}
+
+/// Why a demander wants data; public governance and public welfare use it free of charge.
+public enum Purpose: String, Sendable, Codable, CaseIterable {
+    case publicGovernance = "public_governance"
+    case publicWelfare = "public_welfare"
+    case industryDevelopment = "industry_development"
+    case sectorDevelopment = "sector_development"
+
+    public var isPublicInterest: Bool { self == .publicGovernance || self == .publicWelfare }
+}
+
+/// A demand request tied to a business scenario.
+public struct DemandRequest: Sendable, Codable, Hashable {
+    public var title: String
+    public var description: String
+    public var sector: String
+    public var scenario: String
+    public var purpose: Purpose
+    public var regions: [RegionCode]
+    public var fieldsWanted: [String]
+    public var tags: [String]
+    public var quantity: Int64
+    public var budgetFen: Int64
+    public var deliveryModes: [DeliveryMode]
+    public var expiresAt: Date
+
+    public init(title: String, description: String = "", sector: String, scenario: String, purpose: Purpose, regions: [RegionCode],
+                fieldsWanted: [String], tags: [String] = [], quantity: Int64, budgetFen: Int64, deliveryModes: [DeliveryMode], expiresAt: Date) {
+        self.title = title
+        self.description = description
+        self.sector = sector
+        self.scenario = scenario
+        self.purpose = purpose
+        self.regions = regions
+        self.fieldsWanted = fieldsWanted
+        self.tags = tags
+        self.quantity = quantity
+        self.budgetFen = budgetFen
+        self.deliveryModes = deliveryModes
+        self.expiresAt = expiresAt
+    }
+
+    public func validate(now: Date) throws(MarketInputError) {
+        try validateText(title, field: "title", maxLength: 200)
+        try validateText(description, field: "description", maxLength: 20_000, required: false)
+        try validateSlugs([sector], field: "sector")
+        try validateSlugs([scenario], field: "scenario")
+        guard !regions.isEmpty else { throw MarketInputError(field: "regions", rule: "must not be empty") }
+        guard Set(regions).count == regions.count else { throw MarketInputError(field: "regions", rule: "must not repeat a region") }
+        try validateSlugs(fieldsWanted, field: "fields_wanted")
+        try validateSlugs(tags, field: "tags", allowEmpty: true)
+        guard (1...1_000_000_000_000).contains(quantity) else { throw MarketInputError(field: "quantity", rule: "must be from 1 to 10^12") }
+        guard budgetFen >= 0 else { throw MarketInputError(field: "budget_fen", rule: "must not be negative") }
+        guard !deliveryModes.isEmpty, Set(deliveryModes).count == deliveryModes.count else {
+            throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
+        }
+        guard expiresAt > now else { throw MarketInputError(field: "expires_at", rule: "must be in the future") }
+    }
+}
+
+extension Calendar {
+    static let utc: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0) ?? calendar.timeZone
+        return calendar
+    }()
+}

@@ -1,0 +1,128 @@
+public import Foundation
+public import Market
+import Postgres
+
+extension MarketStore {
+    /// Grants an authorization. Under single-operator mode, a grant overlapping another live grant of
+    /// the same sector and region (of any mode) fails with `PolicyViolation(.singleOperator)`, decided by
+    /// the database's exclusion constraint, so two agencies granting at the same moment cannot both win.
+    public func grant(_ authorization: Authorization, by actor: Actor) async throws -> Authorization {
+        try authorization.validate()
+        var granted = authorization
+        granted.state = .active
+        return try await transaction { [granted] connection in
+            try await connection.execute("""
+                INSERT INTO authorizations (id, agency_id, operator_id, sectors, regions, scenarios, mode, validity)
+                VALUES (\(granted.id), \(granted.agencyID), \(granted.operatorID), \(granted.sectors), \(granted.regions.map(\.value)),
+                        \(granted.scenarios), \(granted.mode.rawValue)::pdx_authorization_mode,
+                        tstzrange(\(granted.validFrom), \(granted.validUntil), '[)'))
+                """)
+            try await connection.execute("""
+                INSERT INTO authorization_state_changes (authorization_id, to_state, actor)
+                VALUES (\(granted.id), 'active', \(actor.description))
+                """)
+            try await connection.audit(actor, "authorization.grant", "authorization", granted.id,
+                                       after: #"{"mode":"\#(granted.mode.rawValue)","operator":"\#(granted.operatorID.uuidString.lowercased())"}"#)
+            return granted
+        }
+    }
+
+    public func authorization(_ id: UUID) async throws -> Authorization {
+        try await pool.withConnection { connection in
+            guard let found = try await connection.authorization(id, lock: false) else { throw MarketNotFound("authorization", id) }
+            return found
+        }
+    }
+
+    /// What a change of an authorization's state did besides the change itself.
+    public struct AuthorizationChange: Sendable, Equatable {
+        public var delistedProducts: [UUID]
+        public var withdrawnMatches: [UUID]
+    }
+
+    /// Suspends, reinstates (`.active`), revokes or expires an authorization. Suspension and revocation
+    /// need a reason. Revocation and expiry delist every product built on it and withdraw their
+    /// proposed matches, in the same transaction.
+    @discardableResult
+    public func changeAuthorization(_ id: UUID, to next: AuthorizationState, reason: String?, by actor: Actor) async throws -> AuthorizationChange {
+        if next.needsReason {
+            guard let reason, !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw MarketInputError(field: "reason", rule: "is required to make an authorization \(next.rawValue)")
+            }
+        }
+        if let reason { try validateText(reason, field: "reason", maxLength: 2000, required: false) }
+        return try await transaction { connection in
+            guard let current = try await connection.authorization(id, lock: true) else { throw MarketNotFound("authorization", id) }
+            _ = try current.state.moving(to: next)
+            try await connection.execute("""
+                UPDATE authorizations SET state = \(next.rawValue)::pdx_authorization_state, state_changed_at = now()
+                WHERE id = \(id) AND state = \(current.state.rawValue)::pdx_authorization_state
+                """)
+            try await connection.execute("""
+                INSERT INTO authorization_state_changes (authorization_id, from_state, to_state, reason, actor)
+                VALUES (\(id), \(current.state.rawValue)::pdx_authorization_state, \(next.rawValue)::pdx_authorization_state,
+                        \(reason), \(actor.description))
+                """)
+            try await connection.audit(actor, "authorization.\(next == .active ? "reinstate" : next.rawValue)", "authorization", id,
+                                       reason: reason, before: stateJSON(current.state.rawValue), after: stateJSON(next.rawValue))
+            guard next == .revoked || next == .expired else { return AuthorizationChange(delistedProducts: [], withdrawnMatches: []) }
+            let why = "authorization \(next.rawValue)" + (reason.map { ": \($0)" } ?? "")
+            let delisted = try await connection.query("""
+                UPDATE products SET state = 'delisted', state_changed_at = now()
+                WHERE authorization_id = \(id) AND state <> 'delisted'
+                RETURNING id
+                """).decode(UUID.self)
+            for product in delisted {
+                try await connection.audit(actor, "product.delist", "product", product, reason: why, after: stateJSON("delisted"))
+            }
+            let withdrawn = try await connection.withdrawMatches(ofProducts: delisted, reason: why, actor: actor)
+            return AuthorizationChange(delistedProducts: delisted, withdrawnMatches: withdrawn)
+        }
+    }
+}
+
+extension PostgresConnection {
+    func authorization(_ id: UUID, lock: Bool) async throws -> Authorization? {
+        let rows = try await query("""
+            SELECT agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text
+            FROM authorizations WHERE id = \(id) \(unsafeRaw: lock ? "FOR UPDATE" : "")
+            """)
+        guard let row = rows.first else { return nil }
+        let (agency, operatorID, sectors, regions, scenarios, mode, from, until, state) = try row.decode(
+            UUID.self, UUID.self, [String].self, [String].self, [String].self, String.self, Date.self, Date.self, String.self)
+        return Authorization(id: id, agencyID: agency, operatorID: operatorID, sectors: sectors,
+                             regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, scenarios: scenarios,
+                             mode: AuthorizationMode(rawValue: mode) ?? .single, validFrom: from, validUntil: until,
+                             state: AuthorizationState(rawValue: state) ?? .revoked)
+    }
+
+    /// The authorizations in force of an operator (for the anti-monopoly rule).
+    func authorizationsInForce(of operatorID: UUID) async throws -> [Authorization] {
+        let ids = try await query("""
+            SELECT id FROM authorizations WHERE operator_id = \(operatorID) AND state = 'active' AND validity @> now()
+            """).decode(UUID.self)
+        var found: [Authorization] = []
+        for id in ids { if let authorization = try await authorization(id, lock: false) { found.append(authorization) } }
+        return found
+    }
+
+    /// Withdraws the proposed matches of products, recording why.
+    func withdrawMatches(ofProducts products: [UUID], reason: String, actor: Actor) async throws -> [UUID] {
+        guard !products.isEmpty else { return [] }
+        let withdrawn = try await query("""
+            UPDATE matches SET state = 'withdrawn', state_reason = \(reason), state_changed_at = now()
+            WHERE product_id = ANY(\(products)) AND state = 'proposed'
+            RETURNING id, demand_id
+            """).decode(UUID.self, UUID.self)
+        for (match, _) in withdrawn {
+            try await audit(actor, "match.withdraw", "match", match, reason: reason, after: stateJSON("withdrawn"))
+        }
+        // A matched demand left without any proposal is open again.
+        try await execute("""
+            UPDATE demands d SET state = 'open', state_changed_at = now(), updated_at = now()
+            WHERE d.id = ANY(\(withdrawn.map(\.1))) AND d.state = 'matched'
+              AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed')
+            """)
+        return withdrawn.map(\.0)
+    }
+}

@@ -1,0 +1,76 @@
+public import Foundation
+import JobQueue
+public import Market
+import Postgres
+
+extension MarketStore {
+    /// Posts a demand request as a draft, or open at once (which enqueues its `match_demand` job).
+    public func postDemand(_ demand: DemandRequest, demander demanderID: UUID, open: Bool, by actor: Actor) async throws -> UUID {
+        let id = UUID()
+        try await transaction { connection in
+            let now = try await connection.query("SELECT now()").scalar(Date.self) ?? Date()
+            try demand.validate(now: now)
+            let kind = try await connection.query("SELECT kind::text FROM parties WHERE id = \(demanderID)").scalar(String.self)
+            guard let kind, kind != PartyKind.agency.rawValue else {
+                throw MarketInputError(field: "demander_id", rule: "must name a registered demander or operator")
+            }
+            let state: DemandState = open ? .open : .draft
+            try await connection.execute("""
+                INSERT INTO demands (id, demander_id, title, description, sector, scenario, purpose, regions, fields_wanted, tags,
+                                     quantity, budget_fen, delivery_modes, expires_at, state)
+                VALUES (\(id), \(demanderID), \(demand.title), \(demand.description), \(demand.sector), \(demand.scenario),
+                        \(demand.purpose.rawValue)::pdx_purpose, \(demand.regions.map(\.value)), \(demand.fieldsWanted), \(demand.tags),
+                        \(demand.quantity), \(demand.budgetFen), \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[],
+                        \(demand.expiresAt), \(state.rawValue)::pdx_demand_state)
+                """)
+            try await connection.audit(actor, "demand.post", "demand", id, after: stateJSON(state.rawValue))
+            if open { try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue)) }
+        }
+        return id
+    }
+
+    /// Moves a demand along its life cycle (guarded: of two concurrent moves only one wins). Opening
+    /// enqueues its `match_demand` job in the same transaction.
+    public func changeDemand(_ id: UUID, to next: DemandState, by actor: Actor, reason: String? = nil) async throws {
+        try await transaction { connection in
+            let current = try await connection.demandState(id)
+            _ = try current.moving(to: next)
+            try await connection.moveDemand(id, from: current, to: next, actor: actor, reason: reason)
+            if next == .open { try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue)) }
+        }
+    }
+
+    public func demandState(_ id: UUID) async throws -> DemandState {
+        try await pool.withConnection { connection in try await connection.demandState(id) }
+    }
+
+    /// The time a demand spent in each state it has left, and how long it has been in the current one.
+    public func demandStays(_ id: UUID) async throws -> [(state: DemandState, seconds: Double)] {
+        try await pool.query("""
+            SELECT state::text, extract(epoch FROM coalesce(left_at, now()) - entered_at)::float8
+            FROM demand_state_stays WHERE demand_id = \(id) ORDER BY id
+            """).decode(String.self, Double.self).map { (DemandState(rawValue: $0.0) ?? .draft, $0.1) }
+    }
+}
+
+extension PostgresConnection {
+    func demandState(_ id: UUID) async throws -> DemandState {
+        guard let state = try await query("SELECT state::text FROM demands WHERE id = \(id)").scalar(String.self) else {
+            throw MarketNotFound("demand", id)
+        }
+        return DemandState(rawValue: state) ?? .cancelled
+    }
+
+    func moveDemand(_ id: UUID, from current: DemandState, to next: DemandState, actor: Actor, reason: String?) async throws {
+        let moved = try await execute("""
+            UPDATE demands SET state = \(next.rawValue)::pdx_demand_state, state_changed_at = clock_timestamp(), updated_at = now()
+            WHERE id = \(id) AND state = \(current.rawValue)::pdx_demand_state
+            """)
+        guard moved == 1 else {
+            let now = try await demandState(id)
+            throw TransitionRefused(subject: "demand", from: now.rawValue, to: next.rawValue, allowed: now.successors.map(\.rawValue).sorted())
+        }
+        try await audit(actor, "demand.\(next.rawValue)", "demand", id, reason: reason,
+                        before: stateJSON(current.rawValue), after: stateJSON(next.rawValue))
+    }
+}

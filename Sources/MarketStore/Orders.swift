@@ -1,0 +1,195 @@
+public import Foundation
+public import Market
+import Postgres
+
+/// A match proposal to store (the matching workers make these).
+public struct NewMatch: Sendable {
+    public var demandID: UUID
+    public var productID: UUID
+    public var productVersion: Int
+    public var score: Double
+    /// Readable reasons, one per scoring component (JSON array).
+    public var reasonsJSON: String
+    public var quote: Quote
+
+    public init(demandID: UUID, productID: UUID, productVersion: Int, score: Double, reasonsJSON: String = "[]", quote: Quote) {
+        self.demandID = demandID
+        self.productID = productID
+        self.productVersion = productVersion
+        self.score = score
+        self.reasonsJSON = reasonsJSON
+        self.quote = quote
+    }
+}
+
+/// An order as stored.
+public struct StoredOrder: Sendable, Equatable {
+    public var id: UUID
+    public var buyerID: UUID
+    public var productID: UUID
+    public var productVersion: Int
+    public var matchID: UUID?
+    public var state: OrderState
+    public var amountFen: Int64
+    public var quote: Quote
+}
+
+extension MarketStore {
+    /// Stores a proposal; an open demand becomes matched.
+    public func propose(_ match: NewMatch, by actor: Actor = .system) async throws -> UUID {
+        guard (0...1).contains(match.score) else { throw MarketInputError(field: "score", rule: "must be from 0 to 1") }
+        let id = UUID()
+        let quote = match.quote
+        try await transaction { connection in
+            try await connection.execute("""
+                INSERT INTO matches (id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
+                VALUES (\(id), \(match.demandID), \(match.productID), \(Int32(match.productVersion)), \(match.score),
+                        \(match.reasonsJSON)::jsonb, \(JSONB(quote)), \(quote.amountFen))
+                """)
+            try await connection.audit(actor, "match.propose", "match", id, after: stateJSON("proposed"))
+            if try await connection.demandState(match.demandID) == .open {
+                try await connection.moveDemand(match.demandID, from: .open, to: .matched, actor: actor, reason: nil)
+            }
+        }
+        return id
+    }
+
+    /// The demander declines a proposal.
+    public func decline(match matchID: UUID, buyer buyerID: UUID, reason: String?, by actor: Actor) async throws {
+        try await transaction { connection in
+            let (demandID, _, _, _, _) = try await connection.lockMatch(matchID, buyer: buyerID)
+            try await connection.moveMatch(matchID, to: .declined, reason: reason, actor: actor)
+            if try await connection.query("SELECT 1 FROM matches WHERE demand_id = \(demandID) AND state = 'proposed'").isEmpty,
+               try await connection.demandState(demandID) == .matched {
+                try await connection.moveDemand(demandID, from: .matched, to: .open, actor: actor, reason: "every proposal declined")
+            }
+        }
+    }
+
+    /// The demander accepts a proposal: the match becomes an order at the match's quote, and the demand is ordered.
+    public func accept(match matchID: UUID, buyer buyerID: UUID, by actor: Actor) async throws -> StoredOrder {
+        try await transaction { connection in
+            let (demandID, productID, version, quote, purpose) = try await connection.lockMatch(matchID, buyer: buyerID)
+            let order = try await connection.placeOrder(buyer: buyerID, productID: productID, version: version, matchID: matchID,
+                                                        purpose: purpose, quote: quote, actor: actor)
+            try await connection.moveMatch(matchID, to: .accepted, reason: nil, actor: actor)
+            let state = try await connection.demandState(demandID)
+            try await connection.moveDemand(demandID, from: state, to: try state.moving(to: .ordered), actor: actor, reason: nil)
+            return order
+        }
+    }
+
+    /// Places an order without a match, at the list-price quote of the product's current version.
+    public func order(product productID: UUID, quantity: Int64, purpose: Purpose, buyer buyerID: UUID, by actor: Actor) async throws -> StoredOrder {
+        try await transaction { connection in
+            let product = try await connection.product(productID, lock: false)
+            let quote = try Quote.atListPrice(of: product.current, quantity: quantity, purpose: purpose)
+            return try await connection.placeOrder(buyer: buyerID, productID: productID, version: product.version, matchID: nil,
+                                                   purpose: purpose, quote: quote, actor: actor)
+        }
+    }
+
+    /// Moves an order along its life cycle; delivery starts the entitlement (one year by default), and
+    /// completion fulfils the demand it came from.
+    public func changeOrder(_ id: UUID, to next: OrderState, reason: String?, entitlement: TimeInterval = 365 * 86_400,
+                            by actor: Actor) async throws {
+        try await transaction { connection in
+            let rows = try await connection.query("SELECT state::text, match_id FROM orders WHERE id = \(id) FOR UPDATE")
+            guard let row = rows.first else { throw MarketNotFound("order", id) }
+            let (stateText, matchID) = try row.decode(String.self, UUID?.self)
+            let current = OrderState(rawValue: stateText) ?? .cancelled
+            _ = try current.moving(to: next)
+            try await connection.execute("""
+                UPDATE orders SET state = \(next.rawValue)::pdx_order_state, state_reason = \(reason), state_changed_at = now(),
+                    entitlement_ends_at = CASE WHEN \(next == .delivered) THEN now() + make_interval(secs => \(entitlement))
+                                               ELSE entitlement_ends_at END
+                WHERE id = \(id) AND state = \(current.rawValue)::pdx_order_state
+                """)
+            try await connection.audit(actor, "order.\(next.rawValue)", "order", id, reason: reason,
+                                       before: stateJSON(current.rawValue), after: stateJSON(next.rawValue))
+            if let matchID, next == .completed || next == .rejected || next == .cancelled {
+                let demandID = try await connection.query("SELECT demand_id FROM matches WHERE id = \(matchID)").scalar(UUID.self)
+                if let demandID, try await connection.demandState(demandID) == .ordered {
+                    try await connection.moveDemand(demandID, from: .ordered, to: next == .completed ? .fulfilled : .open,
+                                                    actor: actor, reason: reason)
+                }
+            }
+        }
+    }
+
+    public func order(_ id: UUID) async throws -> StoredOrder {
+        try await pool.withConnection { connection in try await connection.order(id) }
+    }
+}
+
+extension PostgresConnection {
+    func order(_ id: UUID) async throws -> StoredOrder {
+        let rows = try await query("""
+            SELECT buyer_id, product_id, product_version, match_id, state::text, amount_fen, quote FROM orders WHERE id = \(id)
+            """)
+        guard let row = rows.first else { throw MarketNotFound("order", id) }
+        let (buyer, product, version, match, state, amount, quote) = try row.decode(
+            UUID.self, UUID.self, Int32.self, UUID?.self, String.self, Int64.self, JSONB<Quote>.self)
+        return StoredOrder(id: id, buyerID: buyer, productID: product, productVersion: Int(version), matchID: match,
+                           state: OrderState(rawValue: state) ?? .cancelled, amountFen: amount, quote: quote.value)
+    }
+
+    /// Locks a proposed match of one of the buyer's demands; another buyer's match does not exist for them.
+    func lockMatch(_ matchID: UUID, buyer buyerID: UUID) async throws -> (UUID, UUID, Int, Quote, Purpose) {
+        let rows = try await query("""
+            SELECT m.demand_id, m.product_id, m.product_version, m.quote, m.state::text, d.purpose::text
+            FROM matches m JOIN demands d ON d.id = m.demand_id
+            WHERE m.id = \(matchID) AND d.demander_id = \(buyerID)
+            FOR UPDATE OF m
+            """)
+        guard let row = rows.first else { throw MarketNotFound("match", matchID) }
+        let (demand, product, version, quote, state, purpose) = try row.decode(
+            UUID.self, UUID.self, Int32.self, JSONB<Quote>.self, String.self, String.self)
+        _ = try (MatchState(rawValue: state) ?? .withdrawn).moving(to: .accepted)
+        return (demand, product, Int(version), quote.value, Purpose(rawValue: purpose) ?? .industryDevelopment)
+    }
+
+    func moveMatch(_ id: UUID, to next: MatchState, reason: String?, actor: Actor) async throws {
+        let moved = try await execute("""
+            UPDATE matches SET state = \(next.rawValue)::pdx_match_state, state_reason = \(reason), state_changed_at = now()
+            WHERE id = \(id) AND state = 'proposed'
+            """)
+        guard moved == 1 else { throw TransitionRefused(subject: "match", from: "no longer proposed", to: next.rawValue, allowed: []) }
+        try await audit(actor, "match.\(next.rawValue)", "match", id, reason: reason, before: stateJSON("proposed"), after: stateJSON(next.rawValue))
+    }
+
+    /// Checks that the product can be sold (listed, under an authorization in force) and rule 4, then
+    /// inserts the order with its quote.
+    func placeOrder(buyer buyerID: UUID, productID: UUID, version: Int, matchID: UUID?, purpose: Purpose, quote: Quote,
+                    actor: Actor) async throws -> StoredOrder {
+        let product = try await self.product(productID, lock: false)
+        let rows = try await query("SELECT 1 FROM products WHERE id = \(productID) FOR SHARE")
+        guard !rows.isEmpty, product.state == .listed else {
+            throw TransitionRefused(subject: "product", from: product.state.rawValue, to: "ordered", allowed: [])
+        }
+        let now = try await query("SELECT now()").scalar(Date.self) ?? Date()
+        guard let authorization = try await authorization(product.authorizationID, lock: false), authorization.isInForce(at: now) else {
+            throw PolicyViolation(.scope, "the product's authorization is not in force")
+        }
+        let buyer = try await partyRow(buyerID)
+        let sold = try await productVersion(productID, version)
+        try Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: try await authorizationsInForce(of: buyerID), product: sold, at: now)
+        let id = UUID()
+        try await execute("""
+            INSERT INTO orders (id, buyer_id, product_id, product_version, match_id, quantity, purpose, quote, amount_fen)
+            VALUES (\(id), \(buyerID), \(productID), \(Int32(version)), \(matchID), \(quote.quantity), \(purpose.rawValue)::pdx_purpose,
+                    \(JSONB(quote)), \(quote.amountFen))
+            """)
+        try await audit(actor, "order.place", "order", id, after: #"{"state":"placed","amount_fen":\#(quote.amountFen)}"#)
+        return StoredOrder(id: id, buyerID: buyerID, productID: productID, productVersion: version, matchID: matchID, state: .placed,
+                           amountFen: quote.amountFen, quote: quote)
+    }
+
+    func partyRow(_ id: UUID) async throws -> Party {
+        let rows = try await query("SELECT kind::text, name, credit_code, region_code, small_or_micro FROM parties WHERE id = \(id)")
+        guard let row = rows.first else { throw MarketInputError(field: "buyer_id", rule: "must name a registered party") }
+        let (kind, name, code, region, small) = try row.decode(String.self, String.self, String.self, String.self, Bool.self)
+        return Party(id: id, kind: PartyKind(rawValue: kind) ?? .demander, name: name, creditCode: try CreditCode(code),
+                     regionCode: try RegionCode(region), smallOrMicro: small)
+    }
+}

@@ -1,0 +1,118 @@
+public import Foundation
+public import Market
+import Postgres
+
+/// A party to register.
+public struct NewParty: Sendable {
+    public var kind: PartyKind
+    public var name: String
+    public var creditCode: String
+    public var regionCode: String
+    public var smallOrMicro: Bool
+    public var webhookURL: String?
+
+    public init(kind: PartyKind, name: String, creditCode: String, regionCode: String, smallOrMicro: Bool = false, webhookURL: String? = nil) {
+        self.kind = kind
+        self.name = name
+        self.creditCode = creditCode
+        self.regionCode = regionCode
+        self.smallOrMicro = smallOrMicro
+        self.webhookURL = webhookURL
+    }
+}
+
+/// A data resource to register.
+public struct NewResource: Sendable {
+    public var title: String
+    public var description: String
+    public var sector: String
+    public var regionCode: String
+    public var grade: ResourceGrade
+    public var personalInformation: Bool
+
+    public init(title: String, description: String = "", sector: String, regionCode: String, grade: ResourceGrade, personalInformation: Bool = false) {
+        self.title = title
+        self.description = description
+        self.sector = sector
+        self.regionCode = regionCode
+        self.grade = grade
+        self.personalInformation = personalInformation
+    }
+}
+
+extension MarketStore {
+    public func registerParty(_ new: NewParty, by actor: Actor) async throws -> Party {
+        try validateText(new.name, field: "name", maxLength: 200)
+        let party = Party(kind: new.kind, name: new.name, creditCode: try CreditCode(new.creditCode),
+                          regionCode: try RegionCode(new.regionCode), smallOrMicro: new.smallOrMicro)
+        if let url = new.webhookURL {
+            guard url.count <= 2000, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme), parsed.host != nil else {
+                throw MarketInputError(field: "webhook_url", rule: "must be an http or https URL")
+            }
+        }
+        return try await transaction { connection in
+            try await connection.execute("""
+                INSERT INTO parties (id, kind, name, credit_code, region_code, small_or_micro, webhook_url)
+                VALUES (\(party.id), \(party.kind.rawValue)::pdx_party_kind, \(party.name), \(party.creditCode.value),
+                        \(party.regionCode.value), \(party.smallOrMicro), \(new.webhookURL))
+                """)
+            try await connection.audit(actor, "party.register", "party", party.id,
+                                       after: #"{"kind":"\#(party.kind.rawValue)","credit_code":"\#(party.creditCode.value)"}"#)
+            return party
+        }
+    }
+
+    public func party(_ id: UUID) async throws -> Party {
+        let rows = try await pool.query("""
+            SELECT kind::text, name, credit_code, region_code, small_or_micro FROM parties WHERE id = \(id)
+            """)
+        guard let row = rows.first else { throw MarketNotFound("party", id) }
+        let (kind, name, code, region, small) = try row.decode(String.self, String.self, String.self, String.self, Bool.self)
+        return Party(id: id, kind: PartyKind(rawValue: kind) ?? .demander, name: name, creditCode: try CreditCode(code),
+                     regionCode: try RegionCode(region), smallOrMicro: small)
+    }
+
+    public func registerResource(_ new: NewResource, agency agencyID: UUID, by actor: Actor) async throws -> DataResource {
+        try validateText(new.title, field: "title", maxLength: 200)
+        try validateText(new.description, field: "description", maxLength: 10_000, required: false)
+        let resource = DataResource(agencyID: agencyID, title: new.title, sector: new.sector, regionCode: try RegionCode(new.regionCode),
+                                    grade: new.grade, personalInformation: new.personalInformation)
+        return try await transaction { connection in
+            try await connection.execute("""
+                INSERT INTO data_resources (id, agency_id, title, description, sector, region_code, grade, personal_info)
+                VALUES (\(resource.id), \(agencyID), \(resource.title), \(new.description), \(resource.sector), \(resource.regionCode.value),
+                        \(resource.grade.rawValue)::pdx_resource_grade, \(resource.personalInformation))
+                """)
+            try await connection.audit(actor, "resource.register", "resource", resource.id,
+                                       after: #"{"grade":"\#(resource.grade.rawValue)","sector":"\#(resource.sector)"}"#)
+            return resource
+        }
+    }
+
+    /// Records the de-identification step a resource with personal information needs before any product uses it.
+    public func recordDeidentification(of resourceID: UUID, method: String, performedBy: String, by actor: Actor) async throws {
+        try validateText(method, field: "method", maxLength: 2000)
+        try validateText(performedBy, field: "performed_by", maxLength: 200)
+        try await transaction { connection in
+            let updated = try await connection.execute("""
+                UPDATE data_resources SET deidentified_method = \(method), deidentified_at = now(), deidentified_by = \(performedBy)
+                WHERE id = \(resourceID)
+                """)
+            guard updated == 1 else { throw MarketNotFound("resource", resourceID) }
+            try await connection.audit(actor, "resource.deidentify", "resource", resourceID, reason: method)
+        }
+    }
+
+}
+
+extension PostgresConnection {
+    func resourcesForShare(_ ids: [UUID]) async throws -> [DataResource] {
+        try await query("""
+            SELECT id, agency_id, title, sector, region_code, grade::text, personal_info, deidentified_at
+            FROM data_resources WHERE id = ANY(\(ids)) FOR SHARE
+            """).decode(UUID.self, UUID.self, String.self, String.self, String.self, String.self, Bool.self, Date?.self).map { row in
+            DataResource(id: row.0, agencyID: row.1, title: row.2, sector: row.3, regionCode: try RegionCode(row.4),
+                         grade: ResourceGrade(rawValue: row.5) ?? .core, personalInformation: row.6, deidentifiedAt: row.7)
+        }
+    }
+}
