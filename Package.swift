@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "pdx",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue",
+                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue", "MarketStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -151,7 +151,7 @@ let package = Package(
         .testTarget(name: "MarketTests", dependencies: ["Market"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MarketStoreTests",
-            dependencies: ["MarketStore", "Market", "JobQueue", "Postgres", "PDXTestSupport"],
+            dependencies: ["MarketStore", "Market", "JobQueue", "Postgres", "PDXTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

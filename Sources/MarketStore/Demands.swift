@@ -29,6 +29,27 @@ extension MarketStore {
         return id
     }
 
+    /// Replaces the content of a draft demand (an open one is cancelled and posted anew instead).
+    public func updateDraftDemand(_ id: UUID, with demand: DemandRequest, by actor: Actor) async throws {
+        try await transaction { connection in
+            let now = try await connection.query("SELECT now()").scalar(Date.self) ?? Date()
+            try demand.validate(now: now)
+            let updated = try await connection.execute("""
+                UPDATE demands SET title = \(demand.title), description = \(demand.description), sector = \(demand.sector),
+                    scenario = \(demand.scenario), purpose = \(demand.purpose.rawValue)::pdx_purpose, regions = \(demand.regions.map(\.value)),
+                    fields_wanted = \(demand.fieldsWanted), tags = \(demand.tags), quantity = \(demand.quantity),
+                    budget_fen = \(demand.budgetFen), delivery_modes = \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[],
+                    expires_at = \(demand.expiresAt), updated_at = now()
+                WHERE id = \(id) AND state = 'draft'
+                """)
+            guard updated == 1 else {
+                let state = try await connection.demandState(id)
+                throw TransitionRefused(subject: "demand", from: state.rawValue, to: "edited", allowed: [])
+            }
+            try await connection.audit(actor, "demand.update_draft", "demand", id)
+        }
+    }
+
     /// Moves a demand along its life cycle (guarded: of two concurrent moves only one wins). Opening
     /// enqueues its `match_demand` job in the same transaction.
     public func changeDemand(_ id: UUID, to next: DemandState, by actor: Actor, reason: String? = nil) async throws {

@@ -7,7 +7,7 @@ import PDXRuntime
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure pdx; each figure is printed as `name: value unit`.",
-        subcommands: [BenchPostgres.self, BenchQueue.self]
+        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self]
     )
 }
 

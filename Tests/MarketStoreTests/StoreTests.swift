@@ -66,7 +66,12 @@ import Testing
             let actor = Actor.party(market.demander.id)
             let draft = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: false, by: actor)
             #expect(try await jobs(market.pool, kind: MatchDemandJob.kind).isEmpty)
+            var edited = demandRequest()
+            edited.budgetFen = 9_999
+            try await market.store.updateDraftDemand(draft, with: edited, by: actor)
+            #expect(try await market.pool.query("SELECT budget_fen FROM demands WHERE id = \(draft)").scalar(Int64.self) == 9_999)
             try await market.store.changeDemand(draft, to: .open, by: actor)
+            await #expect(throws: TransitionRefused.self) { try await market.store.updateDraftDemand(draft, with: edited, by: actor) }
             let queued = try await jobs(market.pool, kind: MatchDemandJob.kind)
             #expect(queued.count == 1 && queued[0].contains(draft.uuidString))
             // A failed change rolls back its job too.
