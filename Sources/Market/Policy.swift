@@ -14,6 +14,8 @@ public struct PolicyViolation: Error, Equatable, Sendable, CustomStringConvertib
         case importantData = "grade_important_needs_sandbox"
         /// Rule 3: personal information only after a recorded de-identification.
         case personalInformation = "personal_information_not_deidentified"
+        /// Rule 5: an operator's list price may not exceed the cap in force.
+        case capExceeded = "cap_exceeded"
         /// Rule 4: an operator may not buy or re-develop products within its own authorized scope.
         case antiMonopoly = "anti_monopoly"
     }

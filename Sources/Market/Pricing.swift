@@ -53,7 +53,7 @@ public struct PricingRule: Sendable, Codable, Hashable {
             self.chargeUnit = chargeUnit
         }
 
-        func covers(_ product: PricedProduct) -> Bool {
+        public func covers(_ product: PricedProduct) -> Bool {
             (sector == nil || sector == product.version.sector)
                 && (region == nil || product.version.regions.contains(region!))
                 && (productID == nil || productID == product.id)
@@ -292,5 +292,44 @@ public enum Pricing {
         let (value, overflow) = a.addingReportingOverflow(b)
         guard !overflow else { throw MarketInputError(field: "quantity", rule: "makes the amount too large") }
         return value
+    }
+}
+
+extension PricingRule.Kind {
+    /// The kind's name as stored (`cap`, `tiers`, ...).
+    public var name: String {
+        switch self {
+        case .cap: "cap"
+        case .publicInterestExemption: "publicInterestExemption"
+        case .tiers: "tiers"
+        case .smallMicroDiscount: "smallMicroDiscount"
+        case .priorityScenarioDiscount: "priorityScenarioDiscount"
+        case .usagePlan: "usagePlan"
+        case .trialPrice: "trialPrice"
+        }
+    }
+
+    /// Whether replacing `old` by this can raise some quote: such a change waits for the notice period.
+    /// Changes whose effect is not simply up or down (a new band structure, a narrower discount) count
+    /// as increases.
+    public func raisesPrices(comparedTo old: PricingRule.Kind) -> Bool {
+        switch (old, self) {
+        case (.cap(let a), .cap(let b)): b > a
+        case (.publicInterestExemption, .publicInterestExemption): false
+        case (.tiers(let a), .tiers(let b)):
+            a.count != b.count || zip(a, b).contains { old, new in
+                old.from != new.from || old.upTo != new.upTo
+                    || (new.unitPriceFen ?? 0) > (old.unitPriceFen ?? 0)
+                    || (new.multiplierPermille ?? 0) > (old.multiplierPermille ?? 0)
+                    || (old.unitPriceFen == nil) != (new.unitPriceFen == nil)
+            }
+        case (.smallMicroDiscount(let a), .smallMicroDiscount(let b)): b < a
+        case (.priorityScenarioDiscount(let oldScenarios, let a), .priorityScenarioDiscount(let newScenarios, let b)):
+            b < a || !Set(oldScenarios).isSubset(of: newScenarios)
+        case (.usagePlan(let base, let unit, let free, let max), .usagePlan(let newBase, let newUnit, let newFree, let newMax)):
+            newBase > base || newUnit > unit || newFree < free || newMax > max
+        case (.trialPrice(let a), .trialPrice(let b)): b > a
+        default: true
+        }
     }
 }

@@ -85,10 +85,19 @@ extension PostgresConnection {
     /// Appends an audit event in the current transaction.
     func audit(_ actor: Actor, _ action: String, _ subjectType: String, _ subjectID: UUID, reason: String? = nil,
                before: String? = nil, after: String? = nil) async throws {
+        try await audit(actor, action, subjectType, subjectID.uuidString.lowercased(), reason: reason, before: before, after: after)
+    }
+
+    func audit(_ actor: Actor, _ action: String, _ subjectType: String, _ subjectID: Int64, reason: String? = nil,
+               before: String? = nil, after: String? = nil) async throws {
+        try await audit(actor, action, subjectType, String(subjectID), reason: reason, before: before, after: after)
+    }
+
+    func audit(_ actor: Actor, _ action: String, _ subjectType: String, _ subjectID: String, reason: String? = nil,
+               before: String? = nil, after: String? = nil) async throws {
         try await execute("""
             INSERT INTO audit_events (actor, action, subject_type, subject_id, reason, before, after)
-            VALUES (\(actor.description), \(action), \(subjectType), \(subjectID.uuidString.lowercased()), \(reason),
-                    \(before)::jsonb, \(after)::jsonb)
+            VALUES (\(actor.description), \(action), \(subjectType), \(subjectID), \(reason), \(before)::jsonb, \(after)::jsonb)
             """)
     }
 }

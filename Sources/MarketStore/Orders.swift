@@ -79,11 +79,12 @@ extension MarketStore {
         }
     }
 
-    /// Places an order without a match, at the list-price quote of the product's current version.
-    public func order(product productID: UUID, quantity: Int64, purpose: Purpose, buyer buyerID: UUID, by actor: Actor) async throws -> StoredOrder {
+    /// Places an order without a match, at the quote the pricing rules in force give now.
+    public func order(product productID: UUID, quantity: Int64, purpose: Purpose, buyer buyerID: UUID, scenario: String? = nil,
+                      by actor: Actor) async throws -> StoredOrder {
         try await transaction { connection in
             let product = try await connection.product(productID, lock: false)
-            let quote = try Quote.atListPrice(of: product.current, quantity: quantity, purpose: purpose)
+            let quote = try await connection.quote(productID: productID, quantity: quantity, purpose: purpose, buyerID: buyerID, scenario: scenario)
             return try await connection.placeOrder(buyer: buyerID, productID: productID, version: product.version, matchID: nil,
                                                    purpose: purpose, quote: quote, actor: actor)
         }

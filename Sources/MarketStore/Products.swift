@@ -47,14 +47,15 @@ extension MarketStore {
         }
     }
 
-    /// Lists a draft or suspended product after checking scope and grading against the data as it is
-    /// now (the authorization and resources are locked for the check). Its version is frozen, and a
+    /// Lists a draft or suspended product after checking scope, grading and the price cap in force
+    /// against the data as it is now (the authorization and resources are locked for the check). Its version is frozen, and a
     /// `match_product` job is enqueued in the same transaction.
     public func list(_ productID: UUID, by actor: Actor) async throws {
         try await transaction { connection in
             let product = try await connection.product(productID, lock: true)
             _ = try product.state.moving(to: .listed)
             try await connection.checkPolicies(product.current, operatorID: product.operatorID, authorizationID: product.authorizationID)
+            try await connection.checkCap(product.current, productID: productID, operatorID: product.operatorID)
             try await connection.execute("""
                 UPDATE product_versions SET frozen = true WHERE product_id = \(productID) AND version = \(Int32(product.version)) AND NOT frozen
                 """)
@@ -75,6 +76,7 @@ extension MarketStore {
                                         allowed: product.state == .draft ? ["edited in place while a draft"] : [])
             }
             try await connection.checkPolicies(version, operatorID: product.operatorID, authorizationID: product.authorizationID)
+            try await connection.checkCap(version, productID: productID, operatorID: product.operatorID)
             let next = product.version + 1
             try await connection.insertVersion(version, product: productID, number: next, frozen: true)
             try await connection.execute("UPDATE products SET version = \(Int32(next)) WHERE id = \(productID)")
