@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "pdxctl",
             dependencies: [
-                "Postgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue",
+                "Postgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue", "Market", "MarketStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -151,7 +151,7 @@ let package = Package(
         .testTarget(name: "MarketTests", dependencies: ["Market"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MarketStoreTests",
-            dependencies: ["MarketStore", "Market", "JobQueue", "Postgres", "PDXTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MarketStore", "Market", "JobQueue", "Postgres", "PDXTestSupport", "pdxctl", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

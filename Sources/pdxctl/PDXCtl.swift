@@ -10,10 +10,10 @@ import Postgres
 struct PDXCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pdxctl",
-        abstract: "Administer pdx: the database's state and the job queue.",
+        abstract: "Administer pdx: the database's state, the job queue and the fair-pricing rules.",
         discussion: "Uses DATABASE_URL or --database-url, like pdx.",
         version: "0.1.0",
-        subcommands: [Status.self, QueueCommand.self]
+        subcommands: [Status.self, QueueCommand.self, PricingCommand.self]
     )
 }
 

@@ -84,26 +84,10 @@ import Testing
     }
 }
 
-/// Runs a built executable (`pdx` or `pdxctl`) to its end.
 private func run(_ executable: String, _ arguments: String...) throws -> (status: Int32, output: String, error: String) {
-    try run(executable, arguments)
+    try runBuilt(executable, arguments)
 }
 
 private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = try pdxExecutable().deletingLastPathComponent().appendingPathComponent(executable)
-    process.arguments = arguments
-    let output = Pipe(), error = Pipe()
-    process.standardOutput = output
-    process.standardError = error
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    // A command that should have refused its arguments but runs instead must not hang the suite.
-    let watchdog = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
-    defer { watchdog.cancel() }
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = error.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    try runBuilt(executable, arguments)
 }

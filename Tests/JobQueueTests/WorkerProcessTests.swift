@@ -213,30 +213,9 @@ final class WorkerProcessHandle: Sendable {
     }
 }
 
-/// The `pdx` executable built with the tests (`swift build` puts it beside the test bundle).
-func pdxExecutable() throws -> URL {
-    var candidates: [URL] = []
-    if let path = ProcessInfo.processInfo.environment["PDX_EXECUTABLE"] { candidates.append(URL(fileURLWithPath: path)) }
-    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var folder = testBinary.deletingLastPathComponent()
-    for _ in 0..<4 {
-        candidates.append(folder.appendingPathComponent("pdx"))
-        folder = folder.deletingLastPathComponent()
-    }
-    candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/pdx"))
-    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) && !$0.hasDirectoryPath }) else {
-        throw MissingExecutable(looked: candidates.map(\.path))
-    }
-    return found
-}
-
 struct WorkerExited: Error, CustomStringConvertible {
     var status: Int32
     var log: String
     var description: String { "pdx work exited with status \(status); its log ends with:\n\(log)" }
 }
 
-struct MissingExecutable: Error, CustomStringConvertible {
-    var looked: [String]
-    var description: String { "the pdx executable was not found (looked at \(looked.joined(separator: ", "))); run swift build first" }
-}
