@@ -72,7 +72,7 @@ let package = Package(
         ),
         .target(
             name: "MarketWorkers",
-            dependencies: ["Market", "MarketStore", "JobQueue"],
+            dependencies: ["Market", "MarketStore", "JobQueue", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(name: "MarketAPI", dependencies: ["Market", "MarketStore"], swiftSettings: swiftSettings),
@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "PDXRuntime",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "JobQueue",
+                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "MarketStore", "MarketWorkers",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -23,3 +23,12 @@ public struct MatchProductJob: JobArguments {
         self.version = version
     }
 }
+
+/// Recompute the quotes of proposed matches after a pricing rule changed.
+public struct RepriceMatchesJob: JobArguments {
+    public static let kind = "reprice_matches"
+    /// The rule that changed (for the log; every proposed match is repriced).
+    public var ruleID: Int64
+
+    public init(ruleID: Int64) { self.ruleID = ruleID }
+}

@@ -1,5 +1,6 @@
 public import Foundation
 public import Market
+import JobQueue
 import Postgres
 
 /// A stored pricing rule version with who made it and why.
@@ -29,6 +30,7 @@ extension MarketStore {
             added.id = id
             try await connection.insertRuleVersion(added, author: author, reason: reason)
             try await connection.audit(.init(author), "pricing.add", "pricing_rule", id, reason: reason, after: try json(added))
+            try await connection.enqueueRepricing(id, at: added.effectiveAt)
             return added
         }
     }
@@ -62,6 +64,7 @@ extension MarketStore {
             try await connection.insertRuleVersion(rule, author: author, reason: reason)
             try await connection.audit(.init(author), "pricing.set", "pricing_rule", id, reason: reason,
                                        before: try json(latest), after: try json(rule))
+            try await connection.enqueueRepricing(id, at: rule.effectiveAt)
             return rule
         }
     }
@@ -81,6 +84,7 @@ extension MarketStore {
                 throw MarketInputError(field: "rule", rule: "no pricing rule \(id); list them with 'pdxctl pricing list'")
             }
             try await connection.audit(.init(author), "pricing.retire", "pricing_rule", id, reason: reason)
+            try await connection.enqueueRepricing(id, at: nil)
         }
     }
 
@@ -117,6 +121,11 @@ func json<T: Encodable>(_ value: T) throws -> String {
 }
 
 extension PostgresConnection {
+    /// Proposed matches are repriced when the change takes effect (a deferred increase, at its time).
+    func enqueueRepricing(_ ruleID: Int64, at effectiveAt: Date?) async throws {
+        try await enqueue(NewJob(RepriceMatchesJob(ruleID: ruleID), runAt: effectiveAt))
+    }
+
     func insertRuleVersion(_ rule: PricingRule, author: String, reason: String) async throws {
         try await execute("""
             INSERT INTO pricing_rule_versions (rule_id, version, parameters, sector, region_code, product_id, operator_id, charge_unit,

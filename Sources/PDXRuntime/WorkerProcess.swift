@@ -1,6 +1,8 @@
 public import JobQueue
 public import Logging
 public import Postgres
+import MarketStore
+import MarketWorkers
 
 /// What `pdx work` runs: the worker, and a pool for its handlers' own work, with the job kinds this build
 /// knows.
@@ -15,6 +17,7 @@ public struct WorkerProcess: Sendable {
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: 16), logger: logger)
         var registry = JobRegistry()
         if diagnostics { DiagnosticJobs.register(into: &registry, pool: pool, workerID: configuration.workerID) }
+        MarketWorkers.register(into: &registry, store: MarketStore(pool: pool), logger: logger)
         self.pool = pool
         self.worker = try JobWorker(configuration: configuration, registry: registry, database: connection, logger: logger)
     }

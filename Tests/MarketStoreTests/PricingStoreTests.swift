@@ -85,3 +85,46 @@ import Testing
         }
     }
 }
+
+@Suite struct RepricingTests {
+    @Test func aRuleChangeRepricesProposedMatchesWithdrawsThoseOverBudgetAndLeavesOrdersAlone() async throws {
+        try await withMarket { market in
+            let year = Date() + 365 * 86_400
+            let seller = Actor.party(market.operatorA.id), buyer = Actor.party(market.demander.id)
+            let product = try await market.store.createProduct(productVersion([market.general], price: 50), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            // Two demands for 1,000 units: one can afford 50,000 fen, the other only 30,000.
+            var rich = demandRequest(budget: 50_000), poor = demandRequest(budget: 30_000)
+            rich.title = "rich"; poor.title = "poor"
+            let richDemand = try await market.store.postDemand(rich, demander: market.demander.id, open: true, by: buyer)
+            let poorDemand = try await market.store.postDemand(poor, demander: market.demander.id, open: true, by: buyer)
+            let ordered = try await market.store.order(product: product.id, quantity: 1_000, purpose: .industryDevelopment, buyer: market.demander.id, by: buyer)
+            let cap = try await market.store.addPricingRule(.cap(maxUnitPriceFen: 25), reviewBy: year, author: "li.wei", reason: "cap")
+            var matches: [UUID] = []
+            for demand in [richDemand, poorDemand] {
+                let quote = try await market.store.quote(product: product.id, quantity: 1_000, purpose: .industryDevelopment, buyer: market.demander.id)
+                matches.append(try await market.store.propose(NewMatch(demandID: demand, productID: product.id, productVersion: 1, score: 0.7, quote: quote)))
+            }
+            // The cap is raised to 40: an increase, so it waits for the notice period and changes nothing now.
+            // (The clock cannot be moved here, so the raise is then made at once by retiring and re-adding.) Once in force,
+            // repricing finds 40,000 fen: within the rich budget, above the poor one.
+            _ = try await market.store.setPricingRule(cap.id, kind: .cap(maxUnitPriceFen: 40), scope: .init(), reviewBy: year,
+                                                      effectiveAt: Date() + 31 * 86_400, author: "li.wei", reason: "cost update")
+            #expect(try await market.store.repriceProposedMatches().repriced == 0, "not in force yet")
+            try await market.store.retirePricingRule(cap.id, author: "li.wei", reason: "replaced")
+            _ = try await market.store.addPricingRule(.cap(maxUnitPriceFen: 40), reviewBy: year, author: "li.wei", reason: "new cap")
+            let result = try await market.store.repriceProposedMatches()
+            #expect(result.repriced == 2)
+            #expect(result.withdrawn == [matches[1]])
+            let states = try await market.pool.query("SELECT state::text, quote_fen FROM matches ORDER BY demand_id = \(richDemand) DESC")
+                .decode(String.self, Int64.self)
+            #expect(states.map(\.0) == ["proposed", "withdrawn"] && states.map(\.1) == [40_000, 40_000])
+            #expect(try await market.store.demandState(poorDemand) == .open)
+            #expect(try await market.store.order(ordered.id).amountFen == 50_000)
+            // Every change enqueued a repricing job (the deferred one for its effective time).
+            let jobs = try await market.pool.query("SELECT state::text FROM pdx_jobs WHERE kind = 'reprice_matches' ORDER BY id").decode(String.self)
+            #expect(jobs == ["available", "scheduled", "available", "available"])
+        }
+    }
+}
