@@ -13,7 +13,7 @@ struct PDXCtl: AsyncParsableCommand {
         abstract: "Administer pdx: the database's state, the job queue and the fair-pricing rules.",
         discussion: "Uses DATABASE_URL or --database-url, like pdx.",
         version: "0.1.0",
-        subcommands: [Status.self, QueueCommand.self, PricingCommand.self]
+        subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self]
     )
 }
 

@@ -79,12 +79,11 @@ import Testing
             #expect(row.errors.map(\.attempt) == [1, 2, 3, 4])
             #expect(row.errors.map(\.error) == (1...4).map { "boom on attempt \($0)" })
             #expect(row.errors.allSatisfy { $0.worker == "test-worker" })
-            // Retry delays: 200 ms doubled each time, ±25% jitter, so each gap is at least 150, 300 and
-            // 600 ms (the scheduler may add a little to any of them, so neighbours can overlap under load).
+            // The attempts came one after another (the delays' schedule itself is pinned by
+            // retryDelaysDoubleWithJitterUpToTheCap; the recorded times include the write's own delay).
             let times = row.errors.compactMap { parseTimestamp($0.at) }
             try #require(times.count == 4)
-            let gaps = zip(times.dropFirst(), times).map { $0.timeIntervalSince($1) }
-            #expect(gaps[0] >= 0.14 && gaps[1] >= 0.29 && gaps[2] >= 0.59, "gaps: \(gaps)")
+            #expect(times == times.sorted())
             let queue = [("queue", "default")]
             #expect(try metrics.expectCounter("pdx_jobs_failed_total", queue).totalValue == 3)
             #expect(try metrics.expectCounter("pdx_jobs_discarded_total", queue).totalValue == 1)
@@ -290,14 +289,15 @@ import Testing
                 }
                 return .completed
             }
-            // Heartbeats every second; the lease itself would run out only after 2.7 s.
-            let worker = try JobWorker(configuration: fastConfiguration(lease: .seconds(3)), registry: registry,
+            // Heartbeats every 5 s; the watchdog would stop the attempt only at 13.5 s (0.9 of the lease),
+            // so a stop within 11 s is the heartbeat's doing, even on a busy machine.
+            let worker = try JobWorker(configuration: fastConfiguration(lease: .seconds(15)), registry: registry,
                                        database: database, logger: quietLogger)
             let job = try await pool.enqueue(try NewJob(Greeting(name: "x", times: 1)))
             try await whileRunning(worker) {
                 try await waitUntil("the handler started") { started.current }
                 try await pool.execute("UPDATE pdx_jobs SET attempt = attempt + 1, attempted_by = 'other' WHERE id = \(job.id)")
-                try await waitUntil("the handler stopped", within: .milliseconds(2_000)) { stopped.current }
+                try await waitUntil("the handler stopped", within: .seconds(11)) { stopped.current }
             }
             let row = try await record(job.id, pool)
             #expect(row.attemptedBy == "other" && row.state == "running", "the stopped attempt wrote nothing")
@@ -320,7 +320,7 @@ import Testing
             }
             let ran = try #require(ranAt.current)
             #expect(ran >= due.addingTimeInterval(-0.05))
-            #expect(ran < due.addingTimeInterval(2))
+            #expect(ran < due.addingTimeInterval(10), "on time, give or take a busy machine")
         }
     }
 

@@ -128,3 +128,64 @@ import Testing
         }
     }
 }
+
+@Suite struct RevenueTests {
+    @Test func revenueAboveTheAllowanceIsReportedAndDeductedNextYear() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id), buyer = Actor.party(market.demander.id)
+            let product = try await market.store.createProduct(productVersion([market.general], price: 100), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            let thisYear = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).year!
+            // Last year: 1,500 fen earned against 1,000 allowed; this year: 800 earned, 1,000 allowed less 500.
+            for (quantity, lastYear) in [(15, true), (8, false), (3, false)] {
+                let order = try await market.store.order(product: product.id, quantity: Int64(quantity), purpose: .industryDevelopment,
+                                                         buyer: market.demander.id, by: buyer)
+                if quantity != 3 { try await market.store.changeOrder(order.id, to: .accepted, reason: nil, by: seller) }  // 3 stays placed: not revenue
+                if lastYear { try await market.pool.execute("UPDATE orders SET created_at = now() - interval '1 year' WHERE id = \(order.id)") }
+            }
+            try await market.store.setRevenueAllowance(operator: market.operatorA.id, year: thisYear - 1, allowanceFen: 1_000, author: "li.wei", reason: "approved")
+            try await market.store.setRevenueAllowance(operator: market.operatorA.id, year: thisYear, allowanceFen: 1_000, author: "li.wei", reason: "approved")
+            let last = try await market.store.revenueReport(year: thisYear - 1).first { $0.operatorID == market.operatorA.id }!
+            #expect(last.revenueFen == 1_500 && last.overageFen == 500)
+            let now = try await market.store.revenueReport(year: thisYear).first { $0.operatorID == market.operatorA.id }!
+            #expect(now.deductionFen == 500 && now.effectiveAllowanceFen == 500 && now.revenueFen == 800 && now.overageFen == 300)
+            let other = try await market.store.revenueReport(year: thisYear).first { $0.operatorID == market.operatorB.id }!
+            #expect(other.allowanceFen == nil && other.revenueFen == 0)
+            await #expect(throws: MarketInputError.self) {
+                try await market.store.setRevenueAllowance(operator: market.operatorA.id, year: thisYear, allowanceFen: -1, author: "li.wei", reason: "x")
+            }
+            // The command prints the same.
+            let url = TestDatabase.connectionString(market.pool.configuration.connection)
+            let report = try runBuilt("pdxctl", ["revenue", "--year", "\(thisYear)", "--json", "--database-url", url])
+            #expect(report.status == 0, "\(report.error)")
+            #expect(report.output.contains("\"overageFen\" : 300"), "\(report.output)")
+        }
+    }
+}
+
+@Suite struct DisclosureTests {
+    @Test func theDisclosureListsCapsProductsAndRevenueAsCSVAndJSON() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id)
+            let product = try await market.store.createProduct(productVersion([market.general], title: "路况, \"实时\" traffic", price: 30),
+                                                               operator: market.operatorA.id, authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            _ = try await market.store.addPricingRule(.cap(maxUnitPriceFen: 40), scope: .init(sector: "transport"), reviewBy: Date() + 86_400 * 365,
+                                                      author: "li.wei", reason: "cap")
+            let year = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).year!
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pdx-disclosure-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let url = TestDatabase.connectionString(market.pool.configuration.connection)
+            let result = try runBuilt("pdxctl", ["report", "disclosure", "--year", "\(year)", "--output", folder.path, "--database-url", url])
+            #expect(result.status == 0, "\(result.error)")
+            let caps = try String(contentsOf: folder.appendingPathComponent("caps.csv"), encoding: .utf8)
+            #expect(caps.contains(",40,transport,"))
+            let products = try String(contentsOf: folder.appendingPathComponent("products.csv"), encoding: .utf8)
+            #expect(products.contains(#""路况, ""实时"" traffic""#) && products.contains(",30,listed"), "\(products)")
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("disclosure.json"))) as? [String: Any]
+            #expect((json?["revenue"] as? [Any])?.count == 2)
+            #expect(try String(contentsOf: folder.appendingPathComponent("revenue.csv"), encoding: .utf8).hasPrefix("operator,year,allowance_fen"))
+        }
+    }
+}
