@@ -145,7 +145,10 @@ public struct SyntheticMarket: Sendable {
                 let sector = grant.sectors[Int(random.next() % UInt64(grant.sectors.count))]
                 let vocabulary = Self.vocabularies[sector]
                 let region = grant.regions[Int(random.next() % 2)]
-                let resource = resourcesByKey["\(grant.agency)/\(sector)/\(region)"]![0]
+                // Every agency registered every sector in both of its regions, which are the grant's regions.
+                guard let resource = resourcesByKey["\(grant.agency)/\(sector)/\(region)"]?.first else {
+                    throw MarketInputError(field: "seed", rule: "generator inconsistency: no resource for \(vocabulary.sector) in \(region)")
+                }
                 let subject = vocabulary.subjects[Int(random.next() % UInt64(vocabulary.subjects.count))]
                 let id = random.uuid()
                 pIDs.append(id); pOperators.append(operators[operatorIndex]); pGrants.append(grant.id)

@@ -269,8 +269,8 @@ extension PricingCommand {
         func run() async throws {
             let (review, effective) = try rule.dates()
             let updated = try await withStore(database) { store in
-                let current = try await store.pricingRuleHistory(id)
-                let kind = try rule.kind(named: RuleOptions.name(of: current.last!.rule.kind))
+                guard let latest = try await store.pricingRuleHistory(id).last else { throw CommandError("no pricing rule \(id)") }
+                let kind = try rule.kind(named: RuleOptions.name(of: latest.rule.kind))
                 return try await store.setPricingRule(id, kind: kind, scope: try rule.scope(), reviewBy: review, effectiveAt: effective,
                                                       noticePeriod: Double(noticeDays) * 86_400, author: rule.change.actor, reason: rule.change.reason)
             }
@@ -329,9 +329,11 @@ extension PricingCommand {
         }
 
         func run() async throws {
+            guard let productID = UUID(uuidString: product), let buyerID = UUID(uuidString: buyer), let purpose = Purpose(rawValue: purpose) else {
+                throw ValidationError("--product, --buyer and --purpose were checked before; this cannot happen")
+            }
             let quote = try await withStore(database) { store in
-                try await store.quote(product: UUID(uuidString: product)!, quantity: quantity, purpose: Purpose(rawValue: purpose)!,
-                                      buyer: UUID(uuidString: buyer)!, scenario: scenario)
+                try await store.quote(product: productID, quantity: quantity, purpose: purpose, buyer: buyerID, scenario: scenario)
             }
             if json { return try printJSON(quote) }
             printTable(["step", "detail", "amount (fen)"], quote.lines.map { [$0.step, $0.detail, "\($0.amountFen)"] })

@@ -57,8 +57,9 @@ struct RevenueCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            guard let operatorID = UUID(uuidString: `operator`) else { throw ValidationError("--operator must be a UUID, got '\(`operator`)'") }
             try await withStore(database) { store in
-                try await store.setRevenueAllowance(operator: UUID(uuidString: `operator`)!, year: year, allowanceFen: allowanceFen,
+                try await store.setRevenueAllowance(operator: operatorID, year: year, allowanceFen: allowanceFen,
                                                     author: change.actor, reason: change.reason)
             }
             say("allowance for \(year) set to \(allowanceFen) fen")
