@@ -57,7 +57,7 @@ extension MarketStore {
     /// The demander declines a proposal.
     public func decline(match matchID: UUID, buyer buyerID: UUID, reason: String?, by actor: Actor) async throws {
         try await transaction { connection in
-            let (demandID, _, _, _, _) = try await connection.lockMatch(matchID, buyer: buyerID)
+            let (demandID, _, _, _, _) = try await connection.lockMatch(matchID, buyer: buyerID, to: .declined)
             try await connection.moveMatch(matchID, to: .declined, reason: reason, actor: actor)
             if try await connection.query("SELECT 1 FROM matches WHERE demand_id = \(demandID) AND state = 'proposed'").isEmpty,
                try await connection.demandState(demandID) == .matched {
@@ -69,7 +69,7 @@ extension MarketStore {
     /// The demander accepts a proposal: the match becomes an order at the match's quote, and the demand is ordered.
     public func accept(match matchID: UUID, buyer buyerID: UUID, by actor: Actor) async throws -> StoredOrder {
         try await transaction { connection in
-            let (demandID, productID, version, quote, purpose) = try await connection.lockMatch(matchID, buyer: buyerID)
+            let (demandID, productID, version, quote, purpose) = try await connection.lockMatch(matchID, buyer: buyerID, to: .accepted)
             let order = try await connection.placeOrder(buyer: buyerID, productID: productID, version: version, matchID: matchID,
                                                         purpose: purpose, quote: quote, actor: actor)
             try await connection.moveMatch(matchID, to: .accepted, reason: nil, actor: actor)
@@ -136,7 +136,7 @@ extension PostgresConnection {
     }
 
     /// Locks a proposed match of one of the buyer's demands; another buyer's match does not exist for them.
-    func lockMatch(_ matchID: UUID, buyer buyerID: UUID) async throws -> (UUID, UUID, Int, Quote, Purpose) {
+    func lockMatch(_ matchID: UUID, buyer buyerID: UUID, to next: MatchState) async throws -> (UUID, UUID, Int, Quote, Purpose) {
         let rows = try await query("""
             SELECT m.demand_id, m.product_id, m.product_version, m.quote, m.state::text, d.purpose::text
             FROM matches m JOIN demands d ON d.id = m.demand_id
@@ -146,7 +146,7 @@ extension PostgresConnection {
         guard let row = rows.first else { throw MarketNotFound("match", matchID) }
         let (demand, product, version, quote, state, purpose) = try row.decode(
             UUID.self, UUID.self, Int32.self, JSONB<Quote>.self, String.self, String.self)
-        _ = try (MatchState(rawValue: state) ?? .withdrawn).moving(to: .accepted)
+        _ = try (MatchState(rawValue: state) ?? .withdrawn).moving(to: next)
         return (demand, product, Int(version), quote.value, Purpose(rawValue: purpose) ?? .industryDevelopment)
     }
 

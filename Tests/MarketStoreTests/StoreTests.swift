@@ -152,4 +152,22 @@ import Testing
             #expect(try await auditActions(market.pool, subject: order.id) == ["order.place", "order.accepted", "order.delivered", "order.completed"])
         }
     }
+
+    @Test func decliningEveryProposalOpensTheDemandAgain() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id), buyer = Actor.party(market.demander.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: buyer)
+            let quote = try Quote.atListPrice(of: product.current, quantity: 1_000, purpose: .industryDevelopment)
+            let match = try await market.store.propose(NewMatch(demandID: demand, productID: product.id, productVersion: 1, score: 0.5, quote: quote))
+            #expect(try await market.store.demandState(demand) == .matched)
+            try await market.store.decline(match: match, buyer: market.demander.id, reason: "too coarse", by: buyer)
+            #expect(try await market.store.demandState(demand) == .open)
+            await #expect {
+                try await market.store.decline(match: match, buyer: market.demander.id, reason: nil, by: buyer)
+            } throws: { ($0 as? TransitionRefused)?.to == "declined" }
+        }
+    }
 }
