@@ -32,13 +32,13 @@ extension MarketStore {
             LIMIT 500
             """).decode(UUID.self, Int32.self)
         let buyer = try await party(demanderID)
+        let buyerAuthorizations = try await pool.withConnection { try await $0.authorizationsInForce(of: demanderID) }
         var scored: [(score: Matching.Score, product: UUID, version: Int, quote: Quote)] = []
         for (productID, version) in candidates {
             let product = try await self.product(productID)
             let quote = try await self.quote(product: productID, quantity: demand.quantity, purpose: demand.purpose, buyer: demanderID,
                                              scenario: demand.scenario)
             guard Matching.exclusions(demand: demand, product: product.current, quote: quote).isEmpty else { continue }
-            let buyerAuthorizations = try await pool.withConnection { try await $0.authorizationsInForce(of: demanderID) }
             guard (try? Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: buyerAuthorizations, product: product.current, at: Date())) != nil else { continue }
             scored.append((Matching.score(demand: demand, product: product.current, quote: quote), productID, Int(version), quote))
         }
