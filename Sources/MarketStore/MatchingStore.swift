@@ -71,3 +71,45 @@ extension PostgresConnection {
         return (demand, demander, DemandState(rawValue: state) ?? .cancelled)
     }
 }
+
+extension MarketStore {
+    /// Offers a newly listed product (or version) to the open demands it serves: each candidate demand
+    /// (same sector, overlapping regions and delivery modes, not expired) gets a proposal when the product
+    /// passes its hard rules and ranks within its top `limit`. Returns the proposals made.
+    public func matchProduct(_ productID: UUID, limit: Int = 10, by actor: Actor = .system) async throws -> [UUID] {
+        let product = try await self.product(productID)
+        guard product.state == .listed else { return [] }
+        let inForce = try await pool.query("""
+            SELECT 1 FROM authorizations WHERE id = \(product.authorizationID) AND state = 'active' AND validity @> now()
+            """).count > 0
+        guard inForce else { return [] }
+        let version = product.current
+        let demands = try await pool.query("""
+            SELECT d.id FROM demands d
+            WHERE d.state IN ('open', 'matched') AND d.sector = \(version.sector) AND d.expires_at > now()
+              AND d.regions && \(version.regions.map(\.value))
+              AND d.delivery_modes && \(version.deliveryModes.map(\.rawValue))::pdx_delivery_mode[]
+              AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
+            ORDER BY d.id
+            LIMIT 5000
+            """).decode(UUID.self)
+        var proposed: [UUID] = []
+        for demandID in demands {
+            let (demand, demanderID, _) = try await pool.withConnection { try await $0.demandRequest(demandID) }
+            let quote = try await self.quote(product: productID, quantity: demand.quantity, purpose: demand.purpose, buyer: demanderID,
+                                             scenario: demand.scenario)
+            guard Matching.exclusions(demand: demand, product: version, quote: quote).isEmpty else { continue }
+            let buyer = try await party(demanderID)
+            let authorizations = try await pool.withConnection { try await $0.authorizationsInForce(of: demanderID) }
+            guard (try? Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: authorizations, product: version, at: Date())) != nil else { continue }
+            let score = Matching.score(demand: demand, product: version, quote: quote)
+            let scores = try await pool.query("""
+                SELECT score FROM matches WHERE demand_id = \(demandID) AND state = 'proposed' ORDER BY score DESC LIMIT \(Int32(limit))
+                """).decode(Double.self)
+            guard scores.count < limit || score.total > (scores.last ?? 0) else { continue }
+            proposed.append(try await propose(NewMatch(demandID: demandID, productID: productID, productVersion: product.version,
+                                                       score: score.total, reasonsJSON: try json(score.reasons), quote: quote), by: actor))
+        }
+        return proposed
+    }
+}

@@ -39,3 +39,26 @@ import Testing
         }
     }
 }
+
+@Suite struct ProductMatchingTests {
+    @Test func aNewProductIsOfferedToTheOpenDemandsItServes() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id), buyer = Actor.party(market.demander.id)
+            let served = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: buyer)
+            var sandboxOnly = demandRequest()
+            sandboxOnly.deliveryModes = [.sandbox]
+            let unserved = try await market.store.postDemand(sandboxOnly, demander: market.demander.id, open: true, by: buyer)
+            let poor = try await market.store.postDemand(demandRequest(budget: 10), demander: market.demander.id, open: true, by: buyer)
+            let draft = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: false, by: buyer)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            #expect(try await market.store.matchProduct(product.id).isEmpty, "a draft is offered to no one")
+            try await market.store.list(product.id, by: seller)
+            let proposed = try await market.store.matchProduct(product.id)
+            let demands = try await market.pool.query("SELECT demand_id FROM matches WHERE id = ANY(\(proposed))").decode(UUID.self)
+            #expect(demands == [served])
+            #expect(![unserved, poor, draft].contains(where: demands.contains))
+            #expect(try await market.store.matchProduct(product.id).isEmpty, "never proposed twice")
+        }
+    }
+}
