@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "PDXRuntime",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "MarketStore", "MarketWorkers",
+                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketStore", "MarketWorkers",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -228,19 +228,8 @@ public struct SyntheticMarket: Sendable {
     }
 }
 
-/// A small, fast, seedable generator (SplitMix64), so a seed always gives the same market.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
+    /// A random (version 4 layout) UUID drawn from the generator, so a seed always gives the same ids.
     mutating func uuid() -> UUID {
         let a = next(), b = next()
         var bytes = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
@@ -248,7 +237,7 @@ struct SplitMix64: RandomNumberGenerator {
         withUnsafeMutableBytes(of: &bytes) { raw in
             raw.storeBytes(of: a.bigEndian, toByteOffset: 0, as: UInt64.self)
             raw.storeBytes(of: b.bigEndian, toByteOffset: 8, as: UInt64.self)
-            raw[6] = (raw[6] & 0x0F) | 0x40  // version 4 layout, from a deterministic source
+            raw[6] = (raw[6] & 0x0F) | 0x40
             raw[8] = (raw[8] & 0x3F) | 0x80
         }
         return UUID(uuid: bytes)

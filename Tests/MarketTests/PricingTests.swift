@@ -87,7 +87,7 @@ import Testing
 
     /// Properties over many generated inputs (a seeded generator, so a failure repeats).
     @Test func propertiesHoldForGeneratedInputs() throws {
-        var random = SeededRandom(seed: 20_261_127)
+        var random = SplitMix64(seed: 20_261_127)
         for _ in 0..<2_000 {
             let cap = Int64(random.next() % 200)
             var rules = [rule(1, .cap(maxUnitPriceFen: cap)), rule(2, .publicInterestExemption)]
@@ -121,18 +121,5 @@ import Testing
             more.quantity += Int64(1 + random.next() % 100)
             #expect(try Pricing.quote(priced, more, rules: rules, at: now).amountFen >= quote.amountFen, "\(rules) \(purchase)")
         }
-    }
-}
-
-/// SplitMix64, for reproducible generated inputs.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
