@@ -33,11 +33,14 @@ extension MarketStore {
             """).decode(UUID.self, Int32.self)
         let buyer = try await party(demanderID)
         let buyerAuthorizations = try await pool.withConnection { try await $0.authorizationsInForce(of: demanderID) }
+        let rules = try await pricingRuleVersions()
         var scored: [(score: Matching.Score, product: UUID, version: Int, quote: Quote)] = []
         for (productID, version) in candidates {
             let product = try await self.product(productID)
-            let quote = try await self.quote(product: productID, quantity: demand.quantity, purpose: demand.purpose, buyer: demanderID,
-                                             scenario: demand.scenario)
+            let quote = try await pool.withConnection { connection in
+                try await connection.quote(productID: productID, quantity: demand.quantity, purpose: demand.purpose, buyerID: demanderID,
+                                           scenario: demand.scenario, rules: rules)
+            }
             guard Matching.exclusions(demand: demand, product: product.current, quote: quote).isEmpty else { continue }
             guard (try? Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: buyerAuthorizations, product: product.current, at: Date())) != nil else { continue }
             scored.append((Matching.score(demand: demand, product: product.current, quote: quote), productID, Int(version), quote))
@@ -93,11 +96,14 @@ extension MarketStore {
             ORDER BY d.id
             LIMIT 5000
             """).decode(UUID.self)
+        let rules = try await pricingRuleVersions()
         var proposed: [UUID] = []
         for demandID in demands {
             let (demand, demanderID, _) = try await pool.withConnection { try await $0.demandRequest(demandID) }
-            let quote = try await self.quote(product: productID, quantity: demand.quantity, purpose: demand.purpose, buyer: demanderID,
-                                             scenario: demand.scenario)
+            let quote = try await pool.withConnection { connection in
+                try await connection.quote(productID: productID, quantity: demand.quantity, purpose: demand.purpose, buyerID: demanderID,
+                                           scenario: demand.scenario, rules: rules)
+            }
             guard Matching.exclusions(demand: demand, product: version, quote: quote).isEmpty else { continue }
             let buyer = try await party(demanderID)
             let authorizations = try await pool.withConnection { try await $0.authorizationsInForce(of: demanderID) }

@@ -169,7 +169,10 @@ extension PostgresConnection {
         }
     }
 
-    func quote(productID: UUID, quantity: Int64, purpose: Purpose, buyerID: UUID, scenario: String?) async throws -> Quote {
+    /// The quote under `rules` (every version of every rule; loaded here when nil). Callers pricing many
+    /// products or matches in one pass load the rules once and pass them.
+    func quote(productID: UUID, quantity: Int64, purpose: Purpose, buyerID: UUID, scenario: String?,
+               rules: [PricingRule]? = nil) async throws -> Quote {
         let product = try await self.product(productID, lock: false)
         let buyer = try await partyRow(buyerID)
         let since = try await query("""
@@ -177,8 +180,10 @@ extension PostgresConnection {
             """).scalar(Date?.self) ?? nil
         let now = try await query("SELECT now()").scalar(Date.self) ?? Date()
         let priced = PricedProduct(id: productID, operatorID: product.operatorID, version: product.current, operatorSince: since)
+        let versions: [PricingRule]
+        if let rules { versions = rules } else { versions = try await allRuleVersions() }
         return try Pricing.quote(priced, PricedPurchase(quantity: quantity, purpose: purpose, smallOrMicro: buyer.smallOrMicro, scenario: scenario),
-                                 rules: try await allRuleVersions(), at: now)
+                                 rules: versions, at: now)
     }
 
     /// Rule 5: a list price above the lowest cap in force for the product is refused.

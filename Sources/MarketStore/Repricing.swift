@@ -22,11 +22,12 @@ extension MarketStore {
                 ORDER BY m.id
                 FOR UPDATE OF m
                 """).decode(UUID.self, UUID.self, Int64.self, Int64.self, String.self, UUID.self, String.self, Int64.self)
+            let rules = try await connection.allRuleVersions()
             var repriced = 0
             var overBudget: [UUID] = []
             for (match, product, oldAmount, quantity, purpose, demander, scenario, budget) in rows {
                 let quote = try await connection.quote(productID: product, quantity: quantity, purpose: Purpose(rawValue: purpose) ?? .industryDevelopment,
-                                                       buyerID: demander, scenario: scenario)
+                                                       buyerID: demander, scenario: scenario, rules: rules)
                 if quote.amountFen != oldAmount {
                     try await connection.execute("""
                         UPDATE matches SET quote = \(JSONB(quote)), quote_fen = \(quote.amountFen) WHERE id = \(match) AND state = 'proposed'
