@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // libpq, found through pkg-config (apt: libpq-dev).
@@ -72,7 +73,10 @@ let package = Package(
         ),
         .target(
             name: "MarketWorkers",
-            dependencies: ["Market", "MarketStore", "JobQueue", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Market", "MarketStore", "JobQueue", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "MarketAPI", dependencies: ["Market", "MarketStore"], swiftSettings: swiftSettings),
@@ -151,7 +155,10 @@ let package = Package(
         .testTarget(name: "MarketTests", dependencies: ["Market"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MarketStoreTests",
-            dependencies: ["MarketStore", "Market", "JobQueue", "Postgres", "PDXTestSupport", "pdxctl", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MarketStore", "MarketWorkers", "Market", "JobQueue", "Postgres", "PDXTestSupport", "pdxctl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 public import Foundation
 public import Market
+import JobQueue
 import Postgres
 
 extension MarketStore {
@@ -23,6 +24,8 @@ extension MarketStore {
                 """)
             try await connection.audit(actor, "authorization.grant", "authorization", granted.id,
                                        after: #"{"mode":"\#(granted.mode.rawValue)","operator":"\#(granted.operatorID.uuidString.lowercased())"}"#)
+            try await connection.enqueue(NewJob(ExpireAuthorizationJob(authorizationID: granted.id), runAt: granted.validUntil,
+                                                uniqueKey: "expire_authorization:\(granted.id.uuidString.lowercased())"))
             return granted
         }
     }
@@ -94,16 +97,6 @@ extension PostgresConnection {
                              regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, scenarios: scenarios,
                              mode: AuthorizationMode(rawValue: mode) ?? .single, validFrom: from, validUntil: until,
                              state: AuthorizationState(rawValue: state) ?? .revoked)
-    }
-
-    /// The authorizations in force of an operator (for the anti-monopoly rule).
-    func authorizationsInForce(of operatorID: UUID) async throws -> [Authorization] {
-        let ids = try await query("""
-            SELECT id FROM authorizations WHERE operator_id = \(operatorID) AND state = 'active' AND validity @> now()
-            """).decode(UUID.self)
-        var found: [Authorization] = []
-        for id in ids { if let authorization = try await authorization(id, lock: false) { found.append(authorization) } }
-        return found
     }
 
     /// Withdraws the proposed matches of products, recording why.

@@ -4,7 +4,8 @@ public import Market
 import Postgres
 
 extension MarketStore {
-    /// Posts a demand request as a draft, or open at once (which enqueues its `match_demand` job).
+    /// Posts a demand request as a draft, or open at once (which enqueues its `match_demand` job and
+    /// schedules its `expire_demand` job).
     public func postDemand(_ demand: DemandRequest, demander demanderID: UUID, open: Bool, by actor: Actor) async throws -> UUID {
         let id = UUID()
         try await transaction { connection in
@@ -24,7 +25,10 @@ extension MarketStore {
                         \(demand.expiresAt), \(state.rawValue)::pdx_demand_state)
                 """)
             try await connection.audit(actor, "demand.post", "demand", id, after: stateJSON(state.rawValue))
-            if open { try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue)) }
+            if open {
+                try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue))
+                try await connection.scheduleExpiry(ofDemand: id, at: demand.expiresAt)
+            }
         }
         return id
     }
@@ -51,13 +55,18 @@ extension MarketStore {
     }
 
     /// Moves a demand along its life cycle (guarded: of two concurrent moves only one wins). Opening
-    /// enqueues its `match_demand` job in the same transaction.
+    /// enqueues its `match_demand` job and schedules its expiry in the same transaction.
     public func changeDemand(_ id: UUID, to next: DemandState, by actor: Actor, reason: String? = nil) async throws {
         try await transaction { connection in
             let current = try await connection.demandState(id)
             _ = try current.moving(to: next)
             try await connection.moveDemand(id, from: current, to: next, actor: actor, reason: reason)
-            if next == .open { try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue)) }
+            if next == .open {
+                try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue))
+                if let expiresAt = try await connection.query("SELECT expires_at FROM demands WHERE id = \(id)").scalar(Date.self) {
+                    try await connection.scheduleExpiry(ofDemand: id, at: expiresAt)
+                }
+            }
         }
     }
 

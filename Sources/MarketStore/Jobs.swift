@@ -32,3 +32,20 @@ public struct RepriceMatchesJob: JobArguments {
 
     public init(ruleID: Int64) { self.ruleID = ruleID }
 }
+
+/// Expire a demand when it reaches its `expires_at` (scheduled when it opens).
+public struct ExpireDemandJob: JobArguments {
+    public static let kind = "expire_demand"
+    public var demandID: UUID
+
+    public init(demandID: UUID) { self.demandID = demandID }
+}
+
+/// Expire an authorization at the end of its term (scheduled when it is granted): its products are
+/// delisted and their proposals withdrawn.
+public struct ExpireAuthorizationJob: JobArguments {
+    public static let kind = "expire_authorization"
+    public var authorizationID: UUID
+
+    public init(authorizationID: UUID) { self.authorizationID = authorizationID }
+}

@@ -1,4 +1,5 @@
 public import Foundation
+import JobQueue
 import Market
 import Postgres
 
@@ -7,115 +8,255 @@ extension MarketStore {
     public struct DemandMatching: Sendable, Equatable {
         /// The proposals made, best first.
         public var proposed: [UUID]
+        /// The products the indexes found before the hard rules and the score.
         public var candidates: Int
     }
 
-    /// Finds the best listed products for an open demand and proposes the top `limit`: candidates come
-    /// from the indexes (sector, overlapping regions and delivery modes, an authorization in force), each
-    /// is priced under the rules in force, checked against the hard rules (budget, anti-monopoly) and
-    /// scored; equal scores are ordered by product id. Products already proposed to the demand are skipped.
-    /// A demand that is not open or matched is left alone.
-    public func matchDemand(_ demandID: UUID, limit: Int = 10, by actor: Actor = .system) async throws -> DemandMatching {
-        let (demand, demanderID, state) = try await pool.withConnection { connection in try await connection.demandRequest(demandID) }
-        guard state == .open || state == .matched else { return DemandMatching(proposed: [], candidates: 0) }
-        let candidates = try await pool.query("""
-            SELECT p.id, p.version
-            FROM products p
-            JOIN product_versions v ON v.product_id = p.id AND v.version = p.version
-            JOIN authorizations a ON a.id = p.authorization_id
-            WHERE p.state = 'listed' AND v.sector = \(demand.sector)
-              AND v.regions && \(demand.regions.map(\.value))
-              AND v.delivery_modes && \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[]
-              AND a.state = 'active' AND a.validity @> now()
-              AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(demandID) AND m.product_id = p.id AND m.state <> 'withdrawn')
-            ORDER BY similarity(v.title || ' ' || v.description, \(demand.title + " " + demand.description)) DESC, p.id
-            LIMIT 500
-            """).decode(UUID.self, Int32.self)
-        let buyer = try await party(demanderID)
-        let buyerAuthorizations = try await pool.withConnection { try await $0.authorizationsInForce(of: demanderID) }
-        let rules = try await pricingRuleVersions()
-        var scored: [(score: Matching.Score, product: UUID, version: Int, quote: Quote)] = []
-        for (productID, version) in candidates {
-            let product = try await self.product(productID)
-            let quote = try await pool.withConnection { connection in
-                try await connection.quote(productID: productID, quantity: demand.quantity, purpose: demand.purpose, buyerID: demanderID,
-                                           scenario: demand.scenario, rules: rules)
+    /// Finds the best listed products for an open demand and proposes those of the top `limit` it does
+    /// not hold yet. Candidates come from the indexes (sector, overlapping regions and delivery modes, an
+    /// authorization in force), at most `candidates` of them, pre-ordered by a cheap estimate of the score
+    /// (scenario, fields, trigram similarity); each is priced under the rules in force, checked against the
+    /// hard rules (budget, anti-monopoly) and scored; equal scores are ordered by product id. The reads
+    /// take a handful of queries whatever the number of candidates, and the proposals go in with one
+    /// transaction. A demand that is not open or matched, or has expired, is left alone.
+    public func matchDemand(_ demandID: UUID, limit: Int = 10, candidates candidateLimit: Int = 300,
+                            by actor: Actor = .system) async throws -> DemandMatching {
+        try await pool.withConnection { connection in
+            let subject = try await connection.matchingSubject(demandID)
+            guard subject.state == .open || subject.state == .matched, subject.demand.expiresAt > subject.now else {
+                return DemandMatching(proposed: [], candidates: 0)
             }
-            guard Matching.exclusions(demand: demand, product: product.current, quote: quote).isEmpty else { continue }
-            guard (try? Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: buyerAuthorizations, product: product.current, at: Date())) != nil else { continue }
-            scored.append((Matching.score(demand: demand, product: product.current, quote: quote), productID, Int(version), quote))
+            let demand = subject.demand
+            let rules = try await connection.allRuleVersions()
+            let rows = try await connection.query("""
+                WITH c AS (
+                    SELECT p.id, p.version, p.operator_id
+                    FROM products p
+                    JOIN product_versions v ON v.product_id = p.id AND v.version = p.version
+                    JOIN authorizations a ON a.id = p.authorization_id
+                    WHERE p.state = 'listed' AND v.sector = \(demand.sector)
+                      AND v.regions && \(demand.regions.map(\.value))
+                      AND v.delivery_modes && \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[]
+                      AND a.state = 'active' AND a.validity @> now()
+                      AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(demandID) AND m.product_id = p.id
+                                                                AND m.state IN ('accepted', 'declined'))
+                    ORDER BY (v.scenarios @> ARRAY[\(demand.scenario)])::int * 0.2 + (v.fields @> \(demand.fieldsWanted))::int * 0.25
+                             + (v.fields && \(demand.fieldsWanted))::int * 0.1
+                             + similarity(v.title || ' ' || v.description, \(demand.title + " " + demand.description)) * 0.2 DESC,
+                             p.id
+                    LIMIT \(Int32(candidateLimit))
+                )
+                SELECT c.id, c.version, c.operator_id, (SELECT min(lower(validity)) FROM authorizations WHERE operator_id = c.operator_id),
+                       v.title, v.description, v.sector, v.regions, v.scenarios, v.tags, v.fields, v.delivery_modes::text[],
+                       v.charge_unit::text, v.list_price_fen,
+                       EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(demandID) AND m.product_id = c.id AND m.state = 'proposed')
+                FROM c JOIN product_versions v ON v.product_id = c.id AND v.version = c.version
+                """)
+            var scored: [Candidate] = []
+            for row in rows {
+                let (id, version, operatorID, since, title, description, sector, regions, scenarios, tags, fields, modes, unit, price, held) = try row.decode(
+                    UUID.self, Int32.self, UUID.self, Date?.self, String.self, String.self, String.self, [String].self, [String].self,
+                    [String].self, [String].self, [String].self, String.self, Int64.self, Bool.self)
+                let product = PricedProduct(id: id, operatorID: operatorID, version: ProductVersion(
+                    title: title, description: description, sector: sector, regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
+                    scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
+                    chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []), operatorSince: since)
+                if let candidate = Candidate(subject, product, version: Int(version), rules: rules, held: held) { scored.append(candidate) }
+            }
+            scored.sort(by: Candidate.better)
+            let chosen = scored.prefix(limit).filter { !$0.held }
+            let proposed = try await connection.transaction { connection in
+                try await connection.propose(chosen.map { $0.match(demandID: demandID) }, actor: actor)
+            }
+            return DemandMatching(proposed: proposed, candidates: rows.count)
         }
-        scored.sort { ($0.score.total, $1.product.uuidString) > ($1.score.total, $0.product.uuidString) }
-        var proposed: [UUID] = []
-        for best in scored.prefix(limit) {
-            let reasons = try json(best.score.reasons)
-            proposed.append(try await propose(NewMatch(demandID: demandID, productID: best.product, productVersion: best.version,
-                                                       score: best.score.total, reasonsJSON: reasons, quote: best.quote), by: actor))
+    }
+
+    /// Offers a newly listed product (or version) to the open demands it serves: each candidate demand
+    /// (same sector, overlapping regions and delivery modes, not expired) gets a proposal when the product
+    /// passes its hard rules and ranks within its top `limit`. The demands, their demanders and the score
+    /// each must beat come from one query; the proposals go in with one transaction. Returns them.
+    public func matchProduct(_ productID: UUID, limit: Int = 10, by actor: Actor = .system) async throws -> [UUID] {
+        try await pool.withConnection { connection in
+            let stored = try await connection.product(productID, lock: false)
+            guard stored.state == .listed else { return [] }
+            let facts = try await connection.query("""
+                SELECT (SELECT min(lower(validity)) FROM authorizations WHERE operator_id = \(stored.operatorID)),
+                       EXISTS (SELECT 1 FROM authorizations WHERE id = \(stored.authorizationID) AND state = 'active' AND validity @> now()),
+                       now()
+                """)
+            guard let fact = facts.first else { return [] }
+            let (since, inForce, now) = try fact.decode(Date?.self, Bool.self, Date.self)
+            guard inForce else { return [] }
+            let version = stored.current
+            let product = PricedProduct(id: productID, operatorID: stored.operatorID, version: version, operatorSince: since)
+            let rules = try await connection.allRuleVersions()
+            let rows = try await connection.query("""
+                SELECT \(unsafeRaw: PostgresConnection.subjectColumns),
+                       (SELECT score FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed'
+                        ORDER BY score DESC LIMIT 1 OFFSET \(Int32(limit - 1)))
+                FROM demands d JOIN parties b ON b.id = d.demander_id
+                WHERE d.state IN ('open', 'matched') AND d.sector = \(version.sector) AND d.expires_at > now()
+                  AND d.regions && \(version.regions.map(\.value))
+                  AND d.delivery_modes && \(version.deliveryModes.map(\.rawValue))::pdx_delivery_mode[]
+                  AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
+                ORDER BY d.id
+                LIMIT 5000
+                """)
+            var subjects: [(MatchingSubject, toBeat: Double?)] = []
+            for row in rows {
+                subjects.append((try PostgresConnection.subject(row, now: now), try row.decode(Double?.self, at: PostgresConnection.subjectColumnCount)))
+            }
+            let buyerAuthorizations = try await connection.authorizationsInForce(
+                of: Set(subjects.filter { $0.0.buyer.kind == .operator }.map(\.0.buyer.id)))
+            var matches: [NewMatch] = []
+            for (var subject, toBeat) in subjects {
+                subject.buyerAuthorizations = buyerAuthorizations[subject.buyer.id] ?? []
+                guard let candidate = Candidate(subject, product, version: stored.version, rules: rules, held: false) else { continue }
+                guard toBeat.map({ candidate.score.total > $0 }) ?? true else { continue }
+                matches.append(candidate.match(demandID: subject.demandID))
+            }
+            return try await connection.transaction { [matches] connection in try await connection.propose(matches, actor: actor) }
         }
-        return DemandMatching(proposed: proposed, candidates: candidates.count)
+    }
+}
+
+/// A demand as matching sees it: the request, its demander and the demander's authorizations in force
+/// (for the anti-monopoly rule), with the database's clock.
+struct MatchingSubject: Sendable {
+    var demandID: UUID
+    var demand: DemandRequest
+    var state: DemandState
+    var buyer: Party
+    var buyerAuthorizations: [Authorization]
+    var now: Date
+}
+
+/// A product that passed a demand's hard rules, with its quote and score.
+struct Candidate: Sendable {
+    var product: UUID
+    var version: Int
+    var quote: Quote
+    var score: Matching.Score
+    /// Already proposed to the demand.
+    var held: Bool
+
+    /// Nil when a hard rule rules the product out for the subject.
+    init?(_ subject: MatchingSubject, _ product: PricedProduct, version: Int, rules: [PricingRule], held: Bool) {
+        let demand = subject.demand
+        let purchase = PricedPurchase(quantity: demand.quantity, purpose: demand.purpose, smallOrMicro: subject.buyer.smallOrMicro,
+                                      scenario: demand.scenario)
+        guard let quote = try? Pricing.quote(product, purchase, rules: rules, at: subject.now),
+              Matching.exclusions(demand: demand, product: product.version, quote: quote).isEmpty,
+              (try? Policy.checkAntiMonopoly(buyer: subject.buyer, buyerAuthorizations: subject.buyerAuthorizations,
+                                             product: product.version, at: subject.now)) != nil
+        else { return nil }
+        self.product = product.id
+        self.version = version
+        self.quote = quote
+        self.score = Matching.score(demand: demand, product: product.version, quote: quote)
+        self.held = held
+    }
+
+    /// Higher scores first; equal scores by product id, so the order is deterministic.
+    static func better(_ a: Candidate, _ b: Candidate) -> Bool {
+        a.score.total != b.score.total ? a.score.total > b.score.total : a.product.uuidString < b.product.uuidString
+    }
+
+    func match(demandID: UUID) -> NewMatch {
+        let reasons = (try? json(score.reasons)) ?? "[]"
+        return NewMatch(demandID: demandID, productID: product, productVersion: version, score: score.total, reasonsJSON: reasons, quote: quote)
     }
 }
 
 extension PostgresConnection {
-    func demandRequest(_ id: UUID) async throws -> (DemandRequest, UUID, DemandState) {
-        let rows = try await query("""
-            SELECT demander_id, title, description, sector, scenario, purpose::text, regions, fields_wanted, tags, quantity, budget_fen,
-                   delivery_modes::text[], expires_at, state::text
-            FROM demands WHERE id = \(id)
-            """)
-        guard let row = rows.first else { throw MarketNotFound("demand", id) }
-        let (demander, title, description, sector, scenario, purpose, regions, fields, tags, quantity, budget, modes, expires, state) = try row.decode(
-            UUID.self, String.self, String.self, String.self, String.self, String.self, [String].self, [String].self, [String].self,
-            Int64.self, Int64.self, [String].self, Date.self, String.self)
+    static let subjectColumns = """
+        d.id, d.demander_id, d.title, d.description, d.sector, d.scenario, d.purpose::text, d.regions, d.fields_wanted, d.tags, d.quantity,
+        d.budget_fen, d.delivery_modes::text[], d.expires_at, d.state::text, b.kind::text, b.name, b.credit_code, b.region_code, b.small_or_micro
+        """
+    static let subjectColumnCount = 20
+
+    static func subject(_ row: PostgresRow, now: Date) throws -> MatchingSubject {
+        let (id, demander, title, description, sector, scenario, purpose, regions, fields, tags, quantity, budget, modes, expires, state) = try row.decode(
+            UUID.self, UUID.self, String.self, String.self, String.self, String.self, String.self, [String].self, [String].self, [String].self,
+            Int64.self, Int64.self, [String].self, Date.self, String.self, at: 0)
+        let (kind, name, code, region, small) = try row.decode(String.self, String.self, String.self, String.self, Bool.self, at: 15)
         let demand = DemandRequest(title: title, description: description, sector: sector, scenario: scenario,
                                    purpose: Purpose(rawValue: purpose) ?? .industryDevelopment,
                                    regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, fieldsWanted: fields, tags: tags,
                                    quantity: quantity, budgetFen: budget, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)), expiresAt: expires)
-        return (demand, demander, DemandState(rawValue: state) ?? .cancelled)
+        let buyer = Party(id: demander, kind: PartyKind(rawValue: kind) ?? .demander, name: name, creditCode: try CreditCode(code),
+                          regionCode: try RegionCode(region), smallOrMicro: small)
+        return MatchingSubject(demandID: id, demand: demand, state: DemandState(rawValue: state) ?? .cancelled, buyer: buyer,
+                               buyerAuthorizations: [], now: now)
     }
-}
 
-extension MarketStore {
-    /// Offers a newly listed product (or version) to the open demands it serves: each candidate demand
-    /// (same sector, overlapping regions and delivery modes, not expired) gets a proposal when the product
-    /// passes its hard rules and ranks within its top `limit`. Returns the proposals made.
-    public func matchProduct(_ productID: UUID, limit: Int = 10, by actor: Actor = .system) async throws -> [UUID] {
-        let product = try await self.product(productID)
-        guard product.state == .listed else { return [] }
-        let inForce = try await pool.query("""
-            SELECT 1 FROM authorizations WHERE id = \(product.authorizationID) AND state = 'active' AND validity @> now()
-            """).count > 0
-        guard inForce else { return [] }
-        let version = product.current
-        let demands = try await pool.query("""
-            SELECT d.id FROM demands d
-            WHERE d.state IN ('open', 'matched') AND d.sector = \(version.sector) AND d.expires_at > now()
-              AND d.regions && \(version.regions.map(\.value))
-              AND d.delivery_modes && \(version.deliveryModes.map(\.rawValue))::pdx_delivery_mode[]
-              AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
-            ORDER BY d.id
-            LIMIT 5000
-            """).decode(UUID.self)
-        let rules = try await pricingRuleVersions()
-        var proposed: [UUID] = []
-        for demandID in demands {
-            let (demand, demanderID, _) = try await pool.withConnection { try await $0.demandRequest(demandID) }
-            let quote = try await pool.withConnection { connection in
-                try await connection.quote(productID: productID, quantity: demand.quantity, purpose: demand.purpose, buyerID: demanderID,
-                                           scenario: demand.scenario, rules: rules)
-            }
-            guard Matching.exclusions(demand: demand, product: version, quote: quote).isEmpty else { continue }
-            let buyer = try await party(demanderID)
-            let authorizations = try await pool.withConnection { try await $0.authorizationsInForce(of: demanderID) }
-            guard (try? Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: authorizations, product: version, at: Date())) != nil else { continue }
-            let score = Matching.score(demand: demand, product: version, quote: quote)
-            let scores = try await pool.query("""
-                SELECT score FROM matches WHERE demand_id = \(demandID) AND state = 'proposed' ORDER BY score DESC LIMIT \(Int32(limit))
-                """).decode(Double.self)
-            guard scores.count < limit || score.total > (scores.last ?? 0) else { continue }
-            proposed.append(try await propose(NewMatch(demandID: demandID, productID: productID, productVersion: product.version,
-                                                       score: score.total, reasonsJSON: try json(score.reasons), quote: quote), by: actor))
+    /// A demand with its demander and the demander's authorizations in force, in two queries.
+    func matchingSubject(_ demandID: UUID) async throws -> MatchingSubject {
+        let rows = try await query("""
+            SELECT \(unsafeRaw: Self.subjectColumns), now() FROM demands d JOIN parties b ON b.id = d.demander_id WHERE d.id = \(demandID)
+            """)
+        guard let row = rows.first else { throw MarketNotFound("demand", demandID) }
+        var subject = try Self.subject(row, now: try row.decode(Date.self, at: Self.subjectColumnCount))
+        if subject.buyer.kind == .operator {
+            subject.buyerAuthorizations = try await authorizationsInForce(of: [subject.buyer.id])[subject.buyer.id] ?? []
         }
-        return proposed
+        return subject
+    }
+
+    /// Stores proposals (skipping any the demand already holds), audits them and moves open demands to
+    /// matched, in the caller's transaction. Returns the ids stored, in the order given.
+    func propose(_ matches: [NewMatch], actor: Actor) async throws -> [UUID] {
+        guard !matches.isEmpty else { return [] }
+        for match in matches where !(0...1).contains(match.score) { throw MarketInputError(field: "score", rule: "must be from 0 to 1") }
+        let ids = matches.map { _ in UUID() }
+        let stored = Set(try await query("""
+            INSERT INTO matches (id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
+            SELECT * FROM unnest(\(ids), \(matches.map(\.demandID)), \(matches.map(\.productID)), \(matches.map { Int32($0.productVersion) }),
+                                 \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(try matches.map { try json($0.quote) })::jsonb[],
+                                 \(matches.map(\.quote.amountFen)))
+            ON CONFLICT (demand_id, product_id) WHERE state = 'proposed' DO NOTHING
+            RETURNING id
+            """).decode(UUID.self))
+        let proposed = zip(ids, matches).filter { stored.contains($0.0) }
+        guard !proposed.isEmpty else { return [] }
+        try await execute("""
+            INSERT INTO audit_events (actor, action, subject_type, subject_id, after)
+            SELECT \(actor.description), 'match.propose', 'match', m, '{"state":"proposed"}'::jsonb FROM unnest(\(proposed.map { $0.0.uuidString.lowercased() })) AS m
+            """)
+        let opened = try await query("""
+            UPDATE demands SET state = 'matched', state_changed_at = clock_timestamp(), updated_at = now()
+            WHERE id = ANY(\(Array(Set(proposed.map(\.1.demandID))))) AND state = 'open'
+            RETURNING id
+            """).decode(UUID.self)
+        if !opened.isEmpty {
+            try await execute("""
+                INSERT INTO audit_events (actor, action, subject_type, subject_id, before, after)
+                SELECT \(actor.description), 'demand.matched', 'demand', d, '{"state":"open"}'::jsonb, '{"state":"matched"}'::jsonb
+                FROM unnest(\(opened.map { $0.uuidString.lowercased() })) AS d
+                """)
+        }
+        try await enqueueNotifications(proposed.map { .newMatch(matchID: $0.0, demandID: $0.1.demandID) })
+        return proposed.map(\.0)
+    }
+
+    /// The authorizations in force of operators (for the anti-monopoly rule), in one query.
+    func authorizationsInForce(of operators: Set<UUID>) async throws -> [UUID: [Authorization]] {
+        guard !operators.isEmpty else { return [:] }
+        let rows = try await query("""
+            SELECT id, agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text
+            FROM authorizations WHERE operator_id = ANY(\(Array(operators))) AND state = 'active' AND validity @> now()
+            """)
+        var found: [UUID: [Authorization]] = [:]
+        for row in rows {
+            let (id, agency, operatorID, sectors, regions, scenarios, mode, from, until, state) = try row.decode(
+                UUID.self, UUID.self, UUID.self, [String].self, [String].self, [String].self, String.self, Date.self, Date.self, String.self)
+            found[operatorID, default: []].append(Authorization(
+                id: id, agencyID: agency, operatorID: operatorID, sectors: sectors,
+                regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, scenarios: scenarios,
+                mode: AuthorizationMode(rawValue: mode) ?? .single, validFrom: from, validUntil: until,
+                state: AuthorizationState(rawValue: state) ?? .revoked))
+        }
+        return found
     }
 }

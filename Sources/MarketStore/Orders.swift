@@ -35,22 +35,10 @@ public struct StoredOrder: Sendable, Equatable {
 }
 
 extension MarketStore {
-    /// Stores a proposal; an open demand becomes matched.
+    /// Stores a proposal; an open demand becomes matched. A demand holds one live proposal per product.
     public func propose(_ match: NewMatch, by actor: Actor = .system) async throws -> UUID {
-        guard (0...1).contains(match.score) else { throw MarketInputError(field: "score", rule: "must be from 0 to 1") }
-        let id = UUID()
-        let quote = match.quote
-        try await transaction { connection in
-            try await connection.execute("""
-                INSERT INTO matches (id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
-                VALUES (\(id), \(match.demandID), \(match.productID), \(Int32(match.productVersion)), \(match.score),
-                        \(match.reasonsJSON)::jsonb, \(JSONB(quote)), \(quote.amountFen))
-                """)
-            try await connection.audit(actor, "match.propose", "match", id, after: stateJSON("proposed"))
-            if try await connection.demandState(match.demandID) == .open {
-                try await connection.moveDemand(match.demandID, from: .open, to: .matched, actor: actor, reason: nil)
-            }
-        }
+        let stored = try await transaction { connection in try await connection.propose([match], actor: actor) }
+        guard let id = stored.first else { throw MarketInputError(field: "product_id", rule: "is already proposed to this demand") }
         return id
     }
 
@@ -108,6 +96,7 @@ extension MarketStore {
                 """)
             try await connection.audit(actor, "order.\(next.rawValue)", "order", id, reason: reason,
                                        before: stateJSON(current.rawValue), after: stateJSON(next.rawValue))
+            try await connection.enqueueNotifications([.order(orderID: id, state: next)])
             if let matchID, next == .completed || next == .rejected || next == .cancelled {
                 let demandID = try await connection.query("SELECT demand_id FROM matches WHERE id = \(matchID)").scalar(UUID.self)
                 if let demandID, try await connection.demandState(demandID) == .ordered {
@@ -174,7 +163,8 @@ extension PostgresConnection {
         }
         let buyer = try await partyRow(buyerID)
         let sold = try await productVersion(productID, version)
-        try Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: try await authorizationsInForce(of: buyerID), product: sold, at: now)
+        try Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: try await authorizationsInForce(of: [buyerID])[buyerID] ?? [],
+                                     product: sold, at: now)
         let id = UUID()
         try await execute("""
             INSERT INTO orders (id, buyer_id, product_id, product_version, match_id, quantity, purpose, quote, amount_fen)
@@ -182,6 +172,7 @@ extension PostgresConnection {
                     \(JSONB(quote)), \(quote.amountFen))
             """)
         try await audit(actor, "order.place", "order", id, after: #"{"state":"placed","amount_fen":\#(quote.amountFen)}"#)
+        try await enqueueNotifications((matchID.map { [MarketEvent.matchAccepted(matchID: $0)] } ?? []) + [.order(orderID: id, state: .placed)])
         return StoredOrder(id: id, buyerID: buyerID, productID: productID, productVersion: version, matchID: matchID, state: .placed,
                            amountFen: quote.amountFen, quote: quote)
     }

@@ -1,21 +1,22 @@
+import Foundation
 public import JobQueue
 public import Logging
 public import MarketStore
 
-/// The market's job handlers, registered by `pdx work`: matching a demand, matching a new product, and
-/// repricing. Expiry and notifications come with the rest of the matching issue.
+/// The market's job handlers, registered by `pdx work`: matching a demand or a new product, repricing,
+/// expiring demands and authorizations when their time comes, and delivering webhook notifications.
 public enum MarketWorkers {
     public static func register(into registry: inout JobRegistry, store: MarketStore, logger: Logger) {
         registry.register(MatchDemandJob.self, timeout: .seconds(60)) { job in
             let result = try await store.matchDemand(job.args.demandID)
-            logger.info("matched demand", metadata: [
+            logger.debug("matched demand", metadata: [
                 "demand.id": "\(job.args.demandID)", "match.candidates": "\(result.candidates)", "match.proposed": "\(result.proposed.count)",
             ])
             return .completed
         }
         registry.register(MatchProductJob.self, timeout: .seconds(120)) { job in
             let proposed = try await store.matchProduct(job.args.productID)
-            logger.info("matched product", metadata: ["product.id": "\(job.args.productID)", "match.proposed": "\(proposed.count)"])
+            logger.debug("matched product", metadata: ["product.id": "\(job.args.productID)", "match.proposed": "\(proposed.count)"])
             return .completed
         }
         registry.register(RepriceMatchesJob.self, timeout: .seconds(300)) { job in
@@ -23,6 +24,32 @@ public enum MarketWorkers {
             logger.info("repriced proposed matches", metadata: [
                 "pricing.rule": "\(job.args.ruleID)", "match.repriced": "\(result.repriced)", "match.withdrawn": "\(result.withdrawn.count)",
             ])
+            return .completed
+        }
+        registry.register(ExpireDemandJob.self, timeout: .seconds(30)) { job in
+            outcome(of: try await store.expireDemand(job.args.demandID), "demand", "\(job.args.demandID)", logger)
+        }
+        registry.register(ExpireAuthorizationJob.self, timeout: .seconds(120)) { job in
+            outcome(of: try await store.expireAuthorization(job.args.authorizationID), "authorization", "\(job.args.authorizationID)", logger)
+        }
+        registry.register(NotifyJob.self, timeout: .seconds(30)) { job in
+            guard let webhook = try await store.webhook(of: job.args.partyID) else {
+                return .cancel(reason: "party \(job.args.partyID) has no webhook any more")
+            }
+            let status = try await Webhooks.deliver(try await store.webhookEvent(job.args), to: webhook)
+            logger.debug("delivered webhook", metadata: ["event.id": "\(job.args.eventID)", "event.type": "\(job.args.type)", "http.status": "\(status)"])
+            return .completed
+        }
+    }
+
+    static func outcome(of expiry: MarketStore.Expiry, _ subject: String, _ id: String, _ logger: Logger) -> JobOutcome {
+        switch expiry {
+        case .expired(let withdrawn):
+            logger.info("\(subject) expired", metadata: ["\(subject).id": "\(id)", "match.withdrawn": "\(withdrawn)"])
+            return .completed
+        case .notDue(let until):
+            return .snooze(.seconds(max(1, until.timeIntervalSinceNow)))
+        case .nothingToDo:
             return .completed
         }
     }

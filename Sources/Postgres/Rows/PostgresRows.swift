@@ -64,6 +64,24 @@ public struct PostgresRow: Sendable {
         return (repeat try next((each T).self))
     }
 
+    /// Decodes consecutive columns from `start` into a tuple, one type per column (for rows wider than
+    /// one tuple reads comfortably, or with a known prefix).
+    public func decode<each T: PostgresDecodable>(_ types: repeat (each T).Type, at start: Int) throws -> (repeat each T) {
+        var count = 0
+        for _ in repeat each types { count += 1 }
+        guard start >= 0, start + count <= result.columnCount else {
+            throw PostgresDecodingError(
+                column: "*", columnType: .unspecified, swiftType: "\(count) values",
+                reason: "the row has \(result.columnCount) columns; columns \(start)..<\(start + count) were asked for")
+        }
+        var column = start
+        func next<V: PostgresDecodable>(_ type: V.Type) throws -> V {
+            defer { column += 1 }
+            return try result.decode(V.self, row: index, column: column)
+        }
+        return (repeat try next((each T).self))
+    }
+
     /// Decodes the row's single column.
     public func decode<T: PostgresDecodable>(_ type: T.Type) throws -> T {
         guard result.columnCount == 1 else {

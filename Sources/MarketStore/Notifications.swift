@@ -1,0 +1,173 @@
+public import Foundation
+public import JobQueue
+public import Market
+import Postgres
+
+/// Something a party may want to hear about through its webhook.
+public enum MarketEvent: Sendable, Hashable {
+    /// A product was proposed to a demand (the demander hears).
+    case newMatch(matchID: UUID, demandID: UUID)
+    /// A demander accepted a proposal (the operator hears).
+    case matchAccepted(matchID: UUID)
+    /// An order was placed or changed state (the buyer and the operator hear).
+    case order(orderID: UUID, state: OrderState)
+
+    /// The event's type on the wire: `match.proposed`, `match.accepted`, `order.placed`, `order.delivered`, ...
+    public var type: String {
+        switch self {
+        case .newMatch: "match.proposed"
+        case .matchAccepted: "match.accepted"
+        case .order(_, let state): "order.\(state.rawValue)"
+        }
+    }
+
+    public var subjectID: UUID {
+        switch self {
+        case .newMatch(let id, _), .matchAccepted(let id), .order(let id, _): id
+        }
+    }
+}
+
+/// Deliver one event to one party's webhook (`notify`, on the default queue, retried with backoff).
+public struct NotifyJob: JobArguments {
+    public static let kind = "notify"
+    /// The event's id, the same on every attempt, so a receiver can drop a redelivery.
+    public var eventID: UUID
+    public var partyID: UUID
+    /// `MarketEvent.type`.
+    public var type: String
+    /// The match or order.
+    public var subjectID: UUID
+    public var occurredAt: Date
+
+    public init(eventID: UUID = UUID(), partyID: UUID, type: String, subjectID: UUID, occurredAt: Date) {
+        self.eventID = eventID
+        self.partyID = partyID
+        self.type = type
+        self.subjectID = subjectID
+        self.occurredAt = occurredAt
+    }
+
+    /// How many times a delivery is tried: with the queue's backoff (1 s doubling, up to 6 h), about a day.
+    public static let maxAttempts = 16
+}
+
+/// A party's webhook and the secret its deliveries are signed with.
+public struct Webhook: Sendable, Equatable {
+    public var url: String
+    public var secret: String
+}
+
+/// What a webhook receives (as JSON, snake_case keys, ids in lowercase): the event and a snapshot of its
+/// subject at delivery.
+public struct WebhookEvent: Sendable, Codable, Equatable {
+    public struct Subject: Sendable, Codable, Equatable {
+        public var matchID: String?
+        public var orderID: String?
+        public var demandID: String?
+        public var productID: String?
+        public var productVersion: Int?
+        public var state: String
+        public var score: Double?
+        public var amountFen: Int64?
+    }
+
+    public var id: String
+    public var type: String
+    public var occurredAt: Date
+    public var data: Subject
+}
+
+extension MarketStore {
+    /// Sets a party's webhook URL and gives it a new signing secret (returned once; store it on the
+    /// receiving side). A nil URL turns deliveries off.
+    public func setWebhook(party partyID: UUID, url: String?, by actor: Actor) async throws -> String? {
+        if let url { try Self.validateWebhookURL(url) }
+        let secret = url == nil ? nil : Self.newWebhookSecret()
+        try await transaction { connection in
+            let updated = try await connection.execute("""
+                UPDATE parties SET webhook_url = \(url), webhook_secret = \(secret) WHERE id = \(partyID)
+                """)
+            guard updated == 1 else { throw MarketNotFound("party", partyID) }
+            try await connection.audit(actor, url == nil ? "party.webhook_off" : "party.webhook_set", "party", partyID)
+        }
+        return secret
+    }
+
+    /// The webhook of a party, if it has one.
+    public func webhook(of partyID: UUID) async throws -> Webhook? {
+        let rows = try await pool.query("SELECT webhook_url, webhook_secret FROM parties WHERE id = \(partyID)")
+        guard let row = rows.first else { throw MarketNotFound("party", partyID) }
+        let (url, secret) = try row.decode(String?.self, String?.self)
+        guard let url, let secret else { return nil }
+        return Webhook(url: url, secret: secret)
+    }
+
+    /// The event a `notify` job delivers, with its subject as it is now.
+    public func webhookEvent(_ job: NotifyJob) async throws -> WebhookEvent {
+        let subject: WebhookEvent.Subject
+        if job.type.hasPrefix("order.") {
+            let order = try await self.order(job.subjectID)
+            subject = .init(matchID: order.matchID.map(\.lowercased), orderID: order.id.lowercased, productID: order.productID.lowercased,
+                            productVersion: order.productVersion,
+                            state: order.state.rawValue, amountFen: order.amountFen)
+        } else {
+            let rows = try await pool.query("""
+                SELECT demand_id, product_id, product_version, state::text, score, quote_fen FROM matches WHERE id = \(job.subjectID)
+                """)
+            guard let row = rows.first else { throw MarketNotFound("match", job.subjectID) }
+            let (demand, product, version, state, score, fen) = try row.decode(UUID.self, UUID.self, Int32.self, String.self, Double.self, Int64.self)
+            subject = .init(matchID: job.subjectID.lowercased, demandID: demand.lowercased, productID: product.lowercased,
+                            productVersion: Int(version), state: state,
+                            score: score, amountFen: fen)
+        }
+        return WebhookEvent(id: job.eventID.lowercased, type: job.type, occurredAt: job.occurredAt, data: subject)
+    }
+
+    static func validateWebhookURL(_ url: String) throws(MarketInputError) {
+        guard url.count <= 2000, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+              parsed.host?.isEmpty == false, !url.contains(where: \.isWhitespace)
+        else { throw MarketInputError(field: "webhook_url", rule: "must be an http or https URL of at most 2000 characters") }
+    }
+
+    /// 32 random bytes from the system's secure generator, hex.
+    static func newWebhookSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+    }
+}
+
+extension PostgresConnection {
+    /// Enqueues a `notify` job for each party an event concerns that has a webhook, in the caller's
+    /// transaction (so a notification exists exactly when its event does). One query finds the recipients.
+    func enqueueNotifications(_ events: [MarketEvent]) async throws {
+        guard !events.isEmpty else { return }
+        let rows = try await query("""
+            SELECT e.i, r.party
+            FROM unnest(\(events.map(\.type)), \(events.map(\.subjectID))) WITH ORDINALITY AS e(type, subject, i)
+            CROSS JOIN LATERAL (
+                SELECT d.demander_id FROM matches m JOIN demands d ON d.id = m.demand_id WHERE e.type = 'match.proposed' AND m.id = e.subject
+                UNION ALL
+                SELECT p.operator_id FROM matches m JOIN products p ON p.id = m.product_id WHERE e.type = 'match.accepted' AND m.id = e.subject
+                UNION ALL
+                SELECT o.buyer_id FROM orders o WHERE e.type LIKE 'order.%' AND o.id = e.subject
+                UNION ALL
+                SELECT p.operator_id FROM orders o JOIN products p ON p.id = o.product_id WHERE e.type LIKE 'order.%' AND o.id = e.subject
+            ) AS r(party)
+            JOIN parties w ON w.id = r.party AND w.webhook_url IS NOT NULL
+            ORDER BY e.i, r.party
+            """).decode(Int64.self, UUID.self)
+        guard !rows.isEmpty else { return }
+        let now = try await query("SELECT now()").scalar(Date.self) ?? Date()
+        try await enqueue(try rows.map { index, party in
+            let event = events[Int(index) - 1]
+            return try NewJob(NotifyJob(partyID: party, type: event.type, subjectID: event.subjectID, occurredAt: now),
+                              maxAttempts: NotifyJob.maxAttempts)
+        })
+    }
+}
+
+extension UUID {
+    /// The form PostgreSQL prints, for JSON that people and other systems read.
+    var lowercased: String { uuidString.lowercased() }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import JobQueue
+import Logging
+import Market
+import MarketStore
+import MarketWorkers
+import PDXTestSupport
+import Postgres
+import Testing
+
+/// The hard rules of matching, on both paths (a demand meets the catalogue; a product meets the open
+/// demands): a product that breaks one is never proposed, whatever its score.
+@Suite struct MatchingHardRuleTests {
+    @Test func aProductBreakingAnyHardRuleIsNeverProposedOnEitherPath() async throws {
+        try await withMarket { market in
+            let store = market.store
+            let operatorC = try await store.registerParty(NewParty(kind: .operator, name: "数据运营丙 Operator C", creditCode: uniqueCreditCode(),
+                                                                   regionCode: "310000"), by: Market.admin)
+            func resource(_ sector: String, _ region: String, _ grade: ResourceGrade = .general) async throws -> DataResource {
+                try await store.registerResource(NewResource(title: "\(sector) \(region)", sector: sector, regionCode: region, grade: grade),
+                                                 agency: market.agency.id, by: Market.admin)
+            }
+            let beijingTraffic = try await resource("transport", "110000")
+            let finance = try await resource("finance", "310000")
+            let grantB = try await store.grant(authorization(agency: market.agency, operator: market.operatorB, mode: .multi,
+                                                             sectors: ["transport", "finance"], regions: [Market.shanghai, Market.beijing]),
+                                               by: Market.admin)
+            let grantC = try await store.grant(authorization(agency: market.agency, operator: operatorC, mode: .multi), by: Market.admin)
+            func listed(_ version: ProductVersion, _ seller: Party, _ grant: Authorization) async throws -> UUID {
+                let product = try await store.createProduct(version, operator: seller.id, authorization: grant.id, by: .party(seller.id))
+                try await store.list(product.id, by: .party(seller.id))
+                return product.id
+            }
+            // Demands first, so that the product path can be checked too.
+            var apiOnly = demandRequest(budget: 1_000_000)
+            apiOnly.deliveryModes = [.api]
+            let demand = try await store.postDemand(apiOnly, demander: market.demander.id, open: true, by: .party(market.demander.id))
+            // An operator's own demand, inside its own authorized scope (transport, Shanghai).
+            let operatorsDemand = try await store.postDemand(apiOnly, demander: market.operatorA.id, open: true, by: .party(market.operatorA.id))
+
+            let compliantA = try await listed(productVersion([market.general]), market.operatorA, market.grantA)
+            let compliantB = try await listed(productVersion([market.general]), market.operatorB, grantB)
+            var wrongSector = productVersion([finance])
+            wrongSector.sector = "finance"
+            let sector = try await listed(wrongSector, market.operatorB, grantB)
+            var elsewhere = productVersion([beijingTraffic])
+            elsewhere.regions = [Market.beijing]
+            let region = try await listed(elsewhere, market.operatorB, grantB)
+            let mode = try await listed(productVersion([market.general], modes: [.file]), market.operatorA, market.grantA)
+            // Important data is sold only in a sandbox, which this demand does not accept.
+            let grade = try await listed(productVersion([market.important], modes: [.sandbox]), market.operatorA, market.grantA)
+            let budget = try await listed(productVersion([market.general], price: 5_000), market.operatorA, market.grantA)
+            let unauthorized = try await listed(productVersion([market.general]), operatorC, grantC)
+            try await store.changeAuthorization(grantC.id, to: .suspended, reason: "audit pending", by: Market.admin)
+
+            let breaking = [sector, region, mode, grade, budget, unauthorized]
+            func proposed(to demand: UUID) async throws -> Set<UUID> {
+                Set(try await market.pool.query("SELECT product_id FROM matches WHERE demand_id = \(demand) AND state = 'proposed'").decode(UUID.self))
+            }
+            // The product path: each product offered to the open demands.
+            for product in [compliantA, compliantB] + breaking { _ = try await store.matchProduct(product) }
+            #expect(try await proposed(to: demand) == [compliantA, compliantB])
+            #expect(try await proposed(to: operatorsDemand).isEmpty, "anti-monopoly: nothing inside operator A's own scope")
+            // The demand path, from scratch.
+            try await market.pool.execute("DELETE FROM matches")
+            _ = try await store.matchDemand(demand)
+            _ = try await store.matchDemand(operatorsDemand)
+            #expect(try await proposed(to: demand) == [compliantA, compliantB])
+            #expect(try await proposed(to: operatorsDemand).isEmpty)
+            // The same products do reach a demand that accepts them: the rules, not the fixtures, kept them out.
+            var open = demandRequest(budget: 100_000_000)
+            open.deliveryModes = [.api, .file, .sandbox]
+            let broad = try await store.postDemand(open, demander: market.demander.id, open: true, by: .party(market.demander.id))
+            _ = try await store.matchDemand(broad)
+            #expect(try await proposed(to: broad).isSuperset(of: [mode, grade, budget]))
+            #expect(try await proposed(to: broad).isDisjoint(with: [sector, region, unauthorized]))
+        }
+    }
+
+    @Test func reasonsAreReadableAndAddUpToTheScore() async throws {
+        try await withMarket { market in
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: .party(market.operatorA.id))
+            try await market.store.list(product.id, by: .party(market.operatorA.id))
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let result = try await market.store.matchDemand(demand)
+            #expect(result.proposed.count == 1)
+            let (score, reasons) = try #require(try await market.pool.query("""
+                SELECT score, reasons FROM matches WHERE id = \(result.proposed[0])
+                """).decode(Double.self, JSONB<[Matching.Reason]>.self).first)
+            #expect(Set(reasons.value.map(\.component)) == ["fields", "scenario", "text", "tags", "region", "price"])
+            #expect(abs(reasons.value.reduce(0) { $0 + $1.value * $1.weight } - score) < 1e-9)
+            #expect(reasons.value.allSatisfy { !$0.detail.isEmpty })
+        }
+    }
+
+    @Test func aDelistedProductsProposalsAreWithdrawnAndTheDemandReopens() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let match = try #require(try await market.store.matchDemand(demand).proposed.first)
+            #expect(try await market.store.demandState(demand) == .matched)
+            try await market.store.changeProduct(product.id, to: .delisted, reason: "retired", by: seller)
+            #expect(try await market.pool.query("SELECT state::text FROM matches WHERE id = \(match)").scalar(String.self) == "withdrawn")
+            #expect(try await market.store.demandState(demand) == .open)
+            #expect(try await market.store.matchDemand(demand).proposed.isEmpty, "a delisted product is not proposed again")
+        }
+    }
+}
+
+/// Expiry jobs: demands at their expiry, authorizations at the end of their term.
+@Suite struct ExpiryTests {
+    @Test func aDemandExpiresAtItsTimeAndItsProposalsAreWithdrawn() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            var soon = demandRequest()
+            soon.expiresAt = Date() + 3
+            let demand = try await market.store.postDemand(soon, demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let scheduled = try await market.pool.query("""
+                SELECT scheduled_at FROM pdx_jobs WHERE kind = 'expire_demand' AND args->>'demandID' = \(demand.uuidString)
+                """).decode(Date.self)
+            #expect(scheduled.count == 1)
+            #expect(abs((scheduled.first ?? .distantPast).timeIntervalSince(soon.expiresAt)) < 0.001, "scheduled at its expiry")
+            #expect(try await market.store.matchDemand(demand).proposed.count == 1)
+            if case .notDue = try await market.store.expireDemand(demand) {} else { Issue.record("expired before its time") }
+            try await Task.sleep(for: .seconds(3.5))
+            #expect(try await market.store.expireDemand(demand) == .expired(withdrawn: 1))
+            #expect(try await market.store.demandState(demand) == .expired)
+            #expect(try await market.pool.query("SELECT count(*) FROM matches WHERE demand_id = \(demand) AND state = 'proposed'").scalar(Int64.self) == 0)
+            #expect(try await market.store.expireDemand(demand) == .nothingToDo, "expiring twice does nothing")
+            #expect(try await market.store.matchDemand(demand).proposed.isEmpty, "an expired demand is not matched")
+        }
+    }
+
+    @Test func anAuthorizationExpiresAtTheEndOfItsTermAndItsProductsLeave() async throws {
+        try await withMarket { market in
+            let short = try await market.store.grant(authorization(agency: market.agency, operator: market.operatorB, mode: .multi,
+                                                                   from: Date() - 60, days: 62.0 / 86_400), by: Market.admin)
+            let scheduled = try await market.pool.query("""
+                SELECT count(*) FROM pdx_jobs WHERE kind = 'expire_authorization' AND args->>'authorizationID' = \(short.id.uuidString)
+                """).scalar(Int64.self)
+            #expect(scheduled == 1)
+            let seller = Actor.party(market.operatorB.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorB.id,
+                                                               authorization: short.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            try await Task.sleep(for: .seconds(2.5))
+            #expect(try await market.store.expireAuthorization(short.id) == .expired(withdrawn: 0))
+            #expect(try await market.store.authorization(short.id).state == .expired)
+            #expect(try await market.store.product(product.id).state == .delisted)
+        }
+    }
+}
+
+/// `pdx work`'s handlers, run by a real worker against real PostgreSQL.
+@Suite struct MarketWorkerTests {
+    @Test func aDemandPostedThroughTheStoreGetsItsMatchesOnceTheWorkerRuns() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            #expect(try await market.store.demandState(demand) == .open, "nothing is matched before a worker runs")
+            try await whileWorking(market) {
+                try await waitFor("the demand to be matched") { try await market.store.demandState(demand) == .matched }
+            }
+            let products = try await market.pool.query("SELECT product_id FROM matches WHERE demand_id = \(demand)").decode(UUID.self)
+            #expect(products == [product.id])
+        }
+    }
+
+    @Test func aWebhookReceivesCorrectlySignedEvents() async throws {
+        try await withMarket { market in
+            let receiver = try WebhookReceiver()
+            defer { receiver.close() }
+            let secret = try #require(try await market.store.setWebhook(party: market.demander.id, url: receiver.url, by: Market.admin))
+            #expect(secret.count == 64)
+            let seller = Actor.party(market.operatorA.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            try await whileWorking(market) {
+                try await waitFor("the webhook to receive the new match") { !receiver.requests.isEmpty }
+            }
+            let request = try #require(receiver.requests.first)
+            #expect(request.method == "POST" && request.path == "/hooks/pdx")
+            #expect(request.headers["pdx-event-type"] == "match.proposed")
+            let signature = try #require(request.headers["pdx-signature"])
+            #expect(Webhooks.verify(signature: signature, body: request.body, secret: secret))
+            #expect(!Webhooks.verify(signature: signature, body: request.body + Data(" ".utf8), secret: secret), "a changed body fails")
+            #expect(!Webhooks.verify(signature: signature, body: request.body, secret: String(secret.reversed())), "another secret fails")
+            #expect(!Webhooks.verify(signature: signature, body: request.body, secret: secret, now: Date() + 600), "an old signature fails")
+            let event = try JSONSerialization.jsonObject(with: request.body) as? [String: Any]
+            let data = event?["data"] as? [String: Any]
+            #expect(event?["type"] as? String == "match.proposed")
+            #expect(event?["id"] as? String == request.headers["pdx-event-id"])
+            #expect(data?["demand_id"] as? String == demand.uuidString.lowercased())
+            #expect(data?["product_id"] != nil && data?["state"] as? String == "proposed")
+        }
+    }
+
+    @Test func aFailingReceiverGetsRetriesOfTheSameEvent() async throws {
+        try await withMarket { market in
+            let receiver = try WebhookReceiver(statuses: [500, 503, 200])
+            defer { receiver.close() }
+            _ = try await market.store.setWebhook(party: market.operatorA.id, url: receiver.url, by: Market.admin)
+            let seller = Actor.party(market.operatorA.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            // A direct order: the operator hears `order.placed`.
+            _ = try await market.store.order(product: product.id, quantity: 10, purpose: .industryDevelopment, buyer: market.demander.id,
+                                             by: .party(market.demander.id))
+            try await whileWorking(market) {
+                try await waitFor("three deliveries", within: .seconds(60)) { receiver.requests.count >= 3 }
+                try await waitFor("the notify job to complete") {
+                    try await market.pool.query("SELECT state::text FROM pdx_jobs WHERE kind = 'notify'").scalar(String.self) == "completed"
+                }
+            }
+            let deliveries = receiver.requests
+            #expect(deliveries.count == 3, "two failures, then success, then nothing more")
+            #expect(Set(deliveries.compactMap { $0.headers["pdx-event-id"] }).count == 1, "every retry carries the same event id")
+            #expect(deliveries.allSatisfy { $0.headers["pdx-event-type"] == "order.placed" })
+            let (attempts, errors) = try #require(try await market.pool.query("""
+                SELECT attempt, jsonb_array_length(errors) FROM pdx_jobs WHERE kind = 'notify'
+                """).decode(Int16.self, Int32.self).first)
+            #expect(attempts == 3 && errors == 2)
+        }
+    }
+}
+
+/// Runs a worker with the market's handlers (short retry base, fast polling) while `body` runs.
+func whileWorking(_ market: Market, _ body: () async throws -> Void) async throws {
+    var registry = JobRegistry()
+    var logger = Logger(label: "test.worker")
+    logger.logLevel = .critical
+    MarketWorkers.register(into: &registry, store: market.store, logger: logger)
+    var configuration = JobWorker.Configuration(queues: [NewJob.defaultQueue: 4, matchQueue: 4], claimBatch: 10, pollInterval: .milliseconds(100),
+                                                lease: .seconds(30), shutdownTimeout: .seconds(5), retryBase: .milliseconds(200))
+    configuration.maintenance.schedulerInterval = .milliseconds(50)
+    let worker = try JobWorker(configuration: configuration, registry: registry, database: market.pool.configuration.connection, logger: logger)
+    let running = Task { try await worker.run() }
+    do {
+        try await body()
+        worker.stop()
+        try await running.value
+    } catch {
+        worker.stop()
+        _ = try? await running.value
+        throw error
+    }
+}
+
+/// Polls until `condition` holds; the bound is generous because the suite shares two cores.
+func waitFor(_ what: String, within limit: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut(what: what) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
