@@ -260,3 +260,31 @@ extension PostgresConnection {
         return found
     }
 }
+
+extension MarketStore {
+    /// Live proposals that break a hard rule, checked in SQL independently of the matcher: sector, region,
+    /// delivery mode, product listed, authorization active and in force, grading (no core data; important
+    /// data only in a sandbox), the budget, free public-interest use, and the anti-monopoly rule. Zero is
+    /// the only right answer; `pdx bench match` reports it.
+    public func proposalsBreakingHardRules() async throws -> Int {
+        Int(try await pool.query("""
+            SELECT count(*) FROM matches m
+            JOIN demands d ON d.id = m.demand_id
+            JOIN parties b ON b.id = d.demander_id
+            JOIN products p ON p.id = m.product_id
+            JOIN product_versions v ON v.product_id = m.product_id AND v.version = m.product_version
+            JOIN authorizations a ON a.id = p.authorization_id
+            WHERE m.state = 'proposed' AND (
+                v.sector <> d.sector OR NOT v.regions && d.regions OR NOT v.delivery_modes && d.delivery_modes
+                OR p.state <> 'listed' OR a.state <> 'active' OR NOT a.validity @> m.created_at
+                OR m.quote_fen > d.budget_fen
+                OR (d.purpose IN ('public_welfare', 'public_governance') AND m.quote_fen <> 0)
+                OR EXISTS (SELECT 1 FROM product_version_sources s JOIN data_resources r ON r.id = s.resource_id
+                           WHERE s.product_id = v.product_id AND s.version = v.version
+                             AND (r.grade = 'core' OR (r.grade = 'important' AND v.delivery_modes <> '{sandbox}')))
+                OR (b.kind = 'operator' AND EXISTS (
+                        SELECT 1 FROM authorizations o WHERE o.operator_id = b.id AND o.state = 'active' AND o.validity @> m.created_at
+                          AND v.sector = ANY(o.sectors) AND v.regions && o.regions)))
+            """).scalar(Int64.self) ?? 0)
+    }
+}

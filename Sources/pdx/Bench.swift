@@ -7,7 +7,7 @@ import PDXRuntime
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure pdx; each figure is printed as `name: value unit`.",
-        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self]
+        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self]
     )
 }
 
@@ -144,5 +144,62 @@ struct BenchQueue: AsyncParsableCommand {
         options.completionWriters = completionWriters
         let benchmark = QueueBenchmark(options: options, logger: Logger(label: "pdx.bench"))
         for line in try await benchmark.run(say: say) { say(line) }
+    }
+}
+
+struct BenchMatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "match",
+        abstract: "Matching at catalogue scale: one demand, one product, a burst of demands, recall@10.",
+        discussion: """
+            Seeds a synthetic market (unless the database already holds one, e.g. from `pdx bench seed`), then: \
+            plants demands with three products made to answer each and matches them one at a time (the \
+            time of the match_demand handler's work, and recall@10 of the planted products); lists new \
+            products one at a time against the open demands; posts a burst of demands with their jobs while \
+            --workers `pdx work --queues match` processes run, timed from the first post until every job is \
+            done; finally counts live proposals that break a hard rule (checked in SQL). Without \
+            DATABASE_URL a throwaway durable cluster is started.
+            Example:
+              swift build -c release --product pdx && .build/release/pdx bench match
+              .build/release/pdx bench match --products 10000 --demands 2000 --burst 1000
+            """
+    )
+
+    @Option(help: ArgumentHelp("Listed products to seed.", valueName: "count"))
+    var products = 100_000
+    @Option(help: ArgumentHelp("Open demands to seed.", valueName: "count"))
+    var demands = 20_000
+    @Option(help: ArgumentHelp("The generator's seed.", valueName: "number"))
+    var seed: UInt64 = 1
+    @Option(help: ArgumentHelp("Planted demands, matched one at a time (latency samples and recall ground truth).", valueName: "count"))
+    var planted = 500
+    @Option(help: ArgumentHelp("New products matched one at a time.", valueName: "count"))
+    var productSamples = 200
+    @Option(help: ArgumentHelp("Demands posted in the burst (0 skips it).", valueName: "count"))
+    var burst = 10_000
+    @Option(help: ArgumentHelp("Worker processes for the burst.", valueName: "count"))
+    var workers = 2
+    @Option(help: ArgumentHelp("Jobs each worker process runs at once.", valueName: "count"))
+    var concurrency = 8
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (100...10_000_000).contains(products) else { throw ValidationError("--products must be from 100 to 10000000, got \(products)") }
+        guard (0...10_000_000).contains(demands) else { throw ValidationError("--demands must be from 0 to 10000000, got \(demands)") }
+        guard (10...100_000).contains(planted) else { throw ValidationError("--planted must be from 10 to 100000, got \(planted)") }
+        guard (10...100_000).contains(productSamples) else { throw ValidationError("--product-samples must be from 10 to 100000, got \(productSamples)") }
+        guard (0...1_000_000).contains(burst) else { throw ValidationError("--burst must be from 0 to 1000000, got \(burst)") }
+        guard (1...16).contains(workers) else { throw ValidationError("--workers must be from 1 to 16, got \(workers)") }
+        guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 256, got \(concurrency)") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let options = MatchBenchmark.Options(databaseURL: database.resolved, products: products, demands: demands, seed: seed, planted: planted,
+                                             productSamples: productSamples, burst: burst, workers: workers, concurrency: concurrency,
+                                             executable: executable)
+        for line in try await MatchBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
     }
 }

@@ -1,0 +1,209 @@
+import Foundation
+import JobQueue
+import LocalPostgres
+public import Logging
+import MarketStore
+import Migrations
+import Postgres
+
+/// `pdx bench match`: matching on a synthetic market (by default 100,000 listed products and 20,000 open
+/// demands) on a durable PostgreSQL. Planted demands, each with products made to answer it, give the
+/// single-demand latency (the handler's work, timed in this process) and recall@10; new products give
+/// the product latency; a burst of demands posted with their jobs is matched by worker processes
+/// (`pdx work --queues match`); every proposal made is then checked against the hard rules.
+public struct MatchBenchmark: Sendable {
+    public struct Options: Sendable {
+        public var databaseURL: String?
+        public var products: Int
+        public var demands: Int
+        public var seed: UInt64
+        /// Planted demands: the single-demand samples and the recall ground truth.
+        public var planted: Int
+        public var productSamples: Int
+        public var burst: Int
+        public var workers: Int
+        /// Jobs each worker process runs at once.
+        public var concurrency: Int
+        /// The `pdx` executable the worker processes run.
+        public var executable: String
+
+        public init(databaseURL: String?, products: Int = 100_000, demands: Int = 20_000, seed: UInt64 = 1, planted: Int = 500,
+                    productSamples: Int = 200, burst: Int = 10_000, workers: Int = 2, concurrency: Int = 8, executable: String) {
+            self.databaseURL = databaseURL
+            self.products = products
+            self.demands = demands
+            self.seed = seed
+            self.planted = planted
+            self.productSamples = productSamples
+            self.burst = burst
+            self.workers = workers
+            self.concurrency = concurrency
+            self.executable = executable
+        }
+    }
+
+    public let options: Options
+    let logger: Logger
+
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs every step, printing progress with `say`, and returns the figures, one `name: value unit` each.
+    public func run(say: @Sendable (String) -> Void) async throws -> [String] {
+        var cluster: LocalPostgres?
+        let url: String
+        if let given = options.databaseURL {
+            url = given
+        } else {
+            say("starting a durable PostgreSQL for the benchmark…")
+            let local = LocalPostgres(directory: URL(fileURLWithPath: "/tmp/pdx-bench-match-\(getpid())"), profile: .dev)
+            url = try await local.start().connectionString(database: "postgres")
+            try local.removeWhenProcessExits(pid: getpid())
+            cluster = local
+        }
+        let configuration = PostgresConfiguration(connectionString: url, applicationName: "pdx bench match")
+        let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 4), logger: logger)
+        do {
+            let figures = try await measure(pool, url: url, say: say)
+            await pool.close()
+            try await cluster?.stop()
+            return figures
+        } catch {
+            await pool.close()
+            try? await cluster?.stop()
+            throw error
+        }
+    }
+
+    private func measure(_ pool: PostgresPool, url: String, say: @Sendable (String) -> Void) async throws -> [String] {
+        try await pool.withConnection { connection in _ = try await Migrator.embedded(logger: logger).migrate(on: connection) }
+        let listed = try await pool.query("SELECT count(*) FROM products WHERE state = 'listed'").scalar(Int64.self) ?? 0
+        if listed == 0 {
+            say("seeding \(options.products) products and \(options.demands) open demands (seed \(options.seed))…")
+            try await SyntheticMarket(products: options.products, demands: options.demands, seed: options.seed).generate(on: pool) { say($0) }
+        } else {
+            say("using the market already in the database: \(listed) listed products")
+        }
+        let store = MarketStore(pool: pool)
+        var additions = try await SyntheticAdditions.load(from: pool, seed: options.seed &+ UInt64(listed))
+        var figures: [String] = []
+
+        // One new demand at a time, with its planted answers.
+        say("planting \(options.planted) demands with 3 products made for each…")
+        let planted = try await additions.plant(options.planted, on: pool)
+        try await pool.execute("ANALYZE")
+        let warmUp = try await pool.query("SELECT id FROM demands WHERE state = 'open' ORDER BY id LIMIT 20").decode(UUID.self)
+        for demand in warmUp { _ = try await store.matchDemand(demand) }
+        var demandTimes: [Double] = [], candidates: [Double] = []
+        var found = 0, wanted = 0
+        for sample in planted {
+            let start = ContinuousClock.now
+            let result = try await store.matchDemand(sample.demandID)
+            demandTimes.append(milliseconds(ContinuousClock.now - start))
+            candidates.append(Double(result.candidates))
+            let top = Set(try await pool.query("""
+                SELECT product_id FROM matches WHERE id = ANY(\(result.proposed))
+                """).decode(UUID.self))
+            found += sample.productIDs.filter(top.contains).count
+            wanted += sample.productIDs.count
+        }
+        figures.append(String(format: "demand match p50: %.2f ms", percentile(demandTimes, 0.50)))
+        figures.append(String(format: "demand match p99: %.2f ms", percentile(demandTimes, 0.99)))
+        figures.append(String(format: "demand match candidates p50: %.0f products", percentile(candidates, 0.50)))
+        figures.append(String(format: "recall@10: %.4f", wanted == 0 ? 0 : Double(found) / Double(wanted)))
+        say(figures.suffix(4).joined(separator: "\n"))
+
+        // One new product at a time, against the open demands.
+        say("listing \(options.productSamples) new products one at a time…")
+        let newProducts = try await additions.products(options.productSamples, on: pool)
+        var productTimes: [Double] = [], offered = 0
+        for product in newProducts {
+            let start = ContinuousClock.now
+            offered += try await store.matchProduct(product).count
+            productTimes.append(milliseconds(ContinuousClock.now - start))
+        }
+        figures.append(String(format: "product match p50: %.2f ms", percentile(productTimes, 0.50)))
+        figures.append(String(format: "product match p99: %.2f ms", percentile(productTimes, 0.99)))
+        figures.append(String(format: "product proposals per product: %.1f", Double(offered) / Double(max(1, newProducts.count))))
+        say(figures.suffix(3).joined(separator: "\n"))
+
+        // A burst of demands, matched by worker processes.
+        if options.burst > 0 {
+            figures += try await burst(pool, additions: &additions, url: url, say: say)
+        }
+
+        let violations = try await store.proposalsBreakingHardRules()
+        figures.append("hard-rule violations: \(violations) proposals")
+        return figures
+    }
+
+    private func burst(_ pool: PostgresPool, additions: inout SyntheticAdditions, url: String,
+                       say: @Sendable (String) -> Void) async throws -> [String] {
+        say("starting \(options.workers) worker processes (pdx work --queues match --concurrency \(options.concurrency))…")
+        try await pool.execute("DELETE FROM pdx_jobs WHERE kind = 'match_demand'")
+        var processes: [Process] = []
+        defer { for process in processes where process.isRunning { process.terminate() } }
+        for index in 0..<options.workers {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: options.executable)
+            process.arguments = ["work", "--database-url", url, "--queues", matchQueue, "--concurrency", "\(options.concurrency)",
+                                 "--poll-interval", "100ms", "--log-level", "warning"] + (index == 0 ? [] : ["--no-maintenance"])
+            let log = URL(fileURLWithPath: "/tmp/pdx-bench-match-worker-\(getpid())-\(index).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+            processes.append(process)
+        }
+        // Ready when every worker holds its LISTEN connection.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try await pool.query("""
+            SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pdx work%' AND query ILIKE 'LISTEN%'
+            """).scalar(Int64.self) ?? 0 < Int64(options.workers) {
+            guard ContinuousClock.now < deadline, processes.allSatisfy(\.isRunning) else {
+                throw LocalPostgresError("the worker processes did not start; see /tmp/pdx-bench-match-worker-\(getpid())-*.log")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        say("posting \(options.burst) demands in transactions of 1,000, each with its match_demand job…")
+        let start = ContinuousClock.now
+        let posted = try await additions.postDemands(options.burst, on: pool)
+        let postedAfter = ContinuousClock.now - start
+        while try await pool.query("""
+            SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand' AND state NOT IN ('completed', 'discarded', 'cancelled')
+            """).scalar(Int64.self) ?? 0 > 0 {
+            guard ContinuousClock.now - start < .seconds(600) else { throw LocalPostgresError("the burst was not matched within 10 minutes") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let elapsed = ContinuousClock.now - start
+        for process in processes { process.terminate() }
+        for process in processes { process.waitUntilExit() }
+        let failed = try await pool.query("""
+            SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand' AND (state <> 'completed' OR attempt > 1)
+            """).scalar(Int64.self) ?? 0
+        let served = try await pool.query("""
+            SELECT count(DISTINCT demand_id) FROM matches WHERE demand_id = ANY(\(posted))
+            """).scalar(Int64.self) ?? 0
+        let seconds = elapsed / .seconds(1)
+        let lines = [
+            String(format: "burst matched (%d demands, %d workers): %.2f s", options.burst, options.workers, seconds),
+            String(format: "burst rate: %.0f demands/s", Double(options.burst) / seconds),
+            String(format: "burst posting: %.2f s", postedAfter / .seconds(1)),
+            "burst demands with proposals: \(served) demands",
+            "burst jobs retried or failed: \(failed) jobs",
+        ]
+        say(lines.joined(separator: "\n"))
+        return lines
+    }
+
+    private func milliseconds(_ duration: Duration) -> Double { duration / .milliseconds(1) }
+
+    private func percentile(_ values: [Double], _ p: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))]
+    }
+}
