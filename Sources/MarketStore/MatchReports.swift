@@ -129,6 +129,11 @@ public struct DemandGap: Sendable, Codable, Equatable {
     public struct DiagnosisCount: Sendable, Codable, Equatable {
         public var diagnosis: GapDiagnosis
         public var demands: Int
+
+        public init(diagnosis: GapDiagnosis, demands: Int) {
+            self.diagnosis = diagnosis
+            self.demands = demands
+        }
     }
 
     public var sector: String
@@ -184,13 +189,16 @@ extension MarketStore {
                 WHERE \(conjunction(demandScope))
                 GROUP BY d.id, d.sector
             ), cohort AS (
-                SELECT o.sector, o.opened_at, (SELECT min(m.created_at) FROM matches m WHERE m.demand_id = o.id) AS first_match_at
-                FROM opened o
+                -- NULL for a demand without a match (greatest() alone would turn NULL into 0).
+                SELECT o.sector,
+                       CASE WHEN f.first_match_at IS NOT NULL THEN greatest(0, extract(epoch FROM f.first_match_at - o.opened_at))::float8 END AS wait
+                FROM opened o, LATERAL (SELECT min(m.created_at) AS first_match_at FROM matches m WHERE m.demand_id = o.id) AS f
                 WHERE \(conjunction(openedScope))
             ), demand_figures AS (
-                SELECT GROUPING(sector) = 1 AS overall, sector, count(*) AS opened, count(first_match_at) AS matched,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM first_match_at - opened_at))::float8) AS p50,
-                       percentile_cont(0.95) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM first_match_at - opened_at))::float8) AS p95
+                -- count(wait) and the percentiles skip the NULLs: they are over the matched demands.
+                SELECT GROUPING(sector) = 1 AS overall, sector, count(*) AS opened, count(wait) AS matched,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY wait) AS p50,
+                       percentile_cont(0.95) WITHIN GROUP (ORDER BY wait) AS p95
                 FROM cohort
                 GROUP BY GROUPING SETS ((sector), ())
             ), match_figures AS (
