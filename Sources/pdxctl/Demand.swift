@@ -55,8 +55,8 @@ struct DemandCommand: AsyncParsableCommand {
                 + (gaps.count == limit ? " (the first \(limit) groups; raise --limit for more)" : "") + ".")
             var byDiagnosis: [GapDiagnosis: Int] = [:]
             for gap in gaps { for entry in gap.diagnoses { byDiagnosis[entry.diagnosis, default: 0] += entry.demands } }
-            say("why, in demands: " + GapDiagnosis.allCases.compactMap { diagnosis in
-                byDiagnosis[diagnosis].map { "\(Self.short(diagnosis)) \($0)" }
+            say("demands by diagnosis: " + GapDiagnosis.allCases.compactMap { diagnosis in
+                byDiagnosis[diagnosis].map { "\(Self.short(diagnosis)) (\($0))" }
             }.joined(separator: ", "))
             for (index, gap) in gaps.enumerated() {
                 say("")
@@ -91,7 +91,7 @@ struct DemandCommand: AsyncParsableCommand {
             case .passesHardRules: text = gap.diagnosis.description
             }
             if gap.diagnoses.count > 1 {
-                text += " (of the demands: " + gap.diagnoses.map { "\(short($0.diagnosis)) \($0.demands)" }.joined(separator: ", ") + ")"
+                text += " (by demand: " + gap.diagnoses.map { "\(short($0.diagnosis)) \($0.demands)" }.joined(separator: ", ") + ")"
             }
             return text
         }
