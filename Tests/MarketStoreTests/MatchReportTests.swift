@@ -60,6 +60,13 @@ private func matchedMarket(_ market: Market) async throws -> MatchedMarket {
     return MatchedMarket(first: first, second: second, demands: demands, beijing: beijing, finance: finance, accepted: accepted, declined: declined)
 }
 
+/// Hands a listener subscription's iterator to `withTimeout`, one event at a time.
+private final class EventBox: @unchecked Sendable {
+    private var iterator: AsyncStream<PostgresListenerEvent>.Iterator
+    init(_ iterator: AsyncStream<PostgresListenerEvent>.Iterator) { self.iterator = iterator }
+    func next() async -> PostgresListenerEvent? { await iterator.next() }
+}
+
 @Suite struct MatchReportTests {
     @Test func statsCountDemandsMatchesAndDecisionsPerSectorAndOverall() async throws {
         try await withMarket { market in
@@ -284,6 +291,37 @@ private func matchedMarket(_ market: Market) async throws -> MatchedMarket {
                 #expect(help.status == 0 && help.output.contains("pdxctl \(command.joined(separator: " "))") && help.output.contains("--json"),
                         "\(command): \(help.output)")
             }
+        }
+    }
+
+    @Test func matchesNotifyTheirIDAndStateWhenProposedAndWhenTheirStateChanges() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id), buyer = Actor.party(market.demander.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            let first = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: buyer)
+            let second = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: buyer)
+            let listener = try PostgresListener(configuration: market.pool.configuration.connection)
+            defer { listener.shutdown() }
+            let events = EventBox(try listener.subscribe(to: "pdx_matches").makeAsyncIterator())
+            #expect(try await withTimeout(.seconds(60), "LISTEN") { await events.next() } == .listening)
+            let declined = try #require(try await market.store.matchDemand(first).proposed.first)
+            let accepted = try #require(try await market.store.matchDemand(second).proposed.first)
+            try await market.store.decline(match: declined, buyer: market.demander.id, reason: nil, by: buyer)
+            _ = try await market.store.accept(match: accepted, buyer: market.demander.id, by: buyer)
+            var payloads: [String] = []
+            while payloads.count < 4 {
+                guard let event = try await withTimeout(.seconds(60), "match event", { await events.next() }) else {
+                    Issue.record("the subscription ended after \(payloads)")
+                    return
+                }
+                if case .notification(let notification) = event { payloads.append(notification.payload) }
+            }
+            struct Event: Decodable, Equatable { var id: UUID; var state: String }
+            let decoded = try payloads.map { try JSONDecoder().decode(Event.self, from: Data($0.utf8)) }
+            #expect(decoded == [Event(id: declined, state: "proposed"), Event(id: accepted, state: "proposed"),
+                                Event(id: declined, state: "declined"), Event(id: accepted, state: "accepted")])
         }
     }
 
