@@ -290,6 +290,9 @@ extension MarketStore {
                 JOIN product_versions v ON v.product_id = p.id AND v.version = p.version
                 JOIN authorizations a ON a.id = p.authorization_id
                 WHERE p.state = 'listed' AND a.state = 'active' AND a.validity @> now()
+            ), listed_per_sector AS MATERIALIZED (
+                -- Counted once, not once per group.
+                SELECT sector, count(*) AS listed FROM offer GROUP BY sector
             ), unserved AS (
                 SELECT d.id, d.demander_id, d.title, d.sector, d.scenario, d.state, d.purpose, d.quantity, d.budget_fen,
                        d.delivery_modes, d.created_at,
@@ -302,7 +305,7 @@ extension MarketStore {
             ), diagnosed AS (
                 SELECT u.*,
                        CASE
-                           WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector) THEN 0
+                           WHEN NOT EXISTS (SELECT 1 FROM listed_per_sector l WHERE l.sector = u.sector) THEN 0
                            WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector AND o.regions && u.regions) THEN 1
                            WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector AND o.regions && u.regions
                                                                     AND o.delivery_modes && u.delivery_modes) THEN 2
@@ -338,7 +341,7 @@ extension MarketStore {
                    ARRAY(SELECT f FROM unnest(g.fields) AS f
                          WHERE NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = g.sector AND o.regions && g.regions AND f = ANY (o.fields))
                          ORDER BY f) AS missing,
-                   (SELECT count(*) FROM offer o WHERE o.sector = g.sector) AS listed_in_sector,
+                   coalesce((SELECT l.listed FROM listed_per_sector l WHERE l.sector = g.sector), 0) AS listed_in_sector,
                    (SELECT count(*) FROM offer o WHERE o.sector = g.sector AND o.regions && g.regions) AS listed_in_region,
                    least(g.cheapest, 9223372036854775807)::int8 AS cheapest,
                    g.examples
