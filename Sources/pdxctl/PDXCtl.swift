@@ -10,10 +10,11 @@ import Postgres
 struct PDXCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pdxctl",
-        abstract: "Administer pdx: the database's state, the job queue and the fair-pricing rules.",
+        abstract: "Administer pdx: the database's state, the job queue, the fair-pricing rules, and matching.",
         discussion: "Uses DATABASE_URL or --database-url, like pdx.",
         version: "0.1.0",
-        subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self]
+        subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self, MatchesCommand.self,
+                      DemandCommand.self]
     )
 }
 
