@@ -34,57 +34,139 @@ public enum Matching {
     }
 
     static let weights: [(String, Double)] = [("fields", 0.35), ("scenario", 0.2), ("text", 0.2), ("tags", 0.1), ("region", 0.05), ("price", 0.1)]
+    /// The most the price component can add: a score without it plus this bounds the full score.
+    public static let priceWeight = 0.1
 
     /// The score of a product for a demand, from readable components. Deterministic: the same inputs
     /// give the same score.
     public static func score(demand: DemandRequest, product: ProductVersion, quote: Quote) -> Score {
-        let wanted = Set(demand.fieldsWanted), offered = Set(product.fields)
-        let covered = wanted.intersection(offered)
-        let fields = wanted.isEmpty ? 1 : Double(covered.count) / Double(wanted.count)
-        let scenario = product.scenarios.contains(demand.scenario) ? 1.0 : 0.0
-        let text = similarity(demand.title + " " + demand.description, product.title + " " + product.description)
-        let tags = jaccard(Set(demand.tags), Set(product.tags))
-        // A product made for fewer regions fits a regional demand more closely.
-        let sharedRegions = Set(demand.regions).intersection(product.regions).count
-        let region = product.regions.isEmpty ? 0 : Double(sharedRegions) / Double(product.regions.count)
-        let price = demand.budgetFen <= 0 ? (quote.amountFen == 0 ? 1 : 0)
-            : max(0, min(1, Double(demand.budgetFen - quote.amountFen) / Double(demand.budgetFen)))
-        let values: [String: (Double, String)] = [
-            "fields": (fields, "offers \(covered.count) of the \(wanted.count) fields wanted" + (covered.isEmpty ? "" : " (\(covered.sorted().joined(separator: ", ")))")),
-            "scenario": (scenario, scenario == 1 ? "built for the scenario \(demand.scenario)" : "not built for the scenario \(demand.scenario)"),
-            "text": (text, "title and description share \(Int((text * 100).rounded())) % of their character bigrams"),
-            "tags": (tags, "shares \(Set(demand.tags).intersection(product.tags).count) tags"),
-            "region": (region, "covers \(sharedRegions) of its \(product.regions.count) regions where wanted"),
-            "price": (price, "quotes \(quote.amountFen) fen against a budget of \(demand.budgetFen) fen"),
-        ]
-        var total = 0.0
-        var reasons: [Reason] = []
-        for (component, weight) in weights {
-            let (value, detail) = values[component] ?? (0, "")
-            total += value * weight
-            reasons.append(Reason(component: component, value: value, weight: weight, detail: detail))
+        Scorer(demand).score(Scorer.Partial(Scorer(demand), product), quote: quote)
+    }
+
+    /// Scores many products for one demand: what depends on the demand alone (its bigrams, its sets) is
+    /// computed once, and everything but the price (which needs a quote) can be scored before pricing.
+    public struct Scorer: Sendable {
+        let demand: DemandRequest
+        let wanted: Set<String>
+        let tags: Set<String>
+        let regions: Set<RegionCode>
+        let text: Bigrams
+
+        public init(_ demand: DemandRequest) {
+            self.demand = demand
+            wanted = Set(demand.fieldsWanted)
+            tags = Set(demand.tags)
+            regions = Set(demand.regions)
+            text = Bigrams(demand.title + " " + demand.description)
         }
-        return Score(total: min(1, max(0, total)), reasons: reasons)
+
+        /// The components that need no quote, for one product.
+        public struct Partial: Sendable {
+            /// The weighted sum of every component but the price.
+            public let total: Double
+            let values: [String: (Double, String)]
+
+            public init(_ scorer: Scorer, _ product: ProductVersion) {
+                let covered = scorer.wanted.intersection(product.fields)
+                let fields = scorer.wanted.isEmpty ? 1 : Double(covered.count) / Double(scorer.wanted.count)
+                let scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
+                let text = scorer.text.dice(Bigrams(product.title + " " + product.description))
+                let productTags = Set(product.tags)
+                let union = scorer.tags.union(productTags).count
+                let sharedTags = scorer.tags.intersection(productTags).count
+                let tags = union == 0 ? 0 : Double(sharedTags) / Double(union)
+                // A product made for fewer regions fits a regional demand more closely.
+                let sharedRegions = scorer.regions.intersection(product.regions).count
+                let region = product.regions.isEmpty ? 0 : Double(sharedRegions) / Double(product.regions.count)
+                let scenarioName = scorer.demand.scenario
+                values = [
+                    "fields": (fields, "offers \(covered.count) of the \(scorer.wanted.count) fields wanted"
+                        + (covered.isEmpty ? "" : " (\(covered.sorted().joined(separator: ", ")))")),
+                    "scenario": (scenario, scenario == 1 ? "built for the scenario \(scenarioName)" : "not built for the scenario \(scenarioName)"),
+                    "text": (text, "title and description share \(Int((text * 100).rounded())) % of their character bigrams"),
+                    "tags": (tags, "shares \(sharedTags) tags"),
+                    "region": (region, "covers \(sharedRegions) of its \(product.regions.count) regions where wanted"),
+                ]
+                var total = 0.0
+                for (component, weight) in Matching.weights { total += (values[component]?.0 ?? 0) * weight }
+                self.total = total
+            }
+        }
+
+        /// The full score: the partial one and the price headroom under `quote`.
+        public func score(_ partial: Partial, quote: Quote) -> Score {
+            let budget = demand.budgetFen
+            let price = budget <= 0 ? (quote.amountFen == 0 ? 1 : 0) : max(0, min(1, Double(budget - quote.amountFen) / Double(budget)))
+            var values = partial.values
+            values["price"] = (price, "quotes \(quote.amountFen) fen against a budget of \(budget) fen")
+            var total = 0.0
+            var reasons: [Reason] = []
+            for (component, weight) in Matching.weights {
+                let (value, detail) = values[component] ?? (0, "")
+                total += value * weight
+                reasons.append(Reason(component: component, value: value, weight: weight, detail: detail))
+            }
+            return Score(total: min(1, max(0, total)), reasons: reasons)
+        }
     }
 
     /// Dice similarity of character bigrams, so that Chinese text (no spaces between words) and English
-    /// text both compare; case and whitespace are ignored.
+    /// text both compare; case, whitespace and punctuation are ignored.
     public static func similarity(_ a: String, _ b: String) -> Double {
-        func bigrams(_ text: String) -> [String: Int] {
-            let characters = Array(text.lowercased().filter { !$0.isWhitespace && !$0.isPunctuation })
-            guard characters.count >= 2 else { return characters.isEmpty ? [:] : [String(characters): 1] }
-            var counts: [String: Int] = [:]
-            for index in 0..<(characters.count - 1) { counts[String(characters[index...index + 1]), default: 0] += 1 }
-            return counts
-        }
-        let x = bigrams(a), y = bigrams(b)
-        let total = x.values.reduce(0, +) + y.values.reduce(0, +)
-        guard total > 0 else { return 0 }
-        let shared = x.reduce(0) { $0 + min($1.value, y[$1.key] ?? 0) }
-        return 2 * Double(shared) / Double(total)
+        Bigrams(a).dice(Bigrams(b))
     }
 
-    static func jaccard(_ a: Set<String>, _ b: Set<String>) -> Double {
-        a.isEmpty && b.isEmpty ? 0 : Double(a.intersection(b).count) / Double(a.union(b).count)
+    /// The character bigrams of a text, counted (a one-character text counts the character itself).
+    public struct Bigrams: Sendable {
+        var counts: [UInt64: Int32] = [:]
+        var total = 0
+
+        public init(_ text: String) {
+            var previous: UInt32?
+            var single: UInt32?
+            for scalar in text.unicodeScalars where !Self.ignored(scalar) {
+                let value = Self.lowercased(scalar)
+                if let previous {
+                    counts[UInt64(previous) << 32 | UInt64(value), default: 0] += 1
+                    total += 1
+                    single = nil
+                } else {
+                    single = value
+                }
+                previous = value
+            }
+            if total == 0, let single {
+                counts[UInt64(single) << 32 | UInt64(UInt32.max), default: 0] = 1
+                total = 1
+            }
+        }
+
+        /// 2 × shared / (total of both); 0 when both are empty.
+        public func dice(_ other: Bigrams) -> Double {
+            guard total + other.total > 0 else { return 0 }
+            let (small, large) = counts.count <= other.counts.count ? (counts, other.counts) : (other.counts, counts)
+            var shared = 0
+            for (key, count) in small { shared += Int(min(count, large[key] ?? 0)) }
+            return 2 * Double(shared) / Double(total + other.total)
+        }
+
+        static func ignored(_ scalar: Unicode.Scalar) -> Bool {
+            if scalar.isASCII, (48...57).contains(scalar.value) || (65...90).contains(scalar.value) || (97...122).contains(scalar.value) {
+                return false
+            }
+            if scalar.properties.isWhitespace { return true }
+            switch scalar.properties.generalCategory {
+            case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+                 .finalPunctuation, .otherPunctuation: return true
+            default: return false
+            }
+        }
+
+        static func lowercased(_ scalar: Unicode.Scalar) -> UInt32 {
+            let v = scalar.value
+            if v < 128 { return (65...90).contains(v) ? v + 32 : v }
+            guard scalar.properties.changesWhenLowercased else { return v }
+            return scalar.properties.lowercaseMapping.unicodeScalars.first?.value ?? v
+        }
     }
 }

@@ -13,12 +13,14 @@ extension MarketStore {
     }
 
     /// Finds the best listed products for an open demand and proposes those of the top `limit` it does
-    /// not hold yet. Candidates come from the indexes (sector, overlapping regions and delivery modes, an
-    /// authorization in force), at most `candidates` of them, pre-ordered by a cheap estimate of the score
-    /// (scenario, fields, trigram similarity); each is priced under the rules in force, checked against the
-    /// hard rules (budget, anti-monopoly) and scored; equal scores are ordered by product id. The reads
-    /// take a handful of queries whatever the number of candidates, and the proposals go in with one
-    /// transaction. A demand that is not open or matched, or has expired, is left alone.
+    /// not hold yet. Candidates come from the catalogue's match keys (one GIN lookup: the demand's sector,
+    /// an overlapping region and delivery mode) under an authorization in force, at most `candidates` of
+    /// them, pre-ordered by what SQL can estimate cheaply (scenario, fields, tags). Every score component but
+    /// the price is computed for each; then candidates are priced (and held to the budget and the
+    /// anti-monopoly rule) best first, until no unpriced one could still enter the top `limit` even with
+    /// a full price score. Equal scores are ordered by product id. The reads take four queries whatever
+    /// the catalogue's size, and the proposals go in with one transaction. A demand that is not open or
+    /// matched, or has expired, is left alone.
     public func matchDemand(_ demandID: UUID, limit: Int = 10, candidates candidateLimit: Int = 300,
                             by actor: Actor = .system) async throws -> DemandMatching {
         try await pool.withConnection { connection in
@@ -28,31 +30,24 @@ extension MarketStore {
             }
             let demand = subject.demand
             let rules = try await connection.allRuleVersions()
+            let keys = matchKeys(demand.sector, demand.regions, demand.deliveryModes)
             let rows = try await connection.query("""
-                WITH c AS (
-                    SELECT p.id, p.version, p.operator_id
-                    FROM products p
-                    JOIN product_versions v ON v.product_id = p.id AND v.version = p.version
-                    JOIN authorizations a ON a.id = p.authorization_id
-                    WHERE p.state = 'listed' AND v.sector = \(demand.sector)
-                      AND v.regions && \(demand.regions.map(\.value))
-                      AND v.delivery_modes && \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[]
-                      AND a.state = 'active' AND a.validity @> now()
-                      AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(demandID) AND m.product_id = p.id
-                                                                AND m.state IN ('accepted', 'declined'))
-                    ORDER BY (v.scenarios @> ARRAY[\(demand.scenario)])::int * 0.2 + (v.fields @> \(demand.fieldsWanted))::int * 0.25
-                             + (v.fields && \(demand.fieldsWanted))::int * 0.1
-                             + similarity(v.title || ' ' || v.description, \(demand.title + " " + demand.description)) * 0.2 DESC,
-                             p.id
-                    LIMIT \(Int32(candidateLimit))
-                )
-                SELECT c.id, c.version, c.operator_id, (SELECT min(lower(validity)) FROM authorizations WHERE operator_id = c.operator_id),
-                       v.title, v.description, v.sector, v.regions, v.scenarios, v.tags, v.fields, v.delivery_modes::text[],
-                       v.charge_unit::text, v.list_price_fen,
-                       EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(demandID) AND m.product_id = c.id AND m.state = 'proposed')
-                FROM c JOIN product_versions v ON v.product_id = c.id AND v.version = c.version
+                SELECT c.product_id, c.version, c.operator_id,
+                       (SELECT min(lower(validity)) FROM authorizations WHERE operator_id = c.operator_id),
+                       c.title, c.description, c.sector, c.regions, c.scenarios, c.tags, c.fields, c.delivery_modes::text[],
+                       c.charge_unit::text, c.list_price_fen,
+                       EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(demandID) AND m.product_id = c.product_id AND m.state = 'proposed')
+                FROM catalogue c
+                WHERE c.match_keys && \(keys)
+                  AND c.authorization_id IN (SELECT id FROM authorizations WHERE state = 'active' AND validity @> now())
+                  AND c.product_id <> ALL(\(subject.settled))
+                ORDER BY (c.scenarios @> ARRAY[\(demand.scenario)])::int * 0.2 + (c.fields @> \(demand.fieldsWanted))::int * 0.25
+                         + (c.fields && \(demand.fieldsWanted))::int * 0.1 + (c.tags && \(demand.tags))::int * 0.1 DESC, c.product_id
+                LIMIT \(Int32(candidateLimit))
                 """)
-            var scored: [Candidate] = []
+            let scorer = Matching.Scorer(demand)
+            var partials: [(PricedProduct, version: Int, held: Bool, Matching.Scorer.Partial)] = []
+            partials.reserveCapacity(rows.count)
             for row in rows {
                 let (id, version, operatorID, since, title, description, sector, regions, scenarios, tags, fields, modes, unit, price, held) = try row.decode(
                     UUID.self, Int32.self, UUID.self, Date?.self, String.self, String.self, String.self, [String].self, [String].self,
@@ -61,10 +56,19 @@ extension MarketStore {
                     title: title, description: description, sector: sector, regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
                     scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
                     chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []), operatorSince: since)
-                if let candidate = Candidate(subject, product, version: Int(version), rules: rules, held: held) { scored.append(candidate) }
+                partials.append((product, Int(version), held, Matching.Scorer.Partial(scorer, product.version)))
             }
-            scored.sort(by: Candidate.better)
-            let chosen = scored.prefix(limit).filter { !$0.held }
+            partials.sort { $0.3.total != $1.3.total ? $0.3.total > $1.3.total : $0.0.id.uuidString < $1.0.id.uuidString }
+            var best: [Candidate] = []
+            for (product, version, held, partial) in partials {
+                if best.count == limit, let last = best.last, partial.total + Matching.priceWeight < last.score.total { break }
+                guard let candidate = Candidate(subject, product, version: version, rules: rules, held: held, scorer: scorer, partial: partial)
+                else { continue }
+                best.append(candidate)
+                best.sort(by: Candidate.better)
+                if best.count > limit { best.removeLast() }
+            }
+            let chosen = best.filter { !$0.held }
             let proposed = try await connection.transaction { connection in
                 try await connection.propose(chosen.map { $0.match(demandID: demandID) }, actor: actor)
             }
@@ -91,14 +95,14 @@ extension MarketStore {
             let version = stored.current
             let product = PricedProduct(id: productID, operatorID: stored.operatorID, version: version, operatorSince: since)
             let rules = try await connection.allRuleVersions()
+            let keys = matchKeys(version.sector, version.regions, version.deliveryModes)
             let rows = try await connection.query("""
                 SELECT \(unsafeRaw: PostgresConnection.subjectColumns),
                        (SELECT score FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed'
                         ORDER BY score DESC LIMIT 1 OFFSET \(Int32(limit - 1)))
                 FROM demands d JOIN parties b ON b.id = d.demander_id
-                WHERE d.state IN ('open', 'matched') AND d.sector = \(version.sector) AND d.expires_at > now()
-                  AND d.regions && \(version.regions.map(\.value))
-                  AND d.delivery_modes && \(version.deliveryModes.map(\.rawValue))::pdx_delivery_mode[]
+                WHERE d.state IN ('open', 'matched') AND d.expires_at > now()
+                  AND pdx_match_keys(d.sector, d.regions, d.delivery_modes) && \(keys)
                   AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
                 ORDER BY d.id
                 LIMIT 5000
@@ -121,6 +125,12 @@ extension MarketStore {
     }
 }
 
+/// The keys `pdx_match_keys` (sql/0007_catalogue.sql) indexes: "sector/region/mode" for each region and
+/// delivery mode, so that sharing a key means the same sector and overlapping regions and modes.
+func matchKeys(_ sector: String, _ regions: [RegionCode], _ modes: [DeliveryMode]) -> [String] {
+    regions.flatMap { region in modes.map { "\(sector)/\(region.value)/\($0.rawValue)" } }
+}
+
 /// A demand as matching sees it: the request, its demander and the demander's authorizations in force
 /// (for the anti-monopoly rule), with the database's clock.
 struct MatchingSubject: Sendable {
@@ -130,6 +140,8 @@ struct MatchingSubject: Sendable {
     var buyer: Party
     var buyerAuthorizations: [Authorization]
     var now: Date
+    /// Products the demand accepted or declined: never proposed to it again.
+    var settled: [UUID] = []
 }
 
 /// A product that passed a demand's hard rules, with its quote and score.
@@ -141,8 +153,10 @@ struct Candidate: Sendable {
     /// Already proposed to the demand.
     var held: Bool
 
-    /// Nil when a hard rule rules the product out for the subject.
-    init?(_ subject: MatchingSubject, _ product: PricedProduct, version: Int, rules: [PricingRule], held: Bool) {
+    /// Nil when a hard rule rules the product out for the subject. `scorer` and `partial` may come
+    /// precomputed (matching one demand against many products).
+    init?(_ subject: MatchingSubject, _ product: PricedProduct, version: Int, rules: [PricingRule], held: Bool,
+          scorer: Matching.Scorer? = nil, partial: Matching.Scorer.Partial? = nil) {
         let demand = subject.demand
         let purchase = PricedPurchase(quantity: demand.quantity, purpose: demand.purpose, smallOrMicro: subject.buyer.smallOrMicro,
                                       scenario: demand.scenario)
@@ -154,7 +168,8 @@ struct Candidate: Sendable {
         self.product = product.id
         self.version = version
         self.quote = quote
-        self.score = Matching.score(demand: demand, product: product.version, quote: quote)
+        let scorer = scorer ?? Matching.Scorer(demand)
+        self.score = scorer.score(partial ?? Matching.Scorer.Partial(scorer, product.version), quote: quote)
         self.held = held
     }
 
@@ -194,10 +209,14 @@ extension PostgresConnection {
     /// A demand with its demander and the demander's authorizations in force, in two queries.
     func matchingSubject(_ demandID: UUID) async throws -> MatchingSubject {
         let rows = try await query("""
-            SELECT \(unsafeRaw: Self.subjectColumns), now() FROM demands d JOIN parties b ON b.id = d.demander_id WHERE d.id = \(demandID)
+            SELECT \(unsafeRaw: Self.subjectColumns), now(),
+                   ARRAY(SELECT product_id FROM matches WHERE demand_id = d.id AND state IN ('accepted', 'declined'))
+            FROM demands d JOIN parties b ON b.id = d.demander_id WHERE d.id = \(demandID)
             """)
         guard let row = rows.first else { throw MarketNotFound("demand", demandID) }
-        var subject = try Self.subject(row, now: try row.decode(Date.self, at: Self.subjectColumnCount))
+        let (now, settled) = try row.decode(Date.self, [UUID].self, at: Self.subjectColumnCount)
+        var subject = try Self.subject(row, now: now)
+        subject.settled = settled
         if subject.buyer.kind == .operator {
             subject.buyerAuthorizations = try await authorizationsInForce(of: [subject.buyer.id])[subject.buyer.id] ?? []
         }

@@ -111,6 +111,64 @@ import Testing
     }
 }
 
+/// The catalogue matching searches, and the pruned search against plain exhaustive scoring.
+@Suite struct CatalogueTests {
+    @Test func theCatalogueHoldsExactlyTheListedProductsAtTheirCurrentVersion() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id)
+            func catalogued() async throws -> [UUID: Int32] {
+                Dictionary(uniqueKeysWithValues: try await market.pool.query("SELECT product_id, version FROM catalogue").decode(UUID.self, Int32.self))
+            }
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            #expect(try await catalogued().isEmpty, "a draft is not for sale")
+            try await market.store.list(product.id, by: seller)
+            #expect(try await catalogued() == [product.id: 1])
+            _ = try await market.store.revise(product.id, with: productVersion([market.general], title: "路况指数二代 traffic index v2"), by: seller)
+            #expect(try await catalogued() == [product.id: 2])
+            #expect(try await market.pool.query("SELECT title FROM catalogue").scalar(String.self) == "路况指数二代 traffic index v2")
+            try await market.store.changeProduct(product.id, to: .suspended, reason: "check", by: seller)
+            #expect(try await catalogued().isEmpty)
+            try await market.store.list(product.id, by: seller)
+            #expect(try await catalogued() == [product.id: 2], "relisted")
+            try await market.store.changeAuthorization(market.grantA.id, to: .revoked, reason: "ended early", by: Market.admin)
+            #expect(try await catalogued().isEmpty, "revocation delists")
+        }
+    }
+
+    @Test func thePrunedSearchProposesExactlyTheExhaustiveTopK() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id)
+            let fields = ["road_id", "speed", "volume", "congestion", "origin"]
+            let titles = ["物流路径优化 route optimisation", "路况 traffic", "实时路况指数 live traffic index", "货运 freight", "公交 bus"]
+            var random = SplitMix64(seed: 42)
+            var products: [UUID] = []
+            for i in 0..<40 {
+                var version = productVersion([market.general], title: titles[i % titles.count] + " \(i)", price: Int64(1 + random.next() % 900))
+                version.fields = Array(fields.prefix(1 + Int(random.next() % 5)))
+                version.scenarios = random.next() % 2 == 0 ? ["logistics"] : ["traffic_planning"]
+                let product = try await market.store.createProduct(version, operator: market.operatorA.id, authorization: market.grantA.id, by: seller)
+                try await market.store.list(product.id, by: seller)
+                products.append(product.id)
+            }
+            let request = demandRequest(budget: 400_000)
+            let demand = try await market.store.postDemand(request, demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let proposed = try await market.store.matchDemand(demand, limit: 7)
+            let matched = try await market.pool.query("SELECT product_id FROM matches WHERE id = ANY(\(proposed.proposed))").decode(UUID.self)
+            var exhaustive: [(Double, UUID)] = []
+            for id in products {
+                let quote = try await market.store.quote(product: id, quantity: request.quantity, purpose: request.purpose,
+                                                         buyer: market.demander.id, scenario: request.scenario)
+                guard quote.amountFen <= request.budgetFen else { continue }
+                exhaustive.append((Matching.score(demand: request, product: try await market.store.product(id).current, quote: quote).total, id))
+            }
+            exhaustive.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1.uuidString < $1.1.uuidString }
+            #expect(exhaustive.count > 7, "the budget leaves more candidates than places")
+            #expect(Set(matched) == Set(exhaustive.prefix(7).map(\.1)))
+        }
+    }
+}
+
 /// Expiry jobs: demands at their expiry, authorizations at the end of their term.
 @Suite struct ExpiryTests {
     @Test func aDemandExpiresAtItsTimeAndItsProposalsAreWithdrawn() async throws {
