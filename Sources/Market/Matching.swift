@@ -60,45 +60,47 @@ public enum Matching {
             text = Bigrams(demand.title + " " + demand.description)
         }
 
-        /// The components that need no quote, for one product.
+        /// The components that need no quote, for one product (their readable details are written only
+        /// for the products that are scored in full).
         public struct Partial: Sendable {
             /// The weighted sum of every component but the price.
             public let total: Double
-            let values: [String: (Double, String)]
+            let fields: Double, scenario: Double, text: Double, tags: Double, region: Double
+            let covered: [String], sharedTags: Int, sharedRegions: Int, productRegions: Int
 
             public init(_ scorer: Scorer, _ product: ProductVersion) {
-                let covered = scorer.wanted.intersection(product.fields)
-                let fields = scorer.wanted.isEmpty ? 1 : Double(covered.count) / Double(scorer.wanted.count)
-                let scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
-                let text = scorer.text.dice(Bigrams(product.title + " " + product.description))
+                covered = product.fields.filter(scorer.wanted.contains)
+                fields = scorer.wanted.isEmpty ? 1 : Double(Set(covered).count) / Double(scorer.wanted.count)
+                scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
+                text = scorer.text.dice(Bigrams(product.title + " " + product.description))
                 let productTags = Set(product.tags)
-                let union = scorer.tags.union(productTags).count
-                let sharedTags = scorer.tags.intersection(productTags).count
-                let tags = union == 0 ? 0 : Double(sharedTags) / Double(union)
+                sharedTags = productTags.filter(scorer.tags.contains).count
+                let union = scorer.tags.count + productTags.count - sharedTags
+                tags = union == 0 ? 0 : Double(sharedTags) / Double(union)
                 // A product made for fewer regions fits a regional demand more closely.
-                let sharedRegions = scorer.regions.intersection(product.regions).count
-                let region = product.regions.isEmpty ? 0 : Double(sharedRegions) / Double(product.regions.count)
-                let scenarioName = scorer.demand.scenario
-                values = [
-                    "fields": (fields, "offers \(covered.count) of the \(scorer.wanted.count) fields wanted"
-                        + (covered.isEmpty ? "" : " (\(covered.sorted().joined(separator: ", ")))")),
-                    "scenario": (scenario, scenario == 1 ? "built for the scenario \(scenarioName)" : "not built for the scenario \(scenarioName)"),
-                    "text": (text, "title and description share \(Int((text * 100).rounded())) % of their character bigrams"),
-                    "tags": (tags, "shares \(sharedTags) tags"),
-                    "region": (region, "covers \(sharedRegions) of its \(product.regions.count) regions where wanted"),
-                ]
-                var total = 0.0
-                for (component, weight) in Matching.weights { total += (values[component]?.0 ?? 0) * weight }
-                self.total = total
+                sharedRegions = Set(product.regions).filter(scorer.regions.contains).count
+                productRegions = product.regions.count
+                region = productRegions == 0 ? 0 : Double(sharedRegions) / Double(productRegions)
+                // `weights` lists these five in this order, then the price.
+                total = zip([fields, scenario, text, tags, region], Matching.weights).reduce(0) { $0 + $1.0 * $1.1.1 }
             }
         }
 
-        /// The full score: the partial one and the price headroom under `quote`.
+        /// The full score: the partial one and the price headroom under `quote`, with every reason.
         public func score(_ partial: Partial, quote: Quote) -> Score {
             let budget = demand.budgetFen
             let price = budget <= 0 ? (quote.amountFen == 0 ? 1 : 0) : max(0, min(1, Double(budget - quote.amountFen) / Double(budget)))
-            var values = partial.values
-            values["price"] = (price, "quotes \(quote.amountFen) fen against a budget of \(budget) fen")
+            let covered = Set(partial.covered).sorted()
+            let values: [String: (Double, String)] = [
+                "fields": (partial.fields, "offers \(covered.count) of the \(wanted.count) fields wanted"
+                    + (covered.isEmpty ? "" : " (\(covered.joined(separator: ", ")))")),
+                "scenario": (partial.scenario, partial.scenario == 1 ? "built for the scenario \(demand.scenario)"
+                    : "not built for the scenario \(demand.scenario)"),
+                "text": (partial.text, "title and description share \(Int((partial.text * 100).rounded())) % of their character bigrams"),
+                "tags": (partial.tags, "shares \(partial.sharedTags) tags"),
+                "region": (partial.region, "covers \(partial.sharedRegions) of its \(partial.productRegions) regions where wanted"),
+                "price": (price, "quotes \(quote.amountFen) fen against a budget of \(budget) fen"),
+            ]
             var total = 0.0
             var reasons: [Reason] = []
             for (component, weight) in Matching.weights {
@@ -116,38 +118,36 @@ public enum Matching {
         Bigrams(a).dice(Bigrams(b))
     }
 
-    /// The character bigrams of a text, counted (a one-character text counts the character itself).
+    /// The character bigrams of a text, as sorted keys (a one-character text counts the character itself).
     public struct Bigrams: Sendable {
-        var counts: [UInt64: Int32] = [:]
-        var total = 0
+        var keys: [UInt64] = []
 
         public init(_ text: String) {
             var previous: UInt32?
-            var single: UInt32?
+            keys.reserveCapacity(text.utf8.count)
             for scalar in text.unicodeScalars where !Self.ignored(scalar) {
                 let value = Self.lowercased(scalar)
-                if let previous {
-                    counts[UInt64(previous) << 32 | UInt64(value), default: 0] += 1
-                    total += 1
-                    single = nil
-                } else {
-                    single = value
-                }
+                if let previous { keys.append(UInt64(previous) << 32 | UInt64(value)) }
                 previous = value
             }
-            if total == 0, let single {
-                counts[UInt64(single) << 32 | UInt64(UInt32.max), default: 0] = 1
-                total = 1
-            }
+            if keys.isEmpty, let previous { keys.append(UInt64(previous) << 32 | UInt64(UInt32.max)) }
+            keys.sort()
         }
 
-        /// 2 × shared / (total of both); 0 when both are empty.
+        /// 2 × shared / (total of both), bigrams counted with multiplicity; 0 when both are empty.
         public func dice(_ other: Bigrams) -> Double {
-            guard total + other.total > 0 else { return 0 }
-            let (small, large) = counts.count <= other.counts.count ? (counts, other.counts) : (other.counts, counts)
-            var shared = 0
-            for (key, count) in small { shared += Int(min(count, large[key] ?? 0)) }
-            return 2 * Double(shared) / Double(total + other.total)
+            guard !keys.isEmpty || !other.keys.isEmpty else { return 0 }
+            var i = 0, j = 0, shared = 0
+            while i < keys.count && j < other.keys.count {
+                if keys[i] == other.keys[j] {
+                    shared += 1; i += 1; j += 1
+                } else if keys[i] < other.keys[j] {
+                    i += 1
+                } else {
+                    j += 1
+                }
+            }
+            return 2 * Double(shared) / Double(keys.count + other.keys.count)
         }
 
         static func ignored(_ scalar: Unicode.Scalar) -> Bool {

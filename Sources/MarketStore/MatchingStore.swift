@@ -13,65 +13,42 @@ extension MarketStore {
     }
 
     /// Finds the best listed products for an open demand and proposes those of the top `limit` it does
-    /// not hold yet. Candidates come from the catalogue's match keys (one GIN lookup: the demand's sector,
-    /// an overlapping region and delivery mode) under an authorization in force, at most `candidates` of
-    /// them, pre-ordered by what SQL can estimate cheaply (scenario, fields, tags). Every score component but
-    /// the price is computed for each; then candidates are priced (and held to the budget and the
-    /// anti-monopoly rule) best first, until no unpriced one could still enter the top `limit` even with
-    /// a full price score. Equal scores are ordered by product id. The reads take four queries whatever
-    /// the catalogue's size, and the proposals go in with one transaction. A demand that is not open or
-    /// matched, or has expired, is left alone.
-    public func matchDemand(_ demandID: UUID, limit: Int = 10, candidates candidateLimit: Int = 300,
+    /// not hold yet.
+    ///
+    /// Candidates come from the catalogue with one GIN lookup on its match keys (the demand's sector, an
+    /// overlapping region and delivery mode), under an authorization in force, at most `candidates` of
+    /// them, pre-ordered by what SQL estimates cheaply (scenario, fields, tags). Every score component but
+    /// the price is computed for each; candidates are then priced (and held to the budget and the
+    /// anti-monopoly rule) best first, until no unpriced one could still enter the top `limit` even with a
+    /// full price score. Equal scores are ordered by product id. The proposals go in with one statement.
+    /// A demand that is not open or matched, or has expired, is left alone.
+    public func matchDemand(_ demandID: UUID, limit: Int = 10, candidates candidateLimit: Int = 100,
                             by actor: Actor = .system) async throws -> DemandMatching {
         try await pool.withConnection { connection in
             let subject = try await connection.matchingSubject(demandID)
             guard subject.state == .open || subject.state == .matched, subject.demand.expiresAt > subject.now else {
                 return DemandMatching(proposed: [], candidates: 0)
             }
-            let demand = subject.demand
             let rules = try await connection.allRuleVersions()
-            let keys = matchKeys(demand.sector, demand.regions, demand.deliveryModes)
-            let rows = try await connection.query("""
-                SELECT c.product_id, c.version, c.operator_id,
-                       (SELECT min(lower(validity)) FROM authorizations WHERE operator_id = c.operator_id),
-                       c.title, c.description, c.sector, c.regions, c.scenarios, c.tags, c.fields, c.delivery_modes::text[],
-                       c.charge_unit::text, c.list_price_fen,
-                       EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(demandID) AND m.product_id = c.product_id AND m.state = 'proposed')
-                FROM catalogue c
-                WHERE c.match_keys && \(keys)
-                  AND c.authorization_id IN (SELECT id FROM authorizations WHERE state = 'active' AND validity @> now())
-                  AND c.product_id <> ALL(\(subject.settled))
-                ORDER BY (c.scenarios @> ARRAY[\(demand.scenario)])::int * 0.2 + (c.fields @> \(demand.fieldsWanted))::int * 0.25
-                         + (c.fields && \(demand.fieldsWanted))::int * 0.1 + (c.tags && \(demand.tags))::int * 0.1 DESC, c.product_id
-                LIMIT \(Int32(candidateLimit))
-                """)
-            let scorer = Matching.Scorer(demand)
-            var partials: [(PricedProduct, version: Int, held: Bool, Matching.Scorer.Partial)] = []
-            partials.reserveCapacity(rows.count)
-            for row in rows {
-                let (id, version, operatorID, since, title, description, sector, regions, scenarios, tags, fields, modes, unit, price, held) = try row.decode(
-                    UUID.self, Int32.self, UUID.self, Date?.self, String.self, String.self, String.self, [String].self, [String].self,
-                    [String].self, [String].self, [String].self, String.self, Int64.self, Bool.self)
-                let product = PricedProduct(id: id, operatorID: operatorID, version: ProductVersion(
-                    title: title, description: description, sector: sector, regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
-                    scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
-                    chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []), operatorSince: since)
-                partials.append((product, Int(version), held, Matching.Scorer.Partial(scorer, product.version)))
+            let rows = try await connection.catalogueCandidates(for: subject, limit: candidateLimit)
+            let scorer = Matching.Scorer(subject.demand)
+            let partials = rows.map { ($0, Matching.Scorer.Partial(scorer, $0.product.version)) }.sorted {
+                $0.1.total != $1.1.total ? $0.1.total > $1.1.total : $0.0.product.id.uuidString < $1.0.product.id.uuidString
             }
-            partials.sort { $0.3.total != $1.3.total ? $0.3.total > $1.3.total : $0.0.id.uuidString < $1.0.id.uuidString }
             var best: [Candidate] = []
-            for (product, version, held, partial) in partials {
+            for (row, partial) in partials {
                 if best.count == limit, let last = best.last, partial.total + Matching.priceWeight < last.score.total { break }
-                guard let candidate = Candidate(subject, product, version: version, rules: rules, held: held, scorer: scorer, partial: partial)
-                else { continue }
+                guard let candidate = Candidate(subject, row.product, version: row.version, rules: rules, held: row.held,
+                                                scorer: scorer, partial: partial) else { continue }
                 best.append(candidate)
                 best.sort(by: Candidate.better)
                 if best.count > limit { best.removeLast() }
             }
-            let chosen = best.filter { !$0.held }
-            let proposed = try await connection.transaction { connection in
-                try await connection.propose(chosen.map { $0.match(demandID: demandID) }, actor: actor)
-            }
+            let chosen = best.filter { !$0.held }.map { $0.match(demandID: demandID) }
+            // Without a webhook to notify, the proposals are one statement: its own transaction.
+            let proposed = subject.buyerHasWebhook
+                ? try await connection.transaction { connection in try await connection.propose(chosen, actor: actor) }
+                : try await connection.propose(chosen, actor: actor, notify: false)
             return DemandMatching(proposed: proposed, candidates: rows.count)
         }
     }
@@ -120,7 +97,8 @@ extension MarketStore {
                 guard toBeat.map({ candidate.score.total > $0 }) ?? true else { continue }
                 matches.append(candidate.match(demandID: subject.demandID))
             }
-            return try await connection.transaction { [matches] connection in try await connection.propose(matches, actor: actor) }
+            let notify = subjects.contains { $0.0.buyerHasWebhook }
+            return try await connection.transaction { [matches] connection in try await connection.propose(matches, actor: actor, notify: notify) }
         }
     }
 }
@@ -140,8 +118,18 @@ struct MatchingSubject: Sendable {
     var buyer: Party
     var buyerAuthorizations: [Authorization]
     var now: Date
+    /// Whether the demander would hear of new matches.
+    var buyerHasWebhook: Bool
     /// Products the demand accepted or declined: never proposed to it again.
     var settled: [UUID] = []
+}
+
+/// A catalogue row as matching reads it.
+struct CatalogueRow: Sendable {
+    var product: PricedProduct
+    var version: Int
+    /// Already proposed to the demand.
+    var held: Bool
 }
 
 /// A product that passed a demand's hard rules, with its quote and score.
@@ -187,15 +175,16 @@ struct Candidate: Sendable {
 extension PostgresConnection {
     static let subjectColumns = """
         d.id, d.demander_id, d.title, d.description, d.sector, d.scenario, d.purpose::text, d.regions, d.fields_wanted, d.tags, d.quantity,
-        d.budget_fen, d.delivery_modes::text[], d.expires_at, d.state::text, b.kind::text, b.name, b.credit_code, b.region_code, b.small_or_micro
+        d.budget_fen, d.delivery_modes::text[], d.expires_at, d.state::text, b.kind::text, b.name, b.credit_code, b.region_code, b.small_or_micro,
+        b.webhook_url IS NOT NULL
         """
-    static let subjectColumnCount = 20
+    static let subjectColumnCount = 21
 
     static func subject(_ row: PostgresRow, now: Date) throws -> MatchingSubject {
         let (id, demander, title, description, sector, scenario, purpose, regions, fields, tags, quantity, budget, modes, expires, state) = try row.decode(
             UUID.self, UUID.self, String.self, String.self, String.self, String.self, String.self, [String].self, [String].self, [String].self,
             Int64.self, Int64.self, [String].self, Date.self, String.self, at: 0)
-        let (kind, name, code, region, small) = try row.decode(String.self, String.self, String.self, String.self, Bool.self, at: 15)
+        let (kind, name, code, region, small, webhook) = try row.decode(String.self, String.self, String.self, String.self, Bool.self, Bool.self, at: 15)
         let demand = DemandRequest(title: title, description: description, sector: sector, scenario: scenario,
                                    purpose: Purpose(rawValue: purpose) ?? .industryDevelopment,
                                    regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, fieldsWanted: fields, tags: tags,
@@ -203,7 +192,37 @@ extension PostgresConnection {
         let buyer = Party(id: demander, kind: PartyKind(rawValue: kind) ?? .demander, name: name, creditCode: try CreditCode(code),
                           regionCode: try RegionCode(region), smallOrMicro: small)
         return MatchingSubject(demandID: id, demand: demand, state: DemandState(rawValue: state) ?? .cancelled, buyer: buyer,
-                               buyerAuthorizations: [], now: now)
+                               buyerAuthorizations: [], now: now, buyerHasWebhook: webhook)
+    }
+
+    /// Listed products under an authorization in force that share a match key with the demand and are
+    /// not settled for it, best estimated first.
+    func catalogueCandidates(for subject: MatchingSubject, limit: Int) async throws -> [CatalogueRow] {
+        let demand = subject.demand
+        let rows = try await query("""
+            SELECT c.product_id, c.version, c.operator_id,
+                   (SELECT min(lower(validity)) FROM authorizations WHERE operator_id = c.operator_id),
+                   c.title, c.description, c.sector, c.regions, c.scenarios, c.tags, c.fields, c.delivery_modes::text[],
+                   c.charge_unit::text, c.list_price_fen,
+                   EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(subject.demandID) AND m.product_id = c.product_id AND m.state = 'proposed')
+            FROM catalogue c
+            WHERE c.match_keys && \(matchKeys(demand.sector, demand.regions, demand.deliveryModes))
+              AND c.authorization_id IN (SELECT id FROM authorizations WHERE state = 'active' AND validity @> now())
+              AND c.product_id <> ALL(\(subject.settled))
+            ORDER BY (c.scenarios @> ARRAY[\(demand.scenario)])::int * 0.2 + (c.fields @> \(demand.fieldsWanted))::int * 0.25
+                     + (c.fields && \(demand.fieldsWanted))::int * 0.1 + (c.tags && \(demand.tags))::int * 0.1 DESC, c.product_id
+            LIMIT \(Int32(limit))
+            """)
+        return try rows.map { row in
+            let (id, version, operatorID, since, title, description, sector, regions, scenarios, tags, fields, modes, unit, price, held) = try row.decode(
+                UUID.self, Int32.self, UUID.self, Date?.self, String.self, String.self, String.self, [String].self, [String].self,
+                [String].self, [String].self, [String].self, String.self, Int64.self, Bool.self)
+            let product = PricedProduct(id: id, operatorID: operatorID, version: ProductVersion(
+                title: title, description: description, sector: sector, regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
+                scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
+                chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []), operatorSince: since)
+            return CatalogueRow(product: product, version: Int(version), held: held)
+        }
     }
 
     /// A demand with its demander and the demander's authorizations in force, in two queries.
@@ -223,39 +242,37 @@ extension PostgresConnection {
         return subject
     }
 
-    /// Stores proposals (skipping any the demand already holds), audits them and moves open demands to
-    /// matched, in the caller's transaction. Returns the ids stored, in the order given.
-    func propose(_ matches: [NewMatch], actor: Actor) async throws -> [UUID] {
+    /// Stores proposals (skipping any the demand already holds), audits them, moves open demands to
+    /// matched and (unless no recipient can have a webhook) enqueues their notifications, in the caller's
+    /// transaction. Returns the ids stored, in the order given.
+    func propose(_ matches: [NewMatch], actor: Actor, notify: Bool = true) async throws -> [UUID] {
         guard !matches.isEmpty else { return [] }
         for match in matches where !(0...1).contains(match.score) { throw MarketInputError(field: "score", rule: "must be from 0 to 1") }
         let ids = matches.map { _ in UUID() }
+        // One statement: the proposals, their audit events, the open demands moved to matched and theirs.
         let stored = Set(try await query("""
-            INSERT INTO matches (id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
-            SELECT * FROM unnest(\(ids), \(matches.map(\.demandID)), \(matches.map(\.productID)), \(matches.map { Int32($0.productVersion) }),
-                                 \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(try matches.map { try json($0.quote) })::jsonb[],
-                                 \(matches.map(\.quote.amountFen)))
-            ON CONFLICT (demand_id, product_id) WHERE state = 'proposed' DO NOTHING
-            RETURNING id
+            WITH inserted AS (
+                INSERT INTO matches (id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
+                SELECT * FROM unnest(\(ids), \(matches.map(\.demandID)), \(matches.map(\.productID)), \(matches.map { Int32($0.productVersion) }),
+                                     \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(try matches.map { try json($0.quote) })::jsonb[],
+                                     \(matches.map(\.quote.amountFen)))
+                ON CONFLICT (demand_id, product_id) WHERE state = 'proposed' DO NOTHING
+                RETURNING id, demand_id
+            ), proposal_events AS (
+                INSERT INTO audit_events (actor, action, subject_type, subject_id, after)
+                SELECT \(actor.description), 'match.propose', 'match', id::text, '{"state":"proposed"}' FROM inserted
+            ), opened AS (
+                UPDATE demands SET state = 'matched', state_changed_at = clock_timestamp(), updated_at = now()
+                WHERE id IN (SELECT demand_id FROM inserted) AND state = 'open'
+                RETURNING id
+            ), opened_events AS (
+                INSERT INTO audit_events (actor, action, subject_type, subject_id, before, after)
+                SELECT \(actor.description), 'demand.matched', 'demand', id::text, '{"state":"open"}', '{"state":"matched"}' FROM opened
+            )
+            SELECT id FROM inserted
             """).decode(UUID.self))
         let proposed = zip(ids, matches).filter { stored.contains($0.0) }
-        guard !proposed.isEmpty else { return [] }
-        try await execute("""
-            INSERT INTO audit_events (actor, action, subject_type, subject_id, after)
-            SELECT \(actor.description), 'match.propose', 'match', m, '{"state":"proposed"}'::jsonb FROM unnest(\(proposed.map { $0.0.uuidString.lowercased() })) AS m
-            """)
-        let opened = try await query("""
-            UPDATE demands SET state = 'matched', state_changed_at = clock_timestamp(), updated_at = now()
-            WHERE id = ANY(\(Array(Set(proposed.map(\.1.demandID))))) AND state = 'open'
-            RETURNING id
-            """).decode(UUID.self)
-        if !opened.isEmpty {
-            try await execute("""
-                INSERT INTO audit_events (actor, action, subject_type, subject_id, before, after)
-                SELECT \(actor.description), 'demand.matched', 'demand', d, '{"state":"open"}'::jsonb, '{"state":"matched"}'::jsonb
-                FROM unnest(\(opened.map { $0.uuidString.lowercased() })) AS d
-                """)
-        }
-        try await enqueueNotifications(proposed.map { .newMatch(matchID: $0.0, demandID: $0.1.demandID) })
+        if notify { try await enqueueNotifications(proposed.map { .newMatch(matchID: $0.0, demandID: $0.1.demandID) }) }
         return proposed.map(\.0)
     }
 
