@@ -27,7 +27,8 @@ CREATE TABLE catalogue (
     match_keys       text[] NOT NULL,
     FOREIGN KEY (product_id, version) REFERENCES product_versions
 );
-CREATE INDEX catalogue_match_keys ON catalogue USING gin (match_keys);
+-- Without the pending list: every search would scan what is pending since the last vacuum.
+CREATE INDEX catalogue_match_keys ON catalogue USING gin (match_keys) WITH (fastupdate = off);
 CREATE INDEX catalogue_authorization ON catalogue (authorization_id);
 
 -- Deferred to the end of the transaction, so that a product inserted before its version (or listed and
@@ -55,5 +56,42 @@ FROM products p JOIN product_versions v ON v.product_id = p.id AND v.version = p
 WHERE p.state = 'listed';
 
 -- The open demands a new product may serve, by the same keys.
-CREATE INDEX demands_match_keys ON demands USING gin (pdx_match_keys(sector, regions, delivery_modes))
+CREATE INDEX demands_match_keys ON demands USING gin (pdx_match_keys(sector, regions, delivery_modes)) WITH (fastupdate = off)
     WHERE state IN ('open', 'matched');
+
+-- Demands change state often (open, matched, ordered): every UPDATE evaluated their CHECK constraints on
+-- arrays (each a SQL function with subqueries) and inserted into every index. The same rules now run in
+-- a trigger only when the columns are written, under the same constraint names; and the indexes that
+-- matching no longer reads are gone (demands_match_keys serves it).
+ALTER TABLE demands
+    DROP CONSTRAINT demands_scenario_check,
+    DROP CONSTRAINT demands_regions_check,
+    DROP CONSTRAINT demands_fields_wanted_check,
+    DROP CONSTRAINT demands_tags_check;
+
+CREATE FUNCTION pdx_demands_validate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pdx_slugs_ok(ARRAY[NEW.scenario], false) THEN
+        RAISE EXCEPTION 'scenario must be a lowercase identifier' USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'demands_scenario_check', TABLE = 'demands', COLUMN = 'scenario';
+    END IF;
+    IF NOT pdx_region_codes_ok(NEW.regions) THEN
+        RAISE EXCEPTION 'regions must be distinct GB/T 2260 codes' USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'demands_regions_check', TABLE = 'demands', COLUMN = 'regions';
+    END IF;
+    IF NOT pdx_slugs_ok(NEW.fields_wanted, false) THEN
+        RAISE EXCEPTION 'fields_wanted must be distinct lowercase identifiers, at least one' USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'demands_fields_wanted_check', TABLE = 'demands', COLUMN = 'fields_wanted';
+    END IF;
+    IF NOT pdx_slugs_ok(NEW.tags, true) THEN
+        RAISE EXCEPTION 'tags must be distinct lowercase identifiers' USING ERRCODE = 'check_violation',
+            CONSTRAINT = 'demands_tags_check', TABLE = 'demands', COLUMN = 'tags';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER demands_validate BEFORE INSERT OR UPDATE OF scenario, regions, fields_wanted, tags ON demands
+    FOR EACH ROW EXECUTE FUNCTION pdx_demands_validate();
+
+DROP INDEX demands_text;
+DROP INDEX demands_open;

@@ -151,7 +151,8 @@ public struct SyntheticMarket: Sendable {
             made += count
             progress("seeded \(made)/\(demands) demands")
         }
-        try await pool.execute("ANALYZE")
+        // A fresh bulk load: statistics, visibility and GIN pending lists settled, as operations would.
+        try await pool.execute("VACUUM ANALYZE")
     }
 }
 

@@ -93,7 +93,7 @@ public struct MatchBenchmark: Sendable {
         // One new demand at a time, with its planted answers.
         say("planting \(options.planted) demands with 3 products made for each…")
         let planted = try await additions.plant(options.planted, on: pool)
-        try await pool.execute("ANALYZE")
+        try await pool.execute("VACUUM ANALYZE")
         let warmUp = try await pool.query("SELECT id FROM demands WHERE state = 'open' ORDER BY id LIMIT 20").decode(UUID.self)
         for demand in warmUp { _ = try await store.matchDemand(demand) }
         var demandTimes: [Double] = [], candidates: [Double] = []

@@ -90,7 +90,7 @@ import Testing
         try await TestDatabase.withDatabase { configuration throws in
             var options = QueueBenchmark.Options(
                 databaseURL: TestDatabase.connectionString(configuration), runs: 1, jobs: 1_000, workers: 1,
-                concurrency: 200, claimBatch: 100, steadyRate: 1_000, steadyDuration: .seconds(1), latencySamples: 10)
+                concurrency: 200, claimBatch: 100, steadyRate: 1_000, steadyDuration: .seconds(3), latencySamples: 10)
             options.claimers = 2
             let progress = Mutex<[String]>([])
             let lines = try await QueueBenchmark(options: options, logger: .init(label: "test"))
@@ -105,7 +105,8 @@ import Testing
                 "single pgbench baseline", "single ratio to pgbench", "latency p50", "latency p99",
             ])
             for name in ["enqueue", "burn-down", "single", "single pgbench baseline"] { #expect(figures[name]! > 0, "\(name)") }
-            // Steady can only complete what was enqueued: at most about its rate.
+            // Steady can only complete what was enqueued: at most about its rate (three seconds, so that a
+            // suite busy on two cores still completes some).
             #expect(figures["steady"]! > 0 && figures["steady"]! <= 1_100)
             #expect(figures["latency p50"]! > 0 && figures["latency p50"]! <= figures["latency p99"]!)
             #expect(abs(figures["single ratio to pgbench"]! - figures["single"]! / figures["single pgbench baseline"]!) < 0.01)
