@@ -339,7 +339,7 @@ public struct SyntheticAdditions: Sendable {
             let scenario = vocabulary.scenarios[Int(random.next() % UInt64(vocabulary.scenarios.count))]
             let fields = Array(vocabulary.fields.shuffled(using: &random).prefix(3))
             let extra = vocabulary.fields.filter { !fields.contains($0) }
-            let tags = [vocabulary.sector, "need\(counter % 50)"]
+            let tags = [vocabulary.sector, "need\(counter)"]
             let demand = SyntheticMarket.DemandRow(
                 id: random.uuid(), demanderID: context.demanders[Int(random.next() % UInt64(context.demanders.count))],
                 title: "需要\(subject.0)专项 wanted: \(subject.1) special #p\(counter)", sector: vocabulary.sector, scenario: scenario,

@@ -114,3 +114,32 @@ import Testing
         }
     }
 }
+
+@Suite struct MatchBenchmarkTests {
+    /// A small run of every step, worker processes included: each figure on its own line, recall and the
+    /// hard-rule check meaningful.
+    @Test func everyStepReportsItsFiguresOnTheirOwnLines() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let options = MatchBenchmark.Options(databaseURL: TestDatabase.connectionString(configuration), products: 400, demands: 100,
+                                                 planted: 10, productSamples: 10, burst: 60, workers: 2, concurrency: 4,
+                                                 executable: try pdxExecutable().path)
+            let lines = try await MatchBenchmark(options: options, logger: .init(label: "test")).run(say: { _ in })
+            var figures: [String: Double] = [:]
+            for line in lines {
+                let parts = line.split(separator: ": ")
+                #expect(parts.count == 2, "\(line)")
+                figures[String(parts[0])] = Double(parts.last?.split(separator: " ").first ?? "") ?? -1
+            }
+            #expect(Set(figures.keys) == [
+                "demand match p50", "demand match p99", "demand match candidates p50", "recall@10", "product match p50", "product match p99",
+                "product proposals per product", "burst matched (60 demands, 2 workers)", "burst rate", "burst posting",
+                "burst demands with proposals", "burst jobs retried or failed", "hard-rule violations",
+            ])
+            #expect((figures["demand match p50"] ?? 0) > 0 && (figures["demand match p50"] ?? 0) <= (figures["demand match p99"] ?? 0))
+            #expect((figures["recall@10"] ?? 0) >= 0.9, "the planted products are found")
+            #expect(figures["hard-rule violations"] == 0)
+            #expect(figures["burst jobs retried or failed"] == 0)
+            #expect((figures["burst demands with proposals"] ?? 0) > 0)
+        }
+    }
+}
