@@ -15,7 +15,7 @@ import Glibc
         let (error, elapsed) = await measure {
             await #expect(throws: PostgresError.self) { try await PostgresConnection.connect(configuration: configuration) }
         }
-        #expect(elapsed < .seconds(5), "the server's answer ends the attempt, long before the 20 s timeout")
+        #expect(elapsed < .seconds(12), "the server's answer ends the attempt, long before the 20 s timeout")
         #expect(error?.kind == .connectionFailed)
         #expect(error?.message.contains("database \"no_such_database\" does not exist") == true)
     }
@@ -45,7 +45,7 @@ import Glibc
                 try await PostgresConnection.connect(configuration: configuration(password: "wrong"))
             }
         }
-        #expect(elapsed < .seconds(5), "the server's refusal ends the attempt, long before the 20 s timeout")
+        #expect(elapsed < .seconds(12), "the server's refusal ends the attempt, long before the 20 s timeout")
         #expect(error?.kind == .connectionFailed)
         #expect(error?.message.contains("password authentication failed for user \"\(role)\"") == true)
         let user = try await withConnection(configuration(password: "right horse battery")) { connection in
@@ -64,7 +64,7 @@ import Glibc
         let (error, elapsed) = await measure {
             await #expect(throws: PostgresError.self) { try await PostgresConnection.connect(configuration: configuration) }
         }
-        #expect(elapsed < .seconds(5), "a missing server is reported at once, not after the 10 s connect timeout")
+        #expect(elapsed < .seconds(8), "a missing server is reported at once, not after the 10 s connect timeout")
         #expect(error?.kind == .connectionFailed)
         #expect(error?.message.contains("No such file or directory") == true)
     }
@@ -88,7 +88,7 @@ import Glibc
             await #expect(throws: PostgresError.self) { try await PostgresConnection.connect(configuration: configuration) }
         }
         #expect(error?.kind == .connectTimeout)
-        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(5))
+        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(8))
     }
 
     @Test func closedConnectionReportsItsState() async throws {
@@ -126,7 +126,7 @@ import Glibc
                 sleeper.cancel()
                 return await sleeper.result
             }
-            #expect(elapsed < .seconds(5), "cancelled, not waiting out the 10 s sleep")
+            #expect(elapsed < .seconds(8), "cancelled, not waiting out the 10 s sleep")
             #expect(throws: CancellationError.self) { try result.get() }
             #expect(try await connection.query("SELECT \(5) + 5").scalar(Int.self) == 10)
             #expect(await connection.transactionStatus == .idle)

@@ -76,7 +76,7 @@ import Testing
                 return await group.reduce(into: [(any Error)?]()) { $0.append($1) }
             }
         }
-        #expect(elapsed < .seconds(5), "waiters must not sit out the 30 s acquire timeout")
+        #expect(elapsed < .seconds(15), "waiters must not sit out the 30 s acquire timeout")
         #expect(errors.count == 10)
         for error in errors {
             let postgresError = try #require(error as? PostgresError)
@@ -112,7 +112,7 @@ import Testing
             }
             #expect(error?.kind == .poolTimeout)
             // Far below the holder's ten seconds (the bound leaves room for a loaded machine).
-            #expect(elapsed < .seconds(5))
+            #expect(elapsed < .seconds(8))
             holder.cancel()
             _ = await holder.result
             #expect(try await pool.query("SELECT 1").scalar(Int.self) == 1)
@@ -153,7 +153,7 @@ import Testing
                 work.cancel()
                 return await work.result
             }
-            #expect(elapsed < .seconds(5), "cancelled, not waiting out the 10 s sleep")
+            #expect(elapsed < .seconds(8), "cancelled, not waiting out the 10 s sleep")
             #expect(throws: CancellationError.self) { try result.get() }
             // The same connection serves the next lease.
             #expect(try await pool.query("SELECT 7").scalar(Int.self) == 7)
