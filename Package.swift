@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // libpq, found through pkg-config (apt: libpq-dev).
@@ -68,7 +69,7 @@ let package = Package(
         .target(name: "Market", swiftSettings: swiftSettings),
         .target(
             name: "MarketStore",
-            dependencies: ["Market", "Postgres", "JobQueue", "Migrations"],
+            dependencies: ["Market", "Postgres", "JobQueue", "Migrations", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -79,7 +80,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "MarketAPI", dependencies: ["Market", "MarketStore"], swiftSettings: swiftSettings),
+        .target(
+            name: "MarketAPI",
+            dependencies: [
+                "Market", "MarketStore", "Migrations", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // What the executables run: the dev environment and the benchmarks.
         .target(
             name: "PDXRuntime",
@@ -103,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "pdx",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue", "MarketStore",
+                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue", "MarketStore", "MarketAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,6 +163,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "MarketTests", dependencies: ["Market"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MarketAPITests",
+            dependencies: [
+                "MarketAPI", "MarketStore", "Market", "Postgres", "PDXTestSupport", "pdxctl",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MarketStoreTests",
             dependencies: [

@@ -104,3 +104,30 @@ extension PostgresConnection {
                         before: stateJSON(current.rawValue), after: stateJSON(next.rawValue))
     }
 }
+
+/// A demand as stored.
+public struct StoredDemand: Sendable, Equatable {
+    public var id: UUID
+    public var demanderID: UUID
+    public var request: DemandRequest
+    public var state: DemandState
+}
+
+extension MarketStore {
+    public func demand(_ id: UUID) async throws -> StoredDemand {
+        let subject = try await pool.withConnection { connection in try await connection.matchingSubject(id) }
+        return StoredDemand(id: id, demanderID: subject.buyer.id, request: subject.demand, state: subject.state)
+    }
+
+    /// A demander's demands in id order, `limit` at a time after `cursor` (the last id seen): stable while
+    /// others are posted.
+    public func demands(of demanderID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [StoredDemand] {
+        guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
+        let ids = try await pool.query("""
+            SELECT id FROM demands WHERE demander_id = \(demanderID) AND (\(cursor) IS NULL OR id > \(cursor)) ORDER BY id LIMIT \(Int32(limit))
+            """).decode(UUID.self)
+        var found: [StoredDemand] = []
+        for id in ids { found.append(try await demand(id)) }
+        return found
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import Market
+import MarketStore
+
+/// A product of the public catalogue.
+struct ProductBody: ResponseEncodable {
+    var id: UUID
+    var version: Int
+    var operatorId: UUID
+    var title: String
+    var description: String
+    var sector: String
+    var regions: [String]
+    var scenarios: [String]
+    var tags: [String]
+    var fields: [String]
+    var deliveryModes: [String]
+    var chargeUnit: String
+    var listPriceFen: Int64
+
+    init(_ product: StoredProduct) {
+        let version = product.current
+        id = product.id
+        self.version = product.version
+        operatorId = product.operatorID
+        title = version.title
+        description = version.description
+        sector = version.sector
+        regions = version.regions.map(\.value)
+        scenarios = version.scenarios
+        tags = version.tags
+        fields = version.fields
+        deliveryModes = version.deliveryModes.map(\.rawValue)
+        chargeUnit = version.chargeUnit.rawValue
+        listPriceFen = version.listPriceFen
+    }
+}
+
+/// A demand as its demander sees it.
+struct DemandBody: ResponseEncodable {
+    var id: UUID
+    var state: String
+    var title: String
+    var description: String
+    var sector: String
+    var scenario: String
+    var purpose: String
+    var regions: [String]
+    var fieldsWanted: [String]
+    var tags: [String]
+    var quantity: Int64
+    var budgetFen: Int64
+    var deliveryModes: [String]
+    var expiresAt: Date
+
+    init(_ demand: StoredDemand) {
+        let request = demand.request
+        id = demand.id
+        state = demand.state.rawValue
+        title = request.title
+        description = request.description
+        sector = request.sector
+        scenario = request.scenario
+        purpose = request.purpose.rawValue
+        regions = request.regions.map(\.value)
+        fieldsWanted = request.fieldsWanted
+        tags = request.tags
+        quantity = request.quantity
+        budgetFen = request.budgetFen
+        deliveryModes = request.deliveryModes.map(\.rawValue)
+        expiresAt = request.expiresAt
+    }
+}
+
+/// `POST /v1/demands`: a demand request, posted as a draft unless `open` is true.
+struct NewDemandBody: Decodable {
+    var title: String
+    var description: String?
+    var sector: String
+    var scenario: String
+    var purpose: String
+    var regions: [String]
+    var fieldsWanted: [String]
+    var tags: [String]?
+    var quantity: Int64
+    var budgetFen: Int64
+    var deliveryModes: [String]
+    var expiresAt: Date
+    var open: Bool?
+
+    func request() throws -> DemandRequest {
+        guard let purpose = Purpose(rawValue: purpose) else {
+            throw MarketInputError(field: "purpose", rule: "must be one of \(Purpose.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let modes = try deliveryModes.map { mode throws(MarketInputError) -> DeliveryMode in
+            guard let known = DeliveryMode(rawValue: mode) else {
+                throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
+            }
+            return known
+        }
+        return DemandRequest(title: title, description: description ?? "", sector: sector, scenario: scenario, purpose: purpose,
+                             regions: try regions.map { code throws(MarketInputError) in try RegionCode(code, field: "regions") },
+                             fieldsWanted: fieldsWanted, tags: tags ?? [], quantity: quantity, budgetFen: budgetFen, deliveryModes: modes,
+                             expiresAt: expiresAt)
+    }
+}

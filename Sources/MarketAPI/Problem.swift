@@ -1,0 +1,134 @@
+import Foundation
+public import Hummingbird
+import Logging
+import Market
+import MarketStore
+import Postgres
+
+/// An error as the API answers it: `application/problem+json` (RFC 9457) with a stable `code`, and the
+/// `field` and `rule` when the input broke one.
+public struct Problem: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    /// Stable, machine-readable: `invalid_input`, `malformed_json`, `unauthorized`, `forbidden`, `not_found`,
+    /// `state_conflict`, `too_large`, a rule of DOMAIN.md (`cap_exceeded`, `out_of_scope`, ...), `unavailable`, `internal`.
+    public var code: String
+    public var detail: String
+    public var field: String?
+    public var rule: String?
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, code: String, detail: String, field: String? = nil, rule: String? = nil) {
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.field = field
+        self.rule = rule
+    }
+
+    static let unauthorized = Problem(.unauthorized, code: "unauthorized", detail: "send a valid API key as Authorization: Bearer <key>")
+
+    static func forbidden(_ detail: String) -> Problem { Problem(.forbidden, code: "forbidden", detail: detail) }
+
+    static func unavailable(_ detail: String) -> Problem {
+        var problem = Problem(.serviceUnavailable, code: "unavailable", detail: detail)
+        problem.headers[.retryAfter] = "5"
+        return problem
+    }
+
+    struct Body: Encodable {
+        var type: String, title: String, status: Int, detail: String, code: String
+        var field: String?, rule: String?
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = Body(type: "https://pdx.dev/problems/\(code)", title: status.reasonPhrase, status: status.code, detail: detail,
+                        code: code, field: field, rule: rule)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="pdx""# }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+    }
+
+    /// The problem for anything a handler throws.
+    static func from(_ error: any Error) -> Problem? {
+        switch error {
+        case let problem as Problem:
+            return problem
+        case let error as MarketInputError:
+            return Problem(.badRequest, code: "invalid_input", detail: "\(error.field) \(error.rule)", field: error.field, rule: error.rule)
+        case let error as PolicyViolation:
+            return Problem(.unprocessableContent, code: error.rule.rawValue, detail: error.description, rule: error.rule.rawValue)
+        case let error as TransitionRefused:
+            return Problem(.conflict, code: "state_conflict", detail: error.description)
+        case let error as MarketNotFound:
+            return Problem(.notFound, code: "not_found", detail: error.description)
+        case let error as DecodingError:
+            let (path, what) = Self.describe(error)
+            return Problem(.badRequest, code: "malformed_json", detail: path.isEmpty ? what : "\(path): \(what)",
+                           field: path.isEmpty ? nil : path)
+        case let error as any HTTPResponseError:
+            // Hummingbird's own: routing, body limits (NIOTooManyBytesError), parameters.
+            switch error.status {
+            case .contentTooLarge: return Problem(.contentTooLarge, code: "too_large", detail: "the body is larger than 1 MiB")
+            case .notFound: return Problem(.notFound, code: "not_found", detail: "no such resource")
+            case .methodNotAllowed: return Problem(.methodNotAllowed, code: "method_not_allowed", detail: "this resource does not take that method")
+            default:
+                return Problem(error.status, code: error.status.code < 500 ? "bad_request" : "internal",
+                               detail: (error as? HTTPError)?.body ?? error.status.reasonPhrase)
+            }
+        case let error as PostgresError where error.isConnectionFailure || error.kind == .poolTimeout:
+            return unavailable("the database is unreachable")
+        default:
+            return nil
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> (String, String) {
+        // The API's names are snake_case; the decoder reports the Swift ones.
+        func snake(_ name: String) -> String {
+            name.reduce(into: "") { text, character in
+                if character.isUppercase { text += "_" + character.lowercased() } else { text.append(character) }
+            }
+        }
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? snake($0.stringValue) }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return (path(context.codingPath + [key]), "is required")
+        case .typeMismatch(let type, let context): return (path(context.codingPath), "must be \(Self.kind(type))")
+        case .valueNotFound(let type, let context): return (path(context.codingPath), "must be \(Self.kind(type)), not null")
+        case .dataCorrupted(let context):
+            return (path(context.codingPath), context.codingPath.isEmpty ? "the body is not valid JSON" : context.debugDescription)
+        @unknown default: return ("", "the body does not decode")
+        }
+    }
+
+    static func kind(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int64.Type: "a whole number"
+        case is Bool.Type: "true or false"
+        case is Double.Type: "a number"
+        default: "\(type)".hasPrefix("Array") ? "an array" : "an object"
+        }
+    }
+}
+
+/// Turns what handlers throw into problems; anything unexpected is logged and answered with a 500 that
+/// reveals nothing.
+struct ProblemMiddleware: RouterMiddleware {
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            if let problem = Problem.from(error) {
+                if problem.status == .serviceUnavailable { context.logger.warning("database unavailable", metadata: ["error": "\(error)"]) }
+                throw problem
+            }
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            throw Problem(.internalServerError, code: "internal", detail: "the server failed; the log has the request id \(context.id)")
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Market
+import MarketAPI
+import MarketStore
+import PDXTestSupport
+import Postgres
+import Testing
+
+/// A migrated database with parties of each kind, a key for each, and a listed product.
+struct APIMarket {
+    let store: MarketStore
+    let pool: PostgresPool
+    let demander: Party, otherDemander: Party, operatorParty: Party, agency: Party
+    let demanderKey: String, otherKey: String, operatorKey: String, agencyKey: String
+    let product: UUID
+}
+
+func withAPI(_ body: @escaping @Sendable (APIMarket, any TestClientProtocol) async throws -> Void) async throws {
+    try await TestDatabase.withMigratedDatabase { configuration in
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 4), logger: logger)
+        do {
+            let store = MarketStore(pool: pool)
+            let admin = Actor.administrator("test")
+            func party(_ kind: PartyKind, _ name: String) async throws -> Party {
+                let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+                let code = try CreditCode.completing("91310000" + String((0..<9).map { _ in alphabet.randomElement()! })).value
+                return try await store.registerParty(NewParty(kind: kind, name: name, creditCode: code, regionCode: "310000"), by: admin)
+            }
+            let agency = try await party(.agency, "上海市大数据中心")
+            let operatorParty = try await party(.operator, "数据运营甲")
+            let demander = try await party(.demander, "某银行"), other = try await party(.demander, "另一家银行")
+            let resource = try await store.registerResource(NewResource(title: "道路流量", sector: "transport", regionCode: "310000", grade: .general),
+                                                            agency: agency.id, by: admin)
+            let grant = try await store.grant(Authorization(agencyID: agency.id, operatorID: operatorParty.id, sectors: ["transport"],
+                                                            regions: [try RegionCode("310000")], scenarios: ["logistics"], mode: .multi,
+                                                            validFrom: Date() - 3600, validUntil: Date() + 86_400 * 300), by: admin)
+            let version = ProductVersion(title: "路况指数 traffic index", sector: "transport", regions: [try RegionCode("310000")],
+                                         scenarios: ["logistics"], fields: ["road_id", "speed"], deliveryModes: [.api], chargeUnit: .call,
+                                         listPriceFen: 50, sourceResourceIDs: [resource.id])
+            let product = try await store.createProduct(version, operator: operatorParty.id, authorization: grant.id, by: .party(operatorParty.id))
+            try await store.list(product.id, by: .party(operatorParty.id))
+            func key(_ party: Party) async throws -> String { try await store.createAPIKey(party: party.id, by: admin).token }
+            let market = APIMarket(store: store, pool: pool, demander: demander, otherDemander: other, operatorParty: operatorParty, agency: agency,
+                                   demanderKey: try await key(demander), otherKey: try await key(other),
+                                   operatorKey: try await key(operatorParty), agencyKey: try await key(agency), product: product.id)
+            let app = Application(router: MarketAPI.router(store: store), logger: logger)
+            try await app.test(.router) { client in try await body(market, client) }
+            await pool.close()
+        } catch {
+            await pool.close()
+            throw error
+        }
+    }
+}
+
+func bearer(_ key: String) -> HTTPFields { [.authorization: "Bearer \(key)", .contentType: "application/json"] }
+
+func json(_ response: TestResponse) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+}
+
+func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["310000"]) -> ByteBuffer {
+    let body: [String: Any] = [
+        "title": "物流路径优化 route optimisation", "sector": "transport", "scenario": "logistics", "purpose": "industry_development",
+        "regions": regions, "fields_wanted": ["road_id"], "quantity": 1000, "budget_fen": budget, "delivery_modes": ["api"],
+        "expires_at": ISO8601DateFormatter().string(from: Date() + 30 * 86_400), "open": open,
+    ]
+    return ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: body))
+}
+
+@Suite struct APITests {
+    @Test func healthAndReadiness() async throws {
+        try await withAPI { _, client in
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+            let ready = try await client.execute(uri: "/readyz", method: .get)
+            #expect(ready.status == .ok)
+            #expect(try json(ready)["status"] as? String == "ready")
+        }
+    }
+
+    @Test func keysAuthenticateAndTheirPartysKindDecides() async throws {
+        try await withAPI { market, client in
+            let none = try await client.execute(uri: "/v1/demands", method: .post, headers: [.contentType: "application/json"], body: demandJSON())
+            #expect(none.status == .unauthorized)
+            #expect(none.headers[.contentType] == "application/problem+json")
+            #expect(try json(none)["code"] as? String == "unauthorized")
+            let forged = try await client.execute(uri: "/v1/demands", method: .get, headers: bearer("pdx_000000000000_" + String(repeating: "0", count: 48)))
+            #expect(forged.status == .unauthorized)
+            let agency = try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.agencyKey), body: demandJSON())
+            #expect(agency.status == .forbidden)
+            #expect(try json(agency)["code"] as? String == "forbidden")
+            // A revoked key stops working at once.
+            let keyID = try #require(try await market.store.apiKeys(party: market.otherDemander.id).first?.id)
+            #expect(try await client.execute(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .ok)
+            try await market.store.revokeAPIKey(keyID, reason: "test", by: .administrator("test"))
+            #expect(try await client.execute(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .unauthorized)
+            // Keys are stored as hashes only.
+            let stored = try await market.pool.query("SELECT count(*) FROM api_keys WHERE encode(key_sha256, 'escape') LIKE '%' || \(market.demanderKey) || '%'").scalar(Int64.self)
+            #expect(stored == 0)
+        }
+    }
+
+    @Test func aDemanderPostsReadsAndPagesItsOwnDemandsOnly() async throws {
+        try await withAPI { market, client in
+            let created = try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON())
+            #expect(created.status == .created)
+            let body = try json(created)
+            let id = try #require(body["id"] as? String)
+            #expect(body["state"] as? String == "open")
+            #expect(body["fields_wanted"] as? [String] == ["road_id"])
+            #expect(created.headers[.location] == "/v1/demands/\(id.lowercased())")
+            #expect(try await market.pool.query("SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand'").scalar(Int64.self) == 1,
+                    "its match job was enqueued with it")
+            let mine = try await client.execute(uri: "/v1/demands/\(id)", method: .get, headers: bearer(market.demanderKey))
+            #expect(mine.status == .ok)
+            let theirs = try await client.execute(uri: "/v1/demands/\(id)", method: .get, headers: bearer(market.otherKey))
+            #expect(theirs.status == .notFound, "another party's demand does not exist for the caller")
+            #expect(try json(theirs)["code"] as? String == "not_found")
+            _ = try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON(open: false))
+            let first = try json(try await client.execute(uri: "/v1/demands?limit=1", method: .get, headers: bearer(market.demanderKey)))
+            let cursor = try #require(first["next"] as? String)
+            let second = try json(try await client.execute(uri: "/v1/demands?limit=1&after=\(cursor)", method: .get, headers: bearer(market.demanderKey)))
+            let ids = ((first["items"] as? [[String: Any]]) ?? []) + ((second["items"] as? [[String: Any]]) ?? [])
+            #expect(Set(ids.compactMap { $0["id"] as? String }).count == 2)
+            let others = try json(try await client.execute(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)))
+            #expect((others["items"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test func badInputIsRefusedNamingTheFieldAndNothingIsStored() async throws {
+        try await withAPI { market, client in
+            func problem(_ body: ByteBuffer) async throws -> (HTTPResponse.Status, [String: Any]) {
+                let response = try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: body)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                return (response.status, try json(response))
+            }
+            let malformed = try await problem(ByteBuffer(string: "{\"title\": "))
+            #expect(malformed.0 == .badRequest && malformed.1["code"] as? String == "malformed_json")
+            let wrongType = try await problem(demandJSON(budget: "a lot"))
+            #expect(wrongType.0 == .badRequest && wrongType.1["field"] as? String == "budget_fen")
+            let badRegion = try await problem(demandJSON(regions: ["999999"]))
+            #expect(badRegion.0 == .badRequest && badRegion.1["code"] as? String == "invalid_input" && badRegion.1["field"] as? String == "regions")
+            let huge = try await problem(ByteBuffer(string: "{\"title\": \"" + String(repeating: "x", count: 1 << 20) + "\"}"))
+            #expect(huge.0 == .contentTooLarge && huge.1["code"] as? String == "too_large", "\(huge)")
+            #expect(try await market.pool.query("SELECT count(*) FROM demands").scalar(Int64.self) == 0)
+        }
+    }
+
+    @Test func theCatalogueShowsListedProducts() async throws {
+        try await withAPI { market, client in
+            let found = try await client.execute(uri: "/v1/products/\(market.product)", method: .get)
+            #expect(found.status == .ok)
+            let body = try json(found)
+            #expect(body["list_price_fen"] as? Int == 50 && body["delivery_modes"] as? [String] == ["api"])
+            #expect(try await client.execute(uri: "/v1/products/\(UUID())", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/v1/products/not-a-uuid", method: .get).status == .badRequest)
+            try await market.store.changeProduct(market.product, to: .delisted, reason: "retired", by: .party(market.operatorParty.id))
+            #expect(try await client.execute(uri: "/v1/products/\(market.product)", method: .get).status == .notFound, "delisted: gone from the catalogue")
+        }
+    }
+
+    @Test func pdxctlCreatesListsAndRevokesKeys() async throws {
+        try await withAPI { market, _ in
+            let url = TestDatabase.connectionString(market.pool.configuration.connection)
+            let created = try runBuilt("pdxctl", ["keys", "create", "--party", market.demander.id.uuidString, "--label", "ci", "--database-url", url])
+            #expect(created.status == 0, "\(created.error)")
+            let token = try #require(created.output.split(separator: "\n").first { $0.hasPrefix("key: ") }).dropFirst(5)
+            #expect(try await market.store.authenticate(apiKey: String(token))?.id == market.demander.id)
+            let listed = try runBuilt("pdxctl", ["keys", "list", "--party", market.demander.id.uuidString, "--database-url", url])
+            #expect(listed.output.contains("ci") && !listed.output.contains(String(token)), "the list never shows a key")
+            let id = try #require(try await market.store.apiKeys(party: market.demander.id).first { $0.label == "ci" }?.id)
+            let revoked = try runBuilt("pdxctl", ["keys", "revoke", id.uuidString, "--reason", "rotated", "--database-url", url])
+            #expect(revoked.status == 0, "\(revoked.error)")
+            #expect(try await market.store.authenticate(apiKey: String(token)) == nil)
+            let bad = try runBuilt("pdxctl", ["keys", "create", "--party", "nope", "--database-url", url])
+            #expect(bad.status != 0 && bad.error.contains("--party must be a UUID"))
+        }
+    }
+}
+
+@Suite struct ServeTests {
+    /// `pdx serve` as deployed: a process answering HTTP on loopback, stopped cleanly by SIGTERM.
+    @Test func pdxServeAnswersOverHTTPAndStopsOnSIGTERM() async throws {
+        try await TestDatabase.withMigratedDatabase { configuration in
+            let port = Int.random(in: 20_000...60_000)
+            let process = Process()
+            process.executableURL = try pdxExecutable()
+            process.arguments = ["serve", "--port", "\(port)", "--database-url", TestDatabase.connectionString(configuration), "--log-level", "warning"]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+            func get(_ path: String) async -> Int? {
+                var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+                request.timeoutInterval = 5
+                guard let (_, response) = try? await URLSession.shared.data(for: request) else { return nil }
+                return (response as? HTTPURLResponse)?.statusCode
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            var health: Int?
+            while health == nil, ContinuousClock.now < deadline, process.isRunning {
+                health = await get("/healthz")
+                if health == nil { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(health == 200)
+            #expect(await get("/readyz") == 200)
+            #expect(await get("/v1/demands") == 401)
+            process.terminate()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "SIGTERM stops it gracefully")
+        }
+    }
+}
