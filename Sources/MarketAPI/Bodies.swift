@@ -105,3 +105,29 @@ struct NewDemandBody: Decodable {
                              expiresAt: expiresAt)
     }
 }
+
+/// The body of actions that may say why (all optional).
+struct Reason: Decodable {
+    var reason: String?
+}
+
+/// An order as its buyer sees it, with the quote it was placed at.
+struct OrderBody: Encodable, Sendable {
+    var id: UUID
+    var state: String
+    var productId: UUID
+    var productVersion: Int
+    var matchId: UUID?
+    var amountFen: Int64
+    var quote: Quote
+
+    init(_ order: StoredOrder) {
+        id = order.id
+        state = order.state.rawValue
+        productId = order.productID
+        productVersion = order.productVersion
+        matchId = order.matchID
+        amountFen = order.amountFen
+        quote = order.quote
+    }
+}

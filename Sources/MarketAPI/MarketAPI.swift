@@ -1,5 +1,6 @@
 public import Foundation
 public import Hummingbird
+import HTTPTypes
 public import Logging
 public import Market
 public import MarketStore
@@ -34,10 +35,72 @@ public struct APIContext: RequestContext {
         return encoder
     }
 
-    /// The request's JSON body: its decoding errors reach `ProblemMiddleware` as they are (so the
-    /// problem names the field), and a body above `maxUploadSize` is a 413.
-    func decodeBody<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
-        try await requestDecoder.decode(type, from: request, context: self)
+    /// Runs a POST for the caller's party: decodes the body, runs `action` and answers `status` with its
+    /// result as JSON. With an `Idempotency-Key` header the action runs at most once per key: a retry with
+    /// the same body gets the first response again (`Idempotent-Replayed: true`), the same key with
+    /// another body is a 422, and a retry while the first is still running a 409.
+    func post<Input: Decodable, Output: Encodable>(
+        _ request: Request, as input: Input.Type, status: HTTPResponse.Status = .created, store: MarketStore,
+        location: @escaping (Output) -> String? = { _ in nil }, _ action: (Input, Party) async throws -> Output
+    ) async throws -> Response {
+        let party = try requireParty()
+        let body = Data(try await request.body.collect(upTo: maxUploadSize).readableBytesView)
+        func run() async throws -> (HTTPFields, Data) {
+            // An action without parameters may be posted with no body at all.
+            let output = try await action(try requestDecoder.decode(Input.self, from: body.isEmpty ? Data("{}".utf8) : body), party)
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let location = location(output) { headers[.location] = location }
+            return (headers, try responseEncoder.encode(output))
+        }
+        func response(_ status: HTTPResponse.Status, _ headers: HTTPFields, _ body: Data) -> Response {
+            Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
+            let (headers, data) = try await run()
+            return response(status, headers, data)
+        }
+        switch try await store.beginIdempotent(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: body) {
+        case .replay(let stored, let storedHeaders, let data):
+            var headers = HTTPFields()
+            for (name, value) in storedHeaders { if let field = HTTPField.Name(name) { headers[field] = value } }
+            headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
+            return response(HTTPResponse.Status(code: stored), headers, data)
+        case .mismatch:
+            throw Problem(.unprocessableContent, code: "idempotency_key_reused", detail: "this Idempotency-Key was used with another request",
+                          field: "Idempotency-Key")
+        case .inProgress:
+            throw Problem(.conflict, code: "idempotency_key_in_use", detail: "a request with this Idempotency-Key is still running; retry later")
+        case .proceed:
+            do {
+                let (headers, data) = try await run()
+                var kept: [String: String] = [:]
+                for field in headers { kept[field.name.canonicalName] = field.value }
+                try await store.finishIdempotent(party: party.id, key: key, status: Int(status.code), headers: kept, body: data)
+                return response(status, headers, data)
+            } catch {
+                try? await store.abandonIdempotent(party: party.id, key: key)
+                throw error
+            }
+        }
+    }
+
+    /// The demand named by the path's `id`, if it is the caller's (anyone else's is a 404).
+    func ownDemand(_ store: MarketStore) async throws -> StoredDemand {
+        let party = try requireParty()
+        let id = try parameters.require("id", as: UUID.self)
+        let demand = try await store.demand(id)
+        guard demand.demanderID == party.id else { throw MarketNotFound("demand", id) }
+        return demand
+    }
+
+    /// The match named by the path's `match`, if it belongs to the caller's demand named by `id`.
+    func ownMatch(_ store: MarketStore) async throws -> UUID {
+        let demand = try await ownDemand(store)
+        let id = try parameters.require("match", as: UUID.self)
+        guard try await store.matches(MatchFilter(demandID: demand.id, limit: MatchFilter.maximumLimit)).contains(where: { $0.id == id }) else {
+            throw MarketNotFound("match", id)
+        }
+        return id
     }
 
     /// The caller's party, or 401.
@@ -77,15 +140,14 @@ public enum MarketAPI {
             guard product.state == .listed else { throw MarketNotFound("product", id) }
             return ProductBody(product)
         }
-        v1.post("demands") { request, context -> EditedResponse<DemandBody> in
-            let party = try context.requireParty()
-            guard party.kind == .demander || party.kind == .operator else {
-                throw Problem.forbidden("only demanders and operators post demands")
+        v1.post("demands") { request, context -> Response in
+            try await context.post(request, as: NewDemandBody.self, store: store, location: { (demand: DemandBody) in "/v1/demands/\(demand.id.uuidString.lowercased())" }) { body, party in
+                guard party.kind == .demander || party.kind == .operator else {
+                    throw Problem.forbidden("only demanders and operators post demands")
+                }
+                let id = try await store.postDemand(try body.request(), demander: party.id, open: body.open ?? false, by: .party(party.id))
+                return DemandBody(try await store.demand(id))
             }
-            let body = try await context.decodeBody(NewDemandBody.self, from: request)
-            let id = try await store.postDemand(try body.request(), demander: party.id, open: body.open ?? false, by: .party(party.id))
-            return EditedResponse(status: .created, headers: [.location: "/v1/demands/\(id.uuidString.lowercased())"],
-                                  response: DemandBody(try await store.demand(id)))
         }
         v1.get("demands") { request, context -> Page<DemandBody> in
             let party = try context.requireParty()
@@ -108,6 +170,37 @@ public enum MarketAPI {
             guard demand.demanderID == party.id else { throw MarketNotFound("demand", id) }
             return DemandBody(demand)
         }
+        v1.get("demands/:id/matches") { _, context -> Page<MatchSummary> in
+            let demand = try await context.ownDemand(store)
+            return Page(items: try await store.matches(MatchFilter(demandID: demand.id, limit: MatchFilter.maximumLimit)), next: nil)
+        }
+        v1.post("demands/:id/open") { request, context -> Response in
+            try await context.post(request, as: Reason.self, status: .ok, store: store) { _, party in
+                let demand = try await context.ownDemand(store)
+                try await store.changeDemand(demand.id, to: .open, by: .party(party.id))
+                return DemandBody(try await store.demand(demand.id))
+            }
+        }
+        v1.post("demands/:id/cancel") { request, context -> Response in
+            try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                let demand = try await context.ownDemand(store)
+                try await store.changeDemand(demand.id, to: .cancelled, by: .party(party.id), reason: body.reason)
+                return DemandBody(try await store.demand(demand.id))
+            }
+        }
+        v1.post("demands/:id/matches/:match/accept") { request, context -> Response in
+            try await context.post(request, as: Reason.self, store: store, location: { (order: OrderBody) in "/v1/orders/\(order.id.uuidString.lowercased())" }) { _, party in
+                let match = try await context.ownMatch(store)
+                return OrderBody(try await store.accept(match: match, buyer: party.id, by: .party(party.id)))
+            }
+        }
+        v1.post("demands/:id/matches/:match/decline") { request, context -> Response in
+            try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                let match = try await context.ownMatch(store)
+                try await store.decline(match: match, buyer: party.id, reason: body.reason, by: .party(party.id))
+                return Status(status: "declined")
+            }
+        }
         return router
     }
 
@@ -123,7 +216,7 @@ struct Status: ResponseEncodable {
 }
 
 /// A list and the cursor for the next part (nil at the end).
-struct Page<Item: ResponseEncodable>: ResponseEncodable {
+struct Page<Item: Encodable & Sendable>: ResponseEncodable {
     var items: [Item]
     var next: String?
 }

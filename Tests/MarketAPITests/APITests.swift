@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Hummingbird
 import HummingbirdTesting
+import HTTPTypes
 import Logging
 import Market
 import MarketAPI
@@ -151,6 +152,84 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
             let huge = try await problem(ByteBuffer(string: "{\"title\": \"" + String(repeating: "x", count: 1 << 20) + "\"}"))
             #expect(huge.0 == .contentTooLarge && huge.1["code"] as? String == "too_large", "\(huge)")
             #expect(try await market.pool.query("SELECT count(*) FROM demands").scalar(Int64.self) == 0)
+        }
+    }
+
+    @Test func aRetryWithTheSameIdempotencyKeyGetsTheFirstResponse() async throws {
+        try await withAPI { market, client in
+            var headers = bearer(market.demanderKey)
+            headers[HTTPField.Name("Idempotency-Key")!] = "post-demand-1"
+            let body = demandJSON()
+            let first = try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: body)
+            let retry = try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: body)
+            #expect(first.status == .created && retry.status == .created)
+            let firstID = try json(first)["id"] as? String, retryID = try json(retry)["id"] as? String
+            #expect(firstID != nil && firstID == retryID)
+            #expect(retry.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            #expect(retry.headers[.location] == first.headers[.location])
+            #expect(try await market.pool.query("SELECT count(*) FROM demands").scalar(Int64.self) == 1, "posted once")
+            let other = try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(budget: 5))
+            #expect(other.status == .unprocessableContent)
+            #expect(try json(other)["code"] as? String == "idempotency_key_reused")
+            // Keys are per party: another demander may use the same one.
+            var theirs = bearer(market.otherKey)
+            theirs[HTTPField.Name("Idempotency-Key")!] = "post-demand-1"
+            #expect(try await client.execute(uri: "/v1/demands", method: .post, headers: theirs, body: body).status == .created)
+            // A request that failed does not hold its key: fixed and retried, it runs.
+            headers[HTTPField.Name("Idempotency-Key")!] = "post-demand-2"
+            let refused = try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(regions: ["999999"]))
+            #expect(refused.status == .badRequest)
+            #expect(try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(budget: 7)).status == .created)
+        }
+    }
+
+    @Test func aDemanderSeesItsMatchesAndAcceptsOneIntoAnOrder() async throws {
+        try await withAPI { market, client in
+            let posted = try json(try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON()))
+            let text = try #require(posted["id"] as? String)
+            let demand = try #require(UUID(uuidString: text))
+            _ = try await market.store.matchDemand(demand)  // what a worker does
+            let listed = try await client.execute(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.demanderKey))
+            #expect(listed.status == .ok)
+            let items = try #require(try json(listed)["items"] as? [[String: Any]])
+            #expect(items.count == 1 && items.first?["product_id"] as? String == market.product.uuidString)
+            let match = try #require(items.first?["id"] as? String)
+            #expect(try await client.execute(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.otherKey)).status == .notFound)
+            let stolen = try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.otherKey))
+            #expect(stolen.status == .notFound, "nobody accepts another party's proposal")
+            let accepted = try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
+            #expect(accepted.status == .created)
+            let order = try json(accepted)
+            #expect(order["state"] as? String == "placed" && order["amount_fen"] as? Int == 50_000)
+            #expect((order["quote"] as? [String: Any])?["lines"] != nil, "the order keeps its quote's line items")
+            #expect(try await market.store.demand(demand).state == .ordered)
+            let again = try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
+            #expect(again.status == .conflict)
+            #expect(try json(again)["code"] as? String == "state_conflict")
+        }
+    }
+
+    @Test func aDemanderDeclinesOpensAndCancels() async throws {
+        try await withAPI { market, client in
+            let posted = try json(try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey),
+                                                          body: demandJSON(open: false)))
+            let demand = try #require(posted["id"] as? String)
+            #expect(posted["state"] as? String == "draft")
+            let opened = try await client.execute(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
+            #expect(opened.status == .ok)
+            #expect(try json(opened)["state"] as? String == "open")
+            let demandID = try #require(UUID(uuidString: demand))
+            _ = try await market.store.matchDemand(demandID)
+            let matches = try await market.store.matches(MatchFilter(demandID: demandID))
+            let match = try #require(matches.first?.id)
+            let declined = try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/decline", method: .post,
+                                                    headers: bearer(market.demanderKey), body: ByteBuffer(string: #"{"reason": "too coarse"}"#))
+            #expect(declined.status == .ok)
+            let cancelled = try await client.execute(uri: "/v1/demands/\(demand)/cancel", method: .post, headers: bearer(market.demanderKey))
+            #expect(cancelled.status == .ok)
+            #expect(try json(cancelled)["state"] as? String == "cancelled")
+            let reopened = try await client.execute(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
+            #expect(reopened.status == .conflict, "a cancelled demand stays cancelled")
         }
     }
 
