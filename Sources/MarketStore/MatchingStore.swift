@@ -253,9 +253,14 @@ extension PostgresConnection {
         let stored = Set(try await query("""
             WITH inserted AS (
                 INSERT INTO matches (id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
-                SELECT * FROM unnest(\(ids), \(matches.map(\.demandID)), \(matches.map(\.productID)), \(matches.map { Int32($0.productVersion) }),
-                                     \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(try matches.map { try json($0.quote) })::jsonb[],
-                                     \(matches.map(\.quote.amountFen)))
+                SELECT u.* FROM unnest(\(ids), \(matches.map(\.demandID)), \(matches.map(\.productID)), \(matches.map { Int32($0.productVersion) }),
+                                       \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(try matches.map { try json($0.quote) })::jsonb[],
+                                       \(matches.map(\.quote.amountFen))) AS u(id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
+                -- Still for sale at this version: a delisting, suspension or revocation in flight is waited
+                -- for (the share locks) and then seen, so it cannot miss a proposal made meanwhile.
+                JOIN products p ON p.id = u.product_id AND p.version = u.product_version AND p.state = 'listed'
+                JOIN authorizations a ON a.id = p.authorization_id AND a.state = 'active' AND a.validity @> now()
+                FOR SHARE OF p, a
                 ON CONFLICT (demand_id, product_id) WHERE state = 'proposed' DO NOTHING
                 RETURNING id, demand_id
             ), proposal_events AS (

@@ -38,7 +38,9 @@ extension MarketStore {
     /// Stores a proposal; an open demand becomes matched. A demand holds one live proposal per product.
     public func propose(_ match: NewMatch, by actor: Actor = .system) async throws -> UUID {
         let stored = try await transaction { connection in try await connection.propose([match], actor: actor) }
-        guard let id = stored.first else { throw MarketInputError(field: "product_id", rule: "is already proposed to this demand") }
+        guard let id = stored.first else {
+            throw MarketInputError(field: "product_id", rule: "is already proposed to this demand, or is no longer for sale")
+        }
         return id
     }
 

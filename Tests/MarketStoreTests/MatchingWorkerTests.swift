@@ -77,6 +77,35 @@ import Testing
         }
     }
 
+    /// A delisting in flight while a demand is matched: the proposal waits for it, sees it, and is not
+    /// made (else the withdrawal, which could not see the uncommitted proposal, would leave it live).
+    @Test func aDelistingInFlightIsWaitedForAndLeavesNoProposal() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id)
+            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
+                                                               authorization: market.grantA.id, by: seller)
+            try await market.store.list(product.id, by: seller)
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let (locked, signal) = AsyncStream.makeStream(of: Void.self)
+            let delisting = Task {
+                try await market.pool.withTransaction { connection in
+                    try await connection.execute("UPDATE products SET state = 'delisted', state_changed_at = now() WHERE id = \(product.id)")
+                    try await connection.execute("""
+                        UPDATE matches SET state = 'withdrawn', state_reason = 'product delisted' WHERE product_id = \(product.id) AND state = 'proposed'
+                        """)
+                    signal.yield()
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+            for await _ in locked { break }
+            let matched = try await market.store.matchDemand(demand)
+            try await delisting.value
+            #expect(matched.candidates == 1, "the catalogue still showed it when matching began")
+            #expect(matched.proposed.isEmpty)
+            #expect(try await market.pool.query("SELECT count(*) FROM matches WHERE product_id = \(product.id) AND state = 'proposed'").scalar(Int64.self) == 0)
+        }
+    }
+
     @Test func reasonsAreReadableAndAddUpToTheScore() async throws {
         try await withMarket { market in
             let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
