@@ -112,7 +112,7 @@ struct Reason: Decodable {
 }
 
 /// An order as its buyer sees it, with the quote it was placed at.
-struct OrderBody: Encodable, Sendable {
+struct OrderBody: ResponseEncodable {
     var id: UUID
     var state: String
     var productId: UUID
@@ -130,4 +130,13 @@ struct OrderBody: Encodable, Sendable {
         amountFen = order.amountFen
         quote = order.quote
     }
+}
+
+/// Any encodable value as a JSON response, encoded as itself.
+struct JSONBody<Value: Encodable & Sendable>: ResponseEncodable {
+    var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
 }

@@ -103,6 +103,16 @@ public struct APIContext: RequestContext {
         return id
     }
 
+    /// The order named by the path's `id` with its seller, if the caller is its buyer or seller (else a 404).
+    func ownOrder(_ store: MarketStore) async throws -> (order: StoredOrder, seller: UUID) {
+        let party = try requireParty()
+        let id = try parameters.require("id", as: UUID.self)
+        let order = try await store.order(id)
+        let seller = try await store.seller(of: order)
+        guard order.buyerID == party.id || seller == party.id else { throw MarketNotFound("order", id) }
+        return (order, seller)
+    }
+
     /// The caller's party, or 401.
     func requireParty() throws -> Party {
         guard let party else { throw Problem.unauthorized }
@@ -140,6 +150,19 @@ public enum MarketAPI {
             guard product.state == .listed else { throw MarketNotFound("product", id) }
             return ProductBody(product)
         }
+        v1.get("products/:id/quote") { request, context -> JSONBody<Quote> in
+            let party = try context.requireParty()
+            let id = try context.parameters.require("id", as: UUID.self)
+            guard let quantity = request.uri.queryParameters["quantity"].flatMap({ Int64($0) }), quantity >= 1 else {
+                throw MarketInputError(field: "quantity", rule: "must be a whole number of at least 1")
+            }
+            guard let purpose = request.uri.queryParameters["purpose"].flatMap({ Purpose(rawValue: String($0)) }) else {
+                throw MarketInputError(field: "purpose", rule: "must be one of \(Purpose.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard try await store.product(id).state == .listed else { throw MarketNotFound("product", id) }
+            return JSONBody(try await store.quote(product: id, quantity: quantity, purpose: purpose, buyer: party.id,
+                                                  scenario: request.uri.queryParameters["scenario"].map(String.init)))
+        }
         v1.post("demands") { request, context -> Response in
             try await context.post(request, as: NewDemandBody.self, store: store, location: { (demand: DemandBody) in "/v1/demands/\(demand.id.uuidString.lowercased())" }) { body, party in
                 guard party.kind == .demander || party.kind == .operator else {
@@ -151,14 +174,7 @@ public enum MarketAPI {
         }
         v1.get("demands") { request, context -> Page<DemandBody> in
             let party = try context.requireParty()
-            let limit = try request.uri.queryParameters["limit"].map { text -> Int in
-                guard let value = Int(text) else { throw MarketInputError(field: "limit", rule: "must be a whole number") }
-                return value
-            } ?? 50
-            let after = try request.uri.queryParameters["after"].map { text -> UUID in
-                guard let value = UUID(uuidString: String(text)) else { throw MarketInputError(field: "after", rule: "must be a cursor from next") }
-                return value
-            }
+            let (after, limit) = try page(request)
             let demands = try await store.demands(of: party.id, after: after, limit: limit)
             return Page(items: demands.map(DemandBody.init), next: demands.count == limit ? demands.last?.id.uuidString.lowercased() : nil)
         }
@@ -201,6 +217,33 @@ public enum MarketAPI {
                 return Status(status: "declined")
             }
         }
+        v1.get("orders") { request, context -> Page<OrderBody> in
+            let party = try context.requireParty()
+            let (after, limit) = try page(request)
+            let orders = try await store.orders(of: party.id, after: after, limit: limit)
+            return Page(items: orders.map(OrderBody.init), next: orders.count == limit ? orders.last?.id.uuidString.lowercased() : nil)
+        }
+        v1.get("orders/:id") { _, context -> OrderBody in
+            OrderBody(try await context.ownOrder(store).order)
+        }
+        // Who may move an order: its product's operator accepts, rejects and delivers; its buyer cancels and
+        // confirms completion.
+        let moves: [(String, OrderState, Bool)] = [
+            ("accept", .accepted, true), ("reject", .rejected, true), ("deliver", .delivered, true),
+            ("cancel", .cancelled, false), ("complete", .completed, false),
+        ]
+        for (action, next, bySeller) in moves {
+            v1.post("orders/:id/\(action)") { request, context -> Response in
+                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                    let (order, seller) = try await context.ownOrder(store)
+                    guard (bySeller ? seller : order.buyerID) == party.id else {
+                        throw Problem.forbidden(bySeller ? "only the product's operator may \(action) an order" : "only the buyer may \(action) an order")
+                    }
+                    try await store.changeOrder(order.id, to: next, reason: body.reason, by: .party(party.id))
+                    return OrderBody(try await store.order(order.id))
+                }
+            }
+        }
         return router
     }
 
@@ -236,4 +279,17 @@ struct Authenticate: RouterMiddleware {
         context.logger[metadataKey: "party.id"] = "\(party.id)"
         return try await next(request, context)
     }
+}
+
+/// `?after=<cursor>&limit=<n>` (default 50).
+func page(_ request: Request) throws -> (after: UUID?, limit: Int) {
+    let limit = try request.uri.queryParameters["limit"].map { text -> Int in
+        guard let value = Int(text) else { throw MarketInputError(field: "limit", rule: "must be a whole number") }
+        return value
+    } ?? 50
+    let after = try request.uri.queryParameters["after"].map { text -> UUID in
+        guard let value = UUID(uuidString: String(text)) else { throw MarketInputError(field: "after", rule: "must be a cursor from next") }
+        return value
+    }
+    return (after, limit)
 }

@@ -187,3 +187,24 @@ extension PostgresConnection {
                      regionCode: try RegionCode(region), smallOrMicro: small)
     }
 }
+
+extension MarketStore {
+    /// The orders a party takes part in, as buyer or as the operator of the product, in id order after
+    /// `cursor`, `limit` at a time.
+    public func orders(of partyID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [StoredOrder] {
+        guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
+        let ids = try await pool.query("""
+            SELECT o.id FROM orders o JOIN products p ON p.id = o.product_id
+            WHERE (o.buyer_id = \(partyID) OR p.operator_id = \(partyID)) AND (\(cursor) IS NULL OR o.id > \(cursor))
+            ORDER BY o.id LIMIT \(Int32(limit))
+            """).decode(UUID.self)
+        var found: [StoredOrder] = []
+        for id in ids { found.append(try await order(id)) }
+        return found
+    }
+
+    /// The operator of an order's product.
+    public func seller(of order: StoredOrder) async throws -> UUID {
+        try await product(order.productID).operatorID
+    }
+}

@@ -233,6 +233,44 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
         }
     }
 
+    @Test func ordersMoveByRoleAndQuotesArePreviewed() async throws {
+        try await withAPI { market, client in
+            let quote = try await client.execute(uri: "/v1/products/\(market.product)/quote?quantity=1000&purpose=industry_development",
+                                                 method: .get, headers: bearer(market.demanderKey))
+            #expect(quote.status == .ok)
+            #expect(try json(quote)["amount_fen"] as? Int == 50_000)
+            let welfare = try json(try await client.execute(uri: "/v1/products/\(market.product)/quote?quantity=1000&purpose=public_welfare",
+                                                            method: .get, headers: bearer(market.demanderKey)))
+            #expect(welfare["amount_fen"] as? Int == 0, "public welfare is free")
+            let badQuote = try await client.execute(uri: "/v1/products/\(market.product)/quote?quantity=0&purpose=x", method: .get,
+                                                    headers: bearer(market.demanderKey))
+            #expect(badQuote.status == .badRequest)
+            #expect(try json(badQuote)["field"] as? String == "quantity")
+
+            let posted = try json(try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON()))
+            let text = try #require(posted["id"] as? String)
+            let demand = try #require(UUID(uuidString: text))
+            let match = try #require(try await market.store.matchDemand(demand).proposed.first)
+            let order = try #require(try json(try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post,
+                                                                        headers: bearer(market.demanderKey)))["id"] as? String)
+            func move(_ action: String, _ key: String) async throws -> HTTPResponse.Status {
+                try await client.execute(uri: "/v1/orders/\(order)/\(action)", method: .post, headers: bearer(key)).status
+            }
+            #expect(try await move("accept", market.demanderKey) == .forbidden, "the buyer does not accept its own order")
+            #expect(try await move("accept", market.operatorKey) == .ok)
+            #expect(try await move("complete", market.operatorKey) == .forbidden, "the operator does not confirm for the buyer")
+            #expect(try await move("complete", market.demanderKey) == .conflict, "not delivered yet")
+            #expect(try await move("deliver", market.operatorKey) == .ok)
+            #expect(try await move("complete", market.demanderKey) == .ok)
+            #expect(try await move("cancel", market.otherKey) == .notFound, "someone else's order does not exist for them")
+            let seen = try json(try await client.execute(uri: "/v1/orders/\(order)", method: .get, headers: bearer(market.operatorKey)))
+            #expect(seen["state"] as? String == "completed")
+            let listed = try json(try await client.execute(uri: "/v1/orders", method: .get, headers: bearer(market.operatorKey)))
+            #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [order])
+            #expect(try await market.store.demand(demand).state == .fulfilled)
+        }
+    }
+
     @Test func theCatalogueShowsListedProducts() async throws {
         try await withAPI { market, client in
             let found = try await client.execute(uri: "/v1/products/\(market.product)", method: .get)

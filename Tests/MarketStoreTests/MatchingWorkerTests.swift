@@ -87,6 +87,7 @@ import Testing
             try await market.store.list(product.id, by: seller)
             let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
             let (locked, signal) = AsyncStream.makeStream(of: Void.self)
+            let (release, releaser) = AsyncStream.makeStream(of: Void.self)
             let delisting = Task {
                 try await market.pool.withTransaction { connection in
                     try await connection.execute("UPDATE products SET state = 'delisted', state_changed_at = now() WHERE id = \(product.id)")
@@ -94,12 +95,23 @@ import Testing
                         UPDATE matches SET state = 'withdrawn', state_reason = 'product delisted' WHERE product_id = \(product.id) AND state = 'proposed'
                         """)
                     signal.yield()
-                    try await Task.sleep(for: .seconds(1))
+                    for await _ in release { break }
                 }
             }
             for await _ in locked { break }
-            let matched = try await market.store.matchDemand(demand)
+            let matching = Task { try await market.store.matchDemand(demand) }
+            // Commit the delisting once the proposal waits for it (a minute at most).
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                let waiting = try await market.pool.query("""
+                    SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO matches%'
+                    """).scalar(Int64.self) ?? 0
+                if waiting > 0 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            releaser.yield()
             try await delisting.value
+            let matched = try await matching.value
             #expect(matched.candidates == 1, "the catalogue still showed it when matching began")
             #expect(matched.proposed.isEmpty)
             #expect(try await market.pool.query("SELECT count(*) FROM matches WHERE product_id = \(product.id) AND state = 'proposed'").scalar(Int64.self) == 0)
