@@ -140,3 +140,35 @@ struct JSONBody<Value: Encodable & Sendable>: ResponseEncodable {
 
     func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
 }
+
+/// `POST /v1/products`: a draft product version under one of the operator's authorizations.
+struct NewProductBody: Decodable {
+    var authorizationId: UUID
+    var title: String
+    var description: String?
+    var sector: String
+    var regions: [String]
+    var scenarios: [String]
+    var tags: [String]?
+    var fields: [String]
+    var deliveryModes: [String]
+    var chargeUnit: String
+    var listPriceFen: Int64
+    var sourceResourceIds: [UUID]
+
+    func version() throws -> ProductVersion {
+        guard let unit = ChargeUnit(rawValue: chargeUnit) else {
+            throw MarketInputError(field: "charge_unit", rule: "must be one of \(ChargeUnit.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let modes = try deliveryModes.map { mode throws(MarketInputError) -> DeliveryMode in
+            guard let known = DeliveryMode(rawValue: mode) else {
+                throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
+            }
+            return known
+        }
+        return ProductVersion(title: title, description: description ?? "", sector: sector,
+                              regions: try regions.map { code throws(MarketInputError) in try RegionCode(code, field: "regions") },
+                              scenarios: scenarios, tags: tags ?? [], fields: fields, deliveryModes: modes, chargeUnit: unit,
+                              listPriceFen: listPriceFen, sourceResourceIDs: sourceResourceIds)
+    }
+}

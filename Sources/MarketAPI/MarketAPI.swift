@@ -150,6 +150,32 @@ public enum MarketAPI {
             guard product.state == .listed else { throw MarketNotFound("product", id) }
             return ProductBody(product)
         }
+        v1.post("products") { request, context -> Response in
+            try await context.post(request, as: NewProductBody.self, store: store,
+                                   location: { (product: ProductBody) in "/v1/products/\(product.id.uuidString.lowercased())" }) { body, party in
+                guard party.kind == .operator else { throw Problem.forbidden("only operators create products") }
+                return ProductBody(try await store.createProduct(try body.version(), operator: party.id, authorization: body.authorizationId,
+                                                                 by: .party(party.id)))
+            }
+        }
+        // The operator's own products through their life cycle: list (publish), suspend, delist.
+        for (action, next) in [("list", ProductState.listed), ("suspend", .suspended), ("delist", .delisted)] {
+            v1.post("products/:id/\(action)") { request, context -> Response in
+                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                    let id = try context.parameters.require("id", as: UUID.self)
+                    let product = try await store.product(id)
+                    guard product.operatorID == party.id else {
+                        // A listed product is public: changing it is forbidden; anyone else's draft does not exist.
+                        if product.state == .listed || product.state == .suspended { throw Problem.forbidden("only its operator changes a product") }
+                        throw MarketNotFound("product", id)
+                    }
+                    if next == .listed { try await store.list(id, by: .party(party.id)) } else {
+                        try await store.changeProduct(id, to: next, reason: body.reason, by: .party(party.id))
+                    }
+                    return ProductBody(try await store.product(id))
+                }
+            }
+        }
         v1.get("products/:id/quote") { request, context -> JSONBody<Quote> in
             let party = try context.requireParty()
             let id = try context.parameters.require("id", as: UUID.self)

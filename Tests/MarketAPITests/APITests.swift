@@ -20,6 +20,7 @@ struct APIMarket {
     let demander: Party, otherDemander: Party, operatorParty: Party, agency: Party
     let demanderKey: String, otherKey: String, operatorKey: String, agencyKey: String
     let product: UUID
+    let resource: UUID, grant: UUID
 }
 
 func withAPI(_ body: @escaping @Sendable (APIMarket, any TestClientProtocol) async throws -> Void) async throws {
@@ -51,7 +52,8 @@ func withAPI(_ body: @escaping @Sendable (APIMarket, any TestClientProtocol) asy
             func key(_ party: Party) async throws -> String { try await store.createAPIKey(party: party.id, by: admin).token }
             let market = APIMarket(store: store, pool: pool, demander: demander, otherDemander: other, operatorParty: operatorParty, agency: agency,
                                    demanderKey: try await key(demander), otherKey: try await key(other),
-                                   operatorKey: try await key(operatorParty), agencyKey: try await key(agency), product: product.id)
+                                   operatorKey: try await key(operatorParty), agencyKey: try await key(agency), product: product.id,
+                                   resource: resource.id, grant: grant.id)
             let app = Application(router: MarketAPI.router(store: store), logger: logger)
             try await app.test(.router) { client in try await body(market, client) }
             await pool.close()
@@ -268,6 +270,35 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
             let listed = try json(try await client.execute(uri: "/v1/orders", method: .get, headers: bearer(market.operatorKey)))
             #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [order])
             #expect(try await market.store.demand(demand).state == .fulfilled)
+        }
+    }
+
+    @Test func anOperatorCreatesListsAndDelistsItsOwnProductsWithinItsScope() async throws {
+        try await withAPI { market, client in
+            func product(region: String = "310000") -> ByteBuffer {
+                let body: [String: Any] = [
+                    "authorization_id": market.grant.uuidString, "title": "货运流向 freight flows", "sector": "transport", "regions": [region],
+                    "scenarios": ["logistics"], "fields": ["origin", "destination"], "delivery_modes": ["api"], "charge_unit": "call",
+                    "list_price_fen": 30, "source_resource_ids": [market.resource.uuidString],
+                ]
+                return ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: body))
+            }
+            let refused = try await client.execute(uri: "/v1/products", method: .post, headers: bearer(market.demanderKey), body: product())
+            #expect(refused.status == .forbidden)
+            let outside = try await client.execute(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: product(region: "110000"))
+            #expect(outside.status == .unprocessableContent)
+            #expect(try json(outside)["code"] as? String == "out_of_scope")
+            let created = try await client.execute(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: product())
+            #expect(created.status == .created)
+            let id = try #require(try json(created)["id"] as? String)
+            #expect(try await client.execute(uri: "/v1/products/\(id)", method: .get).status == .notFound, "a draft is not in the catalogue")
+            #expect(try await client.execute(uri: "/v1/products/\(id)/list", method: .post, headers: bearer(market.demanderKey)).status == .notFound)
+            let listed = try await client.execute(uri: "/v1/products/\(id)/list", method: .post, headers: bearer(market.operatorKey))
+            #expect(listed.status == .ok)
+            #expect(try await client.execute(uri: "/v1/products/\(id)", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/v1/products/\(id)/delist", method: .post, headers: bearer(market.demanderKey)).status == .forbidden)
+            #expect(try await client.execute(uri: "/v1/products/\(id)/delist", method: .post, headers: bearer(market.operatorKey)).status == .ok)
+            #expect(try await client.execute(uri: "/v1/products/\(id)", method: .get).status == .notFound)
         }
     }
 
