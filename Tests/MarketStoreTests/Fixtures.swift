@@ -18,6 +18,16 @@ struct Market {
     static let shanghai = try! RegionCode("310000"), beijing = try! RegionCode("110000")
 }
 
+extension Market {
+    /// Operator A's product on the general resource under grant A (`productVersion` unless given), listed.
+    func listedProduct(_ version: ProductVersion? = nil) async throws -> StoredProduct {
+        let seller = Actor.party(operatorA.id)
+        let product = try await store.createProduct(version ?? productVersion([general]), operator: operatorA.id, authorization: grantA.id, by: seller)
+        try await store.list(product.id, by: seller)
+        return product
+    }
+}
+
 func uniqueCreditCode(region: String = "310000") -> String {
     let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
     let organization = String((0..<9).map { _ in alphabet.randomElement()! })

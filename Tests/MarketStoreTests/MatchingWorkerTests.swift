@@ -81,10 +81,7 @@ import Testing
     /// made (else the withdrawal, which could not see the uncommitted proposal, would leave it live).
     @Test func aDelistingInFlightIsWaitedForAndLeavesNoProposal() async throws {
         try await withMarket { market in
-            let seller = Actor.party(market.operatorA.id)
-            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
-                                                               authorization: market.grantA.id, by: seller)
-            try await market.store.list(product.id, by: seller)
+            let product = try await market.listedProduct()
             let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
             let (locked, signal) = AsyncStream.makeStream(of: Void.self)
             let (release, releaser) = AsyncStream.makeStream(of: Void.self)
@@ -120,9 +117,7 @@ import Testing
 
     @Test func reasonsAreReadableAndAddUpToTheScore() async throws {
         try await withMarket { market in
-            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
-                                                               authorization: market.grantA.id, by: .party(market.operatorA.id))
-            try await market.store.list(product.id, by: .party(market.operatorA.id))
+            _ = try await market.listedProduct()
             let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
             let result = try await market.store.matchDemand(demand)
             #expect(result.proposed.count == 1)
@@ -138,9 +133,7 @@ import Testing
     @Test func aDelistedProductsProposalsAreWithdrawnAndTheDemandReopens() async throws {
         try await withMarket { market in
             let seller = Actor.party(market.operatorA.id)
-            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
-                                                               authorization: market.grantA.id, by: seller)
-            try await market.store.list(product.id, by: seller)
+            let product = try await market.listedProduct()
             let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
             let match = try #require(try await market.store.matchDemand(demand).proposed.first)
             #expect(try await market.store.demandState(demand) == .matched)
@@ -235,10 +228,7 @@ import Testing
 @Suite struct ExpiryTests {
     @Test func aDemandExpiresAtItsTimeAndItsProposalsAreWithdrawn() async throws {
         try await withMarket { market in
-            let seller = Actor.party(market.operatorA.id)
-            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
-                                                               authorization: market.grantA.id, by: seller)
-            try await market.store.list(product.id, by: seller)
+            _ = try await market.listedProduct()
             let soon = demandRequest()
             let demand = try await market.store.postDemand(soon, demander: market.demander.id, open: true, by: .party(market.demander.id))
             let scheduled = try await market.pool.query("""
@@ -287,10 +277,7 @@ import Testing
 @Suite struct MarketWorkerTests {
     @Test func aDemandPostedThroughTheStoreGetsItsMatchesOnceTheWorkerRuns() async throws {
         try await withMarket { market in
-            let seller = Actor.party(market.operatorA.id)
-            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
-                                                               authorization: market.grantA.id, by: seller)
-            try await market.store.list(product.id, by: seller)
+            let product = try await market.listedProduct()
             let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
             #expect(try await market.store.demandState(demand) == .open, "nothing is matched before a worker runs")
             try await whileWorking(market) {
@@ -307,10 +294,7 @@ import Testing
             defer { receiver.close() }
             let secret = try #require(try await market.store.setWebhook(party: market.demander.id, url: receiver.url, by: Market.admin))
             #expect(secret.count == 64)
-            let seller = Actor.party(market.operatorA.id)
-            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
-                                                               authorization: market.grantA.id, by: seller)
-            try await market.store.list(product.id, by: seller)
+            _ = try await market.listedProduct()
             let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
             try await whileWorking(market) {
                 try await waitFor("the webhook to receive the new match") { !receiver.requests.isEmpty }
@@ -337,10 +321,7 @@ import Testing
             let receiver = try WebhookReceiver(statuses: [500, 503, 200])
             defer { receiver.close() }
             _ = try await market.store.setWebhook(party: market.operatorA.id, url: receiver.url, by: Market.admin)
-            let seller = Actor.party(market.operatorA.id)
-            let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
-                                                               authorization: market.grantA.id, by: seller)
-            try await market.store.list(product.id, by: seller)
+            let product = try await market.listedProduct()
             // A direct order: the operator hears `order.placed`.
             _ = try await market.store.order(product: product.id, quantity: 10, purpose: .industryDevelopment, buyer: market.demander.id,
                                              by: .party(market.demander.id))
