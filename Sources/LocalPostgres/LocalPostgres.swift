@@ -203,14 +203,14 @@ public struct LocalPostgres: Sendable {
             "listen_addresses = \(quoted(listensOnTCP ? "127.0.0.1" : ""))",
             "port = \(port)",
             "unix_socket_directories = \(quoted(endpoint.socketDirectory))",
-            "max_connections = 300",
             "log_min_messages = warning",
         ]
         switch profile {
         case .test:
-            lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off", "shared_buffers = 128MB"]
+            // The suites run in parallel, with pools, worker processes and an API server of their own.
+            lines += ["max_connections = 1000", "fsync = off", "synchronous_commit = off", "full_page_writes = off", "shared_buffers = 128MB"]
         case .dev:
-            lines += ["shared_buffers = 256MB"]
+            lines += ["max_connections = 300", "shared_buffers = 256MB"]
         }
         let path = data + "/pdx.conf"
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: false, encoding: .utf8)
