@@ -178,7 +178,7 @@ public struct ProductVersion: Sendable, Codable, Hashable {
         }
         guard listPriceFen >= 0 else { throw MarketInputError(field: "list_price_fen", rule: "must not be negative") }
         guard !sourceResourceIDs.isEmpty, Set(sourceResourceIDs).count == sourceResourceIDs.count else {
-            throw MarketInputError(field: "source_resources", rule: "must name at least one resource, each once")
+            throw MarketInputError(field: "source_resource_ids", rule: "must name at least one resource, each once")
         }
     }
 }

@@ -3,11 +3,13 @@ import Hummingbird
 import Market
 import MarketStore
 
-/// A product of the public catalogue.
+/// A product: in the catalogue (`listed`), or as its operator sees it in any state.
 struct ProductBody: ResponseEncodable {
     var id: UUID
+    var state: String
     var version: Int
     var operatorId: UUID
+    var authorizationId: UUID
     var title: String
     var description: String
     var sector: String
@@ -19,11 +21,31 @@ struct ProductBody: ResponseEncodable {
     var chargeUnit: String
     var listPriceFen: Int64
 
+    init(_ product: ListedProduct) {
+        id = product.id
+        state = ProductState.listed.rawValue
+        version = product.version
+        operatorId = product.operatorID
+        authorizationId = product.authorizationID
+        title = product.title
+        description = product.description
+        sector = product.sector
+        regions = product.regions.map(\.value)
+        scenarios = product.scenarios
+        tags = product.tags
+        fields = product.fields
+        deliveryModes = product.deliveryModes.map(\.rawValue)
+        chargeUnit = product.chargeUnit.rawValue
+        listPriceFen = product.listPriceFen
+    }
+
     init(_ product: StoredProduct) {
         let version = product.current
         id = product.id
+        state = product.state.rawValue
         self.version = product.version
         operatorId = product.operatorID
+        authorizationId = product.authorizationID
         title = version.title
         description = version.description
         sector = version.sector
@@ -93,15 +115,10 @@ struct NewDemandBody: Decodable {
         guard let purpose = Purpose(rawValue: purpose) else {
             throw MarketInputError(field: "purpose", rule: "must be one of \(Purpose.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let modes = try deliveryModes.map { mode throws(MarketInputError) -> DeliveryMode in
-            guard let known = DeliveryMode(rawValue: mode) else {
-                throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
-            }
-            return known
-        }
         return DemandRequest(title: title, description: description ?? "", sector: sector, scenario: scenario, purpose: purpose,
                              regions: try regions.map { code throws(MarketInputError) in try RegionCode(code, field: "regions") },
-                             fieldsWanted: fieldsWanted, tags: tags ?? [], quantity: quantity, budgetFen: budgetFen, deliveryModes: modes,
+                             fieldsWanted: fieldsWanted, tags: tags ?? [], quantity: quantity, budgetFen: budgetFen,
+                             deliveryModes: try deliveryModes.map(parseDeliveryMode),
                              expiresAt: expiresAt)
     }
 }
@@ -141,9 +158,8 @@ struct JSONBody<Value: Encodable & Sendable>: ResponseEncodable {
     func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
 }
 
-/// `POST /v1/products`: a draft product version under one of the operator's authorizations.
-struct NewProductBody: Decodable {
-    var authorizationId: UUID
+/// What a product offers: the body of `PUT /v1/products/{id}`, and of `POST /v1/products` with its authorization.
+struct ProductContent: Decodable {
     var title: String
     var description: String?
     var sector: String
@@ -160,15 +176,146 @@ struct NewProductBody: Decodable {
         guard let unit = ChargeUnit(rawValue: chargeUnit) else {
             throw MarketInputError(field: "charge_unit", rule: "must be one of \(ChargeUnit.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let modes = try deliveryModes.map { mode throws(MarketInputError) -> DeliveryMode in
-            guard let known = DeliveryMode(rawValue: mode) else {
-                throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
-            }
-            return known
-        }
         return ProductVersion(title: title, description: description ?? "", sector: sector,
                               regions: try regions.map { code throws(MarketInputError) in try RegionCode(code, field: "regions") },
-                              scenarios: scenarios, tags: tags ?? [], fields: fields, deliveryModes: modes, chargeUnit: unit,
-                              listPriceFen: listPriceFen, sourceResourceIDs: sourceResourceIds)
+                              scenarios: scenarios, tags: tags ?? [], fields: fields, deliveryModes: try deliveryModes.map(parseDeliveryMode),
+                              chargeUnit: unit, listPriceFen: listPriceFen, sourceResourceIDs: sourceResourceIds)
     }
+}
+
+/// `POST /v1/products`: a draft under one of the operator's authorizations.
+struct NewProductBody: Decodable {
+    var authorizationId: UUID
+    var content: ProductContent
+
+    enum CodingKeys: CodingKey { case authorizationId }
+
+    init(from decoder: any Decoder) throws {
+        authorizationId = try decoder.container(keyedBy: CodingKeys.self).decode(UUID.self, forKey: .authorizationId)
+        content = try ProductContent(from: decoder)
+    }
+}
+
+func parseDeliveryMode(_ mode: String) throws(MarketInputError) -> DeliveryMode {
+    guard let known = DeliveryMode(rawValue: mode) else {
+        throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
+    }
+    return known
+}
+
+/// A data resource as its agency sees it.
+struct ResourceBody: ResponseEncodable {
+    var id: UUID
+    var agencyId: UUID
+    var title: String
+    var sector: String
+    var regionCode: String
+    var grade: String
+    var personalInformation: Bool
+    var deidentifiedAt: Date?
+
+    init(_ resource: DataResource) {
+        id = resource.id
+        agencyId = resource.agencyID
+        title = resource.title
+        sector = resource.sector
+        regionCode = resource.regionCode.value
+        grade = resource.grade.rawValue
+        personalInformation = resource.personalInformation
+        deidentifiedAt = resource.deidentifiedAt
+    }
+
+    /// Optionals are written as null, so that every field is always present.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(agencyId, forKey: .agencyId)
+        try container.encode(title, forKey: .title)
+        try container.encode(sector, forKey: .sector)
+        try container.encode(regionCode, forKey: .regionCode)
+        try container.encode(grade, forKey: .grade)
+        try container.encode(personalInformation, forKey: .personalInformation)
+        try container.encode(deidentifiedAt, forKey: .deidentifiedAt)
+    }
+
+    enum CodingKeys: CodingKey { case id, agencyId, title, sector, regionCode, grade, personalInformation, deidentifiedAt }
+}
+
+/// `POST /v1/resources`.
+struct NewResourceBody: Decodable {
+    var title: String
+    var description: String?
+    var sector: String
+    var regionCode: String
+    var grade: String
+    var personalInformation: Bool?
+
+    func resource() throws -> NewResource {
+        guard let grade = ResourceGrade(rawValue: grade) else {
+            throw MarketInputError(field: "grade", rule: "must be one of \(ResourceGrade.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return NewResource(title: title, description: description ?? "", sector: sector, regionCode: regionCode, grade: grade,
+                           personalInformation: personalInformation ?? false)
+    }
+}
+
+/// An authorization as its agency and its operator see it.
+struct AuthorizationBody: ResponseEncodable {
+    var id: UUID
+    var agencyId: UUID
+    var operatorId: UUID
+    var sectors: [String]
+    var regions: [String]
+    var scenarios: [String]
+    var mode: String
+    var validFrom: Date
+    var validUntil: Date
+    var state: String
+
+    init(_ grant: Authorization) {
+        id = grant.id
+        agencyId = grant.agencyID
+        operatorId = grant.operatorID
+        sectors = grant.sectors
+        regions = grant.regions.map(\.value)
+        scenarios = grant.scenarios
+        mode = grant.mode.rawValue
+        validFrom = grant.validFrom
+        validUntil = grant.validUntil
+        state = grant.state.rawValue
+    }
+}
+
+/// `POST /v1/authorizations`: `valid_from` defaults to now.
+struct NewAuthorizationBody: Decodable {
+    var operatorId: UUID
+    var sectors: [String]
+    var regions: [String]
+    var scenarios: [String]
+    var mode: String
+    var validFrom: Date?
+    var validUntil: Date
+
+    func authorization(agency: UUID) throws -> Authorization {
+        guard let mode = AuthorizationMode(rawValue: mode) else {
+            throw MarketInputError(field: "mode", rule: "must be one of \(AuthorizationMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return Authorization(agencyID: agency, operatorID: operatorId, sectors: sectors,
+                             regions: try regions.map { code throws(MarketInputError) in try RegionCode(code, field: "regions") },
+                             scenarios: scenarios, mode: mode, validFrom: validFrom ?? Date(), validUntil: validUntil)
+    }
+}
+
+/// A webhook: its URL (null: none) and, only when it was just set or rotated, its signing secret.
+struct WebhookBody: ResponseEncodable, Decodable {
+    var url: String?
+    var secret: String?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(url, forKey: .url)
+        if let secret { try container.encode(secret, forKey: .secret) }
+    }
+
+    enum CodingKeys: CodingKey { case url, secret }
 }

@@ -6,15 +6,19 @@ public import Market
 public import MarketStore
 import Migrations
 import Postgres
+public import Prometheus
 
 /// The request context of the API: Hummingbird's core, and the party the request's API key belongs to.
 public struct APIContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `Authenticate` from `Authorization: Bearer <key>`.
     public var party: Party?
+    /// The client's IP address, which rate-limits requests without a key.
+    public let clientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// Requests above 1 MiB are refused with 413.
@@ -120,13 +124,31 @@ public struct APIContext: RequestContext {
     }
 }
 
+/// What a deployment decides about the API.
+public struct APIConfiguration: Sendable {
+    /// Requests a second each API key may make on average, with bursts up to `burst`; nil: no limit.
+    public var rateLimit: RateLimit?
+    /// Whether webhook URLs may be plain http (for development on one machine); otherwise https only.
+    public var allowHTTPWebhooks: Bool
+    /// Where `/metrics` reads from; nil: `/metrics` answers 404.
+    public var metrics: PrometheusCollectorRegistry?
+
+    public init(rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), allowHTTPWebhooks: Bool = false,
+                metrics: PrometheusCollectorRegistry? = nil) {
+        self.rateLimit = rateLimit
+        self.allowHTTPWebhooks = allowHTTPWebhooks
+        self.metrics = metrics
+    }
+}
+
 /// The HTTP JSON API (`pdx serve`): a Hummingbird router over the market store.
 public enum MarketAPI {
-    /// The routes: `/healthz`, `/readyz`, and `/v1`.
-    public static func router(store: MarketStore) -> Router<APIContext> {
+    /// The routes: `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/v1`.
+    public static func router(store: MarketStore, configuration: APIConfiguration = .init()) -> Router<APIContext> {
         let router = Router(context: APIContext.self)
+        router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ProblemMiddleware())
-        router.middlewares.add(Authenticate(store: store))
+        router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init)))
 
         router.get("/healthz") { _, _ in Status(status: "ok") }
         router.get("/readyz") { _, _ -> Response in
@@ -142,141 +164,29 @@ public enum MarketAPI {
                 throw Problem.unavailable("the database is unreachable")
             }
         }
+        router.get("/metrics") { _, _ -> Response in
+            guard let registry = configuration.metrics else { throw Problem(.notFound, code: "not_found", detail: "metrics are not enabled") }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.get("/openapi.json") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
+        }
 
         let v1 = router.group("v1")
-        v1.get("products/:id") { _, context -> ProductBody in
-            let id = try context.parameters.require("id", as: UUID.self)
-            let product = try await store.product(id)
-            guard product.state == .listed else { throw MarketNotFound("product", id) }
-            return ProductBody(product)
-        }
-        v1.post("products") { request, context -> Response in
-            try await context.post(request, as: NewProductBody.self, store: store,
-                                   location: { (product: ProductBody) in "/v1/products/\(product.id.uuidString.lowercased())" }) { body, party in
-                guard party.kind == .operator else { throw Problem.forbidden("only operators create products") }
-                return ProductBody(try await store.createProduct(try body.version(), operator: party.id, authorization: body.authorizationId,
-                                                                 by: .party(party.id)))
-            }
-        }
-        // The operator's own products through their life cycle: list (publish), suspend, delist.
-        for (action, next) in [("list", ProductState.listed), ("suspend", .suspended), ("delist", .delisted)] {
-            v1.post("products/:id/\(action)") { request, context -> Response in
-                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
-                    let id = try context.parameters.require("id", as: UUID.self)
-                    let product = try await store.product(id)
-                    guard product.operatorID == party.id else {
-                        // A listed product is public: changing it is forbidden; anyone else's draft does not exist.
-                        if product.state == .listed || product.state == .suspended { throw Problem.forbidden("only its operator changes a product") }
-                        throw MarketNotFound("product", id)
-                    }
-                    if next == .listed { try await store.list(id, by: .party(party.id)) } else {
-                        try await store.changeProduct(id, to: next, reason: body.reason, by: .party(party.id))
-                    }
-                    return ProductBody(try await store.product(id))
-                }
-            }
-        }
-        v1.get("products/:id/quote") { request, context -> JSONBody<Quote> in
-            let party = try context.requireParty()
-            let id = try context.parameters.require("id", as: UUID.self)
-            guard let quantity = request.uri.queryParameters["quantity"].flatMap({ Int64($0) }), quantity >= 1 else {
-                throw MarketInputError(field: "quantity", rule: "must be a whole number of at least 1")
-            }
-            guard let purpose = request.uri.queryParameters["purpose"].flatMap({ Purpose(rawValue: String($0)) }) else {
-                throw MarketInputError(field: "purpose", rule: "must be one of \(Purpose.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            guard try await store.product(id).state == .listed else { throw MarketNotFound("product", id) }
-            return JSONBody(try await store.quote(product: id, quantity: quantity, purpose: purpose, buyer: party.id,
-                                                  scenario: request.uri.queryParameters["scenario"].map(String.init)))
-        }
-        v1.post("demands") { request, context -> Response in
-            try await context.post(request, as: NewDemandBody.self, store: store, location: { (demand: DemandBody) in "/v1/demands/\(demand.id.uuidString.lowercased())" }) { body, party in
-                guard party.kind == .demander || party.kind == .operator else {
-                    throw Problem.forbidden("only demanders and operators post demands")
-                }
-                let id = try await store.postDemand(try body.request(), demander: party.id, open: body.open ?? false, by: .party(party.id))
-                return DemandBody(try await store.demand(id))
-            }
-        }
-        v1.get("demands") { request, context -> Page<DemandBody> in
-            let party = try context.requireParty()
-            let (after, limit) = try page(request)
-            let demands = try await store.demands(of: party.id, after: after, limit: limit)
-            return Page(items: demands.map(DemandBody.init), next: demands.count == limit ? demands.last?.id.uuidString.lowercased() : nil)
-        }
-        v1.get("demands/:id") { _, context -> DemandBody in
-            let party = try context.requireParty()
-            let id = try context.parameters.require("id", as: UUID.self)
-            let demand = try await store.demand(id)
-            // Someone else's demand does not exist, as far as the caller can tell.
-            guard demand.demanderID == party.id else { throw MarketNotFound("demand", id) }
-            return DemandBody(demand)
-        }
-        v1.get("demands/:id/matches") { _, context -> Page<MatchSummary> in
-            let demand = try await context.ownDemand(store)
-            return Page(items: try await store.matches(MatchFilter(demandID: demand.id, limit: MatchFilter.maximumLimit)), next: nil)
-        }
-        v1.post("demands/:id/open") { request, context -> Response in
-            try await context.post(request, as: Reason.self, status: .ok, store: store) { _, party in
-                let demand = try await context.ownDemand(store)
-                try await store.changeDemand(demand.id, to: .open, by: .party(party.id))
-                return DemandBody(try await store.demand(demand.id))
-            }
-        }
-        v1.post("demands/:id/cancel") { request, context -> Response in
-            try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
-                let demand = try await context.ownDemand(store)
-                try await store.changeDemand(demand.id, to: .cancelled, by: .party(party.id), reason: body.reason)
-                return DemandBody(try await store.demand(demand.id))
-            }
-        }
-        v1.post("demands/:id/matches/:match/accept") { request, context -> Response in
-            try await context.post(request, as: Reason.self, store: store, location: { (order: OrderBody) in "/v1/orders/\(order.id.uuidString.lowercased())" }) { _, party in
-                let match = try await context.ownMatch(store)
-                return OrderBody(try await store.accept(match: match, buyer: party.id, by: .party(party.id)))
-            }
-        }
-        v1.post("demands/:id/matches/:match/decline") { request, context -> Response in
-            try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
-                let match = try await context.ownMatch(store)
-                try await store.decline(match: match, buyer: party.id, reason: body.reason, by: .party(party.id))
-                return Status(status: "declined")
-            }
-        }
-        v1.get("orders") { request, context -> Page<OrderBody> in
-            let party = try context.requireParty()
-            let (after, limit) = try page(request)
-            let orders = try await store.orders(of: party.id, after: after, limit: limit)
-            return Page(items: orders.map(OrderBody.init), next: orders.count == limit ? orders.last?.id.uuidString.lowercased() : nil)
-        }
-        v1.get("orders/:id") { _, context -> OrderBody in
-            OrderBody(try await context.ownOrder(store).order)
-        }
-        // Who may move an order: its product's operator accepts, rejects and delivers; its buyer cancels and
-        // confirms completion.
-        let moves: [(String, OrderState, Bool)] = [
-            ("accept", .accepted, true), ("reject", .rejected, true), ("deliver", .delivered, true),
-            ("cancel", .cancelled, false), ("complete", .completed, false),
-        ]
-        for (action, next, bySeller) in moves {
-            v1.post("orders/:id/\(action)") { request, context -> Response in
-                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
-                    let (order, seller) = try await context.ownOrder(store)
-                    guard (bySeller ? seller : order.buyerID) == party.id else {
-                        throw Problem.forbidden(bySeller ? "only the product's operator may \(action) an order" : "only the buyer may \(action) an order")
-                    }
-                    try await store.changeOrder(order.id, to: next, reason: body.reason, by: .party(party.id))
-                    return OrderBody(try await store.order(order.id))
-                }
-            }
-        }
+        addProductRoutes(v1, store: store)
+        addDemandRoutes(v1, store: store)
+        addOrderRoutes(v1, store: store)
+        addAgencyRoutes(v1, store: store)
+        addWebhookRoutes(v1, store: store, allowHTTP: configuration.allowHTTPWebhooks)
         return router
     }
 
     /// The application listening on `host:port`.
-    public static func application(store: MarketStore, host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
-        Application(router: router(store: store), configuration: .init(address: .hostname(host, port: port), serverName: "pdx"),
-                    logger: logger)
+    public static func application(store: MarketStore, configuration: APIConfiguration = .init(), host: String, port: Int,
+                                   logger: Logger) -> some ApplicationProtocol {
+        Application(router: router(store: store, configuration: configuration),
+                    configuration: .init(address: .hostname(host, port: port), serverName: "pdx"), logger: logger)
     }
 }
 
@@ -288,29 +198,63 @@ struct Status: ResponseEncodable {
 struct Page<Item: Encodable & Sendable>: ResponseEncodable {
     var items: [Item]
     var next: String?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(next, forKey: .next)  // null at the end, never missing
+    }
+
+    enum CodingKeys: CodingKey { case items, next }
+
+    init(items: [Item], next: String?) {
+        self.items = items
+        self.next = next
+    }
+
+    /// A page of `limit` asked: a full page may have more after its last item.
+    init(_ items: [Item], limit: Int, id: (Item) -> UUID) {
+        self.items = items
+        next = items.count == limit ? items.last.map { id($0).uuidString.lowercased() } : nil
+    }
 }
 
 /// Reads `Authorization: Bearer <key>` into the context's party. A key that is present but unknown,
 /// malformed or revoked is refused at once with 401; routes that need a party refuse its absence.
+/// A key over its rate limit is refused with 429 and `Retry-After`; requests without a key (the public
+/// catalogue) are limited the same way per client address.
 struct Authenticate: RouterMiddleware {
     let store: MarketStore
+    let limiter: RateLimiter?
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        guard let header = request.headers[.authorization] else {
+            try limit("address \(context.clientAddress ?? "unknown")", "requests without an API key from this address")
+            return try await next(request, context)
+        }
         guard header.hasPrefix("Bearer "), let party = try await store.authenticate(apiKey: String(header.dropFirst(7))) else {
             throw Problem.unauthorized
         }
+        try limit(String(header.dropFirst(7)), "this API key")
         var context = context
         context.party = party
         context.logger[metadataKey: "party.id"] = "\(party.id)"
         return try await next(request, context)
     }
+
+    private func limit(_ key: String, _ who: String) throws {
+        guard let limiter, let wait = limiter.take(key) else { return }
+        var problem = Problem(.tooManyRequests, code: "rate_limited",
+                              detail: "\(who) exceeded \(limiter.limit.perSecond.formatted()) requests a second; retry later")
+        problem.headers[.retryAfter] = String(Int(wait.rounded(.up)))
+        throw problem
+    }
 }
 
-/// `?after=<cursor>&limit=<n>` (default 50).
+/// `?after=<cursor>&limit=<n>` (default 50, at most 200).
 func page(_ request: Request) throws -> (after: UUID?, limit: Int) {
     let limit = try request.uri.queryParameters["limit"].map { text -> Int in
-        guard let value = Int(text) else { throw MarketInputError(field: "limit", rule: "must be a whole number") }
+        guard let value = Int(text), (1...200).contains(value) else { throw MarketInputError(field: "limit", rule: "must be a whole number from 1 to 200") }
         return value
     } ?? 50
     let after = try request.uri.queryParameters["after"].map { text -> UUID in

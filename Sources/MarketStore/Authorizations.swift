@@ -37,6 +37,16 @@ extension MarketStore {
         }
     }
 
+    /// The authorizations a party granted (an agency) or holds (an operator), in id order after `cursor`.
+    public func authorizations(of partyID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [Authorization] {
+        guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
+        return try await pool.query("""
+            SELECT id, \(unsafeRaw: PostgresConnection.authorizationColumns) FROM authorizations
+            WHERE (agency_id = \(partyID) OR operator_id = \(partyID)) AND (\(cursor)::uuid IS NULL OR id > \(cursor))
+            ORDER BY id LIMIT \(Int32(limit))
+            """).map { row in try PostgresConnection.authorization(row, id: try row.decode(UUID.self, at: 0), from: 1) }
+    }
+
     /// What a change of an authorization's state did besides the change itself.
     public struct AuthorizationChange: Sendable, Equatable {
         public var delistedProducts: [UUID]
@@ -87,12 +97,16 @@ extension MarketStore {
 extension PostgresConnection {
     func authorization(_ id: UUID, lock: Bool) async throws -> Authorization? {
         let rows = try await query("""
-            SELECT agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text
-            FROM authorizations WHERE id = \(id) \(unsafeRaw: lock ? "FOR UPDATE" : "")
+            SELECT \(unsafeRaw: Self.authorizationColumns) FROM authorizations WHERE id = \(id) \(unsafeRaw: lock ? "FOR UPDATE" : "")
             """)
-        guard let row = rows.first else { return nil }
+        return try rows.first.map { try Self.authorization($0, id: id, from: 0) }
+    }
+
+    static let authorizationColumns = "agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text"
+
+    static func authorization(_ row: PostgresRow, id: UUID, from start: Int) throws -> Authorization {
         let (agency, operatorID, sectors, regions, scenarios, mode, from, until, state) = try row.decode(
-            UUID.self, UUID.self, [String].self, [String].self, [String].self, String.self, Date.self, Date.self, String.self)
+            UUID.self, UUID.self, [String].self, [String].self, [String].self, String.self, Date.self, Date.self, String.self, at: start)
         return Authorization(id: id, agencyID: agency, operatorID: operatorID, sectors: sectors,
                              regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, scenarios: scenarios,
                              mode: AuthorizationMode(rawValue: mode) ?? .single, validFrom: from, validUntil: until,

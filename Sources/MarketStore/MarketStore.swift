@@ -50,9 +50,10 @@ public struct MarketStore: Sendable {
         }
     }
 
+    /// The column a foreign key names: PostgreSQL calls them `<table>_<column>[_<column>]_fkey`.
     private static func field(ofForeignKey constraint: String) -> String {
         for name in ["agency_id", "operator_id", "authorization_id", "demander_id", "buyer_id", "resource_id", "sector", "product_id"]
-        where constraint.contains(name.replacingOccurrences(of: "_id", with: "")) {
+        where constraint.contains("_\(name)_") {
             return name
         }
         return constraint

@@ -89,6 +89,29 @@ extension MarketStore {
         }
     }
 
+    /// The resources an agency registered, in id order after `cursor`.
+    public func resources(of agencyID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [DataResource] {
+        guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
+        return try await pool.query("""
+            SELECT \(unsafeRaw: Self.resourceColumns) FROM data_resources
+            WHERE agency_id = \(agencyID) AND (\(cursor)::uuid IS NULL OR id > \(cursor)) ORDER BY id LIMIT \(Int32(limit))
+            """).map(Self.resource)
+    }
+
+    /// One resource; nil if there is none.
+    public func resource(_ id: UUID) async throws -> DataResource? {
+        try await pool.query("SELECT \(unsafeRaw: Self.resourceColumns) FROM data_resources WHERE id = \(id)").map(Self.resource).first
+    }
+
+    static let resourceColumns = "id, agency_id, title, sector, region_code, grade::text, personal_info, deidentified_at"
+
+    static func resource(_ row: PostgresRow) throws -> DataResource {
+        let (id, agency, title, sector, region, grade, personal, deidentified) = try row.decode(
+            UUID.self, UUID.self, String.self, String.self, String.self, String.self, Bool.self, Date?.self)
+        return DataResource(id: id, agencyID: agency, title: title, sector: sector, regionCode: try RegionCode(region),
+                            grade: ResourceGrade(rawValue: grade) ?? .core, personalInformation: personal, deidentifiedAt: deidentified)
+    }
+
     /// Records the de-identification step a resource with personal information needs before any product uses it.
     public func recordDeidentification(of resourceID: UUID, method: String, performedBy: String, by actor: Actor) async throws {
         try validateText(method, field: "method", maxLength: 2000)
@@ -108,11 +131,7 @@ extension MarketStore {
 extension PostgresConnection {
     func resourcesForShare(_ ids: [UUID]) async throws -> [DataResource] {
         try await query("""
-            SELECT id, agency_id, title, sector, region_code, grade::text, personal_info, deidentified_at
-            FROM data_resources WHERE id = ANY(\(ids)) FOR SHARE
-            """).decode(UUID.self, UUID.self, String.self, String.self, String.self, String.self, Bool.self, Date?.self).map { row in
-            DataResource(id: row.0, agencyID: row.1, title: row.2, sector: row.3, regionCode: try RegionCode(row.4),
-                         grade: ResourceGrade(rawValue: row.5) ?? .core, personalInformation: row.6, deidentifiedAt: row.7)
-        }
+            SELECT \(unsafeRaw: MarketStore.resourceColumns) FROM data_resources WHERE id = ANY(\(ids)) FOR SHARE
+            """).map(MarketStore.resource)
     }
 }

@@ -3,9 +3,11 @@ import Foundation
 import Logging
 import MarketAPI
 import MarketStore
+import Metrics
 import PDXCommandLine
 import PDXRuntime
 import Postgres
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -14,12 +16,13 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve the HTTP JSON API until SIGTERM or Ctrl-C.",
         discussion: """
             Answers /healthz (the process is alive), /readyz (the database is reachable and its migrations \
-            current) and /v1 (authenticated with API keys from `pdxctl keys create`). Stateless: run as many \
-            as needed behind a load balancer. The database must be migrated (`pdx migrate`).
+            current), /metrics (Prometheus text), /openapi.json (the contract) and /v1 (authenticated with \
+            API keys from `pdxctl keys create`). Stateless: run as many as needed behind a load balancer; \
+            each process rate-limits every key on its own. The database must be migrated (`pdx migrate`).
 
             Examples:
               DATABASE_URL=postgresql://pdx@db/pdx pdx serve --port 8080
-              pdx serve --host 0.0.0.0 --port 8080 --max-connections 20
+              pdx serve --host 0.0.0.0 --port 8080 --max-connections 20 --rate-limit 50 --rate-burst 100
             """
     )
 
@@ -34,9 +37,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Most database connections for requests.", valueName: "n"))
     var maxConnections = 16
 
+    @Option(help: ArgumentHelp("Requests a second each API key may make on average (0: no limit).", valueName: "n"))
+    var rateLimit: Double = 100
+
+    @Option(help: ArgumentHelp("Requests each API key may make at once, above its rate.", valueName: "n"))
+    var rateBurst = 200
+
+    @Flag(help: "Accept http webhook URLs (development on one machine); otherwise https only.")
+    var allowHTTPWebhooks = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
+        guard rateLimit >= 0, rateLimit.isFinite else { throw ValidationError("--rate-limit must be 0 (no limit) or more, got \(rateLimit)") }
+        guard rateBurst >= 1 else { throw ValidationError("--rate-burst must be at least 1, got \(rateBurst)") }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
         guard (1...1_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 1000, got \(maxConnections)") }
         guard !host.isEmpty else { throw ValidationError("--host must not be empty") }
@@ -49,7 +63,12 @@ struct Serve: AsyncParsableCommand {
         var connection = PostgresConfiguration(connectionString: try database.required(), applicationName: "pdx serve")
         connection.connectTimeout = .seconds(5)
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: maxConnections), logger: logger)
-        let application = MarketAPI.application(store: MarketStore(pool: pool), host: host, port: port, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let configuration = APIConfiguration(rateLimit: rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil,
+                                             allowHTTPWebhooks: allowHTTPWebhooks, metrics: registry)
+        let application = MarketAPI.application(store: MarketStore(pool: pool), configuration: configuration, host: host, port: port,
+                                                logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: pool),

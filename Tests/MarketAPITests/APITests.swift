@@ -17,13 +17,15 @@ import Testing
 struct APIMarket {
     let store: MarketStore
     let pool: PostgresPool
-    let demander: Party, otherDemander: Party, operatorParty: Party, agency: Party
-    let demanderKey: String, otherKey: String, operatorKey: String, agencyKey: String
+    let demander: Party, otherDemander: Party, operatorParty: Party, agency: Party, otherOperator: Party, otherAgency: Party
+    let demanderKey: String, otherKey: String, operatorKey: String, agencyKey: String, otherOperatorKey: String, otherAgencyKey: String
     let product: UUID
     let resource: UUID, grant: UUID
 }
 
-func withAPI(_ body: @escaping @Sendable (APIMarket, any TestClientProtocol) async throws -> Void) async throws {
+func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil),
+             _ body: @escaping @Sendable (APIMarket, any TestClientProtocol) async throws -> Void) async throws {
+    let api = configuration
     try await TestDatabase.withMigratedDatabase { configuration in
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -39,6 +41,7 @@ func withAPI(_ body: @escaping @Sendable (APIMarket, any TestClientProtocol) asy
             let agency = try await party(.agency, "上海市大数据中心")
             let operatorParty = try await party(.operator, "数据运营甲")
             let demander = try await party(.demander, "某银行"), other = try await party(.demander, "另一家银行")
+            let otherOperator = try await party(.operator, "数据运营乙"), otherAgency = try await party(.agency, "北京市大数据中心")
             let resource = try await store.registerResource(NewResource(title: "道路流量", sector: "transport", regionCode: "310000", grade: .general),
                                                             agency: agency.id, by: admin)
             let grant = try await store.grant(Authorization(agencyID: agency.id, operatorID: operatorParty.id, sectors: ["transport"],
@@ -51,10 +54,12 @@ func withAPI(_ body: @escaping @Sendable (APIMarket, any TestClientProtocol) asy
             try await store.list(product.id, by: .party(operatorParty.id))
             func key(_ party: Party) async throws -> String { try await store.createAPIKey(party: party.id, by: admin).token }
             let market = APIMarket(store: store, pool: pool, demander: demander, otherDemander: other, operatorParty: operatorParty, agency: agency,
+                                   otherOperator: otherOperator, otherAgency: otherAgency,
                                    demanderKey: try await key(demander), otherKey: try await key(other),
-                                   operatorKey: try await key(operatorParty), agencyKey: try await key(agency), product: product.id,
+                                   operatorKey: try await key(operatorParty), agencyKey: try await key(agency),
+                                   otherOperatorKey: try await key(otherOperator), otherAgencyKey: try await key(otherAgency), product: product.id,
                                    resource: resource.id, grant: grant.id)
-            let app = Application(router: MarketAPI.router(store: store), logger: logger)
+            let app = Application(router: MarketAPI.router(store: store, configuration: api), logger: logger)
             try await app.test(.router) { client in try await body(market, client) }
             await pool.close()
         } catch {
@@ -82,8 +87,8 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
 @Suite struct APITests {
     @Test func healthAndReadiness() async throws {
         try await withAPI { _, client in
-            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
-            let ready = try await client.execute(uri: "/readyz", method: .get)
+            #expect(try await client.checked(uri: "/healthz", method: .get).status == .ok)
+            let ready = try await client.checked(uri: "/readyz", method: .get)
             #expect(ready.status == .ok)
             #expect(try json(ready)["status"] as? String == "ready")
         }
@@ -91,20 +96,20 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
 
     @Test func keysAuthenticateAndTheirPartysKindDecides() async throws {
         try await withAPI { market, client in
-            let none = try await client.execute(uri: "/v1/demands", method: .post, headers: [.contentType: "application/json"], body: demandJSON())
+            let none = try await client.checked(uri: "/v1/demands", method: .post, headers: [.contentType: "application/json"], body: demandJSON())
             #expect(none.status == .unauthorized)
             #expect(none.headers[.contentType] == "application/problem+json")
             #expect(try json(none)["code"] as? String == "unauthorized")
-            let forged = try await client.execute(uri: "/v1/demands", method: .get, headers: bearer("pdx_000000000000_" + String(repeating: "0", count: 48)))
+            let forged = try await client.checked(uri: "/v1/demands", method: .get, headers: bearer("pdx_000000000000_" + String(repeating: "0", count: 48)))
             #expect(forged.status == .unauthorized)
-            let agency = try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.agencyKey), body: demandJSON())
+            let agency = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.agencyKey), body: demandJSON())
             #expect(agency.status == .forbidden)
             #expect(try json(agency)["code"] as? String == "forbidden")
             // A revoked key stops working at once.
             let keyID = try #require(try await market.store.apiKeys(party: market.otherDemander.id).first?.id)
-            #expect(try await client.execute(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .ok)
+            #expect(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .ok)
             try await market.store.revokeAPIKey(keyID, reason: "test", by: .administrator("test"))
-            #expect(try await client.execute(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .unauthorized)
+            #expect(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .unauthorized)
             // Keys are stored as hashes only.
             let stored = try await market.pool.query("SELECT count(*) FROM api_keys WHERE encode(key_sha256, 'escape') LIKE '%' || \(market.demanderKey) || '%'").scalar(Int64.self)
             #expect(stored == 0)
@@ -113,7 +118,7 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
 
     @Test func aDemanderPostsReadsAndPagesItsOwnDemandsOnly() async throws {
         try await withAPI { market, client in
-            let created = try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON())
+            let created = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON())
             #expect(created.status == .created)
             let body = try json(created)
             let id = try #require(body["id"] as? String)
@@ -122,18 +127,18 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
             #expect(created.headers[.location] == "/v1/demands/\(id.lowercased())")
             #expect(try await market.pool.query("SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand'").scalar(Int64.self) == 1,
                     "its match job was enqueued with it")
-            let mine = try await client.execute(uri: "/v1/demands/\(id)", method: .get, headers: bearer(market.demanderKey))
+            let mine = try await client.checked(uri: "/v1/demands/\(id)", method: .get, headers: bearer(market.demanderKey))
             #expect(mine.status == .ok)
-            let theirs = try await client.execute(uri: "/v1/demands/\(id)", method: .get, headers: bearer(market.otherKey))
+            let theirs = try await client.checked(uri: "/v1/demands/\(id)", method: .get, headers: bearer(market.otherKey))
             #expect(theirs.status == .notFound, "another party's demand does not exist for the caller")
             #expect(try json(theirs)["code"] as? String == "not_found")
-            _ = try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON(open: false))
-            let first = try json(try await client.execute(uri: "/v1/demands?limit=1", method: .get, headers: bearer(market.demanderKey)))
+            _ = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON(open: false))
+            let first = try json(try await client.checked(uri: "/v1/demands?limit=1", method: .get, headers: bearer(market.demanderKey)))
             let cursor = try #require(first["next"] as? String)
-            let second = try json(try await client.execute(uri: "/v1/demands?limit=1&after=\(cursor)", method: .get, headers: bearer(market.demanderKey)))
+            let second = try json(try await client.checked(uri: "/v1/demands?limit=1&after=\(cursor)", method: .get, headers: bearer(market.demanderKey)))
             let ids = ((first["items"] as? [[String: Any]]) ?? []) + ((second["items"] as? [[String: Any]]) ?? [])
             #expect(Set(ids.compactMap { $0["id"] as? String }).count == 2)
-            let others = try json(try await client.execute(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)))
+            let others = try json(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)))
             #expect((others["items"] as? [Any])?.isEmpty == true)
         }
     }
@@ -141,7 +146,7 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
     @Test func badInputIsRefusedNamingTheFieldAndNothingIsStored() async throws {
         try await withAPI { market, client in
             func problem(_ body: ByteBuffer) async throws -> (HTTPResponse.Status, [String: Any]) {
-                let response = try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: body)
+                let response = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: body)
                 #expect(response.headers[.contentType] == "application/problem+json")
                 return (response.status, try json(response))
             }
@@ -162,50 +167,50 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
             var headers = bearer(market.demanderKey)
             headers[HTTPField.Name("Idempotency-Key")!] = "post-demand-1"
             let body = demandJSON()
-            let first = try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: body)
-            let retry = try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: body)
+            let first = try await client.checked(uri: "/v1/demands", method: .post, headers: headers, body: body)
+            let retry = try await client.checked(uri: "/v1/demands", method: .post, headers: headers, body: body)
             #expect(first.status == .created && retry.status == .created)
             let firstID = try json(first)["id"] as? String, retryID = try json(retry)["id"] as? String
             #expect(firstID != nil && firstID == retryID)
             #expect(retry.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
             #expect(retry.headers[.location] == first.headers[.location])
             #expect(try await market.pool.query("SELECT count(*) FROM demands").scalar(Int64.self) == 1, "posted once")
-            let other = try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(budget: 5))
+            let other = try await client.checked(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(budget: 5))
             #expect(other.status == .unprocessableContent)
             #expect(try json(other)["code"] as? String == "idempotency_key_reused")
             // Keys are per party: another demander may use the same one.
             var theirs = bearer(market.otherKey)
             theirs[HTTPField.Name("Idempotency-Key")!] = "post-demand-1"
-            #expect(try await client.execute(uri: "/v1/demands", method: .post, headers: theirs, body: body).status == .created)
+            #expect(try await client.checked(uri: "/v1/demands", method: .post, headers: theirs, body: body).status == .created)
             // A request that failed does not hold its key: fixed and retried, it runs.
             headers[HTTPField.Name("Idempotency-Key")!] = "post-demand-2"
-            let refused = try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(regions: ["999999"]))
+            let refused = try await client.checked(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(regions: ["999999"]))
             #expect(refused.status == .badRequest)
-            #expect(try await client.execute(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(budget: 7)).status == .created)
+            #expect(try await client.checked(uri: "/v1/demands", method: .post, headers: headers, body: demandJSON(budget: 7)).status == .created)
         }
     }
 
     @Test func aDemanderSeesItsMatchesAndAcceptsOneIntoAnOrder() async throws {
         try await withAPI { market, client in
-            let posted = try json(try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON()))
+            let posted = try json(try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON()))
             let text = try #require(posted["id"] as? String)
             let demand = try #require(UUID(uuidString: text))
             _ = try await market.store.matchDemand(demand)  // what a worker does
-            let listed = try await client.execute(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.demanderKey))
+            let listed = try await client.checked(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.demanderKey))
             #expect(listed.status == .ok)
             let items = try #require(try json(listed)["items"] as? [[String: Any]])
             #expect(items.count == 1 && items.first?["product_id"] as? String == market.product.uuidString)
             let match = try #require(items.first?["id"] as? String)
-            #expect(try await client.execute(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.otherKey)).status == .notFound)
-            let stolen = try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.otherKey))
+            #expect(try await client.checked(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.otherKey)).status == .notFound)
+            let stolen = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.otherKey))
             #expect(stolen.status == .notFound, "nobody accepts another party's proposal")
-            let accepted = try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
+            let accepted = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
             #expect(accepted.status == .created)
             let order = try json(accepted)
             #expect(order["state"] as? String == "placed" && order["amount_fen"] as? Int == 50_000)
             #expect((order["quote"] as? [String: Any])?["lines"] != nil, "the order keeps its quote's line items")
             #expect(try await market.store.demand(demand).state == .ordered)
-            let again = try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
+            let again = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
             #expect(again.status == .conflict)
             #expect(try json(again)["code"] as? String == "state_conflict")
         }
@@ -213,50 +218,50 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
 
     @Test func aDemanderDeclinesOpensAndCancels() async throws {
         try await withAPI { market, client in
-            let posted = try json(try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey),
+            let posted = try json(try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey),
                                                           body: demandJSON(open: false)))
             let demand = try #require(posted["id"] as? String)
             #expect(posted["state"] as? String == "draft")
-            let opened = try await client.execute(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
+            let opened = try await client.checked(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
             #expect(opened.status == .ok)
             #expect(try json(opened)["state"] as? String == "open")
             let demandID = try #require(UUID(uuidString: demand))
             _ = try await market.store.matchDemand(demandID)
             let matches = try await market.store.matches(MatchFilter(demandID: demandID))
             let match = try #require(matches.first?.id)
-            let declined = try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/decline", method: .post,
+            let declined = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/decline", method: .post,
                                                     headers: bearer(market.demanderKey), body: ByteBuffer(string: #"{"reason": "too coarse"}"#))
             #expect(declined.status == .ok)
-            let cancelled = try await client.execute(uri: "/v1/demands/\(demand)/cancel", method: .post, headers: bearer(market.demanderKey))
+            let cancelled = try await client.checked(uri: "/v1/demands/\(demand)/cancel", method: .post, headers: bearer(market.demanderKey))
             #expect(cancelled.status == .ok)
             #expect(try json(cancelled)["state"] as? String == "cancelled")
-            let reopened = try await client.execute(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
+            let reopened = try await client.checked(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
             #expect(reopened.status == .conflict, "a cancelled demand stays cancelled")
         }
     }
 
     @Test func ordersMoveByRoleAndQuotesArePreviewed() async throws {
         try await withAPI { market, client in
-            let quote = try await client.execute(uri: "/v1/products/\(market.product)/quote?quantity=1000&purpose=industry_development",
+            let quote = try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=1000&purpose=industry_development",
                                                  method: .get, headers: bearer(market.demanderKey))
             #expect(quote.status == .ok)
             #expect(try json(quote)["amount_fen"] as? Int == 50_000)
-            let welfare = try json(try await client.execute(uri: "/v1/products/\(market.product)/quote?quantity=1000&purpose=public_welfare",
+            let welfare = try json(try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=1000&purpose=public_welfare",
                                                             method: .get, headers: bearer(market.demanderKey)))
             #expect(welfare["amount_fen"] as? Int == 0, "public welfare is free")
-            let badQuote = try await client.execute(uri: "/v1/products/\(market.product)/quote?quantity=0&purpose=x", method: .get,
+            let badQuote = try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=0&purpose=x", method: .get,
                                                     headers: bearer(market.demanderKey))
             #expect(badQuote.status == .badRequest)
             #expect(try json(badQuote)["field"] as? String == "quantity")
 
-            let posted = try json(try await client.execute(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON()))
+            let posted = try json(try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON()))
             let text = try #require(posted["id"] as? String)
             let demand = try #require(UUID(uuidString: text))
             let match = try #require(try await market.store.matchDemand(demand).proposed.first)
-            let order = try #require(try json(try await client.execute(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post,
+            let order = try #require(try json(try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post,
                                                                         headers: bearer(market.demanderKey)))["id"] as? String)
             func move(_ action: String, _ key: String) async throws -> HTTPResponse.Status {
-                try await client.execute(uri: "/v1/orders/\(order)/\(action)", method: .post, headers: bearer(key)).status
+                try await client.checked(uri: "/v1/orders/\(order)/\(action)", method: .post, headers: bearer(key)).status
             }
             #expect(try await move("accept", market.demanderKey) == .forbidden, "the buyer does not accept its own order")
             #expect(try await move("accept", market.operatorKey) == .ok)
@@ -265,9 +270,9 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
             #expect(try await move("deliver", market.operatorKey) == .ok)
             #expect(try await move("complete", market.demanderKey) == .ok)
             #expect(try await move("cancel", market.otherKey) == .notFound, "someone else's order does not exist for them")
-            let seen = try json(try await client.execute(uri: "/v1/orders/\(order)", method: .get, headers: bearer(market.operatorKey)))
+            let seen = try json(try await client.checked(uri: "/v1/orders/\(order)", method: .get, headers: bearer(market.operatorKey)))
             #expect(seen["state"] as? String == "completed")
-            let listed = try json(try await client.execute(uri: "/v1/orders", method: .get, headers: bearer(market.operatorKey)))
+            let listed = try json(try await client.checked(uri: "/v1/orders", method: .get, headers: bearer(market.operatorKey)))
             #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [order])
             #expect(try await market.store.demand(demand).state == .fulfilled)
         }
@@ -283,35 +288,35 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
                 ]
                 return ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: body))
             }
-            let refused = try await client.execute(uri: "/v1/products", method: .post, headers: bearer(market.demanderKey), body: product())
+            let refused = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.demanderKey), body: product())
             #expect(refused.status == .forbidden)
-            let outside = try await client.execute(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: product(region: "110000"))
+            let outside = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: product(region: "110000"))
             #expect(outside.status == .unprocessableContent)
             #expect(try json(outside)["code"] as? String == "out_of_scope")
-            let created = try await client.execute(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: product())
+            let created = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: product())
             #expect(created.status == .created)
             let id = try #require(try json(created)["id"] as? String)
-            #expect(try await client.execute(uri: "/v1/products/\(id)", method: .get).status == .notFound, "a draft is not in the catalogue")
-            #expect(try await client.execute(uri: "/v1/products/\(id)/list", method: .post, headers: bearer(market.demanderKey)).status == .notFound)
-            let listed = try await client.execute(uri: "/v1/products/\(id)/list", method: .post, headers: bearer(market.operatorKey))
+            #expect(try await client.checked(uri: "/v1/products/\(id)", method: .get).status == .notFound, "a draft is not in the catalogue")
+            #expect(try await client.checked(uri: "/v1/products/\(id)/list", method: .post, headers: bearer(market.demanderKey)).status == .notFound)
+            let listed = try await client.checked(uri: "/v1/products/\(id)/list", method: .post, headers: bearer(market.operatorKey))
             #expect(listed.status == .ok)
-            #expect(try await client.execute(uri: "/v1/products/\(id)", method: .get).status == .ok)
-            #expect(try await client.execute(uri: "/v1/products/\(id)/delist", method: .post, headers: bearer(market.demanderKey)).status == .forbidden)
-            #expect(try await client.execute(uri: "/v1/products/\(id)/delist", method: .post, headers: bearer(market.operatorKey)).status == .ok)
-            #expect(try await client.execute(uri: "/v1/products/\(id)", method: .get).status == .notFound)
+            #expect(try await client.checked(uri: "/v1/products/\(id)", method: .get).status == .ok)
+            #expect(try await client.checked(uri: "/v1/products/\(id)/delist", method: .post, headers: bearer(market.demanderKey)).status == .forbidden)
+            #expect(try await client.checked(uri: "/v1/products/\(id)/delist", method: .post, headers: bearer(market.operatorKey)).status == .ok)
+            #expect(try await client.checked(uri: "/v1/products/\(id)", method: .get).status == .notFound)
         }
     }
 
     @Test func theCatalogueShowsListedProducts() async throws {
         try await withAPI { market, client in
-            let found = try await client.execute(uri: "/v1/products/\(market.product)", method: .get)
+            let found = try await client.checked(uri: "/v1/products/\(market.product)", method: .get)
             #expect(found.status == .ok)
             let body = try json(found)
             #expect(body["list_price_fen"] as? Int == 50 && body["delivery_modes"] as? [String] == ["api"])
-            #expect(try await client.execute(uri: "/v1/products/\(UUID())", method: .get).status == .notFound)
-            #expect(try await client.execute(uri: "/v1/products/not-a-uuid", method: .get).status == .badRequest)
+            #expect(try await client.checked(uri: "/v1/products/\(UUID())", method: .get).status == .notFound)
+            #expect(try await client.checked(uri: "/v1/products/not-a-uuid", method: .get).status == .badRequest)
             try await market.store.changeProduct(market.product, to: .delisted, reason: "retired", by: .party(market.operatorParty.id))
-            #expect(try await client.execute(uri: "/v1/products/\(market.product)", method: .get).status == .notFound, "delisted: gone from the catalogue")
+            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .notFound, "delisted: gone from the catalogue")
         }
     }
 
@@ -360,6 +365,11 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
             #expect(health == 200)
             #expect(await get("/readyz") == 200)
             #expect(await get("/v1/demands") == 401)
+            #expect(await get("/openapi.json") == 200)
+            var metrics = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+            metrics.timeoutInterval = 5
+            let (exposition, _) = try await URLSession.shared.data(for: metrics)
+            #expect(String(decoding: exposition, as: UTF8.self).contains("hb_requests"), "Hummingbird's request metrics reach /metrics")
             process.terminate()
             process.waitUntilExit()
             #expect(process.terminationStatus == 0, "SIGTERM stops it gracefully")

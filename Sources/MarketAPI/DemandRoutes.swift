@@ -1,0 +1,91 @@
+import Foundation
+import Hummingbird
+import Market
+import MarketStore
+
+extension MarketAPI {
+    /// Demanders' (and operators') demand requests and the matches proposed for them.
+    static func addDemandRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore) {
+        v1.post("demands") { request, context -> Response in
+            try await context.post(request, as: NewDemandBody.self, store: store, location: { (demand: DemandBody) in "/v1/demands/\(demand.id.uuidString.lowercased())" }) { body, party in
+                guard party.kind == .demander || party.kind == .operator else {
+                    throw Problem.forbidden("only demanders and operators post demands")
+                }
+                let id = try await store.postDemand(try body.request(), demander: party.id, open: body.open ?? false, by: .party(party.id))
+                return DemandBody(try await store.demand(id))
+            }
+        }
+        v1.get("demands") { request, context -> Page<DemandBody> in
+            let party = try context.requireParty()
+            let (after, limit) = try page(request)
+            return Page(try await store.demands(of: party.id, after: after, limit: limit).map(DemandBody.init), limit: limit, id: \.id)
+        }
+        v1.get("demands/:id") { _, context -> DemandBody in
+            DemandBody(try await context.ownDemand(store))
+        }
+        // A draft is replaced as a whole; with `"open": true` it is opened too.
+        v1.put("demands/:id") { request, context -> DemandBody in
+            let party = try context.requireParty()
+            let body = try await request.decode(as: NewDemandBody.self, context: context)
+            let demand = try await context.ownDemand(store)
+            try await store.updateDraftDemand(demand.id, with: try body.request(), by: .party(party.id))
+            if body.open == true { try await store.changeDemand(demand.id, to: .open, by: .party(party.id)) }
+            return DemandBody(try await store.demand(demand.id))
+        }
+        v1.get("demands/:id/matches") { _, context -> Page<MatchSummary> in
+            let demand = try await context.ownDemand(store)
+            return Page(items: try await store.matches(MatchFilter(demandID: demand.id, limit: MatchFilter.maximumLimit)), next: nil)
+        }
+        for (action, next) in [("open", DemandState.open), ("cancel", .cancelled)] {
+            v1.post("demands/:id/\(action)") { request, context -> Response in
+                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                    let demand = try await context.ownDemand(store)
+                    try await store.changeDemand(demand.id, to: next, by: .party(party.id), reason: body.reason)
+                    return DemandBody(try await store.demand(demand.id))
+                }
+            }
+        }
+        v1.post("demands/:id/matches/:match/accept") { request, context -> Response in
+            try await context.post(request, as: Reason.self, store: store, location: { (order: OrderBody) in "/v1/orders/\(order.id.uuidString.lowercased())" }) { _, party in
+                let match = try await context.ownMatch(store)
+                return OrderBody(try await store.accept(match: match, buyer: party.id, by: .party(party.id)))
+            }
+        }
+        v1.post("demands/:id/matches/:match/decline") { request, context -> Response in
+            try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                let match = try await context.ownMatch(store)
+                try await store.decline(match: match, buyer: party.id, reason: body.reason, by: .party(party.id))
+                return Status(status: "declined")
+            }
+        }
+    }
+
+    /// Orders, seen by their buyer and their product's operator. The operator accepts, rejects and
+    /// delivers; the buyer cancels and confirms completion.
+    static func addOrderRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore) {
+        v1.get("orders") { request, context -> Page<OrderBody> in
+            let party = try context.requireParty()
+            let (after, limit) = try page(request)
+            return Page(try await store.orders(of: party.id, after: after, limit: limit).map(OrderBody.init), limit: limit, id: \.id)
+        }
+        v1.get("orders/:id") { _, context -> OrderBody in
+            OrderBody(try await context.ownOrder(store).order)
+        }
+        let moves: [(String, OrderState, Bool)] = [
+            ("accept", .accepted, true), ("reject", .rejected, true), ("deliver", .delivered, true),
+            ("cancel", .cancelled, false), ("complete", .completed, false),
+        ]
+        for (action, next, bySeller) in moves {
+            v1.post("orders/:id/\(action)") { request, context -> Response in
+                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                    let (order, seller) = try await context.ownOrder(store)
+                    guard (bySeller ? seller : order.buyerID) == party.id else {
+                        throw Problem.forbidden(bySeller ? "only the product's operator may \(action) an order" : "only the buyer may \(action) an order")
+                    }
+                    try await store.changeOrder(order.id, to: next, reason: body.reason, by: .party(party.id))
+                    return OrderBody(try await store.order(order.id))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+public import Foundation
+public import Market
+import Postgres
+
+/// A product as the public catalogue shows it: its current listed version.
+public struct ListedProduct: Sendable, Hashable {
+    public var id: UUID
+    public var version: Int
+    public var operatorID: UUID
+    public var authorizationID: UUID
+    public var title: String
+    public var description: String
+    public var sector: String
+    public var regions: [RegionCode]
+    public var scenarios: [String]
+    public var tags: [String]
+    public var fields: [String]
+    public var deliveryModes: [DeliveryMode]
+    public var chargeUnit: ChargeUnit
+    public var listPriceFen: Int64
+}
+
+/// A search of the catalogue: every filter given must hold. Pages are ordered by product id, so a cursor
+/// (`after`, the last id of the previous page) stays stable while products are listed.
+public struct CatalogueQuery: Sendable, Equatable {
+    public var sector: String?
+    /// A region the product covers (exactly, as matching does).
+    public var region: RegionCode?
+    public var scenario: String?
+    public var deliveryMode: DeliveryMode?
+    public var minPriceFen: Int64?
+    public var maxPriceFen: Int64?
+    /// Words of the title, description or tags, in any language; matched as a case-insensitive substring.
+    public var text: String?
+    public var after: UUID?
+    public var limit: Int
+
+    public static let maximumLimit = 200
+
+    public init(sector: String? = nil, region: RegionCode? = nil, scenario: String? = nil, deliveryMode: DeliveryMode? = nil,
+                minPriceFen: Int64? = nil, maxPriceFen: Int64? = nil, text: String? = nil, after: UUID? = nil, limit: Int = 50) {
+        self.sector = sector
+        self.region = region
+        self.scenario = scenario
+        self.deliveryMode = deliveryMode
+        self.minPriceFen = minPriceFen
+        self.maxPriceFen = maxPriceFen
+        self.text = text
+        self.after = after
+        self.limit = limit
+    }
+
+    public func validate() throws(MarketInputError) {
+        guard (1...Self.maximumLimit).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to \(Self.maximumLimit)") }
+        if let minPriceFen, minPriceFen < 0 { throw MarketInputError(field: "min_price_fen", rule: "must not be negative") }
+        if let maxPriceFen, maxPriceFen < 0 { throw MarketInputError(field: "max_price_fen", rule: "must not be negative") }
+        if let minPriceFen, let maxPriceFen, minPriceFen > maxPriceFen {
+            throw MarketInputError(field: "min_price_fen", rule: "must not exceed max_price_fen")
+        }
+        for (field, value) in [("sector", sector), ("scenario", scenario), ("text", text)] {
+            guard let value else { continue }
+            guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, value.count <= 200 else {
+                throw MarketInputError(field: field, rule: "must be 1 to 200 characters")
+            }
+        }
+    }
+}
+
+extension MarketStore {
+    /// A listed product, or nil if there is none with this id in the catalogue (a draft, a suspended or
+    /// delisted product, or no product at all). One indexed read.
+    public func listedProduct(_ id: UUID) async throws -> ListedProduct? {
+        try await pool.query("SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue WHERE product_id = \(id)").map(Self.listedProduct).first
+    }
+
+    /// The listed products that pass every filter of `query`, in id order after its cursor.
+    public func searchCatalogue(_ query: CatalogueQuery) async throws -> [ListedProduct] {
+        try query.validate()
+        // LIKE's own characters in the words are matched literally.
+        let pattern = query.text.map { text in
+            "%" + text.trimmingCharacters(in: .whitespacesAndNewlines)
+                .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+        }
+        return try await pool.query("""
+            SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue
+            WHERE (\(query.sector)::text IS NULL OR sector = \(query.sector))
+              AND (\(query.region?.value)::text IS NULL OR \(query.region?.value) = ANY(regions))
+              AND (\(query.scenario)::text IS NULL OR \(query.scenario) = ANY(scenarios))
+              AND (\(query.deliveryMode?.rawValue)::text IS NULL OR \(query.deliveryMode?.rawValue)::pdx_delivery_mode = ANY(delivery_modes))
+              AND (\(query.minPriceFen)::bigint IS NULL OR list_price_fen >= \(query.minPriceFen))
+              AND (\(query.maxPriceFen)::bigint IS NULL OR list_price_fen <= \(query.maxPriceFen))
+              AND (\(pattern)::text IS NULL OR pdx_catalogue_text(title, description, tags) ILIKE \(pattern))
+              AND (\(query.after)::uuid IS NULL OR product_id > \(query.after))
+            ORDER BY product_id
+            LIMIT \(Int32(query.limit))
+            """).map(Self.listedProduct)
+    }
+
+    static let catalogueColumns = """
+        product_id, version, operator_id, authorization_id, title, description, sector, regions, scenarios, tags, fields,
+        delivery_modes::text[], charge_unit::text, list_price_fen
+        """
+
+    static func listedProduct(_ row: PostgresRow) throws -> ListedProduct {
+        let (id, version, operatorID, authorizationID, title, description, sector) = try row.decode(
+            UUID.self, Int32.self, UUID.self, UUID.self, String.self, String.self, String.self, at: 0)
+        return ListedProduct(
+            id: id, version: Int(version), operatorID: operatorID, authorizationID: authorizationID, title: title, description: description,
+            sector: sector, regions: try row.decode([String].self, at: 7).map { code throws(MarketInputError) in try RegionCode(code) },
+            scenarios: try row.decode([String].self, at: 8), tags: try row.decode([String].self, at: 9), fields: try row.decode([String].self, at: 10),
+            deliveryModes: try row.decode([String].self, at: 11).compactMap(DeliveryMode.init(rawValue:)),
+            chargeUnit: ChargeUnit(rawValue: try row.decode(String.self, at: 12)) ?? .item, listPriceFen: try row.decode(Int64.self, at: 13))
+    }
+}

@@ -1,0 +1,273 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import Logging
+import Market
+@testable import MarketAPI
+import MarketStore
+import Postgres
+import Prometheus
+import Testing
+
+func jsonBody(_ object: [String: Any]) -> ByteBuffer { ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: object)) }
+
+func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(try json(response)["items"] as? [[String: Any]]) }
+
+@Suite struct CatalogueSearchTests {
+    @Test func everyFilterNarrowsTheCatalogueAndPagesStayStableUnderInserts() async throws {
+        try await withAPI { market, client in
+            // Beside the market's 路况指数 traffic index (transport, api, 50 fen a call): three more listed products.
+            func list(_ title: String, price: Int64, modes: [DeliveryMode] = [.api], scenarios: [String] = ["logistics"],
+                      tags: [String] = []) async throws -> String {
+                var version = try market.productVersion(title: title)
+                version.listPriceFen = price
+                version.deliveryModes = modes
+                version.scenarios = scenarios
+                version.tags = tags
+                let product = try await market.store.createProduct(version, operator: market.operatorParty.id, authorization: market.grant,
+                                                                   by: .party(market.operatorParty.id))
+                try await market.store.list(product.id, by: .party(market.operatorParty.id))
+                return product.id.uuidString
+            }
+            let freight = try await list("货运流向 freight flows", price: 300, modes: [.file])
+            let parking = try await list("停车位实时数据", price: 1_000, tags: ["parking"])
+            let cheap = try await list("Bus punctuality", price: 5, modes: [.api, .file])
+            func search(_ query: String) async throws -> Set<String> {
+                let response = try await client.checked(uri: "/v1/products?\(query)", method: .get)
+                #expect(response.status == .ok, "\(query)")
+                return Set(try items(response).compactMap { $0["id"] as? String })
+            }
+            let all = Set([market.product.uuidString, freight, parking, cheap])
+            #expect(try await search("") == all)
+            #expect(try await search("sector=transport&region=310000&scenario=logistics") == all)
+            #expect(try await search("sector=health").isEmpty)
+            #expect(try await search("region=110000").isEmpty)
+            #expect(try await search("delivery_mode=file") == [freight, cheap])
+            #expect(try await search("min_price_fen=50&max_price_fen=300") == [market.product.uuidString, freight])
+            #expect(try await search("q=%E5%AE%9E%E6%97%B6") == [parking], "Chinese words (实时)")
+            #expect(try await search("q=PUNCTUAL") == [cheap], "English, any case")
+            #expect(try await search("q=parking") == [parking], "tags are searched too")
+            #expect(try await search("q=%25").isEmpty, "LIKE's own characters are literal")
+
+            // Pages in id order: products listed while paging never repeat or hide the ones already there.
+            let first = try await client.checked(uri: "/v1/products?limit=2", method: .get)
+            let cursor = try #require(try json(first)["next"] as? String)
+            var seen = try items(first).compactMap { $0["id"] as? String }
+            let added = try await list("新增 added while paging", price: 1)
+            var next: String? = cursor
+            while let after = next {
+                let page = try await client.checked(uri: "/v1/products?limit=2&after=\(after)", method: .get)
+                seen += try items(page).compactMap { $0["id"] as? String }
+                next = try json(page)["next"] as? String
+            }
+            #expect(seen.count == Set(seen).count, "no product twice")
+            #expect(Set(seen).isSuperset(of: all))
+            #expect(Set(seen).subtracting(all).isSubset(of: [added]))
+
+            for (query, field) in [("min_price_fen=-1", "min_price_fen"), ("min_price_fen=9&max_price_fen=1", "min_price_fen"),
+                                   ("delivery_mode=fax", "delivery_mode"), ("region=1", "region"), ("limit=0", "limit"), ("after=x", "after")] {
+                let refused = try await client.checked(uri: "/v1/products?\(query)", method: .get)
+                #expect(try refused.status == .badRequest && (json(refused)["field"] as? String) == field, "\(query)")
+            }
+        }
+    }
+}
+
+@Suite struct ProductAndDemandUpdateTests {
+    @Test func aDraftIsEditedInPlaceAndAListedProductGetsANewVersionOnlyWhenItChanges() async throws {
+        try await withAPI { market, client in
+            let draft = try await market.product(listed: false)
+            var body = market.productBody()
+            body["title"] = "货运流向 v2"
+            let edited = try await client.checked(uri: "/v1/products/\(draft)", method: .put, headers: bearer(market.operatorKey), body: jsonBody(body))
+            #expect(edited.status == .ok)
+            #expect(try json(edited)["title"] as? String == "货运流向 v2" && json(edited)["version"] as? Int == 1)
+
+            let listed = try await market.product(listed: true)
+            let jobs = { try await market.pool.query("SELECT count(*) FROM pdx_jobs WHERE kind = 'match_product'").scalar(Int64.self) ?? 0 }
+            let before = try await jobs()
+            let revised = try json(try await client.checked(uri: "/v1/products/\(listed)", method: .put, headers: bearer(market.operatorKey),
+                                                            body: jsonBody(body)))
+            #expect(revised["version"] as? Int == 2 && revised["state"] as? String == "listed" && revised["title"] as? String == "货运流向 v2")
+            #expect(try await jobs() == before + 1, "a new version of a listed product is matched again")
+            let same = try json(try await client.checked(uri: "/v1/products/\(listed)", method: .put, headers: bearer(market.operatorKey),
+                                                         body: jsonBody(body)))
+            #expect(same["version"] as? Int == 2, "the same content again changes nothing")
+
+            body["regions"] = ["110000"]
+            let outside = try await client.checked(uri: "/v1/products/\(listed)", method: .put, headers: bearer(market.operatorKey), body: jsonBody(body))
+            #expect(try outside.status == .unprocessableContent && (json(outside)["code"] as? String) == "out_of_scope")
+            #expect(try await market.store.product(listed).version == 2, "a refused revision stores nothing")
+        }
+    }
+
+    @Test func onlyADraftDemandIsReplacedAndItMayBeOpenedWithIt() async throws {
+        try await withAPI { market, client in
+            let draft = try await market.demand(open: false)
+            var body = market.demandBody()
+            body["budget_fen"] = 5_000
+            body["open"] = true
+            let updated = try json(try await client.checked(uri: "/v1/demands/\(draft)", method: .put, headers: bearer(market.demanderKey),
+                                                            body: jsonBody(body)))
+            #expect(updated["budget_fen"] as? Int == 5_000 && updated["state"] as? String == "open")
+            let again = try await client.checked(uri: "/v1/demands/\(draft)", method: .put, headers: bearer(market.demanderKey), body: jsonBody(body))
+            #expect(again.status == .conflict, "an open demand is no longer a draft")
+            body["quantity"] = 0
+            let fresh = try await market.demand(open: false)
+            let refused = try await client.checked(uri: "/v1/demands/\(fresh)", method: .put, headers: bearer(market.demanderKey), body: jsonBody(body))
+            #expect(try refused.status == .badRequest && (json(refused)["field"] as? String) == "quantity")
+            #expect(try await market.store.demand(fresh).request.quantity == 1000, "nothing stored is lost")
+        }
+    }
+}
+
+@Suite struct AgencyTests {
+    @Test func anAgencyRegistersResourcesAndGrantsSuspendsAndRevokesAuthorizations() async throws {
+        try await withAPI { market, client in
+            let agency = bearer(market.agencyKey)
+            let resource = try await client.checked(uri: "/v1/resources", method: .post, headers: agency,
+                                                    body: jsonBody(["title": "企业登记", "sector": "transport", "region_code": "310000", "grade": "important"]))
+            #expect(try resource.status == .created && (json(resource)["grade"] as? String) == "important")
+            #expect(resource.headers[.location]?.hasPrefix("/v1/resources/") == true)
+            let badGrade = try await client.checked(uri: "/v1/resources", method: .post, headers: agency,
+                                                    body: jsonBody(["title": "x", "sector": "transport", "region_code": "310000", "grade": "secret"]))
+            #expect(try badGrade.status == .badRequest && (json(badGrade)["field"] as? String) == "grade")
+            let badSector = try await client.checked(uri: "/v1/resources", method: .post, headers: agency,
+                                                     body: jsonBody(["title": "x", "sector": "no-such-sector", "region_code": "310000", "grade": "general"]))
+            #expect(try badSector.status == .badRequest, "\(String(buffer: badSector.body))")
+            #expect(try (json(badSector)["field"] as? String) == "sector", "\(String(buffer: badSector.body))")
+            #expect(try items(try await client.checked(uri: "/v1/resources", method: .get, headers: agency)).count == 2)
+            #expect(try items(try await client.checked(uri: "/v1/resources", method: .get, headers: bearer(market.otherAgencyKey))).isEmpty)
+
+            func grant(_ mode: String, operator: UUID, region: String = "320000") -> ByteBuffer {
+                jsonBody(["operator_id": `operator`.uuidString, "sectors": ["transport"], "regions": [region], "scenarios": ["logistics"],
+                          "mode": mode, "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365)])
+            }
+            let single = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("single", operator: market.operatorParty.id))
+            #expect(try single.status == .created && (json(single)["state"] as? String) == "active")
+            let second = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("multi", operator: market.otherOperator.id))
+            #expect(try second.status == .unprocessableContent, "\(String(buffer: second.body))")
+            #expect(try (json(second)["code"] as? String) == "single_operator_overlap", "a single-operator grant keeps its scope to itself: \(String(buffer: second.body))")
+            let notOperator = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("multi", operator: market.demander.id))
+            #expect(try notOperator.status == .badRequest && (json(notOperator)["field"] as? String) == "operator_id")
+            let tooLong = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: jsonBody([
+                "operator_id": market.operatorParty.id.uuidString, "sectors": ["transport"], "regions": ["330000"], "scenarios": ["logistics"],
+                "mode": "multi", "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365 * 6)]))
+            #expect(try tooLong.status == .badRequest && (json(tooLong)["field"] as? String) == "valid_until")
+
+            // Suspending needs a reason; revoking takes the authorization's products out of the catalogue.
+            let grantID = market.grant.uuidString
+            let noReason = try await client.checked(uri: "/v1/authorizations/\(grantID)/suspend", method: .post, headers: agency)
+            #expect(try noReason.status == .badRequest && (json(noReason)["field"] as? String) == "reason")
+            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .ok)
+            let revoked = try await client.checked(uri: "/v1/authorizations/\(grantID)/revoke", method: .post, headers: agency,
+                                                   body: jsonBody(["reason": "terms breached"]))
+            #expect(try revoked.status == .ok && (json(revoked)["state"] as? String) == "revoked")
+            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .notFound)
+            let held = try items(try await client.checked(uri: "/v1/authorizations", method: .get, headers: bearer(market.operatorKey)))
+            #expect(Set(held.compactMap { $0["state"] as? String }) == ["revoked", "active"])
+        }
+    }
+}
+
+@Suite struct WebhookSettingTests {
+    @Test func aPartySetsItsWebhookOverHTTPSAndRotatesItsSecret() async throws {
+        try await withAPI { market, client in
+            let key = bearer(market.demanderKey)
+            let plain = try await client.checked(uri: "/v1/webhook", method: .post, headers: key, body: jsonBody(["url": "http://hooks.example.com/pdx"]))
+            #expect(try plain.status == .badRequest && (json(plain)["field"] as? String) == "url", "https only outside development")
+            let set = try json(try await client.checked(uri: "/v1/webhook", method: .post, headers: key,
+                                                        body: jsonBody(["url": "https://hooks.example.com/pdx"])))
+            let secret = try #require(set["secret"] as? String)
+            let stored = try await market.store.webhook(of: market.demander.id)
+            #expect(stored?.url == "https://hooks.example.com/pdx" && stored?.secret == secret)
+            let shown = try json(try await client.checked(uri: "/v1/webhook", method: .get, headers: key))
+            #expect(shown["url"] as? String == "https://hooks.example.com/pdx" && shown["secret"] == nil, "the secret is shown only once")
+            let rotated = try #require(try json(try await client.checked(uri: "/v1/webhook/rotate", method: .post, headers: key))["secret"] as? String)
+            #expect(rotated != secret && rotated.count == secret.count)
+            #expect(try await market.store.webhook(of: market.demander.id)?.secret == rotated)
+            let off = try await client.checked(uri: "/v1/webhook", method: .post, headers: key, body: ByteBuffer(string: #"{"url": null}"#))
+            #expect(off.status == .ok)
+            #expect(try await market.store.webhook(of: market.demander.id) == nil)
+        }
+    }
+
+    @Test func developmentMayUsePlainHTTP() async throws {
+        try await withAPI(APIConfiguration(rateLimit: nil, allowHTTPWebhooks: true)) { market, client in
+            let set = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
+                                               body: jsonBody(["url": "http://127.0.0.1:9000/hook"]))
+            #expect(set.status == .ok)
+            #expect(try await market.store.webhook(of: market.demander.id)?.url == "http://127.0.0.1:9000/hook")
+        }
+    }
+}
+
+@Suite struct OperationsTests {
+    @Test func aKeyOverItsRateLimitGets429WithRetryAfterAndOthersGoOn() async throws {
+        try await withAPI(APIConfiguration(rateLimit: RateLimit(perSecond: 0.05, burst: 3))) { market, client in
+            for _ in 0..<3 { #expect(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.demanderKey)).status == .ok) }
+            let limited = try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.demanderKey))
+            #expect(try limited.status == .tooManyRequests && (json(limited)["code"] as? String) == "rate_limited")
+            #expect(limited.headers[.retryAfter].flatMap { Int($0) }.map { (1...20).contains($0) } == true, "\(limited.headers)")
+            #expect(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .ok, "each key has its own")
+        }
+    }
+
+    @Test func theTokenBucketRefillsAtItsRate() {
+        let limiter = RateLimiter(RateLimit(perSecond: 2, burst: 2))
+        let start = ContinuousClock.now
+        #expect(limiter.take("a", now: start) == nil && limiter.take("a", now: start) == nil)
+        #expect(limiter.take("a", now: start) == 0.5, "empty: the next token comes in half a second")
+        #expect(limiter.take("b", now: start) == nil, "another key has its own bucket")
+        #expect(limiter.take("a", now: start + .milliseconds(500)) == nil)
+        #expect(limiter.take("a", now: start + .milliseconds(500)) != nil)
+        #expect(limiter.take("a", now: start + .seconds(60)) == nil && limiter.take("a", now: start + .seconds(60)) == nil,
+                "a long pause refills only up to the burst")
+        #expect(limiter.take("a", now: start + .seconds(60)) != nil)
+    }
+
+    @Test func metricsAreServedInPrometheusFormat() async throws {
+        let registry = PrometheusCollectorRegistry()
+        registry.makeCounter(name: "pdx_test_requests_total").increment(by: Int64(3))
+        try await withAPI(APIConfiguration(rateLimit: nil, metrics: registry)) { _, client in
+            let metrics = try await client.checked(uri: "/metrics", method: .get)
+            #expect(metrics.status == .ok && metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
+            #expect(String(buffer: metrics.body).contains("pdx_test_requests_total 3"))
+        }
+        try await withAPI { _, client in
+            let disabled = try await client.checked(uri: "/metrics", method: .get)
+            #expect(disabled.status == .notFound, "not enabled")
+        }
+    }
+
+    @Test func theContractIsServedAndIsOpenAPI31() async throws {
+        try await withAPI { _, client in
+            let served = try await client.checked(uri: "/openapi.json", method: .get)
+            #expect(served.status == .ok)
+            let document = try json(served)
+            #expect(document["openapi"] as? String == "3.1.0")
+            #expect(contract.operations.count == ((document["paths"] as? [String: [String: Any]])?.values.map(\.count).reduce(0, +) ?? -1))
+        }
+    }
+
+    /// With the database unreachable, requests that need it get 503 and `Retry-After`; `/healthz` stays up.
+    @Test func anUnreachableDatabaseGives503WithRetryAfter() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var connection = PostgresConfiguration(connectionString: "postgresql://pdx@127.0.0.1:1/pdx", connectTimeout: .seconds(1))
+        connection.applicationName = "unreachable"
+        let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: 2, acquireTimeout: .seconds(2)), logger: logger)
+        let app = Application(router: MarketAPI.router(store: MarketStore(pool: pool), configuration: APIConfiguration(rateLimit: nil)), logger: logger)
+        try await app.test(.router) { client in
+            #expect(try await client.checked(uri: "/healthz", method: .get).status == .ok)
+            for (uri, headers) in [("/readyz", HTTPFields()), ("/v1/products", HTTPFields()),
+                                   ("/v1/demands", bearer("pdx_000000000000_" + String(repeating: "0", count: 48)))] {
+                let response = try await client.checked(uri: uri, method: .get, headers: headers)
+                #expect(response.status == .serviceUnavailable, "\(uri)")
+                #expect(try response.headers[.retryAfter] != nil && (json(response)["code"] as? String) == "unavailable", "\(uri)")
+            }
+        }
+        await pool.close()
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import Market
+import MarketAPI
+import MarketStore
+import Testing
+
+/// Who calls: nobody, or one of the market's parties through its key.
+enum Role: String, CaseIterable, Sendable {
+    case anonymous, demander, otherDemander, `operator`, otherOperator, agency, otherAgency
+
+    func headers(_ market: APIMarket) -> HTTPFields {
+        switch self {
+        case .anonymous: [.contentType: "application/json"]
+        case .demander: bearer(market.demanderKey)
+        case .otherDemander: bearer(market.otherKey)
+        case .operator: bearer(market.operatorKey)
+        case .otherOperator: bearer(market.otherOperatorKey)
+        case .agency: bearer(market.agencyKey)
+        case .otherAgency: bearer(market.otherAgencyKey)
+        }
+    }
+}
+
+/// One endpoint: how to make the objects its path names, and what each role gets, in call order. Refusals
+/// come first (they change nothing), the allowed call last.
+struct EndpointCase: Sendable {
+    var method: HTTPRequest.Method
+    var template: String
+    var expected: [(Role, HTTPResponse.Status)]
+    var body: (@Sendable (APIMarket) -> [String: Any])?
+    /// The path's parameters, made fresh for this case.
+    var fixture: @Sendable (APIMarket) async throws -> [String: String]
+
+    init(_ method: HTTPRequest.Method, _ template: String, _ expected: [(Role, HTTPResponse.Status)],
+         body: (@Sendable (APIMarket) -> [String: Any])? = nil, fixture: @escaping @Sendable (APIMarket) async throws -> [String: String] = { _ in [:] }) {
+        self.method = method
+        self.template = template
+        self.expected = expected
+        self.body = body
+        self.fixture = fixture
+    }
+}
+
+extension APIMarket {
+    var admin: Actor { .administrator("test") }
+
+    func demand(open: Bool) async throws -> UUID {
+        try await store.postDemand(try demandRequest(), demander: demander.id, open: open, by: .party(demander.id))
+    }
+
+    func demandRequest() throws -> DemandRequest {
+        DemandRequest(title: "物流路径优化", sector: "transport", scenario: "logistics", purpose: .industryDevelopment,
+                      regions: [try RegionCode("310000")], fieldsWanted: ["road_id"], quantity: 1000, budgetFen: 100_000,
+                      deliveryModes: [.api], expiresAt: Date() + 30 * 86_400)
+    }
+
+    /// An open demand of `demander` with the market's product proposed for it.
+    func proposal() async throws -> (demand: UUID, match: UUID) {
+        let demand = try await demand(open: true)
+        let match = try #require(try await store.matchDemand(demand).proposed.first)
+        return (demand, match)
+    }
+
+    /// An order of `demander` on the market's product, moved through `states` by its operator.
+    func order(_ states: [OrderState] = []) async throws -> UUID {
+        let (_, match) = try await proposal()
+        let order = try await store.accept(match: match, buyer: demander.id, by: .party(demander.id))
+        for state in states { try await store.changeOrder(order.id, to: state, reason: nil, by: .party(operatorParty.id)) }
+        return order.id
+    }
+
+    func productVersion(title: String = "货运流向 freight flows") throws -> ProductVersion {
+        ProductVersion(title: title, sector: "transport", regions: [try RegionCode("310000")], scenarios: ["logistics"],
+                       fields: ["origin", "destination"], deliveryModes: [.api], chargeUnit: .call, listPriceFen: 30, sourceResourceIDs: [resource])
+    }
+
+    func product(listed: Bool) async throws -> UUID {
+        let product = try await store.createProduct(try productVersion(), operator: operatorParty.id, authorization: grant, by: .party(operatorParty.id))
+        if listed { try await store.list(product.id, by: .party(operatorParty.id)) }
+        return product.id
+    }
+
+    func authorization(_ state: AuthorizationState = .active) async throws -> UUID {
+        let granted = try await store.grant(Authorization(agencyID: agency.id, operatorID: operatorParty.id, sectors: ["transport"],
+                                                          regions: [try RegionCode("310000")], scenarios: ["logistics"], mode: .multi,
+                                                          validFrom: Date() - 60, validUntil: Date() + 86_400 * 30), by: admin)
+        if state != .active { try await store.changeAuthorization(granted.id, to: state, reason: "test", by: admin) }
+        return granted.id
+    }
+
+    func productBody() -> [String: Any] {
+        ["title": "货运流向 freight flows", "sector": "transport", "regions": ["310000"], "scenarios": ["logistics"],
+         "fields": ["origin", "destination"], "delivery_modes": ["api"], "charge_unit": "call", "list_price_fen": 30,
+         "source_resource_ids": [resource.uuidString]]
+    }
+
+    func demandBody() -> [String: Any] {
+        ["title": "物流路径优化 route optimisation", "sector": "transport", "scenario": "logistics", "purpose": "industry_development",
+         "regions": ["310000"], "fields_wanted": ["road_id"], "quantity": 1000, "budget_fen": 100_000, "delivery_modes": ["api"],
+         "expires_at": ISO8601DateFormatter().string(from: Date() + 30 * 86_400)]
+    }
+}
+
+/// Every endpoint of `/v1`, called by every role it concerns: the ones allowed get their answer, the
+/// others a 401 (no key), 403 (a role that may not) or 404 (someone else's object, never revealed).
+let endpointCases: [EndpointCase] = [
+    // The catalogue: public.
+    EndpointCase(.get, "/v1/products", [(.anonymous, .ok), (.demander, .ok), (.agency, .ok)]),
+    EndpointCase(.get, "/v1/products/{id}", [(.anonymous, .ok), (.otherOperator, .ok), (.demander, .ok)],
+                 fixture: { ["id": try await $0.product(listed: true).uuidString] }),
+    EndpointCase(.get, "/v1/products/{id}/quote?quantity=10&purpose=industry_development",
+                 [(.anonymous, .unauthorized), (.demander, .ok), (.operator, .ok), (.agency, .ok)],
+                 fixture: { ["id": $0.product.uuidString] }),
+    // Operators' products.
+    EndpointCase(.post, "/v1/products", [(.anonymous, .unauthorized), (.demander, .forbidden), (.agency, .forbidden),
+                                         (.otherOperator, .unprocessableContent), (.operator, .created)],
+                 body: { market in market.productBody().merging(["authorization_id": market.grant.uuidString]) { $1 } }),
+    EndpointCase(.get, "/v1/products/{id}", [(.anonymous, .notFound), (.demander, .notFound), (.otherOperator, .notFound), (.operator, .ok)],
+                 fixture: { ["id": try await $0.product(listed: false).uuidString] }),
+    EndpointCase(.put, "/v1/products/{id}", [(.anonymous, .unauthorized), (.demander, .notFound), (.otherOperator, .notFound), (.operator, .ok)],
+                 body: { $0.productBody() }, fixture: { ["id": try await $0.product(listed: false).uuidString] }),
+    EndpointCase(.post, "/v1/products/{id}/list", [(.anonymous, .unauthorized), (.demander, .notFound), (.otherOperator, .notFound),
+                                                   (.agency, .notFound), (.operator, .ok)],
+                 fixture: { ["id": try await $0.product(listed: false).uuidString] }),
+    EndpointCase(.post, "/v1/products/{id}/suspend", [(.anonymous, .unauthorized), (.demander, .forbidden), (.otherOperator, .forbidden), (.operator, .ok)],
+                 fixture: { ["id": try await $0.product(listed: true).uuidString] }),
+    EndpointCase(.post, "/v1/products/{id}/delist", [(.anonymous, .unauthorized), (.agency, .forbidden), (.otherOperator, .forbidden), (.operator, .ok)],
+                 fixture: { ["id": try await $0.product(listed: true).uuidString] }),
+    // Demands.
+    EndpointCase(.post, "/v1/demands", [(.anonymous, .unauthorized), (.agency, .forbidden), (.demander, .created)], body: { $0.demandBody() }),
+    EndpointCase(.get, "/v1/demands", [(.anonymous, .unauthorized), (.agency, .ok), (.demander, .ok)]),
+    EndpointCase(.get, "/v1/demands/{id}", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.operator, .notFound), (.agency, .notFound),
+                                            (.demander, .ok)],
+                 fixture: { ["id": try await $0.demand(open: false).uuidString] }),
+    EndpointCase(.put, "/v1/demands/{id}", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.operator, .notFound), (.demander, .ok)],
+                 body: { $0.demandBody() }, fixture: { ["id": try await $0.demand(open: false).uuidString] }),
+    EndpointCase(.post, "/v1/demands/{id}/open", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.agency, .notFound), (.demander, .ok)],
+                 fixture: { ["id": try await $0.demand(open: false).uuidString] }),
+    EndpointCase(.post, "/v1/demands/{id}/cancel", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.operator, .notFound), (.demander, .ok)],
+                 fixture: { ["id": try await $0.demand(open: true).uuidString] }),
+    EndpointCase(.get, "/v1/demands/{id}/matches", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.operator, .notFound), (.demander, .ok)],
+                 fixture: { ["id": try await $0.proposal().demand.uuidString] }),
+    EndpointCase(.post, "/v1/demands/{id}/matches/{match}/accept", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.operator, .notFound),
+                                                                    (.demander, .created)],
+                 fixture: { let (demand, match) = try await $0.proposal(); return ["id": demand.uuidString, "match": match.uuidString] }),
+    EndpointCase(.post, "/v1/demands/{id}/matches/{match}/decline", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.agency, .notFound),
+                                                                     (.demander, .ok)],
+                 fixture: { let (demand, match) = try await $0.proposal(); return ["id": demand.uuidString, "match": match.uuidString] }),
+    // Orders: the buyer and the product's operator, each for its own steps.
+    EndpointCase(.get, "/v1/orders", [(.anonymous, .unauthorized), (.agency, .ok), (.operator, .ok), (.demander, .ok)]),
+    EndpointCase(.get, "/v1/orders/{id}", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.otherOperator, .notFound), (.agency, .notFound),
+                                           (.operator, .ok), (.demander, .ok)],
+                 fixture: { ["id": try await $0.order().uuidString] }),
+    EndpointCase(.post, "/v1/orders/{id}/accept", [(.anonymous, .unauthorized), (.otherOperator, .notFound), (.demander, .forbidden), (.operator, .ok)],
+                 fixture: { ["id": try await $0.order().uuidString] }),
+    EndpointCase(.post, "/v1/orders/{id}/reject", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.demander, .forbidden), (.operator, .ok)],
+                 fixture: { ["id": try await $0.order().uuidString] }),
+    EndpointCase(.post, "/v1/orders/{id}/deliver", [(.anonymous, .unauthorized), (.agency, .notFound), (.demander, .forbidden), (.operator, .ok)],
+                 fixture: { ["id": try await $0.order([.accepted]).uuidString] }),
+    EndpointCase(.post, "/v1/orders/{id}/cancel", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.operator, .forbidden), (.demander, .ok)],
+                 fixture: { ["id": try await $0.order().uuidString] }),
+    EndpointCase(.post, "/v1/orders/{id}/complete", [(.anonymous, .unauthorized), (.otherOperator, .notFound), (.operator, .forbidden), (.demander, .ok)],
+                 fixture: { ["id": try await $0.order([.accepted, .delivered]).uuidString] }),
+    // Agencies: their resources and authorizations; operators read what they hold.
+    EndpointCase(.post, "/v1/resources", [(.anonymous, .unauthorized), (.demander, .forbidden), (.operator, .forbidden), (.agency, .created)],
+                 body: { _ in ["title": "公交刷卡 bus rides", "sector": "transport", "region_code": "310000", "grade": "general"] }),
+    EndpointCase(.get, "/v1/resources", [(.anonymous, .unauthorized), (.otherAgency, .ok), (.agency, .ok)]),
+    EndpointCase(.get, "/v1/resources/{id}", [(.anonymous, .unauthorized), (.otherAgency, .notFound), (.operator, .notFound), (.agency, .ok)],
+                 fixture: { ["id": $0.resource.uuidString] }),
+    EndpointCase(.post, "/v1/authorizations", [(.anonymous, .unauthorized), (.operator, .forbidden), (.demander, .forbidden), (.agency, .created)],
+                 body: { market in
+                     ["operator_id": market.otherOperator.id.uuidString, "sectors": ["transport"], "regions": ["310000"], "scenarios": ["logistics"],
+                      "mode": "multi", "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365)]
+                 }),
+    EndpointCase(.get, "/v1/authorizations", [(.anonymous, .unauthorized), (.demander, .ok), (.operator, .ok), (.agency, .ok)]),
+    EndpointCase(.get, "/v1/authorizations/{id}", [(.anonymous, .unauthorized), (.otherAgency, .notFound), (.otherOperator, .notFound),
+                                                   (.demander, .notFound), (.operator, .ok), (.agency, .ok)],
+                 fixture: { ["id": try await $0.authorization().uuidString] }),
+    EndpointCase(.post, "/v1/authorizations/{id}/suspend", [(.anonymous, .unauthorized), (.otherAgency, .notFound), (.operator, .forbidden), (.agency, .ok)],
+                 body: { _ in ["reason": "audit pending"] }, fixture: { ["id": try await $0.authorization().uuidString] }),
+    EndpointCase(.post, "/v1/authorizations/{id}/reinstate", [(.anonymous, .unauthorized), (.otherAgency, .notFound), (.operator, .forbidden),
+                                                              (.agency, .ok)],
+                 fixture: { ["id": try await $0.authorization(.suspended).uuidString] }),
+    EndpointCase(.post, "/v1/authorizations/{id}/revoke", [(.anonymous, .unauthorized), (.otherAgency, .notFound), (.operator, .forbidden), (.agency, .ok)],
+                 body: { _ in ["reason": "terms breached"] }, fixture: { ["id": try await $0.authorization().uuidString] }),
+    // Every party's own webhook.
+    EndpointCase(.get, "/v1/webhook", [(.anonymous, .unauthorized), (.agency, .ok), (.demander, .ok)]),
+    EndpointCase(.post, "/v1/webhook", [(.anonymous, .unauthorized), (.operator, .ok)], body: { _ in ["url": "https://hooks.example.com/pdx"] }),
+    EndpointCase(.post, "/v1/webhook/rotate", [(.anonymous, .unauthorized), (.otherDemander, .conflict), (.demander, .ok)],
+                 fixture: { market in
+                     _ = try await market.store.setWebhook(party: market.demander.id, url: "https://hooks.example.com/a", by: market.admin)
+                     return [:]
+                 }),
+]
+
+@Suite struct RoleTests {
+    @Test func everyEndpointAnswersEachRoleAsItsRulesSay() async throws {
+        try await withAPI { market, client in
+            for endpoint in endpointCases {
+                var uri = endpoint.template
+                for (name, value) in try await endpoint.fixture(market) { uri = uri.replacingOccurrences(of: "{\(name)}", with: value) }
+                let body = try endpoint.body.map { ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: $0(market))) }
+                for (role, status) in endpoint.expected {
+                    let response = try await client.checked(uri: uri, method: endpoint.method, headers: role.headers(market), body: body)
+                    #expect(response.status == status, "\(endpoint.method) \(endpoint.template) as \(role): \(String(buffer: response.body))")
+                }
+            }
+        }
+    }
+
+    @Test func theCasesCoverEveryOperationOfTheContract() {
+        let covered = Set(endpointCases.map { "\($0.method.rawValue) \($0.template.split(separator: "?")[0])" })
+        let documented = Set(contract.operations.filter { $0.path.hasPrefix("/v1/") }.map { "\($0.method) \($0.path)" })
+        #expect(documented.subtracting(covered).isEmpty, "operations without a role test: \(documented.subtracting(covered).sorted())")
+        #expect(covered.subtracting(documented).isEmpty, "tested but not documented: \(covered.subtracting(documented).sorted())")
+    }
+}
