@@ -97,9 +97,10 @@ let package = Package(
         .target(
             name: "PDXRuntime",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketStore", "MarketWorkers",
+                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketStore", "MarketWorkers", "MarketAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),

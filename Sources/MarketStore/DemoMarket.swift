@@ -1,5 +1,5 @@
 public import Foundation
-import Market
+public import Market
 import Postgres
 
 /// A small, realistic market for demos and for a newcomer's first look: a municipal big-data bureau and
@@ -15,6 +15,19 @@ public enum DemoMarket {
     }
 
     static let bureauCode = "11310000MB0000001"
+
+    /// The demo party that plays each role in examples: a demander (浦江银行), an operator (上海数智运营)
+    /// and an agency (上海市数据局), with their names; nil if the demo market is not loaded.
+    public static func rolePlayers(in store: MarketStore) async throws -> [(role: PartyKind, id: UUID, name: String)]? {
+        var players: [(role: PartyKind, id: UUID, name: String)] = []
+        for (role, prefix) in [(PartyKind.demander, "91310000MA1K00006"), (.operator, "91310000MA1K00003"), (.agency, bureauCode)] {
+            let code = try CreditCode.completing(prefix).value
+            guard let row = try await store.pool.query("SELECT id, name FROM parties WHERE credit_code = \(code)").first else { return nil }
+            let (id, name) = try row.decode(UUID.self, String.self)
+            players.append((role, id, name))
+        }
+        return players
+    }
 
     /// Loads the demo market through the store (so every row has its audit event and follow-up job).
     /// Returns nil, changing nothing, when it has been loaded before.

@@ -1,21 +1,48 @@
-import Foundation
+public import Foundation
+import JobQueue
 import LocalPostgres
 public import Logging
+import Market
+import MarketAPI
+import MarketStore
 import Postgres
+public import Prometheus
 public import ServiceLifecycle
 
-/// `pdx dev` as a service: prepares the database, reports it, runs until Ctrl-C (or SIGTERM), then stops
-/// the private cluster if it started it.
+/// `pdx dev` as a service: prepares the database, loads the demo market once, serves the API and runs
+/// workers in this process until Ctrl-C (or SIGTERM), then stops the private cluster if it started it.
 public struct DevService: Service {
+    /// What runs beside the database.
+    public struct Serving: Sendable {
+        public var host: String
+        /// nil: no API.
+        public var port: Int?
+        public var workers: Int
+        public var metrics: PrometheusCollectorRegistry?
+
+        public init(host: String = "127.0.0.1", port: Int? = 8080, workers: Int = 2, metrics: PrometheusCollectorRegistry? = nil) {
+            self.host = host
+            self.port = port
+            self.workers = workers
+            self.metrics = metrics
+        }
+    }
+
     let environment: DevEnvironment
+    let serving: Serving
     let logger: Logger
     let say: @Sendable (String) -> Void
 
-    public init(environment: DevEnvironment, logger: Logger, say: @escaping @Sendable (String) -> Void) {
+    public init(environment: DevEnvironment, serving: Serving = .init(), logger: Logger, say: @escaping @Sendable (String) -> Void) {
         self.environment = environment
+        self.serving = serving
         self.logger = logger
         self.say = say
     }
+
+    /// Where the demo API keys are kept between runs (they are shown once by the store, so `pdx dev` keeps
+    /// them for the next run): `<folder>/demo-keys.json`, readable by its owner only.
+    public static func keysFile(in folder: URL) -> URL { folder.appendingPathComponent("demo-keys.json") }
 
     public func run() async throws {
         let location = environment.options.databaseURL == nil
@@ -30,12 +57,84 @@ public struct DevService: Service {
         say("  migrations: \(ready.applied.count) applied now, \(ready.totalMigrations) in all")
         // Never echo DATABASE_URL: it may hold a password.
         say("  connect:    psql \(ready.cluster == nil ? "\"$DATABASE_URL\"" : "\"\(ready.configuration.connectionString)\"")")
-        say("pdx dev is ready. Press Ctrl-C to stop\(ready.startedCluster ? " (PostgreSQL stops with it)" : "").")
-        try? await gracefulShutdown()
-        if ready.startedCluster, let cluster = ready.cluster {
-            say("pdx dev: stopping PostgreSQL…")
-            try await cluster.stop()
-            say("pdx dev: stopped. Run it again to resume with the same data, or with --reset to start over.")
+        do {
+            try await serve(ready)
+        } catch {
+            try? await stop(ready)
+            throw error
         }
+        try await stop(ready)
+    }
+
+    private func serve(_ ready: DevEnvironment.Ready) async throws {
+        var connection = ready.configuration
+        connection.applicationName = "pdx dev api"
+        let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: 16), logger: logger)
+        let store = MarketStore(pool: pool)
+        if try await DemoMarket.load(into: store) != nil { say("  demo market: loaded (parties, resources, authorizations, products, demands)") }
+        let keys = try await demoKeys(store)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: pool)]
+        if let port = serving.port {
+            let configuration = APIConfiguration(allowHTTPWebhooks: true, metrics: serving.metrics)
+            services.append(.init(service: MarketAPI.application(store: store, configuration: configuration, host: serving.host, port: port, logger: logger)))
+        }
+        var workers = JobWorker.Configuration(queues: [NewJob.defaultQueue: 50, matchQueue: 50])
+        for index in 0..<serving.workers {
+            workers.workerID = "pdx-dev-\(ProcessInfo.processInfo.processIdentifier)-\(index + 1)"
+            workers.maintenance.enabled = index == 0
+            let process = try WorkerProcess(databaseURL: ready.configuration.connectionString, configuration: workers, diagnostics: false, logger: logger)
+            services.append(.init(service: process.pool))
+            services.append(.init(service: process.worker))
+        }
+        if let port = serving.port {
+            let url = "http://\(serving.host == "0.0.0.0" ? "127.0.0.1" : serving.host):\(port)"
+            say("  API:        \(url)   (contract: \(url)/openapi.json)")
+            say("  workers:    \(serving.workers)")
+            say("  demo keys (also in \(Self.keysFile(in: environment.options.folder).path)):")
+            for key in keys { say("    \(key.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(key.token)   \(key.name)") }
+            let demander = keys.first { $0.role == .demander }?.token ?? ""
+            let agency = keys.first { $0.role == .agency }?.token ?? ""
+            say("  try:")
+            say("    curl -s '\(url)/v1/products?q=traffic'")
+            say("    curl -s -H 'Authorization: Bearer \(demander)' '\(url)/v1/demands'")
+            say("    curl -s -H 'Authorization: Bearer \(agency)' '\(url)/v1/authorizations'")
+        } else {
+            say("  workers:    \(serving.workers) (no API: --api-port none)")
+        }
+        say("pdx dev is ready. Press Ctrl-C to stop\(ready.startedCluster ? " (PostgreSQL stops with it)" : "").")
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        try await group.run()
+    }
+
+    private func stop(_ ready: DevEnvironment.Ready) async throws {
+        guard ready.startedCluster, let cluster = ready.cluster else { return }
+        say("pdx dev: stopping PostgreSQL…")
+        try await cluster.stop()
+        say("pdx dev: stopped. Run it again to resume with the same data, or with --reset to start over.")
+    }
+
+    /// One key per role for the demo parties: the ones kept from an earlier run while they still work,
+    /// else new ones (kept for the next run).
+    private func demoKeys(_ store: MarketStore) async throws -> [(role: PartyKind, token: String, name: String)] {
+        guard let players = try await DemoMarket.rolePlayers(in: store) else { return [] }
+        let file = Self.keysFile(in: environment.options.folder)
+        let kept = (try? JSONDecoder().decode([String: String].self, from: Data(contentsOf: file))) ?? [:]
+        var keys: [(role: PartyKind, token: String, name: String)] = []
+        for player in players {
+            if let token = kept[player.role.rawValue], try await store.authenticate(apiKey: token)?.id == player.id {
+                keys.append((player.role, token, player.name))
+            } else {
+                let token = try await store.createAPIKey(party: player.id, label: "pdx dev demo", by: .administrator("pdx dev")).token
+                keys.append((player.role, token, player.name))
+            }
+        }
+        try FileManager.default.createDirectory(at: environment.options.folder, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(Dictionary(uniqueKeysWithValues: keys.map { ($0.role.rawValue, $0.token) }))
+        guard FileManager.default.createFile(atPath: file.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
+        }
+        return keys
     }
 }
