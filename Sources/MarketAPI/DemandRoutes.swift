@@ -11,8 +11,11 @@ extension MarketAPI {
                 guard party.kind == .demander || party.kind == .operator else {
                     throw Problem.forbidden("only demanders and operators post demands")
                 }
-                let id = try await store.postDemand(try body.request(), demander: party.id, open: body.open ?? false, by: .party(party.id))
-                return DemandBody(try await store.demand(id))
+                let request = try body.request()
+                let open = body.open ?? false
+                let id = try await store.postDemand(request, demander: party.id, open: open, by: .party(party.id))
+                // As stored: the request validated, nothing added by the database but the id and state.
+                return DemandBody(StoredDemand(id: id, demanderID: party.id, request: request, state: open ? .open : .draft))
             }
         }
         v1.get("demands") { request, context -> Page<DemandBody> in

@@ -132,12 +132,16 @@ public struct APIConfiguration: Sendable {
     public var allowHTTPWebhooks: Bool
     /// Where `/metrics` reads from; nil: `/metrics` answers 404.
     public var metrics: PrometheusCollectorRegistry?
+    /// Listed products kept in memory (run it as a service beside the application); nil: every read goes
+    /// to the database.
+    public var catalogueCache: CatalogueCache?
 
     public init(rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), allowHTTPWebhooks: Bool = false,
-                metrics: PrometheusCollectorRegistry? = nil) {
+                metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil) {
         self.rateLimit = rateLimit
         self.allowHTTPWebhooks = allowHTTPWebhooks
         self.metrics = metrics
+        self.catalogueCache = catalogueCache
     }
 }
 
@@ -174,7 +178,7 @@ public enum MarketAPI {
         }
 
         let v1 = router.group("v1")
-        addProductRoutes(v1, store: store)
+        addProductRoutes(v1, store: store, cache: configuration.catalogueCache)
         addDemandRoutes(v1, store: store)
         addOrderRoutes(v1, store: store)
         addAgencyRoutes(v1, store: store)

@@ -5,20 +5,27 @@ import MarketStore
 
 extension MarketAPI {
     /// The public catalogue, and operators' own products through their life cycle.
-    static func addProductRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore) {
+    static func addProductRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore, cache: CatalogueCache?) {
         // The catalogue is public: no key needed.
         v1.get("products") { request, _ -> Page<ProductBody> in
             let query = try catalogueQuery(request)
             return Page(try await store.searchCatalogue(query).map(ProductBody.init), limit: query.limit, id: \.id)
         }
-        v1.get("products/:id") { _, context -> ProductBody in
+        v1.get("products/:id") { _, context -> Response in
             let id = try context.parameters.require("id", as: UUID.self)
-            if let listed = try await store.listedProduct(id) { return ProductBody(listed) }
+            func json(_ body: ByteBuffer) -> Response { Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body)) }
+            if let cached = cache?.body(of: id) { return json(cached) }
+            let generation = cache?.generation()
+            if let listed = try await store.listedProduct(id) {
+                let body = ByteBuffer(bytes: try context.responseEncoder.encode(ProductBody(listed)))
+                if let generation { cache?.store(body, of: id, readAt: generation) }
+                return json(body)
+            }
             // Not in the catalogue: only its operator sees it (a draft, suspended or delisted).
             guard let party = context.party else { throw MarketNotFound("product", id) }
             let product = try await store.product(id)
             guard product.operatorID == party.id else { throw MarketNotFound("product", id) }
-            return ProductBody(product)
+            return json(ByteBuffer(bytes: try context.responseEncoder.encode(ProductBody(product))))
         }
         v1.post("products") { request, context -> Response in
             try await context.post(request, as: NewProductBody.self, store: store,

@@ -9,25 +9,30 @@ extension MarketStore {
     public func postDemand(_ demand: DemandRequest, demander demanderID: UUID, open: Bool, by actor: Actor) async throws -> UUID {
         let id = UUID()
         try await transaction { connection in
-            let now = try await connection.query("SELECT now()").scalar(Date.self) ?? Date()
+            let row = try await connection.query("SELECT now(), (SELECT kind::text FROM parties WHERE id = \(demanderID))").first
+            let (now, kind) = try row?.decode(Date.self, String?.self) ?? (Date(), nil)
             try demand.validate(now: now)
-            let kind = try await connection.query("SELECT kind::text FROM parties WHERE id = \(demanderID)").scalar(String.self)
             guard let kind, kind != PartyKind.agency.rawValue else {
                 throw MarketInputError(field: "demander_id", rule: "must name a registered demander or operator")
             }
             let state: DemandState = open ? .open : .draft
+            // The demand and its audit event in one statement.
             try await connection.execute("""
-                INSERT INTO demands (id, demander_id, title, description, sector, scenario, purpose, regions, fields_wanted, tags,
-                                     quantity, budget_fen, delivery_modes, expires_at, state)
-                VALUES (\(id), \(demanderID), \(demand.title), \(demand.description), \(demand.sector), \(demand.scenario),
-                        \(demand.purpose.rawValue)::pdx_purpose, \(demand.regions.map(\.value)), \(demand.fieldsWanted), \(demand.tags),
-                        \(demand.quantity), \(demand.budgetFen), \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[],
-                        \(demand.expiresAt), \(state.rawValue)::pdx_demand_state)
+                WITH posted AS (
+                    INSERT INTO demands (id, demander_id, title, description, sector, scenario, purpose, regions, fields_wanted, tags,
+                                         quantity, budget_fen, delivery_modes, expires_at, state)
+                    VALUES (\(id), \(demanderID), \(demand.title), \(demand.description), \(demand.sector), \(demand.scenario),
+                            \(demand.purpose.rawValue)::pdx_purpose, \(demand.regions.map(\.value)), \(demand.fieldsWanted), \(demand.tags),
+                            \(demand.quantity), \(demand.budgetFen), \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[],
+                            \(demand.expiresAt), \(state.rawValue)::pdx_demand_state)
+                    RETURNING id
+                )
+                INSERT INTO audit_events (actor, action, subject_type, subject_id, after)
+                SELECT \(actor.description), 'demand.post', 'demand', id::text, \(stateJSON(state.rawValue))::jsonb FROM posted
                 """)
-            try await connection.audit(actor, "demand.post", "demand", id, after: stateJSON(state.rawValue))
             if open {
-                try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue))
-                try await connection.scheduleExpiry(ofDemand: id, at: demand.expiresAt)
+                // Its match job and its expiry, in one statement.
+                _ = try await connection.enqueue([NewJob(MatchDemandJob(demandID: id), queue: matchQueue), expiryJob(ofDemand: id, at: demand.expiresAt)])
             }
         }
         return id
@@ -111,6 +116,13 @@ public struct StoredDemand: Sendable, Equatable {
     public var demanderID: UUID
     public var request: DemandRequest
     public var state: DemandState
+
+    public init(id: UUID, demanderID: UUID, request: DemandRequest, state: DemandState) {
+        self.id = id
+        self.demanderID = demanderID
+        self.request = request
+        self.state = state
+    }
 }
 
 extension MarketStore {

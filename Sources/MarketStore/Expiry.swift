@@ -56,6 +56,10 @@ extension MarketStore {
 extension PostgresConnection {
     /// Schedules the demand's expiry (one pending job per demand).
     func scheduleExpiry(ofDemand id: UUID, at expiresAt: Date) async throws {
-        try await enqueue(NewJob(ExpireDemandJob(demandID: id), runAt: expiresAt, uniqueKey: "expire_demand:\(id.uuidString.lowercased())"))
+        try await enqueue(expiryJob(ofDemand: id, at: expiresAt))
     }
+}
+
+func expiryJob(ofDemand id: UUID, at expiresAt: Date) throws -> NewJob {
+    try NewJob(ExpireDemandJob(demandID: id), runAt: expiresAt, uniqueKey: "expire_demand:\(id.uuidString.lowercased())")
 }

@@ -75,7 +75,9 @@ public struct DevService: Service {
         let keys = try await demoKeys(store)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: pool)]
         if let port = serving.port {
-            let configuration = APIConfiguration(allowHTTPWebhooks: true, metrics: serving.metrics)
+            let cache = try CatalogueCache(database: connection, logger: logger)
+            services.append(.init(service: cache))
+            let configuration = APIConfiguration(allowHTTPWebhooks: true, metrics: serving.metrics, catalogueCache: cache)
             services.append(.init(service: MarketAPI.application(store: store, configuration: configuration, host: serving.host, port: port, logger: logger)))
         }
         var workers = JobWorker.Configuration(queues: [NewJob.defaultQueue: 50, matchQueue: 50])

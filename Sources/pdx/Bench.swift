@@ -7,7 +7,7 @@ import PDXRuntime
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure pdx; each figure is printed as `name: value unit`.",
-        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self]
+        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self, BenchAPI.self]
     )
 }
 
@@ -201,5 +201,52 @@ struct BenchMatch: AsyncParsableCommand {
                                              productSamples: productSamples, burst: burst, workers: workers, concurrency: concurrency,
                                              executable: executable)
         for line in try await MatchBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
+    }
+}
+
+struct BenchAPI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "The HTTP API under wrk, beside pgbench -S: GET a product, POST a demand, p99 at half load, server memory.",
+        discussion: """
+            Starts `pdx serve` (rate limit off) against a seeded catalogue, then, in one run: pgbench -S and \
+            wrk GET /v1/products/{id} (random listed products) alternately --runs times, wrk POST /v1/demands \
+            (each opens at once and enqueues its match job in the same transaction) --runs times, both again \
+            at half of their median peak (each connection pacing its requests), and reads the server's peak \
+            resident memory. Figures are medians. Needs wrk (apt-get install wrk) and pgbench. Without \
+            DATABASE_URL a throwaway durable cluster is started.
+            Example:
+              swift build -c release --product pdx && .build/release/pdx bench api
+              .build/release/pdx bench api --seconds 5 --runs 1 --connections 16
+            """
+    )
+
+    @Option(help: ArgumentHelp("Listed products to seed when the catalogue is (nearly) empty.", valueName: "count"))
+    var products = 10_000
+    @Option(help: ArgumentHelp("Seconds per measurement.", valueName: "seconds"))
+    var seconds = 10
+    @Option(help: ArgumentHelp("Runs of each peak measurement (the summary reports medians).", valueName: "count"))
+    var runs = 3
+    @Option(help: ArgumentHelp("wrk connections and pgbench clients at peak.", valueName: "count"))
+    var connections = 32
+    @Option(help: ArgumentHelp("Database connections of the pdx serve process.", valueName: "count"))
+    var serverConnections = 16
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (1_000...10_000_000).contains(products) else { throw ValidationError("--products must be from 1000 to 10000000, got \(products)") }
+        guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be from 1 to 600, got \(seconds)") }
+        guard (1...20).contains(runs) else { throw ValidationError("--runs must be from 1 to 20, got \(runs)") }
+        guard (1...1_000).contains(connections) else { throw ValidationError("--connections must be from 1 to 1000, got \(connections)") }
+        guard (1...1_000).contains(serverConnections) else { throw ValidationError("--server-connections must be from 1 to 1000, got \(serverConnections)") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let options = APIBenchmark.Options(databaseURL: database.resolved, products: products, seconds: seconds, runs: runs,
+                                           connections: connections, serverConnections: serverConnections, executable: executable)
+        for line in try await APIBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
     }
 }

@@ -43,6 +43,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Requests each API key may make at once, above its rate.", valueName: "n"))
     var rateBurst = 200
 
+    @Option(help: ArgumentHelp("Listed products kept in memory, dropped as they change (0: read every one from the database).", valueName: "n"))
+    var catalogueCache = 50_000
+
     @Flag(help: "Accept http webhook URLs (development on one machine); otherwise https only.")
     var allowHTTPWebhooks = false
 
@@ -50,6 +53,7 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard rateLimit >= 0, rateLimit.isFinite else { throw ValidationError("--rate-limit must be 0 (no limit) or more, got \(rateLimit)") }
+        guard (0...10_000_000).contains(catalogueCache) else { throw ValidationError("--catalogue-cache must be from 0 to 10000000, got \(catalogueCache)") }
         guard rateBurst >= 1 else { throw ValidationError("--rate-burst must be at least 1, got \(rateBurst)") }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
         guard (1...1_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 1000, got \(maxConnections)") }
@@ -65,13 +69,13 @@ struct Serve: AsyncParsableCommand {
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: maxConnections), logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let cache = catalogueCache > 0 ? try CatalogueCache(database: connection, capacity: catalogueCache, logger: logger) : nil
         let configuration = APIConfiguration(rateLimit: rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil,
-                                             allowHTTPWebhooks: allowHTTPWebhooks, metrics: registry)
+                                             allowHTTPWebhooks: allowHTTPWebhooks, metrics: registry, catalogueCache: cache)
         let application = MarketAPI.application(store: MarketStore(pool: pool), configuration: configuration, host: host, port: port,
                                                 logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: pool),
+            services: [.init(service: pool)] + (cache.map { [.init(service: $0)] } ?? []) + [
                 .init(service: application, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

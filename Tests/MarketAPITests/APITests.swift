@@ -7,7 +7,7 @@ import HummingbirdTesting
 import HTTPTypes
 import Logging
 import Market
-import MarketAPI
+@testable import MarketAPI
 import MarketStore
 import PDXTestSupport
 import Postgres
@@ -21,11 +21,13 @@ struct APIMarket {
     let demanderKey: String, otherKey: String, operatorKey: String, agencyKey: String, otherOperatorKey: String, otherAgencyKey: String
     let product: UUID
     let resource: UUID, grant: UUID
+    /// The catalogue cache, listening, when asked for.
+    let cache: CatalogueCache?
 }
 
-func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil),
+func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil), catalogueCache: Bool = false,
              _ body: @escaping @Sendable (APIMarket, any TestClientProtocol) async throws -> Void) async throws {
-    let api = configuration
+    var api = configuration
     try await TestDatabase.withMigratedDatabase { configuration in
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -53,12 +55,20 @@ func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil
             let product = try await store.createProduct(version, operator: operatorParty.id, authorization: grant.id, by: .party(operatorParty.id))
             try await store.list(product.id, by: .party(operatorParty.id))
             func key(_ party: Party) async throws -> String { try await store.createAPIKey(party: party.id, by: admin).token }
+            var listening: Task<Void, any Error>?
+            defer { listening?.cancel() }
+            if catalogueCache {
+                let cache = try CatalogueCache(database: configuration, logger: logger)
+                listening = Task { try await cache.run() }
+                try await eventually { cache.generation() != nil }
+                api.catalogueCache = cache
+            }
             let market = APIMarket(store: store, pool: pool, demander: demander, otherDemander: other, operatorParty: operatorParty, agency: agency,
                                    otherOperator: otherOperator, otherAgency: otherAgency,
                                    demanderKey: try await key(demander), otherKey: try await key(other),
                                    operatorKey: try await key(operatorParty), agencyKey: try await key(agency),
                                    otherOperatorKey: try await key(otherOperator), otherAgencyKey: try await key(otherAgency), product: product.id,
-                                   resource: resource.id, grant: grant.id)
+                                   resource: resource.id, grant: grant.id, cache: api.catalogueCache)
             let app = Application(router: MarketAPI.router(store: store, configuration: api), logger: logger)
             try await app.test(.router) { client in try await body(market, client) }
             await pool.close()

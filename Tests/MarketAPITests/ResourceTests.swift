@@ -271,3 +271,47 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
         await pool.close()
     }
 }
+
+@Suite struct CatalogueCacheTests {
+    /// With its listener running, a listed product is read from the database once, then from memory, and
+    /// a new version or a delisting reaches the next read (through pdx_catalogue).
+    @Test func listedProductsAreServedFromMemoryUntilTheyChange() async throws {
+        try await withAPI(APIConfiguration(rateLimit: nil), catalogueCache: true) { market, client in
+            let cache = try #require(market.cache)
+            let uri = "/v1/products/\(market.product)"
+            let first = try await client.checked(uri: uri, method: .get)
+            #expect(first.status == .ok && cache.count == 1, "read once, kept")
+            // Served from memory: the same bytes, even with the catalogue row gone from under it (deleted
+            // here behind the trigger's back, which only a test would do: no announcement).
+            try await market.pool.execute("DELETE FROM catalogue WHERE product_id = \(market.product)")
+            let again = try await client.checked(uri: uri, method: .get)
+            #expect(again.status == .ok && String(buffer: again.body) == String(buffer: first.body))
+
+            // A new version is announced when it commits; the next read has it.
+            var version = try market.productVersion(title: "路况指数 v2")
+            version.sourceResourceIDs = [market.resource]
+            try await market.store.revise(market.product, with: version, by: .party(market.operatorParty.id))
+            try await eventually { try json(try await client.checked(uri: uri, method: .get))["title"] as? String == "路况指数 v2" }
+            try await market.store.changeProduct(market.product, to: .delisted, reason: "retired", by: .party(market.operatorParty.id))
+            try await eventually { try await client.checked(uri: uri, method: .get).status == .notFound }
+            #expect(cache.count == 0)
+        }
+    }
+
+    @Test func aReadThatRacedAChangeIsNotKept() throws {
+        let cache = try CatalogueCache(database: PostgresConfiguration(connectionString: "postgresql://pdx@127.0.0.1:1/pdx"), logger: Logger(label: "test"))
+        #expect(cache.generation() == nil, "not listening yet: nothing is cached")
+        cache.store(ByteBuffer(string: "{}"), of: UUID(), readAt: 0)
+        #expect(cache.count == 0)
+    }
+}
+
+/// Waits up to 10 s for `condition`.
+func eventually(_ condition: () async throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("the condition did not hold within 10 s", sourceLocation: sourceLocation)
+}

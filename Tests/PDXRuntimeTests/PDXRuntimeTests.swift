@@ -1,7 +1,7 @@
 import Foundation
 import LocalPostgres
 import Logging
-import PDXRuntime
+@testable import PDXRuntime
 import PDXTestSupport
 import Postgres
 import Synchronization
@@ -58,89 +58,144 @@ import Testing
     }
 }
 
-@Suite struct BenchmarkTests {
-    @Test func comparisonReportsEveryFigureOnItsOwnLine() async throws {
-        try await TestDatabase.withDatabase { configuration throws in
-            let url = TestDatabase.connectionString(configuration)
-            let benchmark = PostgresBenchmark(
-                options: .init(databaseURL: url, clients: [1, 2], duration: .seconds(3), runs: 1), logger: .init(label: "test"))
-            let figures = try await benchmark.run(say: { _ in })
-            #expect(figures.map(\.clients) == [1, 2])
-            for figure in figures {
-                // Rates, not targets: this runs in debug beside the rest of the suite (three seconds a side,
-                // so that a busy machine still completes some of each).
-                #expect(figure.pdx > 0)
-                #expect(figure.pgbench > 0)
-                #expect(figure.pdxPoolPerQuery > 0)
-                #expect(abs(figure.ratio - figure.pdx / figure.pgbench) < 0.001)
-            }
-            let lines = PostgresBenchmark.summary(figures)
-            #expect(lines.count == 8)
-            #expect(lines.contains { $0.hasPrefix("ratio to pgbench (1 client): ") })
-            for line in lines {
-                let parts = line.split(separator: ": ")
-                #expect(parts.count == 2, "\(line)")
-                #expect(Double(parts[1].split(separator: " ")[0]) != nil, "\(line)")
+/// The benchmark tests load the machine (wrk, pgbench, worker processes): one at a time, so that each
+/// still measures something on two cores.
+@Suite(.serialized) struct Benchmarks {}
+
+extension Benchmarks {
+    @Suite struct BenchmarkTests {
+        @Test func comparisonReportsEveryFigureOnItsOwnLine() async throws {
+            try await TestDatabase.withDatabase { configuration throws in
+                let url = TestDatabase.connectionString(configuration)
+                let benchmark = PostgresBenchmark(
+                    options: .init(databaseURL: url, clients: [1, 2], duration: .seconds(3), runs: 1), logger: .init(label: "test"))
+                let figures = try await benchmark.run(say: { _ in })
+                #expect(figures.map(\.clients) == [1, 2])
+                for figure in figures {
+                    // Rates, not targets: this runs in debug beside the rest of the suite (three seconds a side,
+                    // so that a busy machine still completes some of each).
+                    #expect(figure.pdx > 0)
+                    #expect(figure.pgbench > 0)
+                    #expect(figure.pdxPoolPerQuery > 0)
+                    #expect(abs(figure.ratio - figure.pdx / figure.pgbench) < 0.001)
+                }
+                let lines = PostgresBenchmark.summary(figures)
+                #expect(lines.count == 8)
+                #expect(lines.contains { $0.hasPrefix("ratio to pgbench (1 client): ") })
+                for line in lines {
+                    let parts = line.split(separator: ": ")
+                    #expect(parts.count == 2, "\(line)")
+                    #expect(Double(parts[1].split(separator: " ")[0]) != nil, "\(line)")
+                }
             }
         }
     }
-}
 
-@Suite struct QueueBenchmarkTests {
-    @Test func everyModeReportsItsFiguresOnTheirOwnLines() async throws {
-        try await TestDatabase.withDatabase { configuration throws in
-            var options = QueueBenchmark.Options(
-                databaseURL: TestDatabase.connectionString(configuration), runs: 1, jobs: 1_000, workers: 1,
-                concurrency: 200, claimBatch: 100, steadyRate: 1_000, steadyDuration: .seconds(3), latencySamples: 10)
-            options.claimers = 2
-            let progress = Mutex<[String]>([])
-            let lines = try await QueueBenchmark(options: options, logger: .init(label: "test"))
-                .run(say: { line in progress.withLock { $0.append(line) } })
-            let figures = Dictionary(uniqueKeysWithValues: lines.map { line -> (String, Double) in
-                let parts = line.split(separator: ": ")
-                #expect(parts.count == 2, "\(line)")
-                return (String(parts[0]), Double(parts.last!.split(separator: " ")[0]) ?? -1)
-            })
-            #expect(Set(figures.keys) == [
-                "enqueue", "burn-down", "steady", "steady backlog max", "single", "single, completions grouped by up to 16",
-                "single pgbench baseline", "single ratio to pgbench", "latency p50", "latency p99",
-            ])
-            for name in ["enqueue", "burn-down", "single", "single pgbench baseline"] { #expect(figures[name]! > 0, "\(name)") }
-            // Steady can only complete what was enqueued: at most about its rate (three seconds, so that a
-            // suite busy on two cores still completes some).
-            #expect(figures["steady"]! > 0 && figures["steady"]! <= 1_100)
-            #expect(figures["latency p50"]! > 0 && figures["latency p50"]! <= figures["latency p99"]!)
-            #expect(abs(figures["single ratio to pgbench"]! - figures["single"]! / figures["single pgbench baseline"]!) < 0.01)
-            #expect(progress.withLock { $0 }.contains { $0.hasPrefix("run 1 burn-down: ") })
+    @Suite struct QueueBenchmarkTests {
+        @Test func everyModeReportsItsFiguresOnTheirOwnLines() async throws {
+            try await TestDatabase.withDatabase { configuration throws in
+                var options = QueueBenchmark.Options(
+                    databaseURL: TestDatabase.connectionString(configuration), runs: 1, jobs: 1_000, workers: 1,
+                    concurrency: 200, claimBatch: 100, steadyRate: 1_000, steadyDuration: .seconds(3), latencySamples: 10)
+                options.claimers = 2
+                let progress = Mutex<[String]>([])
+                let lines = try await QueueBenchmark(options: options, logger: .init(label: "test"))
+                    .run(say: { line in progress.withLock { $0.append(line) } })
+                let figures = Dictionary(uniqueKeysWithValues: lines.map { line -> (String, Double) in
+                    let parts = line.split(separator: ": ")
+                    #expect(parts.count == 2, "\(line)")
+                    return (String(parts[0]), Double(parts.last!.split(separator: " ")[0]) ?? -1)
+                })
+                #expect(Set(figures.keys) == [
+                    "enqueue", "burn-down", "steady", "steady backlog max", "single", "single, completions grouped by up to 16",
+                    "single pgbench baseline", "single ratio to pgbench", "latency p50", "latency p99",
+                ])
+                for name in ["enqueue", "burn-down", "single", "single pgbench baseline"] { #expect(figures[name]! > 0, "\(name)") }
+                // Steady can only complete what was enqueued: at most about its rate (three seconds, so that a
+                // suite busy on two cores still completes some).
+                #expect(figures["steady"]! > 0 && figures["steady"]! <= 1_100)
+                #expect(figures["latency p50"]! > 0 && figures["latency p50"]! <= figures["latency p99"]!)
+                #expect(abs(figures["single ratio to pgbench"]! - figures["single"]! / figures["single pgbench baseline"]!) < 0.01)
+                #expect(progress.withLock { $0 }.contains { $0.hasPrefix("run 1 burn-down: ") })
+            }
         }
     }
-}
 
-@Suite struct MatchBenchmarkTests {
-    /// A small run of every step, worker processes included: each figure on its own line, recall and the
-    /// hard-rule check meaningful.
-    @Test func everyStepReportsItsFiguresOnTheirOwnLines() async throws {
-        try await TestDatabase.withDatabase { configuration throws in
-            let options = MatchBenchmark.Options(databaseURL: TestDatabase.connectionString(configuration), products: 400, demands: 100,
-                                                 planted: 10, productSamples: 10, burst: 60, workers: 2, concurrency: 4,
-                                                 executable: try pdxExecutable().path)
-            let lines = try await MatchBenchmark(options: options, logger: .init(label: "test")).run(say: { _ in })
-            var figures: [String: Double] = [:]
-            for line in lines {
-                let parts = line.split(separator: ": ")
-                #expect(parts.count == 2, "\(line)")
-                figures[String(parts[0])] = Double(parts.last?.split(separator: " ").first ?? "") ?? -1
+    @Suite struct MatchBenchmarkTests {
+        /// A small run of every step, worker processes included: each figure on its own line, recall and the
+        /// hard-rule check meaningful.
+        @Test func everyStepReportsItsFiguresOnTheirOwnLines() async throws {
+            try await TestDatabase.withDatabase { configuration throws in
+                let options = MatchBenchmark.Options(databaseURL: TestDatabase.connectionString(configuration), products: 400, demands: 100,
+                                                     planted: 10, productSamples: 10, burst: 60, workers: 2, concurrency: 4,
+                                                     executable: try pdxExecutable().path)
+                let lines = try await MatchBenchmark(options: options, logger: .init(label: "test")).run(say: { _ in })
+                var figures: [String: Double] = [:]
+                for line in lines {
+                    let parts = line.split(separator: ": ")
+                    #expect(parts.count == 2, "\(line)")
+                    figures[String(parts[0])] = Double(parts.last?.split(separator: " ").first ?? "") ?? -1
+                }
+                #expect(Set(figures.keys) == [
+                    "demand match p50", "demand match p99", "demand match candidates p50", "recall@10", "product match p50", "product match p99",
+                    "product proposals per product", "burst matched (60 demands, 2 workers)", "burst rate", "burst posting",
+                    "burst demands with proposals", "burst jobs retried or failed", "hard-rule violations",
+                ])
+                #expect((figures["demand match p50"] ?? 0) > 0 && (figures["demand match p50"] ?? 0) <= (figures["demand match p99"] ?? 0))
+                #expect((figures["recall@10"] ?? 0) >= 0.9, "the planted products are found")
+                #expect(figures["hard-rule violations"] == 0)
+                #expect(figures["burst jobs retried or failed"] == 0)
+                #expect((figures["burst demands with proposals"] ?? 0) > 0)
             }
-            #expect(Set(figures.keys) == [
-                "demand match p50", "demand match p99", "demand match candidates p50", "recall@10", "product match p50", "product match p99",
-                "product proposals per product", "burst matched (60 demands, 2 workers)", "burst rate", "burst posting",
-                "burst demands with proposals", "burst jobs retried or failed", "hard-rule violations",
-            ])
-            #expect((figures["demand match p50"] ?? 0) > 0 && (figures["demand match p50"] ?? 0) <= (figures["demand match p99"] ?? 0))
-            #expect((figures["recall@10"] ?? 0) >= 0.9, "the planted products are found")
-            #expect(figures["hard-rule violations"] == 0)
-            #expect(figures["burst jobs retried or failed"] == 0)
-            #expect((figures["burst demands with proposals"] ?? 0) > 0)
+        }
+    }
+
+    @Suite struct APIBenchmarkTests {
+        /// A short run against a real `pdx serve`, wrk and pgbench: every figure on its own line, no failed
+        /// request, and every posted demand's match job enqueued with it.
+        @Test func aShortRunReportsEveryFigure() async throws {
+            try await TestDatabase.withDatabase { configuration throws in
+                let options = APIBenchmark.Options(databaseURL: TestDatabase.connectionString(configuration), products: 1_000, seconds: 1, runs: 1,
+                                                   connections: 4, serverConnections: 4, executable: try pdxExecutable().path)
+                let lines = try await APIBenchmark(options: options, logger: .init(label: "test")).run(say: { _ in })
+                var figures: [String: Double] = [:]
+                for line in lines {
+                    let parts = line.split(separator: ": ")
+                    #expect(parts.count == 2, "\(line)")
+                    figures[String(parts[0].prefix(while: { $0 != "(" }).trimmingCharacters(in: .whitespaces))] =
+                        Double(parts.last?.split(separator: " ").first ?? "") ?? -1
+                }
+                #expect(Set(figures.keys) == [
+                    "pgbench -S", "GET product", "ratio to pgbench -S", "GET product p99 at peak", "POST demand", "GET product p99 at half load",
+                    "POST demand p99 at half load", "server peak RSS", "demands posted", "match jobs enqueued with them",
+                ])
+                #expect(figures["GET product"]! > 0 && figures["POST demand"]! > 0 && figures["pgbench -S"]! > 0)
+                #expect(abs(figures["ratio to pgbench -S"]! - figures["GET product"]! / figures["pgbench -S"]!) < 0.02)
+                #expect(figures["server peak RSS"]! > 1)
+                #expect(figures["demands posted"]! > 0 && figures["demands posted"] == figures["match jobs enqueued with them"])
+            }
+        }
+
+        @Test func wrkReportsAreRead() throws {
+            let report = """
+                Running 1s test @ http://127.0.0.1:8080
+                  2 threads and 4 connections
+                  Thread Stats   Avg      Stdev     Max   +/- Stdev
+                    Latency   512.00us  100.00us   2.00ms   90.00%
+                  Latency Distribution
+                     50%  450.00us
+                     75%  600.00us
+                     90%  800.00us
+                     99%    1.50ms
+                  8000 requests in 1.00s, 2.00MB read
+                  Non-2xx or 3xx responses: 3
+                  Socket errors: connect 0, read 1, write 0, timeout 2
+                Requests/sec:   7998.50
+                Transfer/sec:      2.00MB
+                """
+            let load = try #require(APIBenchmark.parse(report))
+            #expect(load.rate == 7998.5 && load.p50 == 0.45 && load.p99 == 1.5 && load.failed == 6)
+            #expect(APIBenchmark.milliseconds("1.02s") == 1020 && APIBenchmark.milliseconds("2.5m") == 150_000)
         }
     }
 }
