@@ -239,7 +239,8 @@ struct Authenticate: RouterMiddleware {
         guard header.hasPrefix("Bearer "), let party = try await store.authenticate(apiKey: String(header.dropFirst(7))) else {
             throw Problem.unauthorized
         }
-        try limit(String(header.dropFirst(7)), "this API key")
+        // Counted by the key's public prefix (`pdx_<12 hex>`): the secret part is not kept.
+        try limit(String(header.dropFirst(7).prefix(16)), "this API key")
         var context = context
         context.party = party
         context.logger[metadataKey: "party.id"] = "\(party.id)"

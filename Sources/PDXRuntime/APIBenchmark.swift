@@ -21,10 +21,13 @@ public struct APIBenchmark: Sendable {
         public var connections: Int
         /// `pdx serve --max-connections`.
         public var serverConnections: Int
+        /// `pdx serve --catalogue-cache`: listed products kept in memory (0: none).
+        public var catalogueCache: Int
         public var executable: String
 
         public init(databaseURL: String?, products: Int = 10_000, seconds: Int = 10, runs: Int = 3, connections: Int = 32,
-                    serverConnections: Int = 16, executable: String) {
+                    serverConnections: Int = 16, catalogueCache: Int = 50_000, executable: String) {
+            self.catalogueCache = catalogueCache
             self.databaseURL = databaseURL
             self.products = products
             self.seconds = seconds
@@ -101,7 +104,7 @@ public struct APIBenchmark: Sendable {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: options.executable)
         server.arguments = ["serve", "--database-url", url, "--port", "\(port)", "--max-connections", "\(options.serverConnections)",
-                            "--rate-limit", "0", "--log-level", "error"]
+                            "--rate-limit", "0", "--catalogue-cache", "\(options.catalogueCache)", "--log-level", "error"]
         let log = URL(fileURLWithPath: "/tmp/pdx-bench-api-serve-\(getpid()).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -158,7 +161,7 @@ public struct APIBenchmark: Sendable {
         // Half of peak: each connection waits between requests so that all together ask for half the rate.
         func half(_ script: URL, peak: Double) async throws -> (asked: Double, load: Load) {
             let asked = peak / 2
-            let connections = max(8, Int((asked * 0.02).rounded(.up)))  // ~20 ms between one connection's requests
+            let connections = max(8, Int((asked * 0.005).rounded(.up)))  // ~5 ms between one connection's requests
             let load = try await wrkRun(script, connections: connections, delay: Double(connections) / asked * 1000)
             return (asked, load)
         }
@@ -174,7 +177,7 @@ public struct APIBenchmark: Sendable {
             """).scalar(Int64.self) ?? 0
         return [
             "pgbench -S (\(options.connections) clients): \(Int(median(pgbenchRates))) tps",
-            "GET product (\(options.connections) connections): \(Int(median(getRates))) requests/s",
+            "GET product (\(options.connections) connections, catalogue cache \(options.catalogueCache > 0 ? "on" : "off")): \(Int(median(getRates))) requests/s",
             String(format: "ratio to pgbench -S: %.2f", median(ratios)),
             String(format: "GET product p99 at peak: %.2f ms", median(getP99)),
             "POST demand (\(options.connections) connections): \(Int(median(postRates))) requests/s",
@@ -197,34 +200,45 @@ public struct APIBenchmark: Sendable {
         throw LocalPostgresError("pdx serve did not become ready within 60 s; see \(log.path)")
     }
 
-    /// GET a random listed product; with an argument, each connection waits that many ms between requests.
+    /// GET a random listed product; with an argument, each connection waits about that many ms between
+    /// requests (uniformly 0 to twice it, so that connections do not fall into step).
     static func getScript(_ products: [UUID]) -> String {
         """
         local paths = {\(products.map { "\"/v1/products/\($0.uuidString.lowercased())\"" }.joined(separator: ","))}
-        local pause = 0
-        function init(args) pause = tonumber(args[1] or "0") math.randomseed(os.time() + math.floor(os.clock() * 1000000)) end
+        \(pacing)
         function request() return wrk.format("GET", paths[math.random(#paths)]) end
-        function delay() return pause end
 
         """
     }
 
-    /// POST a demand that opens at once.
+    /// POST a demand that opens at once: 25 kinds (five sectors of the demo market in five provinces), so
+    /// that they do not all share one match key.
     static func postScript(key: String) -> String {
         let expires = ISO8601DateFormatter().string(from: Date() + 30 * 86_400)
-        let body = #"{"title":"小微企业贷前风控 benchmark","sector":"commerce","scenario":"credit_risk","purpose":"industry_development","regions":["310000"],"fields_wanted":["credit_score"],"quantity":100,"budget_fen":100000,"delivery_modes":["api"],"expires_at":"\#(expires)","open":true}"#
+        let sectors = [("commerce", "credit_risk"), ("transport", "logistics"), ("energy", "energy_saving"), ("meteorology", "disaster_relief"),
+                       ("health", "public_health")]
+        let bodies = sectors.flatMap { sector, scenario in
+            ["310000", "110000", "440000", "320000", "330000"].map { region in
+                #"{"title":"数据需求 benchmark demand","sector":"\#(sector)","scenario":"\#(scenario)","purpose":"industry_development","regions":["\#(region)"],"fields_wanted":["credit_score"],"quantity":100,"budget_fen":100000,"delivery_modes":["api"],"expires_at":"\#(expires)","open":true}"#
+            }
+        }
         return """
-        wrk.method = "POST"
-        wrk.path = "/v1/demands"
-        wrk.body = '\(body)'
-        wrk.headers["Content-Type"] = "application/json"
-        wrk.headers["Authorization"] = "Bearer \(key)"
-        local pause = 0
-        function init(args) pause = tonumber(args[1] or "0") end
-        function delay() return pause end
+        local bodies = {\(bodies.map { "'\($0)'" }.joined(separator: ","))}
+        local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer \(key)"}
+        \(pacing)
+        function request() return wrk.format("POST", "/v1/demands", headers, bodies[math.random(#bodies)]) end
 
         """
     }
+
+    static let pacing = """
+        local pause = 0
+        function init(args)
+            pause = tonumber(args[1] or "0")
+            math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+        end
+        function delay() if pause > 0 then return math.floor(math.random() * 2 * pause + 0.5) end return 0 end
+        """
 
     /// Reads wrk's `--latency` report.
     static func parse(_ output: String) -> Load? {

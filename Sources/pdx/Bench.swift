@@ -218,6 +218,7 @@ struct BenchAPI: AsyncParsableCommand {
             Example:
               swift build -c release --product pdx && .build/release/pdx bench api
               .build/release/pdx bench api --seconds 5 --runs 1 --connections 16
+              .build/release/pdx bench api --no-catalogue-cache   # every GET reads PostgreSQL
             """
     )
 
@@ -231,6 +232,8 @@ struct BenchAPI: AsyncParsableCommand {
     var connections = 32
     @Option(help: ArgumentHelp("Database connections of the pdx serve process.", valueName: "count"))
     var serverConnections = 16
+    @Flag(help: "Run pdx serve with --catalogue-cache 0: every GET reads the database.")
+    var noCatalogueCache = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var log: LogOptions
 
@@ -246,7 +249,8 @@ struct BenchAPI: AsyncParsableCommand {
         log.bootstrap()
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let options = APIBenchmark.Options(databaseURL: database.resolved, products: products, seconds: seconds, runs: runs,
-                                           connections: connections, serverConnections: serverConnections, executable: executable)
+                                           connections: connections, serverConnections: serverConnections,
+                                           catalogueCache: noCatalogueCache ? 0 : 50_000, executable: executable)
         for line in try await APIBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
     }
 }
