@@ -139,7 +139,7 @@ public struct APIBenchmark: Sendable {
         }
 
         say("warming up…")
-        _ = try await wrkRun(getScript, connections: options.connections, seconds: 2)
+        _ = try await wrkRun(getScript, connections: options.connections, seconds: min(2, options.seconds))
         var pgbenchRates: [Double] = [], getRates: [Double] = [], ratios: [Double] = [], getP99: [Double] = []
         for run in 1...options.runs {
             let tps = try await pgbenchRun()

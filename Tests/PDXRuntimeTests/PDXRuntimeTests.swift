@@ -156,7 +156,7 @@ extension Benchmarks {
         @Test func aShortRunReportsEveryFigure() async throws {
             try await TestDatabase.withDatabase { configuration throws in
                 let options = APIBenchmark.Options(databaseURL: TestDatabase.connectionString(configuration), products: 1_000, seconds: 1, runs: 1,
-                                                   connections: 4, serverConnections: 4, executable: try pdxExecutable().path)
+                                                   connections: 2, serverConnections: 2, executable: try pdxExecutable().path)
                 let lines = try await APIBenchmark(options: options, logger: .init(label: "test")).run(say: { _ in })
                 var figures: [String: Double] = [:]
                 for line in lines {
