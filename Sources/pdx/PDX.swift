@@ -10,6 +10,6 @@ struct PDX: AsyncParsableCommand {
             Without either, `pdx dev` runs its own PostgreSQL under ./.pdx/.
             """,
         version: "0.1.0",
-        subcommands: [Dev.self, Serve.self, Work.self, Migrate.self, Bench.self]
+        subcommands: [Dev.self, Demo.self, Serve.self, Work.self, Migrate.self, Bench.self]
     )
 }

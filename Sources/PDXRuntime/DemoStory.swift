@@ -1,0 +1,313 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import LocalPostgres
+public import Logging
+import Market
+import MarketStore
+import Postgres
+
+/// `pdx demo`: the market's story told through the public HTTP API, step by step, each checked against the
+/// rules. An administrator's steps (registering the parties, issuing their keys, lowering a cap) go through
+/// the database, as `pdxctl` does; everything a party does goes through HTTP.
+public struct DemoStory: Sendable {
+    public struct Options: Sendable {
+        /// A running API; nil: start `pdx dev` in a temporary folder and stop it afterwards.
+        public var apiURL: String?
+        /// The same stack's database, for the administrator's steps (required with `apiURL`).
+        public var databaseURL: String?
+        public var executable: String
+
+        public init(apiURL: String?, databaseURL: String?, executable: String) {
+            self.apiURL = apiURL
+            self.databaseURL = databaseURL
+            self.executable = executable
+        }
+    }
+
+    /// One step: what the rules say should happen, what did.
+    public struct Step: Sendable {
+        public var name: String
+        public var expected: String
+        public var observed: String
+        public var passed: Bool
+    }
+
+    public let options: Options
+    let logger: Logger
+
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs the story; the steps in order (every one passed when the market behaved as the rules say).
+    public func run(say: @escaping @Sendable (String) -> Void) async throws -> [Step] {
+        if let url = options.apiURL {
+            guard let database = options.databaseURL else {
+                throw LocalPostgresError("pdx demo --url needs the same stack's database (DATABASE_URL or --database-url) for the administrator's steps")
+            }
+            return try await tell(api: url, database: database, say: say)
+        }
+        let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-demo-\(getpid())")
+        let apiPort = Int.random(in: 20_000...40_000), databasePort = Int.random(in: 40_001...60_000)
+        say("Starting pdx dev in \(folder.path): PostgreSQL, the API on 127.0.0.1:\(apiPort) and 2 workers…")
+        let dev = Process()
+        dev.executableURL = URL(fileURLWithPath: options.executable)
+        dev.arguments = ["dev", "--data-dir", folder.path, "--api-port", "\(apiPort)", "--port", "\(databasePort)", "--workers", "2",
+                         "--log-level", "error"]
+        dev.environment = ProcessInfo.processInfo.environment.filter { $0.key != "DATABASE_URL" }
+        let log = folder.deletingLastPathComponent().appendingPathComponent("pdx-demo-\(getpid()).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        dev.standardOutput = handle
+        dev.standardError = handle
+        try dev.run()
+        defer {
+            if dev.isRunning {
+                kill(dev.processIdentifier, SIGINT)
+                dev.waitUntilExit()
+            }
+            try? FileManager.default.removeItem(at: folder)
+        }
+        let api = "http://127.0.0.1:\(apiPort)"
+        let client = DemoClient(base: api)
+        let deadline = ContinuousClock.now + .seconds(120)
+        while (try? await client.call("GET", "/readyz").status) != 200 {
+            guard dev.isRunning, ContinuousClock.now < deadline else { throw LocalPostgresError("pdx dev did not become ready; see \(log.path)") }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let steps = try await tell(api: api, database: "postgresql://pdx@127.0.0.1:\(databasePort)/pdx", say: say)
+        say("Stopping pdx dev…")
+        kill(dev.processIdentifier, SIGINT)
+        dev.waitUntilExit()
+        return steps
+    }
+
+    private func tell(api: String, database: String, say: @escaping @Sendable (String) -> Void) async throws -> [Step] {
+        let pool = PostgresPool(configuration: .init(connection: PostgresConfiguration(connectionString: database, applicationName: "pdx demo"),
+                                                     maxConnections: 2), logger: logger)
+        do {
+            let steps = try await Story(store: MarketStore(pool: pool), client: DemoClient(base: api), say: say).tell()
+            await pool.close()
+            return steps
+        } catch {
+            await pool.close()
+            throw error
+        }
+    }
+
+    /// The summary table.
+    public static func summary(_ steps: [Step]) -> [String] {
+        let width = min(60, steps.map(\.name.count).max() ?? 10)
+        func pad(_ text: String, _ count: Int) -> String { text.count >= count ? text : text + String(repeating: " ", count: count - text.count) }
+        var lines = ["", pad("step", width) + "  ok   observed"]
+        for step in steps { lines.append(pad(step.name, width) + "  " + (step.passed ? "yes " : "NO  ") + " " + step.observed) }
+        let passed = steps.filter(\.passed).count
+        lines.append("")
+        lines.append("steps as the rules say: \(passed) of \(steps.count)")
+        return lines
+    }
+}
+
+/// The story itself, on one market.
+private struct Story {
+    let store: MarketStore
+    let client: DemoClient
+    let say: @Sendable (String) -> Void
+
+    final class Steps: @unchecked Sendable {
+        var all: [DemoStory.Step] = []
+    }
+
+    func tell() async throws -> [DemoStory.Step] {
+        let steps = Steps()
+        func check(_ name: String, expected: String, observed: String, _ passed: Bool) {
+            steps.all.append(.init(name: name, expected: expected, observed: observed, passed: passed))
+            say("  \(passed ? "✓" : "✗") \(observed)\(passed ? "" : " (expected: \(expected))")")
+        }
+        let admin = Actor.administrator("pdx demo")
+        // A city of its own for each telling, so that the story can be told again on the same database.
+        let city = try await freeCity()
+        say("1. An administrator registers the parties and gives each an API key (city \(city)).")
+        func party(_ kind: PartyKind, _ name: String) async throws -> (id: UUID, key: String) {
+            let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+            let code = try CreditCode.completing("91" + city + String((0..<9).map { _ in alphabet.randomElement()! })).value
+            let id = try await store.registerParty(NewParty(kind: kind, name: name, creditCode: code, regionCode: city), by: admin).id
+            return (id, try await store.createAPIKey(party: id, label: "pdx demo", by: admin).token)
+        }
+        let agency = try await party(.agency, "示范市数据局 Demo City Data Bureau")
+        let alpha = try await party(.operator, "甲数据运营 Alpha Data Operations")
+        let beta = try await party(.operator, "乙数据科技 Beta Data Technology")
+        let gamma = try await party(.operator, "丙交通数联 Gamma Transport Data (single operator)")
+        let bank = try await party(.demander, "示范银行 Demo Bank")
+        let charity = try await party(.demander, "示范慈善会 Demo Charity")
+        check("parties registered", expected: "6 parties with keys", observed: "1 agency, 3 operators, 2 demanders, each with a key", true)
+
+        say("2. The agency registers data resources and grants authorizations: two operators in multi mode, one in single mode.")
+        var resources: [String] = []
+        for (title, sector) in [("企业用电量 enterprise power use", "energy"), ("公交客流 bus ridership", "transport")] {
+            let (status, body) = try await client.call("POST", "/v1/resources", key: agency.key,
+                                                       body: ["title": title, "sector": sector, "region_code": city, "grade": "general"])
+            if status == 201, let id = body?["id"] as? String { resources.append(id) }
+        }
+        check("agency registers resources", expected: "2 resources (201)", observed: "\(resources.count) resources registered", resources.count == 2)
+        let until = ISO8601DateFormatter().string(from: Date() + 3 * 365 * 86_400)
+        func grant(_ holder: UUID, _ sector: String, _ mode: String) async throws -> (Int, String?, String?) {
+            let (status, body) = try await client.call("POST", "/v1/authorizations", key: agency.key, body: [
+                "operator_id": holder.uuidString, "sectors": [sector], "regions": [city], "scenarios": sector == "energy" ? ["energy_saving", "credit_risk"] : ["traffic_planning"],
+                "mode": mode, "valid_until": until,
+            ])
+            return (status, body?["id"] as? String, body?["code"] as? String)
+        }
+        let grantAlpha = try await grant(alpha.id, "energy", "multi"), grantBeta = try await grant(beta.id, "energy", "multi")
+        let grantGamma = try await grant(gamma.id, "transport", "single")
+        check("grants: two multi, one single", expected: "201 × 3",
+              observed: "energy to Alpha and Beta (multi), transport to Gamma (single): \(grantAlpha.0), \(grantBeta.0), \(grantGamma.0)",
+              grantAlpha.0 == 201 && grantBeta.0 == 201 && grantGamma.0 == 201)
+        let intruder = try await grant(alpha.id, "transport", "multi")
+        check("single mode keeps its scope", expected: "422 single_operator_overlap",
+              observed: "a second grant in Gamma's scope: \(intruder.0) \(intruder.2 ?? "")", intruder.0 == 422 && intruder.2 == "single_operator_overlap")
+
+        say("3. Operators create products under their authorizations and list them.")
+        func product(_ key: String, grant: String?, resource: String, title: String, sector: String, scenarios: [String], fields: [String],
+                     price: Int) async throws -> String? {
+            guard let grant else { return nil }
+            let (status, body) = try await client.call("POST", "/v1/products", key: key, body: [
+                "authorization_id": grant, "title": title, "sector": sector, "regions": [city], "scenarios": scenarios,
+                "fields": fields, "delivery_modes": ["api"], "charge_unit": "record", "list_price_fen": price, "source_resource_ids": [resource],
+            ])
+            guard status == 201, let id = body?["id"] as? String else { return nil }
+            let (listed, _) = try await client.call("POST", "/v1/products/\(id)/list", key: key)
+            return listed == 200 ? id : nil
+        }
+        let powerIndex = try await product(alpha.key, grant: grantAlpha.1, resource: resources.first ?? "", title: "企业用电指数 power index",
+                                           sector: "energy", scenarios: ["energy_saving", "credit_risk"], fields: ["industry", "power_kwh"], price: 50)
+        let powerCredit = try await product(beta.key, grant: grantBeta.1, resource: resources.first ?? "", title: "用电信用画像 power-based credit profile",
+                                            sector: "energy", scenarios: ["credit_risk"], fields: ["industry", "credit_score"], price: 80)
+        let ridership = try await product(gamma.key, grant: grantGamma.1, resource: resources.last ?? "", title: "公交客流热力 bus ridership heat",
+                                          sector: "transport", scenarios: ["traffic_planning"], fields: ["stop_id", "riders"], price: 20)
+        let listed = [powerIndex, powerCredit, ridership].compactMap { $0 }
+        check("operators list products", expected: "3 listed", observed: "\(listed.count) products listed", listed.count == 3)
+        let (_, search) = try await client.call("GET", "/v1/products?region=\(city)")
+        let found = (search?["items"] as? [[String: Any]])?.count ?? 0
+        check("the catalogue shows them", expected: "3 in the city's catalogue", observed: "\(found) found searching region \(city)", found == 3)
+
+        say("4. Demanders post demands; one is for public welfare.")
+        let expires = ISO8601DateFormatter().string(from: Date() + 30 * 86_400)
+        func demand(_ key: String, title: String, sector: String, scenario: String, purpose: String, fields: [String],
+                    budget: Int) async throws -> String? {
+            let (status, body) = try await client.call("POST", "/v1/demands", key: key, body: [
+                "title": title, "sector": sector, "scenario": scenario, "purpose": purpose, "regions": [city], "fields_wanted": fields,
+                "quantity": 10_000, "budget_fen": budget, "delivery_modes": ["api"], "expires_at": expires, "open": true,
+            ])
+            return status == 201 ? body?["id"] as? String : nil
+        }
+        let loans = try await demand(bank.key, title: "小微企业贷前风控 pre-loan risk checks", sector: "energy", scenario: "credit_risk",
+                                     purpose: "industry_development", fields: ["credit_score", "industry"], budget: 2_000_000)
+        let watch = try await demand(bank.key, title: "企业用电监测 watching power use", sector: "energy", scenario: "energy_saving",
+                                     purpose: "industry_development", fields: ["power_kwh"], budget: 2_000_000)
+        let buses = try await demand(charity.key, title: "无障碍公交规划 accessible bus planning", sector: "transport", scenario: "traffic_planning",
+                                     purpose: "public_welfare", fields: ["stop_id", "riders"], budget: 0)
+        let demands = [loans, watch, buses].compactMap { $0 }
+        check("demands posted, open", expected: "3 × 201", observed: "\(demands.count) demands open (one for public welfare)", demands.count == 3)
+
+        say("5. The workers match them.")
+        func matches(_ key: String, _ demand: String?) async throws -> [[String: Any]] {
+            guard let demand else { return [] }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                let (_, body) = try await client.call("GET", "/v1/demands/\(demand)/matches", key: key)
+                let items = (body?["items"] as? [[String: Any]])?.filter { $0["state"] as? String == "proposed" } ?? []
+                if !items.isEmpty { return items }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            return []
+        }
+        let loanMatches = try await matches(bank.key, loans), watchMatches = try await matches(bank.key, watch)
+        let busMatches = try await matches(charity.key, buses)
+        let topLoan = loanMatches.first?["product_id"] as? String
+        check("workers propose matches", expected: "proposals for all 3",
+              observed: "\(loanMatches.count), \(watchMatches.count), \(busMatches.count) proposals; the loan demand's best: \(loanMatches.first?["product_title"] as? String ?? "none")",
+              !loanMatches.isEmpty && !watchMatches.isEmpty && !busMatches.isEmpty
+                  && topLoan?.lowercased() == powerCredit?.lowercased())
+        let welfareFen = busMatches.first?["quote_fen"] as? Int
+        check("public welfare is free", expected: "quote 0 fen", observed: "the charity's quote: \(welfareFen.map(String.init) ?? "none") fen", welfareFen == 0)
+
+        say("6. The bank accepts its best match: an order priced with its line items.")
+        var orderAmount: Int?
+        if let demand = loans, let match = loanMatches.first?["id"] as? String {
+            let (status, order) = try await client.call("POST", "/v1/demands/\(demand)/matches/\(match)/accept", key: bank.key)
+            let quote = order?["quote"] as? [String: Any]
+            for line in (quote?["lines"] as? [[String: Any]]) ?? [] {
+                say("     \(line["step"] as? String ?? ""): \(line["detail"] as? String ?? "") → \(line["amount_fen"] as? Int ?? 0) fen")
+            }
+            if status == 201 { orderAmount = order?["amount_fen"] as? Int }
+        }
+        check("an order at the quote", expected: "201, 10,000 records at 80 fen = 800,000 fen",
+              observed: "order placed for \(orderAmount.map(String.init) ?? "nothing") fen", orderAmount == 800_000)
+
+        say("7. An administrator lowers the cap on Alpha's power index; the open quotes are repriced.")
+        let before = watchMatches.first { ($0["product_id"] as? String)?.lowercased() == powerIndex?.lowercased() }?["quote_fen"] as? Int
+        var after: Int?
+        if let id = powerIndex.flatMap(UUID.init(uuidString:)) {
+            _ = try await store.addPricingRule(.cap(maxUnitPriceFen: 30), scope: .init(productID: id), reviewBy: Date() + 365 * 86_400,
+                                               author: "pdx demo", reason: "price review: the index costs too much for small firms")
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                after = try await matches(bank.key, watch).first { ($0["product_id"] as? String)?.lowercased() == id.uuidString.lowercased() }?["quote_fen"] as? Int
+                if let after, after != before { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        check("a lower cap reprices open quotes", expected: "500,000 → 300,000 fen",
+              observed: "the bank's open quote for the index: \(before.map(String.init) ?? "none") → \(after.map(String.init) ?? "none") fen",
+              before == 500_000 && after == 300_000)
+
+        say("8. The agency revokes Beta's authorization; its products leave the catalogue.")
+        var revoked = 0, gone = false
+        if let grant = grantBeta.1, let product = powerCredit {
+            (revoked, _) = try await client.call("POST", "/v1/authorizations/\(grant)/revoke", key: agency.key,
+                                                 body: ["reason": "audit found the data used outside its authorized scenarios"])
+            gone = try await client.call("GET", "/v1/products/\(product)").status == 404
+        }
+        let (_, remaining) = try await client.call("GET", "/v1/products?region=\(city)")
+        let left = (remaining?["items"] as? [[String: Any]])?.count ?? 0
+        check("revocation delists", expected: "200; product 404; 2 left in the catalogue",
+              observed: "revoked (\(revoked)); Beta's product \(gone ? "gone" : "still listed"); \(left) left in the city's catalogue",
+              revoked == 200 && gone && left == 2)
+        return steps.all
+    }
+
+    /// A city-level code (two digits of a province, two of a city, "00") no single-operator grant covers yet.
+    func freeCity() async throws -> String {
+        let provinces = ["31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "50", "51", "52", "53"]
+        for _ in 0..<50 {
+            let city = provinces.randomElement()! + String(format: "%02d", Int.random(in: 1...90)) + "00"
+            let taken = try await store.pool.query("SELECT count(*) FROM authorizations WHERE \(city) = ANY(regions)").scalar(Int64.self) ?? 0
+            if taken == 0 { return city }
+        }
+        throw LocalPostgresError("no free city code for the demo")
+    }
+}
+
+/// JSON over HTTP for the demo.
+struct DemoClient: Sendable {
+    let base: String
+
+    func call(_ method: String, _ path: String, key: String? = nil, body: [String: Any]? = nil) async throws -> (status: Int, body: [String: Any]?) {
+        guard let url = URL(string: base + path) else { throw LocalPostgresError("not a URL: \(base + path)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 30
+        if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        return (status, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any])
+    }
+}
