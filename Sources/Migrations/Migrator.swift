@@ -44,11 +44,16 @@ public struct Migrator: Sendable {
 
     /// Applies every pending migration and returns those it applied (empty when up to date).
     @discardableResult
-    public func migrate(on connection: PostgresConnection) async throws -> [Migration] {
+    /// - Parameter progress: called before each pending migration with it, its position among the pending
+    ///   ones (from 1) and their count.
+    public func migrate(on connection: PostgresConnection,
+                        progress: @Sendable (_ migration: Migration, _ position: Int, _ pending: Int) -> Void = { _, _, _ in }) async throws -> [Migration] {
         try await withLock(on: connection) { connection in
             let applied = try await verifiedAppliedRecords(on: connection)
             var done: [Migration] = []
-            for migration in migrations where applied[migration.version] == nil {
+            let pending = migrations.filter { applied[$0.version] == nil }
+            for migration in pending {
+                progress(migration, done.count + 1, pending.count)
                 let started = ContinuousClock.now
                 try await connection.transaction { connection in
                     try await connection.executeScript(unsafeSQL: migration.sql)

@@ -87,7 +87,9 @@ public struct APIBenchmark: Sendable {
         let store = MarketStore(pool: pool)
         if try await pool.query("SELECT count(*) FROM catalogue").scalar(Int64.self) ?? 0 < 1_000 {
             say("seeding \(options.products) listed products…")
-            try await SyntheticMarket(products: options.products, demands: 0).generate(on: pool) { say($0) }
+            let progress = ProgressLine("seed")
+            try await SyntheticMarket(products: options.products, demands: 0).generate(on: pool) { progress.update($0) }
+            progress.finish("done")
         }
         _ = try await DemoMarket.load(into: store)
         guard let demander = try await DemoMarket.rolePlayers(in: store)?.first(where: { $0.role == .demander }) else {

@@ -220,7 +220,8 @@ private struct Story {
             while ContinuousClock.now < deadline {
                 let (_, body) = try await client.call("GET", "/v1/demands/\(demand)/matches", key: key)
                 let items = (body?["items"] as? [[String: Any]])?.filter { $0["state"] as? String == "proposed" } ?? []
-                if !items.isEmpty { return items }
+                // Best first.
+                if !items.isEmpty { return items.sorted { ($0["score"] as? Double ?? 0) > ($1["score"] as? Double ?? 0) } }
                 try await Task.sleep(for: .milliseconds(200))
             }
             return []

@@ -82,7 +82,9 @@ public struct MatchBenchmark: Sendable {
         let listed = try await pool.query("SELECT count(*) FROM products WHERE state = 'listed'").scalar(Int64.self) ?? 0
         if listed == 0 {
             say("seeding \(options.products) products and \(options.demands) open demands (seed \(options.seed))…")
-            try await SyntheticMarket(products: options.products, demands: options.demands, seed: options.seed).generate(on: pool) { say($0) }
+            let progress = ProgressLine("seed")
+            try await SyntheticMarket(products: options.products, demands: options.demands, seed: options.seed).generate(on: pool) { progress.update($0) }
+            progress.finish("done")
         } else {
             say("using the market already in the database: \(listed) listed products")
         }

@@ -46,7 +46,9 @@ struct BenchSeed: AsyncParsableCommand {
         do {
             try await pool.withConnection { connection in _ = try await Migrator.embedded(logger: logger).migrate(on: connection) }
             let start = ContinuousClock.now
-            try await SyntheticMarket(products: products, demands: demands, seed: seed).generate(on: pool, progress: { say($0) })
+            let progress = ProgressLine("seed")
+            try await SyntheticMarket(products: products, demands: demands, seed: seed).generate(on: pool, progress: { progress.update($0) })
+            progress.finish("\(products) products, \(demands) demands")
             let seconds = (ContinuousClock.now - start) / .seconds(1)
             say(String(format: "seed time: %.1f s", seconds))
             say("seed rate: \(Int(Double(products + demands) / seconds)) rows/s")

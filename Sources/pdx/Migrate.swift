@@ -52,8 +52,11 @@ struct Migrate: AsyncParsableCommand {
             say("\(applied) applied, \(pending) pending")
             if statuses.contains(where: { $0.state == .changed }) { throw ExitCode(2) }
         } else {
-            let applied = try await migrator.migrate(on: connection)
-            for migration in applied { say("applied \(migration.name)") }
+            let progress = ProgressLine("migrate")
+            let applied = try await migrator.migrate(on: connection) { migration, position, pending in
+                progress.update("\(position)/\(pending) \(migration.name)")
+            }
+            if !applied.isEmpty { progress.finish("applied \(applied.map(\.name).joined(separator: ", "))") }
             say(applied.isEmpty ? "the database is up to date (\(migrator.migrations.count) migrations)"
                                 : "applied \(applied.count) of \(migrator.migrations.count) migrations")
         }

@@ -1,91 +1,124 @@
 import Foundation
+import PDXRuntime
 import PDXTestSupport
 import Testing
 
-/// `pdx dev` and `pdx demo` as a newcomer runs them: real processes, real PostgreSQL, HTTP on loopback.
-@Suite struct DevAndDemoTests {
-    /// Starts `pdx dev` with its output in a file; returns the process and that output once it is ready.
-    func startDev(_ folder: URL, apiPort: Int, log: URL) async throws -> (Process, String) {
-        let process = Process()
-        process.executableURL = try pdxExecutable()
-        process.arguments = ["dev", "--data-dir", folder.path, "--api-port", "\(apiPort)", "--workers", "1", "--log-level", "error"]
-        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "DATABASE_URL" }
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline, process.isRunning {
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if output.contains("pdx dev is ready") { return (process, output) }
-            try await Task.sleep(for: .milliseconds(200))
+extension HeavyProcesses {
+    /// `pdx dev` and `pdx demo` as a newcomer runs them: real processes, real PostgreSQL, HTTP on loopback.
+    @Suite struct DevAndDemoTests {
+        /// Starts `pdx dev` with its output in a file; returns the process and that output once it is ready.
+        func startDev(_ folder: URL, apiPort: Int, log: URL) async throws -> (Process, String) {
+            let process = Process()
+            process.executableURL = try pdxExecutable()
+            process.arguments = ["dev", "--data-dir", folder.path, "--api-port", "\(apiPort)", "--workers", "1", "--log-level", "error"]
+            process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "DATABASE_URL" }
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline, process.isRunning {
+                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                if output.contains("pdx dev is ready") { return (process, output) }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            if process.isRunning { process.terminate() }
+            throw TestFailure("pdx dev did not become ready: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
-        if process.isRunning { process.terminate() }
-        throw TestFailure("pdx dev did not become ready: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
-    }
 
-    func stop(_ process: Process) -> Int32 {
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    @Test func pdxDevServesTheDemoMarketWithKeysAndExamplesThatWorkAndResumes() async throws {
-        let folder = URL(fileURLWithPath: "/tmp/pdx-devtest-\(UUID().uuidString.prefix(8))")
-        let log = URL(fileURLWithPath: folder.path + ".log")
-        defer { try? FileManager.default.removeItem(at: folder); try? FileManager.default.removeItem(at: log) }
-        let port = Int.random(in: 20_000...60_000)
-        let (first, output) = try await startDev(folder, apiPort: port, log: log)
-        #expect(output.contains("demo market: loaded"))
-        #expect(output.contains("API:        http://127.0.0.1:\(port)"))
-        let keys = output.split(separator: "\n").filter { $0.contains("pdx_") && !$0.contains("curl") }
-        #expect(keys.count == 3 && ["demander", "operator", "agency"].allSatisfy { role in keys.contains { $0.contains(role) } }, "\(output)")
-        // The three examples work as printed.
-        let examples = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("curl ") }
-        #expect(examples.count == 3)
-        for example in examples {
-            let shell = Process()
-            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-            shell.arguments = ["-c", example + " --fail --max-time 10"]
-            let pipe = Pipe()
-            shell.standardOutput = pipe
-            try shell.run()
-            let body = pipe.fileHandleForReading.readDataToEndOfFile()
-            shell.waitUntilExit()
-            #expect(shell.terminationStatus == 0, "\(example)")
-            let items = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["items"] as? [Any]
-            #expect(items?.isEmpty == false, "\(example) lists something of the demo market")
+        func stop(_ process: Process) -> Int32 {
+            kill(process.processIdentifier, SIGINT)
+            process.waitUntilExit()
+            return process.terminationStatus
         }
-        #expect(stop(first) == 0, "Ctrl-C stops pdx dev and its PostgreSQL cleanly")
-        #expect(try String(contentsOf: log, encoding: .utf8).contains("stopping PostgreSQL"))
 
-        // Again: the same data, the same keys, the demo market not loaded twice.
-        let (second, resumed) = try await startDev(folder, apiPort: port, log: log)
-        #expect(!resumed.contains("demo market: loaded"))
-        for key in keys { #expect(resumed.contains(key.trimmingCharacters(in: .whitespaces)), "\(key) kept") }
-        #expect(stop(second) == 0)
-    }
+        @Test func pdxDevServesTheDemoMarketWithKeysAndExamplesThatWorkAndResumes() async throws {
+            let folder = URL(fileURLWithPath: "/tmp/pdx-devtest-\(UUID().uuidString.prefix(8))")
+            let log = URL(fileURLWithPath: folder.path + ".log")
+            defer { try? FileManager.default.removeItem(at: folder); try? FileManager.default.removeItem(at: log) }
+            let port = Int.random(in: 20_000...60_000)
+            let (first, output) = try await startDev(folder, apiPort: port, log: log)
+            #expect(output.contains("demo market: loaded"))
+            #expect(output.contains("API:        http://127.0.0.1:\(port)"))
+            let keys = output.split(separator: "\n").filter { $0.contains("pdx_") && !$0.contains("curl") }
+            #expect(keys.count == 3 && ["demander", "operator", "agency"].allSatisfy { role in keys.contains { $0.contains(role) } }, "\(output)")
+            // The three examples work as printed.
+            let examples = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("curl ") }
+            #expect(examples.count == 3)
+            for example in examples {
+                let shell = Process()
+                shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+                shell.arguments = ["-c", example + " --fail --max-time 10"]
+                let pipe = Pipe()
+                shell.standardOutput = pipe
+                try shell.run()
+                let body = pipe.fileHandleForReading.readDataToEndOfFile()
+                shell.waitUntilExit()
+                #expect(shell.terminationStatus == 0, "\(example)")
+                let items = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["items"] as? [Any]
+                #expect(items?.isEmpty == false, "\(example) lists something of the demo market")
+            }
+            #expect(stop(first) == 0, "Ctrl-C stops pdx dev and its PostgreSQL cleanly")
+            #expect(try String(contentsOf: log, encoding: .utf8).contains("stopping PostgreSQL"))
 
-    @Test func pdxDemoTellsTheStoryAndExitsZeroWhenEveryStepHolds() throws {
-        let (status, output, error) = try runBuilt("pdx", ["demo", "--log-level", "error"])
-        #expect(status == 0, "\(output)\n\(error)")
-        #expect(output.contains("steps as the rules say: 12 of 12"))
-        for step in ["single mode keeps its scope", "public welfare is free", "a lower cap reprices open quotes", "revocation delists"] {
-            #expect(output.contains(step))
+            // Again: the same data, the same keys, the demo market not loaded twice.
+            let (second, resumed) = try await startDev(folder, apiPort: port, log: log)
+            #expect(!resumed.contains("demo market: loaded"))
+            for key in keys { #expect(resumed.contains(key.trimmingCharacters(in: .whitespaces)), "\(key) kept") }
+            #expect(stop(second) == 0)
         }
-    }
 
-    @Test func pdxDemoRefusesAURLWithoutTheStacksDatabase() throws {
-        // (CI has no DATABASE_URL; the refusal is about --url without one.)
-        let (status, _, error) = try runBuilt("pdx", ["demo", "--url", "http://127.0.0.1:8080"])
-        #expect(status != 0 && error.contains("--url needs the stack's database"))
-        let (badStatus, _, badError) = try runBuilt("pdx", ["demo", "--url", "ftp://x", "--database-url", "postgresql://x"])
-        #expect(badStatus != 0 && badError.contains("--url must be an http or https URL"))
+        @Test func pdxDemoTellsTheStoryAndExitsZeroWhenEveryStepHolds() throws {
+            let (status, output, error) = try runBuilt("pdx", ["demo", "--log-level", "error"])
+            #expect(status == 0, "\(output)\n\(error)")
+            #expect(output.contains("steps as the rules say: 12 of 12"))
+            for step in ["single mode keeps its scope", "public welfare is free", "a lower cap reprices open quotes", "revocation delists"] {
+                #expect(output.contains(step))
+            }
+        }
+
+        @Test func pdxDemoRefusesAURLWithoutTheStacksDatabase() throws {
+            // (CI has no DATABASE_URL; the refusal is about --url without one.)
+            let (status, _, error) = try runBuilt("pdx", ["demo", "--url", "http://127.0.0.1:8080"])
+            #expect(status != 0 && error.contains("--url needs the stack's database"))
+            let (badStatus, _, badError) = try runBuilt("pdx", ["demo", "--url", "ftp://x", "--database-url", "postgresql://x"])
+            #expect(badStatus != 0 && badError.contains("--url must be an http or https URL"))
+        }
     }
 }
 
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+@Suite struct ProgressLineTests {
+    final class Written: @unchecked Sendable {
+        let lock = NSLock()
+        var text = ""
+        func add(_ more: String) { lock.withLock { text += more } }
+    }
+
+    @Test func onATerminalOneLineIsRewrittenInPlace() {
+        let written = Written()
+        let progress = ProgressLine("seed", onTerminal: true, write: written.add)
+        progress.update("1/3 products")
+        progress.update("2/3 products")
+        progress.finish("3 products")
+        #expect(written.text.components(separatedBy: "\r\u{1B}[K").count == 4, "every state overwrites the line")
+        #expect(written.text.hasSuffix("\n") && written.text.components(separatedBy: "\n").count == 2, "one line in the end")
+        #expect(written.text.contains("seed: 3 products ("))
+    }
+
+    @Test func elsewherePlainLinesAtMostOneASecond() {
+        let written = Written()
+        let progress = ProgressLine("migrate", onTerminal: false, write: written.add)
+        for index in 1...50 { progress.update("\(index)/50") }
+        progress.finish("applied 50")
+        let lines = written.text.split(separator: "\n")
+        #expect(!written.text.contains("\r") && !written.text.contains("\u{1B}"))
+        #expect(lines.first == "migrate: 1/50" && lines.count < 10, "\(lines)")
+        #expect(lines.last?.hasPrefix("migrate: applied 50 (") == true)
+    }
 }

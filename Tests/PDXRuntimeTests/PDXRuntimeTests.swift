@@ -58,11 +58,12 @@ import Testing
     }
 }
 
-/// The benchmark tests load the machine (wrk, pgbench, worker processes): one at a time, so that each
-/// still measures something on two cores.
-@Suite(.serialized) struct Benchmarks {}
+/// The suites that start processes and load the machine (benchmarks with wrk, pgbench and worker
+/// processes; `pdx dev` and `pdx demo` with their own PostgreSQL): one at a time, so that each still
+/// measures something on two cores and the rest of the suite (leases of a few seconds) is not starved.
+@Suite(.serialized) struct HeavyProcesses {}
 
-extension Benchmarks {
+extension HeavyProcesses {
     @Suite struct BenchmarkTests {
         @Test func comparisonReportsEveryFigureOnItsOwnLine() async throws {
             try await TestDatabase.withDatabase { configuration throws in
