@@ -27,9 +27,10 @@ extension HeavyProcesses {
             throw TestFailure("pdx dev did not become ready: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
 
-        func stop(_ process: Process) -> Int32 {
+        /// SIGINT, then waits for the exit without blocking a thread of the suite's (two-thread) pool.
+        func stop(_ process: Process) async throws -> Int32 {
             kill(process.processIdentifier, SIGINT)
-            process.waitUntilExit()
+            while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
             return process.terminationStatus
         }
 
@@ -47,31 +48,24 @@ extension HeavyProcesses {
             let examples = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("curl ") }
             #expect(examples.count == 3)
             for example in examples {
-                let shell = Process()
-                shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-                shell.arguments = ["-c", example + " --fail --max-time 10"]
-                let pipe = Pipe()
-                shell.standardOutput = pipe
-                try shell.run()
-                let body = pipe.fileHandleForReading.readDataToEndOfFile()
-                shell.waitUntilExit()
-                #expect(shell.terminationStatus == 0, "\(example)")
-                let items = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["items"] as? [Any]
+                let (status, body) = try await run(URL(fileURLWithPath: "/bin/sh"), ["-c", example + " --fail --max-time 10"])
+                #expect(status == 0, "\(example)")
+                let items = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["items"] as? [Any]
                 #expect(items?.isEmpty == false, "\(example) lists something of the demo market")
             }
-            #expect(stop(first) == 0, "Ctrl-C stops pdx dev and its PostgreSQL cleanly")
+            #expect(try await stop(first) == 0, "Ctrl-C stops pdx dev and its PostgreSQL cleanly")
             #expect(try String(contentsOf: log, encoding: .utf8).contains("stopping PostgreSQL"))
 
             // Again: the same data, the same keys, the demo market not loaded twice.
             let (second, resumed) = try await startDev(folder, apiPort: port, log: log)
             #expect(!resumed.contains("demo market: loaded"))
             for key in keys { #expect(resumed.contains(key.trimmingCharacters(in: .whitespaces)), "\(key) kept") }
-            #expect(stop(second) == 0)
+            #expect(try await stop(second) == 0)
         }
 
-        @Test func pdxDemoTellsTheStoryAndExitsZeroWhenEveryStepHolds() throws {
-            let (status, output, error) = try runBuilt("pdx", ["demo", "--log-level", "error"])
-            #expect(status == 0, "\(output)\n\(error)")
+        @Test func pdxDemoTellsTheStoryAndExitsZeroWhenEveryStepHolds() async throws {
+            let (status, output) = try await run(try pdxExecutable(), ["demo", "--log-level", "error"])
+            #expect(status == 0, "\(output)")
             #expect(output.contains("steps as the rules say: 12 of 12"))
             for step in ["single mode keeps its scope", "public welfare is free", "a lower cap reprices open quotes", "revocation delists"] {
                 #expect(output.contains(step))
@@ -86,6 +80,30 @@ extension HeavyProcesses {
             #expect(badStatus != 0 && badError.contains("--url must be an http or https URL"))
         }
     }
+}
+
+/// Runs a program to its end and returns its status and output (stdout and stderr), waiting without
+/// blocking a thread of the suite's pool: the pool has two threads on this machine, and a blocked one
+/// starves everything else (the worker tests' lease heartbeats among them).
+func run(_ executable: URL, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    let log = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-test-run-\(UUID().uuidString).log")
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: log) }
+    let handle = try FileHandle(forWritingTo: log)
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.standardOutput = handle
+    process.standardError = handle
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let deadline = ContinuousClock.now + .seconds(180)
+    while process.isRunning {
+        if ContinuousClock.now > deadline { process.terminate() }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    try handle.close()
+    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
 }
 
 struct TestFailure: Error, CustomStringConvertible {
