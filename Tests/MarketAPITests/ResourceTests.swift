@@ -229,7 +229,8 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
 
     @Test func metricsAreServedInPrometheusFormat() async throws {
         let registry = PrometheusCollectorRegistry()
-        registry.makeCounter(name: "pdx_test_requests_total").increment(by: Int64(3))
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "pdx", subsystem: "test", metricName: "requests", unitName: "total",
+                                                           helpText: "requests counted by the test")).increment(by: Int64(3))
         try await withAPI(APIConfiguration(rateLimit: nil, metrics: registry)) { _, client in
             let metrics = try await client.checked(uri: "/metrics", method: .get)
             #expect(metrics.status == .ok && metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
