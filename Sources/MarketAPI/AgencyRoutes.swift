@@ -29,7 +29,9 @@ extension MarketAPI {
             try await context.post(request, as: NewAuthorizationBody.self, store: store,
                                    location: { (grant: AuthorizationBody) in "/v1/authorizations/\(grant.id.uuidString.lowercased())" }) { body, party in
                 guard party.kind == .agency else { throw Problem.forbidden("only agencies grant authorizations") }
-                let holder = try? await store.party(body.operatorId)
+                // An unknown party and a party of another kind are the same mistake; a database error stays one (503).
+                let holder: Party?
+                do { holder = try await store.party(body.operatorId) } catch is MarketNotFound { holder = nil }
                 guard holder?.kind == .operator else { throw MarketInputError(field: "operator_id", rule: "must name a registered operator") }
                 return AuthorizationBody(try await store.grant(try body.authorization(agency: party.id), by: .party(party.id)))
             }

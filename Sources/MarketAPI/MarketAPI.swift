@@ -232,6 +232,8 @@ struct Authenticate: RouterMiddleware {
     let limiter: RateLimiter?
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        // Probes, metrics and the contract answer everyone, however often they are asked.
+        guard request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
         guard let header = request.headers[.authorization] else {
             try limit("address \(context.clientAddress ?? "unknown")", "requests without an API key from this address")
             return try await next(request, context)

@@ -211,6 +211,8 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             #expect(try limited.status == .tooManyRequests && (json(limited)["code"] as? String) == "rate_limited")
             #expect(limited.headers[.retryAfter].flatMap { Int($0) }.map { (1...20).contains($0) } == true, "\(limited.headers)")
             #expect(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .ok, "each key has its own")
+            let probe = try await client.checked(uri: "/healthz", method: .get, headers: bearer(market.demanderKey))
+            #expect(probe.status == .ok, "probes are not rate-limited")
         }
     }
 
