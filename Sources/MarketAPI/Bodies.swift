@@ -22,40 +22,31 @@ struct ProductBody: ResponseEncodable {
     var listPriceFen: Int64
 
     init(_ product: ListedProduct) {
-        id = product.id
-        state = ProductState.listed.rawValue
-        version = product.version
-        operatorId = product.operatorID
-        authorizationId = product.authorizationID
-        title = product.title
-        description = product.description
-        sector = product.sector
-        regions = product.regions.map(\.value)
-        scenarios = product.scenarios
-        tags = product.tags
-        fields = product.fields
-        deliveryModes = product.deliveryModes.map(\.rawValue)
-        chargeUnit = product.chargeUnit.rawValue
-        listPriceFen = product.listPriceFen
+        self.init(id: product.id, state: .listed, version: product.version, operatorID: product.operatorID,
+                  authorizationID: product.authorizationID, content: product.current)
     }
 
     init(_ product: StoredProduct) {
-        let version = product.current
-        id = product.id
-        state = product.state.rawValue
-        self.version = product.version
-        operatorId = product.operatorID
-        authorizationId = product.authorizationID
-        title = version.title
-        description = version.description
-        sector = version.sector
-        regions = version.regions.map(\.value)
-        scenarios = version.scenarios
-        tags = version.tags
-        fields = version.fields
-        deliveryModes = version.deliveryModes.map(\.rawValue)
-        chargeUnit = version.chargeUnit.rawValue
-        listPriceFen = version.listPriceFen
+        self.init(id: product.id, state: product.state, version: product.version, operatorID: product.operatorID,
+                  authorizationID: product.authorizationID, content: product.current)
+    }
+
+    private init(id: UUID, state: ProductState, version: Int, operatorID: UUID, authorizationID: UUID, content: ProductVersion) {
+        self.id = id
+        self.state = state.rawValue
+        self.version = version
+        operatorId = operatorID
+        authorizationId = authorizationID
+        title = content.title
+        description = content.description
+        sector = content.sector
+        regions = content.regions.map(\.value)
+        scenarios = content.scenarios
+        tags = content.tags
+        fields = content.fields
+        deliveryModes = content.deliveryModes.map(\.rawValue)
+        chargeUnit = content.chargeUnit.rawValue
+        listPriceFen = content.listPriceFen
     }
 }
 

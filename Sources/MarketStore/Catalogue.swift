@@ -2,22 +2,14 @@ public import Foundation
 public import Market
 import Postgres
 
-/// A product as the public catalogue shows it: its current listed version.
+/// A product as the public catalogue shows it: its current listed version (the catalogue does not hold
+/// the version's source resources: `current.sourceResourceIDs` is empty).
 public struct ListedProduct: Sendable, Hashable {
     public var id: UUID
     public var version: Int
     public var operatorID: UUID
     public var authorizationID: UUID
-    public var title: String
-    public var description: String
-    public var sector: String
-    public var regions: [RegionCode]
-    public var scenarios: [String]
-    public var tags: [String]
-    public var fields: [String]
-    public var deliveryModes: [DeliveryMode]
-    public var chargeUnit: ChargeUnit
-    public var listPriceFen: Int64
+    public var current: ProductVersion
 }
 
 /// A search of the catalogue: every filter given must hold. Pages are ordered by product id, so a cursor
@@ -104,11 +96,13 @@ extension MarketStore {
     static func listedProduct(_ row: PostgresRow) throws -> ListedProduct {
         let (id, version, operatorID, authorizationID, title, description, sector) = try row.decode(
             UUID.self, Int32.self, UUID.self, UUID.self, String.self, String.self, String.self, at: 0)
+        let (regions, scenarios, tags, fields, modes, unit, price) = try row.decode(
+            [String].self, [String].self, [String].self, [String].self, [String].self, String.self, Int64.self, at: 7)
         return ListedProduct(
-            id: id, version: Int(version), operatorID: operatorID, authorizationID: authorizationID, title: title, description: description,
-            sector: sector, regions: try row.decode([String].self, at: 7).map { code throws(MarketInputError) in try RegionCode(code) },
-            scenarios: try row.decode([String].self, at: 8), tags: try row.decode([String].self, at: 9), fields: try row.decode([String].self, at: 10),
-            deliveryModes: try row.decode([String].self, at: 11).compactMap(DeliveryMode.init(rawValue:)),
-            chargeUnit: ChargeUnit(rawValue: try row.decode(String.self, at: 12)) ?? .item, listPriceFen: try row.decode(Int64.self, at: 13))
+            id: id, version: Int(version), operatorID: operatorID, authorizationID: authorizationID,
+            current: ProductVersion(title: title, description: description, sector: sector,
+                                    regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
+                                    scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
+                                    chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []))
     }
 }

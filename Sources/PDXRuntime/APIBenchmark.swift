@@ -57,28 +57,8 @@ public struct APIBenchmark: Sendable {
     public func run(say: @Sendable (String) -> Void) async throws -> [String] {
         let wrk = try Self.find("wrk", hint: "apt-get install wrk")
         let pgbench = try Self.find("pgbench", hint: "apt-get install postgresql")
-        var cluster: LocalPostgres?
-        let url: String
-        if let given = options.databaseURL {
-            url = given
-        } else {
-            say("starting a durable PostgreSQL for the benchmark…")
-            let local = LocalPostgres(directory: URL(fileURLWithPath: "/tmp/pdx-bench-api-\(getpid())"), profile: .dev)
-            url = try await local.start().connectionString(database: "postgres")
-            try local.removeWhenProcessExits(pid: getpid())
-            cluster = local
-        }
-        let pool = PostgresPool(configuration: .init(connection: PostgresConfiguration(connectionString: url, applicationName: "pdx bench api"),
-                                                     maxConnections: 2), logger: logger)
-        do {
-            let figures = try await measure(pool, url: url, wrk: wrk, pgbench: pgbench, say: say)
-            await pool.close()
-            try await cluster?.stop()
-            return figures
-        } catch {
-            await pool.close()
-            try? await cluster?.stop()
-            throw error
+        return try await withBenchmarkDatabase(options.databaseURL, name: "api", maxConnections: 2, logger: logger, say: say) { pool, url in
+            try await measure(pool, url: url, wrk: wrk, pgbench: pgbench, say: say)
         }
     }
 

@@ -52,28 +52,8 @@ public struct MatchBenchmark: Sendable {
 
     /// Runs every step, printing progress with `say`, and returns the figures, one `name: value unit` each.
     public func run(say: @Sendable (String) -> Void) async throws -> [String] {
-        var cluster: LocalPostgres?
-        let url: String
-        if let given = options.databaseURL {
-            url = given
-        } else {
-            say("starting a durable PostgreSQL for the benchmark…")
-            let local = LocalPostgres(directory: URL(fileURLWithPath: "/tmp/pdx-bench-match-\(getpid())"), profile: .dev)
-            url = try await local.start().connectionString(database: "postgres")
-            try local.removeWhenProcessExits(pid: getpid())
-            cluster = local
-        }
-        let configuration = PostgresConfiguration(connectionString: url, applicationName: "pdx bench match")
-        let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 4), logger: logger)
-        do {
-            let figures = try await measure(pool, url: url, say: say)
-            await pool.close()
-            try await cluster?.stop()
-            return figures
-        } catch {
-            await pool.close()
-            try? await cluster?.stop()
-            throw error
+        try await withBenchmarkDatabase(options.databaseURL, name: "match", maxConnections: 4, logger: logger, say: say) { pool, url in
+            try await measure(pool, url: url, say: say)
         }
     }
 
