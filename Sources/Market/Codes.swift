@@ -79,6 +79,33 @@ public struct RegionCode: Hashable, Sendable, Codable, Comparable, CustomStringC
     /// The province-level division containing this one (`310115` → `310000`).
     public var province: RegionCode { RegionCode(unchecked: String(value.prefix(2)) + "0000") }
 
+    /// The codes this division covers, as GB/T 2260 nests them: `PP0000` a province-level division,
+    /// `PPCC00` a prefecture-level one inside it, `PPCCDD` a county-level one inside that (`PP00DD`
+    /// directly under the province). `110000` covers 110000 up to 119999; `110101` only itself. Mirrors
+    /// `pdx_region_span` (sql/0014_region_hierarchy.sql).
+    public var span: Range<Int> {
+        let number = Int(value) ?? 0
+        if value.hasSuffix("0000") { return number..<(number + 10_000) }
+        if value.hasSuffix("00") { return number..<(number + 100) }
+        return number..<(number + 1)
+    }
+
+    /// This division and the divisions containing it, itself first (`310115` → 310115, 310100, 310000).
+    /// Mirrors `pdx_region_lineage`.
+    public var lineage: [RegionCode] {
+        let province = String(value.prefix(2)) + "0000"
+        if value.hasSuffix("0000") { return [self] }
+        let city = String(value.prefix(4)) + "00"
+        if value.hasSuffix("00") || value.dropFirst(2).hasPrefix("00") { return [self, RegionCode(unchecked: province)] }
+        return [self, RegionCode(unchecked: city), RegionCode(unchecked: province)]
+    }
+
+    /// Whether `other` lies within this division (or is it).
+    public func covers(_ other: RegionCode) -> Bool { span.contains(other.span.lowerBound) && span.upperBound >= other.span.upperBound }
+
+    /// Whether one of the two lies within the other.
+    public func overlaps(_ other: RegionCode) -> Bool { covers(other) || other.covers(self) }
+
     init(unchecked value: String) { self.value = value }
 
     public var description: String { value }
@@ -123,9 +150,52 @@ public func validateSlugs(_ values: [String], field: String, allowEmpty: Bool = 
     guard Set(values).count == values.count else { throw MarketInputError(field: field, rule: "must not repeat an entry") }
 }
 
-/// Checks a piece of text a person wrote.
+/// Checks a piece of text a person wrote. U+0000 is refused: it is valid JSON, but no text column of
+/// PostgreSQL can hold it.
 public func validateText(_ value: String, field: String, maxLength: Int, required: Bool = true) throws(MarketInputError) {
     let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
     if required && trimmed.isEmpty { throw MarketInputError(field: field, rule: "must not be empty") }
     guard value.count <= maxLength else { throw MarketInputError(field: field, rule: "must have at most \(maxLength) characters") }
+    guard !value.utf8.contains(0) else { throw MarketInputError.nulCharacter(field) }
+}
+
+extension MarketInputError {
+    /// Text holding U+0000.
+    public static func nulCharacter(_ field: String) -> MarketInputError {
+        MarketInputError(field: field, rule: "must not contain the character U+0000")
+    }
+}
+
+extension Array where Element == RegionCode {
+    /// Whether some code of this list covers, or lies within, some code of `other` (`pdx_regions_overlap`).
+    public func overlaps(_ other: [RegionCode]) -> Bool { contains { mine in other.contains { mine.overlaps($0) } } }
+
+    /// Whether every division of `other` lies within some division of this list.
+    public func covers(_ other: [RegionCode]) -> Bool { other.allSatisfy { theirs in contains { $0.covers(theirs) } } }
+
+    /// Refuses a list in which one division lies within another (`310115` beside `310000` says nothing more).
+    public func validateNotNested(field: String) throws(MarketInputError) {
+        for region in self {
+            if let outer = first(where: { $0 != region && $0.covers(region) }) {
+                throw MarketInputError(field: field, rule: "must not list \(region) beside \(outer), which covers it")
+            }
+        }
+    }
+}
+
+/// The bounds of money and quantities (also CHECKs in sql/0013_money_bounds.sql): within them, a unit
+/// price times a quantity either is an amount an order may have or is refused, and 64 bits never overflow.
+public enum Money {
+    /// The most a unit may cost: 10^10 fen (100 million yuan).
+    public static let maximumUnitPriceFen: Int64 = 10_000_000_000
+    /// The largest amount: a budget, a quote, an order, an allowance, a fee of a pricing rule (10^15 fen, 10 trillion yuan).
+    public static let maximumAmountFen: Int64 = 1_000_000_000_000_000
+    /// The largest quantity of a demand or an order.
+    public static let maximumQuantity: Int64 = 1_000_000_000_000
+
+    /// Checks an amount in fen: from 0 to `maximum`.
+    public static func validate(_ fen: Int64, field: String, maximum: Int64 = maximumAmountFen) throws(MarketInputError) {
+        guard fen >= 0 else { throw MarketInputError(field: field, rule: "must not be negative") }
+        guard fen <= maximum else { throw MarketInputError(field: field, rule: "must be at most \(maximum) fen") }
+    }
 }

@@ -61,6 +61,23 @@ public enum DemandState: String, LifecycleState {
     }
 }
 
+extension DemandState {
+    /// The moves a demander makes: open a draft, cancel before an order. The life cycle's other moves
+    /// are the market's own (matched when proposed, open again when every proposal is gone or an order
+    /// falls through, ordered, fulfilled, expired) and are refused to a demander like any move it lacks.
+    public func movingByDemander(to next: DemandState) throws(TransitionRefused) -> DemandState {
+        let allowed: Set<DemandState> = switch self {
+        case .draft: [.open, .cancelled]
+        case .open, .matched: [.cancelled]
+        case .ordered, .fulfilled, .expired, .cancelled: []
+        }
+        guard allowed.contains(next) else {
+            throw TransitionRefused(subject: Self.subject, from: rawValue, to: next.rawValue, allowed: allowed.map(\.rawValue).sorted())
+        }
+        return next
+    }
+}
+
 /// draft -> listed <-> suspended, and delisted for good.
 public enum ProductState: String, LifecycleState {
     case draft, listed, suspended, delisted

@@ -77,6 +77,9 @@ public struct Authorization: Sendable, Codable, Hashable {
     public var validFrom: Date
     public var validUntil: Date
     public var state: AuthorizationState
+    /// When the state last changed, and why (a suspension's or revocation's reason; nil when none was given).
+    public var stateChangedAt: Date?
+    public var stateReason: String?
 
     public static let longestTerm: TimeInterval = 5 * 365.25 * 86_400
 
@@ -100,6 +103,7 @@ public struct Authorization: Sendable, Codable, Hashable {
         try validateSlugs(scenarios, field: "scenarios")
         guard !regions.isEmpty else { throw MarketInputError(field: "regions", rule: "must not be empty") }
         guard Set(regions).count == regions.count else { throw MarketInputError(field: "regions", rule: "must not repeat a region") }
+        try regions.validateNotNested(field: "regions")
         guard validUntil > validFrom else { throw MarketInputError(field: "valid_until", rule: "must be after valid_from") }
         // Calendar years: five years from 2026-03-01 end at 2031-03-01 at the latest.
         let limit = Calendar.utc.date(byAdding: .year, value: 5, to: validFrom) ?? validFrom.addingTimeInterval(Self.longestTerm)
@@ -111,9 +115,10 @@ public struct Authorization: Sendable, Codable, Hashable {
         state == .active && validFrom <= instant && instant < validUntil
     }
 
-    /// Whether the scope covers a sector in at least one of the regions.
+    /// Whether the scope reaches a sector in some of the regions: a region of the grant covers one of
+    /// them, or lies within one (a province-wide product reaches into a district's grant).
     public func covers(sector: String, anyOf regions: [RegionCode]) -> Bool {
-        sectors.contains(sector) && regions.contains { self.regions.contains($0) }
+        sectors.contains(sector) && self.regions.overlaps(regions)
     }
 }
 
@@ -176,7 +181,7 @@ public struct ProductVersion: Sendable, Codable, Hashable {
         guard !deliveryModes.isEmpty, Set(deliveryModes).count == deliveryModes.count else {
             throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
         }
-        guard listPriceFen >= 0 else { throw MarketInputError(field: "list_price_fen", rule: "must not be negative") }
+        try Money.validate(listPriceFen, field: "list_price_fen", maximum: Money.maximumUnitPriceFen)
         guard !sourceResourceIDs.isEmpty, Set(sourceResourceIDs).count == sourceResourceIDs.count else {
             throw MarketInputError(field: "source_resource_ids", rule: "must name at least one resource, each once")
         }
@@ -233,8 +238,8 @@ public struct DemandRequest: Sendable, Codable, Hashable {
         guard Set(regions).count == regions.count else { throw MarketInputError(field: "regions", rule: "must not repeat a region") }
         try validateSlugs(fieldsWanted, field: "fields_wanted")
         try validateSlugs(tags, field: "tags", allowEmpty: true)
-        guard (1...1_000_000_000_000).contains(quantity) else { throw MarketInputError(field: "quantity", rule: "must be from 1 to 10^12") }
-        guard budgetFen >= 0 else { throw MarketInputError(field: "budget_fen", rule: "must not be negative") }
+        guard (1...Money.maximumQuantity).contains(quantity) else { throw MarketInputError(field: "quantity", rule: "must be from 1 to 10^12") }
+        try Money.validate(budgetFen, field: "budget_fen")
         guard !deliveryModes.isEmpty, Set(deliveryModes).count == deliveryModes.count else {
             throw MarketInputError(field: "delivery_modes", rule: "must name api, file or sandbox, each at most once")
         }

@@ -27,7 +27,8 @@ public enum Matching {
     public static func exclusions(demand: DemandRequest, product: ProductVersion, quote: Quote) -> [Exclusion] {
         var found: [Exclusion] = []
         if demand.sector != product.sector { found.append(.sector) }
-        if Set(demand.regions).isDisjoint(with: product.regions) { found.append(.region) }
+        // Regions nest: a product for a province serves a demand for one of its districts, and the other way round.
+        if !demand.regions.overlaps(product.regions) { found.append(.region) }
         if Set(demand.deliveryModes).isDisjoint(with: product.deliveryModes) { found.append(.deliveryMode) }
         if quote.amountFen > demand.budgetFen { found.append(.budget) }
         return found
@@ -49,14 +50,12 @@ public enum Matching {
         let demand: DemandRequest
         let wanted: Set<String>
         let tags: Set<String>
-        let regions: Set<RegionCode>
         let text: Bigrams
 
         public init(_ demand: DemandRequest) {
             self.demand = demand
             wanted = Set(demand.fieldsWanted)
             tags = Set(demand.tags)
-            regions = Set(demand.regions)
             text = Bigrams(demand.title + " " + demand.description)
         }
 
@@ -66,7 +65,7 @@ public enum Matching {
             /// The weighted sum of every component but the price.
             public let total: Double
             let fields: Double, scenario: Double, text: Double, tags: Double, region: Double
-            let covered: [String], sharedTags: Int, sharedRegions: Int, productRegions: Int
+            let covered: [String], sharedTags: Int, sharedRegions: Int, broaderRegions: Int, productRegions: Int
 
             public init(_ scorer: Scorer, _ product: ProductVersion) {
                 covered = product.fields.filter(scorer.wanted.contains)
@@ -77,10 +76,14 @@ public enum Matching {
                 sharedTags = productTags.filter(scorer.tags.contains).count
                 let union = scorer.tags.count + productTags.count - sharedTags
                 tags = union == 0 ? 0 : Double(sharedTags) / Double(union)
-                // A product made for fewer regions fits a regional demand more closely.
-                sharedRegions = Set(product.regions).filter(scorer.regions.contains).count
+                // A product made for fewer regions fits a regional demand more closely: a region of the product
+                // within a region wanted counts fully, one that covers a region wanted (a province for a district) half.
+                sharedRegions = product.regions.filter { region in scorer.demand.regions.contains { $0.covers(region) } }.count
+                broaderRegions = product.regions.filter { region in
+                    !scorer.demand.regions.contains { $0.covers(region) } && scorer.demand.regions.contains { region.covers($0) }
+                }.count
                 productRegions = product.regions.count
-                region = productRegions == 0 ? 0 : Double(sharedRegions) / Double(productRegions)
+                region = productRegions == 0 ? 0 : (Double(sharedRegions) + Double(broaderRegions) / 2) / Double(productRegions)
                 // `weights` lists these five in this order, then the price.
                 total = zip([fields, scenario, text, tags, region], Matching.weights).reduce(0) { $0 + $1.0 * $1.1.1 }
             }
@@ -98,7 +101,8 @@ public enum Matching {
                     : "not built for the scenario \(demand.scenario)"),
                 "text": (partial.text, "title and description share \(Int((partial.text * 100).rounded())) % of their character bigrams"),
                 "tags": (partial.tags, "shares \(partial.sharedTags) tags"),
-                "region": (partial.region, "covers \(partial.sharedRegions) of its \(partial.productRegions) regions where wanted"),
+                "region": (partial.region, "\(partial.sharedRegions) of its \(partial.productRegions) regions lie where wanted"
+                    + (partial.broaderRegions == 0 ? "" : ", \(partial.broaderRegions) cover a region wanted and more")),
                 "price": (price, "quotes \(quote.amountFen) fen against a budget of \(budget) fen"),
             ]
             var total = 0.0

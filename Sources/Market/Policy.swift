@@ -3,7 +3,7 @@ public import Foundation
 /// A rule of DOMAIN.md that an action would break. `rule` is stable: the API reports it as the error
 /// code, tests match on it.
 public struct PolicyViolation: Error, Equatable, Sendable, CustomStringConvertible {
-    public enum Rule: String, Sendable, Codable {
+    public enum Rule: String, Sendable, Codable, CaseIterable {
         /// Rule 1: products only from resources inside an active authorization of their operator.
         case scope = "out_of_scope"
         /// Rule 2: at most one operator for a (sector, region) at any moment under single-operator mode.
@@ -47,7 +47,8 @@ public enum Policy {
         guard authorization.sectors.contains(version.sector) else {
             throw refuse("sector \(version.sector) is outside the authorization's sectors (\(authorization.sectors.joined(separator: ", ")))")
         }
-        if let region = version.regions.first(where: { !authorization.regions.contains($0) }) {
+        // A grant for a province covers its cities and districts.
+        if let region = version.regions.first(where: { !authorization.regions.covers([$0]) }) {
             throw refuse("region \(region) is outside the authorization's regions")
         }
         if let scenario = version.scenarios.first(where: { !authorization.scenarios.contains($0) }) {
@@ -59,7 +60,7 @@ public enum Policy {
             guard resource.agencyID == authorization.agencyID else {
                 throw refuse("resource \(id) was registered by another agency than the one that granted the authorization")
             }
-            guard authorization.sectors.contains(resource.sector), authorization.regions.contains(resource.regionCode) else {
+            guard authorization.sectors.contains(resource.sector), authorization.regions.covers([resource.regionCode]) else {
                 throw refuse("resource \(id) (\(resource.sector), \(resource.regionCode)) is outside the authorization's scope")
             }
         }

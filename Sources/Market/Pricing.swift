@@ -53,9 +53,11 @@ public struct PricingRule: Sendable, Codable, Hashable {
             self.chargeUnit = chargeUnit
         }
 
+        /// Whether the rule applies to the product: every field given holds (a region: some region of the
+        /// product lies within it, so a rule for a province covers its districts' products).
         public func covers(_ product: PricedProduct) -> Bool {
             (sector == nil || sector == product.version.sector)
-                && (region == nil || product.version.regions.contains(region!))
+                && (region.map { region in product.version.regions.contains { region.covers($0) } } ?? true)
                 && (productID == nil || productID == product.id)
                 && (operatorID == nil || operatorID == product.operatorID)
                 && (chargeUnit == nil || chargeUnit == product.version.chargeUnit)
@@ -82,30 +84,33 @@ public struct PricingRule: Sendable, Codable, Hashable {
 
     /// Checks what a rule must satisfy on its own, naming the field.
     public func validate() throws(MarketInputError) {
-        func nonNegative(_ value: Int64, _ field: String) throws(MarketInputError) {
-            guard value >= 0 else { throw MarketInputError(field: field, rule: "must not be negative") }
+        func nonNegative(_ value: Int64, _ field: String, maximum: Int64 = Money.maximumAmountFen) throws(MarketInputError) {
+            try Money.validate(value, field: field, maximum: maximum)
         }
+        let unitPrice = Money.maximumUnitPriceFen
         func permille(_ value: Int, _ field: String) throws(MarketInputError) {
             guard (0...1000).contains(value) else { throw MarketInputError(field: field, rule: "must be from 0 to 1000 (per mille)") }
         }
         guard reviewBy > effectiveAt else { throw MarketInputError(field: "review_by", rule: "must be after the effective time") }
         switch kind {
-        case .cap(let max): try nonNegative(max, "max_unit_price_fen")
+        case .cap(let max): try nonNegative(max, "max_unit_price_fen", maximum: unitPrice)
         case .publicInterestExemption: break
         case .tiers(let tiers):
             guard !tiers.isEmpty else { throw MarketInputError(field: "tiers", rule: "must have at least one band") }
             var next: Int64 = 1
             for (index, tier) in tiers.enumerated() {
                 guard tier.from == next else { throw MarketInputError(field: "tiers", rule: "bands must start at 1 and follow each other without gaps") }
+                guard tier.from <= Money.maximumQuantity else { throw MarketInputError(field: "tiers", rule: "bands must start at most at 10^12 units") }
                 guard (tier.unitPriceFen == nil) != (tier.multiplierPermille == nil) else {
                     throw MarketInputError(field: "tiers", rule: "each band needs a unit price or a multiplier, not both")
                 }
-                if let price = tier.unitPriceFen { try nonNegative(price, "tiers.unit_price_fen") }
+                if let price = tier.unitPriceFen { try nonNegative(price, "tiers.unit_price_fen", maximum: unitPrice) }
                 if let multiplier = tier.multiplierPermille {
                     guard (0...10_000).contains(multiplier) else { throw MarketInputError(field: "tiers.multiplier_permille", rule: "must be from 0 to 10000") }
                 }
                 if let upTo = tier.upTo {
                     guard upTo > tier.from else { throw MarketInputError(field: "tiers", rule: "a band must end after it starts") }
+                    guard upTo <= Money.maximumQuantity + 1 else { throw MarketInputError(field: "tiers", rule: "bands must end at most at 10^12 units") }
                     next = upTo
                 } else {
                     guard index == tiers.count - 1 else { throw MarketInputError(field: "tiers", rule: "only the last band may be open-ended") }
@@ -118,9 +123,10 @@ public struct PricingRule: Sendable, Codable, Hashable {
             try permille(rate, "permille")
             try validateSlugs(scenarios, field: "scenarios")
         case .usagePlan(let base, let perUnit, let free, let max):
-            try nonNegative(base, "base_fee_fen"); try nonNegative(perUnit, "per_unit_fen"); try nonNegative(free, "free_units")
+            try nonNegative(base, "base_fee_fen"); try nonNegative(perUnit, "per_unit_fen", maximum: unitPrice)
+            try nonNegative(free, "free_units", maximum: Money.maximumQuantity); try nonNegative(max, "monthly_max_fen")
             guard max >= base else { throw MarketInputError(field: "monthly_max_fen", rule: "must be at least the base fee") }
-        case .trialPrice(let price): try nonNegative(price, "unit_price_fen")
+        case .trialPrice(let price): try nonNegative(price, "unit_price_fen", maximum: unitPrice)
         }
     }
 }
@@ -170,7 +176,8 @@ public struct PricedPurchase: Sendable, Hashable {
 ///    amount, never below zero;
 /// 6. the cap once more on the total: never above cap × quantity.
 /// Rounding: every per-mille step rounds half up to a whole fen (`(amount × rate + 500) / 1000`); nothing
-/// else divides. Amounts that would overflow 64 bits are refused.
+/// else divides. An amount above `Money.maximumAmountFen` (an order's most) is refused, and so every
+/// intermediate product that would overflow 64 bits.
 public enum Pricing {
     /// The version of each rule in force at `instant`.
     public static func rulesInForce(_ versions: [PricingRule], at instant: Date) -> [PricingRule] {
@@ -272,8 +279,11 @@ public enum Pricing {
             amount = try multiply(cap.1, quantity)
             lines.append(.init(step: "cap_total", detail: "total clamped to the cap of \(cap.1) fen × \(quantity)", amountFen: amount))
         }
+        guard amount <= Money.maximumAmountFen else { throw tooLarge }
         return Quote(quantity: quantity, amountFen: amount, lines: lines, rules: used.sorted { ($0.id, $0.version) < ($1.id, $1.version) })
     }
+
+    public static let tooLarge = MarketInputError(field: "quantity", rule: "makes the amount larger than an order may be (\(Money.maximumAmountFen) fen)")
 
     /// `amount × rate / 1000`, rounded half up to a whole fen.
     static func permille(_ amount: Int64, _ rate: Int) -> Int64 {
@@ -284,13 +294,13 @@ public enum Pricing {
 
     static func multiply(_ a: Int64, _ b: Int64) throws(MarketInputError) -> Int64 {
         let (value, overflow) = a.multipliedReportingOverflow(by: b)
-        guard !overflow else { throw MarketInputError(field: "quantity", rule: "makes the amount too large") }
+        guard !overflow else { throw tooLarge }
         return value
     }
 
     static func add(_ a: Int64, _ b: Int64) throws(MarketInputError) -> Int64 {
         let (value, overflow) = a.addingReportingOverflow(b)
-        guard !overflow else { throw MarketInputError(field: "quantity", rule: "makes the amount too large") }
+        guard !overflow else { throw tooLarge }
         return value
     }
 }
@@ -330,6 +340,80 @@ extension PricingRule.Kind {
             newBase > base || newUnit > unit || newFree < free || newMax > max
         case (.trialPrice(let a), .trialPrice(let b)): b > a
         default: true
+        }
+    }
+}
+
+// MARK: Increases only after notice
+
+extension PricingRule.Kind {
+    /// Whether a rule of this kind can raise a quote where none applied before: a band or a plan may be
+    /// priced above the list price; a cap, a discount, an exemption or a trial price only lower it.
+    public var canRaiseWhereAdded: Bool {
+        switch self {
+        case .tiers, .usagePlan: true
+        case .cap, .publicInterestExemption, .smallMicroDiscount, .priorityScenarioDiscount, .trialPrice: false
+        }
+    }
+
+    /// Whether taking a rule of this kind away can raise a quote: every kind but the exemption (public
+    /// governance and public welfare pay nothing with or without it).
+    public var canRaiseWhereRemoved: Bool { self != .publicInterestExemption }
+}
+
+extension PricingRule {
+    /// Which products a change of scope moves, among those a buyer can pay for now or later (listed or
+    /// suspended, at their current or announced version): a product a new rule will not reach was never
+    /// priced by it, and a revision that moves a product is judged on its own.
+    public struct ScopeChange: Sendable, Hashable {
+        /// Some such product is covered by the old scope and not by the new one (it loses the rule).
+        public var losesProducts: Bool
+        /// Some such product is covered by the new scope and not by the old one (it gains the rule).
+        public var gainsProducts: Bool
+
+        public init(losesProducts: Bool, gainsProducts: Bool) {
+            self.losesProducts = losesProducts
+            self.gainsProducts = gainsProducts
+        }
+    }
+
+    /// Whether putting this version in the place of `old` (nil: no version in force) can raise some
+    /// buyer's quote: its terms against the old ones, and the products that leave or enter its scope.
+    public func raisesPrices(comparedTo old: PricingRule?, scope change: ScopeChange) -> Bool {
+        guard let old else { return change.gainsProducts && kind.canRaiseWhereAdded }
+        if kind.raisesPrices(comparedTo: old.kind) { return true }
+        if change.losesProducts && old.kind.canRaiseWhereRemoved { return true }
+        if change.gainsProducts && kind.canRaiseWhereAdded { return true }
+        return false
+    }
+}
+
+extension Pricing {
+    /// When a change may take effect: at once when it raises no quote against `inForce` (the version
+    /// buyers pay by now; nil: none); otherwise after the notice period, or at the time of an announced
+    /// version of the same scope against whose terms it raises nothing (that version's notice covers
+    /// it), whichever comes first.
+    public static func earliestEffectiveTime(of change: PricingRule, inForce: PricingRule?, scope: PricingRule.ScopeChange,
+                                             announced: [PricingRule], now: Date, notice: TimeInterval) -> Date {
+        guard change.raisesPrices(comparedTo: inForce, scope: scope) else { return now }
+        let covered = announced.filter { $0.effectiveAt > now && $0.scope == change.scope && !change.kind.raisesPrices(comparedTo: $0.kind) }
+            .map(\.effectiveAt).min()
+        return min(covered ?? now + notice, now + notice)
+    }
+}
+
+extension ProductVersion {
+    /// Whether selling this version in place of `old` can raise some buyer's quote under `rules` (every
+    /// version of every rule, in force or announced): a higher list price, another charge unit (prices in
+    /// different units do not compare), or a change of sector or regions that takes the product out of a
+    /// rule that lowers prices, or into one that can raise them.
+    public func raisesPrices(comparedTo old: ProductVersion, productID: UUID, operatorID: UUID, rules: [PricingRule]) -> Bool {
+        if listPriceFen > old.listPriceFen || chargeUnit != old.chargeUnit { return true }
+        let before = PricedProduct(id: productID, operatorID: operatorID, version: old)
+        let after = PricedProduct(id: productID, operatorID: operatorID, version: self)
+        return rules.contains { rule in
+            let (was, will) = (rule.scope.covers(before), rule.scope.covers(after))
+            return (was && !will && rule.kind.canRaiseWhereRemoved) || (!was && will && rule.kind.canRaiseWhereAdded)
         }
     }
 }

@@ -42,7 +42,7 @@ public struct Quote: Sendable, Codable, Hashable {
     public static func atListPrice(of version: ProductVersion, quantity: Int64, purpose: Purpose) throws(MarketInputError) -> Quote {
         guard quantity >= 1 else { throw MarketInputError(field: "quantity", rule: "must be at least 1") }
         let (amount, overflow) = version.listPriceFen.multipliedReportingOverflow(by: quantity)
-        guard !overflow else { throw MarketInputError(field: "quantity", rule: "makes the amount too large") }
+        guard !overflow, amount <= Money.maximumAmountFen else { throw Pricing.tooLarge }
         var lines = [Line(step: "list_price", detail: "\(version.listPriceFen) fen per \(version.chargeUnit.rawValue) × \(quantity)", amountFen: amount)]
         if purpose.isPublicInterest {
             lines.append(Line(step: "public_interest_free", detail: "\(purpose.rawValue) uses public data free of charge", amountFen: 0))

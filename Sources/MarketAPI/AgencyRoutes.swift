@@ -21,7 +21,7 @@ extension MarketAPI {
         }
         v1.get("resources/:id") { _, context -> ResourceBody in
             let party = try context.requireParty()
-            let id = try context.parameters.require("id", as: UUID.self)
+            let id = try context.id("id")
             guard let resource = try await store.resource(id), resource.agencyID == party.id else { throw MarketNotFound("resource", id) }
             return ResourceBody(resource)
         }
@@ -33,7 +33,8 @@ extension MarketAPI {
                 let holder: Party?
                 do { holder = try await store.party(body.operatorId) } catch is MarketNotFound { holder = nil }
                 guard holder?.kind == .operator else { throw MarketInputError(field: "operator_id", rule: "must name a registered operator") }
-                return AuthorizationBody(try await store.grant(try body.authorization(agency: party.id), by: .party(party.id)))
+                let granted = try await store.grant(try body.authorization(agency: party.id), by: .party(party.id))
+                return AuthorizationBody(try await store.authorization(granted.id))
             }
         }
         v1.get("authorizations") { request, context -> Page<AuthorizationBody> in
@@ -43,7 +44,7 @@ extension MarketAPI {
         }
         v1.get("authorizations/:id") { _, context -> AuthorizationBody in
             let party = try context.requireParty()
-            let id = try context.parameters.require("id", as: UUID.self)
+            let id = try context.id("id")
             let grant = try await store.authorization(id)
             guard grant.agencyID == party.id || grant.operatorID == party.id else { throw MarketNotFound("authorization", id) }
             return AuthorizationBody(grant)
@@ -52,7 +53,7 @@ extension MarketAPI {
         for (action, next) in [("suspend", AuthorizationState.suspended), ("reinstate", .active), ("revoke", .revoked)] {
             v1.post("authorizations/:id/\(action)") { request, context -> Response in
                 try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
-                    let id = try context.parameters.require("id", as: UUID.self)
+                    let id = try context.id("id")
                     let grant = try await store.authorization(id)
                     guard grant.agencyID == party.id else {
                         if grant.operatorID == party.id { throw Problem.forbidden("only the granting agency may \(action) an authorization") }
@@ -66,17 +67,14 @@ extension MarketAPI {
     }
 
     /// The caller's webhook: where events are delivered, and the secret that signs them.
-    static func addWebhookRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore, allowHTTP: Bool) {
+    static func addWebhookRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore, policy: WebhookPolicy) {
         v1.get("webhook") { _, context -> WebhookBody in
             let party = try context.requireParty()
             return WebhookBody(url: try await store.webhook(of: party.id)?.url, secret: nil)
         }
         v1.post("webhook") { request, context -> Response in
             try await context.post(request, as: WebhookBody.self, status: .ok, store: store) { body, party in
-                if let url = body.url, !allowHTTP, !url.lowercased().hasPrefix("https://") {
-                    throw MarketInputError(field: "url", rule: "must be an https URL")
-                }
-                return WebhookBody(url: body.url, secret: try await store.setWebhook(party: party.id, url: body.url, by: .party(party.id)))
+                WebhookBody(url: body.url, secret: try await store.setWebhook(party: party.id, url: body.url, policy: policy, by: .party(party.id)))
             }
         }
         v1.post("webhook/rotate") { request, context -> Response in
@@ -84,7 +82,8 @@ extension MarketAPI {
                 guard let current = try await store.webhook(of: party.id) else {
                     throw Problem(.conflict, code: "state_conflict", detail: "there is no webhook to rotate the secret of; set one first")
                 }
-                return WebhookBody(url: current.url, secret: try await store.setWebhook(party: party.id, url: current.url, by: .party(party.id)))
+                return WebhookBody(url: current.url, secret: try await store.setWebhook(party: party.id, url: current.url, policy: policy,
+                                                                                        by: .party(party.id)))
             }
         }
     }

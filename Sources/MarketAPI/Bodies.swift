@@ -20,18 +20,31 @@ struct ProductBody: ResponseEncodable {
     var deliveryModes: [String]
     var chargeUnit: String
     var listPriceFen: Int64
+    /// The version announced to take effect after the notice period (a rise), or null.
+    var pendingVersion: PendingVersionBody?
+
+    struct PendingVersionBody: Encodable {
+        var version: Int
+        var effectiveAt: Date
+        var listPriceFen: Int64
+        var chargeUnit: String
+    }
 
     init(_ product: ListedProduct) {
         self.init(id: product.id, state: .listed, version: product.version, operatorID: product.operatorID,
-                  authorizationID: product.authorizationID, content: product.current)
+                  authorizationID: product.authorizationID, content: product.current, announced: product.announced)
     }
 
     init(_ product: StoredProduct) {
         self.init(id: product.id, state: product.state, version: product.version, operatorID: product.operatorID,
-                  authorizationID: product.authorizationID, content: product.current)
+                  authorizationID: product.authorizationID, content: product.current, announced: product.announcement)
     }
 
-    private init(id: UUID, state: ProductState, version: Int, operatorID: UUID, authorizationID: UUID, content: ProductVersion) {
+    private init(id: UUID, state: ProductState, version: Int, operatorID: UUID, authorizationID: UUID, content: ProductVersion,
+                 announced: AnnouncedVersion?) {
+        pendingVersion = announced.map {
+            PendingVersionBody(version: $0.version, effectiveAt: $0.effectiveAt, listPriceFen: $0.listPriceFen, chargeUnit: $0.chargeUnit.rawValue)
+        }
         self.id = id
         self.state = state.rawValue
         self.version = version
@@ -47,6 +60,32 @@ struct ProductBody: ResponseEncodable {
         deliveryModes = content.deliveryModes.map(\.rawValue)
         chargeUnit = content.chargeUnit.rawValue
         listPriceFen = content.listPriceFen
+    }
+
+    /// `pending_version` is always present (null when nothing is announced).
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(state, forKey: .state)
+        try container.encode(version, forKey: .version)
+        try container.encode(operatorId, forKey: .operatorId)
+        try container.encode(authorizationId, forKey: .authorizationId)
+        try container.encode(title, forKey: .title)
+        try container.encode(description, forKey: .description)
+        try container.encode(sector, forKey: .sector)
+        try container.encode(regions, forKey: .regions)
+        try container.encode(scenarios, forKey: .scenarios)
+        try container.encode(tags, forKey: .tags)
+        try container.encode(fields, forKey: .fields)
+        try container.encode(deliveryModes, forKey: .deliveryModes)
+        try container.encode(chargeUnit, forKey: .chargeUnit)
+        try container.encode(listPriceFen, forKey: .listPriceFen)
+        try container.encode(pendingVersion, forKey: .pendingVersion)
+    }
+
+    enum CodingKeys: CodingKey {
+        case id, state, version, operatorId, authorizationId, title, description, sector, regions, scenarios, tags, fields, deliveryModes
+        case chargeUnit, listPriceFen, pendingVersion
     }
 }
 
@@ -96,8 +135,8 @@ struct NewDemandBody: Decodable {
     var regions: [String]
     var fieldsWanted: [String]
     var tags: [String]?
-    var quantity: Int64
-    var budgetFen: Int64
+    @WholeNumber var quantity: Int64
+    @WholeNumber var budgetFen: Int64
     var deliveryModes: [String]
     var expiresAt: Date
     var open: Bool?
@@ -160,7 +199,7 @@ struct ProductContent: Decodable {
     var fields: [String]
     var deliveryModes: [String]
     var chargeUnit: String
-    var listPriceFen: Int64
+    @WholeNumber var listPriceFen: Int64
     var sourceResourceIds: [UUID]
 
     func version() throws -> ProductVersion {
@@ -262,6 +301,9 @@ struct AuthorizationBody: ResponseEncodable {
     var validFrom: Date
     var validUntil: Date
     var state: String
+    /// When the state last changed, and why (null when no reason was given).
+    var stateChangedAt: Date?
+    var stateReason: String?
 
     init(_ grant: Authorization) {
         id = grant.id
@@ -274,6 +316,29 @@ struct AuthorizationBody: ResponseEncodable {
         validFrom = grant.validFrom
         validUntil = grant.validUntil
         state = grant.state.rawValue
+        stateChangedAt = grant.stateChangedAt
+        stateReason = grant.stateReason
+    }
+
+    /// Optionals are written as null, so that every field is always present.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(agencyId, forKey: .agencyId)
+        try container.encode(operatorId, forKey: .operatorId)
+        try container.encode(sectors, forKey: .sectors)
+        try container.encode(regions, forKey: .regions)
+        try container.encode(scenarios, forKey: .scenarios)
+        try container.encode(mode, forKey: .mode)
+        try container.encode(validFrom, forKey: .validFrom)
+        try container.encode(validUntil, forKey: .validUntil)
+        try container.encode(state, forKey: .state)
+        try container.encode(stateChangedAt, forKey: .stateChangedAt)
+        try container.encode(stateReason, forKey: .stateReason)
+    }
+
+    enum CodingKeys: CodingKey {
+        case id, agencyId, operatorId, sectors, regions, scenarios, mode, validFrom, validUntil, state, stateChangedAt, stateReason
     }
 }
 

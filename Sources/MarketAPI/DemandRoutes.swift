@@ -27,13 +27,13 @@ extension MarketAPI {
             DemandBody(try await context.ownDemand(store))
         }
         // A draft is replaced as a whole; with `"open": true` it is opened too.
-        v1.put("demands/:id") { request, context -> DemandBody in
-            let party = try context.requireParty()
-            let body = try await request.decode(as: NewDemandBody.self, context: context)
-            let demand = try await context.ownDemand(store)
-            try await store.updateDraftDemand(demand.id, with: try body.request(), by: .party(party.id))
-            if body.open == true { try await store.changeDemand(demand.id, to: .open, by: .party(party.id)) }
-            return DemandBody(try await store.demand(demand.id))
+        v1.put("demands/:id") { request, context -> Response in
+            try await context.put(request, as: NewDemandBody.self, store: store) { body, party in
+                let demand = try await context.ownDemand(store)
+                try await store.updateDraftDemand(demand.id, with: try body.request(), by: .party(party.id))
+                if body.open == true { try await store.changeDemand(demand.id, to: .open, by: .party(party.id)) }
+                return DemandBody(try await store.demand(demand.id))
+            }
         }
         v1.get("demands/:id/matches") { _, context -> Page<MatchSummary> in
             let demand = try await context.ownDemand(store)

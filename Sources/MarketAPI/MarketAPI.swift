@@ -24,12 +24,7 @@ public struct APIContext: RequestContext {
     /// Requests above 1 MiB are refused with 413.
     public var maxUploadSize: Int { 1 << 20 }
 
-    public var requestDecoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }
+    public var requestDecoder: JSONDecoder { RequestBody.decoder }
 
     public var responseEncoder: JSONEncoder {
         let encoder = JSONEncoder()
@@ -39,59 +34,70 @@ public struct APIContext: RequestContext {
         return encoder
     }
 
-    /// Runs a POST for the caller's party: decodes the body, runs `action` and answers `status` with its
-    /// result as JSON. With an `Idempotency-Key` header the action runs at most once per key: a retry with
-    /// the same body gets the first response again (`Idempotent-Replayed: true`), the same key with
-    /// another body is a 422, and a retry while the first is still running a 409.
-    func post<Input: Decodable, Output: Encodable>(
+    /// Runs a POST for the caller's party: decodes the body, runs `action` in one transaction with every
+    /// store call it makes, and answers `status` with its result as JSON. With an `Idempotency-Key` the
+    /// action runs at most once per key: the key and the response are recorded in the action's own
+    /// transaction, so a retry (after any crash) either gets the first response again
+    /// (`Idempotent-Replayed: true`) or runs the action for the first time; the same key with another
+    /// body is a 422; a retry while the first still runs waits for it.
+    func post<Input: Decodable & Sendable, Output: Encodable & Sendable>(
         _ request: Request, as input: Input.Type, status: HTTPResponse.Status = .created, store: MarketStore,
-        location: @escaping (Output) -> String? = { _ in nil }, _ action: (Input, Party) async throws -> Output
+        location: @escaping @Sendable (Output) -> String? = { _ in nil },
+        _ action: @escaping @Sendable (Input, Party) async throws -> Output
     ) async throws -> Response {
         let party = try requireParty()
         let body = Data(try await request.body.collect(upTo: maxUploadSize).readableBytesView)
-        func run() async throws -> (HTTPFields, Data) {
-            // An action without parameters may be posted with no body at all.
-            let output = try await action(try requestDecoder.decode(Input.self, from: body.isEmpty ? Data("{}".utf8) : body), party)
-            var headers: HTTPFields = [.contentType: "application/json"]
-            if let location = location(output) { headers[.location] = location }
-            return (headers, try responseEncoder.encode(output))
+        // An action without parameters may be posted with no body at all.
+        let decoded = try RequestBody.decode(Input.self, from: body.isEmpty ? Data("{}".utf8) : body)
+        let key = try request.headers[.idempotencyKey].map { key throws(MarketInputError) in
+            try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: body)
         }
-        func response(_ status: HTTPResponse.Status, _ headers: HTTPFields, _ body: Data) -> Response {
-            Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        let encoder = responseEncoder
+        let outcome = try await store.withRequestTransaction(idempotency: key) {
+            let output = try await action(decoded, party)
+            var headers = ["Content-Type": "application/json"]
+            if let location = location(output) { headers["Location"] = location }
+            return StoredResponse(status: Int(status.code), headers: headers, body: try encoder.encode(output))
         }
-        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else {
-            let (headers, data) = try await run()
-            return response(status, headers, data)
+        switch outcome {
+        case .performed(let response): return Self.response(response, replayed: false)
+        case .replayed(let response): return Self.response(response, replayed: true)
         }
-        switch try await store.beginIdempotent(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: body) {
-        case .replay(let stored, let storedHeaders, let data):
-            var headers = HTTPFields()
-            for (name, value) in storedHeaders { if let field = HTTPField.Name(name) { headers[field] = value } }
-            headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
-            return response(HTTPResponse.Status(code: stored), headers, data)
-        case .mismatch:
-            throw Problem(.unprocessableContent, code: "idempotency_key_reused", detail: "this Idempotency-Key was used with another request",
-                          field: "Idempotency-Key")
-        case .inProgress:
-            throw Problem(.conflict, code: "idempotency_key_in_use", detail: "a request with this Idempotency-Key is still running; retry later")
-        case .proceed:
-            do {
-                let (headers, data) = try await run()
-                var kept: [String: String] = [:]
-                for field in headers { kept[field.name.canonicalName] = field.value }
-                try await store.finishIdempotent(party: party.id, key: key, status: Int(status.code), headers: kept, body: data)
-                return response(status, headers, data)
-            } catch {
-                try? await store.abandonIdempotent(party: party.id, key: key)
-                throw error
-            }
+    }
+
+    /// Runs a PUT for the caller's party: the body decoded, `action` in one transaction, its result as JSON (200).
+    func put<Input: Decodable & Sendable, Output: ResponseEncodable & Sendable>(
+        _ request: Request, as input: Input.Type, store: MarketStore, _ action: @escaping @Sendable (Input, Party) async throws -> Output
+    ) async throws -> Response {
+        let party = try requireParty()
+        let decoded = try RequestBody.decode(Input.self, from: Data(try await request.body.collect(upTo: maxUploadSize).readableBytesView))
+        let encoder = responseEncoder
+        let outcome = try await store.withRequestTransaction(idempotency: nil) {
+            StoredResponse(status: 200, headers: ["Content-Type": "application/json"], body: try encoder.encode(try await action(decoded, party)))
         }
+        guard case .performed(let response) = outcome else { throw Problem(.internalServerError, code: "internal", detail: "a PUT was replayed") }
+        return Self.response(response, replayed: false)
+    }
+
+    static func response(_ stored: StoredResponse, replayed: Bool) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in stored.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
+        if replayed { headers[.idempotentReplayed] = "true" }
+        return Response(status: HTTPResponse.Status(code: stored.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: stored.body)))
+    }
+
+    /// The path parameter `name` as a UUID, or a 400 naming it.
+    func id(_ name: String) throws -> UUID {
+        guard let text = parameters.get(name), let id = UUID(uuidString: text) else {
+            throw MarketInputError(field: name, rule: "must be a UUID")
+        }
+        return id
     }
 
     /// The demand named by the path's `id`, if it is the caller's (anyone else's is a 404).
     func ownDemand(_ store: MarketStore) async throws -> StoredDemand {
         let party = try requireParty()
-        let id = try parameters.require("id", as: UUID.self)
+        let id = try id("id")
         let demand = try await store.demand(id)
         guard demand.demanderID == party.id else { throw MarketNotFound("demand", id) }
         return demand
@@ -99,18 +105,18 @@ public struct APIContext: RequestContext {
 
     /// The match named by the path's `match`, if it belongs to the caller's demand named by `id`.
     func ownMatch(_ store: MarketStore) async throws -> UUID {
+        let match = try id("match")
         let demand = try await ownDemand(store)
-        let id = try parameters.require("match", as: UUID.self)
-        guard try await store.matches(MatchFilter(demandID: demand.id, limit: MatchFilter.maximumLimit)).contains(where: { $0.id == id }) else {
-            throw MarketNotFound("match", id)
+        guard try await store.matches(MatchFilter(demandID: demand.id, limit: MatchFilter.maximumLimit)).contains(where: { $0.id == match }) else {
+            throw MarketNotFound("match", match)
         }
-        return id
+        return match
     }
 
     /// The order named by the path's `id` with its seller, if the caller is its buyer or seller (else a 404).
     func ownOrder(_ store: MarketStore) async throws -> (order: StoredOrder, seller: UUID) {
         let party = try requireParty()
-        let id = try parameters.require("id", as: UUID.self)
+        let id = try id("id")
         let order = try await store.order(id)
         let seller = try await store.seller(of: order)
         guard order.buyerID == party.id || seller == party.id else { throw MarketNotFound("order", id) }
@@ -128,18 +134,18 @@ public struct APIContext: RequestContext {
 public struct APIConfiguration: Sendable {
     /// Requests a second each API key may make on average, with bursts up to `burst`; nil: no limit.
     public var rateLimit: RateLimit?
-    /// Whether webhook URLs may be plain http (for development on one machine); otherwise https only.
-    public var allowHTTPWebhooks: Bool
+    /// Where webhooks may point: https and public addresses only, unless in development.
+    public var webhooks: WebhookPolicy
     /// Where `/metrics` reads from; nil: `/metrics` answers 404.
     public var metrics: PrometheusCollectorRegistry?
     /// Listed products kept in memory (run it as a service beside the application); nil: every read goes
     /// to the database.
     public var catalogueCache: CatalogueCache?
 
-    public init(rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), allowHTTPWebhooks: Bool = false,
+    public init(rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), webhooks: WebhookPolicy = WebhookPolicy(),
                 metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil) {
         self.rateLimit = rateLimit
-        self.allowHTTPWebhooks = allowHTTPWebhooks
+        self.webhooks = webhooks
         self.metrics = metrics
         self.catalogueCache = catalogueCache
     }
@@ -153,6 +159,7 @@ public enum MarketAPI {
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init)))
+        router.middlewares.add(QueryTextCheck())
 
         router.get("/healthz") { _, _ in Status(status: "ok") }
         router.get("/readyz") { _, _ -> Response in
@@ -182,15 +189,17 @@ public enum MarketAPI {
         addDemandRoutes(v1, store: store)
         addOrderRoutes(v1, store: store)
         addAgencyRoutes(v1, store: store)
-        addWebhookRoutes(v1, store: store, allowHTTP: configuration.allowHTTPWebhooks)
+        addWebhookRoutes(v1, store: store, policy: configuration.webhooks)
         return router
     }
 
-    /// The application listening on `host:port`.
+    /// The application listening on `host:port`. `onListening` runs once the server accepts connections,
+    /// with the port it listens on (the one asked for, or the one the system chose for port 0).
     public static func application(store: MarketStore, configuration: APIConfiguration = .init(), host: String, port: Int,
-                                   logger: Logger) -> some ApplicationProtocol {
+                                   logger: Logger, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(router: router(store: store, configuration: configuration),
-                    configuration: .init(address: .hostname(host, port: port), serverName: "pdx"), logger: logger)
+                    configuration: .init(address: .hostname(host, port: port), serverName: "pdx"),
+                    onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }
 

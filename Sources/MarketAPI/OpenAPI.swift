@@ -165,7 +165,8 @@ enum OpenAPI {
       "schema": {
        "type": "integer",
        "format": "int64",
-       "minimum": 0
+       "minimum": 0,
+       "maximum": 10000000000
       }
      },
      {
@@ -174,7 +175,8 @@ enum OpenAPI {
       "schema": {
        "type": "integer",
        "format": "int64",
-       "minimum": 0
+       "minimum": 0,
+       "maximum": 10000000000
       }
      },
      {
@@ -261,12 +263,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -615,12 +617,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -884,12 +886,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -974,12 +976,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -1232,12 +1234,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -1424,12 +1426,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -1595,12 +1597,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -1667,12 +1669,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -1748,12 +1750,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -1829,12 +1831,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -1910,12 +1912,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -1991,12 +1993,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2072,12 +2074,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2153,12 +2155,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2234,12 +2236,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2315,12 +2317,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2396,12 +2398,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2477,12 +2479,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2558,12 +2560,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2639,12 +2641,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2720,12 +2722,12 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "a retry with the same key returns the first response",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
        "maxLength": 255,
-       "pattern": "^[ -~]+$"
+       "pattern": "^[!-~]+$"
       }
      }
     ],
@@ -2807,7 +2809,28 @@ enum OpenAPI {
      },
      "code": {
       "type": "string",
-      "description": "stable: invalid_input, malformed_json, unauthorized, forbidden, not_found, state_conflict, too_large, rate_limited, unavailable, internal, or a rule (cap_exceeded, out_of_scope, important_data, core_data, anti_monopoly, ...)"
+      "enum": [
+       "invalid_input",
+       "malformed_json",
+       "unauthorized",
+       "forbidden",
+       "not_found",
+       "method_not_allowed",
+       "state_conflict",
+       "idempotency_key_reused",
+       "too_large",
+       "rate_limited",
+       "unavailable",
+       "internal",
+       "out_of_scope",
+       "single_operator_overlap",
+       "grade_core",
+       "grade_important_needs_sandbox",
+       "personal_information_not_deidentified",
+       "cap_exceeded",
+       "anti_monopoly"
+      ],
+      "description": "stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_reused, too_large, rate_limited, unavailable, internal, or the DOMAIN rule broken"
      },
      "field": {
       "type": "string"
@@ -2922,7 +2945,8 @@ enum OpenAPI {
      "list_price_fen": {
       "type": "integer",
       "format": "int64",
-      "minimum": 0
+      "minimum": 0,
+      "maximum": 10000000000
      },
      "source_resource_ids": {
       "type": "array",
@@ -3029,7 +3053,51 @@ enum OpenAPI {
      "list_price_fen": {
       "type": "integer",
       "format": "int64",
-      "minimum": 0
+      "minimum": 0,
+      "maximum": 10000000000
+     },
+     "pending_version": {
+      "description": "a version announced to take effect after the notice period (it can raise the price), or null",
+      "oneOf": [
+       {
+        "type": "null"
+       },
+       {
+        "type": "object",
+        "properties": {
+         "version": {
+          "type": "integer",
+          "minimum": 2
+         },
+         "effective_at": {
+          "type": "string",
+          "format": "date-time"
+         },
+         "list_price_fen": {
+          "type": "integer",
+          "format": "int64",
+          "minimum": 0,
+          "maximum": 10000000000
+         },
+         "charge_unit": {
+          "type": "string",
+          "enum": [
+           "item",
+           "call",
+           "hour",
+           "record"
+          ]
+         }
+        },
+        "required": [
+         "version",
+         "effective_at",
+         "list_price_fen",
+         "charge_unit"
+        ],
+        "additionalProperties": false
+       }
+      ]
      }
     },
     "required": [
@@ -3047,7 +3115,8 @@ enum OpenAPI {
      "fields",
      "delivery_modes",
      "charge_unit",
-     "list_price_fen"
+     "list_price_fen",
+     "pending_version"
     ],
     "additionalProperties": false
    },
@@ -3113,7 +3182,8 @@ enum OpenAPI {
      "budget_fen": {
       "type": "integer",
       "format": "int64",
-      "minimum": 0
+      "minimum": 0,
+      "maximum": 1000000000000000
      },
      "delivery_modes": {
       "type": "array",
@@ -3209,12 +3279,14 @@ enum OpenAPI {
       }
      },
      "quantity": {
-      "type": "integer"
+      "type": "integer",
+      "maximum": 1000000000000
      },
      "budget_fen": {
       "type": "integer",
       "format": "int64",
-      "minimum": 0
+      "minimum": 0,
+      "maximum": 1000000000000000
      },
      "delivery_modes": {
       "type": "array",
@@ -3304,7 +3376,8 @@ enum OpenAPI {
      "quote_fen": {
       "type": "integer",
       "format": "int64",
-      "minimum": 0
+      "minimum": 0,
+      "maximum": 1000000000000000
      },
      "sector": {
       "type": "string"
@@ -3368,12 +3441,14 @@ enum OpenAPI {
     "type": "object",
     "properties": {
      "quantity": {
-      "type": "integer"
+      "type": "integer",
+      "maximum": 1000000000000
      },
      "amount_fen": {
       "type": "integer",
       "format": "int64",
-      "minimum": 0
+      "minimum": 0,
+      "maximum": 1000000000000000
      },
      "lines": {
       "type": "array",
@@ -3387,7 +3462,8 @@ enum OpenAPI {
          "type": "string"
         },
         "amount_fen": {
-         "type": "integer"
+         "type": "integer",
+         "maximum": 1000000000000000
         }
        },
        "required": [
@@ -3459,7 +3535,8 @@ enum OpenAPI {
      "amount_fen": {
       "type": "integer",
       "format": "int64",
-      "minimum": 0
+      "minimum": 0,
+      "maximum": 1000000000000000
      },
      "quote": {
       "$ref": "#/components/schemas/Quote"
@@ -3680,6 +3757,21 @@ enum OpenAPI {
        "revoked",
        "expired"
       ]
+     },
+     "state_changed_at": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "format": "date-time",
+      "description": "when the state last changed"
+     },
+     "state_reason": {
+      "type": [
+       "string",
+       "null"
+      ],
+      "description": "why (a suspension's or revocation's reason), or null"
      }
     },
     "required": [
@@ -3692,7 +3784,9 @@ enum OpenAPI {
      "mode",
      "valid_from",
      "valid_until",
-     "state"
+     "state",
+     "state_changed_at",
+     "state_reason"
     ],
     "additionalProperties": false
    },
@@ -3706,7 +3800,7 @@ enum OpenAPI {
       ],
       "format": "uri",
       "maxLength": 2000,
-      "description": "https (http only with pdx serve --allow-http-webhooks); null turns deliveries off"
+      "description": "https, with a host that resolves only to public addresses (not loopback, private, link-local such as 169.254.169.254, or the database's); null turns deliveries off"
      }
     },
     "required": [

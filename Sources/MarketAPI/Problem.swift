@@ -9,8 +9,8 @@ import Postgres
 /// `field` and `rule` when the input broke one.
 public struct Problem: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
-    /// Stable, machine-readable: `invalid_input`, `malformed_json`, `unauthorized`, `forbidden`, `not_found`,
-    /// `state_conflict`, `too_large`, a rule of DOMAIN.md (`cap_exceeded`, `out_of_scope`, ...), `unavailable`, `internal`.
+    /// Stable, machine-readable: one of the contract's enum (`Problem.code` in OpenAPI.swift), which the
+    /// README lists.
     public var code: String
     public var detail: String
     public var field: String?
@@ -66,8 +66,11 @@ public struct Problem: HTTPResponseError, Sendable {
             return Problem(.notFound, code: "not_found", detail: error.description)
         case let error as DecodingError:
             let (path, what) = Self.describe(error)
-            return Problem(.badRequest, code: "malformed_json", detail: path.isEmpty ? what : "\(path): \(what)",
-                           field: path.isEmpty ? nil : path)
+            let field = path.isEmpty ? "body" : path
+            return Problem(.badRequest, code: "invalid_input", detail: "\(field) \(what)", field: field, rule: what)
+        case is IdempotencyKeyReused:
+            return Problem(.unprocessableContent, code: "idempotency_key_reused", detail: "this Idempotency-Key was used with another request",
+                           field: "Idempotency-Key")
         case let error as any HTTPResponseError:
             // Hummingbird's own: routing, body limits (NIOTooManyBytesError), parameters.
             switch error.status {
@@ -75,7 +78,7 @@ public struct Problem: HTTPResponseError, Sendable {
             case .notFound: return Problem(.notFound, code: "not_found", detail: "no such resource")
             case .methodNotAllowed: return Problem(.methodNotAllowed, code: "method_not_allowed", detail: "this resource does not take that method")
             default:
-                return Problem(error.status, code: error.status.code < 500 ? "bad_request" : "internal",
+                return Problem(error.status, code: error.status.code < 500 ? "invalid_input" : "internal",
                                detail: (error as? HTTPError)?.body ?? error.status.reasonPhrase)
             }
         case let error as PostgresError where error.isConnectionFailure || error.kind == .poolTimeout:

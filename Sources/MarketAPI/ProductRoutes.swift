@@ -12,7 +12,7 @@ extension MarketAPI {
             return Page(try await store.searchCatalogue(query).map(ProductBody.init), limit: query.limit, id: \.id)
         }
         v1.get("products/:id") { _, context -> Response in
-            let id = try context.parameters.require("id", as: UUID.self)
+            let id = try context.id("id")
             func json(_ body: ByteBuffer) -> Response { Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body)) }
             if let cached = cache?.body(of: id) { return json(cached) }
             let generation = cache?.generation()
@@ -36,17 +36,18 @@ extension MarketAPI {
             }
         }
         // A draft is edited in place; a listed or suspended product gets a new version (unless nothing changed).
-        v1.put("products/:id") { request, context -> ProductBody in
-            let party = try context.requireParty()
-            let content = try await request.decode(as: ProductContent.self, context: context)
-            let product = try await context.ownProduct(store)
-            let version = try content.version()
-            if product.state == .draft {
-                try await store.updateDraft(product.id, with: version, by: .party(party.id))
-            } else if version != product.current {
-                try await store.revise(product.id, with: version, by: .party(party.id))
+        // A rise in price is announced (`pending_version`) and takes effect after the notice period.
+        v1.put("products/:id") { request, context -> Response in
+            try await context.put(request, as: ProductContent.self, store: store) { content, party in
+                let product = try await context.ownProduct(store)
+                let version = try content.version()
+                if product.state == .draft {
+                    try await store.updateDraft(product.id, with: version, by: .party(party.id))
+                } else if version != (product.announced?.version ?? product.current) {
+                    try await store.revise(product.id, with: version, by: .party(party.id))
+                }
+                return ProductBody(try await store.product(product.id))
             }
-            return ProductBody(try await store.product(product.id))
         }
         for (action, next) in [("list", ProductState.listed), ("suspend", .suspended), ("delist", .delisted)] {
             v1.post("products/:id/\(action)") { request, context -> Response in
@@ -61,9 +62,9 @@ extension MarketAPI {
         }
         v1.get("products/:id/quote") { request, context -> JSONBody<Quote> in
             let party = try context.requireParty()
-            let id = try context.parameters.require("id", as: UUID.self)
-            guard let quantity = request.uri.queryParameters["quantity"].flatMap({ Int64($0) }), quantity >= 1 else {
-                throw MarketInputError(field: "quantity", rule: "must be a whole number of at least 1")
+            let id = try context.id("id")
+            guard let quantity = request.uri.queryParameters["quantity"].flatMap({ Int64($0) }), (1...Money.maximumQuantity).contains(quantity) else {
+                throw MarketInputError(field: "quantity", rule: "must be a whole number from 1 to \(Money.maximumQuantity)")
             }
             guard let purpose = request.uri.queryParameters["purpose"].flatMap({ Purpose(rawValue: String($0)) }) else {
                 throw MarketInputError(field: "purpose", rule: "must be one of \(Purpose.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -80,7 +81,9 @@ extension MarketAPI {
         func text(_ name: String) -> String? { parameters[name[...]].map(String.init) }
         func fen(_ name: String) throws -> Int64? {
             try text(name).map { value in
-                guard let fen = Int64(value), fen >= 0 else { throw MarketInputError(field: name, rule: "must be a whole number of fen, at least 0") }
+                guard let fen = Int64(value), (0...Money.maximumUnitPriceFen).contains(fen) else {
+                    throw MarketInputError(field: name, rule: "must be a whole number of fen from 0 to \(Money.maximumUnitPriceFen)")
+                }
                 return fen
             }
         }
@@ -104,7 +107,7 @@ extension APIContext {
     /// listed product (which is public) and a 404 for any other.
     func ownProduct(_ store: MarketStore) async throws -> StoredProduct {
         let party = try requireParty()
-        let id = try parameters.require("id", as: UUID.self)
+        let id = try id("id")
         let product = try await store.product(id)
         guard product.operatorID == party.id else {
             if product.state == .listed { throw Problem.forbidden("only its operator changes a product") }

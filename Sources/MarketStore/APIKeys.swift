@@ -53,7 +53,7 @@ extension MarketStore {
 
     /// Keys, newest first, of one party or of all.
     public func apiKeys(party partyID: UUID? = nil) async throws -> [APIKey] {
-        try await pool.query("""
+        try await query("""
             SELECT id, party_id, prefix, label, created_at, revoked_at FROM api_keys
             WHERE \(partyID) IS NULL OR party_id = \(partyID) ORDER BY created_at DESC, id
             """).decode(UUID.self, UUID.self, String.self, String.self, Date.self, Date?.self).map {
@@ -67,7 +67,7 @@ extension MarketStore {
         let parts = token.split(separator: "_", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "pdx", parts[1].count == 12, parts[2].count == 48,
               (parts[1] + parts[2]).allSatisfy(\.isHexDigit) else { return nil }
-        let rows = try await pool.query("""
+        let rows = try await query("""
             SELECT k.key_sha256, p.id, p.kind::text, p.name, p.credit_code, p.region_code, p.small_or_micro
             FROM api_keys k JOIN parties p ON p.id = k.party_id
             WHERE k.prefix = \(String(parts[1])) AND k.revoked_at IS NULL

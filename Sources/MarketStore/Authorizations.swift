@@ -31,7 +31,7 @@ extension MarketStore {
     }
 
     public func authorization(_ id: UUID) async throws -> Authorization {
-        try await pool.withConnection { connection in
+        try await read { connection in
             guard let found = try await connection.authorization(id, lock: false) else { throw MarketNotFound("authorization", id) }
             return found
         }
@@ -40,7 +40,7 @@ extension MarketStore {
     /// The authorizations a party granted (an agency) or holds (an operator), in id order after `cursor`.
     public func authorizations(of partyID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [Authorization] {
         guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
-        return try await pool.query("""
+        return try await query("""
             SELECT id, \(unsafeRaw: PostgresConnection.authorizationColumns) FROM authorizations
             WHERE (agency_id = \(partyID) OR operator_id = \(partyID)) AND (\(cursor)::uuid IS NULL OR id > \(cursor))
             ORDER BY id LIMIT \(Int32(limit))
@@ -68,7 +68,7 @@ extension MarketStore {
             guard let current = try await connection.authorization(id, lock: true) else { throw MarketNotFound("authorization", id) }
             _ = try current.state.moving(to: next)
             try await connection.execute("""
-                UPDATE authorizations SET state = \(next.rawValue)::pdx_authorization_state, state_changed_at = now()
+                UPDATE authorizations SET state = \(next.rawValue)::pdx_authorization_state, state_changed_at = now(), state_reason = \(reason)
                 WHERE id = \(id) AND state = \(current.state.rawValue)::pdx_authorization_state
                 """)
             try await connection.execute("""
@@ -78,10 +78,26 @@ extension MarketStore {
                 """)
             try await connection.audit(actor, "authorization.\(next == .active ? "reinstate" : next.rawValue)", "authorization", id,
                                        reason: reason, before: stateJSON(current.state.rawValue), after: stateJSON(next.rawValue))
-            guard next == .revoked || next == .expired else { return AuthorizationChange(delistedProducts: [], withdrawnMatches: []) }
             let why = "authorization \(next.rawValue)" + (reason.map { ": \($0)" } ?? "")
+            let listed = try await connection.query("""
+                SELECT id, version FROM products WHERE authorization_id = \(id) AND state = 'listed' ORDER BY id
+                """).decode(UUID.self, Int32.self)
+            switch next {
+            case .suspended:
+                // Its products leave the catalogue (a trigger) and cannot be bought meanwhile: their proposals end.
+                let withdrawn = try await connection.withdrawMatches(ofProducts: listed.map(\.0), reason: why, actor: actor)
+                return AuthorizationChange(delistedProducts: [], withdrawnMatches: withdrawn)
+            case .active:
+                // Back in the catalogue: offered to the open demands again.
+                try await connection.enqueue(try listed.map { product, version in
+                    try NewJob(MatchProductJob(productID: product, version: Int(version)), queue: matchQueue)
+                })
+                return AuthorizationChange(delistedProducts: [], withdrawnMatches: [])
+            case .revoked, .expired:
+                break
+            }
             let delisted = try await connection.query("""
-                UPDATE products SET state = 'delisted', state_changed_at = now()
+                UPDATE products SET state = 'delisted', state_changed_at = now(), pending_effective_at = NULL
                 WHERE authorization_id = \(id) AND state <> 'delisted'
                 RETURNING id
                 """).decode(UUID.self)
@@ -102,15 +118,21 @@ extension PostgresConnection {
         return try rows.first.map { try Self.authorization($0, id: id, from: 0) }
     }
 
-    static let authorizationColumns = "agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text"
+    static let authorizationColumns = """
+        agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text, state_changed_at, state_reason
+        """
 
     static func authorization(_ row: PostgresRow, id: UUID, from start: Int) throws -> Authorization {
         let (agency, operatorID, sectors, regions, scenarios, mode, from, until, state) = try row.decode(
             UUID.self, UUID.self, [String].self, [String].self, [String].self, String.self, Date.self, Date.self, String.self, at: start)
-        return Authorization(id: id, agencyID: agency, operatorID: operatorID, sectors: sectors,
-                             regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, scenarios: scenarios,
-                             mode: AuthorizationMode(rawValue: mode) ?? .single, validFrom: from, validUntil: until,
-                             state: AuthorizationState(rawValue: state) ?? .revoked)
+        let (changedAt, reason) = try row.decode(Date.self, String?.self, at: start + 9)
+        var authorization = Authorization(id: id, agencyID: agency, operatorID: operatorID, sectors: sectors,
+                                          regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, scenarios: scenarios,
+                                          mode: AuthorizationMode(rawValue: mode) ?? .single, validFrom: from, validUntil: until,
+                                          state: AuthorizationState(rawValue: state) ?? .revoked)
+        authorization.stateChangedAt = changedAt
+        authorization.stateReason = reason
+        return authorization
     }
 
     /// Withdraws the proposed matches of products, recording why.
@@ -124,12 +146,7 @@ extension PostgresConnection {
         for (match, _) in withdrawn {
             try await audit(actor, "match.withdraw", "match", match, reason: reason, after: stateJSON("withdrawn"))
         }
-        // A matched demand left without any proposal is open again.
-        try await execute("""
-            UPDATE demands d SET state = 'open', state_changed_at = now(), updated_at = now()
-            WHERE d.id = ANY(\(withdrawn.map(\.1))) AND d.state = 'matched'
-              AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed')
-            """)
+        try await reopenDemandsWithoutProposals(withdrawn.map(\.1))
         return withdrawn.map(\.0)
     }
 }

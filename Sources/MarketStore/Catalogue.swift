@@ -10,13 +10,16 @@ public struct ListedProduct: Sendable, Hashable {
     public var operatorID: UUID
     public var authorizationID: UUID
     public var current: ProductVersion
+    /// A version announced to take effect after the notice period (a coming price rise), if any.
+    public var announced: AnnouncedVersion?
 }
 
 /// A search of the catalogue: every filter given must hold. Pages are ordered by product id, so a cursor
 /// (`after`, the last id of the previous page) stays stable while products are listed.
 public struct CatalogueQuery: Sendable, Equatable {
     public var sector: String?
-    /// A region the product covers (exactly, as matching does).
+    /// A region the product serves: one of its regions lies within it or covers it, as in matching (a
+    /// product for Shanghai serves a search for Pudong, and a search for Shanghai finds Pudong's products).
     public var region: RegionCode?
     public var scenario: String?
     public var deliveryMode: DeliveryMode?
@@ -49,11 +52,12 @@ public struct CatalogueQuery: Sendable, Equatable {
         if let minPriceFen, let maxPriceFen, minPriceFen > maxPriceFen {
             throw MarketInputError(field: "min_price_fen", rule: "must not exceed max_price_fen")
         }
-        for (field, value) in [("sector", sector), ("scenario", scenario), ("text", text)] {
+        for (field, value) in [("sector", sector), ("scenario", scenario), ("q", text)] {
             guard let value else { continue }
             guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, value.count <= 200 else {
                 throw MarketInputError(field: field, rule: "must be 1 to 200 characters")
             }
+            guard !value.utf8.contains(0) else { throw MarketInputError.nulCharacter(field) }
         }
     }
 }
@@ -62,7 +66,7 @@ extension MarketStore {
     /// A listed product, or nil if there is none with this id in the catalogue (a draft, a suspended or
     /// delisted product, or no product at all). One indexed read.
     public func listedProduct(_ id: UUID) async throws -> ListedProduct? {
-        try await pool.query("SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue WHERE product_id = \(id)").map(Self.listedProduct).first
+        try await query("SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue WHERE product_id = \(id)").map(Self.listedProduct).first
     }
 
     /// The listed products that pass every filter of `query`, in id order after its cursor.
@@ -73,10 +77,10 @@ extension MarketStore {
             "%" + text.trimmingCharacters(in: .whitespacesAndNewlines)
                 .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
         }
-        return try await pool.query("""
+        return try await self.query("""
             SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue
             WHERE (\(query.sector)::text IS NULL OR sector = \(query.sector))
-              AND (\(query.region?.value)::text IS NULL OR \(query.region?.value) = ANY(regions))
+              AND (\(query.region?.value)::text IS NULL OR pdx_regions_overlap(regions, ARRAY[\(query.region?.value)::text]))
               AND (\(query.scenario)::text IS NULL OR \(query.scenario) = ANY(scenarios))
               AND (\(query.deliveryMode?.rawValue)::text IS NULL OR \(query.deliveryMode?.rawValue)::pdx_delivery_mode = ANY(delivery_modes))
               AND (\(query.minPriceFen)::bigint IS NULL OR list_price_fen >= \(query.minPriceFen))
@@ -90,7 +94,8 @@ extension MarketStore {
 
     static let catalogueColumns = """
         product_id, version, operator_id, authorization_id, title, description, sector, regions, scenarios, tags, fields,
-        delivery_modes::text[], charge_unit::text, list_price_fen
+        delivery_modes::text[], charge_unit::text, list_price_fen, pending_version, pending_effective_at, pending_list_price_fen,
+        pending_charge_unit::text
         """
 
     static func listedProduct(_ row: PostgresRow) throws -> ListedProduct {
@@ -98,11 +103,17 @@ extension MarketStore {
             UUID.self, Int32.self, UUID.self, UUID.self, String.self, String.self, String.self, at: 0)
         let (regions, scenarios, tags, fields, modes, unit, price) = try row.decode(
             [String].self, [String].self, [String].self, [String].self, [String].self, String.self, Int64.self, at: 7)
+        let (pendingVersion, pendingAt, pendingPrice, pendingUnit) = try row.decode(Int32?.self, Date?.self, Int64?.self, String?.self, at: 14)
+        var announced: AnnouncedVersion?
+        if let pendingVersion, let pendingAt, let pendingPrice, let pendingUnit = pendingUnit.flatMap(ChargeUnit.init(rawValue:)) {
+            announced = AnnouncedVersion(version: Int(pendingVersion), effectiveAt: pendingAt, listPriceFen: pendingPrice, chargeUnit: pendingUnit)
+        }
         return ListedProduct(
             id: id, version: Int(version), operatorID: operatorID, authorizationID: authorizationID,
             current: ProductVersion(title: title, description: description, sector: sector,
                                     regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
                                     scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
-                                    chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []))
+                                    chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []),
+            announced: announced)
     }
 }

@@ -59,12 +59,18 @@ extension MarketStore {
         }
     }
 
-    /// Moves a demand along its life cycle (guarded: of two concurrent moves only one wins). Opening
-    /// enqueues its `match_demand` job and schedules its expiry in the same transaction.
+    /// A demander's move of its demand: open a draft, or cancel it before it is ordered (guarded: of
+    /// two concurrent moves only one wins). Opening enqueues its `match_demand` job and schedules its
+    /// expiry in the same transaction; cancelling withdraws its proposals in the same transaction (a
+    /// proposal being written meanwhile is waited for, then withdrawn). Any other move is refused: the
+    /// market makes those itself.
     public func changeDemand(_ id: UUID, to next: DemandState, by actor: Actor, reason: String? = nil) async throws {
+        if let reason { try validateText(reason, field: "reason", maxLength: 2000, required: false) }
         try await transaction { connection in
-            let current = try await connection.demandState(id)
-            _ = try current.moving(to: next)
+            // Locked first: a proposal being written (which locks the demand too) finishes, and its move to
+            // matched is seen, before this decides.
+            let current = try await connection.demandState(id, lock: true)
+            _ = try current.movingByDemander(to: next)
             try await connection.moveDemand(id, from: current, to: next, actor: actor, reason: reason)
             if next == .open {
                 try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue))
@@ -76,12 +82,12 @@ extension MarketStore {
     }
 
     public func demandState(_ id: UUID) async throws -> DemandState {
-        try await pool.withConnection { connection in try await connection.demandState(id) }
+        try await read { connection in try await connection.demandState(id) }
     }
 
     /// The time a demand spent in each state it has left, and how long it has been in the current one.
     public func demandStays(_ id: UUID) async throws -> [(state: DemandState, seconds: Double)] {
-        try await pool.query("""
+        try await query("""
             SELECT state::text, extract(epoch FROM coalesce(left_at, now()) - entered_at)::float8
             FROM demand_state_stays WHERE demand_id = \(id) ORDER BY id
             """).decode(String.self, Double.self).map { (DemandState(rawValue: $0.0) ?? .draft, $0.1) }
@@ -89,14 +95,19 @@ extension MarketStore {
 }
 
 extension PostgresConnection {
-    func demandState(_ id: UUID) async throws -> DemandState {
-        guard let state = try await query("SELECT state::text FROM demands WHERE id = \(id)").scalar(String.self) else {
+    func demandState(_ id: UUID, lock: Bool = false) async throws -> DemandState {
+        guard let state = try await query("""
+            SELECT state::text FROM demands WHERE id = \(id) \(unsafeRaw: lock ? "FOR NO KEY UPDATE" : "")
+            """).scalar(String.self) else {
             throw MarketNotFound("demand", id)
         }
         return DemandState(rawValue: state) ?? .cancelled
     }
 
-    func moveDemand(_ id: UUID, from current: DemandState, to next: DemandState, actor: Actor, reason: String?) async throws {
+    /// Moves a demand (guarded by its current state); a demand that ends (fulfilled, expired, cancelled)
+    /// has its live proposals withdrawn in the same transaction. Returns the proposals withdrawn.
+    @discardableResult
+    func moveDemand(_ id: UUID, from current: DemandState, to next: DemandState, actor: Actor, reason: String?) async throws -> [UUID] {
         let moved = try await execute("""
             UPDATE demands SET state = \(next.rawValue)::pdx_demand_state, state_changed_at = clock_timestamp(), updated_at = now()
             WHERE id = \(id) AND state = \(current.rawValue)::pdx_demand_state
@@ -107,6 +118,18 @@ extension PostgresConnection {
         }
         try await audit(actor, "demand.\(next.rawValue)", "demand", id, reason: reason,
                         before: stateJSON(current.rawValue), after: stateJSON(next.rawValue))
+        guard next.isFinal else { return [] }
+        // The demand's row lock, taken above, makes a proposal being written meanwhile finish first (it
+        // locks the demand too), so this sees it.
+        let why = "demand \(next.rawValue)"
+        let withdrawn = try await query("""
+            UPDATE matches SET state = 'withdrawn', state_reason = \(why), state_changed_at = now()
+            WHERE demand_id = \(id) AND state = 'proposed' RETURNING id
+            """).decode(UUID.self)
+        for match in withdrawn {
+            try await audit(actor, "match.withdraw", "match", match, reason: why, after: stateJSON("withdrawn"))
+        }
+        return withdrawn
     }
 }
 
@@ -127,7 +150,7 @@ public struct StoredDemand: Sendable, Equatable {
 
 extension MarketStore {
     public func demand(_ id: UUID) async throws -> StoredDemand {
-        let subject = try await pool.withConnection { connection in try await connection.matchingSubject(id) }
+        let subject = try await read { connection in try await connection.matchingSubject(id) }
         return StoredDemand(id: id, demanderID: subject.buyer.id, request: subject.demand, state: subject.state)
     }
 
@@ -135,7 +158,7 @@ extension MarketStore {
     /// others are posted.
     public func demands(of demanderID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [StoredDemand] {
         guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
-        let ids = try await pool.query("""
+        let ids = try await query("""
             SELECT id FROM demands WHERE demander_id = \(demanderID) AND (\(cursor) IS NULL OR id > \(cursor)) ORDER BY id LIMIT \(Int32(limit))
             """).decode(UUID.self)
         var found: [StoredDemand] = []

@@ -29,11 +29,16 @@ public enum DemoMarket {
         return players
     }
 
-    /// Loads the demo market through the store (so every row has its audit event and follow-up job).
-    /// Returns nil, changing nothing, when it has been loaded before.
+    /// Loads the demo market through the store (so every row has its audit event and follow-up job), in
+    /// one transaction: a load that dies half-way leaves nothing, and the next one starts over. Returns
+    /// nil, changing nothing, when it has been loaded before.
     public static func load(into store: MarketStore) async throws -> Loaded? {
         let bureauCreditCode = try CreditCode.completing(bureauCode).value
         if try await store.pool.query("SELECT 1 FROM parties WHERE credit_code = \(bureauCreditCode)").count > 0 { return nil }
+        return try await store.inOneTransaction { try await create(in: store) }
+    }
+
+    private static func create(in store: MarketStore) async throws -> Loaded {
         let admin = Actor.administrator("demo")
         var parties: [String: UUID] = [:]
         func party(_ key: String, _ kind: PartyKind, _ name: String, _ prefix: String, _ region: String, small: Bool = false) async throws -> UUID {

@@ -49,7 +49,7 @@ extension MarketStore {
                                       scope: parts.isEmpty ? "all" : parts.joined(separator: " "), effectiveAt: rule.effectiveAt, retiredAt: rule.retiredAt)
             }
         }.sorted { ($0.rule, $0.version) < ($1.rule, $1.version) }
-        let products = try await pool.query("""
+        let products = try await query("""
             SELECT o.name, p.id, v.version, v.title, v.sector, v.charge_unit::text, v.list_price_fen, p.state::text
             FROM products p JOIN parties o ON o.id = p.operator_id
             JOIN product_versions v ON v.product_id = p.id AND v.frozen
@@ -89,8 +89,8 @@ extension Disclosure {
                                 products.map { [$0.operatorName, $0.productID.uuidString.lowercased(), "\($0.version)", $0.title, $0.sector,
                                                 $0.chargeUnit, "\($0.listPriceFen)", $0.state] }),
             "revenue.csv": csv(["operator", "year", "allowance_fen", "deduction_fen", "effective_allowance_fen", "revenue_fen", "overage_fen"],
-                               revenue.map { [$0.name, "\($0.year)", $0.allowanceFen.map(String.init) ?? "", "\($0.deductionFen)",
-                                              $0.effectiveAllowanceFen.map(String.init) ?? "", "\($0.revenueFen)", "\($0.overageFen)"] }),
+                               revenue.map { [$0.name, "\($0.year)", $0.allowanceFen.map { "\($0)" } ?? "", "\($0.deductionFen)",
+                                              $0.effectiveAllowanceFen.map { "\($0)" } ?? "", "\($0.revenueFen)", "\($0.overageFen)"] }),
         ]
     }
 }

@@ -24,14 +24,7 @@ extension MarketStore {
             let state = DemandState(rawValue: stateText) ?? .cancelled
             guard state.canMove(to: .expired) else { return .nothingToDo }
             guard expiresAt <= now else { return .notDue(until: expiresAt) }
-            let withdrawn = try await connection.query("""
-                UPDATE matches SET state = 'withdrawn', state_reason = 'demand expired', state_changed_at = now()
-                WHERE demand_id = \(id) AND state = 'proposed' RETURNING id
-                """).decode(UUID.self)
-            for match in withdrawn {
-                try await connection.audit(actor, "match.withdraw", "match", match, reason: "demand expired", after: stateJSON("withdrawn"))
-            }
-            try await connection.moveDemand(id, from: state, to: .expired, actor: actor, reason: "reached its expiry")
+            let withdrawn = try await connection.moveDemand(id, from: state, to: .expired, actor: actor, reason: "reached its expiry")
             return .expired(withdrawn: withdrawn.count)
         }
     }
@@ -39,7 +32,7 @@ extension MarketStore {
     /// Expires an active or suspended authorization whose term has ended: its products are delisted and
     /// their proposals withdrawn (see `changeAuthorization`).
     public func expireAuthorization(_ id: UUID, by actor: Actor = .system) async throws -> Expiry {
-        let rows = try await pool.query("SELECT state::text, upper(validity), now() FROM authorizations WHERE id = \(id)")
+        let rows = try await query("SELECT state::text, upper(validity), now() FROM authorizations WHERE id = \(id)")
         guard let row = rows.first else { throw MarketNotFound("authorization", id) }
         let (stateText, until, now) = try row.decode(String.self, Date.self, Date.self)
         guard (AuthorizationState(rawValue: stateText) ?? .revoked).canMove(to: .expired) else { return .nothingToDo }

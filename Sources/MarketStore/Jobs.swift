@@ -49,3 +49,12 @@ public struct ExpireAuthorizationJob: JobArguments {
 
     public init(authorizationID: UUID) { self.authorizationID = authorizationID }
 }
+
+/// Make a product's announced version current when its notice period ends (scheduled when a revision
+/// that can raise a price is announced); its proposals are requoted in the same transaction.
+public struct ApplyProductVersionJob: JobArguments {
+    public static let kind = "apply_product_version"
+    public var productID: UUID
+
+    public init(productID: UUID) { self.productID = productID }
+}

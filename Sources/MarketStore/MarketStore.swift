@@ -16,13 +16,51 @@ public struct MarketStore: Sendable {
         self.pool = pool
     }
 
-    /// Runs `body` in a transaction, turning what the database refuses into the market's errors.
+    /// The transaction of the request being served (`withRequestTransaction`), if any: every store call
+    /// made while it runs joins it, so that a request's action, its reads, its audit events, its jobs and
+    /// its idempotency record commit together or not at all.
+    @TaskLocal static var requestTransaction: PostgresConnection?
+
+    /// Runs `body` in a transaction (the request's, when one is open), turning what the database refuses
+    /// into the market's errors. A transaction of its own is run again when it loses a deadlock or a
+    /// serialization race (two writers locking the same rows in another order), so such a race costs a
+    /// retry, never an error.
     func transaction<R: Sendable>(_ body: @Sendable (isolated PostgresConnection) async throws -> R) async throws -> R {
         do {
-            return try await pool.withTransaction(body)
+            if let connection = Self.requestTransaction { return try await body(connection) }
+            return try await pool.withRetryingTransaction(isolation: .readCommitted, body)
         } catch let error as PostgresError {
             throw Self.translate(error)
         }
+    }
+
+    /// Runs `body` in one transaction: every store call it makes joins it, so they commit together or not
+    /// at all (the whole is run again if it loses a deadlock). Inside a request's transaction, joins that.
+    public func inOneTransaction<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
+        if Self.requestTransaction != nil { return try await body() }
+        do {
+            return try await pool.withRetryingTransaction(isolation: .readCommitted) { connection in
+                try await Self.$requestTransaction.withValue(connection) { try await body() }
+            }
+        } catch let error as PostgresError {
+            throw Self.translate(error)
+        }
+    }
+
+    /// Runs `body` on a connection: the request's transaction when one is open (so that a request reads
+    /// what it wrote), else a pooled one.
+    func read<R: Sendable>(_ body: @Sendable (isolated PostgresConnection) async throws -> R) async throws -> R {
+        do {
+            if let connection = Self.requestTransaction { return try await body(connection) }
+            return try await pool.withConnection(body)
+        } catch let error as PostgresError {
+            throw Self.translate(error)
+        }
+    }
+
+    /// One statement (see `read`).
+    func query(_ statement: PostgresQuery) async throws -> PostgresRows {
+        try await read { connection in try await connection.query(statement) }
     }
 
     /// Maps constraint violations to errors that name the field or the rule; anything else stays as is.
@@ -43,6 +81,16 @@ public struct MarketStore: Sendable {
             return PolicyViolation(.personalInformation, error.message)
         case ("P0001", "product_versions_frozen"):
             return TransitionRefused(subject: "product version", from: "listed", to: "edited", allowed: [])
+        case ("P0001", "orders_for_sale"):
+            return TransitionRefused(subject: "product", from: "not for sale at this version", to: "ordered", allowed: [])
+        case ("23514", "product_versions_list_price_bounded"):
+            return MarketInputError(field: "list_price_fen", rule: "must be at most \(Money.maximumUnitPriceFen) fen")
+        case ("23514", "demands_budget_bounded"):
+            return MarketInputError(field: "budget_fen", rule: "must be at most \(Money.maximumAmountFen) fen")
+        case ("23514", "orders_amount_bounded"), ("23514", "matches_quote_bounded"):
+            return Pricing.tooLarge
+        case ("23514", "revenue_allowances_bounded"):
+            return MarketInputError(field: "allowance_fen", rule: "must be at most \(Money.maximumAmountFen) fen")
         case ("23503", _):
             return MarketInputError(field: Self.field(ofForeignKey: constraint), rule: "must name an existing record of the right kind")
         default:
@@ -50,8 +98,10 @@ public struct MarketStore: Sendable {
         }
     }
 
-    /// The column a foreign key names: PostgreSQL calls them `<table>_<column>[_<column>]_fkey`.
+    /// The request field a foreign key checks: PostgreSQL names them `<table>_<column>[_<column>]_fkey`
+    /// (an authorization's sectors are checked row by row, in `authorization_scopes`).
     private static func field(ofForeignKey constraint: String) -> String {
+        if constraint == "authorization_scopes_sector_fkey" { return "sectors" }
         for name in ["agency_id", "operator_id", "authorization_id", "demander_id", "buyer_id", "resource_id", "sector", "product_id"]
         where constraint.contains("_\(name)_") {
             return name
@@ -105,3 +155,6 @@ extension PostgresConnection {
 
 /// `{"state": "..."}`, for audit events of state changes.
 func stateJSON(_ state: String) -> String { #"{"state":"\#(state)"}"# }
+
+/// A time as the API and the audit trail write it (RFC 3339, UTC, whole seconds).
+func iso8601(_ date: Date) -> String { date.formatted(.iso8601) }

@@ -182,7 +182,7 @@ extension MarketStore {
             openedScope.append("o.opened_at >= \(since)")
             proposedScope.append("m.created_at >= \(since)")
         }
-        let rows = try await pool.query("""
+        let rows = try await query("""
             WITH opened AS (
                 SELECT d.id, d.sector, min(s.entered_at) AS opened_at
                 FROM demands d JOIN demand_state_stays s ON s.demand_id = d.id AND s.state = 'open'
@@ -233,7 +233,8 @@ extension MarketStore {
         return MatchStatsReport(since: since, overall: overall, sectors: sectors)
     }
 
-    /// Matches that pass every filter given, newest first (equal times by id, descending).
+    /// Matches that pass every filter given, newest first (equal times by id, descending); a demand's
+    /// matches (`demandID`) best first (equal scores by id).
     public func matches(_ filter: MatchFilter = MatchFilter()) async throws -> [MatchSummary] {
         guard (1...MatchFilter.maximumLimit).contains(filter.limit) else {
             throw MarketInputError(field: "limit", rule: "must be from 1 to \(MatchFilter.maximumLimit), got \(filter.limit)")
@@ -247,10 +248,12 @@ extension MarketStore {
         if let sector = filter.sector { conditions.append("d.sector = \(sector)") }
         if let state = filter.state { conditions.append("m.state = \(state.rawValue)::pdx_match_state") }
         if let since = filter.since { conditions.append("m.created_at >= \(since)") }
-        let rows = try await pool.query("""
+        // One demand's proposals: best first, as the demander weighs them; else newest first.
+        let order: PostgresQuery = filter.demandID != nil ? "m.score DESC, m.id" : "m.created_at DESC, m.id DESC"
+        let rows = try await query("""
             \(Self.summarySelect)
             WHERE \(conjunction(conditions))
-            ORDER BY m.created_at DESC, m.id DESC
+            ORDER BY \(order)
             LIMIT \(filter.limit)
             """)
         return try rows.map { row in try Self.summary(row.decode(as: SummaryColumns.self)) }
@@ -258,7 +261,7 @@ extension MarketStore {
 
     /// One match with its reasons and quote; `MarketNotFound` when there is no such match.
     public func matchDetail(_ id: UUID) async throws -> MatchDetail {
-        let rows = try await pool.query("""
+        let rows = try await query("""
             SELECT \(unsafeRaw: Self.summaryColumns), m.state_reason, d.purpose::text AS purpose, d.budget_fen, m.reasons, m.quote
             \(unsafeRaw: Self.summaryFrom)
             WHERE m.id = \(id)
@@ -283,7 +286,7 @@ extension MarketStore {
         var conditions: [PostgresQuery] = []
         if let sector { conditions.append("d.sector = \(sector)") }
         if let since { conditions.append("d.created_at >= \(since)") }
-        let rows = try await pool.query("""
+        let rows = try await query("""
             WITH offer AS NOT MATERIALIZED (
                 SELECT v.sector, v.regions, v.delivery_modes, v.fields, v.list_price_fen
                 FROM products p
@@ -306,10 +309,10 @@ extension MarketStore {
                 SELECT u.*,
                        CASE
                            WHEN NOT EXISTS (SELECT 1 FROM listed_per_sector l WHERE l.sector = u.sector) THEN 0
-                           WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector AND o.regions && u.regions) THEN 1
-                           WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector AND o.regions && u.regions
+                           WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector AND pdx_regions_overlap(o.regions, u.regions)) THEN 1
+                           WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector AND pdx_regions_overlap(o.regions, u.regions)
                                                                     AND o.delivery_modes && u.delivery_modes) THEN 2
-                           WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector AND o.regions && u.regions
+                           WHEN NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = u.sector AND pdx_regions_overlap(o.regions, u.regions)
                                                                     AND o.delivery_modes && u.delivery_modes
                                                                     AND (u.purpose IN ('public_governance', 'public_welfare')
                                                                          OR o.list_price_fen::numeric * u.quantity <= u.budget_fen)) THEN 3
@@ -319,7 +322,7 @@ extension MarketStore {
             ), priced AS (
                 SELECT d.*,
                        CASE WHEN d.stage = 3 THEN (SELECT min(o.list_price_fen::numeric * d.quantity) FROM offer o
-                                                   WHERE o.sector = d.sector AND o.regions && d.regions
+                                                   WHERE o.sector = d.sector AND pdx_regions_overlap(o.regions, d.regions)
                                                      AND o.delivery_modes && d.delivery_modes) END AS cheapest
                 FROM diagnosed d
             ), grouped AS (
@@ -339,10 +342,10 @@ extension MarketStore {
             SELECT g.sector, s.name_zh, g.scenario, g.regions, g.fields, g.demands, g.demanders, g.open, g.expired, g.cancelled,
                    least(g.budget, 9223372036854775807)::int8 AS budget, g.oldest, g.stages,
                    ARRAY(SELECT f FROM unnest(g.fields) AS f
-                         WHERE NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = g.sector AND o.regions && g.regions AND f = ANY (o.fields))
+                         WHERE NOT EXISTS (SELECT 1 FROM offer o WHERE o.sector = g.sector AND pdx_regions_overlap(o.regions, g.regions) AND f = ANY (o.fields))
                          ORDER BY f) AS missing,
                    coalesce((SELECT l.listed FROM listed_per_sector l WHERE l.sector = g.sector), 0) AS listed_in_sector,
-                   (SELECT count(*) FROM offer o WHERE o.sector = g.sector AND o.regions && g.regions) AS listed_in_region,
+                   (SELECT count(*) FROM offer o WHERE o.sector = g.sector AND pdx_regions_overlap(o.regions, g.regions)) AS listed_in_region,
                    least(g.cheapest, 9223372036854775807)::int8 AS cheapest,
                    g.examples
             FROM grouped g JOIN sectors s ON s.code = g.sector
@@ -365,7 +368,7 @@ extension MarketStore {
     /// Refuses a sector code that is not in the `sectors` table, listing the known ones.
     func checkSector(_ sector: String?) async throws {
         guard let sector else { return }
-        let known = try await pool.query("SELECT code FROM sectors ORDER BY code").decode(String.self)
+        let known = try await query("SELECT code FROM sectors ORDER BY code").decode(String.self)
         guard known.contains(sector) else {
             throw MarketInputError(field: "sector", rule: "must be one of \(known.joined(separator: ", ")), got '\(sector)'")
         }

@@ -24,7 +24,7 @@ extension MarketStore {
     /// A demand that is not open or matched, or has expired, is left alone.
     public func matchDemand(_ demandID: UUID, limit: Int = 10, candidates candidateLimit: Int = 100,
                             by actor: Actor = .system) async throws -> DemandMatching {
-        try await pool.withConnection { connection in
+        try await read { connection in
             let subject = try await connection.matchingSubject(demandID)
             guard subject.state == .open || subject.state == .matched, subject.demand.expiresAt > subject.now else {
                 return DemandMatching(proposed: [], candidates: 0)
@@ -58,7 +58,7 @@ extension MarketStore {
     /// passes its hard rules and ranks within its top `limit`. The demands, their demanders and the score
     /// each must beat come from one query; the proposals go in with one transaction. Returns them.
     public func matchProduct(_ productID: UUID, limit: Int = 10, by actor: Actor = .system) async throws -> [UUID] {
-        try await pool.withConnection { connection in
+        try await read { connection in
             let stored = try await connection.product(productID, lock: false)
             guard stored.state == .listed else { return [] }
             let facts = try await connection.query("""
@@ -72,14 +72,14 @@ extension MarketStore {
             let version = stored.current
             let product = PricedProduct(id: productID, operatorID: stored.operatorID, version: version, operatorSince: since)
             let rules = try await connection.allRuleVersions()
-            let keys = matchKeys(version.sector, version.regions, version.deliveryModes)
+            let keys = offeredKeys(version.sector, version.regions, version.deliveryModes)
             let rows = try await connection.query("""
                 SELECT \(unsafeRaw: PostgresConnection.subjectColumns),
                        (SELECT score FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed'
                         ORDER BY score DESC LIMIT 1 OFFSET \(Int32(limit - 1)))
                 FROM demands d JOIN parties b ON b.id = d.demander_id
                 WHERE d.state IN ('open', 'matched') AND d.expires_at > now()
-                  AND pdx_match_keys(d.sector, d.regions, d.delivery_modes) && \(keys)
+                  AND pdx_wanted_keys(d.sector, d.regions, d.delivery_modes) && \(keys)
                   AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
                 ORDER BY d.id
                 LIMIT 5000
@@ -103,10 +103,23 @@ extension MarketStore {
     }
 }
 
-/// The keys `pdx_match_keys` (sql/0007_catalogue.sql) indexes: "sector/region/mode" for each region and
-/// delivery mode, so that sharing a key means the same sector and overlapping regions and modes.
-func matchKeys(_ sector: String, _ regions: [RegionCode], _ modes: [DeliveryMode]) -> [String] {
-    regions.flatMap { region in modes.map { "\(sector)/\(region.value)/\($0.rawValue)" } }
+/// The keys of what a product offers (`pdx_offered_keys`, sql/0014_region_hierarchy.sql, which the
+/// catalogue indexes): "sector/R/mode" for each region R and delivery mode, and "sector/^A/mode" for each
+/// division A containing R (R included).
+func offeredKeys(_ sector: String, _ regions: [RegionCode], _ modes: [DeliveryMode]) -> [String] {
+    Array(Set(regions.flatMap { region in
+        modes.flatMap { mode in ["\(sector)/\(region.value)/\(mode.rawValue)"] + region.lineage.map { "\(sector)/^\($0.value)/\(mode.rawValue)" } }
+    })).sorted()
+}
+
+/// The keys of what a demand wants (`pdx_wanted_keys`, which open demands are indexed by): "sector/A/mode"
+/// for each division A containing a region D of the demand (D included), and "sector/^D/mode". An
+/// offered and a wanted key are equal exactly when the sector and a delivery mode agree and a region of
+/// one lies within a region of the other.
+func wantedKeys(_ sector: String, _ regions: [RegionCode], _ modes: [DeliveryMode]) -> [String] {
+    Array(Set(regions.flatMap { region in
+        modes.flatMap { mode in region.lineage.map { "\(sector)/\($0.value)/\(mode.rawValue)" } + ["\(sector)/^\(region.value)/\(mode.rawValue)"] }
+    })).sorted()
 }
 
 /// A demand as matching sees it: the request, its demander and the demander's authorizations in force
@@ -206,7 +219,7 @@ extension PostgresConnection {
                    c.charge_unit::text, c.list_price_fen,
                    EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(subject.demandID) AND m.product_id = c.product_id AND m.state = 'proposed')
             FROM catalogue c
-            WHERE c.match_keys && \(matchKeys(demand.sector, demand.regions, demand.deliveryModes))
+            WHERE c.match_keys && \(wantedKeys(demand.sector, demand.regions, demand.deliveryModes))
               AND c.authorization_id IN (SELECT id FROM authorizations WHERE state = 'active' AND validity @> now())
               AND c.product_id <> ALL(\(subject.settled))
             ORDER BY (c.scenarios @> ARRAY[\(demand.scenario)])::int * 0.2 + (c.fields @> \(demand.fieldsWanted))::int * 0.25
@@ -245,19 +258,32 @@ extension PostgresConnection {
     /// Stores proposals (skipping any the demand already holds), audits them, moves open demands to
     /// matched and (unless no recipient can have a webhook) enqueues their notifications, in the caller's
     /// transaction. Returns the ids stored, in the order given.
+    ///
+    /// A proposal is stored only while its product is for sale at its version and its demand is open or
+    /// matched and not expired, and it holds their locks until it commits: a delisting, suspension,
+    /// revocation or revision in flight is waited for and then seen, and so is a cancellation or expiry of
+    /// the demand (whose withdrawal, having to wait for the demand's lock, in turn sees the proposal).
     func propose(_ matches: [NewMatch], actor: Actor, notify: Bool = true) async throws -> [UUID] {
         guard !matches.isEmpty else { return [] }
         for match in matches where !(0...1).contains(match.score) { throw MarketInputError(field: "score", rule: "must be from 0 to 1") }
         let ids = matches.map { _ in UUID() }
         // One statement: the proposals, their audit events, the open demands moved to matched and theirs.
         let stored = Set(try await query("""
-            WITH inserted AS (
+            WITH open_demands AS MATERIALIZED (
+                -- Open while the proposals go in: a cancellation or expiry in flight is waited for and seen.
+                -- In id order, so that two transactions proposing to the same demands cannot deadlock.
+                SELECT id FROM demands
+                WHERE id = ANY(\(Array(Set(matches.map(\.demandID))))) AND state IN ('open', 'matched') AND expires_at > now()
+                ORDER BY id
+                FOR NO KEY UPDATE
+            ), inserted AS (
                 INSERT INTO matches (id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
                 SELECT u.* FROM unnest(\(ids), \(matches.map(\.demandID)), \(matches.map(\.productID)), \(matches.map { Int32($0.productVersion) }),
                                        \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(try matches.map { try json($0.quote) })::jsonb[],
                                        \(matches.map(\.quote.amountFen))) AS u(id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
-                -- Still for sale at this version: a delisting, suspension or revocation in flight is waited
-                -- for (the share locks) and then seen, so it cannot miss a proposal made meanwhile.
+                JOIN open_demands d ON d.id = u.demand_id
+                -- Still for sale at this version: a delisting, suspension, revocation or revision in flight is
+                -- waited for (the share locks) and then seen, so it cannot miss a proposal made meanwhile.
                 JOIN products p ON p.id = u.product_id AND p.version = u.product_version AND p.state = 'listed'
                 JOIN authorizations a ON a.id = p.authorization_id AND a.state = 'active' AND a.validity @> now()
                 FOR SHARE OF p, a
@@ -304,11 +330,12 @@ extension PostgresConnection {
 
 extension MarketStore {
     /// Live proposals that break a hard rule, checked in SQL independently of the matcher: sector, region,
-    /// delivery mode, product listed, authorization active and in force, grading (no core data; important
+    /// delivery mode, product listed at the proposal's version, demand not ended, authorization active and
+    /// in force, grading (no core data; important
     /// data only in a sandbox), the budget, free public-interest use, and the anti-monopoly rule. Zero is
     /// the only right answer; `pdx bench match` reports it.
     public func proposalsBreakingHardRules() async throws -> Int {
-        Int(try await pool.query("""
+        Int(try await query("""
             SELECT count(*) FROM matches m
             JOIN demands d ON d.id = m.demand_id
             JOIN parties b ON b.id = d.demander_id
@@ -316,8 +343,9 @@ extension MarketStore {
             JOIN product_versions v ON v.product_id = m.product_id AND v.version = m.product_version
             JOIN authorizations a ON a.id = p.authorization_id
             WHERE m.state = 'proposed' AND (
-                v.sector <> d.sector OR NOT v.regions && d.regions OR NOT v.delivery_modes && d.delivery_modes
+                v.sector <> d.sector OR NOT pdx_regions_overlap(v.regions, d.regions) OR NOT v.delivery_modes && d.delivery_modes
                 OR p.state <> 'listed' OR a.state <> 'active' OR NOT a.validity @> m.created_at
+                OR m.product_version <> p.version OR d.state IN ('draft', 'fulfilled', 'expired', 'cancelled')
                 OR m.quote_fen > d.budget_fen
                 OR (d.purpose IN ('public_welfare', 'public_governance') AND m.quote_fen <> 0)
                 OR EXISTS (SELECT 1 FROM product_version_sources s JOIN data_resources r ON r.id = s.resource_id
@@ -325,7 +353,7 @@ extension MarketStore {
                              AND (r.grade = 'core' OR (r.grade = 'important' AND v.delivery_modes <> '{sandbox}')))
                 OR (b.kind = 'operator' AND EXISTS (
                         SELECT 1 FROM authorizations o WHERE o.operator_id = b.id AND o.state = 'active' AND o.validity @> m.created_at
-                          AND v.sector = ANY(o.sectors) AND v.regions && o.regions)))
+                          AND v.sector = ANY(o.sectors) AND pdx_regions_overlap(v.regions, o.regions))))
             """).scalar(Int64.self) ?? 0)
     }
 }

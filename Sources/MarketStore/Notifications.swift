@@ -80,9 +80,10 @@ public struct WebhookEvent: Sendable, Codable, Equatable {
 
 extension MarketStore {
     /// Sets a party's webhook URL and gives it a new signing secret (returned once; store it on the
-    /// receiving side). A nil URL turns deliveries off.
-    public func setWebhook(party partyID: UUID, url: String?, by actor: Actor) async throws -> String? {
-        if let url { try Self.validateWebhookURL(url) }
+    /// receiving side). A nil URL turns deliveries off. The URL must pass `policy` (https, and a host
+    /// that is not this machine, a private network or the database); a refusal names the field `url`.
+    public func setWebhook(party partyID: UUID, url: String?, policy: WebhookPolicy = WebhookPolicy(), by actor: Actor) async throws -> String? {
+        if let url { try await withDatabaseAddress(policy).check(url, field: "url") }
         let secret = url == nil ? nil : Self.newWebhookSecret()
         try await transaction { connection in
             let updated = try await connection.execute("""
@@ -96,7 +97,7 @@ extension MarketStore {
 
     /// The webhook of a party, if it has one.
     public func webhook(of partyID: UUID) async throws -> Webhook? {
-        let rows = try await pool.query("SELECT webhook_url, webhook_secret FROM parties WHERE id = \(partyID)")
+        let rows = try await query("SELECT webhook_url, webhook_secret FROM parties WHERE id = \(partyID)")
         guard let row = rows.first else { throw MarketNotFound("party", partyID) }
         let (url, secret) = try row.decode(String?.self, String?.self)
         guard let url, let secret else { return nil }
@@ -112,7 +113,7 @@ extension MarketStore {
                             productVersion: order.productVersion,
                             state: order.state.rawValue, amountFen: order.amountFen)
         } else {
-            let rows = try await pool.query("""
+            let rows = try await query("""
                 SELECT demand_id, product_id, product_version, state::text, score, quote_fen FROM matches WHERE id = \(job.subjectID)
                 """)
             guard let row = rows.first else { throw MarketNotFound("match", job.subjectID) }
@@ -124,10 +125,21 @@ extension MarketStore {
         return WebhookEvent(id: job.eventID.lowercased, type: job.type, occurredAt: job.occurredAt, data: subject)
     }
 
-    static func validateWebhookURL(_ url: String) throws(MarketInputError) {
-        guard url.count <= 2000, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
-              parsed.host?.isEmpty == false, !url.contains(where: \.isWhitespace)
-        else { throw MarketInputError(field: "webhook_url", rule: "must be an http or https URL of at most 2000 characters") }
+    /// Checks a webhook's URL against `policy` again before a delivery, resolving its host anew (see
+    /// `WebhookPolicy.checkBeforeDelivery`).
+    public func checkBeforeDelivery(_ webhook: Webhook, policy: WebhookPolicy) async throws {
+        try await withDatabaseAddress(policy).checkBeforeDelivery(webhook.url)
+    }
+
+    /// `policy`, also refusing the database's own address as this store's connections reach it (when
+    /// they reach it over TCP).
+    func withDatabaseAddress(_ policy: WebhookPolicy) async throws -> WebhookPolicy {
+        guard !policy.allowPrivateAddresses else { return policy }
+        var policy = policy
+        if let address = try await query("SELECT host(inet_server_addr())").scalar(String?.self) ?? nil {
+            policy.refusedAddresses.insert(address)
+        }
+        return policy
     }
 
     /// 32 random bytes from the system's secure generator, hex.

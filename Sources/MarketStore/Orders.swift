@@ -46,6 +46,7 @@ extension MarketStore {
 
     /// The demander declines a proposal.
     public func decline(match matchID: UUID, buyer buyerID: UUID, reason: String?, by actor: Actor) async throws {
+        if let reason { try validateText(reason, field: "reason", maxLength: 2000, required: false) }
         try await transaction { connection in
             let (demandID, _, _, _, _) = try await connection.lockMatch(matchID, buyer: buyerID, to: .declined)
             try await connection.moveMatch(matchID, to: .declined, reason: reason, actor: actor)
@@ -56,9 +57,14 @@ extension MarketStore {
         }
     }
 
-    /// The demander accepts a proposal: the match becomes an order at the match's quote, and the demand is ordered.
+    /// The demander accepts a proposal: the match becomes an order at the match's quote, and the demand is
+    /// ordered. The product is locked first (as a revision locks it before its proposals), so a revision
+    /// in flight is waited for and its requote seen: an order is only placed for the version on sale.
     public func accept(match matchID: UUID, buyer buyerID: UUID, by actor: Actor) async throws -> StoredOrder {
         try await transaction { connection in
+            if let product = try await connection.query("SELECT product_id FROM matches WHERE id = \(matchID)").scalar(UUID.self) {
+                _ = try await connection.query("SELECT 1 FROM products WHERE id = \(product) FOR SHARE")
+            }
             let (demandID, productID, version, quote, purpose) = try await connection.lockMatch(matchID, buyer: buyerID, to: .accepted)
             let order = try await connection.placeOrder(buyer: buyerID, productID: productID, version: version, matchID: matchID,
                                                         purpose: purpose, quote: quote, actor: actor)
@@ -84,6 +90,7 @@ extension MarketStore {
     /// completion fulfils the demand it came from.
     public func changeOrder(_ id: UUID, to next: OrderState, reason: String?, entitlement: TimeInterval = 365 * 86_400,
                             by actor: Actor) async throws {
+        if let reason { try validateText(reason, field: "reason", maxLength: 2000, required: false) }
         try await transaction { connection in
             let rows = try await connection.query("SELECT state::text, match_id FROM orders WHERE id = \(id) FOR UPDATE")
             guard let row = rows.first else { throw MarketNotFound("order", id) }
@@ -110,7 +117,7 @@ extension MarketStore {
     }
 
     public func order(_ id: UUID) async throws -> StoredOrder {
-        try await pool.withConnection { connection in try await connection.order(id) }
+        try await read { connection in try await connection.order(id) }
     }
 }
 
@@ -154,10 +161,14 @@ extension PostgresConnection {
     /// inserts the order with its quote.
     func placeOrder(buyer buyerID: UUID, productID: UUID, version: Int, matchID: UUID?, purpose: Purpose, quote: Quote,
                     actor: Actor) async throws -> StoredOrder {
+        _ = try await query("SELECT 1 FROM products WHERE id = \(productID) FOR SHARE")
         let product = try await self.product(productID, lock: false)
-        let rows = try await query("SELECT 1 FROM products WHERE id = \(productID) FOR SHARE")
-        guard !rows.isEmpty, product.state == .listed else {
+        guard product.state == .listed else {
             throw TransitionRefused(subject: "product", from: product.state.rawValue, to: "ordered", allowed: [])
+        }
+        guard product.version == version else {
+            throw TransitionRefused(subject: "proposal", from: "for version \(version) of a product now sold at version \(product.version)",
+                                    to: "ordered", allowed: [])
         }
         let now = try await query("SELECT now()").scalar(Date.self) ?? Date()
         guard let authorization = try await authorization(product.authorizationID, lock: false), authorization.isInForce(at: now) else {
@@ -193,7 +204,7 @@ extension MarketStore {
     /// `cursor`, `limit` at a time.
     public func orders(of partyID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [StoredOrder] {
         guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
-        let ids = try await pool.query("""
+        let ids = try await query("""
             SELECT o.id FROM orders o JOIN products p ON p.id = o.product_id
             WHERE (o.buyer_id = \(partyID) OR p.operator_id = \(partyID)) AND (\(cursor) IS NULL OR o.id > \(cursor))
             ORDER BY o.id LIMIT \(Int32(limit))

@@ -45,11 +45,8 @@ extension MarketStore {
         try validateText(new.name, field: "name", maxLength: 200)
         let party = Party(kind: new.kind, name: new.name, creditCode: try CreditCode(new.creditCode),
                           regionCode: try RegionCode(new.regionCode), smallOrMicro: new.smallOrMicro)
-        if let url = new.webhookURL {
-            guard url.count <= 2000, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme), parsed.host != nil else {
-                throw MarketInputError(field: "webhook_url", rule: "must be an http or https URL")
-            }
-        }
+        // An administrator registers the party; the URL's syntax is checked here, its address before each delivery.
+        if let url = new.webhookURL { _ = try WebhookPolicy.host(of: url, field: "webhook_url", allowHTTP: true) }
         return try await transaction { connection in
             try await connection.execute("""
                 INSERT INTO parties (id, kind, name, credit_code, region_code, small_or_micro, webhook_url)
@@ -63,7 +60,7 @@ extension MarketStore {
     }
 
     public func party(_ id: UUID) async throws -> Party {
-        let rows = try await pool.query("""
+        let rows = try await query("""
             SELECT kind::text, name, credit_code, region_code, small_or_micro FROM parties WHERE id = \(id)
             """)
         guard let row = rows.first else { throw MarketNotFound("party", id) }
@@ -92,7 +89,7 @@ extension MarketStore {
     /// The resources an agency registered, in id order after `cursor`.
     public func resources(of agencyID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [DataResource] {
         guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
-        return try await pool.query("""
+        return try await query("""
             SELECT \(unsafeRaw: Self.resourceColumns) FROM data_resources
             WHERE agency_id = \(agencyID) AND (\(cursor)::uuid IS NULL OR id > \(cursor)) ORDER BY id LIMIT \(Int32(limit))
             """).map(Self.resource)
@@ -100,7 +97,7 @@ extension MarketStore {
 
     /// One resource; nil if there is none.
     public func resource(_ id: UUID) async throws -> DataResource? {
-        try await pool.query("SELECT \(unsafeRaw: Self.resourceColumns) FROM data_resources WHERE id = \(id)").map(Self.resource).first
+        try await query("SELECT \(unsafeRaw: Self.resourceColumns) FROM data_resources WHERE id = \(id)").map(Self.resource).first
     }
 
     static let resourceColumns = "id, agency_id, title, sector, region_code, grade::text, personal_info, deidentified_at"

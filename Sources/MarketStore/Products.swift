@@ -3,7 +3,8 @@ import JobQueue
 public import Market
 import Postgres
 
-/// A product as stored: its identity, state and current version.
+/// A product as stored: its identity, state and current version (the one on sale), and the version
+/// announced to replace it when it can raise a price.
 public struct StoredProduct: Sendable, Equatable {
     public var id: UUID
     public var operatorID: UUID
@@ -11,6 +12,46 @@ public struct StoredProduct: Sendable, Equatable {
     public var state: ProductState
     public var version: Int
     public var current: ProductVersion
+    /// The announced version and when it takes effect (nil: none).
+    public var announced: (version: ProductVersion, effectiveAt: Date)?
+
+    public static func == (a: StoredProduct, b: StoredProduct) -> Bool {
+        a.id == b.id && a.operatorID == b.operatorID && a.authorizationID == b.authorizationID && a.state == b.state
+            && a.version == b.version && a.current == b.current
+            && a.announced?.version == b.announced?.version && a.announced?.effectiveAt == b.announced?.effectiveAt
+    }
+
+    /// What buyers are told of the announced version: its number, time and price.
+    public var announcement: AnnouncedVersion? {
+        announced.map { AnnouncedVersion(version: version + 1, effectiveAt: $0.effectiveAt, listPriceFen: $0.version.listPriceFen,
+                                         chargeUnit: $0.version.chargeUnit) }
+    }
+}
+
+/// A product's version announced to take effect after the notice period (a revision that can raise a
+/// price): what buyers see of it.
+public struct AnnouncedVersion: Sendable, Hashable {
+    public var version: Int
+    public var effectiveAt: Date
+    public var listPriceFen: Int64
+    public var chargeUnit: ChargeUnit
+
+    public init(version: Int, effectiveAt: Date, listPriceFen: Int64, chargeUnit: ChargeUnit) {
+        self.version = version
+        self.effectiveAt = effectiveAt
+        self.listPriceFen = listPriceFen
+        self.chargeUnit = chargeUnit
+    }
+}
+
+/// What a revision of a listed or suspended product did.
+public struct Revision: Sendable, Equatable {
+    /// The new version's number.
+    public var version: Int
+    /// When it takes (or took) effect.
+    public var effectiveAt: Date
+    /// Whether it is on sale now; false: announced, waiting for the notice period (it can raise a price).
+    public var applied: Bool
 }
 
 extension MarketStore {
@@ -40,8 +81,7 @@ extension MarketStore {
                 throw TransitionRefused(subject: "product", from: product.state.rawValue, to: "edited in place", allowed: [])
             }
             try await connection.checkPolicies(version, operatorID: product.operatorID, authorizationID: product.authorizationID)
-            try await connection.execute("DELETE FROM product_version_sources WHERE product_id = \(productID) AND version = \(Int32(product.version))")
-            try await connection.execute("DELETE FROM product_versions WHERE product_id = \(productID) AND version = \(Int32(product.version))")
+            try await connection.deleteVersion(productID, product.version)
             try await connection.insertVersion(version, product: productID, number: product.version, frozen: false)
             try await connection.audit(actor, "product.update_draft", "product", productID)
         }
@@ -65,9 +105,14 @@ extension MarketStore {
     }
 
     /// Publishes a change to a listed or suspended product as a new version (the old one stays as it
-    /// was, for the orders placed on it). A listed product's new version is matched again.
+    /// was, for the orders placed on it). A change that can raise what a buyer pays (a higher list
+    /// price, another charge unit, leaving a rule that lowers prices) is announced: it takes effect after
+    /// the notice period (`applyPendingVersion`, run by a job then), while the current version stays on
+    /// sale; any other change takes effect at once, requoting the proposals of the old version (or
+    /// withdrawing those it no longer fits) in the same transaction. A later revision replaces an
+    /// announced one; it keeps the announced time when it raises nothing against it.
     @discardableResult
-    public func revise(_ productID: UUID, with version: ProductVersion, by actor: Actor) async throws -> Int {
+    public func revise(_ productID: UUID, with version: ProductVersion, by actor: Actor) async throws -> Revision {
         try version.validate()
         return try await transaction { connection in
             let product = try await connection.product(productID, lock: true)
@@ -77,15 +122,57 @@ extension MarketStore {
             }
             try await connection.checkPolicies(version, operatorID: product.operatorID, authorizationID: product.authorizationID)
             try await connection.checkCap(version, productID: productID, operatorID: product.operatorID)
+            let now = try await connection.now()
+            let rules = try await connection.allRuleVersions().filter { rule in rule.retiredAt.map { $0 > now } ?? true }
             let next = product.version + 1
-            try await connection.insertVersion(version, product: productID, number: next, frozen: true)
-            try await connection.execute("UPDATE products SET version = \(Int32(next)) WHERE id = \(productID)")
-            try await connection.audit(actor, "product.revise", "product", productID,
-                                       before: #"{"version":\#(product.version)}"#, after: #"{"version":\#(next)}"#)
-            if product.state == .listed {
-                try await connection.enqueue(NewJob(MatchProductJob(productID: productID, version: next), queue: matchQueue))
+            if product.announced != nil { try await connection.deleteVersion(productID, next) }
+            try await connection.insertVersion(version, product: productID, number: next, frozen: false)
+            let raises = version.raisesPrices(comparedTo: product.current, productID: productID, operatorID: product.operatorID, rules: rules)
+            guard raises else {
+                try await connection.makeCurrent(product, version: next, content: version, actor: actor, reason: nil)
+                return Revision(version: next, effectiveAt: now, applied: true)
             }
-            return next
+            let notice = try await connection.priceNoticePeriod()
+            var effective = now + notice
+            if let announced = product.announced,
+               !version.raisesPrices(comparedTo: announced.version, productID: productID, operatorID: product.operatorID, rules: rules) {
+                effective = min(effective, announced.effectiveAt)
+            }
+            try await connection.execute("UPDATE products SET pending_effective_at = \(effective) WHERE id = \(productID)")
+            try await connection.audit(actor, "product.announce", "product", productID,
+                                       before: #"{"version":\#(product.version),"list_price_fen":\#(product.current.listPriceFen)}"#,
+                                       after: #"{"version":\#(next),"list_price_fen":\#(version.listPriceFen),"effective_at":"\#(iso8601(effective))"}"#)
+            // One job per product and time: a job that finds its announcement replaced by a later one snoozes
+            // until then, one whose announcement was applied or withdrawn does nothing.
+            try await connection.enqueue(NewJob(ApplyProductVersionJob(productID: productID), runAt: effective,
+                                                uniqueKey: "apply_product_version:\(productID.lowercased):\(Int(effective.timeIntervalSince1970))"))
+            return Revision(version: next, effectiveAt: effective, applied: false)
+        }
+    }
+
+    /// What making an announced version current did.
+    public enum PendingVersionOutcome: Sendable, Equatable {
+        case applied(version: Int)
+        /// Announced for later (a later revision moved it): try again then.
+        case notDue(until: Date)
+        /// No version is announced (any more), or the product was delisted.
+        case nothingToDo
+    }
+
+    /// Makes a product's announced version current once its time has come: frozen, on sale, its
+    /// proposals requoted (or withdrawn where it no longer fits), matched again if listed.
+    public func applyPendingVersion(of productID: UUID, by actor: Actor = .system) async throws -> PendingVersionOutcome {
+        try await transaction { connection in
+            let product = try await connection.product(productID, lock: true)
+            guard let announced = product.announced else { return .nothingToDo }
+            guard product.state == .listed || product.state == .suspended else {
+                try await connection.execute("UPDATE products SET pending_effective_at = NULL WHERE id = \(productID)")
+                return .nothingToDo
+            }
+            guard announced.effectiveAt <= (try await connection.now()) else { return .notDue(until: announced.effectiveAt) }
+            try await connection.makeCurrent(product, version: product.version + 1, content: announced.version, actor: actor,
+                                             reason: "announced version takes effect after its notice period")
+            return .applied(version: product.version + 1)
         }
     }
 
@@ -98,27 +185,55 @@ extension MarketStore {
             let product = try await connection.product(productID, lock: true)
             _ = try product.state.moving(to: next)
             try await connection.moveProduct(product, to: next, reason: reason, actor: actor)
-            if next == .delisted || next == .suspended {
-                _ = try await connection.withdrawMatches(ofProducts: [productID], reason: "product \(next.rawValue)", actor: actor)
+            _ = try await connection.withdrawMatches(ofProducts: [productID], reason: "product \(next.rawValue)", actor: actor)
+            if next == .delisted, product.announced != nil {
+                // A delisted product sells no version: what was announced will never take effect.
+                try await connection.execute("UPDATE products SET pending_effective_at = NULL WHERE id = \(productID)")
             }
         }
     }
 
     public func product(_ id: UUID) async throws -> StoredProduct {
-        try await pool.withConnection { connection in try await connection.product(id, lock: false) }
+        try await read { connection in try await connection.product(id, lock: false) }
     }
 }
 
 extension PostgresConnection {
     func product(_ id: UUID, lock: Bool) async throws -> StoredProduct {
         let rows = try await query("""
-            SELECT operator_id, authorization_id, state::text, version FROM products WHERE id = \(id)
+            SELECT operator_id, authorization_id, state::text, version, pending_effective_at FROM products WHERE id = \(id)
             \(unsafeRaw: lock ? "FOR UPDATE" : "")
             """)
         guard let row = rows.first else { throw MarketNotFound("product", id) }
-        let (operatorID, authorizationID, state, version) = try row.decode(UUID.self, UUID.self, String.self, Int32.self)
-        return StoredProduct(id: id, operatorID: operatorID, authorizationID: authorizationID, state: ProductState(rawValue: state) ?? .delisted,
-                             version: Int(version), current: try await productVersion(id, Int(version)))
+        let (operatorID, authorizationID, state, version, pending) = try row.decode(UUID.self, UUID.self, String.self, Int32.self, Date?.self)
+        var product = StoredProduct(id: id, operatorID: operatorID, authorizationID: authorizationID, state: ProductState(rawValue: state) ?? .delisted,
+                                    version: Int(version), current: try await productVersion(id, Int(version)))
+        if let pending { product.announced = (try await productVersion(id, Int(version) + 1), pending) }
+        return product
+    }
+
+    /// Makes `version` (already inserted, with `content`) the one on sale: frozen and current, nothing
+    /// announced any more; the old version's proposals requoted or withdrawn; matched again if listed.
+    func makeCurrent(_ product: StoredProduct, version: Int, content: ProductVersion, actor: Actor, reason: String?) async throws {
+        try await execute("UPDATE product_versions SET frozen = true WHERE product_id = \(product.id) AND version = \(Int32(version)) AND NOT frozen")
+        try await execute("UPDATE products SET version = \(Int32(version)), pending_effective_at = NULL WHERE id = \(product.id)")
+        try await audit(actor, "product.revise", "product", product.id, reason: reason,
+                        before: #"{"version":\#(product.version)}"#, after: #"{"version":\#(version)}"#)
+        try await requoteProposals(of: product.id, operatorID: product.operatorID, version: version, content: content, actor: actor)
+        if product.state == .listed {
+            try await enqueue(NewJob(MatchProductJob(productID: product.id, version: version), queue: matchQueue))
+        }
+    }
+
+    /// Deletes a version that was never frozen (a replaced announcement), with its sources.
+    func deleteVersion(_ id: UUID, _ version: Int) async throws {
+        try await execute("DELETE FROM product_version_sources WHERE product_id = \(id) AND version = \(Int32(version))")
+        try await execute("DELETE FROM product_versions WHERE product_id = \(id) AND version = \(Int32(version))")
+    }
+
+    /// The database's clock (the one every `now()` of the transaction reads).
+    func now() async throws -> Date {
+        try await query("SELECT now()").scalar(Date.self) ?? Date()
     }
 
     func productVersion(_ id: UUID, _ version: Int) async throws -> ProductVersion {

@@ -44,13 +44,62 @@ extension MarketStore {
                 withdrawn.append(match)
             }
             // Demands left without a proposal are open again.
-            try await connection.execute("""
-                UPDATE demands d SET state = 'open', state_changed_at = clock_timestamp(), updated_at = now()
-                FROM matches m
-                WHERE m.id = ANY(\(withdrawn)) AND d.id = m.demand_id AND d.state = 'matched'
-                  AND NOT EXISTS (SELECT 1 FROM matches o WHERE o.demand_id = d.id AND o.state = 'proposed')
-                """)
+            try await connection.reopenDemandsWithoutProposals(
+                try await connection.query("SELECT demand_id FROM matches WHERE id = ANY(\(withdrawn))").decode(UUID.self))
             return Repricing(repriced: repriced, withdrawn: withdrawn)
         }
+    }
+}
+
+extension PostgresConnection {
+    /// Moves the proposals of a product to the version now on sale: each is priced and scored again
+    /// for its demand, and withdrawn when the version no longer passes the demand's hard rules (sector,
+    /// region, delivery mode, budget, anti-monopoly). In the caller's transaction, which holds the
+    /// product's lock, so no order can be placed meanwhile at an old version's quote.
+    func requoteProposals(of productID: UUID, operatorID: UUID, version: Int, content: ProductVersion, actor: Actor) async throws {
+        let stale = try await query("""
+            SELECT id, demand_id, product_version, quote_fen FROM matches
+            WHERE product_id = \(productID) AND state = 'proposed' AND product_version <> \(Int32(version))
+            ORDER BY id FOR UPDATE
+            """).decode(UUID.self, UUID.self, Int32.self, Int64.self)
+        guard !stale.isEmpty else { return }
+        let rules = try await allRuleVersions()
+        let since = try await query("SELECT min(lower(validity)) FROM authorizations WHERE operator_id = \(operatorID)").scalar(Date?.self) ?? nil
+        let product = PricedProduct(id: productID, operatorID: operatorID, version: content, operatorSince: since)
+        var withdrawn: [UUID] = []
+        for (match, demandID, oldVersion, oldQuote) in stale {
+            let subject = try await matchingSubject(demandID)
+            guard let candidate = Candidate(subject, product, version: version, rules: rules, held: true) else {
+                try await moveMatch(match, to: .withdrawn, reason: "the product's version \(version) no longer fits the demand", actor: actor)
+                withdrawn.append(demandID)
+                continue
+            }
+            let next = candidate.match(demandID: demandID)
+            try await execute("""
+                UPDATE matches SET product_version = \(Int32(version)), quote = \(JSONB(next.quote)), quote_fen = \(next.quote.amountFen),
+                    score = \(next.score), reasons = \(next.reasonsJSON)::jsonb
+                WHERE id = \(match) AND state = 'proposed'
+                """)
+            try await audit(actor, "match.requote", "match", match,
+                            before: #"{"product_version":\#(oldVersion),"quote_fen":\#(oldQuote)}"#,
+                            after: #"{"product_version":\#(version),"quote_fen":\#(next.quote.amountFen)}"#)
+        }
+        try await reopenDemandsWithoutProposals(withdrawn)
+    }
+
+    /// Matched demands left without any proposal are open again (audited, by the system).
+    func reopenDemandsWithoutProposals(_ demands: [UUID]) async throws {
+        guard !demands.isEmpty else { return }
+        try await execute("""
+            WITH reopened AS (
+                UPDATE demands d SET state = 'open', state_changed_at = clock_timestamp(), updated_at = now()
+                WHERE d.id = ANY(\(Array(Set(demands)))) AND d.state = 'matched'
+                  AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed')
+                RETURNING d.id
+            )
+            INSERT INTO audit_events (actor, action, subject_type, subject_id, reason, before, after)
+            SELECT \(Actor.system.description), 'demand.open', 'demand', id::text, 'no proposal left', '{"state":"matched"}', '{"state":"open"}'
+            FROM reopened
+            """)
     }
 }

@@ -2,26 +2,27 @@ public import Foundation
 import Market
 import Postgres
 
-/// One operator's revenue against its allowance for a year.
+/// One operator's revenue against its allowance for a year. Amounts are exact decimals: a year's revenue
+/// is a sum of orders and may exceed 64 bits, which no report may fail on.
 public struct OperatorRevenue: Sendable, Equatable, Codable {
     public var operatorID: UUID
     public var name: String
     public var year: Int
     /// The allowance set for the year (nil: none set).
-    public var allowanceFen: Int64?
+    public var allowanceFen: Decimal?
     /// Last year's revenue above last year's allowance, deducted from this year's.
-    public var deductionFen: Int64
-    public var effectiveAllowanceFen: Int64?
-    public var revenueFen: Int64
+    public var deductionFen: Decimal
+    public var effectiveAllowanceFen: Decimal?
+    public var revenueFen: Decimal
     /// Revenue above the effective allowance (reported, and deducted next year).
-    public var overageFen: Int64
+    public var overageFen: Decimal
 }
 
 extension MarketStore {
     /// Sets an operator's maximum allowed revenue for a year (a later call replaces it; both are audited).
     public func setRevenueAllowance(operator operatorID: UUID, year: Int, allowanceFen: Int64, author: String, reason: String) async throws {
         guard (2000...2200).contains(year) else { throw MarketInputError(field: "year", rule: "must be from 2000 to 2200") }
-        guard allowanceFen >= 0 else { throw MarketInputError(field: "allowance_fen", rule: "must not be negative") }
+        try Money.validate(allowanceFen, field: "allowance_fen")
         try validateText(author, field: "actor", maxLength: 200)
         try validateText(reason, field: "reason", maxLength: 2000)
         try await transaction { connection in
@@ -39,25 +40,29 @@ extension MarketStore {
     /// Every operator's revenue against its allowance for `year`, with last year's overage deducted.
     public func revenueReport(year: Int) async throws -> [OperatorRevenue] {
         guard (2000...2200).contains(year) else { throw MarketInputError(field: "year", rule: "must be from 2000 to 2200") }
-        return try await pool.withConnection { connection in
+        return try await read { connection in
             let operators = try await connection.query("SELECT id, name FROM parties WHERE kind = 'operator' ORDER BY name, id")
                 .decode(UUID.self, String.self)
             let allowances = try await connection.query("""
                 SELECT operator_id, year, allowance_fen FROM revenue_allowances WHERE year <= \(Int32(year))
                 """).decode(UUID.self, Int32.self, Int64.self)
+            // Summed in numeric, read as text: exact at any size.
             let revenues = try await connection.query("""
-                SELECT p.operator_id, extract(year FROM o.created_at AT TIME ZONE 'UTC')::int4, sum(o.amount_fen)::int8
+                SELECT p.operator_id, extract(year FROM o.created_at AT TIME ZONE 'UTC')::int4, sum(o.amount_fen)::text
                 FROM orders o JOIN products p ON p.id = o.product_id
                 WHERE o.state IN ('accepted', 'delivered', 'completed')
                   AND o.created_at < make_timestamptz(\(Int32(year + 1)), 1, 1, 0, 0, 0, 'UTC')
                 GROUP BY 1, 2
-                """).decode(UUID.self, Int32.self, Int64.self)
-            var allowance: [UUID: [Int: Int64]] = [:], revenue: [UUID: [Int: Int64]] = [:]
-            for (id, y, fen) in allowances { allowance[id, default: [:]][Int(y)] = fen }
-            for (id, y, fen) in revenues { revenue[id, default: [:]][Int(y)] = fen }
+                """).decode(UUID.self, Int32.self, String.self)
+            var allowance: [UUID: [Int: Decimal]] = [:], revenue: [UUID: [Int: Decimal]] = [:]
+            for (id, y, fen) in allowances { allowance[id, default: [:]][Int(y)] = Decimal(fen) }
+            for (id, y, fen) in revenues {
+                guard let sum = Decimal(string: fen) else { throw PostgresError(kind: .protocolViolation, message: "a sum of fen read as '\(fen)'") }
+                revenue[id, default: [:]][Int(y)] = sum
+            }
             return operators.map { id, name in
                 // Carry overages forward from the first year with an allowance.
-                var deduction: Int64 = 0
+                var deduction: Decimal = 0
                 var row = OperatorRevenue(operatorID: id, name: name, year: year, allowanceFen: nil, deductionFen: 0, effectiveAllowanceFen: nil,
                                           revenueFen: revenue[id]?[year] ?? 0, overageFen: 0)
                 let first = allowance[id]?.keys.min() ?? year

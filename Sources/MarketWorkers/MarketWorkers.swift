@@ -1,4 +1,5 @@
 import Foundation
+import Market
 public import JobQueue
 public import Logging
 public import MarketStore
@@ -6,7 +7,9 @@ public import MarketStore
 /// The market's job handlers, registered by `pdx work`: matching a demand or a new product, repricing,
 /// expiring demands and authorizations when their time comes, and delivering webhook notifications.
 public enum MarketWorkers {
-    public static func register(into registry: inout JobRegistry, store: MarketStore, logger: Logger) {
+    /// `webhooks` decides where deliveries may go (checked again before each one).
+    public static func register(into registry: inout JobRegistry, store: MarketStore, webhooks: WebhookPolicy = WebhookPolicy(),
+                                logger: Logger) {
         registry.register(MatchDemandJob.self, timeout: .seconds(60)) { job in
             let result = try await store.matchDemand(job.args.demandID)
             logger.debug("matched demand", metadata: [
@@ -32,9 +35,28 @@ public enum MarketWorkers {
         registry.register(ExpireAuthorizationJob.self, timeout: .seconds(120)) { job in
             outcome(of: try await store.expireAuthorization(job.args.authorizationID), "authorization", "\(job.args.authorizationID)", logger)
         }
+        registry.register(ApplyProductVersionJob.self, timeout: .seconds(120)) { job in
+            switch try await store.applyPendingVersion(of: job.args.productID) {
+            case .applied(let version):
+                logger.info("announced product version applied", metadata: ["product.id": "\(job.args.productID)", "product.version": "\(version)"])
+                return .completed
+            case .notDue(let until):
+                return .snooze(.seconds(max(1, until.timeIntervalSinceNow)))
+            case .nothingToDo:
+                return .completed
+            }
+        }
         registry.register(NotifyJob.self, timeout: .seconds(30)) { job in
             guard let webhook = try await store.webhook(of: job.args.partyID) else {
                 return .cancel(reason: "party \(job.args.partyID) has no webhook any more")
+            }
+            do {
+                // A host that does not resolve now throws: retried later, like any failed delivery.
+                try await store.checkBeforeDelivery(webhook, policy: webhooks)
+            } catch let refused as MarketInputError {
+                // Not a failure to retry: the URL points somewhere pdx does not call.
+                logger.warning("webhook refused", metadata: ["party.id": "\(job.args.partyID)", "webhook.refusal": "\(refused.rule)"])
+                return .cancel(reason: "webhook \(refused)")
             }
             let status = try await Webhooks.deliver(try await store.webhookEvent(job.args), to: webhook)
             logger.debug("delivered webhook", metadata: ["event.id": "\(job.args.eventID)", "event.type": "\(job.args.type)", "http.status": "\(status)"])

@@ -76,8 +76,19 @@ public enum Webhooks {
         }
     }
 
+    /// The session deliveries use: it does not follow redirects (a receiver's 3xx is a failed delivery),
+    /// since a redirect could lead anywhere the URL's check did not look.
+    public static let session = URLSession(configuration: .ephemeral, delegate: RefuseRedirects(), delegateQueue: nil)
+
+    final class RefuseRedirects: NSObject, URLSessionTaskDelegate, Sendable {
+        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+            completionHandler(nil)
+        }
+    }
+
     /// Posts the event, signed; returns the HTTP status (2xx), throws `DeliveryFailed` otherwise.
-    public static func deliver(_ event: WebhookEvent, to webhook: Webhook, session: URLSession = .shared,
+    public static func deliver(_ event: WebhookEvent, to webhook: Webhook, session: URLSession = Webhooks.session,
                                now: Date = Date()) async throws -> Int {
         guard let url = URL(string: webhook.url) else { throw DeliveryFailed(url: webhook.url, status: nil, reason: "not a URL") }
         let body = try body(event)

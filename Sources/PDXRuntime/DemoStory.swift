@@ -281,12 +281,15 @@ private struct Story {
         return steps.all
     }
 
-    /// A city-level code (two digits of a province, two of a city, "00") no single-operator grant covers yet.
+    /// A city-level code (two digits of a province, two of a city, "00") that no authorization's regions
+    /// cover or lie within yet (regions nest: a grant for Shanghai covers every city code of 31).
     func freeCity() async throws -> String {
-        let provinces = ["31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "50", "51", "52", "53"]
+        let provinces = ["32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "50", "51", "52", "53"]
         for _ in 0..<50 {
             let city = provinces.randomElement()! + String(format: "%02d", Int.random(in: 1...90)) + "00"
-            let taken = try await store.pool.query("SELECT count(*) FROM authorizations WHERE \(city) = ANY(regions)").scalar(Int64.self) ?? 0
+            let taken = try await store.pool.query("""
+                SELECT count(*) FROM authorizations WHERE pdx_regions_overlap(regions, ARRAY[\(city)::text])
+                """).scalar(Int64.self) ?? 0
             if taken == 0 { return city }
         }
         throw LocalPostgresError("no free city code for the demo")

@@ -74,22 +74,34 @@ public struct DevService: Service {
         if try await DemoMarket.load(into: store) != nil { say("  demo market: loaded (parties, resources, authorizations, products, demands)") }
         let keys = try await demoKeys(store)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: pool)]
-        if let port = serving.port {
-            let cache = try CatalogueCache(database: connection, logger: logger)
-            services.append(.init(service: cache))
-            let configuration = APIConfiguration(allowHTTPWebhooks: true, metrics: serving.metrics, catalogueCache: cache)
-            services.append(.init(service: MarketAPI.application(store: store, configuration: configuration, host: serving.host, port: port, logger: logger)))
-        }
         var workers = JobWorker.Configuration(queues: [NewJob.defaultQueue: 50, matchQueue: 50])
         for index in 0..<serving.workers {
             workers.workerID = "pdx-dev-\(ProcessInfo.processInfo.processIdentifier)-\(index + 1)"
             workers.maintenance.enabled = index == 0
-            let process = try WorkerProcess(databaseURL: ready.configuration.connectionString, configuration: workers, diagnostics: false, logger: logger)
+            let process = try WorkerProcess(databaseURL: ready.configuration.connectionString, configuration: workers, diagnostics: false,
+                                            webhooks: .development, logger: logger)
             services.append(.init(service: process.pool))
             services.append(.init(service: process.worker))
         }
+        let announce = { @Sendable (url: String?) in self.announce(url: url, keys: keys, startedCluster: ready.startedCluster) }
         if let port = serving.port {
-            let url = "http://\(serving.host == "0.0.0.0" ? "127.0.0.1" : serving.host):\(port)"
+            let cache = try CatalogueCache(database: connection, logger: logger)
+            services.append(.init(service: cache))
+            let configuration = APIConfiguration(webhooks: .development, metrics: serving.metrics, catalogueCache: cache)
+            let host = serving.host == "0.0.0.0" ? "127.0.0.1" : serving.host
+            // "Ready" only once the server accepts connections: a script that waits for the line may call at once.
+            services.append(.init(service: MarketAPI.application(store: store, configuration: configuration, host: serving.host, port: port,
+                                                                 logger: logger, onListening: { listening in announce("http://\(host):\(listening)") })))
+        } else {
+            announce(nil)
+        }
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        try await group.run()
+    }
+
+    /// What `pdx dev` prints when it is ready: the API's URL, the demo keys and examples (`url` nil: no API).
+    private func announce(url: String?, keys: [(role: PartyKind, token: String, name: String)], startedCluster: Bool) {
+        if let url {
             say("  API:        \(url)   (contract: \(url)/openapi.json)")
             say("  workers:    \(serving.workers)")
             say("  demo keys (also in \(Self.keysFile(in: environment.options.folder).path)):")
@@ -103,9 +115,7 @@ public struct DevService: Service {
         } else {
             say("  workers:    \(serving.workers) (no API: --api-port none)")
         }
-        say("pdx dev is ready. Press Ctrl-C to stop\(ready.startedCluster ? " (PostgreSQL stops with it)" : "").")
-        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
-        try await group.run()
+        say("pdx dev is ready. Press Ctrl-C to stop\(startedCluster ? " (PostgreSQL stops with it)" : "").")
     }
 
     private func stop(_ ready: DevEnvironment.Ready) async throws {

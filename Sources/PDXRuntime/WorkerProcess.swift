@@ -1,7 +1,7 @@
 public import JobQueue
 public import Logging
 public import Postgres
-import MarketStore
+public import MarketStore
 import MarketWorkers
 
 /// What `pdx work` runs: the worker, and a pool for its handlers' own work, with the job kinds this build
@@ -11,13 +11,15 @@ public struct WorkerProcess: Sendable {
     public let pool: PostgresPool
     public let worker: JobWorker
 
-    public init(databaseURL: String, configuration: JobWorker.Configuration, diagnostics: Bool, logger: Logger) throws {
+    /// `webhooks`: where deliveries may go (development allows loopback and plain http).
+    public init(databaseURL: String, configuration: JobWorker.Configuration, diagnostics: Bool, webhooks: WebhookPolicy = WebhookPolicy(),
+                logger: Logger) throws {
         var connection = PostgresConfiguration(connectionString: databaseURL, applicationName: "pdx work")
         connection.connectTimeout = .seconds(10)
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: 16), logger: logger)
         var registry = JobRegistry()
         if diagnostics { DiagnosticJobs.register(into: &registry, pool: pool, workerID: configuration.workerID) }
-        MarketWorkers.register(into: &registry, store: MarketStore(pool: pool), logger: logger)
+        MarketWorkers.register(into: &registry, store: MarketStore(pool: pool), webhooks: webhooks, logger: logger)
         self.pool = pool
         self.worker = try JobWorker(configuration: configuration, registry: registry, database: connection, logger: logger)
     }

@@ -49,6 +49,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Accept http webhook URLs (development on one machine); otherwise https only.")
     var allowHTTPWebhooks = false
 
+    @Flag(help: "Accept webhook URLs on loopback, private or link-local addresses (development on one machine); otherwise public addresses only.")
+    var allowPrivateWebhooks = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -71,7 +74,8 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let cache = catalogueCache > 0 ? try CatalogueCache(database: connection, capacity: catalogueCache, logger: logger) : nil
         let configuration = APIConfiguration(rateLimit: rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil,
-                                             allowHTTPWebhooks: allowHTTPWebhooks, metrics: registry, catalogueCache: cache)
+                                             webhooks: WebhookPolicy(allowHTTP: allowHTTPWebhooks, allowPrivateAddresses: allowPrivateWebhooks),
+                                             metrics: registry, catalogueCache: cache)
         let application = MarketAPI.application(store: MarketStore(pool: pool), configuration: configuration, host: host, port: port,
                                                 logger: logger)
         let group = ServiceGroup(configuration: .init(

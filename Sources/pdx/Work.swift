@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JobQueue
 import Logging
+import MarketStore
 import PDXCommandLine
 import PDXRuntime
 import ServiceLifecycle
@@ -49,6 +50,12 @@ struct Work: AsyncParsableCommand {
     @Flag(help: "Never act as the maintenance leader (another process does).")
     var noMaintenance = false
 
+    @Flag(help: "Deliver to plain http webhook URLs (development on one machine); otherwise https only.")
+    var allowHTTPWebhooks = false
+
+    @Flag(help: "Deliver to webhooks on loopback, private or link-local addresses (development on one machine); otherwise public addresses only, checked before every delivery.")
+    var allowPrivateWebhooks = false
+
     @Flag(help: "Commit claims and completions without waiting for the disk (synchronous_commit off): faster, but a server crash may make the last few jobs run again.")
     var asyncBookkeeping = false
 
@@ -84,7 +91,8 @@ struct Work: AsyncParsableCommand {
         // Short leases (tests, chaos drills) want rescues to follow soon after.
         configuration.maintenance.rescueInterval = min(configuration.maintenance.rescueInterval, configuration.lease / 2)
         let process = try WorkerProcess(
-            databaseURL: try database.required(), configuration: configuration, diagnostics: diagnostics, logger: logger)
+            databaseURL: try database.required(), configuration: configuration, diagnostics: diagnostics,
+            webhooks: WebhookPolicy(allowHTTP: allowHTTPWebhooks, allowPrivateAddresses: allowPrivateWebhooks), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: process.pool),

@@ -14,7 +14,7 @@ struct PDXCtl: AsyncParsableCommand {
         discussion: "Uses DATABASE_URL or --database-url, like pdx.",
         version: "0.1.0",
         subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self, KeysCommand.self, MatchesCommand.self,
-                      DemandCommand.self]
+                      DemandCommand.self, SettingsCommand.self]
     )
 }
 

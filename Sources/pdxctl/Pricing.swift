@@ -14,7 +14,11 @@ struct PricingCommand: AsyncParsableCommand {
         discussion: """
             Every change makes a new version with an effective time, a review date, an author (--actor, \
             default: the OS user) and a reason (--reason, required), and is written to the audit log. \
-            Changes that can raise a price take effect only after the 30-day notice period. Exit codes: \
+            Anything that can raise what a buyer pays takes effect only after the notice period \
+            (pdxctl settings, at least 30 days): a higher cap or a smaller discount, a new tiers rule or \
+            usage plan, a scope that leaves products out of a cap or a discount, and retiring a rule in \
+            force. Decreases apply at once. `set` keeps the rule's scope unless scope options are given \
+            (--unscoped for every product); a change of scope is shown and needs --yes. Exit codes: \
             0 done; 1 refused or failed (the message says why); 64 a bad argument.
 
             Examples:
@@ -22,6 +26,7 @@ struct PricingCommand: AsyncParsableCommand {
               pdxctl pricing add cap --max-unit-price-fen 40 --sector transport --region 310000 --review-by 2027-06-30 --reason "2026 cap"
               pdxctl pricing add tiers --band 1-1000:50 --band 1001-:x800 --review-by 2027-06-30 --reason "volume bands"
               pdxctl pricing set 3 --permille 150 --review-by 2027-06-30 --reason "SME relief"
+              pdxctl pricing set 4 --max-unit-price-fen 35 --sector transport --review-by 2027-06-30 --reason "the whole sector" --yes
               pdxctl pricing preview --product 0c6b… --quantity 1000 --purpose industry_development --buyer 5f1e…
               pdxctl pricing retire 3 --reason "superseded" --yes
             """,
@@ -118,6 +123,9 @@ struct RuleOptions: ParsableArguments {
         guard let price = Int64(parts[1]) else { throw bad }
         return PricingRule.Tier(from: from, upTo: upTo, unitPriceFen: price)
     }
+
+    /// Whether any scope option was given.
+    var scopeGiven: Bool { sector != nil || region != nil || product != nil || `operator` != nil || chargeUnit != nil }
 
     func scope() throws -> PricingRule.Scope {
         func uuid(_ text: String?, _ flag: String) throws -> UUID? {
@@ -254,32 +262,56 @@ extension PricingCommand {
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make a new version of a rule (increases wait for the notice period).")
+        static let configuration = CommandConfiguration(
+            abstract: "Make a new version of a rule (what can raise a price waits for the notice period).",
+            discussion: """
+                The new version keeps the rule's scope unless scope options are given: then the scope is \
+                exactly what they say (--unscoped: every product), and the change is shown and needs --yes. \
+                A decrease applies at once; anything that can raise a price takes effect after the notice \
+                period, or at --effective-at if later.
+                """)
         @Argument(help: "The rule's id.") var id: Int64
         @OptionGroup var rule: RuleOptions
-        @Option(help: ArgumentHelp("Days an increase waits before it takes effect.", valueName: "days")) var noticeDays = 30
+        @Flag(help: "Scope: every product (clears the rule's scope).") var unscoped = false
+        @Option(help: ArgumentHelp("No longer taken: the notice period is a setting (pdxctl settings).", visibility: .hidden)) var noticeDays: Int?
+        @OptionGroup var confirmation: ConfirmationOptions
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
             _ = try rule.scope()
             _ = try rule.dates()
-            guard (0...3650).contains(noticeDays) else { throw ValidationError("--notice-days must be from 0 to 3650, got \(noticeDays)") }
+            if noticeDays != nil {
+                throw ValidationError("""
+                    --notice-days is no longer taken: increases wait for the notice period set with \
+                    'pdxctl settings set --price-notice-days N' (30 to 365 days); for a later time, pass --effective-at
+                    """)
+            }
+            if unscoped && rule.scopeGiven { throw ValidationError("--unscoped clears the scope: give it without scope options") }
         }
 
         func run() async throws {
             let (review, effective) = try rule.dates()
             let updated = try await withStore(database) { store in
-                guard let latest = try await store.pricingRuleHistory(id).last else { throw CommandError("no pricing rule \(id)") }
-                let kind = try rule.kind(named: RuleOptions.name(of: latest.rule.kind))
-                return try await store.setPricingRule(id, kind: kind, scope: try rule.scope(), reviewBy: review, effectiveAt: effective,
-                                                      noticePeriod: Double(noticeDays) * 86_400, author: rule.change.actor, reason: rule.change.reason)
+                guard let latest = try await store.pricingRuleHistory(id).last?.rule else { throw CommandError("no pricing rule \(id)") }
+                let kind = try rule.kind(named: RuleOptions.name(of: latest.kind))
+                let scope = unscoped ? PricingRule.Scope() : rule.scopeGiven ? try rule.scope() : latest.scope
+                if scope != latest.scope {
+                    guard try confirmation.confirm("Change the scope of pricing rule \(id) from \(describe(latest.scope)) to \(describe(scope))?") else {
+                        throw CommandError("not changed")
+                    }
+                }
+                return try await store.setPricingRule(id, kind: kind, scope: scope, reviewBy: review, effectiveAt: effective,
+                                                      author: rule.change.actor, reason: rule.change.reason)
             }
-            say("pricing rule \(id) version \(updated.version): \(describe(updated.kind)), in force from \(formatDate(updated.effectiveAt))")
+            let when = updated.effectiveAt > Date() + 60 ? "takes effect on \(formatDate(updated.effectiveAt)) (it can raise prices: notice period)"
+                : "in force from \(formatDate(updated.effectiveAt))"
+            say("pricing rule \(id) version \(updated.version): \(describe(updated.kind)), scope \(describe(updated.scope)), \(when)")
         }
     }
 
     struct Retire: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Retire a rule: it stops applying now.")
+        static let configuration = CommandConfiguration(
+            abstract: "Retire a rule: it stops applying after the notice period (at once if nobody pays by it yet).")
         @Argument(help: "The rule's id.") var id: Int64
         @OptionGroup var change: ChangeOptions
         @OptionGroup var confirmation: ConfirmationOptions
@@ -287,8 +319,12 @@ extension PricingCommand {
 
         func run() async throws {
             guard try confirmation.confirm("Retire pricing rule \(id)?") else { throw CommandError("not retired") }
-            try await withStore(database) { try await $0.retirePricingRule(id, author: change.actor, reason: change.reason) }
-            say("retired pricing rule \(id)")
+            let retiredAt = try await withStore(database) { try await $0.retirePricingRule(id, author: change.actor, reason: change.reason) }
+            if retiredAt > Date() + 60 {
+                say("pricing rule \(id) retires on \(formatDate(retiredAt)): it applies until then (taking it away can raise prices: notice period)")
+            } else {
+                say("retired pricing rule \(id)")
+            }
         }
     }
 

@@ -35,7 +35,7 @@ struct RevenueCommand: AsyncParsableCommand {
             let rows = try await withStore(database) { try await $0.revenueReport(year: year) }
             if json { return try printJSON(rows) }
             guard !rows.isEmpty else { return say("no operators") }
-            func fen(_ value: Int64?) -> String { value.map(String.init) ?? "-" }
+            func fen(_ value: Decimal?) -> String { value.map { "\($0)" } ?? "-" }
             printTable(["operator", "allowance", "deducted", "effective", "revenue", "overage"], rows.map { row in
                 [row.name, fen(row.allowanceFen), fen(row.deductionFen), fen(row.effectiveAllowanceFen), fen(row.revenueFen), fen(row.overageFen)]
             })

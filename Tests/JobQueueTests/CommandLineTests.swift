@@ -18,30 +18,30 @@ import Testing
                 """)
             let waiting = try await pool.enqueue(NewJob(kind: "k", queue: "notify"))
 
-            let stats = try run("pdxctl", "queue", "stats", "--json", "--database-url", url)
+            let stats = try await run("pdxctl", "queue", "stats", "--json", "--database-url", url)
             #expect(stats.status == 0, "\(stats.error)")
             let decoded = try JSONDecoder().decode([JobAdmin.QueueStats].self, from: Data(stats.output.utf8))
             #expect(decoded.map(\.queue) == ["match", "notify"])
             #expect(decoded[0].discarded == 1 && decoded[1].available == 1)
-            let table = try run("pdxctl", "queue", "stats", "--database-url", url)
+            let table = try await run("pdxctl", "queue", "stats", "--database-url", url)
             #expect(table.output.hasPrefix("queue") && table.output.contains("notify"))
 
-            let listed = try run("pdxctl", "queue", "list", "--state", "discarded", "--database-url", url)
+            let listed = try await run("pdxctl", "queue", "list", "--state", "discarded", "--database-url", url)
             #expect(listed.output.contains("\(failing.id)") && listed.output.contains("scenario not allowed"))
-            let shown = try run("pdxctl", "queue", "show", "\(failing.id)", "--database-url", url)
+            let shown = try await run("pdxctl", "queue", "show", "\(failing.id)", "--database-url", url)
             #expect(shown.output.contains(#"{"demand": 7}"#) && shown.output.contains("scenario not allowed"))
 
-            let retried = try run("pdxctl", "queue", "retry", "\(failing.id)", "--database-url", url)
+            let retried = try await run("pdxctl", "queue", "retry", "\(failing.id)", "--database-url", url)
             #expect(retried.status == 0 && retried.output.contains("available again"))
             #expect(try await record(failing.id, pool).maxAttempts == 4)
 
-            let refused = try run("pdxctl", "queue", "cancel", "\(waiting.id)", "--database-url", url)
+            let refused = try await run("pdxctl", "queue", "cancel", "\(waiting.id)", "--database-url", url)
             #expect(refused.status != 0 && refused.error.contains("pass --yes"), "no terminal to ask on")
-            let cancelled = try run("pdxctl", "queue", "cancel", "\(waiting.id)", "--yes", "--database-url", url)
+            let cancelled = try await run("pdxctl", "queue", "cancel", "\(waiting.id)", "--yes", "--database-url", url)
             #expect(cancelled.status == 0)
             #expect(try await state(waiting.id, pool) == "cancelled")
 
-            let pruned = try run("pdxctl", "queue", "prune", "--completed-older-than", "0s", "--failed-older-than", "0s", "--yes",
+            let pruned = try await run("pdxctl", "queue", "prune", "--completed-older-than", "0s", "--failed-older-than", "0s", "--yes",
                                  "--database-url", url)
             #expect(pruned.output.contains("deleted 1 finished jobs"))
         }
@@ -64,7 +64,7 @@ import Testing
                 (["pdx", "work", "--lease", "10ms"], "--lease must be at least 1s"),
             ]
             for (arguments, message) in cases {
-                let result = try run(arguments[0], Array(arguments.dropFirst()) + ["--database-url", url])
+                let result = try await run(arguments[0], Array(arguments.dropFirst()) + ["--database-url", url])
                 #expect(result.status != 0, "\(arguments) should fail")
                 #expect(result.error.contains(message), "\(arguments): \(result.error)")
             }
@@ -84,10 +84,10 @@ import Testing
     }
 }
 
-private func run(_ executable: String, _ arguments: String...) throws -> (status: Int32, output: String, error: String) {
-    try runBuilt(executable, arguments)
+private func run(_ executable: String, _ arguments: String...) async throws -> (status: Int32, output: String, error: String) {
+    try await runBuilt(executable, arguments)
 }
 
-private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    try runBuilt(executable, arguments)
+private func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+    try await runBuilt(executable, arguments)
 }

@@ -333,17 +333,17 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
     @Test func pdxctlCreatesListsAndRevokesKeys() async throws {
         try await withAPI { market, _ in
             let url = TestDatabase.connectionString(market.pool.configuration.connection)
-            let created = try runBuilt("pdxctl", ["keys", "create", "--party", market.demander.id.uuidString, "--label", "ci", "--database-url", url])
+            let created = try await runBuilt("pdxctl", ["keys", "create", "--party", market.demander.id.uuidString, "--label", "ci", "--database-url", url])
             #expect(created.status == 0, "\(created.error)")
             let token = try #require(created.output.split(separator: "\n").first { $0.hasPrefix("key: ") }).dropFirst(5)
             #expect(try await market.store.authenticate(apiKey: String(token))?.id == market.demander.id)
-            let listed = try runBuilt("pdxctl", ["keys", "list", "--party", market.demander.id.uuidString, "--database-url", url])
+            let listed = try await runBuilt("pdxctl", ["keys", "list", "--party", market.demander.id.uuidString, "--database-url", url])
             #expect(listed.output.contains("ci") && !listed.output.contains(String(token)), "the list never shows a key")
             let id = try #require(try await market.store.apiKeys(party: market.demander.id).first { $0.label == "ci" }?.id)
-            let revoked = try runBuilt("pdxctl", ["keys", "revoke", id.uuidString, "--reason", "rotated", "--database-url", url])
+            let revoked = try await runBuilt("pdxctl", ["keys", "revoke", id.uuidString, "--reason", "rotated", "--database-url", url])
             #expect(revoked.status == 0, "\(revoked.error)")
             #expect(try await market.store.authenticate(apiKey: String(token)) == nil)
-            let bad = try runBuilt("pdxctl", ["keys", "create", "--party", "nope", "--database-url", url])
+            let bad = try await runBuilt("pdxctl", ["keys", "create", "--party", "nope", "--database-url", url])
             #expect(bad.status != 0 && bad.error.contains("--party must be a UUID"))
         }
     }

@@ -194,7 +194,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
     }
 
     @Test func developmentMayUsePlainHTTP() async throws {
-        try await withAPI(APIConfiguration(rateLimit: nil, allowHTTPWebhooks: true)) { market, client in
+        try await withAPI(APIConfiguration(rateLimit: nil, webhooks: .development)) { market, client in
             let set = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
                                                body: jsonBody(["url": "http://127.0.0.1:9000/hook"]))
             #expect(set.status == .ok)

@@ -225,47 +225,47 @@ private final class EventBox: @unchecked Sendable {
         try await withMarket { market in
             let known = try await matchedMarket(market)
             let url = TestDatabase.connectionString(market.pool.configuration.connection)
-            func pdxctl(_ arguments: String...) throws -> (status: Int32, output: String, error: String) {
-                try runBuilt("pdxctl", arguments + ["--database-url", url])
+            func pdxctl(_ arguments: String...) async throws -> (status: Int32, output: String, error: String) {
+                try await runBuilt("pdxctl", arguments + ["--database-url", url])
             }
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .iso8601
 
-            let stats = try pdxctl("matches", "stats")
+            let stats = try await pdxctl("matches", "stats")
             #expect(stats.status == 0, "\(stats.error)")
             #expect(stats.output.contains("transport") && stats.output.contains("75.0%") && stats.output.contains("60.0%"), "\(stats.output)")
             #expect(stats.output.contains("20.0s") && stats.output.contains("56.0s"), "\(stats.output)")
-            let statsJSON = try decoder.decode(MatchStatsReport.self, from: Data(try pdxctl("matches", "stats", "--since", "7d", "--json").output.utf8))
+            let statsJSON = try decoder.decode(MatchStatsReport.self, from: Data(try await pdxctl("matches", "stats", "--since", "7d", "--json").output.utf8))
             #expect(statsJSON.overall.demandsOpened == 5 && statsJSON.overall.acceptanceRate == 0.5)
 
-            let list = try pdxctl("matches", "list", "--state", "declined")
+            let list = try await pdxctl("matches", "list", "--state", "declined")
             #expect(list.status == 0, "\(list.error)")
             #expect(list.output.contains(known.declined.uuidString.lowercased()) && list.output.contains("declined"), "\(list.output)")
-            let listed = try decoder.decode([MatchSummary].self, from: Data(try pdxctl("matches", "list", "--product", known.first.uuidString,
+            let listed = try decoder.decode([MatchSummary].self, from: Data(try await pdxctl("matches", "list", "--product", known.first.uuidString,
                                                                                          "--limit", "1000", "--json").output.utf8))
             #expect(listed.count == 3 && listed.allSatisfy { $0.productID == known.first })
-            #expect(try pdxctl("matches", "list", "--sector", "finance").output.contains("no matches"))
+            #expect(try await pdxctl("matches", "list", "--sector", "finance").output.contains("no matches"))
 
-            let show = try pdxctl("matches", "show", known.declined.uuidString)
+            let show = try await pdxctl("matches", "show", known.declined.uuidString)
             #expect(show.status == 0, "\(show.error)")
             for text in ["declined", "too coarse", "物流路径优化 route optimisation 2", "offers 2 of the 2 fields wanted (road_id, speed)",
                          "scenario", "list_price", "total: 50000 fen (500.00 yuan)"] {
                 #expect(show.output.contains(text), "\(text) in \(show.output)")
             }
-            let detail = try decoder.decode(MatchDetail.self, from: Data(try pdxctl("matches", "show", known.accepted.uuidString, "--json").output.utf8))
+            let detail = try decoder.decode(MatchDetail.self, from: Data(try await pdxctl("matches", "show", known.accepted.uuidString, "--json").output.utf8))
             #expect(detail.summary.state == .accepted && detail.reasons.count == 6)
-            let missing = try pdxctl("matches", "show", UUID().uuidString)
+            let missing = try await pdxctl("matches", "show", UUID().uuidString)
             #expect(missing.status == 1 && missing.error.contains("no match") && missing.error.contains("pdxctl matches list"), "\(missing.error)")
 
-            let gaps = try pdxctl("demand", "gaps")
+            let gaps = try await pdxctl("demand", "gaps")
             #expect(gaps.status == 0, "\(gaps.error)")
             for text in ["2 demands found no product", "none in region", "no listed product in sector", "open next: road_id, speed",
                          "transport 交通运输 · scenario logistics · regions 110000", "北京路况 Beijing traffic"] {
                 #expect(gaps.output.contains(text), "\(text) in \(gaps.output)")
             }
-            let gapsJSON = try decoder.decode([DemandGap].self, from: Data(try pdxctl("demand", "gaps", "--sector", "finance", "--json").output.utf8))
+            let gapsJSON = try decoder.decode([DemandGap].self, from: Data(try await pdxctl("demand", "gaps", "--sector", "finance", "--json").output.utf8))
             #expect(gapsJSON.map(\.diagnosis) == [.noProductInSector])
-            #expect(try pdxctl("demand", "gaps", "--since", "2999-01-01").output.contains("found a product"))
+            #expect(try await pdxctl("demand", "gaps", "--since", "2999-01-01").output.contains("found a product"))
 
             let bad: [([String], String)] = [
                 (["matches", "list", "--limit", "0"], "--limit must be from 1 to 1000, got 0"),
@@ -282,12 +282,12 @@ private final class EventBox: @unchecked Sendable {
                 (["demand", "gaps", "--since", "2026-13-45"], "--since must be a date"),
             ]
             for (arguments, message) in bad {
-                let result = try runBuilt("pdxctl", arguments + ["--database-url", url])
+                let result = try await runBuilt("pdxctl", arguments + ["--database-url", url])
                 #expect(result.status == 64, "\(arguments): \(result.status) \(result.error)")
                 #expect(result.error.contains(message), "\(arguments): \(result.error)")
             }
             for command in [["matches"], ["matches", "stats"], ["matches", "list"], ["matches", "show"], ["matches", "watch"], ["demand", "gaps"]] {
-                let help = try runBuilt("pdxctl", command + ["--help"])
+                let help = try await runBuilt("pdxctl", command + ["--help"])
                 #expect(help.status == 0 && help.output.contains("pdxctl \(command.joined(separator: " "))") && help.output.contains("--json"),
                         "\(command): \(help.output)")
             }

@@ -292,7 +292,7 @@ import Testing
         try await withMarket { market in
             let receiver = try WebhookReceiver()
             defer { receiver.close() }
-            let secret = try #require(try await market.store.setWebhook(party: market.demander.id, url: receiver.url, by: Market.admin))
+            let secret = try #require(try await market.store.setWebhook(party: market.demander.id, url: receiver.url, policy: .development, by: Market.admin))
             #expect(secret.count == 64)
             _ = try await market.listedProduct()
             let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
@@ -320,7 +320,7 @@ import Testing
         try await withMarket { market in
             let receiver = try WebhookReceiver(statuses: [500, 503, 200])
             defer { receiver.close() }
-            _ = try await market.store.setWebhook(party: market.operatorA.id, url: receiver.url, by: Market.admin)
+            _ = try await market.store.setWebhook(party: market.operatorA.id, url: receiver.url, policy: .development, by: Market.admin)
             let product = try await market.listedProduct()
             // A direct order: the operator hears `order.placed`.
             _ = try await market.store.order(product: product.id, quantity: 10, purpose: .industryDevelopment, buyer: market.demander.id,
@@ -348,7 +348,7 @@ func whileWorking(_ market: Market, _ body: () async throws -> Void) async throw
     var registry = JobRegistry()
     var logger = Logger(label: "test.worker")
     logger.logLevel = .critical
-    MarketWorkers.register(into: &registry, store: market.store, logger: logger)
+    MarketWorkers.register(into: &registry, store: market.store, webhooks: .development, logger: logger)
     var configuration = JobWorker.Configuration(queues: [NewJob.defaultQueue: 4, matchQueue: 4], claimBatch: 10, pollInterval: .milliseconds(100),
                                                 lease: .seconds(30), shutdownTimeout: .seconds(5), retryBase: .milliseconds(200))
     configuration.maintenance.schedulerInterval = .milliseconds(50)

@@ -9,7 +9,7 @@ import Testing
     let shanghai = try! RegionCode("310000"), pudong = try! RegionCode("310115"), beijing = try! RegionCode("110000")
 
     var grant: Authorization {
-        Authorization(agencyID: agency, operatorID: operatorID, sectors: ["transport"], regions: [shanghai, pudong],
+        Authorization(agencyID: agency, operatorID: operatorID, sectors: ["transport"], regions: [shanghai],
                       scenarios: ["traffic_planning"], mode: .multi, validFrom: now - 86_400, validUntil: now + 86_400 * 365)
     }
 
@@ -87,6 +87,24 @@ import Testing
         var ended = grant
         ended.state = .expired
         #expect(violation { try Policy.checkAntiMonopoly(buyer: insider, buyerAuthorizations: [ended], product: product, at: now) } == nil)
+    }
+
+    /// Regions nest (GB/T 2260): a grant for Shanghai covers a product for Pudong, and lists no region
+    /// that another of its regions covers.
+    @Test func aGrantForAProvinceCoversItsDistrictsAndListsNoRegionTwice() throws {
+        let general = resource(.general), pudongData = resource(.general, region: pudong)
+        let check = { (version: ProductVersion, sources: [DataResource]) in
+            self.violation { try Policy.checkScope(of: version, operatorID: self.operatorID, authorization: self.grant, sources: sources, at: self.now) }
+        }
+        #expect(check(version([general], regions: [pudong]), [general]) == nil)
+        #expect(check(version([pudongData], regions: [pudong]), [pudongData]) == nil, "a district's resource lies within the grant")
+        #expect(check(version([general], regions: [beijing, pudong]), [general]) == .scope)
+        var nested = grant
+        nested.regions = [shanghai, pudong]
+        #expect(throws: MarketInputError(field: "regions", rule: "must not list 310115 beside 310000, which covers it")) { try nested.validate() }
+        #expect(pudong.lineage == [pudong, try RegionCode("310100"), shanghai])
+        #expect(shanghai.covers(pudong) && !pudong.covers(shanghai) && pudong.overlaps(shanghai))
+        #expect(!pudong.overlaps(try RegionCode("310101")) && !shanghai.overlaps(beijing))
     }
 
     @Test func authorizationsLastAtMostFiveYears() throws {

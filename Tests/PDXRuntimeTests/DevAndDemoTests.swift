@@ -72,11 +72,11 @@ extension HeavyProcesses {
             }
         }
 
-        @Test func pdxDemoRefusesAURLWithoutTheStacksDatabase() throws {
+        @Test func pdxDemoRefusesAURLWithoutTheStacksDatabase() async throws {
             // (CI has no DATABASE_URL; the refusal is about --url without one.)
-            let (status, _, error) = try runBuilt("pdx", ["demo", "--url", "http://127.0.0.1:8080"])
+            let (status, _, error) = try await runBuilt("pdx", ["demo", "--url", "http://127.0.0.1:8080"])
             #expect(status != 0 && error.contains("--url needs the stack's database"))
-            let (badStatus, _, badError) = try runBuilt("pdx", ["demo", "--url", "ftp://x", "--database-url", "postgresql://x"])
+            let (badStatus, _, badError) = try await runBuilt("pdx", ["demo", "--url", "ftp://x", "--database-url", "postgresql://x"])
             #expect(badStatus != 0 && badError.contains("--url must be an http or https URL"))
         }
     }

@@ -6,6 +6,9 @@ import PDXTestSupport
 import Postgres
 import Synchronization
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct DevEnvironmentTests {
     @Test func usesAndMigratesTheDatabaseItIsGiven() async throws {
@@ -50,6 +53,38 @@ import Testing
         }
         #expect(gone == true)
         try await cluster.destroy()
+    }
+
+    /// A script waits for "pdx dev is ready" and calls the API at once: the line comes only once the
+    /// server accepts connections (checked from inside the callback that prints it), and never when the
+    /// API cannot listen.
+    @Test func pdxDevSaysReadyOnlyOnceItsAPIAcceptsConnections() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let folder = URL(fileURLWithPath: "/tmp/pdx-devready-\(UUID().uuidString.prefix(8))")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let options = DevEnvironment.Options(databaseURL: TestDatabase.connectionString(configuration), folder: folder)
+            let port = try freePort()
+            let connectedWhenReady = Mutex<Bool?>(nil)
+            let service = DevService(environment: DevEnvironment(options: options, logger: .init(label: "test")),
+                                     serving: .init(port: port, workers: 0), logger: .init(label: "test"), say: { line in
+                if line.hasPrefix("pdx dev is ready") { connectedWhenReady.withLock { $0 = canConnect(port: port) } }
+            })
+            let running = Task { try await service.run() }
+            defer { running.cancel() }
+            try await eventually(within: .seconds(90)) { connectedWhenReady.withLock { $0 } != nil }
+            #expect(connectedWhenReady.withLock { $0 } == true, "the API accepts connections when pdx dev says it is ready")
+
+            // A port taken by someone else: pdx dev fails, and never says it is ready.
+            let taken = try listeningSocket()
+            defer { close(taken.descriptor) }
+            let saidReady = Mutex(false)
+            let blocked = DevService(environment: DevEnvironment(options: options, logger: .init(label: "test")),
+                                     serving: .init(port: taken.port, workers: 0), logger: .init(label: "test"), say: { line in
+                if line.hasPrefix("pdx dev is ready") { saidReady.withLock { $0 = true } }
+            })
+            await #expect(throws: (any Error).self) { try await blocked.run() }
+            #expect(!saidReady.withLock { $0 }, "pdx dev does not say it is ready when its API cannot listen")
+        }
     }
 
     @Test func versionsReadLikePostgresPrintsThem() {
@@ -199,4 +234,56 @@ extension HeavyProcesses {
             #expect(APIBenchmark.milliseconds("1.02s") == 1020 && APIBenchmark.milliseconds("2.5m") == 150_000)
         }
     }
+}
+
+/// Polls `condition` until it holds, failing after `limit`.
+func eventually(within limit: Duration, _ condition: @Sendable () -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw TestFailure("a condition did not hold within \(limit)") }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+/// A socket listening on a port of 127.0.0.1 the system chose.
+func listeningSocket() throws -> (descriptor: Int32, port: Int) {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw TestFailure("socket() failed") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    let bound = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, listen(descriptor, 16) == 0 else {
+        close(descriptor)
+        throw TestFailure("bind or listen failed")
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// A port of 127.0.0.1 that was free a moment ago.
+func freePort() throws -> Int {
+    let (descriptor, port) = try listeningSocket()
+    close(descriptor)
+    return port
+}
+
+/// Whether a TCP connection to 127.0.0.1:`port` is accepted now.
+func canConnect(port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }

@@ -26,21 +26,34 @@ public struct MissingExecutable: Error, CustomStringConvertible {
 }
 
 /// Runs a built executable (`pdx` or `pdxctl`) to its end, killing it after a minute so that a command
-/// that should have refused its arguments but runs instead cannot hang the suite.
-public func runBuilt(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+/// that should have refused its arguments but runs instead cannot hang the suite. Waits without blocking
+/// a thread: the suite's pool has two on this machine, and a test blocked in `waitUntilExit` starves the
+/// others (the job queue's lease heartbeats among them).
+public func runBuilt(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+    let folder = URL(fileURLWithPath: NSTemporaryDirectory())
+    let outputFile = folder.appendingPathComponent("pdx-run-\(UUID().uuidString).out")
+    let errorFile = folder.appendingPathComponent("pdx-run-\(UUID().uuidString).err")
+    _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: outputFile)
+        try? FileManager.default.removeItem(at: errorFile)
+    }
+    let output = try FileHandle(forWritingTo: outputFile), error = try FileHandle(forWritingTo: errorFile)
     let process = Process()
     process.executableURL = try pdxExecutable().deletingLastPathComponent().appendingPathComponent(executable)
     process.arguments = arguments
-    let output = Pipe(), error = Pipe()
     process.standardOutput = output
     process.standardError = error
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    let watchdog = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
-    defer { watchdog.cancel() }
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = error.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    let deadline = ContinuousClock.now + .seconds(60)
+    while process.isRunning {
+        if ContinuousClock.now > deadline { process.terminate() }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    try output.close()
+    try error.close()
+    return (process.terminationStatus, (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "",
+            (try? String(contentsOf: errorFile, encoding: .utf8)) ?? "")
 }

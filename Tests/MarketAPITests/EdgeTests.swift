@@ -1,0 +1,357 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import Market
+@testable import MarketAPI
+import MarketStore
+import Postgres
+import Testing
+
+/// The rules at their edges, as a new user, an auditor or a chaos test would try them (issue 13): text
+/// and numbers at their limits, wrong types, other people's addresses as webhooks, life-cycle moves the
+/// life cycle does not have, and what the catalogue, an authorization and a demand's proposals show.
+@Suite struct InputEdgeTests {
+    /// `"\u0000"` is valid JSON, and PostgreSQL's text cannot hold it: refused naming the field wherever
+    /// text enters, never a 500, and nothing stored changes.
+    @Test func textWithANulCharacterIsRefusedNamingTheField() async throws {
+        try await withAPI { market, client in
+            func expectRefused(_ response: TestResponse, field: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+                #expect(response.status == .badRequest, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
+                #expect(try json(response)["code"] as? String == "invalid_input", sourceLocation: sourceLocation)
+                #expect(try json(response)["field"] as? String == field, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
+            }
+            var demand = market.demandBody()
+            demand["title"] = "物流\u{0}路径"
+            try expectRefused(try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: jsonBody(demand)),
+                              field: "title")
+            demand = market.demandBody()
+            demand["description"] = "x\u{0}"
+            try expectRefused(try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: jsonBody(demand)),
+                              field: "description")
+            let resource = ["title": "企业\u{0}登记", "sector": "transport", "region_code": "310000", "grade": "general"]
+            try expectRefused(try await client.checked(uri: "/v1/resources", method: .post, headers: bearer(market.agencyKey), body: jsonBody(resource)),
+                              field: "title")
+            let open = try await market.demand(open: true)
+            try expectRefused(try await client.checked(uri: "/v1/demands/\(open)/cancel", method: .post, headers: bearer(market.demanderKey),
+                                                       body: jsonBody(["reason": "no\u{0}longer needed"])), field: "reason")
+            #expect(try await market.store.demandState(open) == .open, "a refused cancel changes nothing")
+            try expectRefused(try await client.checked(uri: "/v1/products?q=traffic%00index", method: .get), field: "q")
+            try expectRefused(try await client.checked(uri: "/v1/products?sector=trans%00port", method: .get), field: "sector")
+            var product = market.productBody()
+            product["description"] = "\u{0}"
+            try expectRefused(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
+                                                       body: jsonBody(product)), field: "description")
+            try expectRefused(try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
+                                                       body: jsonBody(["url": "https://hooks.example.com/\u{0}"])), field: "url")
+            var idempotent = bearer(market.demanderKey)
+            idempotent[HTTPField.Name("Idempotency-Key")!] = "key\u{1}1"
+            try expectRefused(try await client.checked(uri: "/v1/demands", method: .post, headers: idempotent, body: jsonBody(market.demandBody())),
+                              field: "Idempotency-Key")
+            #expect(try await market.store.demands(of: market.demander.id).count == 1, "only the demand posted by the fixture exists")
+        }
+    }
+
+    /// Prices, budgets and quantities have bounds at the edge (contract, validation and a database
+    /// CHECK), and a quote that would exceed the largest amount is refused, not stored.
+    @Test func amountsAndQuantitiesAreBoundedEverywhere() async throws {
+        try await withAPI { market, client in
+            var product = market.productBody()
+            product["authorization_id"] = market.grant.uuidString
+            product["list_price_fen"] = 9_000_000_000_000_000_000 as Int64
+            let created = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: jsonBody(product))
+            #expect(try created.status == .badRequest && (json(created)["field"] as? String) == "list_price_fen", "\(String(buffer: created.body))")
+            product.removeValue(forKey: "authorization_id")
+            let revised = try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
+                                                   body: jsonBody(product))
+            #expect(try revised.status == .badRequest && (json(revised)["field"] as? String) == "list_price_fen")
+            var demand = market.demandBody()
+            demand["budget_fen"] = 9_000_000_000_000_000_000 as Int64
+            let budget = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: jsonBody(demand))
+            #expect(try budget.status == .badRequest && (json(budget)["field"] as? String) == "budget_fen")
+            let quote = try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=10000000000000&purpose=industry_development",
+                                                 method: .get, headers: bearer(market.demanderKey))
+            #expect(try quote.status == .badRequest && (json(quote)["field"] as? String) == "quantity")
+            // The database refuses what the edge would have, whoever writes it.
+            _ = try await market.demand(open: false)
+            await #expect(throws: PostgresError.self) {
+                try await market.pool.execute("UPDATE demands SET budget_fen = 9000000000000000000")
+            }
+            await #expect(throws: PostgresError.self) {
+                try await market.pool.execute("""
+                    INSERT INTO product_versions (product_id, version, title, sector, regions, scenarios, fields, delivery_modes, charge_unit, list_price_fen)
+                    VALUES (\(market.product), 99, 'x', 'transport', '{310000}', '{logistics}', '{road_id}', '{api}', 'call', 9000000000000000000)
+                    """)
+            }
+        }
+    }
+
+    /// A body that is valid JSON but of the wrong type or an impossible value is `invalid_input` naming
+    /// the field, as the README promises; only text that is not JSON is `malformed_json`.
+    @Test func wrongTypesAndImpossibleDatesNameTheField() async throws {
+        try await withAPI { market, client in
+            func expectField(_ key: String, _ value: Any, field: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+                var demand = market.demandBody()
+                demand[key] = value
+                let response = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: jsonBody(demand))
+                #expect(response.status == .badRequest, sourceLocation: sourceLocation)
+                #expect(try json(response)["code"] as? String == "invalid_input", "\(String(buffer: response.body))", sourceLocation: sourceLocation)
+                #expect(try json(response)["field"] as? String == (field ?? key), "\(String(buffer: response.body))", sourceLocation: sourceLocation)
+            }
+            try await expectField("quantity", 1.5)
+            try await expectField("quantity", 1e20)
+            try await expectField("quantity", "12")
+            try await expectField("expires_at", "tomorrow")
+            try await expectField("expires_at", "2027-02-30T00:00:00Z")
+            try await expectField("expires_at", "2027-13-01T00:00:00Z")
+            try await expectField("regions", "310000")
+            try await expectField("open", "yes")
+            let malformed = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey),
+                                                     body: ByteBuffer(string: #"{"title": "#))
+            #expect(try malformed.status == .badRequest && (json(malformed)["code"] as? String) == "malformed_json")
+            #expect(try await market.store.demands(of: market.demander.id).isEmpty, "nothing was posted")
+
+            let webhook = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
+                                                   body: jsonBody(["url": "https://exa mple.com/hook"]))
+            #expect(try webhook.status == .badRequest && (json(webhook)["field"] as? String) == "url", "the request's own field name")
+            let badID = try await client.checked(uri: "/v1/demands/not-a-uuid", method: .get, headers: bearer(market.demanderKey))
+            #expect(try badID.status == .badRequest && (json(badID)["code"] as? String) == "invalid_input")
+            #expect(try json(badID)["field"] as? String == "id")
+            let badMatch = try await client.checked(uri: "/v1/demands/\(UUID())/matches/x/accept", method: .post, headers: bearer(market.demanderKey))
+            #expect(try badMatch.status == .badRequest && (json(badMatch)["field"] as? String) == "match")
+        }
+    }
+
+    /// Bodies built to break a parser, and names that only the database knows, are 400s naming the field.
+    @Test func deepNestingAndUnknownSectorsAre400s() async throws {
+        try await withAPI { market, client in
+            let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+            let nested = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: ByteBuffer(string: deep))
+            #expect(nested.status == .badRequest, "\(String(buffer: nested.body).prefix(300))")
+            let grant = try await client.checked(uri: "/v1/authorizations", method: .post, headers: bearer(market.agencyKey), body: jsonBody([
+                "operator_id": market.operatorParty.id.uuidString, "sectors": ["no_such_sector"], "regions": ["320000"], "scenarios": ["logistics"],
+                "mode": "multi", "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 30)]))
+            #expect(try grant.status == .badRequest && (json(grant)["field"] as? String) == "sectors", "\(String(buffer: grant.body))")
+        }
+    }
+
+    /// Every `code` a problem may carry is one the contract and the README name.
+    @Test func everyProblemCodeIsDocumented() throws {
+        let schema = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPI.document.utf8)) as? [String: Any])
+        let components = try #require(schema["components"] as? [String: Any])
+        let problem = try #require((components["schemas"] as? [String: Any])?["Problem"] as? [String: Any])
+        let codes = try #require((problem["properties"] as? [String: Any])?["code"] as? [String: Any])
+        let listed = try #require(codes["enum"] as? [String], "the contract lists the codes")
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        for code in listed { #expect(readme.contains("`\(code)`"), "the README names \(code)") }
+        for rule in PolicyViolation.Rule.allCases {
+            #expect(listed.contains(rule.rawValue), "\(rule.rawValue) is in the contract")
+        }
+        for code in ["invalid_input", "malformed_json", "unauthorized", "forbidden", "not_found", "method_not_allowed", "state_conflict",
+                     "too_large", "rate_limited", "unavailable", "internal", "idempotency_key_reused"] {
+            #expect(listed.contains(code), "\(code) is in the contract")
+        }
+    }
+}
+
+@Suite struct WebhookAddressTests {
+    /// A webhook may not point at this machine, the link-local metadata service, a private network or
+    /// the database: the API would make pdx call into places its users cannot reach.
+    @Test func privateLoopbackAndLinkLocalAddressesAreRefused() async throws {
+        try await withAPI { market, client in
+            for url in ["https://127.0.0.1/hook", "https://localhost/hook", "https://169.254.169.254/latest/meta-data", "https://10.1.2.3/hook",
+                        "https://192.168.1.10/hook", "https://172.16.0.1/hook", "https://[::1]/hook", "https://[fe80::1]/hook", "https://[fd00::1]/hook",
+                        "https://[::ffff:127.0.0.1]/hook", "https://0.0.0.0/hook", "https://2130706433/hook", "https://127.1/hook",
+                        "https://100.64.0.1/hook", "https://203.0.113.7/hook", "https://[2001:db8::1]/hook", "https://224.0.0.1/hook",
+                        "https://[64:ff9b::a9fe:a9fe]/hook"] {
+                let response = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
+                                                        body: jsonBody(["url": url]))
+                #expect(response.status == .badRequest, "\(url): \(String(buffer: response.body))")
+                #expect(try json(response)["field"] as? String == "url", "\(url)")
+            }
+            #expect(try await market.store.webhook(of: market.demander.id) == nil)
+            let allowed = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
+                                                   body: jsonBody(["url": "https://1.1.1.1/hook"]))
+            #expect(allowed.status == .ok, "a public address is fine: \(String(buffer: allowed.body))")
+        }
+    }
+}
+
+@Suite struct VisibilityEdgeTests {
+    /// The catalogue shows only what can be bought: a suspended authorization takes its products out
+    /// (from memory too) until it is reinstated.
+    @Test func aSuspendedAuthorizationsProductsLeaveTheCatalogueUntilReinstated() async throws {
+        try await withAPI(catalogueCache: true) { market, client in
+            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .ok)
+            let suspended = try await client.checked(uri: "/v1/authorizations/\(market.grant)/suspend", method: .post, headers: bearer(market.agencyKey),
+                                                     body: jsonBody(["reason": "audit pending"]))
+            #expect(suspended.status == .ok)
+            try await eventually { try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .notFound }
+            #expect(try items(try await client.checked(uri: "/v1/products", method: .get)).isEmpty)
+            let quote = try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=1&purpose=industry_development", method: .get,
+                                                 headers: bearer(market.demanderKey))
+            #expect(quote.status == .notFound)
+            // Its operator still sees it, as its own.
+            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get, headers: bearer(market.operatorKey)).status == .ok)
+            #expect(try await client.checked(uri: "/v1/authorizations/\(market.grant)/reinstate", method: .post, headers: bearer(market.agencyKey)).status == .ok)
+            try await eventually { try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .ok }
+            #expect(try items(try await client.checked(uri: "/v1/products", method: .get)).count == 1)
+        }
+    }
+
+    /// An operator reads why and when its authorization was suspended or revoked.
+    @Test func anAuthorizationSaysWhyAndWhenItsStateChanged() async throws {
+        try await withAPI { market, client in
+            let before = Date()
+            #expect(try await client.checked(uri: "/v1/authorizations/\(market.grant)/suspend", method: .post, headers: bearer(market.agencyKey),
+                                             body: jsonBody(["reason": "数据安全审查 security review"])).status == .ok)
+            let seen = try json(try await client.checked(uri: "/v1/authorizations/\(market.grant)", method: .get, headers: bearer(market.operatorKey)))
+            #expect(seen["state"] as? String == "suspended")
+            #expect(seen["state_reason"] as? String == "数据安全审查 security review")
+            let changed = try #require((seen["state_changed_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) })
+            #expect(changed >= before.addingTimeInterval(-1))
+            #expect(try await client.checked(uri: "/v1/authorizations/\(market.grant)/revoke", method: .post, headers: bearer(market.agencyKey),
+                                             body: jsonBody(["reason": "terms breached"])).status == .ok)
+            let listed = try items(try await client.checked(uri: "/v1/authorizations", method: .get, headers: bearer(market.operatorKey)))
+            #expect(listed.first { ($0["id"] as? String)?.lowercased() == market.grant.uuidString.lowercased() }?["state_reason"] as? String
+                    == "terms breached")
+        }
+    }
+
+    /// A demand's proposals come best first, equal scores by id.
+    @Test func aDemandsProposalsAreListedBestFirst() async throws {
+        try await withAPI { market, client in
+            for (index, fields) in [["origin"], ["road_id", "speed"], ["road_id"], ["speed", "origin"], ["road_id", "origin", "speed"]].enumerated() {
+                var version = try market.productVersion()
+                version.title = "产品 \(index)"
+                version.fields = fields
+                let product = try await market.store.createProduct(version, operator: market.operatorParty.id, authorization: market.grant,
+                                                                   by: .party(market.operatorParty.id))
+                try await market.store.list(product.id, by: .party(market.operatorParty.id))
+            }
+            for _ in 0..<3 {
+                let demand = try await market.demand(open: true)
+                #expect(try await market.store.matchDemand(demand).proposed.count >= 5)
+                let listed = try items(try await client.checked(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.demanderKey)))
+                let scores = listed.compactMap { $0["score"] as? Double }
+                #expect(scores.count == listed.count && scores == scores.sorted(by: >), "best first: \(scores)")
+            }
+        }
+    }
+}
+
+@Suite struct LifecycleEdgeTests {
+    /// Cancelling a demand withdraws its proposals in the same transaction; a move the life cycle does
+    /// not have (`open` on a matched demand) is a 409 and changes nothing.
+    @Test func cancellingWithdrawsProposalsAndOpeningAMatchedDemandIsAConflict() async throws {
+        try await withAPI { market, client in
+            let (demand, match) = try await market.proposal()
+            let reopen = try await client.checked(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
+            #expect(try reopen.status == .conflict && (json(reopen)["code"] as? String) == "state_conflict")
+            #expect(try await market.store.demandState(demand) == .matched)
+            #expect(try await market.store.matchDetail(match).summary.state == .proposed)
+
+            #expect(try await client.checked(uri: "/v1/demands/\(demand)/cancel", method: .post, headers: bearer(market.demanderKey),
+                                             body: jsonBody(["reason": "found another source"])).status == .ok)
+            let detail = try await market.store.matchDetail(match)
+            #expect(detail.summary.state == .withdrawn && detail.stateReason?.contains("cancelled") == true)
+            let accepted = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
+            #expect(accepted.status == .conflict, "a cancelled demand's proposal cannot become an order")
+            #expect(try await market.pool.query("SELECT count(*) FROM orders").scalar(Int64.self) == 0)
+        }
+    }
+}
+
+@Suite struct RevisionEdgeTests {
+    /// A listed product's price rise through `PUT` waits for the notice period: buyers keep today's
+    /// price, see the coming one and when; a decrease applies at once.
+    @Test func aPriceRiseThroughARevisionWaitsForTheNoticePeriod() async throws {
+        try await withAPI { market, client in
+            func quote() async throws -> Int64 {
+                try await market.store.quote(product: market.product, quantity: 10, purpose: .industryDevelopment, buyer: market.demander.id).amountFen
+            }
+            #expect(try await quote() == 500)
+            var body = market.productBody()
+            body["list_price_fen"] = 150
+            body["title"] = "路况指数 traffic index"
+            let raised = try json(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
+                                                           body: jsonBody(body)))
+            #expect(try await quote() == 500, "the rise does not apply before its notice period")
+            #expect(raised["list_price_fen"] as? Int == 50 && raised["version"] as? Int == 1)
+            let coming = try #require(raised["pending_version"] as? [String: Any], "the coming version is shown: \(raised)")
+            #expect(coming["list_price_fen"] as? Int == 150)
+            let effective = try #require((coming["effective_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) })
+            #expect(effective > Date() + 29 * 86_400)
+            let public_ = try json(try await client.checked(uri: "/v1/products/\(market.product)", method: .get))
+            #expect((public_["pending_version"] as? [String: Any])?["list_price_fen"] as? Int == 150, "buyers see the notice too")
+
+            body["list_price_fen"] = 40
+            let lowered = try json(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
+                                                            body: jsonBody(body)))
+            #expect(try await quote() == 400, "a decrease applies at once")
+            #expect(lowered["list_price_fen"] as? Int == 40 && lowered["version"] as? Int == 2)
+            #expect(lowered["pending_version"] is NSNull, "the later revision replaced the announced rise")
+        }
+    }
+
+    /// A revision that takes effect requotes the old version's proposals, or withdraws those the new
+    /// version no longer fits; an order is only ever placed for the version on sale.
+    @Test func aRevisionRequotesOrWithdrawsTheOldVersionsProposals() async throws {
+        try await withAPI { market, client in
+            let (_, match) = try await market.proposal()
+            var body = market.productBody()
+            body["list_price_fen"] = 40
+            body["fields"] = ["road_id", "speed"]
+            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
+                                             body: jsonBody(body)).status == .ok)
+            let requoted = try await market.store.matchDetail(match)
+            #expect(requoted.summary.state == .proposed && requoted.summary.productVersion == 2 && requoted.summary.quoteFen == 40_000)
+            let (otherDemand, other) = try await market.proposal()
+            _ = otherDemand
+            body["delivery_modes"] = ["file"]
+            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
+                                             body: jsonBody(body)).status == .ok)
+            #expect(try await market.store.matchDetail(other).summary.state == .withdrawn, "the demand wants api delivery")
+            let accepted = try await client.checked(uri: "/v1/demands/\(otherDemand)/matches/\(other)/accept", method: .post,
+                                                    headers: bearer(market.demanderKey))
+            #expect(accepted.status == .conflict)
+            #expect(try await market.pool.query("SELECT count(*) FROM orders WHERE product_version <> 3").scalar(Int64.self) == 0)
+        }
+    }
+}
+
+@Suite struct RegionHierarchyTests {
+    /// GB/T 2260 codes are a hierarchy: a single-operator grant for a province excludes another
+    /// operator's grant for one of its districts (and the other way round), and a province-wide grant
+    /// covers products for its cities.
+    @Test func singleOperatorModeCoversSubRegionsAndAProvinceGrantCoversItsCities() async throws {
+        try await withAPI { market, client in
+            func grant(_ mode: String, _ operatorID: UUID, _ region: String, sector: String = "health") -> ByteBuffer {
+                jsonBody(["operator_id": operatorID.uuidString, "sectors": [sector], "regions": [region], "scenarios": ["logistics"],
+                          "mode": mode, "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365)])
+            }
+            let agency = bearer(market.agencyKey)
+            #expect(try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
+                                             body: grant("single", market.operatorParty.id, "110000")).status == .created)
+            let district = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
+                                                    body: grant("multi", market.otherOperator.id, "110101"))
+            #expect(try district.status == .unprocessableContent && (json(district)["code"] as? String) == "single_operator_overlap",
+                    "\(String(buffer: district.body))")
+            #expect(try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
+                                             body: grant("multi", market.otherOperator.id, "120000")).status == .created, "Tianjin is elsewhere")
+            #expect(try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
+                                             body: grant("single", market.otherOperator.id, "440305", sector: "energy")).status == .created)
+            let province = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
+                                                    body: grant("multi", market.operatorParty.id, "440000", sector: "energy"))
+            #expect(province.status == .unprocessableContent, "a province-wide grant overlaps a single-operator district inside it")
+
+            // The market's grant covers Shanghai: a product for one district of it is inside its scope.
+            var body = market.productBody()
+            body["regions"] = ["310115"]
+            body["authorization_id"] = market.grant.uuidString
+            let created = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: jsonBody(body))
+            #expect(created.status == .created, "\(String(buffer: created.body))")
+        }
+    }
+}
