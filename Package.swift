@@ -155,7 +155,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PDXRuntimeTests",
-            dependencies: ["PDXRuntime", "Postgres", "LocalPostgres", "PDXTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "PDXRuntime", "Postgres", "LocalPostgres", "PDXTestSupport", "Market", "MarketStore", "Migrations",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
