@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
     ],
     targets: [
         // libpq, found through pkg-config (apt: libpq-dev).
@@ -78,6 +80,10 @@ let package = Package(
             dependencies: [
                 "Market", "MarketStore", "JobQueue", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Deliveries connect to the address the webhook policy checked (dnsOverride), not a fresh lookup.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -192,7 +198,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MigrationsTests",
-            dependencies: ["Migrations", "Postgres", "PDXTestSupport"],
+            dependencies: ["Migrations", "Postgres", "PDXTestSupport", "Market"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -72,7 +72,7 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'authorizations % and % overlap under single-operator mode (sector %, regions % and %, one inside the other)',
             clash.first, clash.second, clash.sector, clash.one, clash.other
-            USING HINT = 'regions are now a hierarchy: suspend or revoke one of them through the API (POST /v1/authorizations/{id}/revoke), then run pdx migrate again';
+            USING HINT = 'regions are now a hierarchy: revoke one of them (POST /v1/authorizations/{id}/revoke; a suspended grant keeps its scope), then run pdx migrate again';
     END IF;
 END
 $$;
@@ -121,7 +121,20 @@ $$;
 
 UPDATE catalogue SET match_keys = pdx_offered_keys(sector, regions, delivery_modes);
 
+-- Built in this migration's transaction (CONCURRENTLY cannot be): demand writes wait while it builds,
+-- a second or so for tens of thousands of open demands.
 CREATE INDEX demands_wanted_keys ON demands USING gin (pdx_wanted_keys(sector, regions, delivery_modes)) WITH (fastupdate = off)
     WHERE state IN ('open', 'matched');
+-- pdx_match_keys stays, for binaries of the previous version still running during an upgrade (their
+-- matching of a new product then scans the open demands instead of using the dropped index); a later
+-- migration drops it.
 DROP INDEX demands_match_keys;
-DROP FUNCTION pdx_match_keys(text, text[], pdx_delivery_mode[]);
+
+-- MARK: Pricing rules keep the reach they were announced with
+
+-- A rule version's region now covers the divisions within it. Versions written before keep covering
+-- only products that list the very code (region_exact): widening them now could raise prices (a tiers
+-- rule or usage plan reaching new products) without the notice a change needs. New versions nest.
+-- (DEFAULT true fills the existing rows without an UPDATE, which their append-only trigger refuses.)
+ALTER TABLE pricing_rule_versions ADD COLUMN region_exact boolean NOT NULL DEFAULT true;
+ALTER TABLE pricing_rule_versions ALTER COLUMN region_exact SET DEFAULT false;

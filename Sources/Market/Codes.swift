@@ -150,12 +150,13 @@ public func validateSlugs(_ values: [String], field: String, allowEmpty: Bool = 
     guard Set(values).count == values.count else { throw MarketInputError(field: field, rule: "must not repeat an entry") }
 }
 
-/// Checks a piece of text a person wrote. U+0000 is refused: it is valid JSON, but no text column of
-/// PostgreSQL can hold it.
+/// Checks a piece of text a person wrote. Its length is counted in Unicode code points, as PostgreSQL's
+/// `length()` and JSON Schema's `maxLength` count it (🇨🇳 is two). U+0000 is refused: it is valid JSON,
+/// but no text column of PostgreSQL can hold it.
 public func validateText(_ value: String, field: String, maxLength: Int, required: Bool = true) throws(MarketInputError) {
     let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
     if required && trimmed.isEmpty { throw MarketInputError(field: field, rule: "must not be empty") }
-    guard value.count <= maxLength else { throw MarketInputError(field: field, rule: "must have at most \(maxLength) characters") }
+    guard value.unicodeScalars.count <= maxLength else { throw MarketInputError(field: field, rule: "must have at most \(maxLength) characters") }
     guard !value.utf8.contains(0) else { throw MarketInputError.nulCharacter(field) }
 }
 
@@ -172,6 +173,16 @@ extension Array where Element == RegionCode {
 
     /// Whether every division of `other` lies within some division of this list.
     public func covers(_ other: [RegionCode]) -> Bool { other.allSatisfy { theirs in contains { $0.covers(theirs) } } }
+
+    /// The most regions a list may hold.
+    public static var maximumRegions: Int { 200 }
+
+    /// Checks a list of regions: 1 to 200, none twice.
+    public func validate(field: String) throws(MarketInputError) {
+        guard !isEmpty else { throw MarketInputError(field: field, rule: "must not be empty") }
+        guard count <= Self.maximumRegions else { throw MarketInputError(field: field, rule: "must have at most \(Self.maximumRegions) regions") }
+        guard Set(self).count == count else { throw MarketInputError(field: field, rule: "must not repeat a region") }
+    }
 
     /// Refuses a list in which one division lies within another (`310115` beside `310000` says nothing more).
     public func validateNotNested(field: String) throws(MarketInputError) {

@@ -101,8 +101,7 @@ public struct Authorization: Sendable, Codable, Hashable {
     public func validate() throws(MarketInputError) {
         try validateSlugs(sectors, field: "sectors")
         try validateSlugs(scenarios, field: "scenarios")
-        guard !regions.isEmpty else { throw MarketInputError(field: "regions", rule: "must not be empty") }
-        guard Set(regions).count == regions.count else { throw MarketInputError(field: "regions", rule: "must not repeat a region") }
+        try regions.validate(field: "regions")
         try regions.validateNotNested(field: "regions")
         guard validUntil > validFrom else { throw MarketInputError(field: "valid_until", rule: "must be after valid_from") }
         // Calendar years: five years from 2026-03-01 end at 2031-03-01 at the latest.
@@ -173,8 +172,7 @@ public struct ProductVersion: Sendable, Codable, Hashable {
         try validateText(title, field: "title", maxLength: 200)
         try validateText(description, field: "description", maxLength: 20_000, required: false)
         try validateSlugs([sector], field: "sector")
-        guard !regions.isEmpty else { throw MarketInputError(field: "regions", rule: "must not be empty") }
-        guard Set(regions).count == regions.count else { throw MarketInputError(field: "regions", rule: "must not repeat a region") }
+        try regions.validate(field: "regions")
         try validateSlugs(scenarios, field: "scenarios")
         try validateSlugs(tags, field: "tags", allowEmpty: true)
         try validateSlugs(fields, field: "fields")
@@ -234,8 +232,7 @@ public struct DemandRequest: Sendable, Codable, Hashable {
         try validateText(description, field: "description", maxLength: 20_000, required: false)
         try validateSlugs([sector], field: "sector")
         try validateSlugs([scenario], field: "scenario")
-        guard !regions.isEmpty else { throw MarketInputError(field: "regions", rule: "must not be empty") }
-        guard Set(regions).count == regions.count else { throw MarketInputError(field: "regions", rule: "must not repeat a region") }
+        try regions.validate(field: "regions")
         try validateSlugs(fieldsWanted, field: "fields_wanted")
         try validateSlugs(tags, field: "tags", allowEmpty: true)
         guard (1...Money.maximumQuantity).contains(quantity) else { throw MarketInputError(field: "quantity", rule: "must be from 1 to 10^12") }

@@ -44,20 +44,25 @@ public struct PricingRule: Sendable, Codable, Hashable {
         public var productID: UUID?
         public var operatorID: UUID?
         public var chargeUnit: ChargeUnit?
+        /// The region covers only products listing that very code, not the divisions within it: how rule
+        /// versions written before regions nested (sql/0014) keep the reach they were announced with.
+        public var regionExact: Bool
 
-        public init(sector: String? = nil, region: RegionCode? = nil, productID: UUID? = nil, operatorID: UUID? = nil, chargeUnit: ChargeUnit? = nil) {
+        public init(sector: String? = nil, region: RegionCode? = nil, productID: UUID? = nil, operatorID: UUID? = nil, chargeUnit: ChargeUnit? = nil,
+                    regionExact: Bool = false) {
             self.sector = sector
             self.region = region
             self.productID = productID
             self.operatorID = operatorID
             self.chargeUnit = chargeUnit
+            self.regionExact = regionExact && region != nil
         }
 
         /// Whether the rule applies to the product: every field given holds (a region: some region of the
         /// product lies within it, so a rule for a province covers its districts' products).
         public func covers(_ product: PricedProduct) -> Bool {
             (sector == nil || sector == product.version.sector)
-                && (region.map { region in product.version.regions.contains { region.covers($0) } } ?? true)
+                && (region.map { region in product.version.regions.contains { regionExact ? region == $0 : region.covers($0) } } ?? true)
                 && (productID == nil || productID == product.id)
                 && (operatorID == nil || operatorID == product.operatorID)
                 && (chargeUnit == nil || chargeUnit == product.version.chargeUnit)
@@ -390,30 +395,48 @@ extension PricingRule {
 
 extension Pricing {
     /// When a change may take effect: at once when it raises no quote against `inForce` (the version
-    /// buyers pay by now; nil: none); otherwise after the notice period, or at the time of an announced
-    /// version of the same scope against whose terms it raises nothing (that version's notice covers
-    /// it), whichever comes first.
+    /// buyers pay by now; nil: none), otherwise after the notice period. (A version announced for later
+    /// does not lend its time: it may never apply, or never have been an increase with notice.)
     public static func earliestEffectiveTime(of change: PricingRule, inForce: PricingRule?, scope: PricingRule.ScopeChange,
-                                             announced: [PricingRule], now: Date, notice: TimeInterval) -> Date {
-        guard change.raisesPrices(comparedTo: inForce, scope: scope) else { return now }
-        let covered = announced.filter { $0.effectiveAt > now && $0.scope == change.scope && !change.kind.raisesPrices(comparedTo: $0.kind) }
-            .map(\.effectiveAt).min()
-        return min(covered ?? now + notice, now + notice)
+                                             now: Date, notice: TimeInterval) -> Date {
+        change.raisesPrices(comparedTo: inForce, scope: scope) ? now + notice : now
     }
 }
 
 extension ProductVersion {
-    /// Whether selling this version in place of `old` can raise some buyer's quote under `rules` (every
-    /// version of every rule, in force or announced): a higher list price, another charge unit (prices in
-    /// different units do not compare), or a change of sector or regions that takes the product out of a
-    /// rule that lowers prices, or into one that can raise them.
-    public func raisesPrices(comparedTo old: ProductVersion, productID: UUID, operatorID: UUID, rules: [PricingRule]) -> Bool {
-        if listPriceFen > old.listPriceFen || chargeUnit != old.chargeUnit { return true }
+    /// Whether selling this version in place of `old` can raise some buyer's quote, now or when a rule
+    /// version announced for later takes effect (`versions`: every version of every rule). Another charge
+    /// unit always can (prices in different units do not compare). Otherwise, at each of those instants:
+    /// the most a unit can cost (the list price, clamped by the lowest cap that covers the product) must
+    /// not rise; the product must not leave a discount or trial price; and it must not enter or leave a
+    /// tiers rule or usage plan, or raise its list price under one (bands may be dearer or cheaper than
+    /// the list price, and multiply it).
+    public func raisesPrices(comparedTo old: ProductVersion, productID: UUID, operatorID: UUID, rules versions: [PricingRule],
+                             at now: Date) -> Bool {
+        if chargeUnit != old.chargeUnit { return true }
         let before = PricedProduct(id: productID, operatorID: operatorID, version: old)
         let after = PricedProduct(id: productID, operatorID: operatorID, version: self)
-        return rules.contains { rule in
-            let (was, will) = (rule.scope.covers(before), rule.scope.covers(after))
-            return (was && !will && rule.kind.canRaiseWhereRemoved) || (!was && will && rule.kind.canRaiseWhereAdded)
+        let instants = Set([now] + (versions.map(\.effectiveAt) + versions.compactMap(\.retiredAt)).filter { $0 > now })
+        for instant in instants {
+            let rules = Pricing.rulesInForce(versions, at: instant)
+            func ceiling(_ product: PricedProduct) -> Int64 {
+                rules.filter { $0.scope.covers(product) }.reduce(product.version.listPriceFen) { lowest, rule in
+                    if case .cap(let max) = rule.kind { min(lowest, max) } else { lowest }
+                }
+            }
+            if ceiling(after) > ceiling(before) { return true }
+            for rule in rules {
+                let (was, will) = (rule.scope.covers(before), rule.scope.covers(after))
+                switch rule.kind {
+                case .cap, .publicInterestExemption:
+                    continue
+                case .tiers, .usagePlan:
+                    if was != will || (will && listPriceFen > old.listPriceFen) { return true }
+                case .smallMicroDiscount, .priorityScenarioDiscount, .trialPrice:
+                    if was && !will { return true }
+                }
+            }
         }
+        return false
     }
 }

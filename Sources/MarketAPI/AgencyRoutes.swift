@@ -73,18 +73,28 @@ extension MarketAPI {
             return WebhookBody(url: try await store.webhook(of: party.id)?.url, secret: nil)
         }
         v1.post("webhook") { request, context -> Response in
-            try await context.post(request, as: WebhookBody.self, status: .ok, store: store) { body, party in
-                WebhookBody(url: body.url, secret: try await store.setWebhook(party: party.id, url: body.url, policy: policy, by: .party(party.id)))
+            // The URL's host is resolved and checked before the transaction opens: a lookup may take seconds.
+            try await context.post(request, as: WebhookBody.self, status: .ok, store: store, prepare: { body, _ in
+                try await body.url.asyncMap { try await store.checkWebhook($0, policy: policy) }
+            }) { url, party in
+                WebhookBody(url: url?.url, secret: try await store.setWebhook(party: party.id, url: url, by: .party(party.id)))
             }
         }
         v1.post("webhook/rotate") { request, context -> Response in
             try await context.post(request, as: Reason.self, status: .ok, store: store) { _, party in
-                guard let current = try await store.webhook(of: party.id) else {
+                guard let secret = try await store.rotateWebhookSecret(party: party.id, by: .party(party.id)),
+                      let current = try await store.webhook(of: party.id) else {
                     throw Problem(.conflict, code: "state_conflict", detail: "there is no webhook to rotate the secret of; set one first")
                 }
-                return WebhookBody(url: current.url, secret: try await store.setWebhook(party: party.id, url: current.url, policy: policy,
-                                                                                        by: .party(party.id)))
+                return WebhookBody(url: current.url, secret: secret)
             }
         }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }

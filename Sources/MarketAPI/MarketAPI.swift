@@ -45,6 +45,18 @@ public struct APIContext: RequestContext {
         location: @escaping @Sendable (Output) -> String? = { _ in nil },
         _ action: @escaping @Sendable (Input, Party) async throws -> Output
     ) async throws -> Response {
+        try await post(request, as: input, status: status, store: store, location: location, prepare: { input, _ in input }, action)
+    }
+
+    /// `post`, with a step before the transaction opens: `prepare` turns the input into what the action
+    /// needs, doing whatever is slow and needs no database lock (resolving a host name) without holding a
+    /// connection.
+    func post<Input: Decodable & Sendable, Prepared: Sendable, Output: Encodable & Sendable>(
+        _ request: Request, as input: Input.Type, status: HTTPResponse.Status = .created, store: MarketStore,
+        location: @escaping @Sendable (Output) -> String? = { _ in nil },
+        prepare: (Input, Party) async throws -> Prepared,
+        _ action: @escaping @Sendable (Prepared, Party) async throws -> Output
+    ) async throws -> Response {
         let party = try requireParty()
         let body = Data(try await request.body.collect(upTo: maxUploadSize).readableBytesView)
         // An action without parameters may be posted with no body at all.
@@ -52,9 +64,10 @@ public struct APIContext: RequestContext {
         let key = try request.headers[.idempotencyKey].map { key throws(MarketInputError) in
             try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: body)
         }
+        let prepared = try await prepare(decoded, party)
         let encoder = responseEncoder
         let outcome = try await store.withRequestTransaction(idempotency: key) {
-            let output = try await action(decoded, party)
+            let output = try await action(prepared, party)
             var headers = ["Content-Type": "application/json"]
             if let location = location(output) { headers["Location"] = location }
             return StoredResponse(status: Int(status.code), headers: headers, body: try encoder.encode(output))

@@ -263,7 +263,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -617,7 +617,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -886,7 +886,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -976,7 +976,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -1234,7 +1234,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -1426,7 +1426,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -1597,7 +1597,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -1669,7 +1669,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -1750,7 +1750,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -1831,7 +1831,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -1912,7 +1912,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -1993,7 +1993,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2074,7 +2074,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2155,7 +2155,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2236,7 +2236,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2317,7 +2317,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2398,7 +2398,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2479,7 +2479,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2560,7 +2560,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2641,7 +2641,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2722,7 +2722,7 @@ enum OpenAPI {
       "name": "Idempotency-Key",
       "in": "header",
       "required": false,
-      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it; kept 24 hours",
+      "description": "makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours",
       "schema": {
        "type": "string",
        "minLength": 1,
@@ -2817,6 +2817,7 @@ enum OpenAPI {
        "not_found",
        "method_not_allowed",
        "state_conflict",
+       "idempotency_key_in_use",
        "idempotency_key_reused",
        "too_large",
        "rate_limited",
@@ -2830,7 +2831,7 @@ enum OpenAPI {
        "cap_exceeded",
        "anti_monopoly"
       ],
-      "description": "stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_reused, too_large, rate_limited, unavailable, internal, or the DOMAIN rule broken"
+      "description": "stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, or the DOMAIN rule broken"
      },
      "field": {
       "type": "string"
@@ -2895,7 +2896,9 @@ enum OpenAPI {
        "pattern": "^[0-9]{6}$",
        "description": "GB/T 2260 administrative division code"
       },
-      "minItems": 1
+      "minItems": 1,
+      "maxItems": 200,
+      "description": "GB/T 2260 codes, 1 to 200, none twice"
      },
      "scenarios": {
       "type": "array",
@@ -3156,7 +3159,9 @@ enum OpenAPI {
        "pattern": "^[0-9]{6}$",
        "description": "GB/T 2260 administrative division code"
       },
-      "minItems": 1
+      "minItems": 1,
+      "maxItems": 200,
+      "description": "GB/T 2260 codes, 1 to 200, none twice"
      },
      "fields_wanted": {
       "type": "array",
@@ -3665,7 +3670,9 @@ enum OpenAPI {
        "pattern": "^[0-9]{6}$",
        "description": "GB/T 2260 administrative division code"
       },
-      "minItems": 1
+      "minItems": 1,
+      "maxItems": 200,
+      "description": "GB/T 2260 codes, 1 to 200, none twice and none within another"
      },
      "scenarios": {
       "type": "array",

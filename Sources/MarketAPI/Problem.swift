@@ -68,6 +68,10 @@ public struct Problem: HTTPResponseError, Sendable {
             let (path, what) = Self.describe(error)
             let field = path.isEmpty ? "body" : path
             return Problem(.badRequest, code: "invalid_input", detail: "\(field) \(what)", field: field, rule: what)
+        case let error as IdempotencyKeyInUse:
+            var problem = Problem(.conflict, code: "idempotency_key_in_use", detail: error.description, field: "Idempotency-Key")
+            problem.headers[.retryAfter] = "1"
+            return problem
         case is IdempotencyKeyReused:
             return Problem(.unprocessableContent, code: "idempotency_key_reused", detail: "this Idempotency-Key was used with another request",
                            field: "Idempotency-Key")

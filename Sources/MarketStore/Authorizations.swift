@@ -111,6 +111,17 @@ extension MarketStore {
 }
 
 extension PostgresConnection {
+    /// Locks, in id order, the demands holding a live proposal of one of `products` (or of any product when
+    /// nil): before their matches are changed, as every writer does, so that no two deadlock.
+    func lockDemands(ofProposalsFor products: [UUID]?) async throws {
+        _ = try await query("""
+            SELECT 1 FROM demands
+            WHERE id IN (SELECT demand_id FROM matches WHERE state = 'proposed' AND (\(products)::uuid[] IS NULL OR product_id = ANY(\(products))))
+            ORDER BY id
+            FOR NO KEY UPDATE
+            """)
+    }
+
     func authorization(_ id: UUID, lock: Bool) async throws -> Authorization? {
         let rows = try await query("""
             SELECT \(unsafeRaw: Self.authorizationColumns) FROM authorizations WHERE id = \(id) \(unsafeRaw: lock ? "FOR UPDATE" : "")
@@ -135,9 +146,11 @@ extension PostgresConnection {
         return authorization
     }
 
-    /// Withdraws the proposed matches of products, recording why.
+    /// Withdraws the proposed matches of products, recording why (their demands locked first, in the
+    /// market's lock order: demands before matches).
     func withdrawMatches(ofProducts products: [UUID], reason: String, actor: Actor) async throws -> [UUID] {
         guard !products.isEmpty else { return [] }
+        try await lockDemands(ofProposalsFor: products)
         let withdrawn = try await query("""
             UPDATE matches SET state = 'withdrawn', state_reason = \(reason), state_changed_at = now()
             WHERE product_id = ANY(\(products)) AND state = 'proposed'

@@ -54,7 +54,7 @@ public struct CatalogueQuery: Sendable, Equatable {
         }
         for (field, value) in [("sector", sector), ("scenario", scenario), ("q", text)] {
             guard let value else { continue }
-            guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, value.count <= 200 else {
+            guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, value.unicodeScalars.count <= 200 else {
                 throw MarketInputError(field: field, rule: "must be 1 to 200 characters")
             }
             guard !value.utf8.contains(0) else { throw MarketInputError.nulCharacter(field) }

@@ -28,6 +28,11 @@ public struct IdempotencyKeyReused: Error, Equatable, Sendable, CustomStringConv
     public var description: String { "this Idempotency-Key was used with another request" }
 }
 
+/// A request with the same `Idempotency-Key` is still running (longer than `MarketStore.idempotencyWait`).
+public struct IdempotencyKeyInUse: Error, Equatable, Sendable, CustomStringConvertible {
+    public var description: String { "a request with this Idempotency-Key is still running; retry later" }
+}
+
 /// A response as a request's action produced it, to send (and, with an idempotency key, to replay).
 public struct StoredResponse: Sendable, Equatable {
     public var status: Int
@@ -66,8 +71,13 @@ extension MarketStore {
             return try await pool.withRetryingTransaction(isolation: .readCommitted) { connection in
                 if let key {
                     // One request per key at a time; a request that committed meanwhile is seen after the lock.
+                    // A retry waits for the first request up to `idempotencyWait`, then is told it still runs.
                     try await connection.execute("""
-                        SELECT pg_advisory_xact_lock(\(Self.idempotencyLockClass), hashtext(\(key.party.uuidString) || ' ' || \(key.key)))
+                        SELECT set_config('lock_timeout', waited.before, true)
+                        FROM (SELECT current_setting('lock_timeout') AS before,
+                                     set_config('lock_timeout', \("\(Self.idempotencyWait.components.seconds)s"), true),
+                                     pg_advisory_xact_lock(\(Self.idempotencyLockClass), hashtext(\(key.party.uuidString) || ' ' || \(key.key)))
+                              ) AS waited
                         """)
                     if let answered = try await connection.answered(key) { return .replayed(answered) }
                 }
@@ -75,10 +85,16 @@ extension MarketStore {
                 if let key { try await connection.record(response, for: key) }
                 return .performed(response)
             }
+        } catch let error as PostgresError where error.code?.rawValue == "55P03" && key != nil {
+            throw IdempotencyKeyInUse()
         } catch let error as PostgresError {
             throw Self.translate(error)
         }
     }
+
+    /// How long a request waits for another one with the same key to finish before it is answered
+    /// `IdempotencyKeyInUse` (409).
+    public static let idempotencyWait: Duration = .seconds(10)
 
     /// The advisory lock class of idempotency keys (the two-integer lock space; the job queue's leader
     /// uses the one-bigint space).
@@ -91,7 +107,8 @@ extension MarketStore {
 
 extension PostgresConnection {
     /// The response recorded for a key within the retention, or nil; `IdempotencyKeyReused` when the key
-    /// was used with another request.
+    /// was used with another request. (A row without a response is a claim written by a binary of the
+    /// previous version, during an upgrade: not an answer.)
     func answered(_ key: IdempotencyKey) async throws -> StoredResponse? {
         let rows = try await query("""
             SELECT request_sha256, status, headers::text, body FROM idempotency_keys
@@ -99,9 +116,11 @@ extension PostgresConnection {
               AND created_at > now() - make_interval(secs => \(MarketStore.idempotencyRetention))
             """)
         guard let row = rows.first else { return nil }
-        let (request, status, headers, body) = try row.decode(Data.self, Int16.self, String.self, Data.self)
+        let (request, status, headers, body) = try row.decode(Data.self, Int16?.self, String?.self, Data?.self)
         guard request == key.request else { throw IdempotencyKeyReused() }
-        return StoredResponse(status: Int(status), headers: try JSONDecoder().decode([String: String].self, from: Data(headers.utf8)), body: body)
+        guard let status, let headers else { return nil }
+        return StoredResponse(status: Int(status), headers: try JSONDecoder().decode([String: String].self, from: Data(headers.utf8)),
+                              body: body ?? Data())
     }
 
     /// Records the response of a key's request (replacing a use of the key older than the retention).
@@ -113,9 +132,18 @@ extension PostgresConnection {
             ON CONFLICT (party_id, key) DO UPDATE
             SET request_sha256 = EXCLUDED.request_sha256, status = EXCLUDED.status, headers = EXCLUDED.headers, body = EXCLUDED.body,
                 created_at = now()
-            WHERE idempotency_keys.created_at <= now() - make_interval(secs => \(MarketStore.idempotencyRetention))
+            WHERE idempotency_keys.status IS NULL
+               OR idempotency_keys.created_at <= now() - make_interval(secs => \(MarketStore.idempotencyRetention))
             """)
         // The caller holds the key's lock and found no live answer: anything else is a bug, not a retry.
         guard recorded == 1 else { throw PostgresError(kind: .invalidUsage, message: "idempotency key \(key.key) was answered meanwhile") }
+        // Keys past their retention go, a few with each new one (the created_at index finds them; rows
+        // another request is deleting are skipped, not waited for).
+        try await execute("""
+            DELETE FROM idempotency_keys WHERE (party_id, key) IN (
+                SELECT party_id, key FROM idempotency_keys
+                WHERE created_at < now() - make_interval(secs => \(MarketStore.idempotencyRetention))
+                ORDER BY created_at LIMIT 10 FOR UPDATE SKIP LOCKED)
+            """)
     }
 }

@@ -89,6 +89,8 @@ public struct MarketStore: Sendable {
             return MarketInputError(field: "budget_fen", rule: "must be at most \(Money.maximumAmountFen) fen")
         case ("23514", "orders_amount_bounded"), ("23514", "matches_quote_bounded"):
             return Pricing.tooLarge
+        case ("23514", "parties_webhook_url_ok"):
+            return MarketInputError(field: "url", rule: "must be an http or https URL of at most 2000 characters")
         case ("23514", "revenue_allowances_bounded"):
             return MarketInputError(field: "allowance_fen", rule: "must be at most \(Money.maximumAmountFen) fen")
         case ("23503", _):

@@ -45,10 +45,8 @@ extension MarketStore {
                 if best.count > limit { best.removeLast() }
             }
             let chosen = best.filter { !$0.held }.map { $0.match(demandID: demandID) }
-            // Without a webhook to notify, the proposals are one statement: its own transaction.
-            let proposed = subject.buyerHasWebhook
-                ? try await connection.transaction { connection in try await connection.propose(chosen, actor: actor) }
-                : try await connection.propose(chosen, actor: actor, notify: false)
+            let notify = subject.buyerHasWebhook
+            let proposed = try await connection.retrying { connection in try await connection.propose(chosen, actor: actor, notify: notify) }
             return DemandMatching(proposed: proposed, candidates: rows.count)
         }
     }
@@ -62,7 +60,7 @@ extension MarketStore {
             let stored = try await connection.product(productID, lock: false)
             guard stored.state == .listed else { return [] }
             let facts = try await connection.query("""
-                SELECT (SELECT min(lower(validity)) FROM authorizations WHERE operator_id = \(stored.operatorID)),
+                SELECT (SELECT min(greatest(lower(validity), created_at)) FROM authorizations WHERE operator_id = \(stored.operatorID)),
                        EXISTS (SELECT 1 FROM authorizations WHERE id = \(stored.authorizationID) AND state = 'active' AND validity @> now()),
                        now()
                 """)
@@ -98,7 +96,7 @@ extension MarketStore {
                 matches.append(candidate.match(demandID: subject.demandID))
             }
             let notify = subjects.contains { $0.0.buyerHasWebhook }
-            return try await connection.transaction { [matches] connection in try await connection.propose(matches, actor: actor, notify: notify) }
+            return try await connection.retrying { [matches] connection in try await connection.propose(matches, actor: actor, notify: notify) }
         }
     }
 }
@@ -214,7 +212,7 @@ extension PostgresConnection {
         let demand = subject.demand
         let rows = try await query("""
             SELECT c.product_id, c.version, c.operator_id,
-                   (SELECT min(lower(validity)) FROM authorizations WHERE operator_id = c.operator_id),
+                   (SELECT min(greatest(lower(validity), created_at)) FROM authorizations WHERE operator_id = c.operator_id),
                    c.title, c.description, c.sector, c.regions, c.scenarios, c.tags, c.fields, c.delivery_modes::text[],
                    c.charge_unit::text, c.list_price_fen,
                    EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(subject.demandID) AND m.product_id = c.product_id AND m.state = 'proposed')
@@ -268,12 +266,28 @@ extension PostgresConnection {
         for match in matches where !(0...1).contains(match.score) { throw MarketInputError(field: "score", rule: "must be from 0 to 1") }
         let ids = matches.map { _ in UUID() }
         // One statement: the proposals, their audit events, the open demands moved to matched and theirs.
+        // Locks are taken in the market's order, authorizations, products, demands (then matches), each in
+        // id order, as every other writer takes them: each step waits for the one before (it reads it).
+        let products = Array(Set(matches.map(\.productID)))
         let stored = Set(try await query("""
-            WITH open_demands AS MATERIALIZED (
-                -- Open while the proposals go in: a cancellation or expiry in flight is waited for and seen.
-                -- In id order, so that two transactions proposing to the same demands cannot deadlock.
-                SELECT id FROM demands
+            WITH grants AS MATERIALIZED (
+                -- In force while the proposals go in: a suspension or revocation in flight is waited for and seen.
+                SELECT id FROM authorizations
+                WHERE id IN (SELECT authorization_id FROM products WHERE id = ANY(\(products))) AND state = 'active' AND validity @> now()
+                ORDER BY id
+                FOR SHARE
+            ), for_sale AS MATERIALIZED (
+                -- Listed at this version: a delisting, suspension or revision in flight is waited for and seen.
+                SELECT id, version FROM products
+                WHERE id = ANY(\(products)) AND state = 'listed' AND authorization_id IN (SELECT id FROM grants)
+                ORDER BY id
+                FOR SHARE
+            ), open_demands AS MATERIALIZED (
+                -- Open or matched: a cancellation or expiry in flight is waited for and seen (and its withdrawal,
+                -- which waits for this lock, sees these proposals).
+                SELECT id, state FROM demands
                 WHERE id = ANY(\(Array(Set(matches.map(\.demandID))))) AND state IN ('open', 'matched') AND expires_at > now()
+                  AND EXISTS (SELECT 1 FROM for_sale)
                 ORDER BY id
                 FOR NO KEY UPDATE
             ), inserted AS (
@@ -282,20 +296,19 @@ extension PostgresConnection {
                                        \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(try matches.map { try json($0.quote) })::jsonb[],
                                        \(matches.map(\.quote.amountFen))) AS u(id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
                 JOIN open_demands d ON d.id = u.demand_id
-                -- Still for sale at this version: a delisting, suspension, revocation or revision in flight is
-                -- waited for (the share locks) and then seen, so it cannot miss a proposal made meanwhile.
-                JOIN products p ON p.id = u.product_id AND p.version = u.product_version AND p.state = 'listed'
-                JOIN authorizations a ON a.id = p.authorization_id AND a.state = 'active' AND a.validity @> now()
-                FOR SHARE OF p, a
+                JOIN for_sale p ON p.id = u.product_id AND p.version = u.product_version
                 ON CONFLICT (demand_id, product_id) WHERE state = 'proposed' DO NOTHING
                 RETURNING id, demand_id
             ), proposal_events AS (
                 INSERT INTO audit_events (actor, action, subject_type, subject_id, after)
                 SELECT \(actor.description), 'match.propose', 'match', id::text, '{"state":"proposed"}' FROM inserted
             ), opened AS (
-                UPDATE demands SET state = 'matched', state_changed_at = clock_timestamp(), updated_at = now()
-                WHERE id IN (SELECT demand_id FROM inserted) AND state = 'open'
-                RETURNING id
+                -- The state as locked (open_demands), not as this statement's snapshot saw it: a demand reopened
+                -- by a transaction that committed while this one waited is open.
+                UPDATE demands d SET state = 'matched', state_changed_at = clock_timestamp(), updated_at = now()
+                FROM open_demands o
+                WHERE d.id = o.id AND o.state = 'open' AND d.id IN (SELECT demand_id FROM inserted)
+                RETURNING d.id
             ), opened_events AS (
                 INSERT INTO audit_events (actor, action, subject_type, subject_id, before, after)
                 SELECT \(actor.description), 'demand.matched', 'demand', id::text, '{"state":"open"}', '{"state":"matched"}' FROM opened
@@ -305,6 +318,13 @@ extension PostgresConnection {
         let proposed = zip(ids, matches).filter { stored.contains($0.0) }
         if notify { try await enqueueNotifications(proposed.map { .newMatch(matchID: $0.0, demandID: $0.1.demandID) }) }
         return proposed.map(\.0)
+    }
+
+    /// `body` in a transaction run again if it loses a deadlock or a serialization race (nested in the
+    /// transaction already open, if any: the outer one decides then).
+    func retrying<R: Sendable>(_ body: @Sendable (isolated PostgresConnection) async throws -> R) async throws -> R {
+        if transactionStatus != .idle { return try await transaction(body) }
+        return try await retryingTransaction(isolation: .readCommitted, body)
     }
 
     /// The authorizations in force of operators (for the anti-monopoly rule), in one query.

@@ -79,20 +79,43 @@ public struct WebhookEvent: Sendable, Codable, Equatable {
 }
 
 extension MarketStore {
-    /// Sets a party's webhook URL and gives it a new signing secret (returned once; store it on the
-    /// receiving side). A nil URL turns deliveries off. The URL must pass `policy` (https, and a host
-    /// that is not this machine, a private network or the database); a refusal names the field `url`.
+    /// Checks a webhook URL against `policy` (and the database's own address): resolving its host can
+    /// take seconds, so the API does it before its request's transaction opens.
+    public func checkWebhook(_ url: String, policy: WebhookPolicy) async throws -> CheckedWebhookURL {
+        try await withDatabaseAddress(policy).check(url, field: "url")
+    }
+
+    /// Sets a party's webhook URL (checked against `policy`: https, and a host that is not this machine, a
+    /// private network or the database; a refusal names the field `url`) and gives it a new signing
+    /// secret, returned once (store it on the receiving side). A nil URL turns deliveries off.
     public func setWebhook(party partyID: UUID, url: String?, policy: WebhookPolicy = WebhookPolicy(), by actor: Actor) async throws -> String? {
-        if let url { try await withDatabaseAddress(policy).check(url, field: "url") }
+        try await setWebhook(party: partyID, url: try await url.asyncMap { try await checkWebhook($0, policy: policy) }, by: actor)
+    }
+
+    /// Sets a party's webhook to a checked URL (nil: none) with a new signing secret, returned once.
+    public func setWebhook(party partyID: UUID, url: CheckedWebhookURL?, by actor: Actor) async throws -> String? {
         let secret = url == nil ? nil : Self.newWebhookSecret()
         try await transaction { connection in
             let updated = try await connection.execute("""
-                UPDATE parties SET webhook_url = \(url), webhook_secret = \(secret) WHERE id = \(partyID)
+                UPDATE parties SET webhook_url = \(url?.url), webhook_secret = \(secret) WHERE id = \(partyID)
                 """)
             guard updated == 1 else { throw MarketNotFound("party", partyID) }
             try await connection.audit(actor, url == nil ? "party.webhook_off" : "party.webhook_set", "party", partyID)
         }
         return secret
+    }
+
+    /// Gives a party's webhook a new signing secret (returned once); nil when it has no webhook.
+    public func rotateWebhookSecret(party partyID: UUID, by actor: Actor) async throws -> String? {
+        let secret = Self.newWebhookSecret()
+        return try await transaction { connection in
+            let updated = try await connection.execute("""
+                UPDATE parties SET webhook_secret = \(secret) WHERE id = \(partyID) AND webhook_url IS NOT NULL
+                """)
+            guard updated == 1 else { return nil }
+            try await connection.audit(actor, "party.webhook_rotate", "party", partyID)
+            return secret
+        }
     }
 
     /// The webhook of a party, if it has one.
@@ -125,9 +148,9 @@ extension MarketStore {
         return WebhookEvent(id: job.eventID.lowercased, type: job.type, occurredAt: job.occurredAt, data: subject)
     }
 
-    /// Checks a webhook's URL against `policy` again before a delivery, resolving its host anew (see
-    /// `WebhookPolicy.checkBeforeDelivery`).
-    public func checkBeforeDelivery(_ webhook: Webhook, policy: WebhookPolicy) async throws {
+    /// Checks a webhook's URL against `policy` again before a delivery, resolving its host anew; returns
+    /// the address to connect to (see `WebhookPolicy.checkBeforeDelivery`).
+    public func checkBeforeDelivery(_ webhook: Webhook, policy: WebhookPolicy) async throws -> String? {
         try await withDatabaseAddress(policy).checkBeforeDelivery(webhook.url)
     }
 
@@ -176,6 +199,13 @@ extension PostgresConnection {
             return try NewJob(NotifyJob(partyID: party, type: event.type, subjectID: event.subjectID, occurredAt: now),
                               maxAttempts: NotifyJob.maxAttempts)
         })
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }
 

@@ -48,6 +48,7 @@ extension MarketStore {
     public func decline(match matchID: UUID, buyer buyerID: UUID, reason: String?, by actor: Actor) async throws {
         if let reason { try validateText(reason, field: "reason", maxLength: 2000, required: false) }
         try await transaction { connection in
+            try await connection.lockDemand(ofMatch: matchID)
             let (demandID, _, _, _, _) = try await connection.lockMatch(matchID, buyer: buyerID, to: .declined)
             try await connection.moveMatch(matchID, to: .declined, reason: reason, actor: actor)
             if try await connection.query("SELECT 1 FROM matches WHERE demand_id = \(demandID) AND state = 'proposed'").isEmpty,
@@ -62,10 +63,24 @@ extension MarketStore {
     /// in flight is waited for and its requote seen: an order is only placed for the version on sale.
     public func accept(match matchID: UUID, buyer buyerID: UUID, by actor: Actor) async throws -> StoredOrder {
         try await transaction { connection in
+            // The market's lock order: the product, the demand, then the match.
             if let product = try await connection.query("SELECT product_id FROM matches WHERE id = \(matchID)").scalar(UUID.self) {
                 _ = try await connection.query("SELECT 1 FROM products WHERE id = \(product) FOR SHARE")
             }
-            let (demandID, productID, version, quote, purpose) = try await connection.lockMatch(matchID, buyer: buyerID, to: .accepted)
+            try await connection.lockDemand(ofMatch: matchID)
+            let (demandID, productID, version, proposed, purpose) = try await connection.lockMatch(matchID, buyer: buyerID, to: .accepted)
+            // Priced again under the rules in force now: a decrease since the proposal applies at once; an
+            // increase that took effect since then (after its notice) is not charged to a buyer who accepted
+            // another price: the proposal is requoted first (the repricing job does it, or the product's revision).
+            let subject = try await connection.matchingSubject(demandID)
+            let current = try await connection.quote(productID: productID, quantity: proposed.quantity, purpose: purpose, buyerID: buyerID,
+                                                     scenario: subject.demand.scenario)
+            guard current.amountFen <= proposed.amountFen else {
+                throw TransitionRefused(subject: "proposal", from: "quoted \(proposed.amountFen) fen, now \(current.amountFen) fen under the rules in force",
+                                        to: "accepted before it is requoted", allowed: [])
+            }
+            // The proposal's own quote (what the buyer saw) unless the rules in force now price it lower.
+            let quote = current.amountFen < proposed.amountFen ? current : proposed
             let order = try await connection.placeOrder(buyer: buyerID, productID: productID, version: version, matchID: matchID,
                                                         purpose: purpose, quote: quote, actor: actor)
             try await connection.moveMatch(matchID, to: .accepted, reason: nil, actor: actor)
@@ -131,6 +146,11 @@ extension PostgresConnection {
             UUID.self, UUID.self, Int32.self, UUID?.self, String.self, Int64.self, JSONB<Quote>.self)
         return StoredOrder(id: id, buyerID: buyer, productID: product, productVersion: Int(version), matchID: match,
                            state: OrderState(rawValue: state) ?? .cancelled, amountFen: amount, quote: quote.value)
+    }
+
+    /// Locks the demand of a match (before the match itself, in the market's lock order).
+    func lockDemand(ofMatch matchID: UUID) async throws {
+        _ = try await query("SELECT 1 FROM demands WHERE id = (SELECT demand_id FROM matches WHERE id = \(matchID)) FOR NO KEY UPDATE")
     }
 
     /// Locks a proposed match of one of the buyer's demands; another buyer's match does not exist for them.

@@ -48,7 +48,7 @@ extension MarketStore {
             let now = try await connection.now()
             let draft = PricingRule(id: 0, version: 1, kind: kind, scope: scope, effectiveAt: now, reviewBy: reviewBy)
             let change = try await connection.scopeChange(from: nil, to: scope)
-            let earliest = Pricing.earliestEffectiveTime(of: draft, inForce: nil, scope: change, announced: [], now: now,
+            let earliest = Pricing.earliestEffectiveTime(of: draft, inForce: nil, scope: change, now: now,
                                                          notice: try await connection.priceNoticePeriod())
             let effective = try Self.effectiveTime(effectiveAt, earliest: earliest, now: now)
             var added = PricingRule(id: 0, version: 1, kind: kind, scope: scope, effectiveAt: effective, reviewBy: reviewBy)
@@ -62,9 +62,8 @@ extension MarketStore {
     }
 
     /// Makes a new version of a rule. A version that can raise some quote against the one in force now
-    /// (its terms, or products leaving or entering its scope) takes effect after the notice period (or at
-    /// an announced version's time, whose notice covers it); an earlier `effectiveAt` is refused. Any
-    /// other takes effect at once, or at `effectiveAt` if later.
+    /// (its terms, or products leaving or entering its scope) takes effect after the notice period; an
+    /// earlier `effectiveAt` is refused. Any other takes effect at once, or at `effectiveAt` if later.
     @discardableResult
     public func setPricingRule(_ id: Int64, kind: PricingRule.Kind, scope: PricingRule.Scope, reviewBy: Date, effectiveAt: Date? = nil,
                                author: String, reason: String) async throws -> PricingRule {
@@ -83,8 +82,7 @@ extension MarketStore {
             let draft = PricingRule(id: id, version: latest.version + 1, kind: kind, scope: scope, effectiveAt: now, reviewBy: reviewBy)
             let inForce = Pricing.rulesInForce(versions, at: now).first
             let change = try await connection.scopeChange(from: inForce?.scope, to: scope)
-            let earliest = Pricing.earliestEffectiveTime(of: draft, inForce: inForce, scope: change,
-                                                         announced: versions.filter { $0.effectiveAt > now }, now: now,
+            let earliest = Pricing.earliestEffectiveTime(of: draft, inForce: inForce, scope: change, now: now,
                                                          notice: try await connection.priceNoticePeriod())
             var rule = draft
             rule.effectiveAt = try Self.effectiveTime(effectiveAt, earliest: earliest, now: now)
@@ -188,7 +186,9 @@ extension PostgresConnection {
             return """
                 ((\(scope.sector)::text IS NULL OR v.sector = \(scope.sector))
                  AND (\(scope.region?.value)::text IS NULL
-                      OR EXISTS (SELECT 1 FROM unnest(v.regions) AS r WHERE pdx_region_span(\(scope.region?.value)) @> pdx_region_span(r)))
+                      OR (\(scope.regionExact) AND \(scope.region?.value) = ANY(v.regions))
+                      OR (NOT \(scope.regionExact)
+                          AND EXISTS (SELECT 1 FROM unnest(v.regions) AS r WHERE pdx_region_span(\(scope.region?.value)) @> pdx_region_span(r))))
                  AND (\(scope.productID)::uuid IS NULL OR p.id = \(scope.productID))
                  AND (\(scope.operatorID)::uuid IS NULL OR p.operator_id = \(scope.operatorID))
                  AND (\(scope.chargeUnit?.rawValue)::text IS NULL OR v.charge_unit::text = \(scope.chargeUnit?.rawValue)))
@@ -216,17 +216,17 @@ extension PostgresConnection {
 
     func insertRuleVersion(_ rule: PricingRule, author: String, reason: String) async throws {
         try await execute("""
-            INSERT INTO pricing_rule_versions (rule_id, version, parameters, sector, region_code, product_id, operator_id, charge_unit,
-                                               effective_at, review_by, author, reason)
+            INSERT INTO pricing_rule_versions (rule_id, version, parameters, sector, region_code, region_exact, product_id, operator_id,
+                                               charge_unit, effective_at, review_by, author, reason)
             VALUES (\(rule.id), \(Int32(rule.version)), \(JSONB(rule.kind)), \(rule.scope.sector), \(rule.scope.region?.value),
-                    \(rule.scope.productID), \(rule.scope.operatorID), \(rule.scope.chargeUnit?.rawValue)::pdx_charge_unit,
-                    \(rule.effectiveAt), \(rule.reviewBy), \(author), \(reason))
+                    \(rule.scope.regionExact), \(rule.scope.productID), \(rule.scope.operatorID),
+                    \(rule.scope.chargeUnit?.rawValue)::pdx_charge_unit, \(rule.effectiveAt), \(rule.reviewBy), \(author), \(reason))
             """)
     }
 
     private static let versionColumns = """
         v.rule_id, v.version, v.parameters, v.sector, v.region_code, v.product_id, v.operator_id, v.charge_unit::text,
-        v.effective_at, v.review_by, r.retired_at, v.author, v.reason, v.created_at
+        v.effective_at, v.review_by, r.retired_at, v.author, v.reason, v.created_at, v.region_exact
         """
 
     func ruleVersions(_ id: Int64, lock: Bool) async throws -> [PricingRuleRecord] {
@@ -246,11 +246,12 @@ extension PostgresConnection {
 
     private func decodeRules(_ rows: PostgresRows) throws -> [PricingRuleRecord] {
         try rows.map { row in
-            let (id, version, kind, sector, region, product, operatorID, unit, effective, review, retired, author, reason, created) = try row.decode(
+            let (id, version, kind, sector, region, product, operatorID, unit, effective, review, retired, author, reason, created, exact) = try row.decode(
                 Int64.self, Int32.self, JSONB<PricingRule.Kind>.self, String?.self, String?.self, UUID?.self, UUID?.self, String?.self,
-                Date.self, Date.self, Date?.self, String.self, String.self, Date.self)
+                Date.self, Date.self, Date?.self, String.self, String.self, Date.self, Bool.self)
             let scope = PricingRule.Scope(sector: sector, region: try region.map { code throws(MarketInputError) in try RegionCode(code) },
-                                          productID: product, operatorID: operatorID, chargeUnit: unit.flatMap(ChargeUnit.init(rawValue:)))
+                                          productID: product, operatorID: operatorID, chargeUnit: unit.flatMap(ChargeUnit.init(rawValue:)),
+                                          regionExact: exact)
             return PricingRuleRecord(rule: PricingRule(id: id, version: Int(version), kind: kind.value, scope: scope, effectiveAt: effective,
                                                        reviewBy: review, retiredAt: retired),
                                      author: author, reason: reason, createdAt: created)
@@ -264,7 +265,7 @@ extension PostgresConnection {
         let product = try await self.product(productID, lock: false)
         let buyer = try await partyRow(buyerID)
         let since = try await query("""
-            SELECT min(lower(validity)) FROM authorizations WHERE operator_id = \(product.operatorID)
+            SELECT min(greatest(lower(validity), created_at)) FROM authorizations WHERE operator_id = \(product.operatorID)
             """).scalar(Date?.self) ?? nil
         let now = try await query("SELECT now()").scalar(Date.self) ?? Date()
         let priced = PricedProduct(id: productID, operatorID: product.operatorID, version: product.current, operatorSince: since)

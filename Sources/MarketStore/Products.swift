@@ -123,11 +123,11 @@ extension MarketStore {
             try await connection.checkPolicies(version, operatorID: product.operatorID, authorizationID: product.authorizationID)
             try await connection.checkCap(version, productID: productID, operatorID: product.operatorID)
             let now = try await connection.now()
-            let rules = try await connection.allRuleVersions().filter { rule in rule.retiredAt.map { $0 > now } ?? true }
+            let rules = try await connection.allRuleVersions()
             let next = product.version + 1
             if product.announced != nil { try await connection.deleteVersion(productID, next) }
             try await connection.insertVersion(version, product: productID, number: next, frozen: false)
-            let raises = version.raisesPrices(comparedTo: product.current, productID: productID, operatorID: product.operatorID, rules: rules)
+            let raises = version.raisesPrices(comparedTo: product.current, productID: productID, operatorID: product.operatorID, rules: rules, at: now)
             guard raises else {
                 try await connection.makeCurrent(product, version: next, content: version, actor: actor, reason: nil)
                 return Revision(version: next, effectiveAt: now, applied: true)
@@ -135,7 +135,7 @@ extension MarketStore {
             let notice = try await connection.priceNoticePeriod()
             var effective = now + notice
             if let announced = product.announced,
-               !version.raisesPrices(comparedTo: announced.version, productID: productID, operatorID: product.operatorID, rules: rules) {
+               !version.raisesPrices(comparedTo: announced.version, productID: productID, operatorID: product.operatorID, rules: rules, at: now) {
                 effective = min(effective, announced.effectiveAt)
             }
             try await connection.execute("UPDATE products SET pending_effective_at = \(effective) WHERE id = \(productID)")
@@ -199,7 +199,12 @@ extension MarketStore {
 }
 
 extension PostgresConnection {
+    /// A product; with `lock`, locked for update after its authorization is locked for share (the
+    /// market's lock order: authorizations, products, demands, matches).
     func product(_ id: UUID, lock: Bool) async throws -> StoredProduct {
+        if lock {
+            _ = try await query("SELECT 1 FROM authorizations WHERE id = (SELECT authorization_id FROM products WHERE id = \(id)) FOR SHARE")
+        }
         let rows = try await query("""
             SELECT operator_id, authorization_id, state::text, version, pending_effective_at FROM products WHERE id = \(id)
             \(unsafeRaw: lock ? "FOR UPDATE" : "")

@@ -15,6 +15,7 @@ extension MarketStore {
     /// exceeds the demander's budget. Each match is updated only if it is still proposed.
     public func repriceProposedMatches(by actor: Actor = .system) async throws -> Repricing {
         try await transaction { connection in
+            try await connection.lockDemands(ofProposalsFor: nil)
             let rows = try await connection.query("""
                 SELECT m.id, m.product_id, m.quote_fen, d.quantity, d.purpose::text, d.demander_id, d.scenario, d.budget_fen
                 FROM matches m JOIN demands d ON d.id = m.demand_id
@@ -26,8 +27,15 @@ extension MarketStore {
             var repriced = 0
             var overBudget: [UUID] = []
             for (match, product, oldAmount, quantity, purpose, demander, scenario, budget) in rows {
-                let quote = try await connection.quote(productID: product, quantity: quantity, purpose: Purpose(rawValue: purpose) ?? .industryDevelopment,
+                let quote: Quote
+                do {
+                    quote = try await connection.quote(productID: product, quantity: quantity, purpose: Purpose(rawValue: purpose) ?? .industryDevelopment,
                                                        buyerID: demander, scenario: scenario, rules: rules)
+                } catch is MarketInputError {
+                    // No quote any more (above the largest amount an order may have): that proposal ends, not the pass.
+                    overBudget.append(match)
+                    continue
+                }
                 if quote.amountFen != oldAmount {
                     try await connection.execute("""
                         UPDATE matches SET quote = \(JSONB(quote)), quote_fen = \(quote.amountFen) WHERE id = \(match) AND state = 'proposed'
@@ -57,6 +65,7 @@ extension PostgresConnection {
     /// region, delivery mode, budget, anti-monopoly). In the caller's transaction, which holds the
     /// product's lock, so no order can be placed meanwhile at an old version's quote.
     func requoteProposals(of productID: UUID, operatorID: UUID, version: Int, content: ProductVersion, actor: Actor) async throws {
+        try await lockDemands(ofProposalsFor: [productID])
         let stale = try await query("""
             SELECT id, demand_id, product_version, quote_fen FROM matches
             WHERE product_id = \(productID) AND state = 'proposed' AND product_version <> \(Int32(version))
@@ -64,7 +73,7 @@ extension PostgresConnection {
             """).decode(UUID.self, UUID.self, Int32.self, Int64.self)
         guard !stale.isEmpty else { return }
         let rules = try await allRuleVersions()
-        let since = try await query("SELECT min(lower(validity)) FROM authorizations WHERE operator_id = \(operatorID)").scalar(Date?.self) ?? nil
+        let since = try await query("SELECT min(greatest(lower(validity), created_at)) FROM authorizations WHERE operator_id = \(operatorID)").scalar(Date?.self) ?? nil
         let product = PricedProduct(id: productID, operatorID: operatorID, version: content, operatorSince: since)
         var withdrawn: [UUID] = []
         for (match, demandID, oldVersion, oldQuote) in stale {

@@ -30,28 +30,34 @@ public struct WebhookPolicy: Sendable, Equatable {
     /// What `pdx dev` and the tests' local receivers use: http and loopback allowed.
     public static let development = WebhookPolicy(allowHTTP: true, allowPrivateAddresses: true)
 
-    /// Checks `url` as a webhook, naming `field` when it refuses. A host that does not resolve (yet) is
-    /// accepted here: the check before each delivery resolves it again.
-    public func check(_ url: String, field: String = "url") async throws(MarketInputError) {
+    /// Checks `url` as a webhook, naming `field` when it refuses, and returns it with its scheme in lower
+    /// case (as stored). A host that does not resolve (yet, or within five seconds) is accepted here: the
+    /// check before each delivery resolves it again.
+    public func check(_ url: String, field: String = "url") async throws(MarketInputError) -> CheckedWebhookURL {
         let host = try Self.host(of: url, field: field, allowHTTP: allowHTTP)
-        guard !allowPrivateAddresses else { return }
+        let checked = CheckedWebhookURL(url: Self.lowercasingScheme(url))
+        guard !allowPrivateAddresses else { return checked }
         for address in await Self.resolve(host) {
             if let why = refusal(address) {
                 throw MarketInputError(field: field, rule: "must not point at \(why) (\(host) is \(address.text))")
             }
         }
+        return checked
     }
 
     /// Checks `url` before a delivery: as `check` (a refusal is a `MarketInputError`: do not deliver),
-    /// and its host must resolve now (else `WebhookHostUnresolved`: try again later).
-    public func checkBeforeDelivery(_ url: String) async throws {
+    /// and its host must resolve now (else `WebhookHostUnresolved`: try again later). Returns the address
+    /// to connect to (one that passed), so that a name resolving elsewhere a moment later cannot redirect
+    /// the delivery; nil when any address is allowed.
+    public func checkBeforeDelivery(_ url: String) async throws -> String? {
         let host = try Self.host(of: url, field: "url", allowHTTP: allowHTTP)
-        guard !allowPrivateAddresses else { return }
+        guard !allowPrivateAddresses else { return nil }
         let addresses = await Self.resolve(host)
-        guard !addresses.isEmpty else { throw WebhookHostUnresolved(host: host) }
+        guard let first = addresses.first else { throw WebhookHostUnresolved(host: host) }
         for address in addresses {
             if let why = refusal(address) { throw MarketInputError(field: "url", rule: "must not point at \(why) (\(host) is \(address.text))") }
         }
+        return first.text
     }
 
     /// Why an address is refused, or nil when it is globally reachable.
@@ -63,7 +69,7 @@ public struct WebhookPolicy: Sendable, Equatable {
     /// The URL's host, after the syntax checks (http or https, a host, no spaces, at most 2000 characters).
     static func host(of url: String, field: String, allowHTTP: Bool) throws(MarketInputError) -> String {
         guard !url.utf8.contains(0) else { throw MarketInputError.nulCharacter(field) }
-        guard url.count <= 2000, !url.contains(where: \.isWhitespace), let parsed = URL(string: url),
+        guard url.unicodeScalars.count <= 2000, !url.contains(where: \.isWhitespace), let parsed = URL(string: url),
               let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
               let host = parsed.host, !host.isEmpty
         else { throw MarketInputError(field: field, rule: "must be an http or https URL of at most 2000 characters") }
@@ -74,10 +80,29 @@ public struct WebhookPolicy: Sendable, Equatable {
         return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
+    /// `url` with its scheme in lower case (`HTTPS://x` → `https://x`): schemes are case-insensitive, and
+    /// this is the form the database's check and every reader expect.
+    static func lowercasingScheme(_ url: String) -> String {
+        guard let colon = url.firstIndex(of: ":") else { return url }
+        return url[..<colon].lowercased() + url[colon...]
+    }
+
     /// Every address `host` resolves to (a numeric host is itself, in any form `getaddrinfo` reads, such
-    /// as `127.1` or `2130706433`); empty when it does not resolve. Runs off the cooperative pool: a
-    /// resolver may block.
-    static func resolve(_ host: String) async -> [IPAddress] {
+    /// as `127.1` or `2130706433`); empty when it does not resolve within `limit`. Runs off the cooperative
+    /// pool: a resolver may block (and a lookup that outlives the limit finishes on its own thread).
+    static func resolve(_ host: String, limit: Duration = .seconds(5)) async -> [IPAddress] {
+        await withTaskGroup(of: [IPAddress]?.self) { group in
+            group.addTask { await lookUp(host) }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return (await group.next() ?? nil) ?? []
+        }
+    }
+
+    private static func lookUp(_ host: String) async -> [IPAddress] {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 var hints = addrinfo()
@@ -96,6 +121,11 @@ public struct WebhookPolicy: Sendable, Equatable {
             }
         }
     }
+}
+
+/// A webhook URL that passed a `WebhookPolicy` (the only kind a party's webhook is set to).
+public struct CheckedWebhookURL: Sendable, Equatable {
+    public let url: String
 }
 
 /// A webhook's host that does not resolve (now).

@@ -50,15 +50,16 @@ public enum MarketWorkers {
             guard let webhook = try await store.webhook(of: job.args.partyID) else {
                 return .cancel(reason: "party \(job.args.partyID) has no webhook any more")
             }
+            let address: String?
             do {
                 // A host that does not resolve now throws: retried later, like any failed delivery.
-                try await store.checkBeforeDelivery(webhook, policy: webhooks)
+                address = try await store.checkBeforeDelivery(webhook, policy: webhooks)
             } catch let refused as MarketInputError {
                 // Not a failure to retry: the URL points somewhere pdx does not call.
                 logger.warning("webhook refused", metadata: ["party.id": "\(job.args.partyID)", "webhook.refusal": "\(refused.rule)"])
                 return .cancel(reason: "webhook \(refused)")
             }
-            let status = try await Webhooks.deliver(try await store.webhookEvent(job.args), to: webhook)
+            let status = try await Webhooks.deliver(try await store.webhookEvent(job.args), to: webhook, address: address)
             logger.debug("delivered webhook", metadata: ["event.id": "\(job.args.eventID)", "event.type": "\(job.args.type)", "http.status": "\(status)"])
             return .completed
         }

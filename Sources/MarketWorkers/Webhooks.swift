@@ -1,8 +1,8 @@
 import Crypto
 public import Foundation
-#if canImport(FoundationNetworking)
-public import FoundationNetworking
-#endif
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
 public import MarketStore
 
 /// Signing and delivering webhook events.
@@ -76,38 +76,35 @@ public enum Webhooks {
         }
     }
 
-    /// The session deliveries use: it does not follow redirects (a receiver's 3xx is a failed delivery),
-    /// since a redirect could lead anywhere the URL's check did not look.
-    public static let session = URLSession(configuration: .ephemeral, delegate: RefuseRedirects(), delegateQueue: nil)
-
-    final class RefuseRedirects: NSObject, URLSessionTaskDelegate, Sendable {
-        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
-            completionHandler(nil)
-        }
-    }
-
-    /// Posts the event, signed; returns the HTTP status (2xx), throws `DeliveryFailed` otherwise.
-    public static func deliver(_ event: WebhookEvent, to webhook: Webhook, session: URLSession = Webhooks.session,
-                               now: Date = Date()) async throws -> Int {
-        guard let url = URL(string: webhook.url) else { throw DeliveryFailed(url: webhook.url, status: nil, reason: "not a URL") }
+    /// Posts the event, signed, and returns the HTTP status (2xx); throws `DeliveryFailed` otherwise.
+    /// With `address`, the connection goes to that address (the one the webhook policy checked) while the
+    /// request and its TLS certificate are for the URL's host, so a name that resolves elsewhere a moment
+    /// later cannot redirect the delivery; redirects are not followed either (a 3xx is a failed delivery).
+    public static func deliver(_ event: WebhookEvent, to webhook: Webhook, address: String? = nil, now: Date = Date()) async throws -> Int {
+        guard let host = URL(string: webhook.url)?.host else { throw DeliveryFailed(url: webhook.url, status: nil, reason: "not a URL") }
         let body = try body(event)
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 10)
-        request.httpMethod = "POST"
-        request.httpBody = body
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue("pdx-webhooks/1", forHTTPHeaderField: "User-Agent")
-        request.setValue(event.id, forHTTPHeaderField: "PDX-Event-Id")
-        request.setValue(event.type, forHTTPHeaderField: "PDX-Event-Type")
-        request.setValue(signature(body: body, secret: webhook.secret, timestamp: Int(now.timeIntervalSince1970)),
-                         forHTTPHeaderField: signatureHeader)
-        let response: URLResponse
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                                     timeout: .init(connect: .seconds(10), read: .seconds(10)))
+        if let address { configuration.dnsOverride = [host: address] }
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        var request = HTTPClientRequest(url: webhook.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "pdx-webhooks/1")
+        request.headers.add(name: "PDX-Event-Id", value: event.id)
+        request.headers.add(name: "PDX-Event-Type", value: event.type)
+        request.headers.add(name: signatureHeader, value: signature(body: body, secret: webhook.secret, timestamp: Int(now.timeIntervalSince1970)))
+        request.body = .bytes(body)
+        let status: Int
         do {
-            (_, response) = try await session.data(for: request)
+            let response = try await client.execute(request, timeout: .seconds(10))
+            status = Int(response.status.code)
+            for try await _ in response.body {}  // read to the end (and discard) so that the connection closes cleanly
+            try await client.shutdown()
         } catch {
+            try? await client.shutdown()
             throw DeliveryFailed(url: webhook.url, status: nil, reason: "\(error)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else { throw DeliveryFailed(url: webhook.url, status: status, reason: "") }
         return status
     }

@@ -69,6 +69,7 @@ public struct DevService: Service {
     private func serve(_ ready: DevEnvironment.Ready) async throws {
         var connection = ready.configuration
         connection.applicationName = "pdx dev api"
+        connection.sessionSettings["idle_in_transaction_session_timeout"] = "60s"
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: 16), logger: logger)
         let store = MarketStore(pool: pool)
         if try await DemoMarket.load(into: store) != nil { say("  demo market: loaded (parties, resources, authorizations, products, demands)") }

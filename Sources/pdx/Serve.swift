@@ -69,6 +69,9 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "pdx.serve")
         var connection = PostgresConfiguration(connectionString: try database.required(), applicationName: "pdx serve")
         connection.connectTimeout = .seconds(5)
+        // A request's transaction whose server died or hung mid-way ends on its own, releasing its locks
+        // (an Idempotency-Key's among them) instead of holding them until TCP notices.
+        connection.sessionSettings["idle_in_transaction_session_timeout"] = "60s"
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: maxConnections), logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

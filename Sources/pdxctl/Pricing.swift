@@ -187,7 +187,7 @@ func describe(_ kind: PricingRule.Kind) -> String {
 }
 
 func describe(_ scope: PricingRule.Scope) -> String {
-    let parts = [scope.sector, scope.region?.value, scope.productID.map { "product " + $0.uuidString.lowercased() },
+    let parts = [scope.sector, scope.region.map { $0.value + (scope.regionExact ? " (that code only)" : "") }, scope.productID.map { "product " + $0.uuidString.lowercased() },
                  scope.operatorID.map { "operator " + $0.uuidString.lowercased() }, scope.chargeUnit.map { "per " + $0.rawValue }].compactMap { $0 }
     return parts.isEmpty ? "everything" : parts.joined(separator: ", ")
 }

@@ -135,6 +135,25 @@ import Testing
         }
     }
 
+    /// Lengths are counted as PostgreSQL counts them (code points: a flag is two), a URL scheme in capitals
+    /// is a URL, and lists of regions have a bound: each a 400 or a success, never a 500.
+    @Test func lengthsCaseAndListSizesNeverReachTheDatabaseUnchecked() async throws {
+        try await withAPI { market, client in
+            var demand = market.demandBody()
+            demand["title"] = String(repeating: "🇨🇳", count: 150)
+            let flags = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: jsonBody(demand))
+            #expect(try flags.status == .badRequest && (json(flags)["field"] as? String) == "title", "\(String(buffer: flags.body))")
+            demand = market.demandBody()
+            demand["regions"] = (0..<201).map { String(format: "32%02d%02d", $0 / 99 + 1, $0 % 99 + 1) }
+            let many = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: jsonBody(demand))
+            #expect(try many.status == .badRequest && (json(many)["field"] as? String) == "regions", "\(String(buffer: many.body))")
+            let upper = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
+                                                 body: jsonBody(["url": "HTTPS://1.1.1.1/hook"]))
+            #expect(upper.status == .ok, "\(String(buffer: upper.body))")
+            #expect(try await market.store.webhook(of: market.demander.id)?.url == "https://1.1.1.1/hook")
+        }
+    }
+
     /// Every `code` a problem may carry is one the contract and the README name.
     @Test func everyProblemCodeIsDocumented() throws {
         let schema = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPI.document.utf8)) as? [String: Any])

@@ -2,6 +2,7 @@ import Foundation
 import JobQueue
 import Market
 @testable import MarketStore
+import MarketWorkers
 import PDXTestSupport
 import Postgres
 import Synchronization
@@ -86,7 +87,89 @@ import Testing
         }
     }
 
+    /// A version announced for later lends no time to an increase: v2 at the same level soon, v3 a cut
+    /// now, v4 back up: v4 waits the full notice period, not v2's time.
+    @Test func anIncreaseNeverBorrowsAnAnnouncedVersionsTime() async throws {
+        try await withMarket { market in
+            _ = try await market.listedProduct()
+            let cap = try await market.store.addPricingRule(.cap(maxUnitPriceFen: 100), reviewBy: year, author: "li.wei", reason: "cap")
+            _ = try await market.store.setPricingRule(cap.id, kind: .cap(maxUnitPriceFen: 100), scope: .init(), reviewBy: year,
+                                                      effectiveAt: Date() + 120, author: "li.wei", reason: "same, later")
+            let cut = try await market.store.setPricingRule(cap.id, kind: .cap(maxUnitPriceFen: 50), scope: .init(), reviewBy: year,
+                                                            author: "li.wei", reason: "cut")
+            #expect(cut.effectiveAt < Date() + 60)
+            let back = try await market.store.setPricingRule(cap.id, kind: .cap(maxUnitPriceFen: 100), scope: .init(), reviewBy: year,
+                                                             author: "li.wei", reason: "back up")
+            #expect(back.effectiveAt > Date() + 29 * 86_400)
+        }
+    }
+
+    /// An operator starts operating when its first grant starts or is recorded, whichever is later: a
+    /// grant recorded now with a start two years back does not end a trial price at once.
+    @Test func aBackdatedGrantDoesNotEndATrialPrice() async throws {
+        try await withMarket { market in
+            let product = try await market.listedProduct(productVersion([market.general], price: 100))
+            _ = try await market.store.addPricingRule(.trialPrice(unitPriceFen: 20), reviewBy: year, author: "li.wei", reason: "trial")
+            #expect(try await quote(market, product.id) == 20)
+            _ = try await market.store.grant(authorization(agency: market.agency, operator: market.operatorA, mode: .multi, sectors: ["energy"],
+                                                           from: Date() - 2 * 365 * 86_400, days: 4 * 365), by: Market.admin)
+            #expect(try await quote(market, product.id) == 20, "still in its first year of operating")
+        }
+    }
+
+    /// One proposal whose requote exceeds the largest amount ends; the repricing of the others goes on.
+    @Test func aProposalThatCanNoLongerBeQuotedEndsAndRepricingGoesOn() async throws {
+        try await withMarket { market in
+            let product = try await market.listedProduct(productVersion([market.general], price: 1_001))
+            let cap = try await market.store.addPricingRule(.cap(maxUnitPriceFen: 900), scope: .init(productID: product.id), reviewBy: year,
+                                                            author: "li.wei", reason: "cap")
+            var huge = demandRequest(budget: 1_000_000_000_000_000)
+            huge.quantity = 1_000_000_000_000
+            let big = try await market.store.postDemand(huge, demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let small = try await market.store.postDemand(demandRequest(budget: 10_000_000), demander: market.demander.id, open: true,
+                                                          by: .party(market.demander.id))
+            let bigMatch = try #require(try await market.store.matchDemand(big).proposed.first)
+            let smallMatch = try #require(try await market.store.matchDemand(small).proposed.first)
+            try await market.store.retirePricingRule(cap.id, author: "li.wei", reason: "superseded")
+            try await market.pool.execute("UPDATE pricing_rules SET retired_at = now() - interval '1 second' WHERE id = \(cap.id)")
+            let result = try await market.store.repriceProposedMatches()
+            #expect(result.withdrawn == [bigMatch], "10^12 × 1001 fen is above the largest amount")
+            #expect(try await market.store.matchDetail(smallMatch).summary.quoteFen == 1_001_000)
+        }
+    }
+
+    /// A decrease applies at once, also to a proposal accepted before the repricing job reaches it; an
+    /// increase is never charged to a buyer who accepted another price.
+    @Test func acceptingPricesTheOrderUnderTheRulesInForce() async throws {
+        try await withMarket { market in
+            let product = try await market.listedProduct()
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let match = try #require(try await market.store.matchDemand(demand).proposed.first)
+            _ = try await market.store.addPricingRule(.cap(maxUnitPriceFen: 30), scope: .init(productID: product.id), reviewBy: year,
+                                                      author: "li.wei", reason: "cut")
+            let order = try await market.store.accept(match: match, buyer: market.demander.id, by: .party(market.demander.id))
+            #expect(order.amountFen == 30_000, "1,000 units at the cap in force, not the proposal's 50,000")
+        }
+    }
+
     // MARK: A product's revision
+
+    /// A revision at a lower list price that leaves a cap's scope lowers what buyers pay: it applies at once.
+    @Test func aCheaperRevisionOutOfACapsScopeAppliesAtOnce() async throws {
+        try await withMarket { market in
+            var pudong = productVersion([market.general], price: 100)
+            pudong.regions = [try RegionCode("310115")]
+            let product = try await market.listedProduct(pudong)
+            _ = try await market.store.addPricingRule(.cap(maxUnitPriceFen: 60), scope: .init(region: try RegionCode("310115")), reviewBy: year,
+                                                      author: "li.wei", reason: "Pudong cap")
+            #expect(try await quote(market, product.id) == 60)
+            var shanghai = productVersion([market.general], price: 50)
+            shanghai.regions = [Market.shanghai]
+            let revision = try await market.store.revise(product.id, with: shanghai, by: .party(market.operatorA.id))
+            #expect(revision.applied && revision.version == 2)
+            #expect(try await quote(market, product.id) == 50)
+        }
+    }
 
     /// A revision that raises the price is announced, not applied: the sold version stays until its
     /// time, when a job makes the announced one current and requotes its proposals.
@@ -338,6 +421,26 @@ import Testing
         }
     }
 
+    /// A retry that waits longer than ten seconds for the first request is told it still runs (409).
+    @Test func aRetryWaitsForTheFirstRequestTenSecondsAtMost() async throws {
+        try await withMarket { market in
+            let runs = Runs()
+            let key = try key(market)
+            let (inside, entered) = AsyncStream.makeStream(of: Void.self)
+            let (release, releaser) = AsyncStream.makeStream(of: Void.self)
+            let first = Task { try await post(market, key: key, runs: runs, inside: entered, release: release) }
+            for await _ in inside { break }
+            let (outcome, waited) = await measure { () async -> (any Error)? in
+                do { _ = try await post(market, key: key, runs: runs); return nil } catch { return error }
+            }
+            #expect(outcome is IdempotencyKeyInUse, "\(String(describing: outcome))")
+            #expect(waited >= MarketStore.idempotencyWait - .seconds(1))
+            releaser.yield()
+            guard case .performed = try await first.value else { Issue.record("the first request completes"); return }
+            #expect(runs.value == 1)
+        }
+    }
+
     @Test func aRequestWhoseConnectionDiesLeavesNothingAndItsRetryRunsAtOnce() async throws {
         try await withMarket { market in
             let runs = Runs()
@@ -361,5 +464,32 @@ import Testing
             #expect(try await market.store.demands(of: market.demander.id).count == 1)
             #expect(runs.value == 2)
         }
+    }
+}
+
+/// A delivery connects to the address the webhook policy checked, not to a fresh lookup of the host
+/// (which could answer something else by then: DNS rebinding).
+@Suite struct WebhookDeliveryTests {
+    @Test func aDeliveryConnectsToTheCheckedAddressWhateverTheNameResolvesTo() async throws {
+        let receiver = try WebhookReceiver()
+        let event = WebhookEvent(id: UUID().uuidString.lowercased(), type: "match.proposed", occurredAt: Date(),
+                                 data: .init(matchID: nil, orderID: nil, demandID: nil, productID: nil, productVersion: nil, state: "proposed",
+                                             score: nil, amountFen: nil))
+        // The name does not resolve at all (.invalid): only the pinned address can reach the receiver.
+        let webhook = Webhook(url: "http://pdx-webhook.invalid:\(receiver.port)/hooks/pdx", secret: "s")
+        #expect(try await Webhooks.deliver(event, to: webhook, address: "127.0.0.1") == 200)
+        #expect(receiver.requests.count == 1 && receiver.requests.first?.headers["host"]?.hasPrefix("pdx-webhook.invalid") == true)
+        await #expect(throws: Webhooks.DeliveryFailed.self) { _ = try await Webhooks.deliver(event, to: webhook) }
+    }
+
+    @Test func aRedirectIsAFailedDelivery() async throws {
+        let receiver = try WebhookReceiver(statuses: [302])
+        let event = WebhookEvent(id: "e", type: "order.placed", occurredAt: Date(),
+                                 data: .init(matchID: nil, orderID: nil, demandID: nil, productID: nil, productVersion: nil, state: "placed",
+                                             score: nil, amountFen: nil))
+        await #expect {
+            _ = try await Webhooks.deliver(event, to: Webhook(url: receiver.url, secret: "s"))
+        } throws: { ($0 as? Webhooks.DeliveryFailed)?.status == 302 }
+        #expect(receiver.requests.count == 1, "the redirect is not followed")
     }
 }
