@@ -70,15 +70,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "Market", swiftSettings: swiftSettings),
+        // The market's job kinds and queue names: enqueued by MarketStore, run by MarketWorkers.
+        .target(name: "MarketJobs", dependencies: ["JobQueue"], swiftSettings: swiftSettings),
         .target(
             name: "MarketStore",
-            dependencies: ["Market", "Postgres", "JobQueue", "Migrations", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Market", "MarketJobs", "Postgres", "JobQueue", "Migrations", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "MarketWorkers",
             dependencies: [
-                "Market", "MarketStore", "JobQueue", .product(name: "Logging", package: "swift-log"),
+                "Market", "MarketJobs", "MarketStore", "JobQueue", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Deliveries connect to the address the webhook policy checked (dnsOverride), not a fresh lookup.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -103,7 +105,7 @@ let package = Package(
         .target(
             name: "PDXRuntime",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketStore", "MarketWorkers", "MarketAPI",
+                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "MarketWorkers", "MarketAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -123,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "pdx",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue", "MarketStore", "MarketAPI",
+                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue", "MarketStore", "MarketAPI", "MarketWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -191,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "MarketStoreTests",
             dependencies: [
-                "MarketStore", "MarketWorkers", "Market", "JobQueue", "Postgres", "PDXTestSupport", "pdxctl",
+                "MarketStore", "MarketWorkers", "MarketJobs", "Market", "JobQueue", "Postgres", "PDXTestSupport", "pdxctl",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

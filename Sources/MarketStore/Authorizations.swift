@@ -2,6 +2,7 @@ public import Foundation
 public import Market
 import JobQueue
 import Postgres
+import MarketJobs
 
 extension MarketStore {
     /// Grants an authorization. Under single-operator mode, a grant overlapping another live grant of

@@ -2,6 +2,7 @@ public import Foundation
 import JobQueue
 public import Market
 import Postgres
+import MarketJobs
 
 extension MarketStore {
     /// Posts a demand request as a draft, or open at once (which enqueues its `match_demand` job and

@@ -1,7 +1,8 @@
 public import Foundation
-public import JobQueue
+import JobQueue
 public import Market
 import Postgres
+public import MarketJobs
 
 /// Something a party may want to hear about through its webhook.
 public enum MarketEvent: Sendable, Hashable {
@@ -26,30 +27,6 @@ public enum MarketEvent: Sendable, Hashable {
         case .newMatch(let id, _), .matchAccepted(let id), .order(let id, _): id
         }
     }
-}
-
-/// Deliver one event to one party's webhook (`notify`, on the default queue, retried with backoff).
-public struct NotifyJob: JobArguments {
-    public static let kind = "notify"
-    /// The event's id, the same on every attempt, so a receiver can drop a redelivery.
-    public var eventID: UUID
-    public var partyID: UUID
-    /// `MarketEvent.type`.
-    public var type: String
-    /// The match or order.
-    public var subjectID: UUID
-    public var occurredAt: Date
-
-    public init(eventID: UUID = UUID(), partyID: UUID, type: String, subjectID: UUID, occurredAt: Date) {
-        self.eventID = eventID
-        self.partyID = partyID
-        self.type = type
-        self.subjectID = subjectID
-        self.occurredAt = occurredAt
-    }
-
-    /// How many times a delivery is tried: with the queue's backoff (1 s doubling, up to 6 h), about a day.
-    public static let maxAttempts = 16
 }
 
 /// A party's webhook and the secret its deliveries are signed with.

@@ -2,6 +2,7 @@ public import Foundation
 public import Market
 import JobQueue
 import Postgres
+import MarketJobs
 
 /// A stored pricing rule version with who made it and why.
 public struct PricingRuleRecord: Sendable, Equatable {

@@ -2,6 +2,7 @@ public import Foundation
 import JobQueue
 public import Market
 import Postgres
+import MarketJobs
 
 /// A product as stored: its identity, state and current version (the one on sale), and the version
 /// announced to replace it when it can raise a price.

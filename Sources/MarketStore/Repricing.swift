@@ -2,6 +2,7 @@ public import Foundation
 import JobQueue
 import Market
 import Postgres
+import MarketJobs
 
 extension MarketStore {
     /// What a repricing pass did.

@@ -2,6 +2,7 @@ public import Foundation
 import JobQueue
 import Market
 public import Postgres
+import MarketJobs
 
 /// A synthetic market at scale for benchmarks (`pdx bench seed`): agencies, operators and demanders,
 /// resources, multi-operator authorizations, listed products and open demands, drawn from a seeded

@@ -3,10 +3,14 @@ import Market
 public import JobQueue
 public import Logging
 public import MarketStore
+import MarketJobs
 
 /// The market's job handlers, registered by `pdx work`: matching a demand or a new product, repricing,
 /// expiring demands and authorizations when their time comes, and delivering webhook notifications.
 public enum MarketWorkers {
+    /// Every queue the market's jobs go to (what a bare `pdx work` serves).
+    public static let queues = MarketJobs.queues
+
     /// `webhooks` decides where deliveries may go (checked again before each one).
     public static func register(into registry: inout JobRegistry, store: MarketStore, webhooks: WebhookPolicy = WebhookPolicy(),
                                 logger: Logger) {

@@ -8,6 +8,7 @@ import MarketStore
 import Postgres
 public import Prometheus
 public import ServiceLifecycle
+import MarketJobs
 
 /// `pdx dev` as a service: prepares the database, loads the demo market once, serves the API and runs
 /// workers in this process until Ctrl-C (or SIGTERM), then stops the private cluster if it started it.

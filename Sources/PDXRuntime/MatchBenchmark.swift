@@ -5,6 +5,7 @@ public import Logging
 import MarketStore
 import Migrations
 import Postgres
+import MarketJobs
 
 /// `pdx bench match`: matching on a synthetic market (by default 100,000 listed products and 20,000 open
 /// demands) on a durable PostgreSQL. Planted demands, each with products made to answer it, give the

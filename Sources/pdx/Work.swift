@@ -3,6 +3,7 @@ import Foundation
 import JobQueue
 import Logging
 import MarketStore
+import MarketWorkers
 import PDXCommandLine
 import PDXRuntime
 import ServiceLifecycle
@@ -17,17 +18,20 @@ struct Work: AsyncParsableCommand {
             scheduled and retried jobs on time and prunes old finished ones. At SIGTERM it stops claiming, \
             gives running jobs --shutdown-timeout to finish, then hands the rest back.
 
+            By default it serves every queue the market's jobs go to (default, match); --queues narrows \
+            it, for example to run matching on machines of its own.
+
             Examples:
               DATABASE_URL=postgresql://pdx@db/pdx pdx work
-              pdx work --queues default,notify --concurrency 50
+              pdx work --queues match --concurrency 50
               pdx work --diagnostics --lease 5s     # with the pdx.* test job kinds, short leases
             """
     )
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: ArgumentHelp("Queues to work, comma-separated.", valueName: "names"))
-    var queues: String = NewJob.defaultQueue
+    @Option(help: ArgumentHelp("Queues to work, comma-separated, or all: every queue of the market's jobs (default, match).", valueName: "names"))
+    var queues: String = "all"
 
     @Option(help: ArgumentHelp("Jobs of each queue running at once.", valueName: "n"))
     var concurrency: Int = 100
@@ -61,7 +65,10 @@ struct Work: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
 
-    var queueNames: [String] { queues.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+    var queueNames: [String] {
+        queues == "all" ? MarketWorkers.queues
+            : queues.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
 
     func validate() throws {
         guard !queueNames.isEmpty, queueNames.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 128 }) else {

@@ -7,6 +7,7 @@ import PDXTestSupport
 import Postgres
 import Synchronization
 import Testing
+import MarketJobs
 
 /// The rules on their side paths (issue 13): a pricing rule's scope and retirement, a product's
 /// revision, a demand's cancellation racing its proposals, regions as a hierarchy, sums of money.

@@ -7,6 +7,7 @@ import MarketWorkers
 import PDXTestSupport
 import Postgres
 import Testing
+import MarketJobs
 
 /// The hard rules of matching, on both paths (a demand meets the catalogue; a product meets the open
 /// demands): a product that breaks one is never proposed, whatever its score.

@@ -5,6 +5,7 @@ import MarketStore
 import PDXTestSupport
 import Postgres
 import Testing
+import MarketJobs
 
 /// The rules of DOMAIN.md against real PostgreSQL, one test (at least) per rule.
 @Suite struct RuleTests {

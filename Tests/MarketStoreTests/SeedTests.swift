@@ -6,6 +6,7 @@ import PDXTestSupport
 import Postgres
 import Synchronization
 import Testing
+import MarketJobs
 
 @Suite struct SeedTests {
     @Test func theDemoMarketLoadsOnceThroughTheStore() async throws {

@@ -5,6 +5,7 @@ import MarketStore
 import PDXTestSupport
 import Postgres
 import Testing
+import MarketJobs
 
 @Suite struct StoreTests {
     @Test func invalidCreditAndRegionCodesAreRefusedNamingTheField() async throws {

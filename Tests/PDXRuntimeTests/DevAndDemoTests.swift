@@ -1,6 +1,9 @@
 import Foundation
+import Market
+import MarketStore
 import PDXRuntime
 import PDXTestSupport
+import Postgres
 import Testing
 
 extension HeavyProcesses {
@@ -138,5 +141,40 @@ struct TestFailure: Error, CustomStringConvertible {
         #expect(!written.text.contains("\r") && !written.text.contains("\u{1B}"))
         #expect(lines.first == "migrate: 1/50" && lines.count < 10, "\(lines)")
         #expect(lines.last?.hasPrefix("migrate: applied 50 (") == true)
+    }
+}
+
+extension HeavyProcesses {
+    @Suite struct BareWorkerTests {
+        /// `pdx work` with no options serves every queue of the market's jobs: it matches an open demand.
+        @Test func aBarePdxWorkMatchesDemands() async throws {
+            try await TestDatabase.withDatabase { configuration throws in
+                let url = TestDatabase.connectionString(configuration)
+                let demander = try await ChaosMarket.seed(url)
+                let pool = PostgresPool(configuration: .init(connection: PostgresConfiguration(connectionString: url), maxConnections: 2))
+                defer { Task { await pool.close() } }
+                let store = MarketStore(pool: pool)
+                let demand = try await store.postDemand(
+                    DemandRequest(title: "物流路径优化", sector: "transport", scenario: "logistics", purpose: .industryDevelopment,
+                                  regions: [try RegionCode("310000")], fieldsWanted: ["road_id"], quantity: 10, budgetFen: 100_000,
+                                  deliveryModes: [.api], expiresAt: Date() + 86_400),
+                    demander: demander.id, open: true, by: .party(demander.id))
+                let process = Process()
+                process.executableURL = try pdxExecutable()
+                process.arguments = ["work", "--database-url", url, "--log-level", "error"]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                defer { if process.isRunning { process.terminate() } }
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await store.matches(MatchFilter(demandID: demand, limit: 10)).isEmpty {
+                    guard ContinuousClock.now < deadline, process.isRunning else { throw TestFailure("no proposal for the demand within a minute") }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                kill(process.processIdentifier, SIGTERM)
+                while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+                #expect(process.terminationStatus == 0)
+            }
+        }
     }
 }

@@ -1,6 +1,13 @@
 public import Foundation
 public import JobQueue
 
+/// The market's job kinds and the queues they go to: what MarketStore enqueues in the transactions of
+/// the changes they react to, and what MarketWorkers' handlers run.
+public enum MarketJobs {
+    /// Every queue the market's jobs go to: what a bare `pdx work` serves.
+    public static let queues = [NewJob.defaultQueue, matchQueue]
+}
+
 /// The queue the market's matching jobs go to.
 public let matchQueue = "match"
 
@@ -57,4 +64,28 @@ public struct ApplyProductVersionJob: JobArguments {
     public var productID: UUID
 
     public init(productID: UUID) { self.productID = productID }
+}
+
+/// Deliver one event to one party's webhook (`notify`, on the default queue, retried with backoff).
+public struct NotifyJob: JobArguments {
+    public static let kind = "notify"
+    /// The event's id, the same on every attempt, so a receiver can drop a redelivery.
+    public var eventID: UUID
+    public var partyID: UUID
+    /// `MarketEvent.type`.
+    public var type: String
+    /// The match or order.
+    public var subjectID: UUID
+    public var occurredAt: Date
+
+    public init(eventID: UUID = UUID(), partyID: UUID, type: String, subjectID: UUID, occurredAt: Date) {
+        self.eventID = eventID
+        self.partyID = partyID
+        self.type = type
+        self.subjectID = subjectID
+        self.occurredAt = occurredAt
+    }
+
+    /// How many times a delivery is tried: with the queue's backoff (1 s doubling, up to 6 h), about a day.
+    public static let maxAttempts = 16
 }
