@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "MarketWorkers",
             dependencies: [
-                "Market", "MarketJobs", "MarketStore", "JobQueue", .product(name: "Logging", package: "swift-log"),
+                "Market", "MarketJobs", "MarketStore", "JobQueue", "Postgres", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Deliveries connect to the address the webhook policy checked (dnsOverride), not a fresh lookup.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -98,26 +98,36 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
-        // What the executables run: the dev environment and the benchmarks.
+        // Option groups, parsing and output shared by the two executables (no server, no market).
         .target(
-            name: "PDXRuntime",
+            name: "PDXCommandLine",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // pdx dev and pdx demo: a private cluster, the demo market, the API and workers in one process.
+        .target(
+            name: "PDXDev",
             dependencies: [
                 "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "MarketWorkers", "MarketAPI",
+                "PDXCommandLine",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
-        // Option groups, parsing and output shared by the two executables.
+        // pdx bench: the client beside pgbench, the queue, matching at scale, the API under wrk.
         .target(
-            name: "PDXCommandLine",
+            name: "PDXBenchmarks",
             dependencies: [
-                "PDXRuntime",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "PDXCommandLine",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -125,7 +135,8 @@ let package = Package(
         .executableTarget(
             name: "pdx",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue", "MarketStore", "MarketAPI", "MarketWorkers",
+                "Postgres", "LocalPostgres", "Migrations", "PDXDev", "PDXBenchmarks", "PDXCommandLine", "JobQueue", "MarketStore", "MarketAPI",
+                "MarketWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -138,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "pdxctl",
             dependencies: [
-                "Postgres", "Migrations", "PDXRuntime", "PDXCommandLine", "JobQueue", "Market", "MarketStore",
+                "Postgres", "Migrations", "PDXCommandLine", "JobQueue", "Market", "MarketStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -162,9 +173,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "PDXRuntimeTests",
+            name: "PDXToolsTests",
             dependencies: [
-                "PDXRuntime", "Postgres", "LocalPostgres", "PDXTestSupport", "Market", "MarketStore", "Migrations",
+                "PDXDev", "PDXBenchmarks", "PDXCommandLine", "Postgres", "LocalPostgres", "PDXTestSupport", "Market", "MarketStore", "Migrations",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,7 +1,6 @@
 public import ArgumentParser
 import Foundation
 public import Logging
-import PDXRuntime
 #if canImport(Glibc)
 import Glibc
 #endif

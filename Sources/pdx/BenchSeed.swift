@@ -4,7 +4,8 @@ import Logging
 import MarketStore
 import Migrations
 import PDXCommandLine
-import PDXRuntime
+import PDXBenchmarks
+import PDXDev
 import Postgres
 
 struct BenchSeed: AsyncParsableCommand {

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import PDXCommandLine
-import PDXRuntime
+import PDXBenchmarks
+import PDXDev
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

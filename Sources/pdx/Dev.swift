@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import Metrics
 import PDXCommandLine
-import PDXRuntime
+import PDXBenchmarks
+import PDXDev
 import Prometheus
 import ServiceLifecycle
 import UnixSignals

@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import Migrations
 import PDXCommandLine
-import PDXRuntime
+import PDXBenchmarks
+import PDXDev
 import Postgres
 
 struct Migrate: AsyncParsableCommand {

@@ -5,7 +5,8 @@ import MarketAPI
 import MarketStore
 import Metrics
 import PDXCommandLine
-import PDXRuntime
+import PDXBenchmarks
+import PDXDev
 import Postgres
 import Prometheus
 import ServiceLifecycle
@@ -69,24 +70,13 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "pdx.serve")
         var connection = PostgresConfiguration(connectionString: try database.required(), applicationName: "pdx serve")
         connection.connectTimeout = .seconds(5)
-        // A request's transaction whose server died or hung mid-way ends on its own, releasing its locks
-        // (an Idempotency-Key's among them) instead of holding them until TCP notices.
-        connection.sessionSettings["idle_in_transaction_session_timeout"] = "60s"
-        let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: maxConnections), logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let cache = catalogueCache > 0 ? try CatalogueCache(database: connection, capacity: catalogueCache, logger: logger) : nil
-        let configuration = APIConfiguration(rateLimit: rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil,
-                                             webhooks: WebhookPolicy(allowHTTP: allowHTTPWebhooks, allowPrivateAddresses: allowPrivateWebhooks),
-                                             metrics: registry, catalogueCache: cache)
-        let application = MarketAPI.application(store: MarketStore(pool: pool), configuration: configuration, host: host, port: port,
-                                                logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: pool)] + (cache.map { [.init(service: $0)] } ?? []) + [
-                .init(service: application, successTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let server = try APIServer(database: connection, options: .init(
+            host: host, port: port, maxConnections: maxConnections, rateLimit: rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil,
+            catalogueCache: catalogueCache, webhooks: WebhookPolicy(allowHTTP: allowHTTPWebhooks, allowPrivateAddresses: allowPrivateWebhooks),
+            metrics: registry), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: server.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

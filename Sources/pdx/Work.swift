@@ -5,7 +5,8 @@ import Logging
 import MarketStore
 import MarketWorkers
 import PDXCommandLine
-import PDXRuntime
+import PDXBenchmarks
+import PDXDev
 import ServiceLifecycle
 import UnixSignals
 

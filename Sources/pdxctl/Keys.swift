@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import MarketStore
 import PDXCommandLine
-import PDXRuntime
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,6 @@ import Foundation
 import Market
 import MarketStore
 import PDXCommandLine
-import PDXRuntime
 import Postgres
 
 struct MatchesCommand: AsyncParsableCommand {
@@ -275,10 +274,7 @@ extension MatchesCommand {
                         lastSeen = max(lastSeen, match.createdAt)
                     }
                     if json {
-                        let encoder = JSONEncoder()
-                        encoder.outputFormatting = [.sortedKeys]
-                        encoder.dateEncodingStrategy = .iso8601
-                        say(String(decoding: try encoder.encode(Line(event: event, at: time, match: match)), as: UTF8.self))
+                        say(String(decoding: try jsonText(Line(event: event, at: time, match: match), pretty: false), as: UTF8.self))
                     } else {
                         say([formatDate(time), event == "proposed" ? "new" : event, formatScore(match.score),
                              "\(match.demandTitle) ← \(match.productTitle)", describe(match.topReason)].joined(separator: "  "))

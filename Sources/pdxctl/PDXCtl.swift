@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import Migrations
 import PDXCommandLine
-import PDXRuntime
 import Postgres
 
 @main
@@ -58,9 +57,7 @@ struct Status: AsyncParsableCommand {
             throw error
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            say(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             say("database:   \(report.database) on PostgreSQL \(report.server)")
             say("migrations: \(report.applied.count) applied, \(report.pending.count) pending" +

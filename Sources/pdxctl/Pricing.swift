@@ -4,7 +4,6 @@ import Logging
 import Market
 import MarketStore
 import PDXCommandLine
-import PDXRuntime
 import Postgres
 
 struct PricingCommand: AsyncParsableCommand {
@@ -34,20 +33,6 @@ struct PricingCommand: AsyncParsableCommand {
     )
 }
 
-/// A store over a small pool, closed whatever happens.
-func withStore<R: Sendable>(_ options: DatabaseOptions, _ body: (MarketStore) async throws -> R) async throws -> R {
-    bootstrapLogging(level: .warning)
-    let pool = PostgresPool(configuration: .init(connection: .init(connectionString: try options.required(), applicationName: "pdxctl"),
-                                                 maxConnections: 2))
-    do {
-        let result = try await body(MarketStore(pool: pool))
-        await pool.close()
-        return result
-    } catch {
-        await pool.close()
-        throw error
-    }
-}
 
 /// The parameters and scope of a rule, as flags; which flags a kind needs is checked in `rule(kind:)`.
 struct RuleOptions: ParsableArguments {
@@ -164,12 +149,6 @@ struct ChangeOptions: ParsableArguments {
     }
 }
 
-/// `2027-06-30` (midnight UTC) or an RFC 3339 time.
-func parseTime(_ text: String, option: String) throws -> Date {
-    if let date = try? Date(text, strategy: .iso8601) { return date }
-    if let day = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return day }
-    throw ValidationError("\(option) must be a date (YYYY-MM-DD) or an RFC 3339 time, got '\(text)'")
-}
 
 func describe(_ kind: PricingRule.Kind) -> String {
     switch kind {

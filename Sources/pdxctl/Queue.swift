@@ -3,7 +3,6 @@ import Foundation
 import JobQueue
 import Logging
 import PDXCommandLine
-import PDXRuntime
 import Postgres
 
 struct QueueCommand: AsyncParsableCommand {
@@ -39,24 +38,8 @@ func withDatabase<R: Sendable>(_ options: DatabaseOptions, _ body: (PostgresConn
     }
 }
 
-func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    encoder.dateEncodingStrategy = .iso8601
-    say(String(decoding: try encoder.encode(value), as: UTF8.self))
-}
 
-func formatAge(_ seconds: Double) -> String {
-    switch seconds {
-    case ..<1: "0s"
-    case ..<120: "\(Int(seconds))s"
-    case ..<7200: "\(Int(seconds / 60))m"
-    case ..<172_800: "\(Int(seconds / 3600))h"
-    default: "\(Int(seconds / 86_400))d"
-    }
-}
 
-func formatDate(_ date: Date?) -> String { date.map { $0.formatted(.iso8601) } ?? "-" }
 
 extension QueueCommand {
     struct Stats: AsyncParsableCommand {

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import MarketStore
 import PDXCommandLine
-import PDXRuntime
 
 struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,10 +35,7 @@ struct ReportCommand: AsyncParsableCommand {
             do {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
                 for (name, text) in disclosure.csvFiles { try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8) }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.dateEncodingStrategy = .iso8601
-                try encoder.encode(disclosure).write(to: folder.appendingPathComponent("disclosure.json"))
+                try jsonText(disclosure).write(to: folder.appendingPathComponent("disclosure.json"))
             } catch {
                 throw CommandError("cannot write the report into \(folder.path): \(error.localizedDescription)")
             }

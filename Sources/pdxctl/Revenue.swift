@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import MarketStore
 import PDXCommandLine
-import PDXRuntime
 
 struct RevenueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

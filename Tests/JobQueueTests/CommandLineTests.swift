@@ -20,7 +20,9 @@ import Testing
 
             let stats = try await run("pdxctl", "queue", "stats", "--json", "--database-url", url)
             #expect(stats.status == 0, "\(stats.error)")
-            let decoded = try JSONDecoder().decode([JobAdmin.QueueStats].self, from: Data(stats.output.utf8))
+            // snake_case, as the HTTP API spells its JSON.
+            let decoder = snakeCaseDecoder()
+            let decoded = try decoder.decode([JobAdmin.QueueStats].self, from: Data(stats.output.utf8))
             #expect(decoded.map(\.queue) == ["match", "notify"])
             #expect(decoded[0].discarded == 1 && decoded[1].available == 1)
             let table = try await run("pdxctl", "queue", "stats", "--database-url", url)
@@ -81,6 +83,19 @@ import Testing
         for bad in ["", "s", "-5s", "1.5s", "5 s", "5w", "99999999999999999d"] {
             #expect(throws: (any Error).self, "\(bad)") { try parseDuration(bad, option: "--x") }
         }
+    }
+}
+
+/// The admin CLI links what it uses: the market's SQL, not the HTTP server (nor the benchmarks, nor the
+/// dev environment) — no symbol of Hummingbird is in its binary.
+@Suite struct LinkageTests {
+    @Test func pdxctlDoesNotLinkTheHTTPServer() throws {
+        let folder = try pdxExecutable().deletingLastPathComponent()
+        let pdxctl = try Data(contentsOf: folder.appendingPathComponent("pdxctl"))
+        let pdx = try Data(contentsOf: folder.appendingPathComponent("pdx"))
+        let marker = Data("Hummingbird".utf8)
+        #expect(pdx.range(of: marker) != nil, "the check finds the server where it is linked")
+        #expect(pdxctl.range(of: marker) == nil, "pdxctl links no Hummingbird")
     }
 }
 

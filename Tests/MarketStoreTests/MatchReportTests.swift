@@ -228,8 +228,7 @@ private final class EventBox: @unchecked Sendable {
             func pdxctl(_ arguments: String...) async throws -> (status: Int32, output: String, error: String) {
                 try await runBuilt("pdxctl", arguments + ["--database-url", url])
             }
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
+            let decoder = snakeCaseDecoder()
 
             let stats = try await pdxctl("matches", "stats")
             #expect(stats.status == 0, "\(stats.error)")

@@ -167,7 +167,8 @@ import Testing
             let url = TestDatabase.connectionString(market.pool.configuration.connection)
             let report = try await runBuilt("pdxctl", ["revenue", "--year", "\(thisYear)", "--json", "--database-url", url])
             #expect(report.status == 0, "\(report.error)")
-            #expect(report.output.contains("\"overageFen\" : 300"), "\(report.output)")
+            #expect(report.output.contains("\"overage_fen\" : 300"), "snake_case keys, as the API's: \(report.output)")
+            #expect(report.output.contains(market.operatorA.id.uuidString.lowercased()), "lower-case ids")
         }
     }
 }

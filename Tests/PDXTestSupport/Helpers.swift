@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Postgres
 
 /// Connects, runs `body` with the connection, and closes it.
@@ -54,4 +54,25 @@ public func measure<R>(_ body: () async throws -> R) async rethrows -> (R, Durat
     let start = ContinuousClock.now
     let value = try await body()
     return (value, ContinuousClock.now - start)
+}
+
+/// A decoder for the snake_case JSON pdxctl prints (as the API does) into the Swift types it came from:
+/// `demand_id` → `demandID` (Swift spells the initialism in capitals), `first_match_seconds_p50` →
+/// `firstMatchSecondsP50`.
+public func snakeCaseDecoder() -> JSONDecoder {
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init(stringValue: String) { self.stringValue = stringValue }
+        init(intValue: Int) { stringValue = "\(intValue)"; self.intValue = intValue }
+    }
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .iso8601
+    decoder.keyDecodingStrategy = .custom { path in
+        let last = path.last?.stringValue ?? ""
+        let words = last.split(separator: "_").map(String.init)
+        guard let first = words.first, words.count > 1 else { return Key(stringValue: last) }
+        return Key(stringValue: first + words.dropFirst().map { $0 == "id" ? "ID" : $0.prefix(1).uppercased() + $0.dropFirst() }.joined())
+    }
+    return decoder
 }

@@ -1,7 +1,9 @@
 import Foundation
 import LocalPostgres
 import Logging
-@testable import PDXRuntime
+@testable import PDXBenchmarks
+import PDXCommandLine
+@testable import PDXDev
 import PDXTestSupport
 import Postgres
 import Synchronization

@@ -21,3 +21,8 @@ public func bootstrapLogging(level: Logger.Level) {
 @Sendable public func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+/// "150018" -> "15.18".
+public func describePostgresVersion(_ number: Int) -> String {
+    number >= 100_000 ? "\(number / 10_000).\(number % 10_000)" : "\(number / 10_000).\(number / 100 % 100).\(number % 100)"
+}

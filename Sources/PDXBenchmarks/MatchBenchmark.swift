@@ -4,6 +4,7 @@ import LocalPostgres
 public import Logging
 import MarketStore
 import Migrations
+import PDXCommandLine
 import Postgres
 import MarketJobs
 

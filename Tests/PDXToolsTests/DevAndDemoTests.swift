@@ -1,7 +1,9 @@
 import Foundation
 import Market
 import MarketStore
-import PDXRuntime
+import PDXBenchmarks
+import PDXCommandLine
+import PDXDev
 import PDXTestSupport
 import Postgres
 import Testing

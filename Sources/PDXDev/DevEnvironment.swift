@@ -99,7 +99,3 @@ public struct DevEnvironment: Sendable {
     }
 }
 
-/// "150018" -> "15.18".
-public func describePostgresVersion(_ number: Int) -> String {
-    number >= 100_000 ? "\(number / 10_000).\(number % 10_000)" : "\(number / 10_000).\(number / 100 % 100).\(number % 100)"
-}

@@ -4,6 +4,7 @@ public import Logging
 import Market
 import MarketStore
 import Migrations
+import PDXCommandLine
 import Postgres
 
 /// `pdx bench api`: the HTTP API under load from wrk, beside `pgbench -S` on the same machine in the same run.

@@ -5,6 +5,8 @@ public import Logging
 import Market
 import MarketAPI
 import MarketStore
+import MarketWorkers
+import PDXCommandLine
 import Postgres
 public import Prometheus
 public import ServiceLifecycle
@@ -70,13 +72,17 @@ public struct DevService: Service {
     private func serve(_ ready: DevEnvironment.Ready) async throws {
         var connection = ready.configuration
         connection.applicationName = "pdx dev api"
-        connection.sessionSettings["idle_in_transaction_session_timeout"] = "60s"
-        let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: 16), logger: logger)
-        let store = MarketStore(pool: pool)
+        // Resolved once the server listens: it prints the URL and the keys then.
+        let listening = AsyncStream.makeStream(of: Int.self)
+        let server = try APIServer(database: connection, options: .init(
+            host: serving.host, port: serving.port ?? 0, rateLimit: RateLimit(perSecond: 100, burst: 200), webhooks: .development,
+            metrics: serving.metrics), logger: logger, onListening: { port in listening.continuation.yield(port) })
+        let store = server.store
         if try await DemoMarket.load(into: store) != nil { say("  demo market: loaded (parties, resources, authorizations, products, demands)") }
         let keys = try await demoKeys(store)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: pool)]
-        var workers = JobWorker.Configuration(queues: [NewJob.defaultQueue: 50, matchQueue: 50])
+        // The pool always runs (the demo keys were made through it); the API only with a port.
+        var services = serving.port == nil ? Array(server.services.prefix(1)) : server.services
+        var workers = JobWorker.Configuration(queues: Dictionary(uniqueKeysWithValues: MarketWorkers.queues.map { ($0, 50) }))
         for index in 0..<serving.workers {
             workers.workerID = "pdx-dev-\(ProcessInfo.processInfo.processIdentifier)-\(index + 1)"
             workers.maintenance.enabled = index == 0
@@ -85,20 +91,21 @@ public struct DevService: Service {
             services.append(.init(service: process.pool))
             services.append(.init(service: process.worker))
         }
-        let announce = { @Sendable (url: String?) in self.announce(url: url, keys: keys, startedCluster: ready.startedCluster) }
-        if let port = serving.port {
-            let cache = try CatalogueCache(database: connection, logger: logger)
-            services.append(.init(service: cache))
-            let configuration = APIConfiguration(webhooks: .development, metrics: serving.metrics, catalogueCache: cache)
+        if serving.port != nil {
             let host = serving.host == "0.0.0.0" ? "127.0.0.1" : serving.host
             // "Ready" only once the server accepts connections: a script that waits for the line may call at once.
-            services.append(.init(service: MarketAPI.application(store: store, configuration: configuration, host: serving.host, port: port,
-                                                                 logger: logger, onListening: { listening in announce("http://\(host):\(listening)") })))
+            Task { [keys] in
+                for await port in listening.stream {
+                    announce(url: "http://\(host):\(port)", keys: keys, startedCluster: ready.startedCluster)
+                    break
+                }
+            }
         } else {
-            announce(nil)
+            announce(url: nil, keys: keys, startedCluster: ready.startedCluster)
         }
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
+        listening.continuation.finish()
     }
 
     /// What `pdx dev` prints when it is ready: the API's URL, the demo keys and examples (`url` nil: no API).
