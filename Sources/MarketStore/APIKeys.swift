@@ -68,15 +68,13 @@ extension MarketStore {
         guard parts.count == 3, parts[0] == "pdx", parts[1].count == 12, parts[2].count == 48,
               (parts[1] + parts[2]).allSatisfy(\.isHexDigit) else { return nil }
         let rows = try await query("""
-            SELECT k.key_sha256, p.id, p.kind::text, p.name, p.credit_code, p.region_code, p.small_or_micro
+            SELECT \(unsafeRaw: Rows.partyColumns("p")), k.key_sha256
             FROM api_keys k JOIN parties p ON p.id = k.party_id
             WHERE k.prefix = \(String(parts[1])) AND k.revoked_at IS NULL
             """)
         guard let row = rows.first else { return nil }
-        let (stored, id, kind, name, code, region, small) = try row.decode(Data.self, UUID.self, String.self, String.self, String.self, String.self, Bool.self)
-        guard Self.constantTimeEqual(stored, Self.digest(token)) else { return nil }
-        return Party(id: id, kind: PartyKind(rawValue: kind) ?? .demander, name: name, creditCode: try CreditCode(code),
-                     regionCode: try RegionCode(region), smallOrMicro: small)
+        guard Self.constantTimeEqual(try row.decode(Data.self, at: Rows.partyColumnCount), Self.digest(token)) else { return nil }
+        return try Rows.party(row, from: 0)
     }
 
     static func digest(_ token: String) -> Data { Data(SHA256.hash(data: Data(token.utf8))) }

@@ -139,9 +139,9 @@ extension PostgresConnection {
             UUID.self, UUID.self, [String].self, [String].self, [String].self, String.self, Date.self, Date.self, String.self, at: start)
         let (changedAt, reason) = try row.decode(Date.self, String?.self, at: start + 9)
         var authorization = Authorization(id: id, agencyID: agency, operatorID: operatorID, sectors: sectors,
-                                          regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, scenarios: scenarios,
-                                          mode: AuthorizationMode(rawValue: mode) ?? .single, validFrom: from, validUntil: until,
-                                          state: AuthorizationState(rawValue: state) ?? .revoked)
+                                          regions: try Rows.regionCodes(regions), scenarios: scenarios,
+                                          mode: try Rows.known(mode, AuthorizationMode.self, "authorizations.mode"), validFrom: from, validUntil: until,
+                                          state: try Rows.known(state, AuthorizationState.self, "authorizations.state"))
         authorization.stateChangedAt = changedAt
         authorization.stateReason = reason
         return authorization

@@ -66,7 +66,7 @@ extension MarketStore {
     /// A listed product, or nil if there is none with this id in the catalogue (a draft, a suspended or
     /// delisted product, or no product at all). One indexed read.
     public func listedProduct(_ id: UUID) async throws -> ListedProduct? {
-        try await query("SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue WHERE product_id = \(id)").map(Self.listedProduct).first
+        try await query("SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue c WHERE c.product_id = \(id)").map(Self.listedProduct).first
     }
 
     /// The listed products that pass every filter of `query`, in id order after its cursor.
@@ -78,7 +78,7 @@ extension MarketStore {
                 .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
         }
         return try await self.query("""
-            SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue
+            SELECT \(unsafeRaw: Self.catalogueColumns) FROM catalogue c
             WHERE (\(query.sector)::text IS NULL OR sector = \(query.sector))
               AND (\(query.region?.value)::text IS NULL OR pdx_regions_overlap(regions, ARRAY[\(query.region?.value)::text]))
               AND (\(query.scenario)::text IS NULL OR \(query.scenario) = ANY(scenarios))
@@ -93,27 +93,20 @@ extension MarketStore {
     }
 
     static let catalogueColumns = """
-        product_id, version, operator_id, authorization_id, title, description, sector, regions, scenarios, tags, fields,
-        delivery_modes::text[], charge_unit::text, list_price_fen, pending_version, pending_effective_at, pending_list_price_fen,
-        pending_charge_unit::text
+        c.product_id, c.version, c.operator_id, c.authorization_id, \(Rows.versionColumns("c")),
+        c.pending_version, c.pending_effective_at, c.pending_list_price_fen, c.pending_charge_unit::text
         """
 
     static func listedProduct(_ row: PostgresRow) throws -> ListedProduct {
-        let (id, version, operatorID, authorizationID, title, description, sector) = try row.decode(
-            UUID.self, Int32.self, UUID.self, UUID.self, String.self, String.self, String.self, at: 0)
-        let (regions, scenarios, tags, fields, modes, unit, price) = try row.decode(
-            [String].self, [String].self, [String].self, [String].self, [String].self, String.self, Int64.self, at: 7)
-        let (pendingVersion, pendingAt, pendingPrice, pendingUnit) = try row.decode(Int32?.self, Date?.self, Int64?.self, String?.self, at: 14)
+        let (id, version, operatorID, authorizationID) = try row.decode(UUID.self, Int32.self, UUID.self, UUID.self, at: 0)
+        let (pendingVersion, pendingAt, pendingPrice, pendingUnit) = try row.decode(Int32?.self, Date?.self, Int64?.self, String?.self,
+                                                                                     at: 4 + Rows.versionColumnCount)
         var announced: AnnouncedVersion?
-        if let pendingVersion, let pendingAt, let pendingPrice, let pendingUnit = pendingUnit.flatMap(ChargeUnit.init(rawValue:)) {
-            announced = AnnouncedVersion(version: Int(pendingVersion), effectiveAt: pendingAt, listPriceFen: pendingPrice, chargeUnit: pendingUnit)
+        if let pendingVersion, let pendingAt, let pendingPrice, let pendingUnit {
+            announced = AnnouncedVersion(version: Int(pendingVersion), effectiveAt: pendingAt, listPriceFen: pendingPrice,
+                                         chargeUnit: try Rows.known(pendingUnit, ChargeUnit.self, "catalogue.pending_charge_unit"))
         }
-        return ListedProduct(
-            id: id, version: Int(version), operatorID: operatorID, authorizationID: authorizationID,
-            current: ProductVersion(title: title, description: description, sector: sector,
-                                    regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
-                                    scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
-                                    chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []),
-            announced: announced)
+        return ListedProduct(id: id, version: Int(version), operatorID: operatorID, authorizationID: authorizationID,
+                             current: try Rows.version(row, from: 4, sources: []), announced: announced)
     }
 }

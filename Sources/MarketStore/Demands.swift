@@ -91,7 +91,7 @@ extension MarketStore {
         try await query("""
             SELECT state::text, extract(epoch FROM coalesce(left_at, now()) - entered_at)::float8
             FROM demand_state_stays WHERE demand_id = \(id) ORDER BY id
-            """).decode(String.self, Double.self).map { (DemandState(rawValue: $0.0) ?? .draft, $0.1) }
+            """).decode(String.self, Double.self).map { (try Rows.known($0.0, DemandState.self, "demand_state_stays.state"), $0.1) }
     }
 }
 
@@ -102,7 +102,7 @@ extension PostgresConnection {
             """).scalar(String.self) else {
             throw MarketNotFound("demand", id)
         }
-        return DemandState(rawValue: state) ?? .cancelled
+        return try Rows.known(state, DemandState.self, "demands.state")
     }
 
     /// Moves a demand (guarded by its current state); a demand that ends (fulfilled, expired, cancelled)
@@ -159,11 +159,15 @@ extension MarketStore {
     /// others are posted.
     public func demands(of demanderID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [StoredDemand] {
         guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
-        let ids = try await query("""
-            SELECT id FROM demands WHERE demander_id = \(demanderID) AND (\(cursor) IS NULL OR id > \(cursor)) ORDER BY id LIMIT \(Int32(limit))
-            """).decode(UUID.self)
-        var found: [StoredDemand] = []
-        for id in ids { found.append(try await demand(id)) }
-        return found
+        // One query for the page.
+        return try await query("""
+            SELECT \(unsafeRaw: PostgresConnection.subjectColumns), now()
+            FROM demands d JOIN parties b ON b.id = d.demander_id
+            WHERE d.demander_id = \(demanderID) AND (\(cursor)::uuid IS NULL OR d.id > \(cursor))
+            ORDER BY d.id LIMIT \(Int32(limit))
+            """).map { row in
+            let subject = try PostgresConnection.subject(row, now: try row.decode(Date.self, at: PostgresConnection.subjectColumnCount))
+            return StoredDemand(id: subject.demandID, demanderID: subject.buyer.id, request: subject.demand, state: subject.state)
+        }
     }
 }

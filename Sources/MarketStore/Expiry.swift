@@ -22,7 +22,7 @@ extension MarketStore {
             let rows = try await connection.query("SELECT state::text, expires_at, now() FROM demands WHERE id = \(id) FOR UPDATE")
             guard let row = rows.first else { throw MarketNotFound("demand", id) }
             let (stateText, expiresAt, now) = try row.decode(String.self, Date.self, Date.self)
-            let state = DemandState(rawValue: stateText) ?? .cancelled
+            let state = try Rows.known(stateText, DemandState.self, "demands.state")
             guard state.canMove(to: .expired) else { return .nothingToDo }
             guard expiresAt <= now else { return .notDue(until: expiresAt) }
             let withdrawn = try await connection.moveDemand(id, from: state, to: .expired, actor: actor, reason: "reached its expiry")
@@ -36,7 +36,7 @@ extension MarketStore {
         let rows = try await query("SELECT state::text, upper(validity), now() FROM authorizations WHERE id = \(id)")
         guard let row = rows.first else { throw MarketNotFound("authorization", id) }
         let (stateText, until, now) = try row.decode(String.self, Date.self, Date.self)
-        guard (AuthorizationState(rawValue: stateText) ?? .revoked).canMove(to: .expired) else { return .nothingToDo }
+        guard try Rows.known(stateText, AuthorizationState.self, "authorizations.state").canMove(to: .expired) else { return .nothingToDo }
         guard until <= now else { return .notDue(until: until) }
         do {
             let change = try await changeAuthorization(id, to: .expired, reason: "term ended", by: actor)

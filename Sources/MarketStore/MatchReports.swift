@@ -268,8 +268,8 @@ extension MarketStore {
             """)
         guard let row = rows.first else { throw MarketNotFound("match", id) }
         let columns = try row.decode(as: DetailColumns.self)
-        return MatchDetail(summary: Self.summary(columns.summary), stateReason: columns.stateReason,
-                           purpose: Purpose(rawValue: columns.purpose) ?? .industryDevelopment, budgetFen: columns.budgetFen,
+        return MatchDetail(summary: try Self.summary(columns.summary), stateReason: columns.stateReason,
+                           purpose: try Rows.known(columns.purpose, Purpose.self, "demands.purpose"), budgetFen: columns.budgetFen,
                            reasons: columns.reasons, quote: columns.quote)
     }
 
@@ -397,8 +397,8 @@ extension MarketStore {
         """
     static let summarySelect: PostgresQuery = "SELECT \(unsafeRaw: summaryColumns) \(unsafeRaw: summaryFrom)"
 
-    static func summary(_ c: SummaryColumns) -> MatchSummary {
-        MatchSummary(id: c.id, createdAt: c.createdAt, state: MatchState(rawValue: c.state) ?? .withdrawn, stateChangedAt: c.stateChangedAt,
+    static func summary(_ c: SummaryColumns) throws -> MatchSummary {
+        MatchSummary(id: c.id, createdAt: c.createdAt, state: try Rows.known(c.state, MatchState.self, "matches.state"), stateChangedAt: c.stateChangedAt,
                      score: c.score, quoteFen: c.quoteFen, sector: c.sector, demandID: c.demandID, demandTitle: c.demandTitle,
                      demanderID: c.demanderID, demanderName: c.demanderName, productID: c.productID, productVersion: Int(c.productVersion),
                      productTitle: c.productTitle, operatorID: c.operatorID, operatorName: c.operatorName, topReason: c.topReason)

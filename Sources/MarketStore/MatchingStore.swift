@@ -185,25 +185,21 @@ struct Candidate: Sendable {
 
 extension PostgresConnection {
     static let subjectColumns = """
-        d.id, d.demander_id, d.title, d.description, d.sector, d.scenario, d.purpose::text, d.regions, d.fields_wanted, d.tags, d.quantity,
-        d.budget_fen, d.delivery_modes::text[], d.expires_at, d.state::text, b.kind::text, b.name, b.credit_code, b.region_code, b.small_or_micro,
-        b.webhook_url IS NOT NULL
+        d.id, d.title, d.description, d.sector, d.scenario, d.purpose::text, d.regions, d.fields_wanted, d.tags, d.quantity,
+        d.budget_fen, d.delivery_modes::text[], d.expires_at, d.state::text, b.webhook_url IS NOT NULL, \(Rows.partyColumns("b"))
         """
-    static let subjectColumnCount = 21
+    static let subjectColumnCount = 15 + Rows.partyColumnCount
 
     static func subject(_ row: PostgresRow, now: Date) throws -> MatchingSubject {
-        let (id, demander, title, description, sector, scenario, purpose, regions, fields, tags, quantity, budget, modes, expires, state) = try row.decode(
-            UUID.self, UUID.self, String.self, String.self, String.self, String.self, String.self, [String].self, [String].self, [String].self,
-            Int64.self, Int64.self, [String].self, Date.self, String.self, at: 0)
-        let (kind, name, code, region, small, webhook) = try row.decode(String.self, String.self, String.self, String.self, Bool.self, Bool.self, at: 15)
+        let (id, title, description, sector, scenario, purpose, regions, fields, tags, quantity, budget, modes, expires, state, webhook) = try row.decode(
+            UUID.self, String.self, String.self, String.self, String.self, String.self, [String].self, [String].self, [String].self,
+            Int64.self, Int64.self, [String].self, Date.self, String.self, Bool.self, at: 0)
         let demand = DemandRequest(title: title, description: description, sector: sector, scenario: scenario,
-                                   purpose: Purpose(rawValue: purpose) ?? .industryDevelopment,
-                                   regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, fieldsWanted: fields, tags: tags,
-                                   quantity: quantity, budgetFen: budget, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)), expiresAt: expires)
-        let buyer = Party(id: demander, kind: PartyKind(rawValue: kind) ?? .demander, name: name, creditCode: try CreditCode(code),
-                          regionCode: try RegionCode(region), smallOrMicro: small)
-        return MatchingSubject(demandID: id, demand: demand, state: DemandState(rawValue: state) ?? .cancelled, buyer: buyer,
-                               buyerAuthorizations: [], now: now, buyerHasWebhook: webhook)
+                                   purpose: try Rows.known(purpose, Purpose.self, "demands.purpose"), regions: try Rows.regionCodes(regions),
+                                   fieldsWanted: fields, tags: tags, quantity: quantity, budgetFen: budget,
+                                   deliveryModes: try modes.map { try Rows.known($0, DeliveryMode.self, "demands.delivery_modes") }, expiresAt: expires)
+        return MatchingSubject(demandID: id, demand: demand, state: try Rows.known(state, DemandState.self, "demands.state"),
+                               buyer: try Rows.party(row, from: 15), buyerAuthorizations: [], now: now, buyerHasWebhook: webhook)
     }
 
     /// Listed products under an authorization in force that share a match key with the demand and are
@@ -213,9 +209,8 @@ extension PostgresConnection {
         let rows = try await query("""
             SELECT c.product_id, c.version, c.operator_id,
                    (SELECT min(greatest(lower(validity), created_at)) FROM authorizations WHERE operator_id = c.operator_id),
-                   c.title, c.description, c.sector, c.regions, c.scenarios, c.tags, c.fields, c.delivery_modes::text[],
-                   c.charge_unit::text, c.list_price_fen,
-                   EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(subject.demandID) AND m.product_id = c.product_id AND m.state = 'proposed')
+                   EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = \(subject.demandID) AND m.product_id = c.product_id AND m.state = 'proposed'),
+                   \(unsafeRaw: Rows.versionColumns("c"))
             FROM catalogue c
             WHERE c.match_keys && \(wantedKeys(demand.sector, demand.regions, demand.deliveryModes))
               AND c.authorization_id IN (SELECT id FROM authorizations WHERE state = 'active' AND validity @> now())
@@ -225,13 +220,8 @@ extension PostgresConnection {
             LIMIT \(Int32(limit))
             """)
         return try rows.map { row in
-            let (id, version, operatorID, since, title, description, sector, regions, scenarios, tags, fields, modes, unit, price, held) = try row.decode(
-                UUID.self, Int32.self, UUID.self, Date?.self, String.self, String.self, String.self, [String].self, [String].self,
-                [String].self, [String].self, [String].self, String.self, Int64.self, Bool.self)
-            let product = PricedProduct(id: id, operatorID: operatorID, version: ProductVersion(
-                title: title, description: description, sector: sector, regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
-                scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
-                chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: []), operatorSince: since)
+            let (id, version, operatorID, since, held) = try row.decode(UUID.self, Int32.self, UUID.self, Date?.self, Bool.self, at: 0)
+            let product = PricedProduct(id: id, operatorID: operatorID, version: try Rows.version(row, from: 5, sources: []), operatorSince: since)
             return CatalogueRow(product: product, version: Int(version), held: held)
         }
     }
@@ -331,18 +321,13 @@ extension PostgresConnection {
     func authorizationsInForce(of operators: Set<UUID>) async throws -> [UUID: [Authorization]] {
         guard !operators.isEmpty else { return [:] }
         let rows = try await query("""
-            SELECT id, agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text
-            FROM authorizations WHERE operator_id = ANY(\(Array(operators))) AND state = 'active' AND validity @> now()
+            SELECT id, \(unsafeRaw: Self.authorizationColumns) FROM authorizations
+            WHERE operator_id = ANY(\(Array(operators))) AND state = 'active' AND validity @> now()
             """)
         var found: [UUID: [Authorization]] = [:]
         for row in rows {
-            let (id, agency, operatorID, sectors, regions, scenarios, mode, from, until, state) = try row.decode(
-                UUID.self, UUID.self, UUID.self, [String].self, [String].self, [String].self, String.self, Date.self, Date.self, String.self)
-            found[operatorID, default: []].append(Authorization(
-                id: id, agencyID: agency, operatorID: operatorID, sectors: sectors,
-                regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) }, scenarios: scenarios,
-                mode: AuthorizationMode(rawValue: mode) ?? .single, validFrom: from, validUntil: until,
-                state: AuthorizationState(rawValue: state) ?? .revoked))
+            let authorization = try Self.authorization(row, id: try row.decode(UUID.self, at: 0), from: 1)
+            found[authorization.operatorID, default: []].append(authorization)
         }
         return found
     }

@@ -110,7 +110,7 @@ extension MarketStore {
             let rows = try await connection.query("SELECT state::text, match_id FROM orders WHERE id = \(id) FOR UPDATE")
             guard let row = rows.first else { throw MarketNotFound("order", id) }
             let (stateText, matchID) = try row.decode(String.self, UUID?.self)
-            let current = OrderState(rawValue: stateText) ?? .cancelled
+            let current = try Rows.known(stateText, OrderState.self, "orders.state")
             _ = try current.moving(to: next)
             try await connection.execute("""
                 UPDATE orders SET state = \(next.rawValue)::pdx_order_state, state_reason = \(reason), state_changed_at = now(),
@@ -138,14 +138,19 @@ extension MarketStore {
 
 extension PostgresConnection {
     func order(_ id: UUID) async throws -> StoredOrder {
-        let rows = try await query("""
-            SELECT buyer_id, product_id, product_version, match_id, state::text, amount_fen, quote FROM orders WHERE id = \(id)
-            """)
-        guard let row = rows.first else { throw MarketNotFound("order", id) }
-        let (buyer, product, version, match, state, amount, quote) = try row.decode(
-            UUID.self, UUID.self, Int32.self, UUID?.self, String.self, Int64.self, JSONB<Quote>.self)
+        guard let row = try await query("SELECT \(unsafeRaw: Self.orderColumns) FROM orders o WHERE o.id = \(id)").first else {
+            throw MarketNotFound("order", id)
+        }
+        return try Self.order(row)
+    }
+
+    static let orderColumns = "o.id, o.buyer_id, o.product_id, o.product_version, o.match_id, o.state::text, o.amount_fen, o.quote"
+
+    static func order(_ row: PostgresRow) throws -> StoredOrder {
+        let (id, buyer, product, version, match, state, amount, quote) = try row.decode(
+            UUID.self, UUID.self, UUID.self, Int32.self, UUID?.self, String.self, Int64.self, JSONB<Quote>.self)
         return StoredOrder(id: id, buyerID: buyer, productID: product, productVersion: Int(version), matchID: match,
-                           state: OrderState(rawValue: state) ?? .cancelled, amountFen: amount, quote: quote.value)
+                           state: try Rows.known(state, OrderState.self, "orders.state"), amountFen: amount, quote: quote.value)
     }
 
     /// Locks the demand of a match (before the match itself, in the market's lock order).
@@ -164,8 +169,8 @@ extension PostgresConnection {
         guard let row = rows.first else { throw MarketNotFound("match", matchID) }
         let (demand, product, version, quote, state, purpose) = try row.decode(
             UUID.self, UUID.self, Int32.self, JSONB<Quote>.self, String.self, String.self)
-        _ = try (MatchState(rawValue: state) ?? .withdrawn).moving(to: next)
-        return (demand, product, Int(version), quote.value, Purpose(rawValue: purpose) ?? .industryDevelopment)
+        _ = try Rows.known(state, MatchState.self, "matches.state").moving(to: next)
+        return (demand, product, Int(version), quote.value, try Rows.known(purpose, Purpose.self, "demands.purpose"))
     }
 
     func moveMatch(_ id: UUID, to next: MatchState, reason: String?, actor: Actor) async throws {
@@ -211,11 +216,10 @@ extension PostgresConnection {
     }
 
     func partyRow(_ id: UUID) async throws -> Party {
-        let rows = try await query("SELECT kind::text, name, credit_code, region_code, small_or_micro FROM parties WHERE id = \(id)")
-        guard let row = rows.first else { throw MarketInputError(field: "buyer_id", rule: "must name a registered party") }
-        let (kind, name, code, region, small) = try row.decode(String.self, String.self, String.self, String.self, Bool.self)
-        return Party(id: id, kind: PartyKind(rawValue: kind) ?? .demander, name: name, creditCode: try CreditCode(code),
-                     regionCode: try RegionCode(region), smallOrMicro: small)
+        guard let row = try await query("SELECT \(unsafeRaw: Rows.partyColumns("p")) FROM parties p WHERE p.id = \(id)").first else {
+            throw MarketInputError(field: "buyer_id", rule: "must name a registered party")
+        }
+        return try Rows.party(row, from: 0)
     }
 }
 
@@ -224,14 +228,12 @@ extension MarketStore {
     /// `cursor`, `limit` at a time.
     public func orders(of partyID: UUID, after cursor: UUID? = nil, limit: Int = 50) async throws -> [StoredOrder] {
         guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
-        let ids = try await query("""
-            SELECT o.id FROM orders o JOIN products p ON p.id = o.product_id
-            WHERE (o.buyer_id = \(partyID) OR p.operator_id = \(partyID)) AND (\(cursor) IS NULL OR o.id > \(cursor))
+        // One query for the page.
+        return try await query("""
+            SELECT \(unsafeRaw: PostgresConnection.orderColumns) FROM orders o JOIN products p ON p.id = o.product_id
+            WHERE (o.buyer_id = \(partyID) OR p.operator_id = \(partyID)) AND (\(cursor)::uuid IS NULL OR o.id > \(cursor))
             ORDER BY o.id LIMIT \(Int32(limit))
-            """).decode(UUID.self)
-        var found: [StoredOrder] = []
-        for id in ids { found.append(try await order(id)) }
-        return found
+            """).map(PostgresConnection.order)
     }
 
     /// The operator of an order's product.

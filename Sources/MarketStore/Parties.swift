@@ -60,13 +60,10 @@ extension MarketStore {
     }
 
     public func party(_ id: UUID) async throws -> Party {
-        let rows = try await query("""
-            SELECT kind::text, name, credit_code, region_code, small_or_micro FROM parties WHERE id = \(id)
-            """)
-        guard let row = rows.first else { throw MarketNotFound("party", id) }
-        let (kind, name, code, region, small) = try row.decode(String.self, String.self, String.self, String.self, Bool.self)
-        return Party(id: id, kind: PartyKind(rawValue: kind) ?? .demander, name: name, creditCode: try CreditCode(code),
-                     regionCode: try RegionCode(region), smallOrMicro: small)
+        guard let row = try await query("SELECT \(unsafeRaw: Rows.partyColumns("p")) FROM parties p WHERE p.id = \(id)").first else {
+            throw MarketNotFound("party", id)
+        }
+        return try Rows.party(row, from: 0)
     }
 
     public func registerResource(_ new: NewResource, agency agencyID: UUID, by actor: Actor) async throws -> DataResource {
@@ -106,7 +103,8 @@ extension MarketStore {
         let (id, agency, title, sector, region, grade, personal, deidentified) = try row.decode(
             UUID.self, UUID.self, String.self, String.self, String.self, String.self, Bool.self, Date?.self)
         return DataResource(id: id, agencyID: agency, title: title, sector: sector, regionCode: try RegionCode(region),
-                            grade: ResourceGrade(rawValue: grade) ?? .core, personalInformation: personal, deidentifiedAt: deidentified)
+                            grade: try Rows.known(grade, ResourceGrade.self, "data_resources.grade"), personalInformation: personal,
+                            deidentifiedAt: deidentified)
     }
 
     /// Records the de-identification step a resource with personal information needs before any product uses it.

@@ -251,7 +251,7 @@ extension PostgresConnection {
                 Int64.self, Int32.self, JSONB<PricingRule.Kind>.self, String?.self, String?.self, UUID?.self, UUID?.self, String?.self,
                 Date.self, Date.self, Date?.self, String.self, String.self, Date.self, Bool.self)
             let scope = PricingRule.Scope(sector: sector, region: try region.map { code throws(MarketInputError) in try RegionCode(code) },
-                                          productID: product, operatorID: operatorID, chargeUnit: unit.flatMap(ChargeUnit.init(rawValue:)),
+                                          productID: product, operatorID: operatorID, chargeUnit: try unit.map { try Rows.known($0, ChargeUnit.self, "pricing_rule_versions.charge_unit") },
                                           regionExact: exact)
             return PricingRuleRecord(rule: PricingRule(id: id, version: Int(version), kind: kind.value, scope: scope, effectiveAt: effective,
                                                        reviewBy: review, retiredAt: retired),

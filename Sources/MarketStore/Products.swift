@@ -212,7 +212,7 @@ extension PostgresConnection {
             """)
         guard let row = rows.first else { throw MarketNotFound("product", id) }
         let (operatorID, authorizationID, state, version, pending) = try row.decode(UUID.self, UUID.self, String.self, Int32.self, Date?.self)
-        var product = StoredProduct(id: id, operatorID: operatorID, authorizationID: authorizationID, state: ProductState(rawValue: state) ?? .delisted,
+        var product = StoredProduct(id: id, operatorID: operatorID, authorizationID: authorizationID, state: try Rows.known(state, ProductState.self, "products.state"),
                                     version: Int(version), current: try await productVersion(id, Int(version)))
         if let pending { product.announced = (try await productVersion(id, Int(version) + 1), pending) }
         return product
@@ -244,20 +244,13 @@ extension PostgresConnection {
 
     func productVersion(_ id: UUID, _ version: Int) async throws -> ProductVersion {
         let rows = try await query("""
-            SELECT v.title, v.description, v.sector, v.regions, v.scenarios, v.tags, v.fields, v.delivery_modes::text[],
-                   v.charge_unit::text, v.list_price_fen,
+            SELECT \(unsafeRaw: Rows.versionColumns("v")),
                    ARRAY(SELECT s.resource_id FROM product_version_sources s
                          WHERE s.product_id = v.product_id AND s.version = v.version ORDER BY s.resource_id)
             FROM product_versions v WHERE v.product_id = \(id) AND v.version = \(Int32(version))
             """)
         guard let row = rows.first else { throw MarketNotFound("product version", id) }
-        let (title, description, sector, regions, scenarios, tags, fields, modes, unit, price, sources) = try row.decode(
-            String.self, String.self, String.self, [String].self, [String].self, [String].self, [String].self, [String].self,
-            String.self, Int64.self, [UUID].self)
-        return ProductVersion(title: title, description: description, sector: sector,
-                              regions: try regions.map { code throws(MarketInputError) in try RegionCode(code) },
-                              scenarios: scenarios, tags: tags, fields: fields, deliveryModes: modes.compactMap(DeliveryMode.init(rawValue:)),
-                              chargeUnit: ChargeUnit(rawValue: unit) ?? .item, listPriceFen: price, sourceResourceIDs: sources)
+        return try Rows.version(row, from: 0, sources: try row.decode([UUID].self, at: Rows.versionColumnCount))
     }
 
     func insertVersion(_ version: ProductVersion, product: UUID, number: Int, frozen: Bool) async throws {

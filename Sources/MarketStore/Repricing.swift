@@ -30,7 +30,7 @@ extension MarketStore {
             for (match, product, oldAmount, quantity, purpose, demander, scenario, budget) in rows {
                 let quote: Quote
                 do {
-                    quote = try await connection.quote(productID: product, quantity: quantity, purpose: Purpose(rawValue: purpose) ?? .industryDevelopment,
+                    quote = try await connection.quote(productID: product, quantity: quantity, purpose: try Rows.known(purpose, Purpose.self, "demands.purpose"),
                                                        buyerID: demander, scenario: scenario, rules: rules)
                 } catch is MarketInputError {
                     // No quote any more (above the largest amount an order may have): that proposal ends, not the pass.

@@ -2,7 +2,6 @@ public import JobQueue
 public import Logging
 public import Postgres
 public import MarketStore
-import MarketWorkers
 
 /// What `pdx work` runs: the worker, and a pool for its handlers' own work, with the job kinds this build
 /// knows.

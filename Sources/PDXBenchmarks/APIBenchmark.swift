@@ -83,20 +83,10 @@ public struct APIBenchmark: Sendable {
         guard initialized.status == 0 else { throw LocalPostgresError("pgbench -i failed: \(initialized.output)") }
         try await pool.execute("VACUUM ANALYZE")
 
-        let port = Int.random(in: 20_000...60_000)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: options.executable)
-        server.arguments = ["serve", "--database-url", url, "--port", "\(port)", "--max-connections", "\(options.serverConnections)",
-                            "--rate-limit", "0", "--catalogue-cache", "\(options.catalogueCache)", "--log-level", "error"]
         let log = URL(fileURLWithPath: "/tmp/pdx-bench-api-serve-\(getpid()).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        server.standardOutput = handle
-        server.standardError = handle
-        try server.run()
+        let (server, port) = try await startServer(url: url, log: log)
         defer { if server.isRunning { server.terminate() } }
         let base = "http://127.0.0.1:\(port)"
-        try await waitUntilReady(base, server: server, log: log)
 
         let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-bench-api-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -170,6 +160,34 @@ public struct APIBenchmark: Sendable {
             "demands posted: \(demands) demands",
             "match jobs enqueued with them: \(jobs) jobs",
         ]
+    }
+
+    /// Starts `pdx serve` on a port below the kernel's ephemeral range (where outgoing connections take
+    /// theirs), trying another if the one drawn is taken.
+    private func startServer(url: String, log: URL) async throws -> (Process, Int) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = Int.random(in: 20_000...32_000)
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: options.executable)
+            server.arguments = ["serve", "--database-url", url, "--port", "\(port)", "--max-connections", "\(options.serverConnections)",
+                                "--rate-limit", "0", "--catalogue-cache", "\(options.catalogueCache)", "--log-level", "error"]
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            server.standardOutput = handle
+            server.standardError = handle
+            try server.run()
+            do {
+                try await waitUntilReady("http://127.0.0.1:\(port)", server: server, log: log)
+                return (server, port)
+            } catch {
+                if server.isRunning { server.terminate() }
+                server.waitUntilExit()
+                let said = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                guard attempt < 5, said.contains("Address already in use") else { throw error }
+            }
+        }
     }
 
     private func waitUntilReady(_ base: String, server: Process, log: URL) async throws {

@@ -494,3 +494,21 @@ import MarketJobs
         #expect(receiver.requests.count == 1, "the redirect is not followed")
     }
 }
+
+/// A value this version of pdx does not know, read from the database (a newer schema's enum value), is
+/// an error naming the column, never a silent default ("cancelled", "withdrawn", ...).
+@Suite struct UnknownValueTests {
+    @Test func anUnknownStateIsAnErrorNotAFallback() async throws {
+        try await withMarket { market in
+            let product = try await market.listedProduct()
+            let order = try await market.store.order(product: product.id, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id,
+                                                     by: .party(market.demander.id))
+            try await market.pool.execute("ALTER TYPE pdx_order_state ADD VALUE 'disputed'")
+            try await market.pool.execute("UPDATE orders SET state = 'disputed' WHERE id = \(order.id)")
+            await #expect {
+                _ = try await market.store.order(order.id)
+            } throws: { "\($0)".contains("orders.state") && "\($0)".contains("disputed") }
+            await #expect(throws: (any Error).self) { _ = try await market.store.orders(of: market.demander.id) }
+        }
+    }
+}

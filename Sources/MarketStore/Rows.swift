@@ -1,0 +1,51 @@
+import Foundation
+import Market
+import Postgres
+
+/// The market's row shapes, each mapped from SQL in one place: the columns to select (under a table alias)
+/// and the decoding of a row from a given column on. A value this version of pdx does not know (an enum
+/// value, a code) is an error, never a silent default.
+enum Rows {
+    /// `kind`, `name`, `credit_code`, `region_code`, `small_or_micro` of `parties` (after its id).
+    static func partyColumns(_ alias: String) -> String {
+        "\(alias).id, \(alias).kind::text, \(alias).name, \(alias).credit_code, \(alias).region_code, \(alias).small_or_micro"
+    }
+
+    static let partyColumnCount = 6
+
+    static func party(_ row: PostgresRow, from start: Int) throws -> Party {
+        let (id, kind, name, code, region, small) = try row.decode(UUID.self, String.self, String.self, String.self, String.self, Bool.self, at: start)
+        return Party(id: id, kind: try known(kind, PartyKind.self, "parties.kind"), name: name, creditCode: try CreditCode(code),
+                     regionCode: try RegionCode(region), smallOrMicro: small)
+    }
+
+    /// What a product version offers, as `product_versions` and `catalogue` both hold it (sources apart).
+    static func versionColumns(_ alias: String) -> String {
+        ["title", "description", "sector", "regions", "scenarios", "tags", "fields", "delivery_modes::text[]", "charge_unit::text", "list_price_fen"]
+            .map { "\(alias).\($0)" }.joined(separator: ", ")
+    }
+
+    static let versionColumnCount = 10
+
+    static func version(_ row: PostgresRow, from start: Int, sources: [UUID]) throws -> ProductVersion {
+        let (title, description, sector, regions, scenarios, tags, fields, modes, unit, price) = try row.decode(
+            String.self, String.self, String.self, [String].self, [String].self, [String].self, [String].self, [String].self, String.self, Int64.self,
+            at: start)
+        return ProductVersion(title: title, description: description, sector: sector, regions: try regionCodes(regions),
+                              scenarios: scenarios, tags: tags, fields: fields,
+                              deliveryModes: try modes.map { try known($0, DeliveryMode.self, "delivery_modes") },
+                              chargeUnit: try known(unit, ChargeUnit.self, "charge_unit"), listPriceFen: price, sourceResourceIDs: sources)
+    }
+
+    /// The value of a text column read back into its enum; an unknown value is an error naming the column.
+    static func known<T: RawRepresentable>(_ raw: String, _ type: T.Type, _ column: String) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: raw) else {
+            throw PostgresError(kind: .protocolViolation, message: "\(column) holds '\(raw)', which this version of pdx does not know")
+        }
+        return value
+    }
+
+    static func regionCodes(_ codes: [String]) throws -> [RegionCode] {
+        try codes.map { code throws(MarketInputError) in try RegionCode(code) }
+    }
+}
