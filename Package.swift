@@ -100,6 +100,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The contract; what is generated from it is committed beside it (deploy/openapi/generate).
+            exclude: ["openapi.yaml"],
             swiftSettings: swiftSettings
         ),
         // Option groups, parsing and output shared by the two executables (no server, no market).

@@ -166,7 +166,7 @@ public struct APIConfiguration: Sendable {
 
 /// The HTTP JSON API (`pdx serve`): a Hummingbird router over the market store.
 public enum MarketAPI {
-    /// The routes: `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/v1`.
+    /// The routes: `/healthz`, `/readyz`, `/metrics`, `/openapi.yaml`, `/openapi.json` and `/v1`.
     public static func router(store: MarketStore, configuration: APIConfiguration = .init()) -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.middlewares.add(MetricsMiddleware())
@@ -193,8 +193,11 @@ public enum MarketAPI {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
+        router.get("/openapi.yaml") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: openAPIYAML)))
+        }
         router.get("/openapi.json") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: openAPIJSON)))
         }
 
         let v1 = router.group("v1")

@@ -9,7 +9,7 @@ import Postgres
 /// `field` and `rule` when the input broke one.
 public struct Problem: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
-    /// Stable, machine-readable: one of the contract's enum (`Problem.code` in OpenAPI.swift), which the
+    /// Stable, machine-readable: one of the contract's enum (`Problem.code` in openapi.yaml), which the
     /// README lists.
     public var code: String
     public var detail: String

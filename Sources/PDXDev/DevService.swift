@@ -111,7 +111,7 @@ public struct DevService: Service {
     /// What `pdx dev` prints when it is ready: the API's URL, the demo keys and examples (`url` nil: no API).
     private func announce(url: String?, keys: [(role: PartyKind, token: String, name: String)], startedCluster: Bool) {
         if let url {
-            say("  API:        \(url)   (contract: \(url)/openapi.json)")
+            say("  API:        \(url)   (contract: \(url)/openapi.yaml)")
             say("  workers:    \(serving.workers)")
             say("  demo keys (also in \(Self.keysFile(in: environment.options.folder).path)):")
             for key in keys { say("    \(key.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(key.token)   \(key.name)") }

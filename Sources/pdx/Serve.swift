@@ -17,7 +17,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve the HTTP JSON API until SIGTERM or Ctrl-C.",
         discussion: """
             Answers /healthz (the process is alive), /readyz (the database is reachable and its migrations \
-            current), /metrics (Prometheus text), /openapi.json (the contract) and /v1 (authenticated with \
+            current), /metrics (Prometheus text), /openapi.yaml and /openapi.json (the contract) and /v1 (authenticated with \
             API keys from `pdxctl keys create`). Stateless: run as many as needed behind a load balancer; \
             each process rate-limits every key on its own. The database must be migrated (`pdx migrate`).
 

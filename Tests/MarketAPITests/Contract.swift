@@ -7,7 +7,7 @@ import Testing
 
 /// The served OpenAPI document, parsed once.
 let contract: OpenAPIDocument = {
-    do { return try OpenAPIDocument(json: Data(OpenAPI.document.utf8)) } catch { fatalError("the OpenAPI document does not parse: \(error)") }
+    do { return try OpenAPIDocument(json: Data(openAPIJSON.utf8)) } catch { fatalError("the OpenAPI document does not parse: \(error)") }
 }()
 
 extension TestClientProtocol {

@@ -156,7 +156,7 @@ import Testing
 
     /// Every `code` a problem may carry is one the contract and the README name.
     @Test func everyProblemCodeIsDocumented() throws {
-        let schema = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPI.document.utf8)) as? [String: Any])
+        let schema = try #require(try JSONSerialization.jsonObject(with: Data(openAPIJSON.utf8)) as? [String: Any])
         let components = try #require(schema["components"] as? [String: Any])
         let problem = try #require((components["schemas"] as? [String: Any])?["Problem"] as? [String: Any])
         let codes = try #require((problem["properties"] as? [String: Any])?["code"] as? [String: Any])

@@ -135,7 +135,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             #expect(try badGrade.status == .badRequest && (json(badGrade)["field"] as? String) == "grade")
             let badSector = try await client.checked(uri: "/v1/resources", method: .post, headers: agency,
                                                      body: jsonBody(["title": "x", "sector": "no-such-sector", "region_code": "310000", "grade": "general"]))
-            #expect(try badSector.status == .badRequest, "\(String(buffer: badSector.body))")
+            #expect(badSector.status == .badRequest, "\(String(buffer: badSector.body))")
             #expect(try (json(badSector)["field"] as? String) == "sector", "\(String(buffer: badSector.body))")
             #expect(try items(try await client.checked(uri: "/v1/resources", method: .get, headers: agency)).count == 2)
             #expect(try items(try await client.checked(uri: "/v1/resources", method: .get, headers: bearer(market.otherAgencyKey))).isEmpty)
@@ -147,7 +147,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             let single = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("single", operator: market.operatorParty.id))
             #expect(try single.status == .created && (json(single)["state"] as? String) == "active")
             let second = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("multi", operator: market.otherOperator.id))
-            #expect(try second.status == .unprocessableContent, "\(String(buffer: second.body))")
+            #expect(second.status == .unprocessableContent, "\(String(buffer: second.body))")
             #expect(try (json(second)["code"] as? String) == "single_operator_overlap", "a single-operator grant keeps its scope to itself: \(String(buffer: second.body))")
             let notOperator = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("multi", operator: market.demander.id))
             #expect(try notOperator.status == .badRequest && (json(notOperator)["field"] as? String) == "operator_id")
@@ -251,6 +251,13 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             let document = try json(served)
             #expect(document["openapi"] as? String == "3.1.0")
             #expect(contract.operations.count == ((document["paths"] as? [String: [String: Any]])?.values.map(\.count).reduce(0, +) ?? -1))
+            // The same contract as written, in YAML: what clients in other languages are generated from.
+            let written = try await client.checked(uri: "/openapi.yaml", method: .get)
+            #expect(written.status == .ok)
+            #expect(written.headers[.contentType] == "application/yaml")
+            let yaml = String(buffer: written.body)
+            #expect(yaml.contains("\nopenapi: 3.1.0\n") && yaml.contains("\ncomponents:\n  headers:"))
+            #expect(yaml.contains("$ref: '#/components/parameters/IdempotencyKey'"), "operations refer to the shared parameters")
         }
     }
 
