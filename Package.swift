@@ -16,6 +16,8 @@ let package = Package(
         .executable(name: "pdxctl", targets: ["pdxctl"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "LocalPostgres", targets: ["LocalPostgres"]),
+        // The API's Swift client, generated from openapi.yaml.
+        .library(name: "PDXClient", targets: ["PDXClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -28,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client.git", from: "1.5.0"),
     ],
     targets: [
         // libpq, found through pkg-config (apt: libpq-dev).
@@ -104,6 +109,26 @@ let package = Package(
             exclude: ["openapi.yaml"],
             swiftSettings: swiftSettings
         ),
+        // The contract's types, generated from openapi.yaml (deploy/openapi/generate): what the server
+        // answers and the client reads.
+        .target(
+            name: "PDXAPITypes",
+            dependencies: [.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            swiftSettings: swiftSettings
+        ),
+        // The client of the API: generated from openapi.yaml, over AsyncHTTPClient.
+        .target(
+            name: "PDXClient",
+            dependencies: [
+                "PDXAPITypes",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Option groups, parsing and output shared by the two executables (no server, no market).
         .target(
             name: "PDXCommandLine",
@@ -118,7 +143,7 @@ let package = Package(
             name: "PDXDev",
             dependencies: [
                 "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "MarketWorkers", "MarketAPI",
-                "PDXCommandLine",
+                "PDXCommandLine", "PDXClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -196,7 +221,7 @@ let package = Package(
         .testTarget(
             name: "MarketAPITests",
             dependencies: [
-                "MarketAPI", "MarketStore", "Market", "Postgres", "PDXTestSupport", "pdxctl",
+                "MarketAPI", "MarketStore", "Market", "Postgres", "PDXTestSupport", "PDXClient", "pdxctl",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,11 +5,11 @@ import MarketStore
 
 /// A product: in the catalogue (`listed`), or as its operator sees it in any state.
 struct ProductBody: ResponseEncodable {
-    var id: UUID
+    @LowercaseUUID var id: UUID
     var state: String
     var version: Int
-    var operatorId: UUID
-    var authorizationId: UUID
+    @LowercaseUUID var operatorId: UUID
+    @LowercaseUUID var authorizationId: UUID
     var title: String
     var description: String
     var sector: String
@@ -65,11 +65,11 @@ struct ProductBody: ResponseEncodable {
     /// `pending_version` is always present (null when nothing is announced).
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
+        try container.encode(_id, forKey: .id)
         try container.encode(state, forKey: .state)
         try container.encode(version, forKey: .version)
-        try container.encode(operatorId, forKey: .operatorId)
-        try container.encode(authorizationId, forKey: .authorizationId)
+        try container.encode(_operatorId, forKey: .operatorId)
+        try container.encode(_authorizationId, forKey: .authorizationId)
         try container.encode(title, forKey: .title)
         try container.encode(description, forKey: .description)
         try container.encode(sector, forKey: .sector)
@@ -91,7 +91,7 @@ struct ProductBody: ResponseEncodable {
 
 /// A demand as its demander sees it.
 struct DemandBody: ResponseEncodable {
-    var id: UUID
+    @LowercaseUUID var id: UUID
     var state: String
     var title: String
     var description: String
@@ -160,11 +160,11 @@ struct Reason: Decodable {
 
 /// An order as its buyer sees it, with the quote it was placed at.
 struct OrderBody: ResponseEncodable {
-    var id: UUID
+    @LowercaseUUID var id: UUID
     var state: String
-    var productId: UUID
+    @LowercaseUUID var productId: UUID
     var productVersion: Int
-    var matchId: UUID?
+    var matchId: String?
     var amountFen: Int64
     var quote: Quote
 
@@ -173,7 +173,7 @@ struct OrderBody: ResponseEncodable {
         state = order.state.rawValue
         productId = order.productID
         productVersion = order.productVersion
-        matchId = order.matchID
+        matchId = order.matchID?.uuidString.lowercased()
         amountFen = order.amountFen
         quote = order.quote
     }
@@ -235,8 +235,8 @@ func parseDeliveryMode(_ mode: String) throws(MarketInputError) -> DeliveryMode 
 
 /// A data resource as its agency sees it.
 struct ResourceBody: ResponseEncodable {
-    var id: UUID
-    var agencyId: UUID
+    @LowercaseUUID var id: UUID
+    @LowercaseUUID var agencyId: UUID
     var title: String
     var sector: String
     var regionCode: String
@@ -258,8 +258,8 @@ struct ResourceBody: ResponseEncodable {
     /// Optionals are written as null, so that every field is always present.
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(agencyId, forKey: .agencyId)
+        try container.encode(_id, forKey: .id)
+        try container.encode(_agencyId, forKey: .agencyId)
         try container.encode(title, forKey: .title)
         try container.encode(sector, forKey: .sector)
         try container.encode(regionCode, forKey: .regionCode)
@@ -291,9 +291,9 @@ struct NewResourceBody: Decodable {
 
 /// An authorization as its agency and its operator see it.
 struct AuthorizationBody: ResponseEncodable {
-    var id: UUID
-    var agencyId: UUID
-    var operatorId: UUID
+    @LowercaseUUID var id: UUID
+    @LowercaseUUID var agencyId: UUID
+    @LowercaseUUID var operatorId: UUID
     var sectors: [String]
     var regions: [String]
     var scenarios: [String]
@@ -323,9 +323,9 @@ struct AuthorizationBody: ResponseEncodable {
     /// Optionals are written as null, so that every field is always present.
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(agencyId, forKey: .agencyId)
-        try container.encode(operatorId, forKey: .operatorId)
+        try container.encode(_id, forKey: .id)
+        try container.encode(_agencyId, forKey: .agencyId)
+        try container.encode(_operatorId, forKey: .operatorId)
         try container.encode(sectors, forKey: .sectors)
         try container.encode(regions, forKey: .regions)
         try container.encode(scenarios, forKey: .scenarios)

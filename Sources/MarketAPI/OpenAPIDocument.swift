@@ -1754,34 +1754,34 @@ components:
           maximum: 10000000000
         pending_version:
           description: a version announced to take effect after the notice period (it can raise the price), or null
-          oneOf:
-          - type: 'null'
-          - type: object
-            properties:
-              version:
-                type: integer
-                minimum: 2
-              effective_at:
-                type: string
-                format: date-time
-              list_price_fen:
-                type: integer
-                format: int64
-                minimum: 0
-                maximum: 10000000000
-              charge_unit:
-                type: string
-                enum:
-                - item
-                - call
-                - hour
-                - record
-            required:
-            - version
-            - effective_at
-            - list_price_fen
-            - charge_unit
-            additionalProperties: false
+          type:
+          - object
+          - 'null'
+          properties:
+            version:
+              type: integer
+              minimum: 2
+            effective_at:
+              type: string
+              format: date-time
+            list_price_fen:
+              type: integer
+              format: int64
+              minimum: 0
+              maximum: 10000000000
+            charge_unit:
+              type: string
+              enum:
+              - item
+              - call
+              - hour
+              - record
+          required:
+          - version
+          - effective_at
+          - list_price_fen
+          - charge_unit
+          additionalProperties: false
       required:
       - id
       - state
@@ -3415,46 +3415,42 @@ let openAPIJSON = #"""
             "type" : "string"
           },
           "pending_version" : {
+            "additionalProperties" : false,
             "description" : "a version announced to take effect after the notice period (it can raise the price), or null",
-            "oneOf" : [
-              {
-                "type" : "null"
-              },
-              {
-                "additionalProperties" : false,
-                "properties" : {
-                  "charge_unit" : {
-                    "enum" : [
-                      "item",
-                      "call",
-                      "hour",
-                      "record"
-                    ],
-                    "type" : "string"
-                  },
-                  "effective_at" : {
-                    "format" : "date-time",
-                    "type" : "string"
-                  },
-                  "list_price_fen" : {
-                    "format" : "int64",
-                    "maximum" : 10000000000,
-                    "minimum" : 0,
-                    "type" : "integer"
-                  },
-                  "version" : {
-                    "minimum" : 2,
-                    "type" : "integer"
-                  }
-                },
-                "required" : [
-                  "version",
-                  "effective_at",
-                  "list_price_fen",
-                  "charge_unit"
+            "properties" : {
+              "charge_unit" : {
+                "enum" : [
+                  "item",
+                  "call",
+                  "hour",
+                  "record"
                 ],
-                "type" : "object"
+                "type" : "string"
+              },
+              "effective_at" : {
+                "format" : "date-time",
+                "type" : "string"
+              },
+              "list_price_fen" : {
+                "format" : "int64",
+                "maximum" : 10000000000,
+                "minimum" : 0,
+                "type" : "integer"
+              },
+              "version" : {
+                "minimum" : 2,
+                "type" : "integer"
               }
+            },
+            "required" : [
+              "version",
+              "effective_at",
+              "list_price_fen",
+              "charge_unit"
+            ],
+            "type" : [
+              "object",
+              "null"
             ]
           },
           "regions" : {

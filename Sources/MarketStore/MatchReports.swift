@@ -66,21 +66,21 @@ public struct MatchFilter: Sendable, Hashable {
 
 /// A match as listed: who and what it joins, its score and the reason that weighed most.
 public struct MatchSummary: Sendable, Codable, Equatable {
-    public var id: UUID
+    @LowercaseUUID public var id: UUID
     public var createdAt: Date
     public var state: MatchState
     public var stateChangedAt: Date
     public var score: Double
     public var quoteFen: Int64
     public var sector: String
-    public var demandID: UUID
+    @LowercaseUUID public var demandID: UUID
     public var demandTitle: String
-    public var demanderID: UUID
+    @LowercaseUUID public var demanderID: UUID
     public var demanderName: String
-    public var productID: UUID
+    @LowercaseUUID public var productID: UUID
     public var productVersion: Int
     public var productTitle: String
-    public var operatorID: UUID
+    @LowercaseUUID public var operatorID: UUID
     public var operatorName: String
     /// The component that contributed most to the score (value × weight).
     public var topReason: Matching.Reason?

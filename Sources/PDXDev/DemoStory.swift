@@ -1,11 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import LocalPostgres
 public import Logging
 import Market
 import MarketStore
+import PDXClient
 import Postgres
 
 /// `pdx demo`: the market's story told through the public HTTP API, step by step, each checked against the
@@ -72,9 +70,9 @@ public struct DemoStory: Sendable {
             try? FileManager.default.removeItem(at: folder)
         }
         let api = "http://127.0.0.1:\(apiPort)"
-        let client = DemoClient(base: api)
+        let probe = Client(serverURL: try Self.url(api), timeout: .seconds(5))
         let deadline = ContinuousClock.now + .seconds(120)
-        while (try? await client.call("GET", "/readyz").status) != 200 {
+        while await (try? probe.readyz())?.isOK != true {
             guard dev.isRunning, ContinuousClock.now < deadline else { throw LocalPostgresError("pdx dev did not become ready; see \(log.path)") }
             try await Task.sleep(for: .milliseconds(250))
         }
@@ -89,13 +87,20 @@ public struct DemoStory: Sendable {
         let pool = PostgresPool(configuration: .init(connection: PostgresConfiguration(connectionString: database, applicationName: "pdx demo"),
                                                      maxConnections: 2), logger: logger)
         do {
-            let steps = try await Story(store: MarketStore(pool: pool), client: DemoClient(base: api), say: say).tell()
+            let steps = try await Story(store: MarketStore(pool: pool), api: try Self.url(api), say: say).tell()
             await pool.close()
             return steps
         } catch {
             await pool.close()
             throw error
         }
+    }
+
+    static func url(_ text: String) throws -> URL {
+        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw LocalPostgresError("--url must be the API's root, such as http://127.0.0.1:8080 (got \(text))")
+        }
+        return url
     }
 
     /// The summary table.
@@ -114,12 +119,16 @@ public struct DemoStory: Sendable {
 /// The story itself, on one market.
 private struct Story {
     let store: MarketStore
-    let client: DemoClient
+    /// The API's root.
+    let api: URL
     let say: @Sendable (String) -> Void
 
     final class Steps: @unchecked Sendable {
         var all: [DemoStory.Step] = []
     }
+
+    /// The API as the party holding `key` (nil: as anyone).
+    func client(_ key: String?) -> Client { Client(serverURL: api, apiKey: key) }
 
     func tell() async throws -> [DemoStory.Step] {
         let steps = Steps()
@@ -146,118 +155,119 @@ private struct Story {
         check("parties registered", expected: "6 parties with keys", observed: "1 agency, 3 operators, 2 demanders, each with a key", true)
 
         say("2. The agency registers data resources and grants authorizations: two operators in multi mode, one in single mode.")
+        let asAgency = client(agency.key)
         var resources: [String] = []
         for (title, sector) in [("企业用电量 enterprise power use", "energy"), ("公交客流 bus ridership", "transport")] {
-            let (status, body) = try await client.call("POST", "/v1/resources", key: agency.key,
-                                                       body: ["title": title, "sector": sector, "region_code": city, "grade": "general"])
-            if status == 201, let id = body?["id"] as? String { resources.append(id) }
+            let registered = try await asAgency.registerResource(body: .json(.init(title: title, sector: sector, regionCode: city, grade: .general)))
+            if case .created(let created) = registered { resources.append(try created.body.json.id) }
         }
         check("agency registers resources", expected: "2 resources (201)", observed: "\(resources.count) resources registered", resources.count == 2)
-        let until = ISO8601DateFormatter().string(from: Date() + 3 * 365 * 86_400)
-        func grant(_ holder: UUID, _ sector: String, _ mode: String) async throws -> (Int, String?, String?) {
-            let (status, body) = try await client.call("POST", "/v1/authorizations", key: agency.key, body: [
-                "operator_id": holder.uuidString, "sectors": [sector], "regions": [city], "scenarios": sector == "energy" ? ["energy_saving", "credit_risk"] : ["traffic_planning"],
-                "mode": mode, "valid_until": until,
-            ])
-            return (status, body?["id"] as? String, body?["code"] as? String)
+        let until = Date() + 3 * 365 * 86_400
+        func grant(_ holder: UUID, _ sector: String, _ mode: Components.Schemas.NewAuthorization.ModePayload) async throws -> Outcome {
+            let output = try await asAgency.grantAuthorization(body: .json(.init(
+                operatorId: holder.uuidString.lowercased(), sectors: [sector], regions: [city],
+                scenarios: sector == "energy" ? ["energy_saving", "credit_risk"] : ["traffic_planning"], mode: mode, validUntil: until)))
+            switch output {
+            case .created(let created): return Outcome(status: 201, id: try created.body.json.id)
+            case .unprocessableContent(let refused): return Outcome(status: 422, code: try refused.body.applicationProblemJson.code.rawValue)
+            default: return Outcome(status: 0, code: String("\(output)".prefix(80)))
+            }
         }
-        let grantAlpha = try await grant(alpha.id, "energy", "multi"), grantBeta = try await grant(beta.id, "energy", "multi")
-        let grantGamma = try await grant(gamma.id, "transport", "single")
+        let grantAlpha = try await grant(alpha.id, "energy", .multi), grantBeta = try await grant(beta.id, "energy", .multi)
+        let grantGamma = try await grant(gamma.id, "transport", .single)
         check("grants: two multi, one single", expected: "201 × 3",
-              observed: "energy to Alpha and Beta (multi), transport to Gamma (single): \(grantAlpha.0), \(grantBeta.0), \(grantGamma.0)",
-              grantAlpha.0 == 201 && grantBeta.0 == 201 && grantGamma.0 == 201)
-        let intruder = try await grant(alpha.id, "transport", "multi")
+              observed: "energy to Alpha and Beta (multi), transport to Gamma (single): \(grantAlpha.status), \(grantBeta.status), \(grantGamma.status)",
+              grantAlpha.status == 201 && grantBeta.status == 201 && grantGamma.status == 201)
+        let intruder = try await grant(alpha.id, "transport", .multi)
         check("single mode keeps its scope", expected: "422 single_operator_overlap",
-              observed: "a second grant in Gamma's scope: \(intruder.0) \(intruder.2 ?? "")", intruder.0 == 422 && intruder.2 == "single_operator_overlap")
+              observed: "a second grant in Gamma's scope: \(intruder.status) \(intruder.code ?? "")",
+              intruder.status == 422 && intruder.code == "single_operator_overlap")
 
         say("3. Operators create products under their authorizations and list them.")
         func product(_ key: String, grant: String?, resource: String, title: String, sector: String, scenarios: [String], fields: [String],
-                     price: Int) async throws -> String? {
+                     price: Int64) async throws -> String? {
             guard let grant else { return nil }
-            let (status, body) = try await client.call("POST", "/v1/products", key: key, body: [
-                "authorization_id": grant, "title": title, "sector": sector, "regions": [city], "scenarios": scenarios,
-                "fields": fields, "delivery_modes": ["api"], "charge_unit": "record", "list_price_fen": price, "source_resource_ids": [resource],
-            ])
-            guard status == 201, let id = body?["id"] as? String else { return nil }
-            let (listed, _) = try await client.call("POST", "/v1/products/\(id)/list", key: key)
-            return listed == 200 ? id : nil
+            let operatorClient = client(key)
+            let content = Components.Schemas.ProductContent(title: title, sector: sector, regions: [city], scenarios: scenarios, fields: fields,
+                                                            deliveryModes: [.api], chargeUnit: .record, listPriceFen: price,
+                                                            sourceResourceIds: [resource])
+            guard case .created(let created) = try await operatorClient.createProduct(body: .json(.init(value1: content, value2: .init(authorizationId: grant))))
+            else { return nil }
+            let id = try created.body.json.id
+            guard case .ok = try await operatorClient.listProduct(path: .init(id: id)) else { return nil }
+            return id
         }
-        let powerIndex = try await product(alpha.key, grant: grantAlpha.1, resource: resources.first ?? "", title: "企业用电指数 power index",
+        let powerIndex = try await product(alpha.key, grant: grantAlpha.id, resource: resources.first ?? "", title: "企业用电指数 power index",
                                            sector: "energy", scenarios: ["energy_saving", "credit_risk"], fields: ["industry", "power_kwh"], price: 50)
-        let powerCredit = try await product(beta.key, grant: grantBeta.1, resource: resources.first ?? "", title: "用电信用画像 power-based credit profile",
+        let powerCredit = try await product(beta.key, grant: grantBeta.id, resource: resources.first ?? "", title: "用电信用画像 power-based credit profile",
                                             sector: "energy", scenarios: ["credit_risk"], fields: ["industry", "credit_score"], price: 80)
-        let ridership = try await product(gamma.key, grant: grantGamma.1, resource: resources.last ?? "", title: "公交客流热力 bus ridership heat",
+        let ridership = try await product(gamma.key, grant: grantGamma.id, resource: resources.last ?? "", title: "公交客流热力 bus ridership heat",
                                           sector: "transport", scenarios: ["traffic_planning"], fields: ["stop_id", "riders"], price: 20)
         let listed = [powerIndex, powerCredit, ridership].compactMap { $0 }
         check("operators list products", expected: "3 listed", observed: "\(listed.count) products listed", listed.count == 3)
-        let (_, search) = try await client.call("GET", "/v1/products?region=\(city)")
-        let found = (search?["items"] as? [[String: Any]])?.count ?? 0
+        let anyone = client(nil)
+        let found = try await anyone.searchProducts(query: .init(region: city)).ok.body.json.items.count
         check("the catalogue shows them", expected: "3 in the city's catalogue", observed: "\(found) found searching region \(city)", found == 3)
 
         say("4. Demanders post demands; one is for public welfare.")
-        let expires = ISO8601DateFormatter().string(from: Date() + 30 * 86_400)
-        func demand(_ key: String, title: String, sector: String, scenario: String, purpose: String, fields: [String],
-                    budget: Int) async throws -> String? {
-            let (status, body) = try await client.call("POST", "/v1/demands", key: key, body: [
-                "title": title, "sector": sector, "scenario": scenario, "purpose": purpose, "regions": [city], "fields_wanted": fields,
-                "quantity": 10_000, "budget_fen": budget, "delivery_modes": ["api"], "expires_at": expires, "open": true,
-            ])
-            return status == 201 ? body?["id"] as? String : nil
+        let expires = Date() + 30 * 86_400
+        func demand(_ key: String, title: String, sector: String, scenario: String, purpose: Components.Schemas.NewDemand.PurposePayload,
+                    fields: [String], budget: Int64) async throws -> String? {
+            let posted = try await client(key).postDemand(body: .json(.init(
+                title: title, sector: sector, scenario: scenario, purpose: purpose, regions: [city], fieldsWanted: fields, quantity: 10_000,
+                budgetFen: budget, deliveryModes: [.api], expiresAt: expires, open: true)))
+            guard case .created(let created) = posted else { return nil }
+            return try created.body.json.id
         }
         let loans = try await demand(bank.key, title: "小微企业贷前风控 pre-loan risk checks", sector: "energy", scenario: "credit_risk",
-                                     purpose: "industry_development", fields: ["credit_score", "industry"], budget: 2_000_000)
+                                     purpose: .industryDevelopment, fields: ["credit_score", "industry"], budget: 2_000_000)
         let watch = try await demand(bank.key, title: "企业用电监测 watching power use", sector: "energy", scenario: "energy_saving",
-                                     purpose: "industry_development", fields: ["power_kwh"], budget: 2_000_000)
+                                     purpose: .industryDevelopment, fields: ["power_kwh"], budget: 2_000_000)
         let buses = try await demand(charity.key, title: "无障碍公交规划 accessible bus planning", sector: "transport", scenario: "traffic_planning",
-                                     purpose: "public_welfare", fields: ["stop_id", "riders"], budget: 0)
+                                     purpose: .publicWelfare, fields: ["stop_id", "riders"], budget: 0)
         let demands = [loans, watch, buses].compactMap { $0 }
         check("demands posted, open", expected: "3 × 201", observed: "\(demands.count) demands open (one for public welfare)", demands.count == 3)
 
         say("5. The workers match them.")
-        func matches(_ key: String, _ demand: String?) async throws -> [[String: Any]] {
+        func matches(_ key: String, _ demand: String?) async throws -> [Components.Schemas.Match] {
             guard let demand else { return [] }
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
-                let (_, body) = try await client.call("GET", "/v1/demands/\(demand)/matches", key: key)
-                let items = (body?["items"] as? [[String: Any]])?.filter { $0["state"] as? String == "proposed" } ?? []
+                let items = try await client(key).listDemandMatches(path: .init(id: demand)).ok.body.json.items.filter { $0.state == .proposed }
                 // Best first.
-                if !items.isEmpty { return items.sorted { ($0["score"] as? Double ?? 0) > ($1["score"] as? Double ?? 0) } }
+                if !items.isEmpty { return items.sorted { $0.score > $1.score } }
                 try await Task.sleep(for: .milliseconds(200))
             }
             return []
         }
         let loanMatches = try await matches(bank.key, loans), watchMatches = try await matches(bank.key, watch)
         let busMatches = try await matches(charity.key, buses)
-        let topLoan = loanMatches.first?["product_id"] as? String
         check("workers propose matches", expected: "proposals for all 3",
-              observed: "\(loanMatches.count), \(watchMatches.count), \(busMatches.count) proposals; the loan demand's best: \(loanMatches.first?["product_title"] as? String ?? "none")",
-              !loanMatches.isEmpty && !watchMatches.isEmpty && !busMatches.isEmpty
-                  && topLoan?.lowercased() == powerCredit?.lowercased())
-        let welfareFen = busMatches.first?["quote_fen"] as? Int
+              observed: "\(loanMatches.count), \(watchMatches.count), \(busMatches.count) proposals; the loan demand's best: \(loanMatches.first?.productTitle ?? "none")",
+              !loanMatches.isEmpty && !watchMatches.isEmpty && !busMatches.isEmpty && loanMatches.first?.productId == powerCredit)
+        let welfareFen = busMatches.first?.quoteFen
         check("public welfare is free", expected: "quote 0 fen", observed: "the charity's quote: \(welfareFen.map(String.init) ?? "none") fen", welfareFen == 0)
 
         say("6. The bank accepts its best match: an order priced with its line items.")
-        var orderAmount: Int?
-        if let demand = loans, let match = loanMatches.first?["id"] as? String {
-            let (status, order) = try await client.call("POST", "/v1/demands/\(demand)/matches/\(match)/accept", key: bank.key)
-            let quote = order?["quote"] as? [String: Any]
-            for line in (quote?["lines"] as? [[String: Any]]) ?? [] {
-                say("     \(line["step"] as? String ?? ""): \(line["detail"] as? String ?? "") → \(line["amount_fen"] as? Int ?? 0) fen")
-            }
-            if status == 201 { orderAmount = order?["amount_fen"] as? Int }
+        var orderAmount: Int64?
+        if let demand = loans, let match = loanMatches.first?.id,
+           case .created(let created) = try await client(bank.key).acceptMatch(path: .init(id: demand, match: match)) {
+            let order = try created.body.json
+            for line in order.quote.lines { say("     \(line.step): \(line.detail) → \(line.amountFen) fen") }
+            orderAmount = order.amountFen
         }
         check("an order at the quote", expected: "201, 10,000 records at 80 fen = 800,000 fen",
               observed: "order placed for \(orderAmount.map(String.init) ?? "nothing") fen", orderAmount == 800_000)
 
         say("7. An administrator lowers the cap on Alpha's power index; the open quotes are repriced.")
-        let before = watchMatches.first { ($0["product_id"] as? String)?.lowercased() == powerIndex?.lowercased() }?["quote_fen"] as? Int
-        var after: Int?
+        let before = watchMatches.first { $0.productId == powerIndex }?.quoteFen
+        var after: Int64?
         if let id = powerIndex.flatMap(UUID.init(uuidString:)) {
             _ = try await store.addPricingRule(.cap(maxUnitPriceFen: 30), scope: .init(productID: id), reviewBy: Date() + 365 * 86_400,
                                                author: "pdx demo", reason: "price review: the index costs too much for small firms")
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
-                after = try await matches(bank.key, watch).first { ($0["product_id"] as? String)?.lowercased() == id.uuidString.lowercased() }?["quote_fen"] as? Int
+                after = try await matches(bank.key, watch).first { $0.productId == powerIndex }?.quoteFen
                 if let after, after != before { break }
                 try await Task.sleep(for: .milliseconds(200))
             }
@@ -268,17 +278,24 @@ private struct Story {
 
         say("8. The agency revokes Beta's authorization; its products leave the catalogue.")
         var revoked = 0, gone = false
-        if let grant = grantBeta.1, let product = powerCredit {
-            (revoked, _) = try await client.call("POST", "/v1/authorizations/\(grant)/revoke", key: agency.key,
-                                                 body: ["reason": "audit found the data used outside its authorized scenarios"])
-            gone = try await client.call("GET", "/v1/products/\(product)").status == 404
+        if let grant = grantBeta.id, let product = powerCredit {
+            if case .ok = try await asAgency.revokeAuthorization(
+                path: .init(id: grant), body: .json(.init(reason: "audit found the data used outside its authorized scenarios"))) { revoked = 200 }
+            if case .notFound = try await anyone.getProduct(path: .init(id: product)) { gone = true }
         }
-        let (_, remaining) = try await client.call("GET", "/v1/products?region=\(city)")
-        let left = (remaining?["items"] as? [[String: Any]])?.count ?? 0
+        let left = try await anyone.searchProducts(query: .init(region: city)).ok.body.json.items.count
         check("revocation delists", expected: "200; product 404; 2 left in the catalogue",
               observed: "revoked (\(revoked)); Beta's product \(gone ? "gone" : "still listed"); \(left) left in the city's catalogue",
               revoked == 200 && gone && left == 2)
         return steps.all
+    }
+
+    /// What a call answered: its status (0: another answer, described in `code`), and the id created or
+    /// the problem's code.
+    struct Outcome {
+        var status: Int
+        var id: String?
+        var code: String?
     }
 
     /// A city-level code (two digits of a province, two of a city, "00") that no authorization's regions
@@ -296,22 +313,6 @@ private struct Story {
     }
 }
 
-/// JSON over HTTP for the demo.
-struct DemoClient: Sendable {
-    let base: String
-
-    func call(_ method: String, _ path: String, key: String? = nil, body: [String: Any]? = nil) async throws -> (status: Int, body: [String: Any]?) {
-        guard let url = URL(string: base + path) else { throw LocalPostgresError("not a URL: \(base + path)") }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.timeoutInterval = 30
-        if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
-        if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONSerialization.data(withJSONObject: body)
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        return (status, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any])
-    }
+extension Operations.Readyz.Output {
+    var isOK: Bool { if case .ok = self { true } else { false } }
 }

@@ -25,7 +25,9 @@ struct APIMarket {
     let cache: CatalogueCache?
 }
 
-func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil), catalogueCache: Bool = false,
+/// The API over `market`, through Hummingbird's test client: in process, or with `live` on a real port
+/// of 127.0.0.1 (the client's `port`), for clients that speak HTTP themselves.
+func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil), catalogueCache: Bool = false, live: Bool = false,
              _ body: @escaping @Sendable (APIMarket, any TestClientProtocol) async throws -> Void) async throws {
     var api = configuration
     try await TestDatabase.withMigratedDatabase { configuration in
@@ -70,7 +72,7 @@ func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil
                                    otherOperatorKey: try await key(otherOperator), otherAgencyKey: try await key(otherAgency), product: product.id,
                                    resource: resource.id, grant: grant.id, cache: api.catalogueCache)
             let app = Application(router: MarketAPI.router(store: store, configuration: api), logger: logger)
-            try await app.test(.router) { client in try await body(market, client) }
+            try await app.test(live ? .live : .router) { client in try await body(market, client) }
             await pool.close()
         } catch {
             await pool.close()
@@ -209,7 +211,7 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
             let listed = try await client.checked(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.demanderKey))
             #expect(listed.status == .ok)
             let items = try #require(try json(listed)["items"] as? [[String: Any]])
-            #expect(items.count == 1 && items.first?["product_id"] as? String == market.product.uuidString)
+            #expect(items.count == 1 && items.first?["product_id"] as? String == market.product.uuidString.lowercased())
             let match = try #require(items.first?["id"] as? String)
             #expect(try await client.checked(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.otherKey)).status == .notFound)
             let stolen = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.otherKey))
@@ -292,9 +294,9 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
         try await withAPI { market, client in
             func product(region: String = "310000") -> ByteBuffer {
                 let body: [String: Any] = [
-                    "authorization_id": market.grant.uuidString, "title": "货运流向 freight flows", "sector": "transport", "regions": [region],
+                    "authorization_id": market.grant.uuidString.lowercased(), "title": "货运流向 freight flows", "sector": "transport", "regions": [region],
                     "scenarios": ["logistics"], "fields": ["origin", "destination"], "delivery_modes": ["api"], "charge_unit": "call",
-                    "list_price_fen": 30, "source_resource_ids": [market.resource.uuidString],
+                    "list_price_fen": 30, "source_resource_ids": [market.resource.uuidString.lowercased()],
                 ]
                 return ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: body))
             }
@@ -333,14 +335,14 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
     @Test func pdxctlCreatesListsAndRevokesKeys() async throws {
         try await withAPI { market, _ in
             let url = TestDatabase.connectionString(market.pool.configuration.connection)
-            let created = try await runBuilt("pdxctl", ["keys", "create", "--party", market.demander.id.uuidString, "--label", "ci", "--database-url", url])
+            let created = try await runBuilt("pdxctl", ["keys", "create", "--party", market.demander.id.uuidString.lowercased(), "--label", "ci", "--database-url", url])
             #expect(created.status == 0, "\(created.error)")
             let token = try #require(created.output.split(separator: "\n").first { $0.hasPrefix("key: ") }).dropFirst(5)
             #expect(try await market.store.authenticate(apiKey: String(token))?.id == market.demander.id)
-            let listed = try await runBuilt("pdxctl", ["keys", "list", "--party", market.demander.id.uuidString, "--database-url", url])
+            let listed = try await runBuilt("pdxctl", ["keys", "list", "--party", market.demander.id.uuidString.lowercased(), "--database-url", url])
             #expect(listed.output.contains("ci") && !listed.output.contains(String(token)), "the list never shows a key")
             let id = try #require(try await market.store.apiKeys(party: market.demander.id).first { $0.label == "ci" }?.id)
-            let revoked = try await runBuilt("pdxctl", ["keys", "revoke", id.uuidString, "--reason", "rotated", "--database-url", url])
+            let revoked = try await runBuilt("pdxctl", ["keys", "revoke", id.uuidString.lowercased(), "--reason", "rotated", "--database-url", url])
             #expect(revoked.status == 0, "\(revoked.error)")
             #expect(try await market.store.authenticate(apiKey: String(token)) == nil)
             let bad = try await runBuilt("pdxctl", ["keys", "create", "--party", "nope", "--database-url", url])

@@ -57,7 +57,7 @@ import Testing
     @Test func amountsAndQuantitiesAreBoundedEverywhere() async throws {
         try await withAPI { market, client in
             var product = market.productBody()
-            product["authorization_id"] = market.grant.uuidString
+            product["authorization_id"] = market.grant.uuidString.lowercased()
             product["list_price_fen"] = 9_000_000_000_000_000_000 as Int64
             let created = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: jsonBody(product))
             #expect(try created.status == .badRequest && (json(created)["field"] as? String) == "list_price_fen", "\(String(buffer: created.body))")
@@ -129,7 +129,7 @@ import Testing
             let nested = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: ByteBuffer(string: deep))
             #expect(nested.status == .badRequest, "\(String(buffer: nested.body).prefix(300))")
             let grant = try await client.checked(uri: "/v1/authorizations", method: .post, headers: bearer(market.agencyKey), body: jsonBody([
-                "operator_id": market.operatorParty.id.uuidString, "sectors": ["no_such_sector"], "regions": ["320000"], "scenarios": ["logistics"],
+                "operator_id": market.operatorParty.id.uuidString.lowercased(), "sectors": ["no_such_sector"], "regions": ["320000"], "scenarios": ["logistics"],
                 "mode": "multi", "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 30)]))
             #expect(try grant.status == .badRequest && (json(grant)["field"] as? String) == "sectors", "\(String(buffer: grant.body))")
         }
@@ -347,7 +347,7 @@ import Testing
     @Test func singleOperatorModeCoversSubRegionsAndAProvinceGrantCoversItsCities() async throws {
         try await withAPI { market, client in
             func grant(_ mode: String, _ operatorID: UUID, _ region: String, sector: String = "health") -> ByteBuffer {
-                jsonBody(["operator_id": operatorID.uuidString, "sectors": [sector], "regions": [region], "scenarios": ["logistics"],
+                jsonBody(["operator_id": operatorID.uuidString.lowercased(), "sectors": [sector], "regions": [region], "scenarios": ["logistics"],
                           "mode": mode, "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365)])
             }
             let agency = bearer(market.agencyKey)
@@ -368,7 +368,7 @@ import Testing
             // The market's grant covers Shanghai: a product for one district of it is inside its scope.
             var body = market.productBody()
             body["regions"] = ["310115"]
-            body["authorization_id"] = market.grant.uuidString
+            body["authorization_id"] = market.grant.uuidString.lowercased()
             let created = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: jsonBody(body))
             #expect(created.status == .created, "\(String(buffer: created.body))")
         }

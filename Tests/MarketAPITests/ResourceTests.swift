@@ -28,7 +28,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
                 let product = try await market.store.createProduct(version, operator: market.operatorParty.id, authorization: market.grant,
                                                                    by: .party(market.operatorParty.id))
                 try await market.store.list(product.id, by: .party(market.operatorParty.id))
-                return product.id.uuidString
+                return product.id.uuidString.lowercased()
             }
             let freight = try await list("货运流向 freight flows", price: 300, modes: [.file])
             let parking = try await list("停车位实时数据", price: 1_000, tags: ["parking"])
@@ -38,13 +38,13 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
                 #expect(response.status == .ok, "\(query)")
                 return Set(try items(response).compactMap { $0["id"] as? String })
             }
-            let all = Set([market.product.uuidString, freight, parking, cheap])
+            let all = Set([market.product.uuidString.lowercased(), freight, parking, cheap])
             #expect(try await search("") == all)
             #expect(try await search("sector=transport&region=310000&scenario=logistics") == all)
             #expect(try await search("sector=health").isEmpty)
             #expect(try await search("region=110000").isEmpty)
             #expect(try await search("delivery_mode=file") == [freight, cheap])
-            #expect(try await search("min_price_fen=50&max_price_fen=300") == [market.product.uuidString, freight])
+            #expect(try await search("min_price_fen=50&max_price_fen=300") == [market.product.uuidString.lowercased(), freight])
             #expect(try await search("q=%E5%AE%9E%E6%97%B6") == [parking], "Chinese words (实时)")
             #expect(try await search("q=PUNCTUAL") == [cheap], "English, any case")
             #expect(try await search("q=parking") == [parking], "tags are searched too")
@@ -141,7 +141,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             #expect(try items(try await client.checked(uri: "/v1/resources", method: .get, headers: bearer(market.otherAgencyKey))).isEmpty)
 
             func grant(_ mode: String, operator: UUID, region: String = "320000") -> ByteBuffer {
-                jsonBody(["operator_id": `operator`.uuidString, "sectors": ["transport"], "regions": [region], "scenarios": ["logistics"],
+                jsonBody(["operator_id": `operator`.uuidString.lowercased(), "sectors": ["transport"], "regions": [region], "scenarios": ["logistics"],
                           "mode": mode, "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365)])
             }
             let single = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("single", operator: market.operatorParty.id))
@@ -152,12 +152,12 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             let notOperator = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("multi", operator: market.demander.id))
             #expect(try notOperator.status == .badRequest && (json(notOperator)["field"] as? String) == "operator_id")
             let tooLong = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: jsonBody([
-                "operator_id": market.operatorParty.id.uuidString, "sectors": ["transport"], "regions": ["330000"], "scenarios": ["logistics"],
+                "operator_id": market.operatorParty.id.uuidString.lowercased(), "sectors": ["transport"], "regions": ["330000"], "scenarios": ["logistics"],
                 "mode": "multi", "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365 * 6)]))
             #expect(try tooLong.status == .badRequest && (json(tooLong)["field"] as? String) == "valid_until")
 
             // Suspending needs a reason; revoking takes the authorization's products out of the catalogue.
-            let grantID = market.grant.uuidString
+            let grantID = market.grant.uuidString.lowercased()
             let noReason = try await client.checked(uri: "/v1/authorizations/\(grantID)/suspend", method: .post, headers: agency)
             #expect(try noReason.status == .badRequest && (json(noReason)["field"] as? String) == "reason")
             #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .ok)
