@@ -78,7 +78,7 @@ paths:
           content:
             application/yaml:
               schema:
-                type: string
+                type: object
   /openapi.json:
     get:
       summary: This document, as JSON
@@ -3957,7 +3957,7 @@ let openAPIJSON = #"""
             "content" : {
               "application/yaml" : {
                 "schema" : {
-                  "type" : "string"
+                  "type" : "object"
                 }
               }
             },
