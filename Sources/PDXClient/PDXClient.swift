@@ -15,13 +15,15 @@ import OpenAPIAsyncHTTPClient
 extension Client {
     /// A client of the API at `serverURL` (its root, as `http://host:port`), sending `apiKey` (from
     /// `pdxctl keys create`) as `Authorization: Bearer`; without one, only the public operations answer.
-    /// Requests go through `httpClient` (by default AsyncHTTPClient's shared one) and time out after `timeout`.
+    /// Requests go through `httpClient` (by default AsyncHTTPClient's shared one) and time out after `timeout`
+    /// (at most a year).
     public init(serverURL: URL, apiKey: String? = nil, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(60)) {
+        // In nanoseconds, from none to a year (a longer or negative Duration would overflow or mean nothing).
         let (seconds, attoseconds) = timeout.components
+        let nanoseconds = seconds < 0 ? 0 : seconds >= 31_536_000 ? 31_536_000_000_000_000 : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         self.init(serverURL: serverURL,
                   configuration: .init(dateTranscoder: .iso8601),
-                  transport: AsyncHTTPClientTransport(configuration: .init(
-                      client: httpClient, timeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))),
+                  transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: .nanoseconds(nanoseconds))),
                   middlewares: apiKey.map { [BearerKey(key: $0)] } ?? [])
     }
 }
