@@ -73,11 +73,12 @@ extension MarketAPI {
             return WebhookBody(url: try await store.webhook(of: party.id)?.url, secret: nil)
         }
         v1.post("webhook") { request, context -> Response in
-            // The URL's host is resolved and checked before the transaction opens: a lookup may take seconds.
-            try await context.post(request, as: WebhookBody.self, status: .ok, store: store, prepare: { body, _ in
-                try await body.url.asyncMap { try await store.checkWebhook($0, policy: policy) }
-            }) { url, party in
-                WebhookBody(url: url?.url, secret: try await store.setWebhook(party: party.id, url: url, by: .party(party.id)))
+            // The URL's host was resolved and checked before the transaction opened (RequestTransaction).
+            try await context.post(request, as: WebhookBody.self, status: .ok, store: store) { _, party in
+                guard let prepared = PreparedWebhook.current else {
+                    throw Problem(.internalServerError, code: "internal", detail: "the webhook URL was not checked before the transaction")
+                }
+                return WebhookBody(url: prepared.url?.url, secret: try await store.setWebhook(party: party.id, url: prepared.url, by: .party(party.id)))
             }
         }
         v1.post("webhook/rotate") { request, context -> Response in

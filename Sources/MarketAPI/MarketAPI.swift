@@ -34,69 +34,27 @@ public struct APIContext: RequestContext {
         return encoder
     }
 
-    /// Runs a POST for the caller's party: decodes the body, runs `action` in one transaction with every
-    /// store call it makes, and answers `status` with its result as JSON. With an `Idempotency-Key` the
-    /// action runs at most once per key: the key and the response are recorded in the action's own
-    /// transaction, so a retry (after any crash) either gets the first response again
-    /// (`Idempotent-Replayed: true`) or runs the action for the first time; the same key with another
-    /// body is a 422; a retry while the first still runs waits for it.
+    /// Answers a POST for the caller's party: decodes the body (an action without parameters may be posted
+    /// with none), runs `action`, and answers `status` with its result as JSON. `RequestTransaction` runs
+    /// all of it in the request's transaction, and keeps its Idempotency-Key.
     func post<Input: Decodable & Sendable, Output: Encodable & Sendable>(
         _ request: Request, as input: Input.Type, status: HTTPResponse.Status = .created, store: MarketStore,
-        location: @escaping @Sendable (Output) -> String? = { _ in nil },
-        _ action: @escaping @Sendable (Input, Party) async throws -> Output
-    ) async throws -> Response {
-        try await post(request, as: input, status: status, store: store, location: location, prepare: { input, _ in input }, action)
-    }
-
-    /// `post`, with a step before the transaction opens: `prepare` turns the input into what the action
-    /// needs, doing whatever is slow and needs no database lock (resolving a host name) without holding a
-    /// connection.
-    func post<Input: Decodable & Sendable, Prepared: Sendable, Output: Encodable & Sendable>(
-        _ request: Request, as input: Input.Type, status: HTTPResponse.Status = .created, store: MarketStore,
-        location: @escaping @Sendable (Output) -> String? = { _ in nil },
-        prepare: (Input, Party) async throws -> Prepared,
-        _ action: @escaping @Sendable (Prepared, Party) async throws -> Output
+        location: (Output) -> String? = { _ in nil }, _ action: (Input, Party) async throws -> Output
     ) async throws -> Response {
         let party = try requireParty()
         let body = Data(try await request.body.collect(upTo: maxUploadSize).readableBytesView)
-        // An action without parameters may be posted with no body at all.
-        let decoded = try RequestBody.decode(Input.self, from: body.isEmpty ? Data("{}".utf8) : body)
-        let key = try request.headers[.idempotencyKey].map { key throws(MarketInputError) in
-            try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: body)
-        }
-        let prepared = try await prepare(decoded, party)
-        let encoder = responseEncoder
-        let outcome = try await store.withRequestTransaction(idempotency: key) {
-            let output = try await action(prepared, party)
-            var headers = ["Content-Type": "application/json"]
-            if let location = location(output) { headers["Location"] = location }
-            return StoredResponse(status: Int(status.code), headers: headers, body: try encoder.encode(output))
-        }
-        switch outcome {
-        case .performed(let response): return Self.response(response, replayed: false)
-        case .replayed(let response): return Self.response(response, replayed: true)
-        }
+        let output = try await action(try RequestBody.decode(Input.self, from: body.isEmpty ? Data("{}".utf8) : body), party)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let location = location(output) { headers[.location] = location }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try responseEncoder.encode(output))))
     }
 
-    /// Runs a PUT for the caller's party: the body decoded, `action` in one transaction, its result as JSON (200).
-    func put<Input: Decodable & Sendable, Output: ResponseEncodable & Sendable>(
-        _ request: Request, as input: Input.Type, store: MarketStore, _ action: @escaping @Sendable (Input, Party) async throws -> Output
+    /// Answers a PUT for the caller's party: the body decoded, `action` run, its result as JSON (200), all in
+    /// the request's transaction (`RequestTransaction`).
+    func put<Input: Decodable & Sendable, Output: Encodable & Sendable>(
+        _ request: Request, as input: Input.Type, store: MarketStore, _ action: (Input, Party) async throws -> Output
     ) async throws -> Response {
-        let party = try requireParty()
-        let decoded = try RequestBody.decode(Input.self, from: Data(try await request.body.collect(upTo: maxUploadSize).readableBytesView))
-        let encoder = responseEncoder
-        let outcome = try await store.withRequestTransaction(idempotency: nil) {
-            StoredResponse(status: 200, headers: ["Content-Type": "application/json"], body: try encoder.encode(try await action(decoded, party)))
-        }
-        guard case .performed(let response) = outcome else { throw Problem(.internalServerError, code: "internal", detail: "a PUT was replayed") }
-        return Self.response(response, replayed: false)
-    }
-
-    static func response(_ stored: StoredResponse, replayed: Bool) -> Response {
-        var headers = HTTPFields()
-        for (name, value) in stored.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
-        if replayed { headers[.idempotentReplayed] = "true" }
-        return Response(status: HTTPResponse.Status(code: stored.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: stored.body)))
+        try await post(request, as: input, status: .ok, store: store, action)
     }
 
     /// The path parameter `name` as a UUID, or a 400 naming it.
@@ -201,6 +159,7 @@ public enum MarketAPI {
         }
 
         let v1 = router.group("v1")
+        v1.add(middleware: RequestTransaction(store: store, webhooks: configuration.webhooks))
         addProductRoutes(v1, store: store, cache: configuration.catalogueCache)
         addDemandRoutes(v1, store: store)
         addOrderRoutes(v1, store: store)

@@ -65,7 +65,7 @@ extension MarketStore {
     /// runs the action for the first time, at once. A retry that arrives while the first request still
     /// runs waits for it, then replays its response. A failed action records nothing: its key stays free.
     public func withRequestTransaction(idempotency key: IdempotencyKey?,
-                                       _ action: @escaping @Sendable () async throws -> StoredResponse) async throws -> RequestOutcome {
+                                       _ action: @Sendable () async throws -> StoredResponse) async throws -> RequestOutcome {
         if let key, let answered = try await answered(key) { return .replayed(answered) }
         do {
             return try await pool.withRetryingTransaction(isolation: .readCommitted) { connection in

@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Market
+import MarketStore
+
+/// One request, one transaction: every POST and PUT under `/v1` runs its handler inside one database
+/// transaction that every store call joins, so a request's writes, audit events and jobs commit together
+/// or not at all (and a deadlock runs the handler again from the start, on the same body).
+///
+/// A POST with an `Idempotency-Key` happens at most once per key: the key and the response are recorded in
+/// the handler's own transaction, so a retry after any crash either gets the first response again
+/// (`Idempotent-Replayed: true`) or runs the request for the first time; the same key with another body is a
+/// 422; a retry while the first still runs waits for it. Whatever is slow and needs no lock is done before
+/// the transaction opens: `POST /v1/webhook` resolves and checks its URL's host first.
+struct RequestTransaction: RouterMiddleware {
+    let store: MarketStore
+    let webhooks: WebhookPolicy
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        // Without a party the handler answers 401 before touching the database.
+        guard request.method == .post || request.method == .put, let party = context.party else { return try await next(request, context) }
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        let key = try request.method == .post ? request.headers[.idempotencyKey].map { key throws(MarketInputError) in
+            try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: Data(body.readableBytesView))
+        } : nil
+        let webhook = try await checkedWebhook(request, body: body)
+        let outcome = try await withoutActuallyEscaping(next) { next in
+            let handler = Handler(next: next)
+            return try await PreparedWebhook.$current.withValue(webhook) {
+                try await store.withRequestTransaction(idempotency: key) {
+                    var attempt = request
+                    attempt.body = Hummingbird.RequestBody(buffer: body)
+                    return try await Self.stored(try await handler.next(attempt, context))
+                }
+            }
+        }
+        switch outcome {
+        case .performed(let response): return Self.response(response, replayed: false)
+        case .replayed(let response): return Self.response(response, replayed: true)
+        }
+    }
+
+    /// The URL of a `POST /v1/webhook`, checked; nil for any other request, or a body the handler refuses.
+    private func checkedWebhook(_ request: Request, body: ByteBuffer) async throws -> PreparedWebhook? {
+        guard request.method == .post, request.uri.path == "/v1/webhook",
+              let setting = try? RequestBody.decode(WebhookBody.self, from: Data(body.readableBytesView)) else { return nil }
+        return PreparedWebhook(url: try await setting.url.asyncMap { try await store.checkWebhook($0, policy: webhooks) })
+    }
+
+    /// The rest of the chain, called only within `handle` (sequentially, on retries): it does not escape.
+    private struct Handler: @unchecked Sendable {
+        let next: (Request, APIContext) async throws -> Response
+    }
+
+    /// A response as recorded for its key: status, the headers a retry needs, and the whole body.
+    static func stored(_ response: Response) async throws -> StoredResponse {
+        let collected = Collected()
+        try await response.body.write(CollectingWriter(into: collected))
+        var headers: [String: String] = [:]
+        for name in [HTTPField.Name.contentType, .location] { headers[name.canonicalName] = response.headers[name] }
+        return StoredResponse(status: Int(response.status.code), headers: headers, body: Data(collected.buffer.readableBytesView))
+    }
+
+    static func response(_ stored: StoredResponse, replayed: Bool) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in stored.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
+        if replayed { headers[.idempotentReplayed] = "true" }
+        return Response(status: HTTPResponse.Status(code: stored.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: stored.body)))
+    }
+}
+
+/// The webhook URL a `POST /v1/webhook` sets, checked before its transaction opened.
+struct PreparedWebhook: Sendable {
+    var url: CheckedWebhookURL?
+
+    @TaskLocal static var current: PreparedWebhook?
+}
+
+private final class Collected: @unchecked Sendable {
+    var buffer = ByteBuffer()
+}
+
+private struct CollectingWriter: ResponseBodyWriter {
+    let into: Collected
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        into.buffer.writeImmutableBuffer(buffer)
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+}
