@@ -164,7 +164,7 @@ public enum MarketAPI {
         addDemandRoutes(v1, store: store)
         addOrderRoutes(v1, store: store)
         addAgencyRoutes(v1, store: store)
-        addWebhookRoutes(v1, store: store, policy: configuration.webhooks)
+        addWebhookRoutes(v1, store: store)
         return router
     }
 
