@@ -9,6 +9,7 @@ import Logging
 import Market
 @testable import MarketAPI
 import MarketStore
+import PDXClient
 import PDXTestSupport
 import Postgres
 import Testing
@@ -94,6 +95,17 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
         "expires_at": ISO8601DateFormatter().string(from: Date() + 30 * 86_400), "open": open,
     ]
     return ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: body))
+}
+
+/// A demand as PDXClient posts it: the same as `demandJSON`.
+func newDemand(open: Bool = true) -> Components.Schemas.NewDemand {
+    .init(title: "物流路径优化 route optimisation", sector: "transport", scenario: "logistics", purpose: .industryDevelopment, regions: ["310000"],
+          fieldsWanted: ["road_id"], quantity: 1000, budgetFen: 100_000, deliveryModes: [.api], expiresAt: Date() + 30 * 86_400, open: open)
+}
+
+/// The name of a typed answer's case (`ok`, `forbidden`, `notFound`, …), for tests that only check which it was.
+func answer(_ output: some Any) -> String {
+    String(String(describing: output).prefix { $0 != "(" })
 }
 
 @Suite struct APITests {
@@ -203,119 +215,108 @@ func demandJSON(budget: Any = 100_000, open: Bool = true, regions: [String] = ["
     }
 
     @Test func aDemanderSeesItsMatchesAndAcceptsOneIntoAnOrder() async throws {
-        try await withAPI { market, client in
-            let posted = try json(try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON()))
-            let text = try #require(posted["id"] as? String)
-            let demand = try #require(UUID(uuidString: text))
-            _ = try await market.store.matchDemand(demand)  // what a worker does
-            let listed = try await client.checked(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.demanderKey))
-            #expect(listed.status == .ok)
-            let items = try #require(try json(listed)["items"] as? [[String: Any]])
-            #expect(items.count == 1 && items.first?["product_id"] as? String == market.product.uuidString.lowercased())
-            let match = try #require(items.first?["id"] as? String)
-            #expect(try await client.checked(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.otherKey)).status == .notFound)
-            let stolen = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.otherKey))
-            #expect(stolen.status == .notFound, "nobody accepts another party's proposal")
-            let accepted = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
-            #expect(accepted.status == .created)
-            let order = try json(accepted)
-            #expect(order["state"] as? String == "placed" && order["amount_fen"] as? Int == 50_000)
-            #expect((order["quote"] as? [String: Any])?["lines"] != nil, "the order keeps its quote's line items")
-            #expect(try await market.store.demand(demand).state == .ordered)
-            let again = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
-            #expect(again.status == .conflict)
-            #expect(try json(again)["code"] as? String == "state_conflict")
+        try await withAPI(live: true) { market, client in
+            let demander = try ClientTests.pdx(client, market.demanderKey), other = try ClientTests.pdx(client, market.otherKey)
+            let demand = try await demander.postDemand(body: .json(newDemand())).created.body.json.id
+            let demandID = try #require(UUID(uuidString: demand))
+            _ = try await market.store.matchDemand(demandID)  // what a worker does
+            let items = try await demander.listDemandMatches(path: .init(id: demand)).ok.body.json.items
+            #expect(items.count == 1 && items.first?.productId == market.product.uuidString.lowercased())
+            let match = try #require(items.first?.id)
+            #expect(answer(try await other.listDemandMatches(path: .init(id: demand))) == "notFound")
+            #expect(answer(try await other.acceptMatch(path: .init(id: demand, match: match))) == "notFound",
+                    "nobody accepts another party's proposal")
+            let accepted = try await demander.acceptMatch(path: .init(id: demand, match: match)).created
+            let order = try accepted.body.json
+            #expect(accepted.headers.location == "/v1/orders/\(order.id)")
+            #expect(order.state == .placed && order.amountFen == 50_000)
+            #expect(!order.quote.lines.isEmpty, "the order keeps its quote's line items")
+            #expect(try await market.store.demand(demandID).state == .ordered)
+            let again = try await demander.acceptMatch(path: .init(id: demand, match: match))
+            #expect(try again.conflict.body.applicationProblemJson.code == .stateConflict)
         }
     }
 
     @Test func aDemanderDeclinesOpensAndCancels() async throws {
-        try await withAPI { market, client in
-            let posted = try json(try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey),
-                                                          body: demandJSON(open: false)))
-            let demand = try #require(posted["id"] as? String)
-            #expect(posted["state"] as? String == "draft")
-            let opened = try await client.checked(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
-            #expect(opened.status == .ok)
-            #expect(try json(opened)["state"] as? String == "open")
-            let demandID = try #require(UUID(uuidString: demand))
+        try await withAPI(live: true) { market, client in
+            let demander = try ClientTests.pdx(client, market.demanderKey)
+            let posted = try await demander.postDemand(body: .json(newDemand(open: false))).created.body.json
+            #expect(posted.state == .draft)
+            #expect(try await demander.openDemand(path: .init(id: posted.id)).ok.body.json.state == .open)
+            let demandID = try #require(UUID(uuidString: posted.id))
             _ = try await market.store.matchDemand(demandID)
-            let matches = try await market.store.matches(MatchFilter(demandID: demandID))
-            let match = try #require(matches.first?.id)
-            let declined = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/decline", method: .post,
-                                                    headers: bearer(market.demanderKey), body: ByteBuffer(string: #"{"reason": "too coarse"}"#))
-            #expect(declined.status == .ok)
-            let cancelled = try await client.checked(uri: "/v1/demands/\(demand)/cancel", method: .post, headers: bearer(market.demanderKey))
-            #expect(cancelled.status == .ok)
-            #expect(try json(cancelled)["state"] as? String == "cancelled")
-            let reopened = try await client.checked(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
-            #expect(reopened.status == .conflict, "a cancelled demand stays cancelled")
+            let match = try #require(try await market.store.matches(MatchFilter(demandID: demandID)).first?.id)
+            let declined = try await demander.declineMatch(path: .init(id: posted.id, match: match.uuidString.lowercased()),
+                                                           body: .json(.init(reason: "too coarse")))
+            #expect(answer(declined) == "ok")
+            #expect(try await demander.cancelDemand(path: .init(id: posted.id)).ok.body.json.state == .cancelled)
+            let reopened = try await demander.openDemand(path: .init(id: posted.id))
+            #expect(answer(reopened) == "conflict", "a cancelled demand stays cancelled")
         }
     }
 
     @Test func ordersMoveByRoleAndQuotesArePreviewed() async throws {
-        try await withAPI { market, client in
-            let quote = try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=1000&purpose=industry_development",
-                                                 method: .get, headers: bearer(market.demanderKey))
-            #expect(quote.status == .ok)
-            #expect(try json(quote)["amount_fen"] as? Int == 50_000)
-            let welfare = try json(try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=1000&purpose=public_welfare",
-                                                            method: .get, headers: bearer(market.demanderKey)))
-            #expect(welfare["amount_fen"] as? Int == 0, "public welfare is free")
-            let badQuote = try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=0&purpose=x", method: .get,
+        try await withAPI(live: true) { market, client in
+            let demander = try ClientTests.pdx(client, market.demanderKey), operatorClient = try ClientTests.pdx(client, market.operatorKey)
+            let product = market.product.uuidString.lowercased()
+            let quote = try await demander.quoteProduct(path: .init(id: product), query: .init(quantity: 1_000, purpose: .industryDevelopment))
+            #expect(try quote.ok.body.json.amountFen == 50_000)
+            let welfare = try await demander.quoteProduct(path: .init(id: product), query: .init(quantity: 1_000, purpose: .publicWelfare))
+            #expect(try welfare.ok.body.json.amountFen == 0, "public welfare is free")
+            // What the typed client cannot send: a quantity of 0 and an unknown purpose.
+            let badQuote = try await client.checked(uri: "/v1/products/\(product)/quote?quantity=0&purpose=x", method: .get,
                                                     headers: bearer(market.demanderKey))
             #expect(badQuote.status == .badRequest)
             #expect(try json(badQuote)["field"] as? String == "quantity")
 
-            let posted = try json(try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON()))
-            let text = try #require(posted["id"] as? String)
-            let demand = try #require(UUID(uuidString: text))
-            let match = try #require(try await market.store.matchDemand(demand).proposed.first)
-            let order = try #require(try json(try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post,
-                                                                        headers: bearer(market.demanderKey)))["id"] as? String)
-            func move(_ action: String, _ key: String) async throws -> HTTPResponse.Status {
-                try await client.checked(uri: "/v1/orders/\(order)/\(action)", method: .post, headers: bearer(key)).status
+            let demand = try await demander.postDemand(body: .json(newDemand())).created.body.json.id
+            let demandID = try #require(UUID(uuidString: demand))
+            let match = try #require(try await market.store.matchDemand(demandID).proposed.first)
+            let order = try await demander.acceptMatch(path: .init(id: demand, match: match.uuidString.lowercased())).created.body.json.id
+            func move(_ action: String, _ key: String) async throws -> String {
+                let pdx = try ClientTests.pdx(client, key)
+                let path = Operations.AcceptOrder.Input.Path(id: order)
+                switch action {
+                case "accept": return answer(try await pdx.acceptOrder(path: path))
+                case "complete": return answer(try await pdx.completeOrder(path: .init(id: path.id)))
+                case "deliver": return answer(try await pdx.deliverOrder(path: .init(id: path.id)))
+                default: return answer(try await pdx.cancelOrder(path: .init(id: path.id)))
+                }
             }
-            #expect(try await move("accept", market.demanderKey) == .forbidden, "the buyer does not accept its own order")
-            #expect(try await move("accept", market.operatorKey) == .ok)
-            #expect(try await move("complete", market.operatorKey) == .forbidden, "the operator does not confirm for the buyer")
-            #expect(try await move("complete", market.demanderKey) == .conflict, "not delivered yet")
-            #expect(try await move("deliver", market.operatorKey) == .ok)
-            #expect(try await move("complete", market.demanderKey) == .ok)
-            #expect(try await move("cancel", market.otherKey) == .notFound, "someone else's order does not exist for them")
-            let seen = try json(try await client.checked(uri: "/v1/orders/\(order)", method: .get, headers: bearer(market.operatorKey)))
-            #expect(seen["state"] as? String == "completed")
-            let listed = try json(try await client.checked(uri: "/v1/orders", method: .get, headers: bearer(market.operatorKey)))
-            #expect((listed["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [order])
-            #expect(try await market.store.demand(demand).state == .fulfilled)
+            #expect(try await move("accept", market.demanderKey) == "forbidden", "the buyer does not accept its own order")
+            #expect(try await move("accept", market.operatorKey) == "ok")
+            #expect(try await move("complete", market.operatorKey) == "forbidden", "the operator does not confirm for the buyer")
+            #expect(try await move("complete", market.demanderKey) == "conflict", "not delivered yet")
+            #expect(try await move("deliver", market.operatorKey) == "ok")
+            #expect(try await move("complete", market.demanderKey) == "ok")
+            #expect(try await move("cancel", market.otherKey) == "notFound", "someone else's order does not exist for them")
+            #expect(try await operatorClient.getOrder(path: .init(id: order)).ok.body.json.state == .completed)
+            #expect(try await operatorClient.listOrders().ok.body.json.items.map(\.id) == [order])
+            #expect(try await market.store.demand(demandID).state == .fulfilled)
         }
     }
 
     @Test func anOperatorCreatesListsAndDelistsItsOwnProductsWithinItsScope() async throws {
-        try await withAPI { market, client in
-            func product(region: String = "310000") -> ByteBuffer {
-                let body: [String: Any] = [
-                    "authorization_id": market.grant.uuidString.lowercased(), "title": "货运流向 freight flows", "sector": "transport", "regions": [region],
-                    "scenarios": ["logistics"], "fields": ["origin", "destination"], "delivery_modes": ["api"], "charge_unit": "call",
-                    "list_price_fen": 30, "source_resource_ids": [market.resource.uuidString.lowercased()],
-                ]
-                return ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: body))
+        try await withAPI(live: true) { market, client in
+            let operatorClient = try ClientTests.pdx(client, market.operatorKey), demander = try ClientTests.pdx(client, market.demanderKey)
+            let anyone = try ClientTests.pdx(client, nil)
+            func product(region: String = "310000") -> Components.Schemas.NewProduct {
+                .init(value1: .init(title: "货运流向 freight flows", sector: "transport", regions: [region], scenarios: ["logistics"],
+                                    fields: ["origin", "destination"], deliveryModes: [.api], chargeUnit: .call, listPriceFen: 30,
+                                    sourceResourceIds: [market.resource.uuidString.lowercased()]),
+                      value2: .init(authorizationId: market.grant.uuidString.lowercased()))
             }
-            let refused = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.demanderKey), body: product())
-            #expect(refused.status == .forbidden)
-            let outside = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: product(region: "110000"))
-            #expect(outside.status == .unprocessableContent)
-            #expect(try json(outside)["code"] as? String == "out_of_scope")
-            let created = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: product())
-            #expect(created.status == .created)
-            let id = try #require(try json(created)["id"] as? String)
-            #expect(try await client.checked(uri: "/v1/products/\(id)", method: .get).status == .notFound, "a draft is not in the catalogue")
-            #expect(try await client.checked(uri: "/v1/products/\(id)/list", method: .post, headers: bearer(market.demanderKey)).status == .notFound)
-            let listed = try await client.checked(uri: "/v1/products/\(id)/list", method: .post, headers: bearer(market.operatorKey))
-            #expect(listed.status == .ok)
-            #expect(try await client.checked(uri: "/v1/products/\(id)", method: .get).status == .ok)
-            #expect(try await client.checked(uri: "/v1/products/\(id)/delist", method: .post, headers: bearer(market.demanderKey)).status == .forbidden)
-            #expect(try await client.checked(uri: "/v1/products/\(id)/delist", method: .post, headers: bearer(market.operatorKey)).status == .ok)
-            #expect(try await client.checked(uri: "/v1/products/\(id)", method: .get).status == .notFound)
+            #expect(answer(try await demander.createProduct(body: .json(product()))) == "forbidden")
+            let outside = try await operatorClient.createProduct(body: .json(product(region: "110000")))
+            #expect(try outside.unprocessableContent.body.applicationProblemJson.code == .outOfScope)
+            let id = try await operatorClient.createProduct(body: .json(product())).created.body.json.id
+            #expect(answer(try await anyone.getProduct(path: .init(id: id))) == "notFound", "a draft is not in the catalogue")
+            #expect(answer(try await demander.listProduct(path: .init(id: id))) == "notFound")
+            #expect(try await operatorClient.listProduct(path: .init(id: id)).ok.body.json.state == .listed)
+            #expect(answer(try await anyone.getProduct(path: .init(id: id))) == "ok")
+            #expect(answer(try await demander.delistProduct(path: .init(id: id))) == "forbidden")
+            #expect(try await operatorClient.delistProduct(path: .init(id: id)).ok.body.json.state == .delisted)
+            #expect(answer(try await anyone.getProduct(path: .init(id: id))) == "notFound")
         }
     }
 
