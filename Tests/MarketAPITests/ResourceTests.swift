@@ -8,6 +8,7 @@ import Market
 import MarketStore
 import Postgres
 import Prometheus
+import PDXClient
 import Testing
 
 func jsonBody(_ object: [String: Any]) -> ByteBuffer { ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: object)) }
@@ -124,70 +125,67 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
 
 @Suite struct AgencyTests {
     @Test func anAgencyRegistersResourcesAndGrantsSuspendsAndRevokesAuthorizations() async throws {
-        try await withAPI { market, client in
-            let agency = bearer(market.agencyKey)
-            let resource = try await client.checked(uri: "/v1/resources", method: .post, headers: agency,
-                                                    body: jsonBody(["title": "企业登记", "sector": "transport", "region_code": "310000", "grade": "important"]))
-            #expect(try resource.status == .created && (json(resource)["grade"] as? String) == "important")
-            #expect(resource.headers[.location]?.hasPrefix("/v1/resources/") == true)
-            let badGrade = try await client.checked(uri: "/v1/resources", method: .post, headers: agency,
+        try await withAPI(live: true) { market, client in
+            let agency = try ClientTests.pdx(client, market.agencyKey), anyone = try ClientTests.pdx(client, nil)
+            let registered = try await agency.registerResource(body: .json(.init(title: "企业登记", sector: "transport", regionCode: "310000",
+                                                                                   grade: .important))).created
+            #expect(try registered.body.json.grade == .important)
+            #expect(registered.headers.location.hasPrefix("/v1/resources/"))
+            // What the typed client cannot send: a grade outside the enum.
+            let badGrade = try await client.checked(uri: "/v1/resources", method: .post, headers: bearer(market.agencyKey),
                                                     body: jsonBody(["title": "x", "sector": "transport", "region_code": "310000", "grade": "secret"]))
             #expect(try badGrade.status == .badRequest && (json(badGrade)["field"] as? String) == "grade")
-            let badSector = try await client.checked(uri: "/v1/resources", method: .post, headers: agency,
-                                                     body: jsonBody(["title": "x", "sector": "no-such-sector", "region_code": "310000", "grade": "general"]))
-            #expect(badSector.status == .badRequest, "\(String(buffer: badSector.body))")
-            #expect(try (json(badSector)["field"] as? String) == "sector", "\(String(buffer: badSector.body))")
-            #expect(try items(try await client.checked(uri: "/v1/resources", method: .get, headers: agency)).count == 2)
-            #expect(try items(try await client.checked(uri: "/v1/resources", method: .get, headers: bearer(market.otherAgencyKey))).isEmpty)
+            let badSector = try await agency.registerResource(body: .json(.init(title: "x", sector: "no-such-sector", regionCode: "310000",
+                                                                                grade: .general)))
+            #expect(try badSector.badRequest.body.applicationProblemJson.field == "sector", "\(badSector)")
+            #expect(try await agency.listResources().ok.body.json.items.count == 2)
+            #expect(try await ClientTests.pdx(client, market.otherAgencyKey).listResources().ok.body.json.items.isEmpty)
 
-            func grant(_ mode: String, operator: UUID, region: String = "320000") -> ByteBuffer {
-                jsonBody(["operator_id": `operator`.uuidString.lowercased(), "sectors": ["transport"], "regions": [region], "scenarios": ["logistics"],
-                          "mode": mode, "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365)])
+            func grant(_ mode: Components.Schemas.NewAuthorization.ModePayload, operator: UUID, region: String = "320000",
+                       until: Date = Date() + 86_400 * 365) async throws -> Operations.GrantAuthorization.Output {
+                try await agency.grantAuthorization(body: .json(.init(operatorId: `operator`.uuidString.lowercased(), sectors: ["transport"],
+                                                                      regions: [region], scenarios: ["logistics"], mode: mode, validUntil: until)))
             }
-            let single = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("single", operator: market.operatorParty.id))
-            #expect(try single.status == .created && (json(single)["state"] as? String) == "active")
-            let second = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("multi", operator: market.otherOperator.id))
-            #expect(second.status == .unprocessableContent, "\(String(buffer: second.body))")
-            #expect(try (json(second)["code"] as? String) == "single_operator_overlap", "a single-operator grant keeps its scope to itself: \(String(buffer: second.body))")
-            let notOperator = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: grant("multi", operator: market.demander.id))
-            #expect(try notOperator.status == .badRequest && (json(notOperator)["field"] as? String) == "operator_id")
-            let tooLong = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency, body: jsonBody([
-                "operator_id": market.operatorParty.id.uuidString.lowercased(), "sectors": ["transport"], "regions": ["330000"], "scenarios": ["logistics"],
-                "mode": "multi", "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365 * 6)]))
-            #expect(try tooLong.status == .badRequest && (json(tooLong)["field"] as? String) == "valid_until")
+            #expect(try await grant(.single, operator: market.operatorParty.id).created.body.json.state == .active)
+            let second = try await grant(.multi, operator: market.otherOperator.id)
+            #expect(try second.unprocessableContent.body.applicationProblemJson.code == .singleOperatorOverlap,
+                    "a single-operator grant keeps its scope to itself: \(second)")
+            let notOperator = try await grant(.multi, operator: market.demander.id)
+            #expect(try notOperator.badRequest.body.applicationProblemJson.field == "operator_id")
+            let tooLong = try await grant(.multi, operator: market.operatorParty.id, region: "330000", until: Date() + 86_400 * 365 * 6)
+            #expect(try tooLong.badRequest.body.applicationProblemJson.field == "valid_until")
 
             // Suspending needs a reason; revoking takes the authorization's products out of the catalogue.
-            let grantID = market.grant.uuidString.lowercased()
-            let noReason = try await client.checked(uri: "/v1/authorizations/\(grantID)/suspend", method: .post, headers: agency)
-            #expect(try noReason.status == .badRequest && (json(noReason)["field"] as? String) == "reason")
-            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .ok)
-            let revoked = try await client.checked(uri: "/v1/authorizations/\(grantID)/revoke", method: .post, headers: agency,
-                                                   body: jsonBody(["reason": "terms breached"]))
-            #expect(try revoked.status == .ok && (json(revoked)["state"] as? String) == "revoked")
-            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .notFound)
-            let held = try items(try await client.checked(uri: "/v1/authorizations", method: .get, headers: bearer(market.operatorKey)))
-            #expect(Set(held.compactMap { $0["state"] as? String }) == ["revoked", "active"])
+            let grantID = market.grant.uuidString.lowercased(), product = market.product.uuidString.lowercased()
+            let noReason = try await agency.suspendAuthorization(path: .init(id: grantID))
+            #expect(try noReason.badRequest.body.applicationProblemJson.field == "reason")
+            #expect(answer(try await anyone.getProduct(path: .init(id: product))) == "ok")
+            let revoked = try await agency.revokeAuthorization(path: .init(id: grantID), body: .json(.init(reason: "terms breached")))
+            #expect(try revoked.ok.body.json.state == .revoked)
+            #expect(answer(try await anyone.getProduct(path: .init(id: product))) == "notFound")
+            let held = try await ClientTests.pdx(client, market.operatorKey).listAuthorizations().ok.body.json.items
+            #expect(Set(held.map(\.state)) == [.revoked, .active])
         }
     }
 }
 
 @Suite struct WebhookSettingTests {
     @Test func aPartySetsItsWebhookOverHTTPSAndRotatesItsSecret() async throws {
-        try await withAPI { market, client in
-            let key = bearer(market.demanderKey)
-            let plain = try await client.checked(uri: "/v1/webhook", method: .post, headers: key, body: jsonBody(["url": "http://hooks.example.com/pdx"]))
-            #expect(try plain.status == .badRequest && (json(plain)["field"] as? String) == "url", "https only outside development")
-            let set = try json(try await client.checked(uri: "/v1/webhook", method: .post, headers: key,
-                                                        body: jsonBody(["url": "https://hooks.example.com/pdx"])))
-            let secret = try #require(set["secret"] as? String)
+        try await withAPI(live: true) { market, client in
+            let pdx = try ClientTests.pdx(client, market.demanderKey)
+            let plain = try await pdx.setWebhook(body: .json(.init(url: "http://hooks.example.com/pdx")))
+            #expect(try plain.badRequest.body.applicationProblemJson.field == "url", "https only outside development")
+            let secret = try #require(try await pdx.setWebhook(body: .json(.init(url: "https://hooks.example.com/pdx"))).ok.body.json.secret)
             let stored = try await market.store.webhook(of: market.demander.id)
             #expect(stored?.url == "https://hooks.example.com/pdx" && stored?.secret == secret)
-            let shown = try json(try await client.checked(uri: "/v1/webhook", method: .get, headers: key))
-            #expect(shown["url"] as? String == "https://hooks.example.com/pdx" && shown["secret"] == nil, "the secret is shown only once")
-            let rotated = try #require(try json(try await client.checked(uri: "/v1/webhook/rotate", method: .post, headers: key))["secret"] as? String)
+            let shown = try await pdx.getWebhook().ok.body.json
+            #expect(shown.url == "https://hooks.example.com/pdx" && shown.secret == nil, "the secret is shown only once")
+            let rotated = try #require(try await pdx.rotateWebhookSecret().ok.body.json.secret)
             #expect(rotated != secret && rotated.count == secret.count)
             #expect(try await market.store.webhook(of: market.demander.id)?.secret == rotated)
-            let off = try await client.checked(uri: "/v1/webhook", method: .post, headers: key, body: ByteBuffer(string: #"{"url": null}"#))
+            // What the typed client does not send: an explicit null (it leaves the key out).
+            let off = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
+                                               body: ByteBuffer(string: #"{"url": null}"#))
             #expect(off.status == .ok)
             #expect(try await market.store.webhook(of: market.demander.id) == nil)
         }
