@@ -77,47 +77,45 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
 
 @Suite struct ProductAndDemandUpdateTests {
     @Test func aDraftIsEditedInPlaceAndAListedProductGetsANewVersionOnlyWhenItChanges() async throws {
-        try await withAPI { market, client in
-            let draft = try await market.product(listed: false)
-            var body = market.productBody()
-            body["title"] = "货运流向 v2"
-            let edited = try await client.checked(uri: "/v1/products/\(draft)", method: .put, headers: bearer(market.operatorKey), body: jsonBody(body))
-            #expect(edited.status == .ok)
-            #expect(try json(edited)["title"] as? String == "货运流向 v2" && json(edited)["version"] as? Int == 1)
+        try await withAPI(live: true) { market, client in
+            let pdx = try ClientTests.pdx(client, market.operatorKey)
+            let draft = try await market.product(listed: false).uuidString.lowercased()
+            var content = Components.Schemas.ProductContent(title: "货运流向 v2", sector: "transport", regions: ["310000"], scenarios: ["logistics"],
+                                                            fields: ["origin", "destination"], deliveryModes: [.api], chargeUnit: .call,
+                                                            listPriceFen: 30, sourceResourceIds: [market.resource.uuidString.lowercased()])
+            let edited = try await pdx.updateProduct(path: .init(id: draft), body: .json(content)).ok.body.json
+            #expect(edited.title == "货运流向 v2" && edited.version == 1)
 
             let listed = try await market.product(listed: true)
             let jobs = { try await market.pool.query("SELECT count(*) FROM pdx_jobs WHERE kind = 'match_product'").scalar(Int64.self) ?? 0 }
             let before = try await jobs()
-            let revised = try json(try await client.checked(uri: "/v1/products/\(listed)", method: .put, headers: bearer(market.operatorKey),
-                                                            body: jsonBody(body)))
-            #expect(revised["version"] as? Int == 2 && revised["state"] as? String == "listed" && revised["title"] as? String == "货运流向 v2")
+            let revised = try await pdx.updateProduct(path: .init(id: listed.uuidString.lowercased()), body: .json(content)).ok.body.json
+            #expect(revised.version == 2 && revised.state == .listed && revised.title == "货运流向 v2")
             #expect(try await jobs() == before + 1, "a new version of a listed product is matched again")
-            let same = try json(try await client.checked(uri: "/v1/products/\(listed)", method: .put, headers: bearer(market.operatorKey),
-                                                         body: jsonBody(body)))
-            #expect(same["version"] as? Int == 2, "the same content again changes nothing")
+            let same = try await pdx.updateProduct(path: .init(id: listed.uuidString.lowercased()), body: .json(content)).ok.body.json
+            #expect(same.version == 2, "the same content again changes nothing")
 
-            body["regions"] = ["110000"]
-            let outside = try await client.checked(uri: "/v1/products/\(listed)", method: .put, headers: bearer(market.operatorKey), body: jsonBody(body))
-            #expect(try outside.status == .unprocessableContent && (json(outside)["code"] as? String) == "out_of_scope")
+            content.regions = ["110000"]
+            let outside = try await pdx.updateProduct(path: .init(id: listed.uuidString.lowercased()), body: .json(content))
+            #expect(try outside.unprocessableContent.body.applicationProblemJson.code == .outOfScope)
             #expect(try await market.store.product(listed).version == 2, "a refused revision stores nothing")
         }
     }
 
     @Test func onlyADraftDemandIsReplacedAndItMayBeOpenedWithIt() async throws {
-        try await withAPI { market, client in
-            let draft = try await market.demand(open: false)
-            var body = market.demandBody()
-            body["budget_fen"] = 5_000
-            body["open"] = true
-            let updated = try json(try await client.checked(uri: "/v1/demands/\(draft)", method: .put, headers: bearer(market.demanderKey),
-                                                            body: jsonBody(body)))
-            #expect(updated["budget_fen"] as? Int == 5_000 && updated["state"] as? String == "open")
-            let again = try await client.checked(uri: "/v1/demands/\(draft)", method: .put, headers: bearer(market.demanderKey), body: jsonBody(body))
-            #expect(again.status == .conflict, "an open demand is no longer a draft")
-            body["quantity"] = 0
+        try await withAPI(live: true) { market, client in
+            let pdx = try ClientTests.pdx(client, market.demanderKey)
+            let draft = try await market.demand(open: false).uuidString.lowercased()
+            var body = newDemand(open: true)
+            body.budgetFen = 5_000
+            let updated = try await pdx.updateDemand(path: .init(id: draft), body: .json(body)).ok.body.json
+            #expect(updated.budgetFen == 5_000 && updated.state == .open)
+            let again = try await pdx.updateDemand(path: .init(id: draft), body: .json(body))
+            #expect(answer(again) == "conflict", "an open demand is no longer a draft")
+            body.quantity = 0
             let fresh = try await market.demand(open: false)
-            let refused = try await client.checked(uri: "/v1/demands/\(fresh)", method: .put, headers: bearer(market.demanderKey), body: jsonBody(body))
-            #expect(try refused.status == .badRequest && (json(refused)["field"] as? String) == "quantity")
+            let refused = try await pdx.updateDemand(path: .init(id: fresh.uuidString.lowercased()), body: .json(body))
+            #expect(try refused.badRequest.body.applicationProblemJson.field == "quantity")
             #expect(try await market.store.demand(fresh).request.quantity == 1000, "nothing stored is lost")
         }
     }
