@@ -110,60 +110,56 @@ func answer(_ output: some Any) -> String {
 
 @Suite struct APITests {
     @Test func healthAndReadiness() async throws {
-        try await withAPI { _, client in
-            #expect(try await client.checked(uri: "/healthz", method: .get).status == .ok)
-            let ready = try await client.checked(uri: "/readyz", method: .get)
-            #expect(ready.status == .ok)
-            #expect(try json(ready)["status"] as? String == "ready")
+        try await withAPI(live: true) { _, client in
+            let anyone = try ClientTests.pdx(client, nil)
+            #expect(try await anyone.healthz().ok.body.json.status == "ok")
+            #expect(try await anyone.readyz().ok.body.json.status == "ready")
         }
     }
 
     @Test func keysAuthenticateAndTheirPartysKindDecides() async throws {
-        try await withAPI { market, client in
-            let none = try await client.checked(uri: "/v1/demands", method: .post, headers: [.contentType: "application/json"], body: demandJSON())
-            #expect(none.status == .unauthorized)
-            #expect(none.headers[.contentType] == "application/problem+json")
-            #expect(try json(none)["code"] as? String == "unauthorized")
-            let forged = try await client.checked(uri: "/v1/demands", method: .get, headers: bearer("pdx_000000000000_" + String(repeating: "0", count: 48)))
-            #expect(forged.status == .unauthorized)
-            let agency = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.agencyKey), body: demandJSON())
-            #expect(agency.status == .forbidden)
-            #expect(try json(agency)["code"] as? String == "forbidden")
+        try await withAPI(live: true) { market, client in
+            let none = try await ClientTests.pdx(client, nil).postDemand(body: .json(newDemand()))
+            #expect(try none.unauthorized.body.applicationProblemJson.code == .unauthorized)
+            let forged = try await ClientTests.pdx(client, "pdx_000000000000_" + String(repeating: "0", count: 48)).listDemands()
+            #expect(answer(forged) == "unauthorized")
+            let agency = try await ClientTests.pdx(client, market.agencyKey).postDemand(body: .json(newDemand()))
+            #expect(try agency.forbidden.body.applicationProblemJson.code == .forbidden)
             // A revoked key stops working at once.
+            let other = try ClientTests.pdx(client, market.otherKey)
             let keyID = try #require(try await market.store.apiKeys(party: market.otherDemander.id).first?.id)
-            #expect(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .ok)
+            #expect(answer(try await other.listDemands()) == "ok")
             try await market.store.revokeAPIKey(keyID, reason: "test", by: .administrator("test"))
-            #expect(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)).status == .unauthorized)
+            #expect(answer(try await other.listDemands()) == "unauthorized")
             // Keys are stored as hashes only.
             let stored = try await market.pool.query("SELECT count(*) FROM api_keys WHERE encode(key_sha256, 'escape') LIKE '%' || \(market.demanderKey) || '%'").scalar(Int64.self)
             #expect(stored == 0)
         }
+        // The problem's media type, which the typed client reads but does not show.
+        try await withAPI { _, client in
+            let none = try await client.checked(uri: "/v1/demands", method: .post, headers: [.contentType: "application/json"], body: demandJSON())
+            #expect(none.status == .unauthorized && none.headers[.contentType] == "application/problem+json")
+        }
     }
 
     @Test func aDemanderPostsReadsAndPagesItsOwnDemandsOnly() async throws {
-        try await withAPI { market, client in
-            let created = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON())
-            #expect(created.status == .created)
-            let body = try json(created)
-            let id = try #require(body["id"] as? String)
-            #expect(body["state"] as? String == "open")
-            #expect(body["fields_wanted"] as? [String] == ["road_id"])
-            #expect(created.headers[.location] == "/v1/demands/\(id.lowercased())")
+        try await withAPI(live: true) { market, client in
+            let demander = try ClientTests.pdx(client, market.demanderKey), other = try ClientTests.pdx(client, market.otherKey)
+            let created = try await demander.postDemand(body: .json(newDemand())).created
+            let demand = try created.body.json
+            #expect(demand.state == .open && demand.fieldsWanted == ["road_id"])
+            #expect(created.headers.location == "/v1/demands/\(demand.id)")
             #expect(try await market.pool.query("SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand'").scalar(Int64.self) == 1,
                     "its match job was enqueued with it")
-            let mine = try await client.checked(uri: "/v1/demands/\(id)", method: .get, headers: bearer(market.demanderKey))
-            #expect(mine.status == .ok)
-            let theirs = try await client.checked(uri: "/v1/demands/\(id)", method: .get, headers: bearer(market.otherKey))
-            #expect(theirs.status == .notFound, "another party's demand does not exist for the caller")
-            #expect(try json(theirs)["code"] as? String == "not_found")
-            _ = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey), body: demandJSON(open: false))
-            let first = try json(try await client.checked(uri: "/v1/demands?limit=1", method: .get, headers: bearer(market.demanderKey)))
-            let cursor = try #require(first["next"] as? String)
-            let second = try json(try await client.checked(uri: "/v1/demands?limit=1&after=\(cursor)", method: .get, headers: bearer(market.demanderKey)))
-            let ids = ((first["items"] as? [[String: Any]]) ?? []) + ((second["items"] as? [[String: Any]]) ?? [])
-            #expect(Set(ids.compactMap { $0["id"] as? String }).count == 2)
-            let others = try json(try await client.checked(uri: "/v1/demands", method: .get, headers: bearer(market.otherKey)))
-            #expect((others["items"] as? [Any])?.isEmpty == true)
+            #expect(try await demander.getDemand(path: .init(id: demand.id)).ok.body.json == demand)
+            let theirs = try await other.getDemand(path: .init(id: demand.id))
+            #expect(try theirs.notFound.body.applicationProblemJson.code == .notFound, "another party's demand does not exist for the caller")
+            _ = try await demander.postDemand(body: .json(newDemand(open: false))).created
+            let first = try await demander.listDemands(query: .init(limit: 1)).ok.body.json
+            let cursor = try #require(first.next)
+            let second = try await demander.listDemands(query: .init(after: cursor, limit: 1)).ok.body.json
+            #expect(Set((first.items + second.items).map(\.id)).count == 2)
+            #expect(try await other.listDemands().ok.body.json.items.isEmpty)
         }
     }
 
