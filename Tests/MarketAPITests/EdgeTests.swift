@@ -5,6 +5,7 @@ import HTTPTypes
 import Market
 @testable import MarketAPI
 import MarketStore
+import PDXClient
 import Postgres
 import Testing
 
@@ -264,77 +265,78 @@ import Testing
     /// Cancelling a demand withdraws its proposals in the same transaction; a move the life cycle does
     /// not have (`open` on a matched demand) is a 409 and changes nothing.
     @Test func cancellingWithdrawsProposalsAndOpeningAMatchedDemandIsAConflict() async throws {
-        try await withAPI { market, client in
+        try await withAPI(live: true) { market, client in
+            let pdx = try ClientTests.pdx(client, market.demanderKey)
             let (demand, match) = try await market.proposal()
-            let reopen = try await client.checked(uri: "/v1/demands/\(demand)/open", method: .post, headers: bearer(market.demanderKey))
-            #expect(try reopen.status == .conflict && (json(reopen)["code"] as? String) == "state_conflict")
+            let path = Operations.AcceptMatch.Input.Path(id: demand.uuidString.lowercased(), match: match.uuidString.lowercased())
+            let reopen = try await pdx.openDemand(path: .init(id: path.id))
+            #expect(try reopen.conflict.body.applicationProblemJson.code == .stateConflict)
             #expect(try await market.store.demandState(demand) == .matched)
             #expect(try await market.store.matchDetail(match).summary.state == .proposed)
 
-            #expect(try await client.checked(uri: "/v1/demands/\(demand)/cancel", method: .post, headers: bearer(market.demanderKey),
-                                             body: jsonBody(["reason": "found another source"])).status == .ok)
+            #expect(answer(try await pdx.cancelDemand(path: .init(id: path.id), body: .json(.init(reason: "found another source")))) == "ok")
             let detail = try await market.store.matchDetail(match)
             #expect(detail.summary.state == .withdrawn && detail.stateReason?.contains("cancelled") == true)
-            let accepted = try await client.checked(uri: "/v1/demands/\(demand)/matches/\(match)/accept", method: .post, headers: bearer(market.demanderKey))
-            #expect(accepted.status == .conflict, "a cancelled demand's proposal cannot become an order")
+            #expect(answer(try await pdx.acceptMatch(path: path)) == "conflict", "a cancelled demand's proposal cannot become an order")
             #expect(try await market.pool.query("SELECT count(*) FROM orders").scalar(Int64.self) == 0)
         }
     }
 }
 
 @Suite struct RevisionEdgeTests {
+    /// The market's product as its operator revises it: `list_price_fen` and the rest of its content.
+    static func content(_ market: APIMarket, price: Int64, title: String = "货运流向 freight flows", fields: [String] = ["origin", "destination"],
+                        modes: Components.Schemas.ProductContent.DeliveryModesPayload = [.api]) -> Components.Schemas.ProductContent {
+        .init(title: title, sector: "transport", regions: ["310000"], scenarios: ["logistics"], fields: fields, deliveryModes: modes,
+              chargeUnit: .call, listPriceFen: price, sourceResourceIds: [market.resource.uuidString.lowercased()])
+    }
+
     /// A listed product's price rise through `PUT` waits for the notice period: buyers keep today's
     /// price, see the coming one and when; a decrease applies at once.
     @Test func aPriceRiseThroughARevisionWaitsForTheNoticePeriod() async throws {
-        try await withAPI { market, client in
+        try await withAPI(live: true) { market, client in
+            let pdx = try ClientTests.pdx(client, market.operatorKey), product = market.product.uuidString.lowercased()
             func quote() async throws -> Int64 {
                 try await market.store.quote(product: market.product, quantity: 10, purpose: .industryDevelopment, buyer: market.demander.id).amountFen
             }
             #expect(try await quote() == 500)
-            var body = market.productBody()
-            body["list_price_fen"] = 150
-            body["title"] = "路况指数 traffic index"
-            let raised = try json(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
-                                                           body: jsonBody(body)))
+            let raised = try await pdx.updateProduct(path: .init(id: product),
+                                                     body: .json(Self.content(market, price: 150, title: "路况指数 traffic index"))).ok.body.json
             #expect(try await quote() == 500, "the rise does not apply before its notice period")
-            #expect(raised["list_price_fen"] as? Int == 50 && raised["version"] as? Int == 1)
-            let coming = try #require(raised["pending_version"] as? [String: Any], "the coming version is shown: \(raised)")
-            #expect(coming["list_price_fen"] as? Int == 150)
-            let effective = try #require((coming["effective_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) })
-            #expect(effective > Date() + 29 * 86_400)
-            let public_ = try json(try await client.checked(uri: "/v1/products/\(market.product)", method: .get))
-            #expect((public_["pending_version"] as? [String: Any])?["list_price_fen"] as? Int == 150, "buyers see the notice too")
+            #expect(raised.listPriceFen == 50 && raised.version == 1)
+            let coming = try #require(raised.pendingVersion, "the coming version is shown: \(raised)")
+            #expect(coming.listPriceFen == 150 && coming.effectiveAt > Date() + 29 * 86_400)
+            let public_ = try await ClientTests.pdx(client, nil).getProduct(path: .init(id: product)).ok.body.json
+            #expect(public_.pendingVersion?.listPriceFen == 150, "buyers see the notice too")
 
-            body["list_price_fen"] = 40
-            let lowered = try json(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
-                                                            body: jsonBody(body)))
+            let lowered = try await pdx.updateProduct(path: .init(id: product),
+                                                      body: .json(Self.content(market, price: 40, title: "路况指数 traffic index"))).ok.body.json
             #expect(try await quote() == 400, "a decrease applies at once")
-            #expect(lowered["list_price_fen"] as? Int == 40 && lowered["version"] as? Int == 2)
-            #expect(lowered["pending_version"] is NSNull, "the later revision replaced the announced rise")
+            #expect(lowered.listPriceFen == 40 && lowered.version == 2)
+            #expect(lowered.pendingVersion == nil, "the later revision replaced the announced rise")
+            // Always present, as null (what the typed client cannot tell from absent).
+            let raw = try json(try await client.checked(uri: "/v1/products/\(product)", method: .get))
+            #expect(raw["pending_version"] is NSNull)
         }
     }
 
     /// A revision that takes effect requotes the old version's proposals, or withdraws those the new
     /// version no longer fits; an order is only ever placed for the version on sale.
     @Test func aRevisionRequotesOrWithdrawsTheOldVersionsProposals() async throws {
-        try await withAPI { market, client in
+        try await withAPI(live: true) { market, client in
+            let pdx = try ClientTests.pdx(client, market.operatorKey), product = market.product.uuidString.lowercased()
             let (_, match) = try await market.proposal()
-            var body = market.productBody()
-            body["list_price_fen"] = 40
-            body["fields"] = ["road_id", "speed"]
-            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
-                                             body: jsonBody(body)).status == .ok)
+            let fields = ["road_id", "speed"]
+            #expect(answer(try await pdx.updateProduct(path: .init(id: product), body: .json(Self.content(market, price: 40, fields: fields)))) == "ok")
             let requoted = try await market.store.matchDetail(match)
             #expect(requoted.summary.state == .proposed && requoted.summary.productVersion == 2 && requoted.summary.quoteFen == 40_000)
             let (otherDemand, other) = try await market.proposal()
-            _ = otherDemand
-            body["delivery_modes"] = ["file"]
-            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .put, headers: bearer(market.operatorKey),
-                                             body: jsonBody(body)).status == .ok)
+            #expect(answer(try await pdx.updateProduct(path: .init(id: product),
+                                                       body: .json(Self.content(market, price: 40, fields: fields, modes: [.file])))) == "ok")
             #expect(try await market.store.matchDetail(other).summary.state == .withdrawn, "the demand wants api delivery")
-            let accepted = try await client.checked(uri: "/v1/demands/\(otherDemand)/matches/\(other)/accept", method: .post,
-                                                    headers: bearer(market.demanderKey))
-            #expect(accepted.status == .conflict)
+            let accepted = try await ClientTests.pdx(client, market.demanderKey).acceptMatch(
+                path: .init(id: otherDemand.uuidString.lowercased(), match: other.uuidString.lowercased()))
+            #expect(answer(accepted) == "conflict")
             #expect(try await market.pool.query("SELECT count(*) FROM orders WHERE product_version <> 3").scalar(Int64.self) == 0)
         }
     }
@@ -345,32 +347,27 @@ import Testing
     /// operator's grant for one of its districts (and the other way round), and a province-wide grant
     /// covers products for its cities.
     @Test func singleOperatorModeCoversSubRegionsAndAProvinceGrantCoversItsCities() async throws {
-        try await withAPI { market, client in
-            func grant(_ mode: String, _ operatorID: UUID, _ region: String, sector: String = "health") -> ByteBuffer {
-                jsonBody(["operator_id": operatorID.uuidString.lowercased(), "sectors": [sector], "regions": [region], "scenarios": ["logistics"],
-                          "mode": mode, "valid_until": ISO8601DateFormatter().string(from: Date() + 86_400 * 365)])
+        try await withAPI(live: true) { market, client in
+            let agency = try ClientTests.pdx(client, market.agencyKey)
+            func grant(_ mode: Components.Schemas.NewAuthorization.ModePayload, _ operatorID: UUID, _ region: String,
+                       sector: String = "health") async throws -> Operations.GrantAuthorization.Output {
+                try await agency.grantAuthorization(body: .json(.init(operatorId: operatorID.uuidString.lowercased(), sectors: [sector], regions: [region],
+                                                                      scenarios: ["logistics"], mode: mode, validUntil: Date() + 86_400 * 365)))
             }
-            let agency = bearer(market.agencyKey)
-            #expect(try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
-                                             body: grant("single", market.operatorParty.id, "110000")).status == .created)
-            let district = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
-                                                    body: grant("multi", market.otherOperator.id, "110101"))
-            #expect(try district.status == .unprocessableContent && (json(district)["code"] as? String) == "single_operator_overlap",
-                    "\(String(buffer: district.body))")
-            #expect(try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
-                                             body: grant("multi", market.otherOperator.id, "120000")).status == .created, "Tianjin is elsewhere")
-            #expect(try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
-                                             body: grant("single", market.otherOperator.id, "440305", sector: "energy")).status == .created)
-            let province = try await client.checked(uri: "/v1/authorizations", method: .post, headers: agency,
-                                                    body: grant("multi", market.operatorParty.id, "440000", sector: "energy"))
-            #expect(province.status == .unprocessableContent, "a province-wide grant overlaps a single-operator district inside it")
+            #expect(answer(try await grant(.single, market.operatorParty.id, "110000")) == "created")
+            let district = try await grant(.multi, market.otherOperator.id, "110101")
+            #expect(try district.unprocessableContent.body.applicationProblemJson.code == .singleOperatorOverlap, "\(district)")
+            #expect(answer(try await grant(.multi, market.otherOperator.id, "120000")) == "created", "Tianjin is elsewhere")
+            #expect(answer(try await grant(.single, market.otherOperator.id, "440305", sector: "energy")) == "created")
+            let province = try await grant(.multi, market.operatorParty.id, "440000", sector: "energy")
+            #expect(answer(province) == "unprocessableContent", "a province-wide grant overlaps a single-operator district inside it")
 
             // The market's grant covers Shanghai: a product for one district of it is inside its scope.
-            var body = market.productBody()
-            body["regions"] = ["310115"]
-            body["authorization_id"] = market.grant.uuidString.lowercased()
-            let created = try await client.checked(uri: "/v1/products", method: .post, headers: bearer(market.operatorKey), body: jsonBody(body))
-            #expect(created.status == .created, "\(String(buffer: created.body))")
+            var content = RevisionEdgeTests.content(market, price: 30)
+            content.regions = ["310115"]
+            let created = try await ClientTests.pdx(client, market.operatorKey).createProduct(body: .json(.init(
+                value1: content, value2: .init(authorizationId: market.grant.uuidString.lowercased()))))
+            #expect(answer(created) == "created", "\(created)")
         }
     }
 }
