@@ -202,46 +202,44 @@ import Testing
     /// The catalogue shows only what can be bought: a suspended authorization takes its products out
     /// (from memory too) until it is reinstated.
     @Test func aSuspendedAuthorizationsProductsLeaveTheCatalogueUntilReinstated() async throws {
-        try await withAPI(catalogueCache: true) { market, client in
-            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .ok)
-            let suspended = try await client.checked(uri: "/v1/authorizations/\(market.grant)/suspend", method: .post, headers: bearer(market.agencyKey),
-                                                     body: jsonBody(["reason": "audit pending"]))
-            #expect(suspended.status == .ok)
-            try await eventually { try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .notFound }
-            #expect(try items(try await client.checked(uri: "/v1/products", method: .get)).isEmpty)
-            let quote = try await client.checked(uri: "/v1/products/\(market.product)/quote?quantity=1&purpose=industry_development", method: .get,
-                                                 headers: bearer(market.demanderKey))
-            #expect(quote.status == .notFound)
+        try await withAPI(catalogueCache: true, live: true) { market, client in
+            let anyone = try ClientTests.pdx(client, nil), agency = try ClientTests.pdx(client, market.agencyKey)
+            let product = Operations.GetProduct.Input.Path(id: market.product.uuidString.lowercased())
+            let grant = market.grant.uuidString.lowercased()
+            #expect(answer(try await anyone.getProduct(path: product)) == "ok")
+            #expect(answer(try await agency.suspendAuthorization(path: .init(id: grant), body: .json(.init(reason: "audit pending")))) == "ok")
+            try await eventually { answer(try await anyone.getProduct(path: product)) == "notFound" }
+            #expect(try await anyone.searchProducts().ok.body.json.items.isEmpty)
+            let quote = try await ClientTests.pdx(client, market.demanderKey).quoteProduct(
+                path: .init(id: product.id), query: .init(quantity: 1, purpose: .industryDevelopment))
+            #expect(answer(quote) == "notFound")
             // Its operator still sees it, as its own.
-            #expect(try await client.checked(uri: "/v1/products/\(market.product)", method: .get, headers: bearer(market.operatorKey)).status == .ok)
-            #expect(try await client.checked(uri: "/v1/authorizations/\(market.grant)/reinstate", method: .post, headers: bearer(market.agencyKey)).status == .ok)
-            try await eventually { try await client.checked(uri: "/v1/products/\(market.product)", method: .get).status == .ok }
-            #expect(try items(try await client.checked(uri: "/v1/products", method: .get)).count == 1)
+            #expect(try await ClientTests.pdx(client, market.operatorKey).getProduct(path: product).ok.body.json.state == .listed)
+            #expect(answer(try await agency.reinstateAuthorization(path: .init(id: grant))) == "ok")
+            try await eventually { answer(try await anyone.getProduct(path: product)) == "ok" }
+            #expect(try await anyone.searchProducts().ok.body.json.items.count == 1)
         }
     }
 
     /// An operator reads why and when its authorization was suspended or revoked.
     @Test func anAuthorizationSaysWhyAndWhenItsStateChanged() async throws {
-        try await withAPI { market, client in
+        try await withAPI(live: true) { market, client in
+            let agency = try ClientTests.pdx(client, market.agencyKey), holder = try ClientTests.pdx(client, market.operatorKey)
+            let grant = market.grant.uuidString.lowercased()
             let before = Date()
-            #expect(try await client.checked(uri: "/v1/authorizations/\(market.grant)/suspend", method: .post, headers: bearer(market.agencyKey),
-                                             body: jsonBody(["reason": "数据安全审查 security review"])).status == .ok)
-            let seen = try json(try await client.checked(uri: "/v1/authorizations/\(market.grant)", method: .get, headers: bearer(market.operatorKey)))
-            #expect(seen["state"] as? String == "suspended")
-            #expect(seen["state_reason"] as? String == "数据安全审查 security review")
-            let changed = try #require((seen["state_changed_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) })
-            #expect(changed >= before.addingTimeInterval(-1))
-            #expect(try await client.checked(uri: "/v1/authorizations/\(market.grant)/revoke", method: .post, headers: bearer(market.agencyKey),
-                                             body: jsonBody(["reason": "terms breached"])).status == .ok)
-            let listed = try items(try await client.checked(uri: "/v1/authorizations", method: .get, headers: bearer(market.operatorKey)))
-            #expect(listed.first { ($0["id"] as? String)?.lowercased() == market.grant.uuidString.lowercased() }?["state_reason"] as? String
-                    == "terms breached")
+            #expect(answer(try await agency.suspendAuthorization(path: .init(id: grant), body: .json(.init(reason: "数据安全审查 security review")))) == "ok")
+            let seen = try await holder.getAuthorization(path: .init(id: grant)).ok.body.json
+            #expect(seen.state == .suspended && seen.stateReason == "数据安全审查 security review")
+            #expect(try #require(seen.stateChangedAt) >= before.addingTimeInterval(-1))
+            #expect(answer(try await agency.revokeAuthorization(path: .init(id: grant), body: .json(.init(reason: "terms breached")))) == "ok")
+            let listed = try await holder.listAuthorizations().ok.body.json.items
+            #expect(listed.first { $0.id == grant }?.stateReason == "terms breached")
         }
     }
 
     /// A demand's proposals come best first, equal scores by id.
     @Test func aDemandsProposalsAreListedBestFirst() async throws {
-        try await withAPI { market, client in
+        try await withAPI(live: true) { market, client in
             for (index, fields) in [["origin"], ["road_id", "speed"], ["road_id"], ["speed", "origin"], ["road_id", "origin", "speed"]].enumerated() {
                 var version = try market.productVersion()
                 version.title = "产品 \(index)"
@@ -250,12 +248,16 @@ import Testing
                                                                    by: .party(market.operatorParty.id))
                 try await market.store.list(product.id, by: .party(market.operatorParty.id))
             }
+            let demander = try ClientTests.pdx(client, market.demanderKey)
             for _ in 0..<3 {
                 let demand = try await market.demand(open: true)
                 #expect(try await market.store.matchDemand(demand).proposed.count >= 5)
-                let listed = try items(try await client.checked(uri: "/v1/demands/\(demand)/matches", method: .get, headers: bearer(market.demanderKey)))
-                let scores = listed.compactMap { $0["score"] as? Double }
-                #expect(scores.count == listed.count && scores == scores.sorted(by: >), "best first: \(scores)")
+                let listed = try await demander.listDemandMatches(path: .init(id: demand.uuidString.lowercased())).ok.body.json.items
+                let order = listed.map { ($0.score, $0.id) }
+                #expect(order.map(\.0) == order.map(\.0).sorted(by: >), "best first: \(order)")
+                for (earlier, later) in zip(order, order.dropFirst()) where earlier.0 == later.0 {
+                    #expect(earlier.1 < later.1, "equal scores by id")
+                }
             }
         }
     }
