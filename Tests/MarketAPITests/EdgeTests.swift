@@ -179,21 +179,19 @@ import Testing
     /// A webhook may not point at this machine, the link-local metadata service, a private network or
     /// the database: the API would make pdx call into places its users cannot reach.
     @Test func privateLoopbackAndLinkLocalAddressesAreRefused() async throws {
-        try await withAPI { market, client in
+        try await withAPI(live: true) { market, client in
+            let pdx = try ClientTests.pdx(client, market.demanderKey)
             for url in ["https://127.0.0.1/hook", "https://localhost/hook", "https://169.254.169.254/latest/meta-data", "https://10.1.2.3/hook",
                         "https://192.168.1.10/hook", "https://172.16.0.1/hook", "https://[::1]/hook", "https://[fe80::1]/hook", "https://[fd00::1]/hook",
                         "https://[::ffff:127.0.0.1]/hook", "https://0.0.0.0/hook", "https://2130706433/hook", "https://127.1/hook",
                         "https://100.64.0.1/hook", "https://203.0.113.7/hook", "https://[2001:db8::1]/hook", "https://224.0.0.1/hook",
                         "https://[64:ff9b::a9fe:a9fe]/hook"] {
-                let response = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
-                                                        body: jsonBody(["url": url]))
-                #expect(response.status == .badRequest, "\(url): \(String(buffer: response.body))")
-                #expect(try json(response)["field"] as? String == "url", "\(url)")
+                let refused = try await pdx.setWebhook(body: .json(.init(url: url)))
+                #expect(try refused.badRequest.body.applicationProblemJson.field == "url", "\(url): \(refused)")
             }
             #expect(try await market.store.webhook(of: market.demander.id) == nil)
-            let allowed = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
-                                                   body: jsonBody(["url": "https://1.1.1.1/hook"]))
-            #expect(allowed.status == .ok, "a public address is fine: \(String(buffer: allowed.body))")
+            let allowed = try await pdx.setWebhook(body: .json(.init(url: "https://1.1.1.1/hook")))
+            #expect(answer(allowed) == "ok", "a public address is fine: \(allowed)")
         }
     }
 }
