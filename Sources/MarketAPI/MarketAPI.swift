@@ -34,8 +34,7 @@ public struct APIContext: RequestContext {
         return encoder
     }
 
-    /// Answers a POST for the caller's party: decodes the body (an action without parameters may be posted
-    /// with none), runs `action`, and answers `status` with its result as JSON. `RequestTransaction` runs
+    /// Answers a POST for the caller's party: decodes the body (`RequestBody.decodePosted`), runs `action`, and answers `status` with its result as JSON. `RequestTransaction` runs
     /// all of it in the request's transaction, and keeps its Idempotency-Key.
     func post<Input: Decodable & Sendable, Output: Encodable & Sendable>(
         _ request: Request, as input: Input.Type, status: HTTPResponse.Status = .created, store: MarketStore,
@@ -43,7 +42,7 @@ public struct APIContext: RequestContext {
     ) async throws -> Response {
         let party = try requireParty()
         let body = Data(try await request.body.collect(upTo: maxUploadSize).readableBytesView)
-        let output = try await action(try RequestBody.decode(Input.self, from: body.isEmpty ? Data("{}".utf8) : body), party)
+        let output = try await action(try RequestBody.decodePosted(Input.self, from: body), party)
         var headers: HTTPFields = [.contentType: "application/json"]
         if let location = location(output) { headers[.location] = location }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try responseEncoder.encode(output))))
@@ -164,7 +163,7 @@ public enum MarketAPI {
         addDemandRoutes(v1, store: store)
         addOrderRoutes(v1, store: store)
         addAgencyRoutes(v1, store: store)
-        addWebhookRoutes(v1, store: store)
+        addWebhookRoutes(v1, store: store, policy: configuration.webhooks)
         return router
     }
 

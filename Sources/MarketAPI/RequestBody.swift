@@ -21,6 +21,12 @@ enum RequestBody {
         return decoder
     }()
 
+    /// A POST's or PUT's body: as `decode`, where no body at all reads as `{}` (an action without
+    /// parameters may be posted with none).
+    static func decodePosted<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
+        try decode(type, from: body.isEmpty ? Data("{}".utf8) : body)
+    }
+
     static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
         let parsed: Any
         do {

@@ -41,10 +41,12 @@ struct RequestTransaction: RouterMiddleware {
         }
     }
 
-    /// The URL of a `POST /v1/webhook`, checked; nil for any other request, or a body the handler refuses.
+    /// The URL of a `POST /v1/webhook`, checked; nil for any other request, or a body the handler refuses
+    /// (read by the same rule as the handler's, `decodePosted`, so that the two never disagree).
     private func checkedWebhook(_ request: Request, body: ByteBuffer) async throws -> PreparedWebhook? {
-        guard request.method == .post, request.uri.path == "/v1/webhook",
-              let setting = try? RequestBody.decode(WebhookBody.self, from: Data(body.readableBytesView)) else { return nil }
+        // Matched as the router matches it: by its non-empty path components (`/v1//webhook/` too).
+        guard request.method == .post, request.uri.path.split(separator: "/") == ["v1", "webhook"],
+              let setting = try? RequestBody.decodePosted(WebhookBody.self, from: Data(body.readableBytesView)) else { return nil }
         return PreparedWebhook(url: try await setting.url.asyncMap { try await store.checkWebhook($0, policy: webhooks) })
     }
 

@@ -4,18 +4,19 @@ import MarketStore
 
 extension MarketAPI {
     /// The caller's webhook: where events are delivered, and the secret that signs them.
-    static func addWebhookRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore) {
+    static func addWebhookRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore, policy: WebhookPolicy) {
         v1.get("webhook") { _, context -> WebhookBody in
             let party = try context.requireParty()
             return WebhookBody(url: try await store.webhook(of: party.id)?.url, secret: nil)
         }
         v1.post("webhook") { request, context -> Response in
             // The URL's host was resolved and checked before the transaction opened (RequestTransaction).
-            try await context.post(request, as: WebhookBody.self, status: .ok, store: store) { _, party in
-                guard let prepared = PreparedWebhook.current else {
-                    throw Problem(.internalServerError, code: "internal", detail: "the webhook URL was not checked before the transaction")
+            // (Should a request reach here unchecked, it is checked now, inside the transaction: slower, never wrong.)
+            try await context.post(request, as: WebhookBody.self, status: .ok, store: store) { body, party in
+                let url = if let prepared = PreparedWebhook.current { prepared.url } else {
+                    try await body.url.asyncMap { try await store.checkWebhook($0, policy: policy) }
                 }
-                return WebhookBody(url: prepared.url?.url, secret: try await store.setWebhook(party: party.id, url: prepared.url, by: .party(party.id)))
+                return WebhookBody(url: url?.url, secret: try await store.setWebhook(party: party.id, url: url, by: .party(party.id)))
             }
         }
         v1.post("webhook/rotate") { request, context -> Response in

@@ -181,6 +181,18 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             let rotated = try #require(try await pdx.rotateWebhookSecret().ok.body.json.secret)
             #expect(rotated != secret && rotated.count == secret.count)
             #expect(try await market.store.webhook(of: market.demander.id)?.secret == rotated)
+            // A POST with no body at all reads as `{}` in the handler and before the transaction alike.
+            let bare = try await client.checked(uri: "/v1/webhook", method: .post, headers: [.authorization: "Bearer \(market.demanderKey)"])
+            #expect(bare.status == .ok, "\(String(buffer: bare.body))")
+            #expect(try await market.store.webhook(of: market.demander.id) == nil, "no URL: deliveries off")
+            // The same route spelled with a trailing or a doubled slash (which the router accepts, the contract
+            // does not name) is checked the same way.
+            for path in ["/v1/webhook/", "/v1//webhook"] {
+                let spelled = try await client.execute(uri: path, method: .post, headers: bearer(market.demanderKey),
+                                                       body: jsonBody(["url": "https://10.0.0.1/hook"]))
+                #expect(try spelled.status == .badRequest && (json(spelled)["field"] as? String) == "url", "\(path)")
+            }
+            _ = try await pdx.setWebhook(body: .json(.init(url: "https://hooks.example.com/pdx"))).ok
             // What the typed client does not send: an explicit null (it leaves the key out).
             let off = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
                                                body: ByteBuffer(string: #"{"url": null}"#))
