@@ -8,7 +8,7 @@ extension MarketAPI {
     /// authorizations they hold.
     static func addAgencyRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore) {
         v1.post("resources") { request, context -> Response in
-            try await context.post(request, as: NewResourceBody.self, store: store,
+            try await context.post(request, as: NewResourceBody.self,
                                    location: { (resource: ResourceBody) in "/v1/resources/\(resource.id.uuidString.lowercased())" }) { body, party in
                 guard party.kind == .agency else { throw Problem.forbidden("only agencies register data resources") }
                 return ResourceBody(try await store.registerResource(try body.resource(), agency: party.id, by: .party(party.id)))
@@ -26,7 +26,7 @@ extension MarketAPI {
             return ResourceBody(resource)
         }
         v1.post("authorizations") { request, context -> Response in
-            try await context.post(request, as: NewAuthorizationBody.self, store: store,
+            try await context.post(request, as: NewAuthorizationBody.self,
                                    location: { (grant: AuthorizationBody) in "/v1/authorizations/\(grant.id.uuidString.lowercased())" }) { body, party in
                 guard party.kind == .agency else { throw Problem.forbidden("only agencies grant authorizations") }
                 // An unknown party and a party of another kind are the same mistake; a database error stays one (503).
@@ -52,7 +52,7 @@ extension MarketAPI {
         // Only the granting agency changes an authorization; suspending and revoking need a reason.
         for (action, next) in [("suspend", AuthorizationState.suspended), ("reinstate", .active), ("revoke", .revoked)] {
             v1.post("authorizations/:id/\(action)") { request, context -> Response in
-                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                try await context.post(request, as: Reason.self, status: .ok) { body, party in
                     let id = try context.id("id")
                     let grant = try await store.authorization(id)
                     guard grant.agencyID == party.id else {

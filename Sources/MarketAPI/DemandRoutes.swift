@@ -7,7 +7,7 @@ extension MarketAPI {
     /// Demanders' (and operators') demand requests and the matches proposed for them.
     static func addDemandRoutes(_ v1: RouterGroup<APIContext>, store: MarketStore) {
         v1.post("demands") { request, context -> Response in
-            try await context.post(request, as: NewDemandBody.self, store: store, location: { (demand: DemandBody) in "/v1/demands/\(demand.id.uuidString.lowercased())" }) { body, party in
+            try await context.post(request, as: NewDemandBody.self, location: { (demand: DemandBody) in "/v1/demands/\(demand.id.uuidString.lowercased())" }) { body, party in
                 guard party.kind == .demander || party.kind == .operator else {
                     throw Problem.forbidden("only demanders and operators post demands")
                 }
@@ -28,7 +28,7 @@ extension MarketAPI {
         }
         // A draft is replaced as a whole; with `"open": true` it is opened too.
         v1.put("demands/:id") { request, context -> Response in
-            try await context.put(request, as: NewDemandBody.self, store: store) { body, party in
+            try await context.put(request, as: NewDemandBody.self) { body, party in
                 let demand = try await context.ownDemand(store)
                 try await store.updateDraftDemand(demand.id, with: try body.request(), by: .party(party.id))
                 if body.open == true { try await store.changeDemand(demand.id, to: .open, by: .party(party.id)) }
@@ -41,7 +41,7 @@ extension MarketAPI {
         }
         for (action, next) in [("open", DemandState.open), ("cancel", .cancelled)] {
             v1.post("demands/:id/\(action)") { request, context -> Response in
-                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                try await context.post(request, as: Reason.self, status: .ok) { body, party in
                     let demand = try await context.ownDemand(store)
                     try await store.changeDemand(demand.id, to: next, by: .party(party.id), reason: body.reason)
                     return DemandBody(try await store.demand(demand.id))
@@ -49,13 +49,13 @@ extension MarketAPI {
             }
         }
         v1.post("demands/:id/matches/:match/accept") { request, context -> Response in
-            try await context.post(request, as: Reason.self, store: store, location: { (order: OrderBody) in "/v1/orders/\(order.id.uuidString.lowercased())" }) { _, party in
+            try await context.post(request, as: Reason.self, location: { (order: OrderBody) in "/v1/orders/\(order.id.uuidString.lowercased())" }) { _, party in
                 let match = try await context.ownMatch(store)
                 return OrderBody(try await store.accept(match: match, buyer: party.id, by: .party(party.id)))
             }
         }
         v1.post("demands/:id/matches/:match/decline") { request, context -> Response in
-            try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+            try await context.post(request, as: Reason.self, status: .ok) { body, party in
                 let match = try await context.ownMatch(store)
                 try await store.decline(match: match, buyer: party.id, reason: body.reason, by: .party(party.id))
                 return Status(status: "declined")

@@ -37,7 +37,7 @@ public struct APIContext: RequestContext {
     /// Answers a POST for the caller's party: decodes the body (`RequestBody.decodePosted`), runs `action`, and answers `status` with its result as JSON. `RequestTransaction` runs
     /// all of it in the request's transaction, and keeps its Idempotency-Key.
     func post<Input: Decodable & Sendable, Output: Encodable & Sendable>(
-        _ request: Request, as input: Input.Type, status: HTTPResponse.Status = .created, store: MarketStore,
+        _ request: Request, as input: Input.Type, status: HTTPResponse.Status = .created,
         location: (Output) -> String? = { _ in nil }, _ action: (Input, Party) async throws -> Output
     ) async throws -> Response {
         let party = try requireParty()
@@ -51,9 +51,9 @@ public struct APIContext: RequestContext {
     /// Answers a PUT for the caller's party: the body decoded, `action` run, its result as JSON (200), all in
     /// the request's transaction (`RequestTransaction`).
     func put<Input: Decodable & Sendable, Output: Encodable & Sendable>(
-        _ request: Request, as input: Input.Type, store: MarketStore, _ action: (Input, Party) async throws -> Output
+        _ request: Request, as input: Input.Type, _ action: (Input, Party) async throws -> Output
     ) async throws -> Response {
-        try await post(request, as: input, status: .ok, store: store, action)
+        try await post(request, as: input, status: .ok, action)
     }
 
     /// The path parameter `name` as a UUID, or a 400 naming it.

@@ -20,7 +20,7 @@ extension MarketAPI {
         ]
         for (action, next, bySeller) in moves {
             v1.post("orders/:id/\(action)") { request, context -> Response in
-                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                try await context.post(request, as: Reason.self, status: .ok) { body, party in
                     let (order, seller) = try await context.ownOrder(store)
                     guard (bySeller ? seller : order.buyerID) == party.id else {
                         throw Problem.forbidden(bySeller ? "only the product's operator may \(action) an order" : "only the buyer may \(action) an order")

@@ -28,7 +28,7 @@ extension MarketAPI {
             return json(ByteBuffer(bytes: try context.responseEncoder.encode(ProductBody(product))))
         }
         v1.post("products") { request, context -> Response in
-            try await context.post(request, as: NewProductBody.self, store: store,
+            try await context.post(request, as: NewProductBody.self,
                                    location: { (product: ProductBody) in "/v1/products/\(product.id.uuidString.lowercased())" }) { body, party in
                 guard party.kind == .operator else { throw Problem.forbidden("only operators create products") }
                 return ProductBody(try await store.createProduct(try body.content.version(), operator: party.id, authorization: body.authorizationId,
@@ -38,7 +38,7 @@ extension MarketAPI {
         // A draft is edited in place; a listed or suspended product gets a new version (unless nothing changed).
         // A rise in price is announced (`pending_version`) and takes effect after the notice period.
         v1.put("products/:id") { request, context -> Response in
-            try await context.put(request, as: ProductContent.self, store: store) { content, party in
+            try await context.put(request, as: ProductContent.self) { content, party in
                 let product = try await context.ownProduct(store)
                 let version = try content.version()
                 if product.state == .draft {
@@ -51,7 +51,7 @@ extension MarketAPI {
         }
         for (action, next) in [("list", ProductState.listed), ("suspend", .suspended), ("delist", .delisted)] {
             v1.post("products/:id/\(action)") { request, context -> Response in
-                try await context.post(request, as: Reason.self, status: .ok, store: store) { body, party in
+                try await context.post(request, as: Reason.self, status: .ok) { body, party in
                     let product = try await context.ownProduct(store)
                     if next == .listed { try await store.list(product.id, by: .party(party.id)) } else {
                         try await store.changeProduct(product.id, to: next, reason: body.reason, by: .party(party.id))
