@@ -45,7 +45,7 @@ public struct APIServer: Sendable {
         let cache = options.catalogueCache > 0 ? try CatalogueCache(database: connection, capacity: options.catalogueCache, logger: logger) : nil
         let configuration = APIConfiguration(rateLimit: options.rateLimit, webhooks: options.webhooks, metrics: options.metrics, catalogueCache: cache)
         store = MarketStore(pool: pool)
-        let application = MarketAPI.application(store: store, configuration: configuration, host: options.host, port: options.port,
+        let application = try MarketAPI.application(store: store, configuration: configuration, host: options.host, port: options.port,
                                                 logger: logger, onListening: onListening)
         services = [.init(service: pool)] + (cache.map { [.init(service: $0)] } ?? [])
             + [.init(service: application, successTerminationBehavior: .gracefullyShutdownGroup)]

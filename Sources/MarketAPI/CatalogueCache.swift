@@ -1,11 +1,11 @@
 import Foundation
-import Hummingbird
+import PDXAPITypes
 public import Logging
 public import Postgres
 public import ServiceLifecycle
 import Synchronization
 
-/// Listed products' JSON, kept in memory for `GET /v1/products/{id}` and dropped when the catalogue
+/// Listed products as the API answers them, kept in memory for `GET /v1/products/{id}` and dropped when the catalogue
 /// changes: every change is announced on `pdx_catalogue` when it commits (sql/0012), and this service
 /// listens. It serves only while it is listening: before the first `LISTEN`, and from a reconnect until
 /// `LISTEN` is in effect again, every read goes to the database, and a reconnect empties it (what was
@@ -19,7 +19,7 @@ public final class CatalogueCache: Service, Sendable {
     private let state = Mutex(State())
 
     private struct State {
-        var entries: [UUID: (body: ByteBuffer, stored: ContinuousClock.Instant)] = [:]
+        var entries: [UUID: (product: Components.Schemas.Product, stored: ContinuousClock.Instant)] = [:]
         /// Moves on every invalidation: a read that started before one may not store what it read.
         var generation: UInt64 = 0
         var listening = false
@@ -52,11 +52,11 @@ public final class CatalogueCache: Service, Sendable {
         reset(listening: false)
     }
 
-    /// The cached body, while listening and fresh.
-    func body(of id: UUID, now: ContinuousClock.Instant = .now) -> ByteBuffer? {
+    /// The cached product, while listening and fresh.
+    func product(_ id: UUID, now: ContinuousClock.Instant = .now) -> Components.Schemas.Product? {
         state.withLock { state in
             guard state.listening, let entry = state.entries[id], now - entry.stored < maximumAge else { return nil }
-            return entry.body
+            return entry.product
         }
     }
 
@@ -65,15 +65,15 @@ public final class CatalogueCache: Service, Sendable {
         state.withLock { $0.listening ? $0.generation : nil }
     }
 
-    /// Keeps `body` unless the catalogue changed since `generation` (the read may be stale) or the cache is full.
-    func store(_ body: ByteBuffer, of id: UUID, readAt generation: UInt64, now: ContinuousClock.Instant = .now) {
+    /// Keeps `product` unless the catalogue changed since `generation` (the read may be stale) or the cache is full.
+    func store(_ product: Components.Schemas.Product, of id: UUID, readAt generation: UInt64, now: ContinuousClock.Instant = .now) {
         state.withLock { state in
             guard state.listening, state.generation == generation else { return }
             if state.entries.count >= capacity, state.entries[id] == nil {
                 state.entries = state.entries.filter { now - $0.value.stored < maximumAge }
                 guard state.entries.count < capacity else { return }
             }
-            state.entries[id] = (body, now)
+            state.entries[id] = (product, now)
         }
     }
 

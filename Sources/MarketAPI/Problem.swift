@@ -3,6 +3,7 @@ public import Hummingbird
 import Logging
 import Market
 import MarketStore
+import OpenAPIRuntime
 import Postgres
 
 /// An error as the API answers it: `application/problem+json` (RFC 9457) with a stable `code`, and the
@@ -56,6 +57,17 @@ public struct Problem: HTTPResponseError, Sendable {
         switch error {
         case let problem as Problem:
             return problem
+        case let error as ServerError:
+            // The generated server wraps what decoding, a handler or encoding threw. A query parameter that
+            // did not decode is not named by its error: the contract's rules find it.
+            if error.operationInput == nil, let explained = ContractRules.explainQuery(operationID: error.operationID, path: error.request.path) {
+                return from(explained)
+            }
+            if let problem = from(error.underlyingError) { return problem }
+            // Its own refusals (a parameter that does not decode, a body of another content type, an Accept
+            // it cannot satisfy) carry a 4xx status and a description.
+            guard error.httpStatus.code < 500 || error.operationInput == nil else { return nil }
+            return Problem(.badRequest, code: "invalid_input", detail: error.causeDescription)
         case let error as MarketInputError:
             return Problem(.badRequest, code: "invalid_input", detail: "\(error.field) \(error.rule)", field: error.field, rule: error.rule)
         case let error as PolicyViolation:
@@ -107,6 +119,10 @@ public struct Problem: HTTPResponseError, Sendable {
         case .typeMismatch(let type, let context): return (path(context.codingPath), "must be \(Self.kind(type))")
         case .valueNotFound(let type, let context): return (path(context.codingPath), "must be \(Self.kind(type)), not null")
         case .dataCorrupted(let context):
+            // A string outside an enum: say which values are allowed.
+            if let key = context.codingPath.last(where: { $0.intValue == nil }), let allowed = ContractRules.bodyEnums[key.stringValue] {
+                return (path(context.codingPath), "must be one of \(allowed.joined(separator: ", "))")
+            }
             return (path(context.codingPath), context.codingPath.isEmpty ? "the body is not valid JSON" : context.debugDescription)
         @unknown default: return ("", "the body does not decode")
         }

@@ -2,32 +2,16 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import Market
+import OpenAPIRuntime
 
-/// Reading a request's JSON body. Text that is not JSON is `malformed_json`; valid JSON that breaks a
-/// field's rule (a wrong type, a number out of range, an impossible date, U+0000 in a string) is
-/// `invalid_input` naming the field, as every other rule of the input is.
+/// What the generated server's decoding cannot say by itself about a request's JSON body. Text that is
+/// not JSON is `malformed_json`; valid JSON that breaks a field's rule (a wrong type, a number out of
+/// range, an impossible date, U+0000 in a string) is `invalid_input` naming the field, as every other rule
+/// of the input is. `RequestTransaction` checks the body before the handler decodes it, and explains
+/// decoding errors that lost their field.
 enum RequestBody {
-    /// snake_case keys; times as RFC 3339 with a real calendar date (`2027-02-30` is refused, not rolled over).
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let date = RFC3339.date(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "must be an RFC 3339 time such as 2027-03-01T00:00:00Z, with a real date"))
-            }
-            return date
-        }
-        return decoder
-    }()
-
-    /// A POST's or PUT's body: as `decode`, where no body at all reads as `{}` (an action without
-    /// parameters may be posted with none).
-    static func decodePosted<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
-        try decode(type, from: body.isEmpty ? Data("{}".utf8) : body)
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, from body: Data) throws -> T {
+    /// The body parsed, or `malformed_json`; U+0000 anywhere is refused naming the field (no column can hold it).
+    static func check(_ body: Data) throws -> Any {
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
@@ -35,11 +19,41 @@ enum RequestBody {
             throw Problem(.badRequest, code: "malformed_json", detail: "the body is not valid JSON")
         }
         if let field = nulField(parsed, path: "") { throw MarketInputError.nulCharacter(field) }
-        do {
-            return try decoder.decode(type, from: body)
-        } catch let error as DecodingError {
-            let (field, rule) = Problem.describe(error)
-            throw MarketInputError(field: field.isEmpty ? "body" : field, rule: rule)
+        return parsed
+    }
+
+    /// The field a decoding error of `body` was about, when the decoder did not say: Foundation reports a
+    /// number that does not fit 64 bits (`1.5`, `1e20`) as invalid JSON without its key, and a time the
+    /// contract's transcoder refused comes without its path. Nil when `error` is neither.
+    static func explain(_ error: any Error, body: Any) -> MarketInputError? {
+        if let time = error as? InvalidTime {
+            return MarketInputError(field: field(in: body, path: "") { ($0 as? String) == time.text } ?? "body", rule: InvalidTime.rule)
+        }
+        if case .dataCorrupted(let context) = error as? DecodingError, context.codingPath.isEmpty,
+           let field = field(in: body, path: "", where: { value in
+               guard let number = value as? NSNumber, !(value is Bool) else { return false }
+               return Int64(exactly: number.doubleValue) == nil || number.doubleValue.rounded() != number.doubleValue
+           }) {
+            return MarketInputError(field: field, rule: "must be a whole number")
+        }
+        return nil
+    }
+
+    /// The path of the first value (depth first, keys in order) that `matches`, in the API's names (`regions[2]`).
+    static func field(in value: Any, path: String, where matches: (Any) -> Bool) -> String? {
+        switch value {
+        case let object as [String: Any]:
+            for (key, member) in object.sorted(by: { $0.key < $1.key }) {
+                if let found = field(in: member, path: path.isEmpty ? key : "\(path).\(key)", where: matches) { return found }
+            }
+            return nil
+        case let array as [Any]:
+            for (index, element) in array.enumerated() {
+                if let found = field(in: element, path: "\(path)[\(index)]", where: matches) { return found }
+            }
+            return nil
+        default:
+            return matches(value) ? (path.isEmpty ? "body" : path) : nil
         }
     }
 
@@ -66,18 +80,23 @@ enum RequestBody {
     }
 }
 
-/// A whole-number field of a request body. Foundation's decoder reports a number that does not fit 64
-/// bits (`1.5`, `1e20`) without the key it was under; decoded through this, the error names the field.
-@propertyWrapper
-struct WholeNumber: Decodable, Sendable, Equatable {
-    var wrappedValue: Int64
-
-    init(from decoder: any Decoder) throws {
-        guard let value = try? decoder.singleValueContainer().decode(Int64.self) else {
-            throw DecodingError.typeMismatch(Int64.self, .init(codingPath: decoder.codingPath, debugDescription: "must be a whole number"))
-        }
-        wrappedValue = value
+/// Times as the contract's `date-time`: RFC 3339 with a real calendar date (`2027-02-30` is refused, not
+/// rolled over); written without fractions of a second, in UTC.
+struct StrictDates: DateTranscoder {
+    func encode(_ date: Date) throws -> String {
+        date.formatted(.iso8601)
     }
+
+    func decode(_ text: String) throws -> Date {
+        guard let date = RFC3339.date(text) else { throw InvalidTime(text: text) }
+        return date
+    }
+}
+
+/// A time `StrictDates` refused; `RequestBody.explain` finds its field.
+struct InvalidTime: Error {
+    static let rule = "must be an RFC 3339 time such as 2027-03-01T00:00:00Z, with a real date"
+    var text: String
 }
 
 /// RFC 3339 times (`2027-03-01T08:00:00Z`, `2027-03-01T16:00:00.5+08:00`), strictly: every field within

@@ -3,6 +3,8 @@ import Hummingbird
 import HTTPTypes
 import Market
 import MarketStore
+import OpenAPIRuntime
+import PDXAPITypes
 
 /// One request, one transaction: every POST and PUT under `/v1` runs its handler inside one database
 /// transaction that every store call joins, so a request's writes, audit events and jobs commit together
@@ -18,22 +20,39 @@ struct RequestTransaction: RouterMiddleware {
     let webhooks: WebhookPolicy
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
-        // Without a party the handler answers 401 before touching the database.
-        guard request.method == .post || request.method == .put, let party = context.party else { return try await next(request, context) }
-        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        guard request.method == .post || request.method == .put, request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
+        // Every POST and PUT of the contract needs a key (Authenticate refuses none without one); its body is
+        // read only for a party, and at most 1 MiB of it.
+        guard let party = context.party else { throw Problem.unauthorized }
+        // Every body of the contract is JSON; one declared as anything else is refused before it is read.
+        if let type = request.headers[.contentType], !Self.isJSON(type) {
+            throw MarketInputError(field: "Content-Type", rule: "must be application/json")
+        }
+        let collected = try await request.body.collect(upTo: context.maxUploadSize)
+        // No body at all reads as {}: an action without parameters may be posted with none.
+        let body = collected.readableBytes == 0 ? ByteBuffer(string: "{}") : collected
+        let data = Data(body.readableBytesView)
+        let parsed = try RequestBody.check(data)
         let key = try request.method == .post ? request.headers[.idempotencyKey].map { key throws(MarketInputError) in
-            try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: Data(body.readableBytesView))
+            try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: data)
         } : nil
-        let webhook = try await checkedWebhook(request, body: body)
-        let outcome = try await withoutActuallyEscaping(next) { next in
-            let handler = Handler(next: next)
-            return try await PreparedWebhook.$current.withValue(webhook) {
-                try await store.withRequestTransaction(idempotency: key) {
-                    var attempt = request
-                    attempt.body = Hummingbird.RequestBody(buffer: body)
-                    return try await Self.stored(try await handler.next(attempt, context))
+        let webhook = try await checkedWebhook(request, body: data)
+        let outcome: MarketStore.RequestOutcome
+        do {
+            outcome = try await withoutActuallyEscaping(next) { next in
+                let handler = Handler(next: next)
+                return try await PreparedWebhook.$current.withValue(webhook) {
+                    try await store.withRequestTransaction(idempotency: key) {
+                        var attempt = request
+                        attempt.body = Hummingbird.RequestBody(buffer: body)
+                        return try await Self.stored(try await handler.next(attempt, context))
+                    }
                 }
             }
+        } catch let error as ServerError {
+            // The generated server's decoding lost the field of some errors; the body still knows it.
+            if let explained = RequestBody.explain(error.underlyingError, body: parsed) { throw explained }
+            throw error
         }
         switch outcome {
         case .performed(let response): return Self.response(response, replayed: false)
@@ -41,12 +60,16 @@ struct RequestTransaction: RouterMiddleware {
         }
     }
 
-    /// The URL of a `POST /v1/webhook`, checked; nil for any other request, or a body the handler refuses
-    /// (read by the same rule as the handler's, `decodePosted`, so that the two never disagree).
-    private func checkedWebhook(_ request: Request, body: ByteBuffer) async throws -> PreparedWebhook? {
+    /// `application/json`, with or without parameters (`; charset=utf-8`).
+    static func isJSON(_ contentType: String) -> Bool {
+        (contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+    }
+
+    /// The URL of a `POST /v1/webhook`, checked; nil for any other request, or a body the handler refuses.
+    private func checkedWebhook(_ request: Request, body: Data) async throws -> PreparedWebhook? {
         // Matched as the router matches it: by its non-empty path components (`/v1//webhook/` too).
         guard request.method == .post, request.uri.path.split(separator: "/") == ["v1", "webhook"],
-              let setting = try? RequestBody.decodePosted(WebhookBody.self, from: Data(body.readableBytesView)) else { return nil }
+              let setting = try? JSONDecoder().decode(Components.Schemas.WebhookSetting.self, from: body) else { return nil }
         return PreparedWebhook(url: try await setting.url.asyncMap { try await store.checkWebhook($0, policy: webhooks) })
     }
 
@@ -57,6 +80,8 @@ struct RequestTransaction: RouterMiddleware {
 
     /// A response as recorded for its key: status, the headers a retry needs, and the whole body.
     static func stored(_ response: Response) async throws -> StoredResponse {
+        // Handlers throw their refusals; a refusal returned as a response would otherwise commit.
+        guard response.status.code < 400 else { throw ContractMismatch(description: "a handler returned \(response.status) instead of throwing") }
         let collected = Collected()
         try await response.body.write(CollectingWriter(into: collected))
         var headers: [String: String] = [:]

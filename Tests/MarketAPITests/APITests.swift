@@ -72,7 +72,7 @@ func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil
                                    operatorKey: try await key(operatorParty), agencyKey: try await key(agency),
                                    otherOperatorKey: try await key(otherOperator), otherAgencyKey: try await key(otherAgency), product: product.id,
                                    resource: resource.id, grant: grant.id, cache: api.catalogueCache)
-            let app = Application(router: MarketAPI.router(store: store, configuration: api), logger: logger)
+            let app = Application(router: try MarketAPI.router(store: store, configuration: api), logger: logger)
             try await app.test(live ? .live : .router) { client in try await body(market, client) }
             await pool.close()
         } catch {
@@ -260,10 +260,13 @@ func answer(_ output: some Any) -> String {
             let welfare = try await demander.quoteProduct(path: .init(id: product), query: .init(quantity: 1_000, purpose: .publicWelfare))
             #expect(try welfare.ok.body.json.amountFen == 0, "public welfare is free")
             // What the typed client cannot send: a quantity of 0 and an unknown purpose.
-            let badQuote = try await client.checked(uri: "/v1/products/\(product)/quote?quantity=0&purpose=x", method: .get,
-                                                    headers: bearer(market.demanderKey))
-            #expect(badQuote.status == .badRequest)
-            #expect(try json(badQuote)["field"] as? String == "quantity")
+            for (query, field) in [("quantity=0&purpose=public_welfare", "quantity"), ("quantity=1&purpose=x", "purpose"),
+                                   ("quantity=1.5&purpose=public_welfare", "quantity"), ("purpose=public_welfare", "quantity")] {
+                let badQuote = try await client.checked(uri: "/v1/products/\(product)/quote?\(query)", method: .get,
+                                                        headers: bearer(market.demanderKey))
+                #expect(badQuote.status == .badRequest, "\(query)")
+                #expect(try json(badQuote)["field"] as? String == field, "\(query)")
+            }
 
             let demand = try await demander.postDemand(body: .json(newDemand())).created.body.json.id
             let demandID = try #require(UUID(uuidString: demand))

@@ -107,10 +107,27 @@ import Testing
             try await expectField("expires_at", "2027-13-01T00:00:00Z")
             try await expectField("regions", "310000")
             try await expectField("open", "yes")
+            try await expectField("purpose", "charity")
+            try await expectField("delivery_modes", ["api", "fax"], field: "delivery_modes[1]")
+            try await expectField("budget_fen", 2.5)
             let malformed = try await client.checked(uri: "/v1/demands", method: .post, headers: bearer(market.demanderKey),
                                                      body: ByteBuffer(string: #"{"title": "#))
             #expect(try malformed.status == .badRequest && (json(malformed)["code"] as? String) == "malformed_json")
             #expect(try await market.store.demands(of: market.demander.id).isEmpty, "nothing was posted")
+            func with(_ name: HTTPField.Name, _ value: String) -> HTTPFields {
+                var headers = bearer(market.demanderKey)
+                headers[name] = value
+                return headers
+            }
+            // A body declared as something other than JSON is refused by its header, whatever it holds.
+            let typed = try await client.checked(uri: "/v1/demands", method: .post,
+                                                 headers: with(.contentType, "text/plain"), body: jsonBody(market.demandBody()))
+            #expect(try typed.status == .badRequest && (json(typed)["field"] as? String) == "Content-Type", "\(String(buffer: typed.body))")
+            let charset = try await client.checked(uri: "/v1/demands", method: .post,
+                                                   headers: with(.contentType, "application/json; charset=utf-8"),
+                                                   body: jsonBody(market.demandBody()))
+            #expect(charset.status == .created, "a charset parameter is fine: \(String(buffer: charset.body))")
+            #expect(try await market.store.demands(of: market.demander.id).count == 1, "only the well-formed demand was posted")
 
             let webhook = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
                                                    body: jsonBody(["url": "https://exa mple.com/hook"]))

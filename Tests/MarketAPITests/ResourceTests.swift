@@ -276,7 +276,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
         var connection = PostgresConfiguration(connectionString: "postgresql://pdx@127.0.0.1:1/pdx", connectTimeout: .seconds(1))
         connection.applicationName = "unreachable"
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: 2, acquireTimeout: .seconds(2)), logger: logger)
-        let app = Application(router: MarketAPI.router(store: MarketStore(pool: pool), configuration: APIConfiguration(rateLimit: nil)), logger: logger)
+        let app = Application(router: try MarketAPI.router(store: MarketStore(pool: pool), configuration: APIConfiguration(rateLimit: nil)), logger: logger)
         try await app.test(.router) { client in
             #expect(try await client.checked(uri: "/healthz", method: .get).status == .ok)
             for (uri, headers) in [("/readyz", HTTPFields()), ("/v1/products", HTTPFields()),
@@ -319,7 +319,10 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
     @Test func aReadThatRacedAChangeIsNotKept() throws {
         let cache = try CatalogueCache(database: PostgresConfiguration(connectionString: "postgresql://pdx@127.0.0.1:1/pdx"), logger: Logger(label: "test"))
         #expect(cache.generation() == nil, "not listening yet: nothing is cached")
-        cache.store(ByteBuffer(string: "{}"), of: UUID(), readAt: 0)
+        let product = Components.Schemas.Product(
+            id: UUID().uuidString.lowercased(), state: .listed, version: 1, operatorId: "", authorizationId: "", title: "t", description: "",
+            sector: "s", regions: [], scenarios: [], tags: [], fields: [], deliveryModes: [], chargeUnit: .call, listPriceFen: 0)
+        cache.store(product, of: UUID(), readAt: 0)
         #expect(cache.count == 0)
     }
 }
