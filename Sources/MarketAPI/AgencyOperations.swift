@@ -14,10 +14,9 @@ extension Handlers {
     }
 
     func listResources(_ input: Operations.ListResources.Input) async throws -> Operations.ListResources.Output {
-        let party = try Caller.required()
-        let (after, limit) = try page(after: input.query.after, limit: input.query.limit)
-        let resources = try await store.resources(of: party.id, after: after, limit: limit)
-        return .ok(.init(body: .json(.init(items: try resources.map(Components.Schemas.Resource.init), next: next(resources, limit: limit, id: \.id)))))
+        let (items, next) = try await ownPage(after: input.query.after, limit: input.query.limit, store.resources(of:after:limit:), id: \.id,
+                                              as: Components.Schemas.Resource.init)
+        return .ok(.init(body: .json(.init(items: items, next: next))))
     }
 
     func getResource(_ input: Operations.GetResource.Input) async throws -> Operations.GetResource.Output {
@@ -42,10 +41,9 @@ extension Handlers {
     }
 
     func listAuthorizations(_ input: Operations.ListAuthorizations.Input) async throws -> Operations.ListAuthorizations.Output {
-        let party = try Caller.required()
-        let (after, limit) = try page(after: input.query.after, limit: input.query.limit)
-        let grants = try await store.authorizations(of: party.id, after: after, limit: limit)
-        return .ok(.init(body: .json(.init(items: try grants.map(Components.Schemas.Authorization.init), next: next(grants, limit: limit, id: \.id)))))
+        let (items, next) = try await ownPage(after: input.query.after, limit: input.query.limit, store.authorizations(of:after:limit:), id: \.id,
+                                              as: Components.Schemas.Authorization.init)
+        return .ok(.init(body: .json(.init(items: items, next: next))))
     }
 
     func getAuthorization(_ input: Operations.GetAuthorization.Input) async throws -> Operations.GetAuthorization.Output {

@@ -18,10 +18,9 @@ extension Handlers {
     }
 
     func listDemands(_ input: Operations.ListDemands.Input) async throws -> Operations.ListDemands.Output {
-        let party = try Caller.required()
-        let (after, limit) = try page(after: input.query.after, limit: input.query.limit)
-        let demands = try await store.demands(of: party.id, after: after, limit: limit)
-        return .ok(.init(body: .json(.init(items: try demands.map(Components.Schemas.Demand.init), next: next(demands, limit: limit, id: \.id)))))
+        let (items, next) = try await ownPage(after: input.query.after, limit: input.query.limit, store.demands(of:after:limit:), id: \.id,
+                                              as: Components.Schemas.Demand.init)
+        return .ok(.init(body: .json(.init(items: items, next: next))))
     }
 
     func getDemand(_ input: Operations.GetDemand.Input) async throws -> Operations.GetDemand.Output {

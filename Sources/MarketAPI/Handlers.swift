@@ -77,6 +77,17 @@ func page(after: String?, limit: Int?) throws(MarketInputError) -> (after: UUID?
     return (cursor, limit ?? 50)
 }
 
+extension Handlers {
+    /// A page of the caller's own rows (`?after=&limit=`), as the contract's items and the cursor after them.
+    func ownPage<Row, Item>(after: String?, limit: Int?, _ read: (UUID, UUID?, Int) async throws -> [Row],
+                            id: (Row) -> UUID, as item: (Row) throws -> Item) async throws -> (items: [Item], next: String?) {
+        let party = try Caller.required()
+        let (after, limit) = try page(after: after, limit: limit)
+        let rows = try await read(party.id, after, limit)
+        return (try rows.map(item), next(rows, limit: limit, id: id))
+    }
+}
+
 /// The cursor after a page of `limit` asked: a full page may have more after its last item; nil at the end.
 func next<Item>(_ items: [Item], limit: Int, id: (Item) -> UUID) -> String? {
     items.count == limit ? items.last.map { id($0).lowercased } : nil

@@ -7,10 +7,9 @@ import PDXAPITypes
 /// delivers; the buyer cancels and confirms completion.
 extension Handlers {
     func listOrders(_ input: Operations.ListOrders.Input) async throws -> Operations.ListOrders.Output {
-        let party = try Caller.required()
-        let (after, limit) = try page(after: input.query.after, limit: input.query.limit)
-        let orders = try await store.orders(of: party.id, after: after, limit: limit)
-        return .ok(.init(body: .json(.init(items: try orders.map(Components.Schemas.Order.init), next: next(orders, limit: limit, id: \.id)))))
+        let (items, next) = try await ownPage(after: input.query.after, limit: input.query.limit, store.orders(of:after:limit:), id: \.id,
+                                              as: Components.Schemas.Order.init)
+        return .ok(.init(body: .json(.init(items: items, next: next))))
     }
 
     func getOrder(_ input: Operations.GetOrder.Input) async throws -> Operations.GetOrder.Output {

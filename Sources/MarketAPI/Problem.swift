@@ -146,11 +146,13 @@ struct ProblemMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
+            // The generated server's wrapper describes the whole request (its decoded input among it): log the cause.
+            let cause = (error as? ServerError).map { "\($0.operationID): \($0.underlyingError)" } ?? "\(error)"
             if let problem = Problem.from(error) {
-                if problem.status == .serviceUnavailable { context.logger.warning("database unavailable", metadata: ["error": "\(error)"]) }
+                if problem.status == .serviceUnavailable { context.logger.warning("database unavailable", metadata: ["error": "\(cause)"]) }
                 throw problem
             }
-            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            context.logger.error("request failed", metadata: ["error": "\(cause)"])
             throw Problem(.internalServerError, code: "internal", detail: "the server failed; the log has the request id \(context.id)")
         }
     }

@@ -43,8 +43,9 @@ struct RequestTransaction: RouterMiddleware {
                 let handler = Handler(next: next)
                 return try await PreparedWebhook.$current.withValue(webhook) {
                     try await store.withRequestTransaction(idempotency: key) {
-                        var attempt = request
-                        attempt.body = Hummingbird.RequestBody(buffer: body)
+                        var head = request.head
+                        head.headerFields[.contentLength] = String(body.readableBytes)  // `{}` for no body
+                        let attempt = Request(head: head, body: Hummingbird.RequestBody(buffer: body))
                         return try await Self.stored(try await handler.next(attempt, context))
                     }
                 }
