@@ -1,11 +1,14 @@
 import Foundation
-import PDXAPITypes
+import HTTPTypes
+import Hummingbird
 public import Logging
 public import Postgres
 public import ServiceLifecycle
 import Synchronization
 
-/// Listed products as the API answers them, kept in memory for `GET /v1/products/{id}` and dropped when the catalogue
+/// Listed products' JSON, encoded as the generated server encodes them, kept in memory for
+/// `GET /v1/products/{id}` (answered by `CachedCatalogueReads` before the generated server, which encodes
+/// each response anew: a third of a cached read's time) and dropped when the catalogue
 /// changes: every change is announced on `pdx_catalogue` when it commits (sql/0012), and this service
 /// listens. It serves only while it is listening: before the first `LISTEN`, and from a reconnect until
 /// `LISTEN` is in effect again, every read goes to the database, and a reconnect empties it (what was
@@ -19,7 +22,7 @@ public final class CatalogueCache: Service, Sendable {
     private let state = Mutex(State())
 
     private struct State {
-        var entries: [UUID: (product: Components.Schemas.Product, stored: ContinuousClock.Instant)] = [:]
+        var entries: [UUID: (body: ByteBuffer, stored: ContinuousClock.Instant)] = [:]
         /// Moves on every invalidation: a read that started before one may not store what it read.
         var generation: UInt64 = 0
         var listening = false
@@ -52,11 +55,11 @@ public final class CatalogueCache: Service, Sendable {
         reset(listening: false)
     }
 
-    /// The cached product, while listening and fresh.
-    func product(_ id: UUID, now: ContinuousClock.Instant = .now) -> Components.Schemas.Product? {
+    /// The cached body, while listening and fresh.
+    func body(of id: UUID, now: ContinuousClock.Instant = .now) -> ByteBuffer? {
         state.withLock { state in
             guard state.listening, let entry = state.entries[id], now - entry.stored < maximumAge else { return nil }
-            return entry.product
+            return entry.body
         }
     }
 
@@ -65,15 +68,15 @@ public final class CatalogueCache: Service, Sendable {
         state.withLock { $0.listening ? $0.generation : nil }
     }
 
-    /// Keeps `product` unless the catalogue changed since `generation` (the read may be stale) or the cache is full.
-    func store(_ product: Components.Schemas.Product, of id: UUID, readAt generation: UInt64, now: ContinuousClock.Instant = .now) {
+    /// Keeps `body` unless the catalogue changed since `generation` (the read may be stale) or the cache is full.
+    func store(_ body: ByteBuffer, of id: UUID, readAt generation: UInt64, now: ContinuousClock.Instant = .now) {
         state.withLock { state in
             guard state.listening, state.generation == generation else { return }
             if state.entries.count >= capacity, state.entries[id] == nil {
                 state.entries = state.entries.filter { now - $0.value.stored < maximumAge }
                 guard state.entries.count < capacity else { return }
             }
-            state.entries[id] = (product, now)
+            state.entries[id] = (body, now)
         }
     }
 
@@ -91,6 +94,32 @@ public final class CatalogueCache: Service, Sendable {
             state.generation &+= 1
             state.entries = [:]
             state.listening = listening
+        }
+    }
+}
+
+/// Answers `GET /v1/products/{id}` from the catalogue cache when it has the product: the bytes the
+/// generated server wrote for it the first time (`getProduct` stores them), as they are. Anything it
+/// does not have, or an `Accept` that does not take JSON, goes on to the generated server.
+struct CachedCatalogueReads: RouterMiddleware {
+    let cache: CatalogueCache
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        guard request.method == .get, context.endpointPath == "/v1/products/{id}", acceptsJSON(request.headers[.accept]),
+              let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)), let body = cache.body(of: id) else {
+            return try await next(request, context)
+        }
+        return Response(status: .ok, headers: [.contentType: Self.contentType], body: .init(byteBuffer: body))
+    }
+
+    /// What the generated server sends with a JSON body.
+    static let contentType = "application/json; charset=utf-8"
+
+    private func acceptsJSON(_ accept: String?) -> Bool {
+        guard let accept else { return true }
+        return accept.split(separator: ",").contains { range in
+            let type = (range.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+            return ["application/json", "application/*", "*/*"].contains(type)
         }
     }
 }

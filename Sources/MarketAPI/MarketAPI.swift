@@ -57,6 +57,7 @@ public enum MarketAPI {
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init)))
         router.middlewares.add(QueryTextCheck())
+        if let cache = configuration.catalogueCache { router.middlewares.add(CachedCatalogueReads(cache: cache)) }
         router.middlewares.add(RequestTransaction(store: store, webhooks: configuration.webhooks))
         try Handlers(store: store, configuration: configuration).registerHandlers(on: router, configuration: coding)
         return router
@@ -64,6 +65,18 @@ public enum MarketAPI {
 
     /// How the generated server reads and writes JSON: strict times, keys sorted, nothing indented.
     static let coding = OpenAPIRuntime.Configuration(dateTranscoder: StrictDates(), jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+
+    /// A JSON encoder that writes what the generated server writes (the runtime's `Converter` sets its
+    /// encoder up from `coding` the same way), for the bytes the catalogue cache keeps.
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(try coding.dateTranscoder.encode(date))
+        }
+        return encoder
+    }
 
     /// The application listening on `host:port`. `onListening` runs once the server accepts connections,
     /// with the port it listens on (the one asked for, or the one the system chose for port 0).

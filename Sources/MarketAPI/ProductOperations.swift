@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Market
 import MarketStore
 import PDXAPITypes
@@ -25,15 +26,16 @@ extension Handlers {
         return .ok(.init(body: .json(.init(items: try products.map(Components.Schemas.Product.init), next: next(products, limit: limit, id: \.id)))))
     }
 
-    /// A listed product, to anyone (from the catalogue cache when it has it); any other only to its operator.
+    /// A listed product, to anyone; any other only to its operator. (With a catalogue cache, a listed
+    /// product it holds is answered before this, by `CachedCatalogueReads`.)
     func getProduct(_ input: Operations.GetProduct.Input) async throws -> Operations.GetProduct.Output {
         let id = try uuid(input.path.id, field: "id")
         let cache = configuration.catalogueCache
-        if let cached = cache?.product(id) { return .ok(.init(body: .json(cached))) }
         let generation = cache?.generation()
         if let listed = try await store.listedProduct(id) {
             let product = try Components.Schemas.Product(listed)
-            if let generation { cache?.store(product, of: id, readAt: generation) }
+            // Kept encoded, as the generated server encodes it: the next read is answered from memory.
+            if let generation { cache?.store(ByteBuffer(bytes: try MarketAPI.encoder.encode(product)), of: id, readAt: generation) }
             return .ok(.init(body: .json(product)))
         }
         // Not in the catalogue: only its operator sees it (a draft, suspended or delisted).

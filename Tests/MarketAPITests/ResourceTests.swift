@@ -299,11 +299,15 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             let uri = "/v1/products/\(market.product)"
             let first = try await client.checked(uri: uri, method: .get)
             #expect(first.status == .ok && cache.count == 1, "read once, kept")
+            // An Accept that takes no JSON is the generated server's to refuse, cached or not.
+            let html = try await client.execute(uri: uri, method: .get, headers: [.accept: "text/html"])
+            #expect(html.status == .badRequest, "\(String(buffer: html.body))")
             // Served from memory: the same bytes, even with the catalogue row gone from under it (deleted
             // here behind the trigger's back, which only a test would do: no announcement).
             try await market.pool.execute("DELETE FROM catalogue WHERE product_id = \(market.product)")
             let again = try await client.checked(uri: uri, method: .get)
             #expect(again.status == .ok && String(buffer: again.body) == String(buffer: first.body))
+            #expect(again.headers[.contentType] == first.headers[.contentType], "answered as the generated server answers")
 
             // A new version is announced when it commits; the next read has it.
             var version = try market.productVersion(title: "路况指数 v2")
@@ -319,10 +323,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
     @Test func aReadThatRacedAChangeIsNotKept() throws {
         let cache = try CatalogueCache(database: PostgresConfiguration(connectionString: "postgresql://pdx@127.0.0.1:1/pdx"), logger: Logger(label: "test"))
         #expect(cache.generation() == nil, "not listening yet: nothing is cached")
-        let product = Components.Schemas.Product(
-            id: UUID().uuidString.lowercased(), state: .listed, version: 1, operatorId: "", authorizationId: "", title: "t", description: "",
-            sector: "s", regions: [], scenarios: [], tags: [], fields: [], deliveryModes: [], chargeUnit: .call, listPriceFen: 0)
-        cache.store(product, of: UUID(), readAt: 0)
+        cache.store(ByteBuffer(string: "{}"), of: UUID(), readAt: 0)
         #expect(cache.count == 0)
     }
 }
