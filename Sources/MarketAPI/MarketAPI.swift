@@ -120,8 +120,15 @@ struct Authenticate: RouterMiddleware {
     /// `GET /v1/products` and `GET /v1/products/{id}`. (RoleTests checks this against the contract.)
     static func isPublic(_ request: Request) -> Bool {
         guard request.method == .get || request.method == .head else { return false }
-        let components = request.uri.path.split(separator: "/")
-        return components.count <= 3 && components.starts(with: ["v1", "products"])
+        // `/v1/products`, then at most one more non-empty component (read without splitting the path: this
+        // runs for every catalogue read).
+        let path = request.uri.path.utf8
+        let prefix = "/v1/products".utf8
+        guard path.starts(with: prefix) else { return false }
+        let rest = path.dropFirst(prefix.count)
+        guard let first = rest.first else { return true }
+        guard first == UInt8(ascii: "/") else { return false }
+        return !rest.dropFirst().dropLast(rest.last == UInt8(ascii: "/") ? 1 : 0).contains(UInt8(ascii: "/"))
     }
 
     private func limit(_ key: String, _ who: String) throws {

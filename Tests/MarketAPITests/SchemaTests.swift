@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 @testable import MarketAPI
 import PDXClient
 import Testing
@@ -96,6 +97,18 @@ import Testing
             }
         }
         #expect(publicOperations == ["GET /v1/products", "GET /v1/products/{id}"])
+        func isPublic(_ method: HTTPRequest.Method, _ path: String) -> Bool {
+            Authenticate.isPublic(Request(head: HTTPRequest(method: method, scheme: nil, authority: nil, path: path), body: .init(buffer: ByteBuffer())))
+        }
+        for (path, operations) in paths where path.hasPrefix("/v1/") {
+            for method in operations.keys {
+                let concrete = path.replacingOccurrences(of: "{id}", with: UUID().uuidString).replacingOccurrences(of: "{match}", with: UUID().uuidString)
+                let name = "\(method.uppercased()) \(path)"
+                #expect(isPublic(HTTPRequest.Method(method.uppercased())!, concrete) == publicOperations.contains(name), "\(name)")
+            }
+        }
+        #expect(isPublic(.get, "/v1/products?q=x&limit=2") && isPublic(.get, "/v1/products/\(UUID())?a=/b/c"), "the query is not part of the path")
+        #expect(isPublic(.get, "/v1/products/") && !isPublic(.get, "/v1/productsx") && !isPublic(.get, "/v1/products/x/quote"))
         for endpoint in endpointCases {
             let name = "\(endpoint.method.rawValue) \(endpoint.template.split(separator: "?")[0])"
             let anonymous = endpoint.expected.first { $0.0 == .anonymous }?.1
