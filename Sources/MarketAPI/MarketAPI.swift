@@ -55,6 +55,7 @@ public enum MarketAPI {
         let router = Router(context: APIContext.self)
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ProblemMiddleware())
+        router.middlewares.add(ServedContract())
         router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init)))
         router.middlewares.add(QueryTextCheck())
         if let cache = configuration.catalogueCache { router.middlewares.add(CachedCatalogueReads(cache: cache)) }

@@ -256,6 +256,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
         try await withAPI { _, client in
             let served = try await client.checked(uri: "/openapi.json", method: .get)
             #expect(served.status == .ok)
+            #expect(String(buffer: served.body) == openAPIJSON, "the document as committed, byte for byte")
             let document = try json(served)
             #expect(document["openapi"] as? String == "3.1.0")
             #expect(contract.operations.count == ((document["paths"] as? [String: [String: Any]])?.values.map(\.count).reduce(0, +) ?? -1))
@@ -264,6 +265,7 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             #expect(written.status == .ok)
             #expect(written.headers[.contentType] == "application/yaml")
             let yaml = String(buffer: written.body)
+            #expect(yaml == openAPIYAML)
             #expect(yaml.contains("\nopenapi: 3.1.0\n") && yaml.contains("\ncomponents:\n  headers:"))
             #expect(yaml.contains("$ref: '#/components/parameters/IdempotencyKey'"), "operations refer to the shared parameters")
         }
