@@ -49,7 +49,7 @@ public struct DemoStory: Sendable {
             return try await tell(api: url, database: database, say: say)
         }
         let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-demo-\(getpid())")
-        let apiPort = Int.random(in: 20_000...40_000), databasePort = Int.random(in: 40_001...60_000)
+        let apiPort = Int.random(in: 20_000...25_999), databasePort = Int.random(in: 26_000...31_999)
         say("Starting pdx dev in \(folder.path): PostgreSQL, the API on 127.0.0.1:\(apiPort) and 2 workers…")
         let dev = Process()
         dev.executableURL = URL(fileURLWithPath: options.executable)

@@ -49,7 +49,7 @@ private func temporaryFolder(_ name: String) -> URL {
 
     @Test func optionalTCPListenerOnLoopback() async throws {
         let folder = temporaryFolder("tcp")
-        let port = Int.random(in: 20_000..<40_000)
+        let port = Int.random(in: 20_000..<32_000)
         let cluster = LocalPostgres(directory: folder, profile: .test, port: port, listensOnTCP: true)
         defer { Task { try? await cluster.destroy() } }
         try await cluster.start()

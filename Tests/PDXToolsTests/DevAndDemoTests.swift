@@ -43,7 +43,7 @@ extension HeavyProcesses {
             let folder = URL(fileURLWithPath: "/tmp/pdx-devtest-\(UUID().uuidString.prefix(8))")
             let log = URL(fileURLWithPath: folder.path + ".log")
             defer { try? FileManager.default.removeItem(at: folder); try? FileManager.default.removeItem(at: log) }
-            let port = Int.random(in: 20_000...60_000)
+            let port = Int.random(in: 20_000..<32_000)
             let (first, output) = try await startDev(folder, apiPort: port, log: log)
             #expect(output.contains("demo market: loaded"))
             #expect(output.contains("API:        http://127.0.0.1:\(port)"))
