@@ -59,6 +59,15 @@ extension MarketStore {
         }
     }
 
+    /// Registered parties, of one kind or all, by kind and name.
+    public func parties(kind: PartyKind? = nil) async throws -> [Party] {
+        try await query("""
+            SELECT \(unsafeRaw: Rows.partyColumns("p")) FROM parties p
+            WHERE \(kind?.rawValue)::pdx_party_kind IS NULL OR p.kind = \(kind?.rawValue)::pdx_party_kind
+            ORDER BY p.kind, p.name, p.id
+            """).map { try Rows.party($0, from: 0) }
+    }
+
     public func party(_ id: UUID) async throws -> Party {
         guard let row = try await query("SELECT \(unsafeRaw: Rows.partyColumns("p")) FROM parties p WHERE p.id = \(id)").first else {
             throw MarketNotFound("party", id)
