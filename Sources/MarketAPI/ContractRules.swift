@@ -13,11 +13,14 @@ enum ContractRules {
         var kind: Kind
     }
 
+    /// The contract read once, on first use (an error's explanation, never a request that succeeds).
+    private static let rules = read()
+
     /// The query parameters of each operation, by operation id.
-    static let queryParameters: [String: [Parameter]] = read().parameters
+    static var queryParameters: [String: [Parameter]] { rules.parameters }
 
     /// The values allowed for each enum property of the request bodies (and of their arrays' items), by name.
-    static let bodyEnums: [String: [String]] = read().enums
+    static var bodyEnums: [String: [String]] { rules.enums }
 
     /// The first query parameter of `operationID` that `path`'s query breaks, with its rule.
     static func explainQuery(operationID: String, path: String?) -> MarketInputError? {

@@ -18,7 +18,7 @@ enum RequestBody {
         } catch {
             throw Problem(.badRequest, code: "malformed_json", detail: "the body is not valid JSON")
         }
-        if let field = nulField(parsed, path: "") { throw MarketInputError.nulCharacter(field) }
+        if let field = nulField(parsed) { throw MarketInputError.nulCharacter(field) }
         return parsed
     }
 
@@ -27,10 +27,10 @@ enum RequestBody {
     /// contract's transcoder refused comes without its path. Nil when `error` is neither.
     static func explain(_ error: any Error, body: Any) -> MarketInputError? {
         if let time = error as? InvalidTime {
-            return MarketInputError(field: field(in: body, path: "") { ($0 as? String) == time.text } ?? "body", rule: InvalidTime.rule)
+            return MarketInputError(field: field(in: body) { ($0 as? String) == time.text } ?? "body", rule: InvalidTime.rule)
         }
         if case .dataCorrupted(let context) = error as? DecodingError, context.codingPath.isEmpty,
-           let field = field(in: body, path: "", where: { value in
+           let field = field(in: body, where: { value in
                guard let number = value as? NSNumber, !(value is Bool) else { return false }
                return Int64(exactly: number.doubleValue) == nil || number.doubleValue.rounded() != number.doubleValue
            }) {
@@ -39,17 +39,20 @@ enum RequestBody {
         return nil
     }
 
-    /// The path of the first value (depth first, keys in order) that `matches`, in the API's names (`regions[2]`).
-    static func field(in value: Any, path: String, where matches: (Any) -> Bool) -> String? {
+    /// The path of the first value (depth first, keys in order) that `matches`, or of the first key that
+    /// `matchesKey`, in the API's names (`regions[2]`).
+    static func field(in value: Any, path: String = "", key matchesKey: (String) -> Bool = { _ in false }, where matches: (Any) -> Bool) -> String? {
         switch value {
         case let object as [String: Any]:
             for (key, member) in object.sorted(by: { $0.key < $1.key }) {
-                if let found = field(in: member, path: path.isEmpty ? key : "\(path).\(key)", where: matches) { return found }
+                let field = path.isEmpty ? key : "\(path).\(key)"
+                if matchesKey(key) { return field }
+                if let found = self.field(in: member, path: field, key: matchesKey, where: matches) { return found }
             }
             return nil
         case let array as [Any]:
             for (index, element) in array.enumerated() {
-                if let found = field(in: element, path: "\(path)[\(index)]", where: matches) { return found }
+                if let found = self.field(in: element, path: "\(path)[\(index)]", key: matchesKey, where: matches) { return found }
             }
             return nil
         default:
@@ -57,26 +60,9 @@ enum RequestBody {
         }
     }
 
-    /// The path of the first string (or key) holding U+0000, in the API's names (`regions[2]`).
-    static func nulField(_ value: Any, path: String) -> String? {
-        switch value {
-        case let text as String:
-            return text.utf8.contains(0) ? (path.isEmpty ? "body" : path) : nil
-        case let object as [String: Any]:
-            for (key, member) in object.sorted(by: { $0.key < $1.key }) {
-                let field = path.isEmpty ? key : "\(path).\(key)"
-                if key.utf8.contains(0) { return field }
-                if let found = nulField(member, path: field) { return found }
-            }
-            return nil
-        case let array as [Any]:
-            for (index, element) in array.enumerated() {
-                if let found = nulField(element, path: "\(path)[\(index)]") { return found }
-            }
-            return nil
-        default:
-            return nil
-        }
+    /// The path of the first string (or key) holding U+0000.
+    static func nulField(_ value: Any) -> String? {
+        field(in: value, key: { $0.utf8.contains(0) }, where: { ($0 as? String)?.utf8.contains(0) == true })
     }
 }
 
