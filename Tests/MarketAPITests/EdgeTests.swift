@@ -127,6 +127,10 @@ import Testing
                                                    headers: with(.contentType, "application/json; charset=utf-8"),
                                                    body: jsonBody(market.demandBody()))
             #expect(charset.status == .created, "a charset parameter is fine: \(String(buffer: charset.body))")
+            // An Accept the answer cannot satisfy is refused after the handler ran: its writes roll back.
+            let html = try await client.checked(uri: "/v1/demands", method: .post, headers: with(.accept, "text/html"),
+                                                body: jsonBody(market.demandBody()))
+            #expect(html.status == .badRequest, "\(String(buffer: html.body))")
             #expect(try await market.store.demands(of: market.demander.id).count == 1, "only the well-formed demand was posted")
 
             let webhook = try await client.checked(uri: "/v1/webhook", method: .post, headers: bearer(market.demanderKey),
