@@ -4,22 +4,94 @@ public enum PartyKind: String, Sendable, Codable, CaseIterable {
     case agency, `operator`, demander
 }
 
+/// Where a party stands: active, suspended (its keys refused, nothing new from it or with it; reinstating
+/// restores it), or closed (final; every record kept).
+public enum PartyState: String, LifecycleState {
+    case active, suspended, closed
+    public static let subject = "party"
+    public var successors: Set<PartyState> {
+        switch self {
+        case .active: [.suspended, .closed]
+        case .suspended: [.active, .closed]
+        case .closed: []
+        }
+    }
+}
+
+/// A class of party that earns its pricing only once an administrator verified it.
+public enum PartyClass: String, Sendable, Codable, CaseIterable {
+    /// 小微企业: the small and micro enterprise discount.
+    case smallMicro = "small_micro"
+    /// 事业单位: a public institution; its public-interest use is free.
+    case publicInstitution = "public_institution"
+    /// 社会组织 / 慈善组织: a charitable or social organization; its public-interest use is free.
+    case socialOrganization = "social_organization"
+
+    /// Classes whose declared public-interest purpose needs no agency's approval.
+    public var vouchesForPublicInterest: Bool { self != .smallMicro }
+}
+
+/// An administrator's verification that a party is of a class, with its evidence and expiry.
+public struct Verification: Sendable, Codable, Hashable {
+    public var id: UUID
+    public var partyClass: PartyClass
+    public var evidence: String
+    public var expiresAt: Date
+
+    public init(id: UUID = UUID(), partyClass: PartyClass, evidence: String, expiresAt: Date) {
+        self.id = id
+        self.partyClass = partyClass
+        self.evidence = evidence
+        self.expiresAt = expiresAt
+    }
+
+    /// How a quote names it.
+    public var reference: String { "verification \(id.uuidString.lowercased()), until \(expiresAt.formatted(.iso8601))" }
+}
+
+/// An agency's approval of one demand's public-interest purpose.
+public struct PurposeApproval: Sendable, Codable, Hashable {
+    public var id: UUID
+    public var agencyID: UUID
+
+    public init(id: UUID, agencyID: UUID) {
+        self.id = id
+        self.agencyID = agencyID
+    }
+}
+
 /// An agency (实施机构), an operator (运营机构) or a demander (需求方).
 public struct Party: Sendable, Codable, Hashable {
     public var id: UUID
     public var kind: PartyKind
+    /// The legal name (in Chinese).
     public var name: String
+    public var nameEN: String?
     public var creditCode: CreditCode
     public var regionCode: RegionCode
-    public var smallOrMicro: Bool
+    public var state: PartyState
+    /// Its verified classes that had not expired when it was read (a quote checks them at its own instant).
+    public var verifications: [Verification]
 
-    public init(id: UUID = UUID(), kind: PartyKind, name: String, creditCode: CreditCode, regionCode: RegionCode, smallOrMicro: Bool = false) {
+    public init(id: UUID = UUID(), kind: PartyKind, name: String, nameEN: String? = nil, creditCode: CreditCode, regionCode: RegionCode,
+                state: PartyState = .active, verifications: [Verification] = []) {
         self.id = id
         self.kind = kind
         self.name = name
+        self.nameEN = nameEN
         self.creditCode = creditCode
         self.regionCode = regionCode
-        self.smallOrMicro = smallOrMicro
+        self.state = state
+        self.verifications = verifications
+    }
+
+    /// The verification of a class in force at an instant, if any (the one lasting longest).
+    public func verification(_ partyClass: PartyClass, at instant: Date) -> Verification? {
+        Self.verification(partyClass, in: verifications, at: instant)
+    }
+
+    static func verification(_ partyClass: PartyClass, in verifications: [Verification], at instant: Date) -> Verification? {
+        verifications.filter { $0.partyClass == partyClass && $0.expiresAt > instant }.max { $0.expiresAt < $1.expiresAt }
     }
 }
 

@@ -83,14 +83,16 @@ public enum Policy {
         }
     }
 
-    /// Rule 4: an operator may not buy a product delivered within its own authorized scope (sector
-    /// and any region of an authorization in force); any other buyer may.
-    public static func checkAntiMonopoly(buyer: Party, buyerAuthorizations: [Authorization], product: ProductVersion,
+    /// Rule 4: an operator may not, directly or indirectly, buy a product delivered within its own
+    /// authorized scope (sector and any region of an authorization in force). `authorizations` are those
+    /// held by the buyer and by every party affiliated with it (directly or through others): an operator's
+    /// subsidiary, parent or sister company buys as the operator would. Any other buyer may.
+    public static func checkAntiMonopoly(buyer: Party, authorizations: [Authorization], product: ProductVersion,
                                          at instant: Date) throws(PolicyViolation) {
-        guard buyer.kind == .operator else { return }
-        for authorization in buyerAuthorizations where authorization.operatorID == buyer.id && authorization.isInForce(at: instant) {
+        for authorization in authorizations where authorization.isInForce(at: instant) {
             if authorization.covers(sector: product.sector, anyOf: product.regions) {
-                throw PolicyViolation(.antiMonopoly, "an operator may not buy or re-develop products within its own authorized scope (authorization \(authorization.id), sector \(product.sector))")
+                let how = authorization.operatorID == buyer.id ? "" : " through the affiliated operator \(authorization.operatorID.uuidString.lowercased())"
+                throw PolicyViolation(.antiMonopoly, "an operator may not, directly or indirectly, buy or re-develop products within its own authorized scope (authorization \(authorization.id.uuidString.lowercased())\(how), sector \(product.sector))")
             }
         }
     }

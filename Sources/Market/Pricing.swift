@@ -152,17 +152,22 @@ public struct PricedProduct: Sendable, Hashable {
     }
 }
 
-/// Who buys, for what.
+/// Who buys, for what: the quantity, the purpose, the buyer's verified classes (in force or not: the
+/// quote checks them at its instant), the approval of the demand's public-interest purpose by an agency,
+/// and the scenario.
 public struct PricedPurchase: Sendable, Hashable {
     public var quantity: Int64
     public var purpose: Purpose
-    public var smallOrMicro: Bool
+    public var verifications: [Verification]
+    public var purposeApproval: PurposeApproval?
     public var scenario: String?
 
-    public init(quantity: Int64, purpose: Purpose, smallOrMicro: Bool = false, scenario: String? = nil) {
+    public init(quantity: Int64, purpose: Purpose, verifications: [Verification] = [], purposeApproval: PurposeApproval? = nil,
+                scenario: String? = nil) {
         self.quantity = quantity
         self.purpose = purpose
-        self.smallOrMicro = smallOrMicro
+        self.verifications = verifications
+        self.purposeApproval = purposeApproval
         self.scenario = scenario
     }
 }
@@ -171,13 +176,15 @@ public struct PricedPurchase: Sendable, Hashable {
 /// the buyer's class, the purpose and the quantity, and of nothing else.
 ///
 /// Steps, in this order:
-/// 1. public governance and public welfare: zero, and nothing else applies;
+/// 1. public governance and public welfare: zero, and nothing else applies, when the buyer holds a verified
+///    public institution or social organization class, or an agency approved the demand's purpose;
+///    otherwise a line says why not, and the purchase is priced as any other;
 /// 2. unit price: the list price, or the trial price if lower and the operator has not operated a full year;
 /// 3. cap: the unit price is clamped to the lowest cap in force for the product;
 /// 4. amount: a usage plan if one applies (base fee + per-unit beyond the free units, at most the monthly
 ///    maximum, per-unit clamped to the cap); else progressive tiers if any (each band's units at the
 ///    band's price, clamped to the cap); else unit price × quantity;
-/// 5. discounts, stacked: small and micro enterprise first, then priority scenario, each on the running
+/// 5. discounts, stacked: small and micro enterprise (verified, in force) first, then priority scenario, each on the running
 ///    amount, never below zero;
 /// 6. the cap once more on the total: never above cap × quantity.
 /// Rounding: every per-mille step rounds half up to a whole fen (`(amount × rate + 500) / 1000`); nothing
@@ -201,12 +208,28 @@ public enum Pricing {
         let quantity = purchase.quantity
         let unitName = product.version.chargeUnit.rawValue
 
-        // 1. Public interest.
+        // 1. Public interest: free on a verified class or an agency's approval; otherwise said and priced.
+        var unverifiedPurpose: Quote.Line?
         if purchase.purpose.isPublicInterest {
-            if let exemption = rules.first(where: { $0.kind == .publicInterestExemption }) { use(exemption) }
-            lines.append(.init(step: "public_interest_free", detail: "\(purchase.purpose.rawValue): public data used free of charge", amountFen: 0))
-            return Quote(quantity: quantity, amountFen: 0, lines: lines, rules: used)
+            let vouching = purchase.verifications.filter { $0.partyClass.vouchesForPublicInterest }
+            let basis: String? = if let verification = PartyClass.allCases.filter(\.vouchesForPublicInterest)
+                .compactMap({ Party.verification($0, in: vouching, at: instant) }).first {
+                "a verified \(verification.partyClass.rawValue.replacingOccurrences(of: "_", with: " ")) (\(verification.reference))"
+            } else if let approval = purchase.purposeApproval {
+                "approved by agency \(approval.agencyID.uuidString.lowercased()) (review \(approval.id.uuidString.lowercased()))"
+            } else {
+                nil
+            }
+            if let basis {
+                if let exemption = rules.first(where: { $0.kind == .publicInterestExemption }) { use(exemption) }
+                lines.append(.init(step: "public_interest_free", detail: "\(purchase.purpose.rawValue): public data used free of charge, \(basis)", amountFen: 0))
+                return Quote(quantity: quantity, amountFen: 0, lines: lines, rules: used)
+            }
+            unverifiedPurpose = .init(step: "public_interest_unverified",
+                                      detail: "\(purchase.purpose.rawValue) declared, but the buyer holds no verified public institution or social organization class and no agency approved this demand's purpose: priced as other use until one does",
+                                      amountFen: try multiply(product.version.listPriceFen, quantity))
         }
+        if let unverifiedPurpose { lines.append(unverifiedPurpose) }
 
         // 2. Unit price.
         var unit = product.version.listPriceFen
@@ -263,12 +286,14 @@ public enum Pricing {
         }
 
         // 5. Discounts, in their documented order.
-        if purchase.smallOrMicro, let discount = rules.compactMap({ rule -> (PricingRule, Int)? in
-            if case .smallMicroDiscount(let rate) = rule.kind { return (rule, rate) } else { return nil }
-        }).max(by: { $0.1 < $1.1 }) {
+        if let verification = Party.verification(.smallMicro, in: purchase.verifications, at: instant),
+           let discount = rules.compactMap({ rule -> (PricingRule, Int)? in
+               if case .smallMicroDiscount(let rate) = rule.kind { return (rule, rate) } else { return nil }
+           }).max(by: { $0.1 < $1.1 }) {
             use(discount.0)
             amount = max(0, amount - permille(amount, discount.1))
-            lines.append(.init(step: "small_micro_discount", detail: "\(discount.1)‰ off for a small or micro enterprise", amountFen: amount))
+            lines.append(.init(step: "small_micro_discount",
+                               detail: "\(discount.1)‰ off for a verified small or micro enterprise (\(verification.reference))", amountFen: amount))
         }
         if let scenario = purchase.scenario, let discount = rules.compactMap({ rule -> (PricingRule, Int)? in
             if case .priorityScenarioDiscount(let scenarios, let rate) = rule.kind, scenarios.contains(scenario) { return (rule, rate) }

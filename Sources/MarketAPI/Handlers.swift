@@ -57,6 +57,10 @@ struct Handlers: APIProtocol {
 /// Who is asking: the party of the request's API key (nil without one), for the handlers.
 enum Caller {
     @TaskLocal static var party: Party?
+    /// The key the caller sent.
+    @TaskLocal static var key: APIKey?
+    /// The client's address, for a request without a key.
+    @TaskLocal static var address: String?
 
     /// The caller's party, or 401.
     static func required() throws -> Party {

@@ -37,3 +37,7 @@ extension Operations.SuspendAuthorization.Input.Body: JSONRequestBody { var valu
 extension Operations.ReinstateAuthorization.Input.Body: JSONRequestBody { var value: Components.Schemas.Reason { switch self { case .json(let value): value } } }
 extension Operations.RevokeAuthorization.Input.Body: JSONRequestBody { var value: Components.Schemas.Reason { switch self { case .json(let value): value } } }
 extension Operations.RotateWebhookSecret.Input.Body: JSONRequestBody { var value: Components.Schemas.Reason { switch self { case .json(let value): value } } }
+extension Operations.RotateKey.Input.Body: JSONRequestBody { var value: Components.Schemas.KeyRotation { switch self { case .json(let value): value } } }
+extension Operations.SubmitApplication.Input.Body: JSONRequestBody { var value: Components.Schemas.NewApplication { switch self { case .json(let value): value } } }
+extension Operations.ClaimApplication.Input.Body: JSONRequestBody { var value: Components.Schemas.Claim { switch self { case .json(let value): value } } }
+extension Operations.ReviewDemandPurpose.Input.Body: JSONRequestBody { var value: Components.Schemas.PurposeReviewDecision { switch self { case .json(let value): value } } }

@@ -37,10 +37,15 @@ public struct APIConfiguration: Sendable {
     /// Listed products kept in memory (run it as a service beside the application); nil: every read goes
     /// to the database.
     public var catalogueCache: CatalogueCache?
+    /// Applications (`POST /v1/applications`, no key) each client address may send, on top of `rateLimit`:
+    /// by default a burst of 10, then one a minute; nil: no such limit.
+    public var applicationRateLimit: RateLimit?
 
     public init(rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), webhooks: WebhookPolicy = WebhookPolicy(),
-                metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil) {
+                metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil,
+                applicationRateLimit: RateLimit? = RateLimit(perSecond: 1.0 / 60, burst: 10)) {
         self.rateLimit = rateLimit
+        self.applicationRateLimit = applicationRateLimit
         self.webhooks = webhooks
         self.metrics = metrics
         self.catalogueCache = catalogueCache
@@ -56,7 +61,8 @@ public enum MarketAPI {
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(ServedContract())
-        router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init)))
+        router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init),
+                                            applications: configuration.applicationRateLimit.map(RateLimiter.init)))
         router.middlewares.add(QueryTextCheck())
         if let cache = configuration.catalogueCache { router.middlewares.add(CachedCatalogueReads(cache: cache)) }
         router.middlewares.add(RequestTransaction(store: store, webhooks: configuration.webhooks))
@@ -90,49 +96,77 @@ public enum MarketAPI {
 }
 
 /// Reads `Authorization: Bearer <key>` into the party of the request (`APIContext.party` for middleware,
-/// `Caller.party` for handlers). A key that is present but unknown, malformed or revoked is refused at once
-/// with 401, and so is a request without a key for anything but the public catalogue. A key over its
-/// rate limit is refused with 429 and `Retry-After`; requests without a key are limited the same way per
-/// client address.
+/// `Caller.party` and `Caller.key` for handlers). A key that is present but unknown, malformed or revoked is
+/// refused at once with 401 `unauthorized`; an expired key with 401 `key_expired`; the key of a suspended
+/// or closed party with 401 `party_suspended` or `party_closed`. A request without a key is refused with 401
+/// unless the contract makes its operation public. A key over its rate limit is refused with 429 and
+/// `Retry-After`; requests without a key are limited the same way per client address, and applications
+/// more strictly.
 struct Authenticate: RouterMiddleware {
     let store: MarketStore
     let limiter: RateLimiter?
+    let applications: RateLimiter?
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         // Probes, metrics and the contract answer everyone, however often they are asked.
         guard request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
         guard let header = request.headers[.authorization] else {
-            try limit("address \(context.clientAddress ?? "unknown")", "requests without an API key from this address")
+            let address = context.clientAddress ?? "unknown"
+            try limit("address \(address)", "requests without an API key from this address")
             guard Self.isPublic(request) else { throw Problem.unauthorized }
-            return try await next(request, context)
+            if request.method == .post, request.uri.path == "/v1/applications" {
+                try limit(applications, "applications \(address)", "applications from this address")
+            }
+            return try await Caller.$address.withValue(address) { try await next(request, context) }
         }
-        guard header.hasPrefix("Bearer "), let party = try await store.authenticate(apiKey: String(header.dropFirst(7))) else {
-            throw Problem.unauthorized
+        guard header.hasPrefix("Bearer ") else { throw Problem.unauthorized }
+        let (party, key): (Party, APIKey)
+        switch try await store.checkAPIKey(String(header.dropFirst(7))) {
+        case .success(let found): (party, key) = found
+        case .failure(let refusal): throw Problem.refused(refusal)
         }
         // Counted by the key's public prefix (`pdx_<12 hex>`): the secret part is not kept.
         try limit(String(header.dropFirst(7).prefix(16)), "this API key")
         var context = context
         context.party = party
         context.logger[metadataKey: "party.id"] = "\(party.id)"
-        return try await Caller.$party.withValue(party) { try await next(request, context) }
+        return try await Caller.$key.withValue(key) {
+            try await Caller.$party.withValue(party) { try await next(request, context) }
+        }
     }
 
     /// The operations the contract lets anyone call (`security` with `{}`): reading the catalogue,
-    /// `GET /v1/products` and `GET /v1/products/{id}`. (RoleTests checks this against the contract.)
+    /// `GET /v1/products` and `GET /v1/products/{id}`, the sectors and scenarios, and applying to join
+    /// (`POST /v1/applications`, `POST /v1/applications/{id}/claim`). (SchemaTests checks this against the
+    /// contract.)
     static func isPublic(_ request: Request) -> Bool {
-        guard request.method == .get || request.method == .head else { return false }
-        // `/v1/products`, then at most one more non-empty component (read without splitting the path: this
-        // runs for every catalogue read).
-        let path = request.uri.path.utf8
-        let prefix = "/v1/products".utf8
-        guard path.starts(with: prefix) else { return false }
-        let rest = path.dropFirst(prefix.count)
-        guard let first = rest.first else { return true }
-        guard first == UInt8(ascii: "/") else { return false }
-        return !rest.dropFirst().dropLast(rest.last == UInt8(ascii: "/") ? 1 : 0).contains(UInt8(ascii: "/"))
+        switch request.method {
+        case .get, .head:
+            let whole = request.uri.path
+            if whole == "/v1/sectors" || whole == "/v1/scenarios" { return true }
+            // `/v1/products`, then at most one more non-empty component (read without splitting the path: this
+            // runs for every catalogue read).
+            let path = whole.utf8
+            let prefix = "/v1/products".utf8
+            guard path.starts(with: prefix) else { return false }
+            let rest = path.dropFirst(prefix.count)
+            guard let first = rest.first else { return true }
+            guard first == UInt8(ascii: "/") else { return false }
+            return !rest.dropFirst().dropLast(rest.last == UInt8(ascii: "/") ? 1 : 0).contains(UInt8(ascii: "/"))
+        case .post:
+            let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count >= 3, parts[1] == "v1", parts[2] == "applications" else { return false }
+            return parts.count == 3 || (parts.count == 5 && !parts[3].isEmpty && parts[4] == "claim")
+        default:
+            return false
+        }
     }
 
     private func limit(_ key: String, _ who: String) throws {
+        try limit(limiter, key, who)
+    }
+
+    private func limit(_ limiter: RateLimiter?, _ key: String, _ who: String) throws {
         guard let limiter, let wait = limiter.take(key) else { return }
         var problem = Problem(.tooManyRequests, code: "rate_limited",
                               detail: "\(who) exceeded \(limiter.limit.perSecond.formatted()) requests a second; retry later")

@@ -1399,6 +1399,253 @@ paths:
           application/json:
             schema:
               $ref: '#/components/schemas/Reason'
+  /v1/me:
+    get:
+      summary: 'Who the caller is: its party, kind, state, verified classes in force, and the key it called with'
+      tags:
+      - parties
+      operationId: getMe
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Me'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/keys/rotate:
+    post:
+      summary: 'Replace the caller''s key by a new one (shown once); the old key keeps working for the grace period'
+      tags:
+      - parties
+      operationId: rotateKey
+      parameters:
+      - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '201':
+          description: Created
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/RotatedKey'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/KeyRotation'
+  /v1/sectors:
+    get:
+      summary: 'The sectors the market knows (demands, products, resources and grants accept only these); no key needed'
+      tags:
+      - catalogue
+      operationId: listSectors
+      responses:
+        '200':
+          $ref: '#/components/responses/Terms'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      security:
+      - {}
+      - apiKey: []
+  /v1/scenarios:
+    get:
+      summary: 'The business scenarios the market knows (demands, products, grants and applications accept only these); no key needed'
+      tags:
+      - catalogue
+      operationId: listScenarios
+      responses:
+        '200':
+          $ref: '#/components/responses/Terms'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      security:
+      - {}
+      - apiKey: []
+  /v1/applications:
+    post:
+      summary: 'Apply to join the market (no key; limited per client address); returns the application id and a one-time claim secret'
+      tags:
+      - parties
+      operationId: submitApplication
+      responses:
+        '201':
+          description: Created
+          headers:
+            Location:
+              $ref: '#/components/headers/Location'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/SubmittedApplication'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/NewApplication'
+      security:
+      - {}
+  /v1/applications/{id}/claim:
+    post:
+      summary: 'Exchange an approved application''s claim secret, once, for the party''s first API key (no key needed)'
+      tags:
+      - parties
+      operationId: claimApplication
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '201':
+          description: Created
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ClaimedKey'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Claim'
+      security:
+      - {}
+  /v1/demands/{id}/purpose-review:
+    post:
+      summary: 'Approve or refuse a demand''s public-interest purpose (reason required): an agency whose region covers one of the demand''s regions'
+      tags:
+      - agencies
+      operationId: reviewDemandPurpose
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '201':
+          description: Created
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/PurposeReview'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/PurposeReviewDecision'
 components:
   headers:
     Location:
@@ -1544,7 +1791,285 @@ components:
         application/json:
           schema:
             $ref: '#/components/schemas/Webhook'
+    Terms:
+      description: OK
+      content:
+        application/json:
+          schema:
+            $ref: '#/components/schemas/TermPage'
   schemas:
+    Term:
+      type: object
+      properties:
+        code:
+          type: string
+        name_zh:
+          type: string
+        name_en:
+          type: string
+      required:
+      - code
+      - name_zh
+      - name_en
+    TermPage:
+      type: object
+      properties:
+        items:
+          type: array
+          items:
+            $ref: '#/components/schemas/Term'
+      required:
+      - items
+    PartyClass:
+      type: string
+      enum:
+      - small_micro
+      - public_institution
+      - social_organization
+      description: small_micro (small or micro enterprise), public_institution (事业单位), social_organization (charitable or social organization)
+    VerifiedClass:
+      type: object
+      properties:
+        class:
+          $ref: '#/components/schemas/PartyClass'
+        verification_id:
+          type: string
+          format: uuid
+        expires_at:
+          type: string
+          format: date-time
+      required:
+      - class
+      - verification_id
+      - expires_at
+    KeyInfo:
+      type: object
+      properties:
+        id:
+          type: string
+          format: uuid
+        prefix:
+          type: string
+        created_at:
+          type: string
+          format: date-time
+        expires_at:
+          type:
+          - string
+          - 'null'
+          format: date-time
+      required:
+      - id
+      - prefix
+      - created_at
+    Me:
+      type: object
+      properties:
+        id:
+          type: string
+          format: uuid
+        kind:
+          type: string
+          enum:
+          - agency
+          - operator
+          - demander
+        name:
+          type: string
+        name_en:
+          type:
+          - string
+          - 'null'
+        credit_code:
+          type: string
+        region_code:
+          type: string
+        state:
+          type: string
+          enum:
+          - active
+          - suspended
+          - closed
+        classes:
+          type: array
+          items:
+            $ref: '#/components/schemas/VerifiedClass'
+          description: the verified classes in force now (only these earn a discount or free public-interest use)
+        key:
+          $ref: '#/components/schemas/KeyInfo'
+      required:
+      - id
+      - kind
+      - name
+      - credit_code
+      - region_code
+      - state
+      - classes
+      - key
+    KeyRotation:
+      type: object
+      properties:
+        grace_seconds:
+          type: integer
+          format: int64
+          minimum: 0
+          maximum: 2592000
+          description: how long the old key keeps working (default 86400, one day; at most 30 days)
+      required: []
+    RotatedKey:
+      type: object
+      properties:
+        key:
+          type: string
+          description: the new key, shown this once
+        new_key:
+          $ref: '#/components/schemas/KeyInfo'
+        previous_key:
+          $ref: '#/components/schemas/KeyInfo'
+      required:
+      - key
+      - new_key
+      - previous_key
+    ApplicationContact:
+      type: object
+      properties:
+        name:
+          type: string
+          minLength: 1
+          maxLength: 200
+        email:
+          type: string
+          maxLength: 254
+        phone:
+          type: string
+          maxLength: 31
+      required:
+      - name
+      - email
+    NewApplication:
+      type: object
+      properties:
+        kind:
+          type: string
+          enum:
+          - agency
+          - operator
+          - demander
+        name:
+          type: string
+          minLength: 1
+          maxLength: 200
+          description: the legal name, in Chinese
+        name_en:
+          type: string
+          minLength: 1
+          maxLength: 200
+        credit_code:
+          type: string
+          description: unified social credit code (GB 32100-2015, check character verified)
+        region_code:
+          type: string
+          pattern: ^[0-9]{6}$
+        contact:
+          $ref: '#/components/schemas/ApplicationContact'
+        classes:
+          type: array
+          maxItems: 3
+          items:
+            $ref: '#/components/schemas/PartyClass'
+          description: the classes claimed; an administrator verifies them (with evidence) or not
+        scenarios:
+          type: array
+          maxItems: 50
+          items:
+            type: string
+          description: scenarios of interest (GET /v1/scenarios)
+      required:
+      - kind
+      - name
+      - credit_code
+      - region_code
+      - contact
+    SubmittedApplication:
+      type: object
+      properties:
+        id:
+          type: string
+          format: uuid
+        state:
+          type: string
+          enum:
+          - pending
+        claim_secret:
+          type: string
+          description: shown this once; exchange it for the first API key (POST /v1/applications/{id}/claim) once approved
+        created_at:
+          type: string
+          format: date-time
+      required:
+      - id
+      - state
+      - claim_secret
+      - created_at
+    Claim:
+      type: object
+      properties:
+        claim_secret:
+          type: string
+          maxLength: 200
+      required:
+      - claim_secret
+    ClaimedKey:
+      type: object
+      properties:
+        party_id:
+          type: string
+          format: uuid
+        key_id:
+          type: string
+          format: uuid
+        key:
+          type: string
+          description: the party's first API key, shown this once
+        key_prefix:
+          type: string
+        expires_at:
+          type:
+          - string
+          - 'null'
+          format: date-time
+      required:
+      - party_id
+      - key_id
+      - key
+      - key_prefix
+    PurposeReviewDecision:
+      type: object
+      properties:
+        approve:
+          type: boolean
+        reason:
+          type: string
+          minLength: 1
+          maxLength: 2000
+      required:
+      - approve
+      - reason
+    PurposeReview:
+      type: object
+      properties:
+        id:
+          type: string
+          format: uuid
+        demand_id:
+          type: string
+          format: uuid
+        approved:
+          type: boolean
+      required:
+      - id
+      - demand_id
+      - approved
     Problem:
       type: object
       properties:
@@ -1579,10 +2104,22 @@ components:
           - personal_information_not_deidentified
           - cap_exceeded
           - anti_monopoly
+          - party_suspended
+          - party_closed
+          - key_expired
+          - party_not_active
+          - unknown_value
+          - duplicate_credit_code
+          - application_pending
+          - application_rejected
+          - application_claimed
           description: 'stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an
             impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed,
             state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused,
-            too_large, rate_limited, unavailable, internal, or the DOMAIN rule broken'
+            too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused
+            for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or
+            scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending /
+            application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken'
         field:
           type: string
         rule:
@@ -2620,6 +3157,16 @@ let openAPIJSON = #"""
         },
         "description" : "a market rule refuses this, naming the rule"
       },
+      "Terms" : {
+        "content" : {
+          "application/json" : {
+            "schema" : {
+              "$ref" : "#/components/schemas/TermPage"
+            }
+          }
+        },
+        "description" : "OK"
+      },
       "TooLarge" : {
         "content" : {
           "application/problem+json" : {
@@ -2662,6 +3209,28 @@ let openAPIJSON = #"""
       }
     },
     "schemas" : {
+      "ApplicationContact" : {
+        "properties" : {
+          "email" : {
+            "maxLength" : 254,
+            "type" : "string"
+          },
+          "name" : {
+            "maxLength" : 200,
+            "minLength" : 1,
+            "type" : "string"
+          },
+          "phone" : {
+            "maxLength" : 31,
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "name",
+          "email"
+        ],
+        "type" : "object"
+      },
       "Authorization" : {
         "additionalProperties" : false,
         "properties" : {
@@ -2771,6 +3340,51 @@ let openAPIJSON = #"""
         "required" : [
           "items",
           "next"
+        ],
+        "type" : "object"
+      },
+      "Claim" : {
+        "properties" : {
+          "claim_secret" : {
+            "maxLength" : 200,
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "claim_secret"
+        ],
+        "type" : "object"
+      },
+      "ClaimedKey" : {
+        "properties" : {
+          "expires_at" : {
+            "format" : "date-time",
+            "type" : [
+              "string",
+              "null"
+            ]
+          },
+          "key" : {
+            "description" : "the party's first API key, shown this once",
+            "type" : "string"
+          },
+          "key_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "key_prefix" : {
+            "type" : "string"
+          },
+          "party_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "party_id",
+          "key_id",
+          "key",
+          "key_prefix"
         ],
         "type" : "object"
       },
@@ -2899,6 +3513,49 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "KeyInfo" : {
+        "properties" : {
+          "created_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "expires_at" : {
+            "format" : "date-time",
+            "type" : [
+              "string",
+              "null"
+            ]
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "prefix" : {
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "id",
+          "prefix",
+          "created_at"
+        ],
+        "type" : "object"
+      },
+      "KeyRotation" : {
+        "properties" : {
+          "grace_seconds" : {
+            "description" : "how long the old key keeps working (default 86400, one day; at most 30 days)",
+            "format" : "int64",
+            "maximum" : 2592000,
+            "minimum" : 0,
+            "type" : "integer"
+          }
+        },
+        "required" : [
+
+        ],
+        "type" : "object"
+      },
       "Match" : {
         "additionalProperties" : false,
         "properties" : {
@@ -3010,6 +3667,124 @@ let openAPIJSON = #"""
         "required" : [
           "items",
           "next"
+        ],
+        "type" : "object"
+      },
+      "Me" : {
+        "properties" : {
+          "classes" : {
+            "description" : "the verified classes in force now (only these earn a discount or free public-interest use)",
+            "items" : {
+              "$ref" : "#/components/schemas/VerifiedClass"
+            },
+            "type" : "array"
+          },
+          "credit_code" : {
+            "type" : "string"
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "key" : {
+            "$ref" : "#/components/schemas/KeyInfo"
+          },
+          "kind" : {
+            "enum" : [
+              "agency",
+              "operator",
+              "demander"
+            ],
+            "type" : "string"
+          },
+          "name" : {
+            "type" : "string"
+          },
+          "name_en" : {
+            "type" : [
+              "string",
+              "null"
+            ]
+          },
+          "region_code" : {
+            "type" : "string"
+          },
+          "state" : {
+            "enum" : [
+              "active",
+              "suspended",
+              "closed"
+            ],
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "id",
+          "kind",
+          "name",
+          "credit_code",
+          "region_code",
+          "state",
+          "classes",
+          "key"
+        ],
+        "type" : "object"
+      },
+      "NewApplication" : {
+        "properties" : {
+          "classes" : {
+            "description" : "the classes claimed; an administrator verifies them (with evidence) or not",
+            "items" : {
+              "$ref" : "#/components/schemas/PartyClass"
+            },
+            "maxItems" : 3,
+            "type" : "array"
+          },
+          "contact" : {
+            "$ref" : "#/components/schemas/ApplicationContact"
+          },
+          "credit_code" : {
+            "description" : "unified social credit code (GB 32100-2015, check character verified)",
+            "type" : "string"
+          },
+          "kind" : {
+            "enum" : [
+              "agency",
+              "operator",
+              "demander"
+            ],
+            "type" : "string"
+          },
+          "name" : {
+            "description" : "the legal name, in Chinese",
+            "maxLength" : 200,
+            "minLength" : 1,
+            "type" : "string"
+          },
+          "name_en" : {
+            "maxLength" : 200,
+            "minLength" : 1,
+            "type" : "string"
+          },
+          "region_code" : {
+            "pattern" : "^[0-9]{6}$",
+            "type" : "string"
+          },
+          "scenarios" : {
+            "description" : "scenarios of interest (GET /v1/scenarios)",
+            "items" : {
+              "type" : "string"
+            },
+            "maxItems" : 50,
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "kind",
+          "name",
+          "credit_code",
+          "region_code",
+          "contact"
         ],
         "type" : "object"
       },
@@ -3306,12 +4081,21 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "PartyClass" : {
+        "description" : "small_micro (small or micro enterprise), public_institution (事业单位), social_organization (charitable or social organization)",
+        "enum" : [
+          "small_micro",
+          "public_institution",
+          "social_organization"
+        ],
+        "type" : "string"
+      },
       "Problem" : {
         "additionalProperties" : false,
         "description" : "RFC 9457 problem details",
         "properties" : {
           "code" : {
-            "description" : "stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, or the DOMAIN rule broken",
+            "description" : "stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken",
             "enum" : [
               "invalid_input",
               "malformed_json",
@@ -3332,7 +4116,16 @@ let openAPIJSON = #"""
               "grade_important_needs_sandbox",
               "personal_information_not_deidentified",
               "cap_exceeded",
-              "anti_monopoly"
+              "anti_monopoly",
+              "party_suspended",
+              "party_closed",
+              "key_expired",
+              "party_not_active",
+              "unknown_value",
+              "duplicate_credit_code",
+              "application_pending",
+              "application_rejected",
+              "application_claimed"
             ],
             "type" : "string"
           },
@@ -3633,6 +4426,44 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "PurposeReview" : {
+        "properties" : {
+          "approved" : {
+            "type" : "boolean"
+          },
+          "demand_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "id",
+          "demand_id",
+          "approved"
+        ],
+        "type" : "object"
+      },
+      "PurposeReviewDecision" : {
+        "properties" : {
+          "approve" : {
+            "type" : "boolean"
+          },
+          "reason" : {
+            "maxLength" : 2000,
+            "minLength" : 1,
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "approve",
+          "reason"
+        ],
+        "type" : "object"
+      },
       "Quote" : {
         "additionalProperties" : false,
         "description" : "A price with the line items that explain it",
@@ -3786,6 +4617,26 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "RotatedKey" : {
+        "properties" : {
+          "key" : {
+            "description" : "the new key, shown this once",
+            "type" : "string"
+          },
+          "new_key" : {
+            "$ref" : "#/components/schemas/KeyInfo"
+          },
+          "previous_key" : {
+            "$ref" : "#/components/schemas/KeyInfo"
+          }
+        },
+        "required" : [
+          "key",
+          "new_key",
+          "previous_key"
+        ],
+        "type" : "object"
+      },
       "ScoreReason" : {
         "additionalProperties" : false,
         "properties" : {
@@ -3819,6 +4670,89 @@ let openAPIJSON = #"""
         },
         "required" : [
           "status"
+        ],
+        "type" : "object"
+      },
+      "SubmittedApplication" : {
+        "properties" : {
+          "claim_secret" : {
+            "description" : "shown this once; exchange it for the first API key (POST /v1/applications/{id}/claim) once approved",
+            "type" : "string"
+          },
+          "created_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "state" : {
+            "enum" : [
+              "pending"
+            ],
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "id",
+          "state",
+          "claim_secret",
+          "created_at"
+        ],
+        "type" : "object"
+      },
+      "Term" : {
+        "properties" : {
+          "code" : {
+            "type" : "string"
+          },
+          "name_en" : {
+            "type" : "string"
+          },
+          "name_zh" : {
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "code",
+          "name_zh",
+          "name_en"
+        ],
+        "type" : "object"
+      },
+      "TermPage" : {
+        "properties" : {
+          "items" : {
+            "items" : {
+              "$ref" : "#/components/schemas/Term"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "items"
+        ],
+        "type" : "object"
+      },
+      "VerifiedClass" : {
+        "properties" : {
+          "class" : {
+            "$ref" : "#/components/schemas/PartyClass"
+          },
+          "expires_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "verification_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "class",
+          "verification_id",
+          "expires_at"
         ],
         "type" : "object"
       },
@@ -3997,6 +4931,142 @@ let openAPIJSON = #"""
         "summary" : "The database is reachable and its migrations current",
         "tags" : [
           "operations"
+        ]
+      }
+    },
+    "/v1/applications" : {
+      "post" : {
+        "operationId" : "submitApplication",
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/NewApplication"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "201" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/SubmittedApplication"
+                }
+              }
+            },
+            "description" : "Created",
+            "headers" : {
+              "Location" : {
+                "$ref" : "#/components/headers/Location"
+              }
+            }
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "security" : [
+          {
+
+          }
+        ],
+        "summary" : "Apply to join the market (no key; limited per client address); returns the application id and a one-time claim secret",
+        "tags" : [
+          "parties"
+        ]
+      }
+    },
+    "/v1/applications/{id}/claim" : {
+      "post" : {
+        "operationId" : "claimApplication",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/Claim"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "201" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/ClaimedKey"
+                }
+              }
+            },
+            "description" : "Created"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "security" : [
+          {
+
+          }
+        ],
+        "summary" : "Exchange an approved application's claim secret, once, for the party's first API key (no key needed)",
+        "tags" : [
+          "parties"
         ]
       }
     },
@@ -4863,6 +5933,180 @@ let openAPIJSON = #"""
         "summary" : "Open a draft demand",
         "tags" : [
           "demands"
+        ]
+      }
+    },
+    "/v1/demands/{id}/purpose-review" : {
+      "post" : {
+        "operationId" : "reviewDemandPurpose",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          },
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/PurposeReviewDecision"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "201" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/PurposeReview"
+                }
+              }
+            },
+            "description" : "Created"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Approve or refuse a demand's public-interest purpose (reason required): an agency whose region covers one of the demand's regions",
+        "tags" : [
+          "agencies"
+        ]
+      }
+    },
+    "/v1/keys/rotate" : {
+      "post" : {
+        "operationId" : "rotateKey",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/KeyRotation"
+              }
+            }
+          },
+          "required" : false
+        },
+        "responses" : {
+          "201" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/RotatedKey"
+                }
+              }
+            },
+            "description" : "Created"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Replace the caller's key by a new one (shown once); the old key keeps working for the grace period",
+        "tags" : [
+          "parties"
+        ]
+      }
+    },
+    "/v1/me" : {
+      "get" : {
+        "operationId" : "getMe",
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Me"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Who the caller is: its party, kind, state, verified classes in force, and the key it called with",
+        "tags" : [
+          "parties"
         ]
       }
     },
@@ -5976,6 +7220,102 @@ let openAPIJSON = #"""
         "summary" : "One of the agency's resources",
         "tags" : [
           "agencies"
+        ]
+      }
+    },
+    "/v1/scenarios" : {
+      "get" : {
+        "operationId" : "listScenarios",
+        "responses" : {
+          "200" : {
+            "$ref" : "#/components/responses/Terms"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "security" : [
+          {
+
+          },
+          {
+            "apiKey" : [
+
+            ]
+          }
+        ],
+        "summary" : "The business scenarios the market knows (demands, products, grants and applications accept only these); no key needed",
+        "tags" : [
+          "catalogue"
+        ]
+      }
+    },
+    "/v1/sectors" : {
+      "get" : {
+        "operationId" : "listSectors",
+        "responses" : {
+          "200" : {
+            "$ref" : "#/components/responses/Terms"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "security" : [
+          {
+
+          },
+          {
+            "apiKey" : [
+
+            ]
+          }
+        ],
+        "summary" : "The sectors the market knows (demands, products, resources and grants accept only these); no key needed",
+        "tags" : [
+          "catalogue"
         ]
       }
     },

@@ -30,6 +30,18 @@ public struct Problem: HTTPResponseError, Sendable {
 
     static func forbidden(_ detail: String) -> Problem { Problem(.forbidden, code: "forbidden", detail: detail) }
 
+    /// A key refused for a reason the caller can act on.
+    static func refused(_ refusal: KeyRefusal) -> Problem {
+        switch refusal {
+        case .invalid: unauthorized
+        case .expired: Problem(.unauthorized, code: refusal.rawValue,
+                               detail: "this API key has expired; rotate keys before they expire (POST /v1/keys/rotate) or ask an administrator for a new one")
+        case .partySuspended: Problem(.unauthorized, code: refusal.rawValue,
+                                      detail: "the party of this API key is suspended; its keys work again once an administrator reinstates it")
+        case .partyClosed: Problem(.unauthorized, code: refusal.rawValue, detail: "the party of this API key is closed; its keys never work again")
+        }
+    }
+
     static func unavailable(_ detail: String) -> Problem {
         var problem = Problem(.serviceUnavailable, code: "unavailable", detail: detail)
         problem.headers[.retryAfter] = "5"
@@ -72,6 +84,16 @@ public struct Problem: HTTPResponseError, Sendable {
             return Problem(.badRequest, code: "invalid_input", detail: "\(error.field) \(error.rule)", field: error.field, rule: error.rule)
         case let error as PolicyViolation:
             return Problem(.unprocessableContent, code: error.rule.rawValue, detail: error.description, rule: error.rule.rawValue)
+        case let error as UnknownValue:
+            return Problem(.unprocessableContent, code: "unknown_value", detail: error.description, field: error.field, rule: error.rule)
+        case let error as PartyNotActive:
+            return Problem(.conflict, code: "party_not_active", detail: error.description)
+        case let error as DuplicateCreditCode:
+            return Problem(.conflict, code: "duplicate_credit_code", detail: error.description, field: "credit_code")
+        case let error as ApplicationNotClaimable:
+            return Problem(.conflict, code: error.code, detail: error.description)
+        case let error as MarketForbidden:
+            return Problem(.forbidden, code: "forbidden", detail: error.description)
         case let error as TransitionRefused:
             return Problem(.conflict, code: "state_conflict", detail: error.description)
         case let error as MarketNotFound:

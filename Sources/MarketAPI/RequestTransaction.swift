@@ -21,9 +21,10 @@ struct RequestTransaction: RouterMiddleware {
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         guard request.method == .post || request.method == .put, request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
-        // Every POST and PUT of the contract needs a key (Authenticate refuses none without one); its body is
-        // read only for a party, and at most 1 MiB of it.
-        guard let party = context.party else { throw Problem.unauthorized }
+        // Every POST and PUT of the contract needs a key but applying to join (Authenticate lets no other
+        // through without one); the body is read only then, and at most 1 MiB of it.
+        let party = context.party
+        guard party != nil || Authenticate.isPublic(request) else { throw Problem.unauthorized }
         // Every body of the contract is JSON; one declared as anything else is refused before it is read.
         if let type = request.headers[.contentType], !Self.isJSON(type) {
             throw MarketInputError(field: "Content-Type", rule: "must be application/json")
@@ -33,8 +34,10 @@ struct RequestTransaction: RouterMiddleware {
         let body = collected.readableBytes == 0 ? ByteBuffer(string: "{}") : collected
         let data = Data(body.readableBytesView)
         let parsed = try RequestBody.check(data)
-        let key = try request.method == .post ? request.headers[.idempotencyKey].map { key throws(MarketInputError) in
-            try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: data)
+        let key = try request.method == .post ? request.headers[.idempotencyKey].flatMap { key throws(MarketInputError) -> IdempotencyKey? in
+            // Idempotency keys are a party's: applications (without a key) have none.
+            guard let party else { return nil }
+            return try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: data)
         } : nil
         let webhook = try await checkedWebhook(request, body: data)
         let outcome: MarketStore.RequestOutcome

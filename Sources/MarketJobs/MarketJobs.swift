@@ -40,6 +40,20 @@ public struct RepriceMatchesJob: JobArguments {
     public init(ruleID: Int64) { self.ruleID = ruleID }
 }
 
+/// Recompute the quotes of one buyer's proposed matches after its verified classes changed (scheduled
+/// when a verification expires).
+public struct RepriceBuyerJob: JobArguments {
+    public static let kind = "reprice_buyer"
+    public var partyID: UUID
+    /// Why (for the log and the audit trail).
+    public var reason: String
+
+    public init(partyID: UUID, reason: String) {
+        self.partyID = partyID
+        self.reason = reason
+    }
+}
+
 /// Expire a demand when it reaches its `expires_at` (scheduled when it opens).
 public struct ExpireDemandJob: JobArguments {
     public static let kind = "expire_demand"

@@ -43,7 +43,12 @@ public enum DemoMarket {
         var parties: [String: UUID] = [:]
         func party(_ key: String, _ kind: PartyKind, _ name: String, _ prefix: String, _ region: String, small: Bool = false) async throws -> UUID {
             let code = try CreditCode.completing(prefix).value
-            let id = try await store.registerParty(NewParty(kind: kind, name: name, creditCode: code, regionCode: region, smallOrMicro: small), by: admin).id
+            let id = try await store.registerParty(NewParty(kind: kind, name: name, creditCode: code, regionCode: region), by: admin).id
+            if small {
+                // Its class earns the discount only verified, with evidence and an expiry.
+                _ = try await store.verifyParty(id, as: .smallMicro, evidence: "demo: 工信部中小企业划型 self-assessment on file",
+                                                expiresAt: Date().addingTimeInterval(365 * 86_400), by: admin)
+            }
             parties[key] = id
             return id
         }

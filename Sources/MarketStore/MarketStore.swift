@@ -93,6 +93,18 @@ public struct MarketStore: Sendable {
             return MarketInputError(field: "url", rule: "must be an http or https URL of at most 2000 characters")
         case ("23514", "revenue_allowances_bounded"):
             return MarketInputError(field: "allowance_fen", rule: "must be at most \(Money.maximumAmountFen) fen")
+        case ("P0001", "party_not_active"):
+            return PartyNotActive(description: error.message)
+        case ("P0001", "party_closed_final"):
+            return TransitionRefused(subject: "party", from: "closed", to: "changed", allowed: [])
+        case ("P0001", "anti_monopoly"):
+            return PolicyViolation(.antiMonopoly, error.message)
+        case ("P0001", let name) where name.hasPrefix("unknown_value:"):
+            return UnknownValue(field: String(name.dropFirst("unknown_value:".count)), rule: error.message)
+        case ("23505", "applications_one_pending"):
+            return DuplicateCreditCode(description: "an application with this unified social credit code is already under review")
+        case ("23505", "party_affiliations_one_live"):
+            return TransitionRefused(subject: "affiliation", from: "already recorded", to: "recorded", allowed: [])
         case ("23503", _):
             return MarketInputError(field: Self.field(ofForeignKey: constraint), rule: "must name an existing record of the right kind")
         default:
@@ -119,6 +131,23 @@ public struct Actor: Sendable, Hashable, CustomStringConvertible {
     public static func party(_ id: UUID) -> Actor { Actor(description: "party:\(id.uuidString.lowercased())") }
     public static func administrator(_ name: String) -> Actor { Actor(description: "admin:\(name)") }
     public static let system = Actor(description: "system")
+}
+
+/// A party that is suspended or closed took part in an action (the API answers 409 `party_not_active`).
+public struct PartyNotActive: Error, Equatable, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// A sector or scenario the market does not know (the API answers 422 `unknown_value`); `rule` lists those it does.
+public struct UnknownValue: Error, Equatable, Sendable, CustomStringConvertible {
+    public var field: String
+    public var rule: String
+    public var description: String { "\(field) \(rule)" }
+}
+
+/// A unified social credit code already registered or under review (the API answers 409 `duplicate_credit_code`).
+public struct DuplicateCreditCode: Error, Equatable, Sendable, CustomStringConvertible {
+    public var description: String
 }
 
 /// An object that does not exist, or that the caller may not see.

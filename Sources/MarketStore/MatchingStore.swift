@@ -26,7 +26,8 @@ extension MarketStore {
                             by actor: Actor = .system) async throws -> DemandMatching {
         try await read { connection in
             let subject = try await connection.matchingSubject(demandID)
-            guard subject.state == .open || subject.state == .matched, subject.demand.expiresAt > subject.now else {
+            // A suspended demander's demands wait (they are matched again when it is reinstated).
+            guard subject.state == .open || subject.state == .matched, subject.demand.expiresAt > subject.now, subject.buyer.state == .active else {
                 return DemandMatching(proposed: [], candidates: 0)
             }
             let rules = try await connection.allRuleVersions()
@@ -61,7 +62,8 @@ extension MarketStore {
             guard stored.state == .listed else { return [] }
             let facts = try await connection.query("""
                 SELECT (SELECT min(greatest(lower(validity), created_at)) FROM authorizations WHERE operator_id = \(stored.operatorID)),
-                       EXISTS (SELECT 1 FROM authorizations WHERE id = \(stored.authorizationID) AND state = 'active' AND validity @> now()),
+                       EXISTS (SELECT 1 FROM authorizations WHERE id = \(stored.authorizationID) AND state = 'active' AND validity @> now())
+                       AND EXISTS (SELECT 1 FROM parties WHERE id = \(stored.operatorID) AND state = 'active'),
                        now()
                 """)
             guard let fact = facts.first else { return [] }
@@ -76,7 +78,7 @@ extension MarketStore {
                        (SELECT score FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed'
                         ORDER BY score DESC LIMIT 1 OFFSET \(Int32(limit - 1)))
                 FROM demands d JOIN parties b ON b.id = d.demander_id
-                WHERE d.state IN ('open', 'matched') AND d.expires_at > now()
+                WHERE d.state IN ('open', 'matched') AND d.expires_at > now() AND b.state = 'active'
                   AND pdx_wanted_keys(d.sector, d.regions, d.delivery_modes) && \(keys)
                   AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
                 ORDER BY d.id
@@ -86,8 +88,7 @@ extension MarketStore {
             for row in rows {
                 subjects.append((try PostgresConnection.subject(row, now: now), try row.decode(Double?.self, at: PostgresConnection.subjectColumnCount)))
             }
-            let buyerAuthorizations = try await connection.authorizationsInForce(
-                of: Set(subjects.filter { $0.0.buyer.kind == .operator }.map(\.0.buyer.id)))
+            let buyerAuthorizations = try await connection.authorizationsInForce(of: Set(subjects.map(\.0.buyer.id)))
             var matches: [NewMatch] = []
             for (var subject, toBeat) in subjects {
                 subject.buyerAuthorizations = buyerAuthorizations[subject.buyer.id] ?? []
@@ -127,7 +128,10 @@ struct MatchingSubject: Sendable {
     var demand: DemandRequest
     var state: DemandState
     var buyer: Party
+    /// The authorizations in force of the demander and of every party affiliated with it (rule 4).
     var buyerAuthorizations: [Authorization]
+    /// An agency's approval of the demand's public-interest purpose (the latest review, if it approved).
+    var purposeApproval: PurposeApproval?
     var now: Date
     /// Whether the demander would hear of new matches.
     var buyerHasWebhook: Bool
@@ -157,11 +161,11 @@ struct Candidate: Sendable {
     init?(_ subject: MatchingSubject, _ product: PricedProduct, version: Int, rules: [PricingRule], held: Bool,
           scorer: Matching.Scorer? = nil, partial: Matching.Scorer.Partial? = nil) {
         let demand = subject.demand
-        let purchase = PricedPurchase(quantity: demand.quantity, purpose: demand.purpose, smallOrMicro: subject.buyer.smallOrMicro,
-                                      scenario: demand.scenario)
+        let purchase = PricedPurchase(quantity: demand.quantity, purpose: demand.purpose, verifications: subject.buyer.verifications,
+                                      purposeApproval: subject.purposeApproval, scenario: demand.scenario)
         guard let quote = try? Pricing.quote(product, purchase, rules: rules, at: subject.now),
               Matching.exclusions(demand: demand, product: product.version, quote: quote).isEmpty,
-              (try? Policy.checkAntiMonopoly(buyer: subject.buyer, buyerAuthorizations: subject.buyerAuthorizations,
+              (try? Policy.checkAntiMonopoly(buyer: subject.buyer, authorizations: subject.buyerAuthorizations,
                                              product: product.version, at: subject.now)) != nil
         else { return nil }
         self.product = product.id
@@ -186,9 +190,11 @@ struct Candidate: Sendable {
 extension PostgresConnection {
     static let subjectColumns = """
         d.id, d.title, d.description, d.sector, d.scenario, d.purpose::text, d.regions, d.fields_wanted, d.tags, d.quantity,
-        d.budget_fen, d.delivery_modes::text[], d.expires_at, d.state::text, b.webhook_url IS NOT NULL, \(Rows.partyColumns("b"))
+        d.budget_fen, d.delivery_modes::text[], d.expires_at, d.state::text, b.webhook_url IS NOT NULL, \(Rows.partyColumns("b")),
+        (SELECT CASE WHEN r.approved THEN ARRAY[r.id, r.agency_id] END FROM demand_purpose_reviews r WHERE r.demand_id = d.id
+         ORDER BY r.at DESC, r.id DESC LIMIT 1)
         """
-    static let subjectColumnCount = 15 + Rows.partyColumnCount
+    static let subjectColumnCount = 16 + Rows.partyColumnCount
 
     static func subject(_ row: PostgresRow, now: Date) throws -> MatchingSubject {
         let (id, title, description, sector, scenario, purpose, regions, fields, tags, quantity, budget, modes, expires, state, webhook) = try row.decode(
@@ -198,8 +204,10 @@ extension PostgresConnection {
                                    purpose: try Rows.known(purpose, Purpose.self, "demands.purpose"), regions: try Rows.regionCodes(regions),
                                    fieldsWanted: fields, tags: tags, quantity: quantity, budgetFen: budget,
                                    deliveryModes: try modes.map { try Rows.known($0, DeliveryMode.self, "demands.delivery_modes") }, expiresAt: expires)
+        let approval = try row.decode([UUID]?.self, at: 15 + Rows.partyColumnCount).map { PurposeApproval(id: $0[0], agencyID: $0[1]) }
         return MatchingSubject(demandID: id, demand: demand, state: try Rows.known(state, DemandState.self, "demands.state"),
-                               buyer: try Rows.party(row, from: 15), buyerAuthorizations: [], now: now, buyerHasWebhook: webhook)
+                               buyer: try Rows.party(row, from: 15), buyerAuthorizations: [], purposeApproval: approval, now: now,
+                               buyerHasWebhook: webhook)
     }
 
     /// Listed products under an authorization in force that share a match key with the demand and are
@@ -237,9 +245,7 @@ extension PostgresConnection {
         let (now, settled) = try row.decode(Date.self, [UUID].self, at: Self.subjectColumnCount)
         var subject = try Self.subject(row, now: now)
         subject.settled = settled
-        if subject.buyer.kind == .operator {
-            subject.buyerAuthorizations = try await authorizationsInForce(of: [subject.buyer.id])[subject.buyer.id] ?? []
-        }
+        subject.buyerAuthorizations = try await authorizationsInForce(of: [subject.buyer.id])[subject.buyer.id] ?? []
         return subject
     }
 
@@ -317,17 +323,24 @@ extension PostgresConnection {
         return try await retryingTransaction(isolation: .readCommitted, body)
     }
 
-    /// The authorizations in force of operators (for the anti-monopoly rule), in one query.
-    func authorizationsInForce(of operators: Set<UUID>) async throws -> [UUID: [Authorization]] {
-        guard !operators.isEmpty else { return [:] }
+    /// For each buyer, the authorizations in force held by it or by a party affiliated with it, directly or
+    /// through others (for the anti-monopoly rule), in one query. Buyers in no live affiliation cost one
+    /// index probe; the affiliated groups are walked only for the others.
+    func authorizationsInForce(of buyers: Set<UUID>) async throws -> [UUID: [Authorization]] {
+        guard !buyers.isEmpty else { return [:] }
         let rows = try await query("""
-            SELECT id, \(unsafeRaw: Self.authorizationColumns) FROM authorizations
-            WHERE operator_id = ANY(\(Array(operators))) AND state = 'active' AND validity @> now()
+            SELECT b.id, a.id, a.agency_id, a.operator_id, a.sectors, a.regions, a.scenarios, a.mode::text, lower(a.validity), upper(a.validity),
+                   a.state::text, a.state_changed_at, a.state_reason
+            FROM unnest(\(Array(buyers))::uuid[]) AS b(id)
+            JOIN authorizations a ON a.operator_id = ANY(
+                CASE WHEN EXISTS (SELECT 1 FROM party_affiliations f WHERE f.ended_at IS NULL AND (f.party_id = b.id OR f.affiliate_id = b.id))
+                     THEN pdx_affiliated(b.id) ELSE ARRAY[b.id] END)
+            WHERE a.state = 'active' AND a.validity @> now()
             """)
         var found: [UUID: [Authorization]] = [:]
         for row in rows {
-            let authorization = try Self.authorization(row, id: try row.decode(UUID.self, at: 0), from: 1)
-            found[authorization.operatorID, default: []].append(authorization)
+            let (buyer, id) = try row.decode(UUID.self, UUID.self, at: 0)
+            found[buyer, default: []].append(try Self.authorization(row, id: id, from: 2))
         }
         return found
     }
@@ -352,13 +365,14 @@ extension MarketStore {
                 OR p.state <> 'listed' OR a.state <> 'active' OR NOT a.validity @> m.created_at
                 OR m.product_version <> p.version OR d.state IN ('draft', 'fulfilled', 'expired', 'cancelled')
                 OR m.quote_fen > d.budget_fen
-                OR (d.purpose IN ('public_welfare', 'public_governance') AND m.quote_fen <> 0)
+                OR (d.purpose IN ('public_welfare', 'public_governance') AND m.quote_fen <> 0
+                    AND NOT m.quote -> 'lines' @> '[{"step": "public_interest_unverified"}]')
                 OR EXISTS (SELECT 1 FROM product_version_sources s JOIN data_resources r ON r.id = s.resource_id
                            WHERE s.product_id = v.product_id AND s.version = v.version
                              AND (r.grade = 'core' OR (r.grade = 'important' AND v.delivery_modes <> '{sandbox}')))
-                OR (b.kind = 'operator' AND EXISTS (
-                        SELECT 1 FROM authorizations o WHERE o.operator_id = b.id AND o.state = 'active' AND o.validity @> m.created_at
-                          AND v.sector = ANY(o.sectors) AND pdx_regions_overlap(v.regions, o.regions))))
+                OR EXISTS (
+                        SELECT 1 FROM authorizations o WHERE o.operator_id = ANY(pdx_affiliated(b.id)) AND o.state = 'active' AND o.validity @> m.created_at
+                          AND v.sector = ANY(o.sectors) AND pdx_regions_overlap(v.regions, o.regions)))
             """).scalar(Int64.self) ?? 0)
     }
 }

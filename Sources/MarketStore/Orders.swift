@@ -74,7 +74,7 @@ extension MarketStore {
             // another price: the proposal is requoted first (the repricing job does it, or the product's revision).
             let subject = try await connection.matchingSubject(demandID)
             let current = try await connection.quote(productID: productID, quantity: proposed.quantity, purpose: purpose, buyerID: buyerID,
-                                                     scenario: subject.demand.scenario)
+                                                     scenario: subject.demand.scenario, purposeApproval: subject.purposeApproval)
             guard current.amountFen <= proposed.amountFen else {
                 throw TransitionRefused(subject: "proposal", from: "quoted \(proposed.amountFen) fen, now \(current.amountFen) fen under the rules in force",
                                         to: "accepted before it is requoted", allowed: [])
@@ -201,7 +201,7 @@ extension PostgresConnection {
         }
         let buyer = try await partyRow(buyerID)
         let sold = try await productVersion(productID, version)
-        try Policy.checkAntiMonopoly(buyer: buyer, buyerAuthorizations: try await authorizationsInForce(of: [buyerID])[buyerID] ?? [],
+        try Policy.checkAntiMonopoly(buyer: buyer, authorizations: try await authorizationsInForce(of: [buyerID])[buyerID] ?? [],
                                      product: sold, at: now)
         let id = UUID()
         try await execute("""

@@ -5,18 +5,22 @@ import Postgres
 /// A party to register.
 public struct NewParty: Sendable {
     public var kind: PartyKind
+    /// The legal name (in Chinese).
     public var name: String
+    public var nameEN: String?
     public var creditCode: String
     public var regionCode: String
-    public var smallOrMicro: Bool
+    public var contact: Contact
     public var webhookURL: String?
 
-    public init(kind: PartyKind, name: String, creditCode: String, regionCode: String, smallOrMicro: Bool = false, webhookURL: String? = nil) {
+    public init(kind: PartyKind, name: String, nameEN: String? = nil, creditCode: String, regionCode: String, contact: Contact = Contact(),
+                webhookURL: String? = nil) {
         self.kind = kind
         self.name = name
+        self.nameEN = nameEN
         self.creditCode = creditCode
         self.regionCode = regionCode
-        self.smallOrMicro = smallOrMicro
+        self.contact = contact
         self.webhookURL = webhookURL
     }
 }
@@ -42,28 +46,15 @@ public struct NewResource: Sendable {
 
 extension MarketStore {
     public func registerParty(_ new: NewParty, by actor: Actor) async throws -> Party {
-        try validateText(new.name, field: "name", maxLength: 200)
-        let party = Party(kind: new.kind, name: new.name, creditCode: try CreditCode(new.creditCode),
-                          regionCode: try RegionCode(new.regionCode), smallOrMicro: new.smallOrMicro)
-        // An administrator registers the party; the URL's syntax is checked here, its address before each delivery.
-        if let url = new.webhookURL { _ = try WebhookPolicy.host(of: url, field: "webhook_url", allowHTTP: true) }
-        return try await transaction { connection in
-            try await connection.execute("""
-                INSERT INTO parties (id, kind, name, credit_code, region_code, small_or_micro, webhook_url)
-                VALUES (\(party.id), \(party.kind.rawValue)::pdx_party_kind, \(party.name), \(party.creditCode.value),
-                        \(party.regionCode.value), \(party.smallOrMicro), \(new.webhookURL))
-                """)
-            try await connection.audit(actor, "party.register", "party", party.id,
-                                       after: #"{"kind":"\#(party.kind.rawValue)","credit_code":"\#(party.creditCode.value)"}"#)
-            return party
-        }
+        try await transaction { connection in try await connection.registerParty(new, actor: actor) }
     }
 
-    /// Registered parties, of one kind or all, by kind and name.
-    public func parties(kind: PartyKind? = nil) async throws -> [Party] {
+    /// Registered parties, of one kind or all, in one state or all, by kind and name.
+    public func parties(kind: PartyKind? = nil, state: PartyState? = nil) async throws -> [Party] {
         try await query("""
             SELECT \(unsafeRaw: Rows.partyColumns("p")) FROM parties p
-            WHERE \(kind?.rawValue)::pdx_party_kind IS NULL OR p.kind = \(kind?.rawValue)::pdx_party_kind
+            WHERE (\(kind?.rawValue)::pdx_party_kind IS NULL OR p.kind = \(kind?.rawValue)::pdx_party_kind)
+              AND (\(state?.rawValue)::pdx_party_state IS NULL OR p.state = \(state?.rawValue)::pdx_party_state)
             ORDER BY p.kind, p.name, p.id
             """).map { try Rows.party($0, from: 0) }
     }
@@ -133,6 +124,24 @@ extension MarketStore {
 }
 
 extension PostgresConnection {
+    func registerParty(_ new: NewParty, actor: Actor) async throws -> Party {
+        try validateText(new.name, field: "name", maxLength: 200)
+        if let name = new.nameEN { try validateText(name, field: "name_en", maxLength: 200) }
+        try new.contact.validate()
+        let party = Party(kind: new.kind, name: new.name, nameEN: new.nameEN, creditCode: try CreditCode(new.creditCode),
+                          regionCode: try RegionCode(new.regionCode))
+        // An administrator registers the party; the URL's syntax is checked here, its address before each delivery.
+        if let url = new.webhookURL { _ = try WebhookPolicy.host(of: url, field: "webhook_url", allowHTTP: true) }
+        try await execute("""
+            INSERT INTO parties (id, kind, name, name_en, credit_code, region_code, contact_name, contact_email, contact_phone, webhook_url)
+            VALUES (\(party.id), \(party.kind.rawValue)::pdx_party_kind, \(party.name), \(party.nameEN), \(party.creditCode.value),
+                    \(party.regionCode.value), \(new.contact.name), \(new.contact.email), \(new.contact.phone), \(new.webhookURL))
+            """)
+        try await audit(actor, "party.register", "party", party.id,
+                        after: #"{"kind":"\#(party.kind.rawValue)","credit_code":"\#(party.creditCode.value)"}"#)
+        return party
+    }
+
     func resourcesForShare(_ ids: [UUID]) async throws -> [DataResource] {
         try await query("""
             SELECT \(unsafeRaw: MarketStore.resourceColumns) FROM data_resources WHERE id = ANY(\(ids)) FOR SHARE

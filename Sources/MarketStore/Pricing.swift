@@ -262,7 +262,7 @@ extension PostgresConnection {
     /// The quote under `rules` (every version of every rule; loaded here when nil). Callers pricing many
     /// products or matches in one pass load the rules once and pass them.
     func quote(productID: UUID, quantity: Int64, purpose: Purpose, buyerID: UUID, scenario: String?,
-               rules: [PricingRule]? = nil) async throws -> Quote {
+               purposeApproval: PurposeApproval? = nil, rules: [PricingRule]? = nil) async throws -> Quote {
         let product = try await self.product(productID, lock: false)
         let buyer = try await partyRow(buyerID)
         let since = try await query("""
@@ -272,7 +272,8 @@ extension PostgresConnection {
         let priced = PricedProduct(id: productID, operatorID: product.operatorID, version: product.current, operatorSince: since)
         let versions: [PricingRule]
         if let rules { versions = rules } else { versions = try await allRuleVersions() }
-        return try Pricing.quote(priced, PricedPurchase(quantity: quantity, purpose: purpose, smallOrMicro: buyer.smallOrMicro, scenario: scenario),
+        return try Pricing.quote(priced, PricedPurchase(quantity: quantity, purpose: purpose, verifications: buyer.verifications,
+                                                                purposeApproval: purposeApproval, scenario: scenario),
                                  rules: versions, at: now)
     }
 

@@ -11,27 +11,37 @@ extension MarketStore {
         public var withdrawn: [UUID]
     }
 
-    /// Recomputes the quote of every proposed match under the rules in force now (orders are never
+    /// Recomputes the quote of every proposed match (of one demander's demands, or of one demand, when
+    /// given) under the rules in force now and the buyer's classes and approvals now (orders are never
     /// touched: they keep the quote they were placed with), and withdraws the matches whose new quote
     /// exceeds the demander's budget. Each match is updated only if it is still proposed.
-    public func repriceProposedMatches(by actor: Actor = .system) async throws -> Repricing {
+    public func repriceProposedMatches(demander: UUID? = nil, demand: UUID? = nil,
+                                       reason: String = "a pricing rule changed", by actor: Actor = .system) async throws -> Repricing {
         try await transaction { connection in
-            try await connection.lockDemands(ofProposalsFor: nil)
+            _ = try await connection.query("""
+                SELECT 1 FROM demands
+                WHERE id IN (SELECT demand_id FROM matches WHERE state = 'proposed')
+                  AND (\(demander)::uuid IS NULL OR demander_id = \(demander)) AND (\(demand)::uuid IS NULL OR id = \(demand))
+                ORDER BY id FOR NO KEY UPDATE
+                """)
             let rows = try await connection.query("""
-                SELECT m.id, m.product_id, m.quote_fen, d.quantity, d.purpose::text, d.demander_id, d.scenario, d.budget_fen
+                SELECT m.id, m.product_id, m.quote_fen, d.quantity, d.purpose::text, d.demander_id, d.scenario, d.budget_fen,
+                       (SELECT CASE WHEN r.approved THEN ARRAY[r.id, r.agency_id] END FROM demand_purpose_reviews r WHERE r.demand_id = d.id
+                        ORDER BY r.at DESC, r.id DESC LIMIT 1)
                 FROM matches m JOIN demands d ON d.id = m.demand_id
-                WHERE m.state = 'proposed'
+                WHERE m.state = 'proposed' AND (\(demander)::uuid IS NULL OR d.demander_id = \(demander)) AND (\(demand)::uuid IS NULL OR d.id = \(demand))
                 ORDER BY m.id
                 FOR UPDATE OF m
-                """).decode(UUID.self, UUID.self, Int64.self, Int64.self, String.self, UUID.self, String.self, Int64.self)
+                """).decode(UUID.self, UUID.self, Int64.self, Int64.self, String.self, UUID.self, String.self, Int64.self, [UUID]?.self)
             let rules = try await connection.allRuleVersions()
             var repriced = 0
             var overBudget: [UUID] = []
-            for (match, product, oldAmount, quantity, purpose, demander, scenario, budget) in rows {
+            for (match, product, oldAmount, quantity, purpose, demander, scenario, budget, approval) in rows {
                 let quote: Quote
                 do {
                     quote = try await connection.quote(productID: product, quantity: quantity, purpose: try Rows.known(purpose, Purpose.self, "demands.purpose"),
-                                                       buyerID: demander, scenario: scenario, rules: rules)
+                                                       buyerID: demander, scenario: scenario,
+                                                       purposeApproval: approval.map { PurposeApproval(id: $0[0], agencyID: $0[1]) }, rules: rules)
                 } catch is MarketInputError {
                     // No quote any more (above the largest amount an order may have): that proposal ends, not the pass.
                     overBudget.append(match)
@@ -49,7 +59,7 @@ extension MarketStore {
             }
             var withdrawn: [UUID] = []
             for match in overBudget {
-                try await connection.moveMatch(match, to: .withdrawn, reason: "price above the demander's budget after a pricing rule change", actor: actor)
+                try await connection.moveMatch(match, to: .withdrawn, reason: "price above the demander's budget after \(reason)", actor: actor)
                 withdrawn.append(match)
             }
             // Demands left without a proposal are open again.

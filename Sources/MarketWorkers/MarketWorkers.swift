@@ -33,6 +33,13 @@ public enum MarketWorkers {
             ])
             return .completed
         }
+        registry.register(RepriceBuyerJob.self, timeout: .seconds(120)) { job in
+            let result = try await store.repriceProposedMatches(demander: job.args.partyID, reason: job.args.reason)
+            logger.info("repriced a buyer's proposed matches", metadata: [
+                "party.id": "\(job.args.partyID)", "match.repriced": "\(result.repriced)", "match.withdrawn": "\(result.withdrawn.count)",
+            ])
+            return .completed
+        }
         registry.register(ExpireDemandJob.self, timeout: .seconds(30)) { job in
             outcome(of: try await store.expireDemand(job.args.demandID), "demand", "\(job.args.demandID)", logger)
         }

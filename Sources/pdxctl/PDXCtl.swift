@@ -12,7 +12,8 @@ struct PDXCtl: AsyncParsableCommand {
         abstract: "Administer pdx: the database's state, the job queue, the fair-pricing rules, and matching.",
         discussion: "Uses DATABASE_URL or --database-url, like pdx.",
         version: "0.1.0",
-        subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self, KeysCommand.self, PartiesCommand.self, MatchesCommand.self,
+        subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self, KeysCommand.self, PartiesCommand.self,
+                      ApplicationsCommand.self, SectorsCommand.self, ScenariosCommand.self, MatchesCommand.self,
                       DemandCommand.self, SettingsCommand.self]
     )
 }

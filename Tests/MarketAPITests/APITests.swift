@@ -257,8 +257,12 @@ func answer(_ output: some Any) -> String {
             let product = market.product.uuidString.lowercased()
             let quote = try await demander.quoteProduct(path: .init(id: product), query: .init(quantity: 1_000, purpose: .industryDevelopment))
             #expect(try quote.ok.body.json.amountFen == 50_000)
+            let declared = try await demander.quoteProduct(path: .init(id: product), query: .init(quantity: 1_000, purpose: .publicWelfare))
+            #expect(try declared.ok.body.json.amountFen == 50_000, "self-declared public welfare is priced until verified or approved")
+            _ = try await market.store.verifyParty(market.demander.id, as: .socialOrganization, evidence: "慈善组织登记证书", expiresAt: Date() + 86_400,
+                                                   by: market.admin)
             let welfare = try await demander.quoteProduct(path: .init(id: product), query: .init(quantity: 1_000, purpose: .publicWelfare))
-            #expect(try welfare.ok.body.json.amountFen == 0, "public welfare is free")
+            #expect(try welfare.ok.body.json.amountFen == 0, "public welfare of a verified social organization is free")
             // What the typed client cannot send: a quantity of 0 and an unknown purpose.
             for (query, field) in [("quantity=0&purpose=public_welfare", "quantity"), ("quantity=1&purpose=x", "purpose"),
                                    ("quantity=1.5&purpose=public_welfare", "quantity"), ("purpose=public_welfare", "quantity")] {

@@ -1,5 +1,7 @@
 import Foundation
 import HummingbirdTesting
+import Market
+import MarketStore
 import PDXClient
 import Testing
 
@@ -37,8 +39,10 @@ import Testing
             let quote = try await demander.quoteProduct(path: .init(id: created.id), query: .init(quantity: 1_000, purpose: .industryDevelopment))
                 .ok.body.json
             #expect(quote.amountFen == 20_000 && quote.quantity == 1_000 && !quote.lines.isEmpty)
+            _ = try await market.store.verifyParty(market.demander.id, as: .publicInstitution, evidence: "事业单位法人证书", expiresAt: Date() + 86_400,
+                                                   by: .administrator("test"))
             let free = try await demander.quoteProduct(path: .init(id: created.id), query: .init(quantity: 1_000, purpose: .publicWelfare)).ok.body.json
-            #expect(free.amountFen == 0, "public welfare use is free")
+            #expect(free.amountFen == 0, "public welfare use of a verified public institution is free")
 
             var posted: [String] = []
             for title in ["路线优化 routes", "站点规划 stops"] {

@@ -135,7 +135,8 @@ func items(_ response: TestResponse) throws -> [[String: Any]] { try #require(tr
             #expect(try badGrade.status == .badRequest && (json(badGrade)["field"] as? String) == "grade")
             let badSector = try await agency.registerResource(body: .json(.init(title: "x", sector: "no-such-sector", regionCode: "310000",
                                                                                 grade: .general)))
-            #expect(try badSector.badRequest.body.applicationProblemJson.field == "sector", "\(badSector)")
+            let unknownSector = try badSector.unprocessableContent.body.applicationProblemJson
+            #expect(unknownSector.field == "sector" && unknownSector.code == .unknownValue && unknownSector.rule?.contains("transport") == true, "\(badSector)")
             #expect(try await agency.listResources().ok.body.json.items.count == 2)
             #expect(try await ClientTests.pdx(client, market.otherAgencyKey).listResources().ok.body.json.items.isEmpty)
 

@@ -104,6 +104,12 @@ extension APIMarket {
     }
 }
 
+/// A valid unified social credit code no one has used yet.
+func freshCreditCode() -> String {
+    let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+    return try! CreditCode.completing("91310000" + String((0..<9).map { _ in alphabet.randomElement()! })).value
+}
+
 /// Every endpoint of `/v1`, called by every role it concerns: the ones allowed get their answer, the
 /// others a 401 (no key), 403 (a role that may not) or 404 (someone else's object, never revealed).
 let endpointCases: [EndpointCase] = [
@@ -186,6 +192,33 @@ let endpointCases: [EndpointCase] = [
                  fixture: { ["id": try await $0.authorization(.suspended).uuidString.lowercased()] }),
     EndpointCase(.post, "/v1/authorizations/{id}/revoke", [(.anonymous, .unauthorized), (.otherAgency, .notFound), (.operator, .forbidden), (.agency, .ok)],
                  body: { _ in ["reason": "terms breached"] }, fixture: { ["id": try await $0.authorization().uuidString.lowercased()] }),
+    // Who the caller is; its key; the managed lists; joining; an agency's review of a public-interest purpose.
+    EndpointCase(.get, "/v1/me", [(.anonymous, .unauthorized), (.agency, .ok), (.demander, .ok)]),
+    EndpointCase(.post, "/v1/keys/rotate", [(.anonymous, .unauthorized), (.otherDemander, .created)]),
+    EndpointCase(.get, "/v1/sectors", [(.anonymous, .ok), (.demander, .ok)]),
+    EndpointCase(.get, "/v1/scenarios", [(.anonymous, .ok), (.operator, .ok)]),
+    EndpointCase(.post, "/v1/applications", [(.anonymous, .created), (.demander, .conflict)],
+                 body: { _ in
+                     ["kind": "demander", "name": "申请企业", "credit_code": freshCreditCode(),
+                      "region_code": "310000", "contact": ["name": "王芳", "email": "wang@example.cn"]]
+                 }),
+    EndpointCase(.post, "/v1/applications/{id}/claim", [(.anonymous, .notFound), (.demander, .notFound)],
+                 body: { _ in ["claim_secret": "pdxclaim_wrong"] },
+                 fixture: { market in
+                     let (application, _) = try await market.store.submitApplication(NewApplication(
+                         kind: .operator, name: "申请运营", creditCode: freshCreditCode(), regionCode: "310000",
+                         contact: Contact(name: "李", email: "li@example.cn")))
+                     return ["id": application.id.uuidString.lowercased()]
+                 }),
+    EndpointCase(.post, "/v1/demands/{id}/purpose-review", [(.anonymous, .unauthorized), (.demander, .forbidden), (.operator, .forbidden),
+                                                           (.agency, .created)],
+                 body: { _ in ["approve": true, "reason": "社区养老 community elderly care"] },
+                 fixture: { market in
+                     var request = try market.demandRequest()
+                     request.purpose = .publicWelfare
+                     return ["id": try await market.store.postDemand(request, demander: market.demander.id, open: true, by: .party(market.demander.id))
+                         .uuidString.lowercased()]
+                 }),
     // Every party's own webhook.
     EndpointCase(.get, "/v1/webhook", [(.anonymous, .unauthorized), (.agency, .ok), (.demander, .ok)]),
     EndpointCase(.post, "/v1/webhook", [(.anonymous, .unauthorized), (.operator, .ok)], body: { _ in ["url": "https://hooks.example.com/pdx"] }),

@@ -96,7 +96,8 @@ import Testing
                 if security?.contains(where: \.isEmpty) == true { publicOperations.insert("\(method.uppercased()) \(path)") }
             }
         }
-        #expect(publicOperations == ["GET /v1/products", "GET /v1/products/{id}"])
+        #expect(publicOperations == ["GET /v1/products", "GET /v1/products/{id}", "GET /v1/sectors", "GET /v1/scenarios",
+                                     "POST /v1/applications", "POST /v1/applications/{id}/claim"])
         func isPublic(_ method: HTTPRequest.Method, _ path: String) -> Bool {
             Authenticate.isPublic(Request(head: HTTPRequest(method: method, scheme: nil, authority: nil, path: path), body: .init(buffer: ByteBuffer())))
         }

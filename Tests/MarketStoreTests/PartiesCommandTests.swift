@@ -15,15 +15,18 @@ import Testing
                 try await runBuilt("pdxctl", arguments + ["--database-url", url])
             }
             let registered = try await pdxctl("parties", "register", "--kind", "demander", "--name", "示例物流 Example Logistics",
-                                              "--credit-code", "91310115MA1K4CXY1F", "--region", "310115", "--small-or-micro", "--actor", "li.wei",
-                                              "--json")
+                                              "--credit-code", "91310115MA1K4CXY1F", "--region", "310115", "--name-en", "Example Logistics Ltd",
+                                              "--contact-name", "王芳", "--contact-email", "wang.fang@example.cn", "--contact-phone", "+86 21 5555 0101",
+                                              "--actor", "li.wei", "--json")
             #expect(registered.status == 0, "\(registered.error)")
             let row = try #require(try JSONSerialization.jsonObject(with: Data(registered.output.utf8)) as? [String: Any])
-            #expect(row["kind"] as? String == "demander" && row["credit_code"] as? String == "91310115MA1K4CXY1F" && row["small_or_micro"] as? Bool == true)
+            #expect(row["kind"] as? String == "demander" && row["credit_code"] as? String == "91310115MA1K4CXY1F" && row["name_en"] as? String == "Example Logistics Ltd"
+                    && row["state"] as? String == "active" && (row["classes"] as? [String]) == [])
             let id = try #require((row["id"] as? String).flatMap(UUID.init(uuidString:)))
             #expect(row["id"] as? String == id.uuidString.lowercased(), "ids in lower case")
             let stored = try await market.store.party(id)
-            #expect(stored.name == "示例物流 Example Logistics" && stored.regionCode.value == "310115" && stored.smallOrMicro)
+            #expect(stored.name == "示例物流 Example Logistics" && stored.regionCode.value == "310115" && stored.verifications.isEmpty)
+            #expect(try await market.store.partyDetails(id).contact == Contact(name: "王芳", email: "wang.fang@example.cn", phone: "+86 21 5555 0101"))
             let audited = try await market.pool.query("""
                 SELECT count(*) FROM audit_events WHERE action = 'party.register' AND lower(subject_id) = \(id.uuidString.lowercased()) AND actor = 'admin:li.wei'
                 """).scalar(Int64.self)
@@ -40,7 +43,7 @@ import Testing
             let key = try await pdxctl("keys", "create", "--party", id.uuidString.lowercased(), "--label", "first")
             #expect(key.status == 0, "\(key.error)")
             let shown = try await pdxctl("parties", "show", id.uuidString.lowercased())
-            #expect(shown.status == 0 && shown.output.contains("1 active, 0 revoked") && shown.output.contains("91310115MA1K4CXY1F"), "\(shown.output)")
+            #expect(shown.status == 0 && shown.output.contains("1 usable, 0 revoked or expired") && shown.output.contains("91310115MA1K4CXY1F"), "\(shown.output)")
 
             // The same credit code twice is refused naming the field; nothing else is stored.
             let again = try await pdxctl("parties", "register", "--kind", "operator", "--name", "另一家", "--credit-code", "91310115MA1K4CXY1F",
@@ -48,6 +51,103 @@ import Testing
             #expect(again.status == 1 && again.error.contains("credit_code is already registered"), "\(again.error)")
             let count = try await market.pool.query("SELECT count(*) FROM parties WHERE credit_code = '91310115MA1K4CXY1F'").scalar(Int64.self)
             #expect(count == 1)
+        }
+    }
+
+    /// The life of a party from the command line: updated, verified, suspended (its key refused, its listed
+    /// product out of the catalogue), reinstated, affiliated, and closed for good; each step audited.
+    @Test func anAdministratorUpdatesVerifiesSuspendsReinstatesAffiliatesAndCloses() async throws {
+        try await withMarket { market in
+            let url = TestDatabase.connectionString(market.pool.configuration.connection)
+            func pdxctl(_ arguments: String...) async throws -> (status: Int32, output: String, error: String) {
+                try await runBuilt("pdxctl", arguments + ["--database-url", url, "--actor", "li.wei"])
+            }
+            let demander = market.demander.id.uuidString.lowercased(), operatorA = market.operatorA.id.uuidString.lowercased()
+            let updated = try await pdxctl("parties", "update", demander, "--name-en", "Bank of Example", "--contact-email", "ops@bank.example",
+                                           "--reason", "renamed")
+            #expect(updated.status == 0 && updated.output.contains("Bank of Example") && updated.output.contains("ops@bank.example"), "\(updated.error)")
+
+            let verified = try await pdxctl("parties", "verify", demander, "--class", "small_micro", "--evidence", "MIIT 2026-031", "--expires-in", "30d", "--json")
+            #expect(verified.status == 0, "\(verified.error)")
+            #expect(try await market.store.party(market.demander.id).verifications.map(\.partyClass) == [.smallMicro])
+
+            // Suspended: the key is refused for that reason, the listed product leaves the catalogue.
+            let (_, token) = try await market.store.createAPIKey(party: market.operatorA.id, by: Market.admin)
+            let product = try await market.listedProduct().id
+            let suspended = try await pdxctl("parties", "suspend", operatorA, "--reason", "unpaid fees", "--json")
+            #expect(suspended.status == 0, "\(suspended.error)")
+            guard case .failure(.partySuspended) = try await market.store.checkAPIKey(token) else { Issue.record("a suspended party's key works"); return }
+            #expect(try await market.pool.query("SELECT count(*) FROM catalogue WHERE product_id = \(product)").scalar(Int64.self) == 0)
+            let twice = try await pdxctl("parties", "suspend", operatorA, "--reason", "again")
+            #expect(twice.status == 1 && twice.error.contains("a party that is suspended cannot become suspended"), "\(twice.error)")
+            let reinstated = try await pdxctl("parties", "reinstate", operatorA, "--reason", "fees paid")
+            #expect(reinstated.status == 0 && reinstated.output.contains("1 products and demands offered to matching again"), "\(reinstated.output) \(reinstated.error)")
+            guard case .success = try await market.store.checkAPIKey(token) else { Issue.record("a reinstated party's key is refused"); return }
+            #expect(try await market.pool.query("SELECT count(*) FROM catalogue WHERE product_id = \(product)").scalar(Int64.self) == 1)
+
+            let affiliated = try await pdxctl("parties", "affiliate", operatorA, demander, "--relation", "parent", "--reason", "holds 60%")
+            #expect(affiliated.status == 0 && affiliated.output.contains("is parent of"), "\(affiliated.error)")
+            #expect(try await market.store.affiliated(with: market.demander.id) == [market.demander.id, market.operatorA.id])
+            let again = try await pdxctl("parties", "affiliate", demander, operatorA, "--relation", "subsidiary", "--reason", "again")
+            #expect(again.status == 1 && again.error.contains("affiliation"), "\(again.error)")
+            let ended = try await pdxctl("parties", "unaffiliate", demander, operatorA, "--reason", "sold the stake")
+            #expect(ended.status == 0, "\(ended.error)")
+            #expect(try await market.store.affiliated(with: market.demander.id) == [market.demander.id])
+
+            let closedWithoutYes = try await pdxctl("parties", "close", operatorA, "--reason", "dissolved")
+            #expect(closedWithoutYes.status == 1 && closedWithoutYes.error.contains("pass --yes"))
+            let closed = try await pdxctl("parties", "close", operatorA, "--reason", "dissolved", "--yes", "--json")
+            #expect(closed.status == 0, "\(closed.error)")
+            #expect(try await market.store.product(product).state == .delisted)
+            let reopened = try await pdxctl("parties", "reinstate", operatorA, "--reason", "oops")
+            #expect(reopened.status == 1 && reopened.error.contains("closed cannot become active"), "closing is final: \(reopened.error)")
+            let actions = try await market.pool.query("""
+                SELECT action FROM audit_events WHERE actor = 'admin:li.wei' AND action LIKE 'party.%' ORDER BY id
+                """).decode(String.self)
+            #expect(actions == ["party.update", "party.verify", "party.suspend", "party.reinstate", "party.affiliate", "party.unaffiliate", "party.close"])
+        }
+    }
+
+    @Test func sectorsScenariosAndKeysFromTheCommandLine() async throws {
+        try await withMarket { market in
+            let url = TestDatabase.connectionString(market.pool.configuration.connection)
+            func pdxctl(_ arguments: String...) async throws -> (status: Int32, output: String, error: String) {
+                try await runBuilt("pdxctl", arguments + ["--database-url", url])
+            }
+            let added = try await pdxctl("scenarios", "add", "flood_warning", "--name-zh", "洪水预警", "--name-en", "flood warning")
+            #expect(added.status == 0, "\(added.error)")
+            let listed = try await pdxctl("scenarios", "list", "--json")
+            try #require(listed.status == 0, "\(listed.error)")
+            let terms = try #require(try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: String]])
+            #expect(terms.contains(["code": "flood_warning", "name_zh": "洪水预警", "name_en": "flood warning"]))
+            let renamed = try await pdxctl("sectors", "rename", "transport", "--name-en", "transport and logistics")
+            #expect(renamed.status == 0 && renamed.output.contains("transport and logistics"), "\(renamed.error)")
+            let twice = try await pdxctl("scenarios", "add", "flood_warning", "--name-zh", "洪水", "--name-en", "flood")
+            #expect(twice.status == 1 && twice.error.contains("code is already a known scenario"), "\(twice.error)")
+            let bad = try await pdxctl("sectors", "add", "Water!", "--name-zh", "水利", "--name-en", "water")
+            #expect(bad.status == 64 && bad.error.contains("the code must be 2 to 40 lowercase letters"), "\(bad.error)")
+            let unknown = try await pdxctl("sectors", "rename", "nothing", "--name-zh", "无")
+            #expect(unknown.status == 1 && unknown.error.contains("code is not a known sector"), "\(unknown.error)")
+
+            let created = try await pdxctl("keys", "create", "--party", market.demander.id.uuidString, "--expires-in", "90d", "--json")
+            try #require(created.status == 0, "\(created.error)")
+            let key = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any])
+            #expect(created.status == 0 && key["expires_at"] is String, "\(created.error)")
+            let rotated = try await pdxctl("keys", "rotate", try #require(key["id"] as? String), "--grace", "1h", "--json")
+            let next = try #require(try JSONSerialization.jsonObject(with: Data(rotated.output.utf8)) as? [String: Any])
+            let old = try #require(key["key"] as? String), new = try #require(next["key"] as? String)
+            guard case .success = try await market.store.checkAPIKey(old), case .success = try await market.store.checkAPIKey(new) else {
+                Issue.record("both keys work during the grace period"); return
+            }
+            let previous = try #require(next["previous"] as? [String: Any])
+            #expect(previous["successor_id"] as? String == next["id"] as? String)
+            let rotatedTwice = try await pdxctl("keys", "rotate", try #require(key["id"] as? String))
+            #expect(rotatedTwice.status == 1 && rotatedTwice.error.contains("rotated"), "a key rotates once: \(rotatedTwice.error)")
+            let noGrace = try await pdxctl("keys", "rotate", try #require(next["id"] as? String), "--grace", "0s")
+            #expect(noGrace.status == 0)
+            guard case .failure(.expired) = try await market.store.checkAPIKey(new) else { Issue.record("a key rotated without grace still works"); return }
+            let tooLong = try await pdxctl("keys", "create", "--party", market.demander.id.uuidString, "--expires-in", "forever")
+            #expect(tooLong.status == 64 && tooLong.error.contains("--expires-in must be a duration"))
         }
     }
 
@@ -64,6 +164,16 @@ import Testing
                 (["register", "--kind", "demander", "--credit-code", "91310115MA1K4CXY1F", "--name", "示例", "--region", "31"], "--region must be"),
                 (["list", "--kind", "bank"], "--kind must be one of"),
                 (["show", "42"], "the party id must be a UUID, got '42'"),
+                (["register", "--kind", "demander", "--credit-code", "91310115MA1K4CXY1F", "--contact-email", "nobody"] + base, "--contact-email must be an email address"),
+                (["register", "--kind", "demander", "--credit-code", "91310115MA1K4CXY1F", "--contact-phone", "call me"] + base, "--contact-phone must be a phone number"),
+                (["update", UUID().uuidString], "give at least one of --name"),
+                (["suspend", UUID().uuidString], "Missing expected argument '--reason"),
+                (["suspend", UUID().uuidString, "--reason", " "], "--reason must be 1 to 2000 characters"),
+                (["verify", UUID().uuidString, "--class", "big", "--evidence", "x", "--expires-in", "1d"], "--class must be one of small_micro, public_institution, social_organization"),
+                (["verify", UUID().uuidString, "--class", "small_micro", "--evidence", "x"], "give --expires-in (e.g. 365d) or --expires-at"),
+                (["verify", UUID().uuidString, "--class", "small_micro", "--evidence", "x", "--expires-in", "soon"], "--expires-in must be a duration"),
+                (["affiliate", UUID().uuidString, UUID().uuidString, "--relation", "cousin", "--reason", "x"], "--relation must be one of parent, subsidiary, common_control"),
+                (["affiliate", "0b7c0000-0000-4000-8000-000000000000", "0b7c0000-0000-4000-8000-000000000000", "--relation", "parent", "--reason", "x"], "party B must be another party than A"),
             ] {
                 let result = try await runBuilt("pdxctl", ["parties"] + arguments + ["--database-url", url])
                 #expect(result.status == 64, "\(arguments): \(result.status) \(result.error)")

@@ -27,6 +27,12 @@ import Testing
             #expect(preview.status == 0, "\(preview.error)")
             #expect(preview.output.contains("total: 40000 fen (400.00 yuan)"), "\(preview.output)")
             #expect(preview.output.contains("cap"))
+            // Public welfare is free for a verified public institution; self-declared, it is priced, saying why.
+            let declared = try await pdxctl("preview", "--product", product.id.uuidString, "--quantity", "1000", "--purpose", "public_welfare",
+                                            "--buyer", market.demander.id.uuidString)
+            #expect(declared.output.contains("public_interest_unverified") && !declared.output.contains("total: 0 fen"), "\(declared.output)")
+            _ = try await market.store.verifyParty(market.demander.id, as: .publicInstitution, evidence: "事业单位法人证书", expiresAt: Date() + 86_400,
+                                                   by: Market.admin)
             let welfare = try await pdxctl("preview", "--product", product.id.uuidString, "--quantity", "1000", "--purpose", "public_welfare",
                                      "--buyer", market.demander.id.uuidString)
             #expect(welfare.output.contains("public_interest_free") && welfare.output.contains("total: 0 fen"), "\(welfare.output)")

@@ -49,10 +49,15 @@ import Testing
             }
             // Meanwhile version 1 still prices; a larger discount (a decrease) applies at once.
             let smallFirm = try await market.store.registerParty(NewParty(kind: .demander, name: "小店 corner shop", creditCode: uniqueCreditCode(),
-                                                                          regionCode: "310000", smallOrMicro: true), by: Market.admin)
+                                                                          regionCode: "310000"), by: Market.admin)
+            // Unverified, the class earns nothing; verified, it does, and the quote names the verification.
+            #expect(try await market.store.quote(product: product.id, quantity: 100, purpose: .industryDevelopment, buyer: smallFirm.id).amountFen == 5_000)
+            let verified = try await market.store.verifyParty(smallFirm.id, as: .smallMicro, evidence: "MIIT 2026-031", expiresAt: Date() + 86_400 * 90,
+                                                              by: Market.admin)
             let before = try await market.store.order(product: product.id, quantity: 100, purpose: .industryDevelopment, buyer: smallFirm.id,
                                                       by: .party(smallFirm.id))
             #expect(before.amountFen == 4_000 && before.quote.rules == [.init(id: discount.id, version: 1)])
+            #expect(before.quote.lines.last?.detail.contains(verified.verification.id.uuidString.lowercased()) == true, "\(before.quote.lines)")
             _ = try await market.store.setPricingRule(discount.id, kind: .smallMicroDiscount(permille: 500), scope: .init(), reviewBy: year,
                                                       author: "li.wei", reason: "relief")
             let after = try await market.store.quote(product: product.id, quantity: 100, purpose: .industryDevelopment, buyer: smallFirm.id)

@@ -74,19 +74,28 @@ import Testing
         let product = version([resource(.general)])
         let code = try CreditCode.completing("91310000MA1FL0000")
         let insider = Party(id: operatorID, kind: .operator, name: "insider", creditCode: code, regionCode: shanghai)
-        #expect(violation { try Policy.checkAntiMonopoly(buyer: insider, buyerAuthorizations: [grant], product: product, at: now) } == .antiMonopoly)
+        #expect(violation { try Policy.checkAntiMonopoly(buyer: insider, authorizations: [grant], product: product, at: now) } == .antiMonopoly)
         // Another operator, authorized elsewhere, may buy and re-develop it; so may any demander.
         let outsider = Party(kind: .operator, name: "outsider", creditCode: code, regionCode: beijing)
         var elsewhere = grant
         elsewhere.operatorID = outsider.id
         elsewhere.regions = [beijing]
-        #expect(violation { try Policy.checkAntiMonopoly(buyer: outsider, buyerAuthorizations: [elsewhere], product: product, at: now) } == nil)
+        #expect(violation { try Policy.checkAntiMonopoly(buyer: outsider, authorizations: [elsewhere], product: product, at: now) } == nil)
         let demander = Party(kind: .demander, name: "bank", creditCode: code, regionCode: shanghai)
-        #expect(violation { try Policy.checkAntiMonopoly(buyer: demander, buyerAuthorizations: [], product: product, at: now) } == nil)
+        #expect(violation { try Policy.checkAntiMonopoly(buyer: demander, authorizations: [], product: product, at: now) } == nil)
+        // A demander affiliated with the insider (its subsidiary) buys as the insider would: the caller passes the
+        // authorizations of the buyer's affiliated parties, and the refusal names the affiliate.
+        if case .failure(let error) = Result(catching: { () throws(PolicyViolation) in
+            try Policy.checkAntiMonopoly(buyer: demander, authorizations: [grant], product: product, at: now)
+        }) {
+            #expect(error.rule == .antiMonopoly && error.message.contains("through the affiliated operator \(operatorID.uuidString.lowercased())"))
+        } else {
+            Issue.record("a subsidiary of the operator bought inside the operator's scope")
+        }
         // Once the insider's authorization has ended, the rule no longer applies to it.
         var ended = grant
         ended.state = .expired
-        #expect(violation { try Policy.checkAntiMonopoly(buyer: insider, buyerAuthorizations: [ended], product: product, at: now) } == nil)
+        #expect(violation { try Policy.checkAntiMonopoly(buyer: insider, authorizations: [ended], product: product, at: now) } == nil)
     }
 
     /// Regions nest (GB/T 2260): a grant for Shanghai covers a product for Pudong, and lists no region

@@ -17,6 +17,10 @@ import Testing
         PricingRule(id: id, version: version, kind: kind, scope: scope, effectiveAt: effective ?? now - 86_400, reviewBy: now + 365 * 86_400)
     }
 
+    func verified(_ partyClass: PartyClass, until: Date? = nil) -> Verification {
+        Verification(id: UUID(uuidString: "00000000-0000-4000-8000-00000000000c")!, partyClass: partyClass, evidence: "营业执照", expiresAt: until ?? now + 86_400)
+    }
+
     @Test func everyStepIsExplainedAndTheRulesUsedAreRecorded() throws {
         let rules = [
             rule(1, .cap(maxUnitPriceFen: 40), scope: .init(sector: "transport")),
@@ -24,7 +28,7 @@ import Testing
             rule(3, .smallMicroDiscount(permille: 100)),
             rule(4, .priorityScenarioDiscount(scenarios: ["logistics"], permille: 50)),
         ]
-        let quote = try Pricing.quote(product(price: 50), PricedPurchase(quantity: 200, purpose: .industryDevelopment, smallOrMicro: true, scenario: "logistics"),
+        let quote = try Pricing.quote(product(price: 50), PricedPurchase(quantity: 200, purpose: .industryDevelopment, verifications: [verified(.smallMicro)], scenario: "logistics"),
                                       rules: rules, at: now)
         // 50 → cap 40; tiers: 100 × 40 + 100 × min(40, 50 × 0.8 = 40) = 8000; −10 % = 7200; −5 % = 6840.
         #expect(quote.lines.map(\.step) == ["list_price", "cap", "tiers", "small_micro_discount", "priority_scenario_discount"])
@@ -33,12 +37,37 @@ import Testing
         #expect(quote.rules.map(\.id) == [1, 2, 3, 4])
     }
 
-    @Test func publicInterestPaysNothingWhateverTheRules() throws {
+    @Test func publicInterestPaysNothingWhateverTheRulesOnceVerifiedOrApproved() throws {
         let rules = [rule(1, .publicInterestExemption), rule(2, .usagePlan(baseFeeFen: 10_000, perUnitFen: 5, freeUnits: 0, monthlyMaxFen: 1_000_000))]
+        let approval = PurposeApproval(id: UUID(uuidString: "00000000-0000-4000-8000-0000000000a1")!, agencyID: UUID(uuidString: "00000000-0000-4000-8000-0000000000a2")!)
         for purpose in [Purpose.publicGovernance, .publicWelfare] {
-            let quote = try Pricing.quote(product(price: 999), PricedPurchase(quantity: 1_000, purpose: purpose), rules: rules, at: now)
-            #expect(quote.amountFen == 0 && quote.rules == [.init(id: 1, version: 1)])
+            for (purchase, basis) in [(PricedPurchase(quantity: 1_000, purpose: purpose, verifications: [verified(.publicInstitution)]), "verification 00000000-0000-4000-8000-00000000000c"),
+                                      (PricedPurchase(quantity: 1_000, purpose: purpose, verifications: [verified(.socialOrganization)]), "a verified social organization"),
+                                      (PricedPurchase(quantity: 1_000, purpose: purpose, purposeApproval: approval), "approved by agency 00000000-0000-4000-8000-0000000000a2")] {
+                let quote = try Pricing.quote(product(price: 999), purchase, rules: rules, at: now)
+                #expect(quote.amountFen == 0 && quote.rules == [.init(id: 1, version: 1)])
+                #expect(quote.lines.map(\.step) == ["public_interest_free"] && quote.lines[0].detail.contains(basis), "\(quote.lines)")
+            }
+            // Self-declared: priced as any other use (the usage plan), with a line saying why; a small or micro
+            // enterprise's verification does not vouch for a public-interest purpose.
+            for verifications in [[], [verified(.smallMicro)]] {
+                let quote = try Pricing.quote(product(price: 999), PricedPurchase(quantity: 1_000, purpose: purpose, verifications: verifications), rules: rules, at: now)
+                #expect(quote.lines.first?.step == "public_interest_unverified" && quote.amountFen == 15_000)
+            }
         }
+    }
+
+    /// A verification counts only until it expires: the same purchase a second later is priced without it.
+    @Test func anExpiredVerificationEarnsNothing() throws {
+        let rules = [rule(1, .smallMicroDiscount(permille: 100)), rule(2, .publicInterestExemption)]
+        let small = PricedPurchase(quantity: 10, purpose: .industryDevelopment, verifications: [verified(.smallMicro, until: now + 1)])
+        let before = try Pricing.quote(product(price: 100), small, rules: rules, at: now)
+        let after = try Pricing.quote(product(price: 100), small, rules: rules, at: now + 1)
+        #expect(before.amountFen == 900 && before.lines.last?.detail.contains("verification 00000000-0000-4000-8000-00000000000c") == true)
+        #expect(after.amountFen == 1_000 && !after.lines.contains { $0.step == "small_micro_discount" })
+        let institution = PricedPurchase(quantity: 10, purpose: .publicWelfare, verifications: [verified(.publicInstitution, until: now + 1)])
+        #expect(try Pricing.quote(product(price: 100), institution, rules: rules, at: now).amountFen == 0)
+        #expect(try Pricing.quote(product(price: 100), institution, rules: rules, at: now + 1).amountFen == 1_000)
     }
 
     @Test func usagePlansAndTrialPrices() throws {
@@ -70,7 +99,7 @@ import Testing
     @Test func roundingIsHalfUpToTheFen() throws {
         let rules = [rule(1, .smallMicroDiscount(permille: 333))]
         // 5 × 3 = 15 fen; 333‰ of 15 = 4.995 → 5; 15 − 5 = 10.
-        let quote = try Pricing.quote(product(price: 3), PricedPurchase(quantity: 5, purpose: .industryDevelopment, smallOrMicro: true), rules: rules, at: now)
+        let quote = try Pricing.quote(product(price: 3), PricedPurchase(quantity: 5, purpose: .industryDevelopment, verifications: [verified(.smallMicro)]), rules: rules, at: now)
         #expect(quote.amountFen == 10)
     }
 
@@ -106,14 +135,19 @@ import Testing
             let priced = product(price: Int64(random.next() % 500), since: random.next() % 2 == 0 ? now - 30 * 86_400 : nil)
             let quantity = Int64(1 + random.next() % 2_000)
             let purpose = Purpose.allCases[Int(random.next() % 4)]
-            let small = random.next() % 2 == 0
-            let purchase = PricedPurchase(quantity: quantity, purpose: purpose, smallOrMicro: small, scenario: random.next() % 2 == 0 ? "logistics" : nil)
+            let classes = PartyClass.allCases.filter { _ in random.next() % 2 == 0 }.map { verified($0) }
+            let purchase = PricedPurchase(quantity: quantity, purpose: purpose, verifications: classes, scenario: random.next() % 2 == 0 ? "logistics" : nil)
             let quote = try Pricing.quote(priced, purchase, rules: rules, at: now)
             // Never above the cap in force.
             #expect(quote.amountFen <= cap * quantity)
             // Never below zero, and zero for public interest.
             #expect(quote.amountFen >= 0)
-            if purpose.isPublicInterest { #expect(quote.amountFen == 0) }
+            // Zero for public interest on a verified public institution or social organization; priced, and said why, otherwise.
+            if purpose.isPublicInterest {
+                let vouched = classes.contains { $0.partyClass != .smallMicro }
+                if vouched { #expect(quote.amountFen == 0) }
+                #expect(quote.lines.contains { $0.step == "public_interest_unverified" } == !vouched)
+            }
             // Equal inputs, equal quotes.
             #expect(try Pricing.quote(priced, purchase, rules: rules.reversed(), at: now) == quote)
             // More units never cost less.

@@ -222,6 +222,41 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/authorizations/{id}/revoke`.
     /// - Remark: Generated from `#/paths//v1/authorizations/{id}/revoke/post(revokeAuthorization)`.
     func revokeAuthorization(_ input: Operations.RevokeAuthorization.Input) async throws -> Operations.RevokeAuthorization.Output
+    /// Who the caller is: its party, kind, state, verified classes in force, and the key it called with
+    ///
+    /// - Remark: HTTP `GET /v1/me`.
+    /// - Remark: Generated from `#/paths//v1/me/get(getMe)`.
+    func getMe(_ input: Operations.GetMe.Input) async throws -> Operations.GetMe.Output
+    /// Replace the caller's key by a new one (shown once); the old key keeps working for the grace period
+    ///
+    /// - Remark: HTTP `POST /v1/keys/rotate`.
+    /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)`.
+    func rotateKey(_ input: Operations.RotateKey.Input) async throws -> Operations.RotateKey.Output
+    /// The sectors the market knows (demands, products, resources and grants accept only these); no key needed
+    ///
+    /// - Remark: HTTP `GET /v1/sectors`.
+    /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)`.
+    func listSectors(_ input: Operations.ListSectors.Input) async throws -> Operations.ListSectors.Output
+    /// The business scenarios the market knows (demands, products, grants and applications accept only these); no key needed
+    ///
+    /// - Remark: HTTP `GET /v1/scenarios`.
+    /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)`.
+    func listScenarios(_ input: Operations.ListScenarios.Input) async throws -> Operations.ListScenarios.Output
+    /// Apply to join the market (no key; limited per client address); returns the application id and a one-time claim secret
+    ///
+    /// - Remark: HTTP `POST /v1/applications`.
+    /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)`.
+    func submitApplication(_ input: Operations.SubmitApplication.Input) async throws -> Operations.SubmitApplication.Output
+    /// Exchange an approved application's claim secret, once, for the party's first API key (no key needed)
+    ///
+    /// - Remark: HTTP `POST /v1/applications/{id}/claim`.
+    /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)`.
+    func claimApplication(_ input: Operations.ClaimApplication.Input) async throws -> Operations.ClaimApplication.Output
+    /// Approve or refuse a demand's public-interest purpose (reason required): an agency whose region covers one of the demand's regions
+    ///
+    /// - Remark: HTTP `POST /v1/demands/{id}/purpose-review`.
+    /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)`.
+    func reviewDemandPurpose(_ input: Operations.ReviewDemandPurpose.Input) async throws -> Operations.ReviewDemandPurpose.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -759,6 +794,83 @@ extension APIProtocol {
             body: body
         ))
     }
+    /// Who the caller is: its party, kind, state, verified classes in force, and the key it called with
+    ///
+    /// - Remark: HTTP `GET /v1/me`.
+    /// - Remark: Generated from `#/paths//v1/me/get(getMe)`.
+    public func getMe(headers: Operations.GetMe.Input.Headers = .init()) async throws -> Operations.GetMe.Output {
+        try await getMe(Operations.GetMe.Input(headers: headers))
+    }
+    /// Replace the caller's key by a new one (shown once); the old key keeps working for the grace period
+    ///
+    /// - Remark: HTTP `POST /v1/keys/rotate`.
+    /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)`.
+    public func rotateKey(
+        headers: Operations.RotateKey.Input.Headers = .init(),
+        body: Operations.RotateKey.Input.Body? = nil
+    ) async throws -> Operations.RotateKey.Output {
+        try await rotateKey(Operations.RotateKey.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The sectors the market knows (demands, products, resources and grants accept only these); no key needed
+    ///
+    /// - Remark: HTTP `GET /v1/sectors`.
+    /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)`.
+    public func listSectors(headers: Operations.ListSectors.Input.Headers = .init()) async throws -> Operations.ListSectors.Output {
+        try await listSectors(Operations.ListSectors.Input(headers: headers))
+    }
+    /// The business scenarios the market knows (demands, products, grants and applications accept only these); no key needed
+    ///
+    /// - Remark: HTTP `GET /v1/scenarios`.
+    /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)`.
+    public func listScenarios(headers: Operations.ListScenarios.Input.Headers = .init()) async throws -> Operations.ListScenarios.Output {
+        try await listScenarios(Operations.ListScenarios.Input(headers: headers))
+    }
+    /// Apply to join the market (no key; limited per client address); returns the application id and a one-time claim secret
+    ///
+    /// - Remark: HTTP `POST /v1/applications`.
+    /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)`.
+    public func submitApplication(
+        headers: Operations.SubmitApplication.Input.Headers = .init(),
+        body: Operations.SubmitApplication.Input.Body
+    ) async throws -> Operations.SubmitApplication.Output {
+        try await submitApplication(Operations.SubmitApplication.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Exchange an approved application's claim secret, once, for the party's first API key (no key needed)
+    ///
+    /// - Remark: HTTP `POST /v1/applications/{id}/claim`.
+    /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)`.
+    public func claimApplication(
+        path: Operations.ClaimApplication.Input.Path,
+        headers: Operations.ClaimApplication.Input.Headers = .init(),
+        body: Operations.ClaimApplication.Input.Body
+    ) async throws -> Operations.ClaimApplication.Output {
+        try await claimApplication(Operations.ClaimApplication.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Approve or refuse a demand's public-interest purpose (reason required): an agency whose region covers one of the demand's regions
+    ///
+    /// - Remark: HTTP `POST /v1/demands/{id}/purpose-review`.
+    /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)`.
+    public func reviewDemandPurpose(
+        path: Operations.ReviewDemandPurpose.Input.Path,
+        headers: Operations.ReviewDemandPurpose.Input.Headers = .init(),
+        body: Operations.ReviewDemandPurpose.Input.Body
+    ) async throws -> Operations.ReviewDemandPurpose.Output {
+        try await reviewDemandPurpose(Operations.ReviewDemandPurpose.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
 }
 
 /// Server URLs defined in the OpenAPI document.
@@ -784,6 +896,502 @@ public enum Components {}
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     public enum Schemas {
+        /// - Remark: Generated from `#/components/schemas/Term`.
+        public struct Term: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Term/code`.
+            public var code: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Term/name_zh`.
+            public var nameZh: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Term/name_en`.
+            public var nameEn: Swift.String
+            /// Creates a new `Term`.
+            ///
+            /// - Parameters:
+            ///   - code:
+            ///   - nameZh:
+            ///   - nameEn:
+            public init(
+                code: Swift.String,
+                nameZh: Swift.String,
+                nameEn: Swift.String
+            ) {
+                self.code = code
+                self.nameZh = nameZh
+                self.nameEn = nameEn
+            }
+            public enum CodingKeys: String, CodingKey {
+                case code
+                case nameZh = "name_zh"
+                case nameEn = "name_en"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TermPage`.
+        public struct TermPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TermPage/items`.
+            public var items: [Components.Schemas.Term]
+            /// Creates a new `TermPage`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            public init(items: [Components.Schemas.Term]) {
+                self.items = items
+            }
+            public enum CodingKeys: String, CodingKey {
+                case items
+            }
+        }
+        /// small_micro (small or micro enterprise), public_institution (事业单位), social_organization (charitable or social organization)
+        ///
+        /// - Remark: Generated from `#/components/schemas/PartyClass`.
+        @frozen public enum PartyClass: String, Codable, Hashable, Sendable, CaseIterable {
+            case smallMicro = "small_micro"
+            case publicInstitution = "public_institution"
+            case socialOrganization = "social_organization"
+        }
+        /// - Remark: Generated from `#/components/schemas/VerifiedClass`.
+        public struct VerifiedClass: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/VerifiedClass/class`.
+            public var _class: Components.Schemas.PartyClass
+            /// - Remark: Generated from `#/components/schemas/VerifiedClass/verification_id`.
+            public var verificationId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/VerifiedClass/expires_at`.
+            public var expiresAt: Foundation.Date
+            /// Creates a new `VerifiedClass`.
+            ///
+            /// - Parameters:
+            ///   - _class:
+            ///   - verificationId:
+            ///   - expiresAt:
+            public init(
+                _class: Components.Schemas.PartyClass,
+                verificationId: Swift.String,
+                expiresAt: Foundation.Date
+            ) {
+                self._class = _class
+                self.verificationId = verificationId
+                self.expiresAt = expiresAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case _class = "class"
+                case verificationId = "verification_id"
+                case expiresAt = "expires_at"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/KeyInfo`.
+        public struct KeyInfo: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/KeyInfo/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/KeyInfo/prefix`.
+            public var prefix: Swift.String
+            /// - Remark: Generated from `#/components/schemas/KeyInfo/created_at`.
+            public var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/KeyInfo/expires_at`.
+            public var expiresAt: Foundation.Date?
+            /// Creates a new `KeyInfo`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - prefix:
+            ///   - createdAt:
+            ///   - expiresAt:
+            public init(
+                id: Swift.String,
+                prefix: Swift.String,
+                createdAt: Foundation.Date,
+                expiresAt: Foundation.Date? = nil
+            ) {
+                self.id = id
+                self.prefix = prefix
+                self.createdAt = createdAt
+                self.expiresAt = expiresAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case prefix
+                case createdAt = "created_at"
+                case expiresAt = "expires_at"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Me`.
+        public struct Me: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Me/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Me/kind`.
+            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case agency = "agency"
+                case _operator = "operator"
+                case demander = "demander"
+            }
+            /// - Remark: Generated from `#/components/schemas/Me/kind`.
+            public var kind: Components.Schemas.Me.KindPayload
+            /// - Remark: Generated from `#/components/schemas/Me/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Me/name_en`.
+            public var nameEn: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Me/credit_code`.
+            public var creditCode: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Me/region_code`.
+            public var regionCode: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Me/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case active = "active"
+                case suspended = "suspended"
+                case closed = "closed"
+            }
+            /// - Remark: Generated from `#/components/schemas/Me/state`.
+            public var state: Components.Schemas.Me.StatePayload
+            /// the verified classes in force now (only these earn a discount or free public-interest use)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Me/classes`.
+            public var classes: [Components.Schemas.VerifiedClass]
+            /// - Remark: Generated from `#/components/schemas/Me/key`.
+            public var key: Components.Schemas.KeyInfo
+            /// Creates a new `Me`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - kind:
+            ///   - name:
+            ///   - nameEn:
+            ///   - creditCode:
+            ///   - regionCode:
+            ///   - state:
+            ///   - classes: the verified classes in force now (only these earn a discount or free public-interest use)
+            ///   - key:
+            public init(
+                id: Swift.String,
+                kind: Components.Schemas.Me.KindPayload,
+                name: Swift.String,
+                nameEn: Swift.String? = nil,
+                creditCode: Swift.String,
+                regionCode: Swift.String,
+                state: Components.Schemas.Me.StatePayload,
+                classes: [Components.Schemas.VerifiedClass],
+                key: Components.Schemas.KeyInfo
+            ) {
+                self.id = id
+                self.kind = kind
+                self.name = name
+                self.nameEn = nameEn
+                self.creditCode = creditCode
+                self.regionCode = regionCode
+                self.state = state
+                self.classes = classes
+                self.key = key
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case kind
+                case name
+                case nameEn = "name_en"
+                case creditCode = "credit_code"
+                case regionCode = "region_code"
+                case state
+                case classes
+                case key
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/KeyRotation`.
+        public struct KeyRotation: Codable, Hashable, Sendable {
+            /// how long the old key keeps working (default 86400, one day; at most 30 days)
+            ///
+            /// - Remark: Generated from `#/components/schemas/KeyRotation/grace_seconds`.
+            public var graceSeconds: Swift.Int64?
+            /// Creates a new `KeyRotation`.
+            ///
+            /// - Parameters:
+            ///   - graceSeconds: how long the old key keeps working (default 86400, one day; at most 30 days)
+            public init(graceSeconds: Swift.Int64? = nil) {
+                self.graceSeconds = graceSeconds
+            }
+            public enum CodingKeys: String, CodingKey {
+                case graceSeconds = "grace_seconds"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RotatedKey`.
+        public struct RotatedKey: Codable, Hashable, Sendable {
+            /// the new key, shown this once
+            ///
+            /// - Remark: Generated from `#/components/schemas/RotatedKey/key`.
+            public var key: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RotatedKey/new_key`.
+            public var newKey: Components.Schemas.KeyInfo
+            /// - Remark: Generated from `#/components/schemas/RotatedKey/previous_key`.
+            public var previousKey: Components.Schemas.KeyInfo
+            /// Creates a new `RotatedKey`.
+            ///
+            /// - Parameters:
+            ///   - key: the new key, shown this once
+            ///   - newKey:
+            ///   - previousKey:
+            public init(
+                key: Swift.String,
+                newKey: Components.Schemas.KeyInfo,
+                previousKey: Components.Schemas.KeyInfo
+            ) {
+                self.key = key
+                self.newKey = newKey
+                self.previousKey = previousKey
+            }
+            public enum CodingKeys: String, CodingKey {
+                case key
+                case newKey = "new_key"
+                case previousKey = "previous_key"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ApplicationContact`.
+        public struct ApplicationContact: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ApplicationContact/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ApplicationContact/email`.
+            public var email: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ApplicationContact/phone`.
+            public var phone: Swift.String?
+            /// Creates a new `ApplicationContact`.
+            ///
+            /// - Parameters:
+            ///   - name:
+            ///   - email:
+            ///   - phone:
+            public init(
+                name: Swift.String,
+                email: Swift.String,
+                phone: Swift.String? = nil
+            ) {
+                self.name = name
+                self.email = email
+                self.phone = phone
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case email
+                case phone
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/NewApplication`.
+        public struct NewApplication: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/NewApplication/kind`.
+            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case agency = "agency"
+                case _operator = "operator"
+                case demander = "demander"
+            }
+            /// - Remark: Generated from `#/components/schemas/NewApplication/kind`.
+            public var kind: Components.Schemas.NewApplication.KindPayload
+            /// the legal name, in Chinese
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewApplication/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/NewApplication/name_en`.
+            public var nameEn: Swift.String?
+            /// unified social credit code (GB 32100-2015, check character verified)
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewApplication/credit_code`.
+            public var creditCode: Swift.String
+            /// - Remark: Generated from `#/components/schemas/NewApplication/region_code`.
+            public var regionCode: Swift.String
+            /// - Remark: Generated from `#/components/schemas/NewApplication/contact`.
+            public var contact: Components.Schemas.ApplicationContact
+            /// the classes claimed; an administrator verifies them (with evidence) or not
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewApplication/classes`.
+            public var classes: [Components.Schemas.PartyClass]?
+            /// scenarios of interest (GET /v1/scenarios)
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewApplication/scenarios`.
+            public var scenarios: [Swift.String]?
+            /// Creates a new `NewApplication`.
+            ///
+            /// - Parameters:
+            ///   - kind:
+            ///   - name: the legal name, in Chinese
+            ///   - nameEn:
+            ///   - creditCode: unified social credit code (GB 32100-2015, check character verified)
+            ///   - regionCode:
+            ///   - contact:
+            ///   - classes: the classes claimed; an administrator verifies them (with evidence) or not
+            ///   - scenarios: scenarios of interest (GET /v1/scenarios)
+            public init(
+                kind: Components.Schemas.NewApplication.KindPayload,
+                name: Swift.String,
+                nameEn: Swift.String? = nil,
+                creditCode: Swift.String,
+                regionCode: Swift.String,
+                contact: Components.Schemas.ApplicationContact,
+                classes: [Components.Schemas.PartyClass]? = nil,
+                scenarios: [Swift.String]? = nil
+            ) {
+                self.kind = kind
+                self.name = name
+                self.nameEn = nameEn
+                self.creditCode = creditCode
+                self.regionCode = regionCode
+                self.contact = contact
+                self.classes = classes
+                self.scenarios = scenarios
+            }
+            public enum CodingKeys: String, CodingKey {
+                case kind
+                case name
+                case nameEn = "name_en"
+                case creditCode = "credit_code"
+                case regionCode = "region_code"
+                case contact
+                case classes
+                case scenarios
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SubmittedApplication`.
+        public struct SubmittedApplication: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SubmittedApplication/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SubmittedApplication/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case pending = "pending"
+            }
+            /// - Remark: Generated from `#/components/schemas/SubmittedApplication/state`.
+            public var state: Components.Schemas.SubmittedApplication.StatePayload
+            /// shown this once; exchange it for the first API key (POST /v1/applications/{id}/claim) once approved
+            ///
+            /// - Remark: Generated from `#/components/schemas/SubmittedApplication/claim_secret`.
+            public var claimSecret: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SubmittedApplication/created_at`.
+            public var createdAt: Foundation.Date
+            /// Creates a new `SubmittedApplication`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - state:
+            ///   - claimSecret: shown this once; exchange it for the first API key (POST /v1/applications/{id}/claim) once approved
+            ///   - createdAt:
+            public init(
+                id: Swift.String,
+                state: Components.Schemas.SubmittedApplication.StatePayload,
+                claimSecret: Swift.String,
+                createdAt: Foundation.Date
+            ) {
+                self.id = id
+                self.state = state
+                self.claimSecret = claimSecret
+                self.createdAt = createdAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case state
+                case claimSecret = "claim_secret"
+                case createdAt = "created_at"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Claim`.
+        public struct Claim: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Claim/claim_secret`.
+            public var claimSecret: Swift.String
+            /// Creates a new `Claim`.
+            ///
+            /// - Parameters:
+            ///   - claimSecret:
+            public init(claimSecret: Swift.String) {
+                self.claimSecret = claimSecret
+            }
+            public enum CodingKeys: String, CodingKey {
+                case claimSecret = "claim_secret"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ClaimedKey`.
+        public struct ClaimedKey: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ClaimedKey/party_id`.
+            public var partyId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ClaimedKey/key_id`.
+            public var keyId: Swift.String
+            /// the party's first API key, shown this once
+            ///
+            /// - Remark: Generated from `#/components/schemas/ClaimedKey/key`.
+            public var key: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ClaimedKey/key_prefix`.
+            public var keyPrefix: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ClaimedKey/expires_at`.
+            public var expiresAt: Foundation.Date?
+            /// Creates a new `ClaimedKey`.
+            ///
+            /// - Parameters:
+            ///   - partyId:
+            ///   - keyId:
+            ///   - key: the party's first API key, shown this once
+            ///   - keyPrefix:
+            ///   - expiresAt:
+            public init(
+                partyId: Swift.String,
+                keyId: Swift.String,
+                key: Swift.String,
+                keyPrefix: Swift.String,
+                expiresAt: Foundation.Date? = nil
+            ) {
+                self.partyId = partyId
+                self.keyId = keyId
+                self.key = key
+                self.keyPrefix = keyPrefix
+                self.expiresAt = expiresAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case partyId = "party_id"
+                case keyId = "key_id"
+                case key
+                case keyPrefix = "key_prefix"
+                case expiresAt = "expires_at"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/PurposeReviewDecision`.
+        public struct PurposeReviewDecision: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PurposeReviewDecision/approve`.
+            public var approve: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/PurposeReviewDecision/reason`.
+            public var reason: Swift.String
+            /// Creates a new `PurposeReviewDecision`.
+            ///
+            /// - Parameters:
+            ///   - approve:
+            ///   - reason:
+            public init(
+                approve: Swift.Bool,
+                reason: Swift.String
+            ) {
+                self.approve = approve
+                self.reason = reason
+            }
+            public enum CodingKeys: String, CodingKey {
+                case approve
+                case reason
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/PurposeReview`.
+        public struct PurposeReview: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PurposeReview/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/PurposeReview/demand_id`.
+            public var demandId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/PurposeReview/approved`.
+            public var approved: Swift.Bool
+            /// Creates a new `PurposeReview`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - demandId:
+            ///   - approved:
+            public init(
+                id: Swift.String,
+                demandId: Swift.String,
+                approved: Swift.Bool
+            ) {
+                self.id = id
+                self.demandId = demandId
+                self.approved = approved
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case demandId = "demand_id"
+                case approved
+            }
+        }
         /// RFC 9457 problem details
         ///
         /// - Remark: Generated from `#/components/schemas/Problem`.
@@ -796,7 +1404,7 @@ extension Components {
             public var status: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Problem/detail`.
             public var detail: Swift.String
-            /// stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, or the DOMAIN rule broken
+            /// stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken
             ///
             /// - Remark: Generated from `#/components/schemas/Problem/code`.
             @frozen public enum CodePayload: String, Codable, Hashable, Sendable, CaseIterable {
@@ -820,8 +1428,17 @@ extension Components {
                 case personalInformationNotDeidentified = "personal_information_not_deidentified"
                 case capExceeded = "cap_exceeded"
                 case antiMonopoly = "anti_monopoly"
+                case partySuspended = "party_suspended"
+                case partyClosed = "party_closed"
+                case keyExpired = "key_expired"
+                case partyNotActive = "party_not_active"
+                case unknownValue = "unknown_value"
+                case duplicateCreditCode = "duplicate_credit_code"
+                case applicationPending = "application_pending"
+                case applicationRejected = "application_rejected"
+                case applicationClaimed = "application_claimed"
             }
-            /// stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, or the DOMAIN rule broken
+            /// stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken
             ///
             /// - Remark: Generated from `#/components/schemas/Problem/code`.
             public var code: Components.Schemas.Problem.CodePayload
@@ -836,7 +1453,7 @@ extension Components {
             ///   - title:
             ///   - status:
             ///   - detail:
-            ///   - code: stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, or the DOMAIN rule broken
+            ///   - code: stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken
             ///   - field:
             ///   - rule:
             public init(
@@ -3304,6 +3921,34 @@ extension Components {
             /// - Parameters:
             ///   - body: Received HTTP response body
             public init(body: Components.Responses.Webhook.Body) {
+                self.body = body
+            }
+        }
+        public struct Terms: Sendable, Hashable {
+            /// - Remark: Generated from `#/components/responses/Terms/content`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/components/responses/Terms/content/application\/json`.
+                case json(Components.Schemas.TermPage)
+                /// The associated value of the enum case if `self` is `.json`.
+                ///
+                /// - Throws: An error if `self` is not `.json`.
+                /// - SeeAlso: `.json`.
+                public var json: Components.Schemas.TermPage {
+                    get throws {
+                        switch self {
+                        case let .json(body):
+                            return body
+                        }
+                    }
+                }
+            }
+            /// Received HTTP response body
+            public var body: Components.Responses.Terms.Body
+            /// Creates a new `Terms`.
+            ///
+            /// - Parameters:
+            ///   - body: Received HTTP response body
+            public init(body: Components.Responses.Terms.Body) {
                 self.body = body
             }
         }
@@ -15756,6 +16401,2257 @@ public enum Operations {
             /// the database is unreachable; see Retry-After
             ///
             /// - Remark: Generated from `#/paths//v1/authorizations/{id}/revoke/post(revokeAuthorization)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Who the caller is: its party, kind, state, verified classes in force, and the key it called with
+    ///
+    /// - Remark: HTTP `GET /v1/me`.
+    /// - Remark: Generated from `#/paths//v1/me/get(getMe)`.
+    public enum GetMe {
+        public static let id: Swift.String = "getMe"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/me/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetMe.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetMe.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetMe.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.GetMe.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/me/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/me/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Me)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Me {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetMe.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetMe.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetMe.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetMe.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/me/get(getMe)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Replace the caller's key by a new one (shown once); the old key keeps working for the grace period
+    ///
+    /// - Remark: HTTP `POST /v1/keys/rotate`.
+    /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)`.
+    public enum RotateKey {
+        public static let id: Swift.String = "rotateKey"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/keys/rotate/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/keys/rotate/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RotateKey.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RotateKey.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.RotateKey.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/keys/rotate/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/keys/rotate/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.KeyRotation)
+            }
+            public var body: Operations.RotateKey.Input.Body?
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.RotateKey.Input.Headers = .init(),
+                body: Operations.RotateKey.Input.Body? = nil
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/keys/rotate/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/keys/rotate/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.RotatedKey)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.RotatedKey {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.RotateKey.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.RotateKey.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// Created
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.RotateKey.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.RotateKey.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/keys/rotate/post(rotateKey)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The sectors the market knows (demands, products, resources and grants accept only these); no key needed
+    ///
+    /// - Remark: HTTP `GET /v1/sectors`.
+    /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)`.
+    public enum ListSectors {
+        public static let id: Swift.String = "listSectors"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/sectors/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSectors.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSectors.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListSectors.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListSectors.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.Terms)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.Terms {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/sectors/get(listSectors)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The business scenarios the market knows (demands, products, grants and applications accept only these); no key needed
+    ///
+    /// - Remark: HTTP `GET /v1/scenarios`.
+    /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)`.
+    public enum ListScenarios {
+        public static let id: Swift.String = "listScenarios"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/scenarios/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListScenarios.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListScenarios.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListScenarios.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListScenarios.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.Terms)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.Terms {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/scenarios/get(listScenarios)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Apply to join the market (no key; limited per client address); returns the application id and a one-time claim secret
+    ///
+    /// - Remark: HTTP `POST /v1/applications`.
+    /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)`.
+    public enum SubmitApplication {
+        public static let id: Swift.String = "submitApplication"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/applications/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitApplication.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitApplication.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SubmitApplication.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/applications/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/applications/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.NewApplication)
+            }
+            public var body: Operations.SubmitApplication.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.SubmitApplication.Input.Headers = .init(),
+                body: Operations.SubmitApplication.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/applications/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// the path of what was created
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/applications/POST/responses/201/headers/Location`.
+                    public var location: Components.Headers.Location
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: the path of what was created
+                    public init(location: Components.Headers.Location) {
+                        self.location = location
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SubmitApplication.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/v1/applications/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/applications/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.SubmittedApplication)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.SubmittedApplication {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SubmitApplication.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SubmitApplication.Output.Created.Headers,
+                    body: Operations.SubmitApplication.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Created
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.SubmitApplication.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.SubmitApplication.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/post(submitApplication)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Exchange an approved application's claim secret, once, for the party's first API key (no key needed)
+    ///
+    /// - Remark: HTTP `POST /v1/applications/{id}/claim`.
+    /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)`.
+    public enum ClaimApplication {
+        public static let id: Swift.String = "claimApplication"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/applications/{id}/claim/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/applications/{id}/claim/POST/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.ClaimApplication.Input.Path
+            /// - Remark: Generated from `#/paths/v1/applications/{id}/claim/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ClaimApplication.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ClaimApplication.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ClaimApplication.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/applications/{id}/claim/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/applications/{id}/claim/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.Claim)
+            }
+            public var body: Operations.ClaimApplication.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.ClaimApplication.Input.Path,
+                headers: Operations.ClaimApplication.Input.Headers = .init(),
+                body: Operations.ClaimApplication.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/applications/{id}/claim/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/applications/{id}/claim/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.ClaimedKey)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ClaimedKey {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ClaimApplication.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ClaimApplication.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// Created
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.ClaimApplication.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.ClaimApplication.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/applications/{id}/claim/post(claimApplication)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Approve or refuse a demand's public-interest purpose (reason required): an agency whose region covers one of the demand's regions
+    ///
+    /// - Remark: HTTP `POST /v1/demands/{id}/purpose-review`.
+    /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)`.
+    public enum ReviewDemandPurpose {
+        public static let id: Swift.String = "reviewDemandPurpose"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/demands/{id}/purpose-review/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/demands/{id}/purpose-review/POST/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.ReviewDemandPurpose.Input.Path
+            /// - Remark: Generated from `#/paths/v1/demands/{id}/purpose-review/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/demands/{id}/purpose-review/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReviewDemandPurpose.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReviewDemandPurpose.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ReviewDemandPurpose.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/demands/{id}/purpose-review/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/demands/{id}/purpose-review/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.PurposeReviewDecision)
+            }
+            public var body: Operations.ReviewDemandPurpose.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.ReviewDemandPurpose.Input.Path,
+                headers: Operations.ReviewDemandPurpose.Input.Headers = .init(),
+                body: Operations.ReviewDemandPurpose.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/demands/{id}/purpose-review/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/demands/{id}/purpose-review/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.PurposeReview)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.PurposeReview {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ReviewDemandPurpose.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ReviewDemandPurpose.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// Created
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.ReviewDemandPurpose.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.ReviewDemandPurpose.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
             case serviceUnavailable(Components.Responses.Unavailable)
