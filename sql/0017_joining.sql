@@ -284,7 +284,8 @@ INSERT INTO scenarios (code, name_zh, name_en) VALUES
     ('market_entry', '市场准入', 'market entry'),
     ('site_selection', '选址', 'site selection'),
     ('insurance', '保险', 'insurance'),
-    ('credit_scoring', '信用评分', 'credit scoring');
+    ('credit_scoring', '信用评分', 'credit scoring'),
+    ('fleet_management', '车队管理', 'fleet management');
 -- Scenarios already in use stay usable: labelled by their code until an administrator names them.
 INSERT INTO scenarios (code, name_zh, name_en)
 SELECT DISTINCT s, s, s FROM (
@@ -321,7 +322,9 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER demands_known BEFORE INSERT OR UPDATE OF sector, scenario ON demands
+-- Named to fire after demands_validate (triggers of one kind fire by name), so a malformed code is still
+-- reported as malformed.
+CREATE TRIGGER demands_validate_known BEFORE INSERT OR UPDATE OF sector, scenario ON demands
     FOR EACH ROW EXECUTE FUNCTION pdx_demands_known();
 
 CREATE FUNCTION pdx_product_versions_known() RETURNS trigger LANGUAGE plpgsql AS $$

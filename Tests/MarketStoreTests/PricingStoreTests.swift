@@ -30,7 +30,10 @@ import Testing
             #expect(quote.amountFen == 300)
             #expect(quote.rules == [.init(id: cap.id, version: 2)])
             #expect(quote.lines.map(\.step) == ["list_price", "cap"])
-            // Public welfare pays nothing.
+            // Public welfare pays nothing once the buyer is a verified public institution (self-declared, it pays).
+            #expect(try await market.store.quote(product: product.id, quantity: 10, purpose: .publicWelfare, buyer: market.demander.id).amountFen == 300)
+            _ = try await market.store.verifyParty(market.demander.id, as: .publicInstitution, evidence: "事业单位法人证书", expiresAt: Date() + 86_400,
+                                                   by: Market.admin)
             #expect(try await market.store.quote(product: product.id, quantity: 10, purpose: .publicWelfare, buyer: market.demander.id).amountFen == 0)
         }
     }

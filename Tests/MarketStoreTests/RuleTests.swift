@@ -233,6 +233,8 @@ import MarketJobs
             let product = try await market.store.createProduct(productVersion([market.general]), operator: market.operatorA.id,
                                                                authorization: market.grantA.id, by: .party(market.operatorA.id))
             try await market.store.list(product.id, by: .party(market.operatorA.id))
+            _ = try await market.store.verifyParty(market.demander.id, as: .publicInstitution, evidence: "事业单位法人证书", expiresAt: Date() + 86_400,
+                                                   by: Market.admin)
             let order = try await market.store.order(product: product.id, quantity: 100, purpose: .publicWelfare,
                                                      buyer: market.demander.id, by: .party(market.demander.id))
             #expect(order.amountFen == 0)
