@@ -34,13 +34,15 @@ $$;
 CREATE TRIGGER parties_closed_final BEFORE UPDATE OR DELETE ON parties
     FOR EACH ROW EXECUTE FUNCTION pdx_parties_closed_final();
 
--- Refuses when a party is not active. Reads the party FOR SHARE, so that a suspension waits for the
--- insert in flight (and then withdraws what it made) or the insert waits for the suspension (and sees it).
+-- Refuses when a party is not active. Reads the party FOR KEY SHARE, the lock a foreign key to it takes
+-- anyway (so no extra lock for the rows that reference it), which a suspension's or closure's FOR UPDATE
+-- conflicts with: the suspension waits for the insert in flight (and then withdraws what it made), or the
+-- insert waits for the suspension (and sees it).
 CREATE FUNCTION pdx_require_active_party(party uuid, role text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     found pdx_party_state;
 BEGIN
-    SELECT state INTO found FROM parties WHERE id = party FOR SHARE;
+    SELECT state INTO found FROM parties WHERE id = party FOR KEY SHARE;
     IF found IS DISTINCT FROM 'active' AND found IS NOT NULL THEN
         RAISE EXCEPTION 'the % % is %', role, party, found
             USING ERRCODE = 'P0001', CONSTRAINT = 'party_not_active';
@@ -75,17 +77,9 @@ CREATE TRIGGER authorizations_party_active BEFORE INSERT ON authorizations
 CREATE TRIGGER authorizations_reinstate_party_active BEFORE UPDATE OF state ON authorizations
     FOR EACH ROW WHEN (OLD.state = 'suspended' AND NEW.state = 'active') EXECUTE FUNCTION pdx_parties_active('agency_id', 'operator_id');
 
--- No proposal or order between parties of which one is not active.
-CREATE FUNCTION pdx_matches_parties_active() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pdx_require_active_party((SELECT demander_id FROM demands WHERE id = NEW.demand_id), 'demander');
-    PERFORM pdx_require_active_party((SELECT operator_id FROM products WHERE id = NEW.product_id), 'operator');
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER matches_parties_active BEFORE INSERT ON matches
-    FOR EACH ROW EXECUTE FUNCTION pdx_matches_parties_active();
-
+-- No proposal or order between parties of which one is not active. Proposals come in batches (a matching
+-- pass writes many with one statement): their parties are locked and checked once per statement (with
+-- the anti-monopoly rule, below).
 CREATE FUNCTION pdx_orders_parties_active() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pdx_require_active_party(NEW.buyer_id, 'buyer');
@@ -215,14 +209,24 @@ CREATE FUNCTION pdx_affiliated(party uuid) RETURNS uuid[] LANGUAGE sql STABLE AS
 $$;
 
 -- Rule 4: the authorization in force, held by the buyer or a party affiliated with it, whose scope
--- covers the product version (its sector, in one of its regions); null when there is none.
+-- covers the product version (its sector, in one of its regions); null when there is none. A buyer in no
+-- live affiliation (almost every one) costs one probe of the affiliations and one of its own grants.
 CREATE FUNCTION pdx_anti_monopoly_holder(buyer uuid, product uuid, product_version integer) RETURNS uuid
-LANGUAGE sql STABLE AS $$
-    SELECT a.id FROM product_versions v, authorizations a
-    WHERE v.product_id = product AND v.version = product_version
-      AND a.operator_id = ANY(pdx_affiliated(buyer)) AND a.state = 'active' AND a.validity @> now()
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    holders uuid[] := ARRAY[buyer];
+    found uuid;
+BEGIN
+    IF EXISTS (SELECT 1 FROM party_affiliations WHERE ended_at IS NULL AND (party_id = buyer OR affiliate_id = buyer)) THEN
+        holders := pdx_affiliated(buyer);
+    END IF;
+    SELECT a.id INTO found FROM authorizations a, product_versions v
+    WHERE a.operator_id = ANY(holders) AND a.state = 'active' AND a.validity @> now()
+      AND v.product_id = product AND v.version = product_version
       AND v.sector = ANY(a.sectors) AND pdx_regions_overlap(a.regions, v.regions)
-    LIMIT 1
+    LIMIT 1;
+    RETURN found;
+END
 $$;
 
 CREATE FUNCTION pdx_check_anti_monopoly(buyer uuid, product uuid, product_version integer) RETURNS void LANGUAGE plpgsql AS $$
@@ -244,13 +248,45 @@ END
 $$;
 CREATE TRIGGER orders_anti_monopoly BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION pdx_orders_anti_monopoly();
 
+-- New proposals, per statement: their demanders and operators locked (FOR KEY SHARE, in id order) and active,
+-- and none offering a demander a product inside its (or an affiliate's) own scope.
+CREATE FUNCTION pdx_matches_proposed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    inactive record;
+    breaking record;
+BEGIN
+    PERFORM 1 FROM parties WHERE id IN (
+        SELECT d.demander_id FROM proposed i JOIN demands d ON d.id = i.demand_id
+        UNION SELECT o.operator_id FROM proposed i JOIN products o ON o.id = i.product_id)
+    ORDER BY id FOR KEY SHARE;
+    SELECT p.id, p.kind, p.state INTO inactive FROM parties p WHERE p.state <> 'active' AND p.id IN (
+        SELECT d.demander_id FROM proposed i JOIN demands d ON d.id = i.demand_id
+        UNION SELECT o.operator_id FROM proposed i JOIN products o ON o.id = i.product_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the % % is %', inactive.kind, inactive.id, inactive.state USING ERRCODE = 'P0001', CONSTRAINT = 'party_not_active';
+    END IF;
+    SELECT d.demander_id, i.product_id, i.product_version INTO breaking
+    FROM proposed i JOIN demands d ON d.id = i.demand_id
+    WHERE pdx_anti_monopoly_holder(d.demander_id, i.product_id, i.product_version) IS NOT NULL
+    LIMIT 1;
+    IF FOUND THEN
+        PERFORM pdx_check_anti_monopoly(breaking.demander_id, breaking.product_id, breaking.product_version);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER matches_proposed AFTER INSERT ON matches REFERENCING NEW TABLE AS proposed
+    FOR EACH STATEMENT EXECUTE FUNCTION pdx_matches_proposed();
+
+-- A proposal moved to another version of its product (a revision's requote) is checked again.
 CREATE FUNCTION pdx_matches_anti_monopoly() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pdx_check_anti_monopoly((SELECT demander_id FROM demands WHERE id = NEW.demand_id), NEW.product_id, NEW.product_version);
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER matches_anti_monopoly BEFORE INSERT OR UPDATE OF product_version ON matches
+CREATE TRIGGER matches_requoted_anti_monopoly BEFORE UPDATE OF product_version ON matches
     FOR EACH ROW WHEN (NEW.state = 'proposed') EXECUTE FUNCTION pdx_matches_anti_monopoly();
 
 -- MARK: Sectors and scenarios
@@ -412,7 +448,7 @@ ALTER TABLE api_keys
 
 CREATE FUNCTION pdx_api_keys_party_open() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF (SELECT state FROM parties WHERE id = NEW.party_id FOR SHARE) = 'closed' THEN
+    IF (SELECT state FROM parties WHERE id = NEW.party_id FOR KEY SHARE) = 'closed' THEN
         RAISE EXCEPTION 'party % is closed: it gets no new key', NEW.party_id
             USING ERRCODE = 'P0001', CONSTRAINT = 'party_not_active';
     END IF;

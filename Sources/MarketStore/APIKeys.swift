@@ -98,11 +98,17 @@ extension MarketStore {
         return key
     }
 
-    static let keyColumns = "id, party_id, prefix, label, created_at, revoked_at, expires_at, successor_id"
+    static let keyColumns = keyColumns("api_keys")
 
-    static func apiKey(_ row: PostgresRow) throws -> APIKey {
+    static func keyColumns(_ alias: String) -> String {
+        ["id", "party_id", "prefix", "label", "created_at", "revoked_at", "expires_at", "successor_id"].map { "\(alias).\($0)" }.joined(separator: ", ")
+    }
+
+    static func apiKey(_ row: PostgresRow) throws -> APIKey { try apiKey(row, from: 0) }
+
+    static func apiKey(_ row: PostgresRow, from start: Int) throws -> APIKey {
         let (id, party, prefix, label, created, revoked, expires, successor) = try row.decode(
-            UUID.self, UUID.self, String.self, String.self, Date.self, Date?.self, Date?.self, UUID?.self)
+            UUID.self, UUID.self, String.self, String.self, Date.self, Date?.self, Date?.self, UUID?.self, at: start)
         return APIKey(id: id, partyID: party, prefix: prefix, label: label, createdAt: created, revokedAt: revoked, expiresAt: expires,
                       successorID: successor)
     }
@@ -122,7 +128,7 @@ extension MarketStore {
               (parts[1] + parts[2]).allSatisfy(\.isHexDigit) else { return .failure(.invalid) }
         let rows = try await query("""
             SELECT \(unsafeRaw: Rows.partyColumns("p")), k.key_sha256, coalesce(k.expires_at <= now(), false),
-                   \(unsafeRaw: Self.keyColumns.split(separator: ",").map { "k." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+                   \(unsafeRaw: Self.keyColumns("k"))
             FROM api_keys k JOIN parties p ON p.id = k.party_id
             WHERE k.prefix = \(String(parts[1])) AND k.revoked_at IS NULL
             """)
@@ -136,10 +142,7 @@ extension MarketStore {
         case .suspended: return .failure(.partySuspended)
         case .closed: return .failure(.partyClosed)
         }
-        let (id, partyID, prefix, label, created, revoked, expires, successor) = try row.decode(
-            UUID.self, UUID.self, String.self, String.self, Date.self, Date?.self, Date?.self, UUID?.self, at: Rows.partyColumnCount + 2)
-        return .success((party, APIKey(id: id, partyID: partyID, prefix: prefix, label: label, createdAt: created, revokedAt: revoked,
-                                       expiresAt: expires, successorID: successor)))
+        return .success((party, try Self.apiKey(row, from: Rows.partyColumnCount + 2)))
     }
 
     static func digest(_ token: String) -> Data { Data(SHA256.hash(data: Data(token.utf8))) }
@@ -149,7 +152,7 @@ extension MarketStore {
         return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
-    /// A fresh random secret of `bytes` bytes, in hex.
+    /// A fresh random secret of `bytes` bytes from the system's secure generator, in hex.
     static func randomHex(_ bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()

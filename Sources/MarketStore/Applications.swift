@@ -130,7 +130,7 @@ extension MarketStore {
             guard expiresAt != nil else { throw MarketInputError(field: "expires_at", rule: "is required to accept a class") }
         }
         return try await inOneTransaction {
-            let (application, party) = try await self.transaction { connection in
+            let party = try await self.transaction { connection in
                 let application = try await connection.lockPendingApplication(id, to: "approved")
                 let unclaimed = Set(accepted).subtracting(application.classes)
                 guard unclaimed.isEmpty else {
@@ -146,12 +146,11 @@ extension MarketStore {
                     """)
                 try await connection.audit(actor, "application.approve", "application", id, reason: reason,
                                            after: #"{"party":"\#(party.id.uuidString.lowercased())","classes":\#(try json(accepted.map(\.rawValue)))}"#)
-                return (application, party)
+                return party
             }
             for partyClass in accepted {
                 _ = try await self.verifyParty(party.id, as: partyClass, evidence: evidence ?? "", expiresAt: expiresAt ?? Date(), by: actor)
             }
-            _ = application
             return try await self.application(id)
         }
     }

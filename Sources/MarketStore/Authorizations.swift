@@ -147,14 +147,26 @@ extension PostgresConnection {
         return authorization
     }
 
-    /// Withdraws the proposed matches of products, recording why (their demands locked first, in the
-    /// market's lock order: demands before matches).
+    /// Withdraws the proposed matches of products, recording why.
     func withdrawMatches(ofProducts products: [UUID], reason: String, actor: Actor) async throws -> [UUID] {
         guard !products.isEmpty else { return [] }
-        try await lockDemands(ofProposalsFor: products)
+        return try await withdrawProposals(
+            try await query("SELECT id FROM matches WHERE product_id = ANY(\(products)) AND state = 'proposed'").decode(UUID.self),
+            reason: reason, actor: actor)
+    }
+
+    /// Withdraws those of `matches` still proposed, recording why: their demands are locked first, in id
+    /// order (the market's lock order: demands before matches), and matched demands left without a
+    /// proposal are open again. Returns the matches withdrawn. Callers hold what stops new proposals of the
+    /// same kind meanwhile (the product, the authorization or the party, locked by their change).
+    func withdrawProposals(_ matches: [UUID], reason: String, actor: Actor) async throws -> [UUID] {
+        guard !matches.isEmpty else { return [] }
+        _ = try await query("""
+            SELECT 1 FROM demands WHERE id IN (SELECT demand_id FROM matches WHERE id = ANY(\(matches))) ORDER BY id FOR NO KEY UPDATE
+            """)
         let withdrawn = try await query("""
             UPDATE matches SET state = 'withdrawn', state_reason = \(reason), state_changed_at = now()
-            WHERE product_id = ANY(\(products)) AND state = 'proposed'
+            WHERE id = ANY(\(matches)) AND state = 'proposed'
             RETURNING id, demand_id
             """).decode(UUID.self, UUID.self)
         for (match, _) in withdrawn {

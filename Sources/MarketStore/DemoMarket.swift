@@ -41,12 +41,18 @@ public enum DemoMarket {
     private static func create(in store: MarketStore) async throws -> Loaded {
         let admin = Actor.administrator("demo")
         var parties: [String: UUID] = [:]
-        func party(_ key: String, _ kind: PartyKind, _ name: String, _ prefix: String, _ region: String, small: Bool = false) async throws -> UUID {
+        func party(_ key: String, _ kind: PartyKind, _ name: String, _ prefix: String, _ region: String, small: Bool = false,
+                   charity: Bool = false) async throws -> UUID {
             let code = try CreditCode.completing(prefix).value
             let id = try await store.registerParty(NewParty(kind: kind, name: name, creditCode: code, regionCode: region), by: admin).id
             if small {
                 // Its class earns the discount only verified, with evidence and an expiry.
                 _ = try await store.verifyParty(id, as: .smallMicro, evidence: "demo: 工信部中小企业划型 self-assessment on file",
+                                                expiresAt: Date().addingTimeInterval(365 * 86_400), by: admin)
+            }
+            if charity {
+                // Its public-welfare demands are free only once its class is verified.
+                _ = try await store.verifyParty(id, as: .socialOrganization, evidence: "demo: 慈善组织登记证书 charity registration on file",
                                                 expiresAt: Date().addingTimeInterval(365 * 86_400), by: admin)
             }
             parties[key] = id
@@ -59,7 +65,7 @@ public enum DemoMarket {
         let jiaoyun = try await party("jiaoyun", .operator, "交运数联 Jiaoyun Data Link (single operator)", "91110000MA0100005", "110000")
         let bank = try await party("bank", .demander, "浦江银行 Pujiang Bank", "91310000MA1K00006", "310000")
         let logistics = try await party("logistics", .demander, "迅达物流 Xunda Logistics (small enterprise)", "92310115MA1K00007", "310115", small: true)
-        let charity = try await party("charity", .demander, "上海慈善基金会 Shanghai Charity Foundation", "53310000MJ0000008", "310000")
+        let charity = try await party("charity", .demander, "上海慈善基金会 Shanghai Charity Foundation", "53310000MJ0000008", "310000", charity: true)
 
         func resource(_ title: String, _ sector: String, _ region: String, _ grade: ResourceGrade, agency: UUID, personal: Bool = false) async throws -> DataResource {
             try await store.registerResource(NewResource(title: title, sector: sector, regionCode: region, grade: grade, personalInformation: personal),

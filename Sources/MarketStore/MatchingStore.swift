@@ -370,9 +370,7 @@ extension MarketStore {
                 OR EXISTS (SELECT 1 FROM product_version_sources s JOIN data_resources r ON r.id = s.resource_id
                            WHERE s.product_id = v.product_id AND s.version = v.version
                              AND (r.grade = 'core' OR (r.grade = 'important' AND v.delivery_modes <> '{sandbox}')))
-                OR EXISTS (
-                        SELECT 1 FROM authorizations o WHERE o.operator_id = ANY(pdx_affiliated(b.id)) AND o.state = 'active' AND o.validity @> m.created_at
-                          AND v.sector = ANY(o.sectors) AND pdx_regions_overlap(v.regions, o.regions)))
+                OR pdx_anti_monopoly_holder(b.id, m.product_id, m.product_version) IS NOT NULL)
             """).scalar(Int64.self) ?? 0)
     }
 }

@@ -158,6 +158,7 @@ extension MarketStore {
         try validateText(reason, field: "reason", maxLength: 2000)
         return try await inOneTransaction {
             try await self.transaction { connection in
+                // FOR UPDATE: waits for the inserts in flight that name the party (they lock it FOR KEY SHARE).
                 guard let text = try await connection.query("SELECT state::text FROM parties WHERE id = \(id) FOR UPDATE").scalar(String.self) else {
                     throw MarketNotFound("party", id)
                 }
@@ -176,6 +177,7 @@ extension MarketStore {
                 return change
             }
             change.withdrawnMatches = try await self.transaction { connection in try await connection.withdrawMatches(ofParty: id, reason: why, actor: actor) }
+                .sorted { $0.uuidString < $1.uuidString }
             guard next == .closed else { return change }
             // Closed: what it holds ends for good, through the same transitions an agency or a demander makes.
             let (authorizations, products, demands) = try await self.transaction { connection in
@@ -284,7 +286,12 @@ extension MarketStore {
         try validateText(reason, field: "reason", maxLength: 2000)
         guard partyID != affiliateID else { throw MarketInputError(field: "affiliate", rule: "must be another party") }
         return try await transaction { connection in
-            for id in [partyID, affiliateID] { _ = try await connection.partyRow(id) }
+            // Both groups' parties locked (in id order): a proposal in flight to one of their demands (which
+            // locks its demander FOR KEY SHARE) finishes first, and is then withdrawn below, or waits and sees this.
+            let locked = try await connection.query("""
+                SELECT id FROM parties WHERE id = ANY(pdx_affiliated(\(partyID)) || pdx_affiliated(\(affiliateID))) ORDER BY id FOR UPDATE
+                """).decode(UUID.self)
+            for id in [partyID, affiliateID] where !locked.contains(id) { throw MarketNotFound("party", id) }
             let rows = try await connection.query("""
                 INSERT INTO party_affiliations (party_id, affiliate_id, relation, reason, created_by)
                 SELECT \(partyID), \(affiliateID), \(relation.rawValue)::pdx_affiliation, \(reason), \(actor.description)
@@ -390,25 +397,12 @@ extension PostgresConnection {
                             stateReason: reason, stateChangedAt: changed, createdAt: created)
     }
 
-    /// Withdraws every live proposal of a party's products or to a party's demands (demands locked first).
+    /// Withdraws every live proposal of a party's products or to a party's demands.
     func withdrawMatches(ofParty id: UUID, reason: String, actor: Actor) async throws -> [UUID] {
-        _ = try await query("""
-            SELECT 1 FROM demands WHERE id IN (
-                SELECT m.demand_id FROM matches m JOIN demands d ON d.id = m.demand_id JOIN products p ON p.id = m.product_id
-                WHERE m.state = 'proposed' AND (d.demander_id = \(id) OR p.operator_id = \(id)))
-            ORDER BY id FOR NO KEY UPDATE
-            """)
-        let withdrawn = try await query("""
-            UPDATE matches m SET state = 'withdrawn', state_reason = \(reason), state_changed_at = now()
-            FROM demands d, products p
-            WHERE d.id = m.demand_id AND p.id = m.product_id AND m.state = 'proposed' AND (d.demander_id = \(id) OR p.operator_id = \(id))
-            RETURNING m.id, m.demand_id
-            """).decode(UUID.self, UUID.self)
-        for (match, _) in withdrawn {
-            try await audit(actor, "match.withdraw", "match", match, reason: reason, after: stateJSON("withdrawn"))
-        }
-        try await reopenDemandsWithoutProposals(withdrawn.map(\.1))
-        return withdrawn.map(\.0).sorted { $0.uuidString < $1.uuidString }
+        try await withdrawProposals(try await query("""
+            SELECT m.id FROM matches m JOIN demands d ON d.id = m.demand_id JOIN products p ON p.id = m.product_id
+            WHERE m.state = 'proposed' AND (d.demander_id = \(id) OR p.operator_id = \(id))
+            """).decode(UUID.self), reason: reason, actor: actor)
     }
 
     /// Offers a reinstated party's listed products and open demands to matching again; returns how many.
@@ -423,21 +417,11 @@ extension PostgresConnection {
     /// Withdraws the live proposals to the demands of a party's affiliated group that the anti-monopoly
     /// rule now forbids (after an affiliation was recorded).
     func withdrawProposalsBreakingAntiMonopoly(group partyID: UUID, actor: Actor) async throws {
-        let breaking = try await query("""
-            SELECT m.id, m.demand_id FROM matches m JOIN demands d ON d.id = m.demand_id
+        _ = try await withdrawProposals(try await query("""
+            SELECT m.id FROM matches m JOIN demands d ON d.id = m.demand_id
             WHERE m.state = 'proposed' AND d.demander_id = ANY(pdx_affiliated(\(partyID)))
               AND pdx_anti_monopoly_holder(d.demander_id, m.product_id, m.product_version) IS NOT NULL
-            ORDER BY m.demand_id
-            """).decode(UUID.self, UUID.self)
-        guard !breaking.isEmpty else { return }
-        _ = try await query("SELECT 1 FROM demands WHERE id = ANY(\(breaking.map(\.1))) ORDER BY id FOR NO KEY UPDATE")
-        let why = "anti-monopoly: the demander is now affiliated with an operator authorized for this product's scope"
-        for (match, _) in breaking {
-            let moved = try await execute("""
-                UPDATE matches SET state = 'withdrawn', state_reason = \(why), state_changed_at = now() WHERE id = \(match) AND state = 'proposed'
-                """)
-            if moved == 1 { try await audit(actor, "match.withdraw", "match", match, reason: why, after: stateJSON("withdrawn")) }
-        }
-        try await reopenDemandsWithoutProposals(breaking.map(\.1))
+            """).decode(UUID.self),
+            reason: "anti-monopoly: the demander is now affiliated with an operator authorized for this product's scope", actor: actor)
     }
 }

@@ -143,10 +143,7 @@ extension MarketStore {
     }
 
     /// 32 random bytes from the system's secure generator, hex.
-    static func newWebhookSecret() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
-    }
+    static func newWebhookSecret() -> String { randomHex(32) }
 }
 
 extension PostgresConnection {

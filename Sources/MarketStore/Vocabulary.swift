@@ -1,5 +1,5 @@
 import Foundation
-import Market
+public import Market
 import Postgres
 
 /// A sector or a scenario the market knows, with its Chinese and English labels.
@@ -28,7 +28,8 @@ public enum Vocabulary: String, Sendable, CaseIterable {
                          : "must be 1 to 64 lowercase letters, digits, '_', '.' or '-', starting with a letter or digit"
     }
 
-    func checkCode(_ code: String) throws(MarketInputError) {
+    /// Refuses a code that does not look like one of this list's.
+    public func checkCode(_ code: String) throws(MarketInputError) {
         let ok = self == .sectors ? code.wholeMatch(of: #/[a-z][a-z_]{1,39}/#) != nil : code.wholeMatch(of: #/[a-z0-9][a-z0-9_.-]{0,63}/#) != nil
         guard ok else { throw MarketInputError(field: "code", rule: codeRule) }
     }

@@ -152,7 +152,11 @@ private struct Story {
         let gamma = try await party(.operator, "丙交通数联 Gamma Transport Data (single operator)")
         let bank = try await party(.demander, "示范银行 Demo Bank")
         let charity = try await party(.demander, "示范慈善会 Demo Charity")
-        check("parties registered", expected: "6 parties with keys", observed: "1 agency, 3 operators, 2 demanders, each with a key", true)
+        // Free public-welfare use needs a verified class (or an agency's approval of the demand's purpose).
+        let verified = try await store.verifyParty(charity.id, as: .socialOrganization, evidence: "慈善组织登记证书 charity registration (demo)",
+                                                   expiresAt: Date() + 365 * 86_400, by: admin)
+        check("parties registered", expected: "6 parties with keys, the charity verified",
+              observed: "1 agency, 3 operators, 2 demanders, each with a key; the charity verified as \(verified.verification.partyClass.rawValue)", true)
 
         say("2. The agency registers data resources and grants authorizations: two operators in multi mode, one in single mode.")
         let asAgency = client(agency.key)

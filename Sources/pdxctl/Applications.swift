@@ -36,7 +36,7 @@ struct ApplicationsCommand: AsyncParsableCommand {
         }
     }
 
-    static func id(_ text: String) throws -> UUID { try PartiesCommand.partyID(text, "the application id") }
+    static func id(_ text: String) throws -> UUID { try uuidArgument(text, "the application id") }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List applications, oldest first.")
@@ -88,7 +88,7 @@ struct ApplicationsCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("A claimed class you verified (repeat for several).", valueName: "class")) var acceptClass: [String] = []
         @Option(help: ArgumentHelp("The evidence for the accepted classes.", valueName: "text")) var evidence: String?
         @Option(help: ArgumentHelp("How long the accepted classes hold (e.g. 365d).", valueName: "duration")) var expiresIn: String?
-        @OptionGroup var audit: PartiesCommand.Audit
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             _ = try ApplicationsCommand.id(id)
@@ -118,7 +118,7 @@ struct ApplicationsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Reject a pending application, saying why (the applicant reads it).")
         @Argument(help: ArgumentHelp("The application's id.", valueName: "uuid")) var id: String
         @Option(help: ArgumentHelp("Why (required).", valueName: "text")) var reason: String
-        @OptionGroup var audit: PartiesCommand.Audit
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             _ = try ApplicationsCommand.id(id)
@@ -165,12 +165,10 @@ struct TermAdd: ParsableArguments {
     @Argument(help: ArgumentHelp("The code data refers to (lowercase).", valueName: "code")) var code: String
     @Option(help: ArgumentHelp("The Chinese label.", valueName: "text")) var nameZh: String
     @Option(help: ArgumentHelp("The English label.", valueName: "text")) var nameEn: String
-    @OptionGroup var audit: PartiesCommand.Audit
+    @OptionGroup var audit: ActorOptions
 
     func check(_ vocabulary: Vocabulary) throws {
-        guard (vocabulary == .sectors ? code.wholeMatch(of: #/[a-z][a-z_]{1,39}/#) != nil : code.wholeMatch(of: #/[a-z0-9][a-z0-9_.-]{0,63}/#) != nil) else {
-            throw ValidationError("the code \(vocabulary.codeRule), got '\(code)'")
-        }
+        do { try vocabulary.checkCode(code) } catch { throw ValidationError("the code \(error.rule), got '\(code)'") }
         for (option, text) in [("--name-zh", nameZh), ("--name-en", nameEn)] where !(1...100).contains(text.trimmingCharacters(in: .whitespaces).count) {
             throw ValidationError("\(option) must be 1 to 100 characters")
         }
@@ -188,7 +186,7 @@ struct TermRename: ParsableArguments {
     @Argument(help: ArgumentHelp("The code.", valueName: "code")) var code: String
     @Option(help: ArgumentHelp("The new Chinese label.", valueName: "text")) var nameZh: String?
     @Option(help: ArgumentHelp("The new English label.", valueName: "text")) var nameEn: String?
-    @OptionGroup var audit: PartiesCommand.Audit
+    @OptionGroup var audit: ActorOptions
 
     func check() throws {
         guard nameZh != nil || nameEn != nil else { throw ValidationError("give --name-zh, --name-en or both") }

@@ -27,10 +27,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The party the key acts for.", valueName: "uuid")) var party: String
         @Option(help: ArgumentHelp("What the key is for (up to 200 characters).", valueName: "text")) var label = ""
         @Option(help: ArgumentHelp("How long it works (e.g. 90d; at most 5 years; default: until revoked).", valueName: "duration")) var expiresIn: String?
-        @Option(help: ArgumentHelp("Who creates it (default: the OS user).", valueName: "name"))
-        var actor: String = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
-        @OptionGroup var database: DatabaseOptions
-        @Flag(help: "Print JSON for scripts.") var json = false
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             guard UUID(uuidString: party) != nil else { throw ValidationError("--party must be a UUID, got '\(party)'") }
@@ -41,10 +38,10 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             guard let partyID = UUID(uuidString: party) else { throw ValidationError("--party must be a UUID, got '\(party)'") }
             let expiresAt = try expiry(expiresIn: expiresIn, expiresAt: nil, required: false)
-            let (key, token) = try await withStore(database) {
-                try await $0.createAPIKey(party: partyID, label: label, expiresAt: expiresAt, by: .administrator(actor))
+            let (key, token) = try await withStore(audit.database) {
+                try await $0.createAPIKey(party: partyID, label: label, expiresAt: expiresAt, by: .administrator(audit.actor))
             }
-            if json {
+            if audit.json {
                 struct Created: Encodable { var id: UUID; var party: UUID; var prefix: String; var key: String; var expiresAt: Date? }
                 return try printJSON(Created(id: key.id, party: key.partyID, prefix: key.prefix, key: token, expiresAt: key.expiresAt))
             }
@@ -83,10 +80,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: ArgumentHelp("The key's id (from `keys list`).", valueName: "uuid")) var id: String
         @Option(help: ArgumentHelp("How long the old key keeps working (default 1d; 0s ends it now; at most 30d).", valueName: "duration")) var grace = "1d"
         @Option(help: ArgumentHelp("How long the successor works (default: as long as the old one did).", valueName: "duration")) var expiresIn: String?
-        @Option(help: ArgumentHelp("Who rotates it (default: the OS user).", valueName: "name"))
-        var actor: String = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
-        @OptionGroup var database: DatabaseOptions
-        @Flag(help: "Print JSON for scripts.") var json = false
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             guard UUID(uuidString: id) != nil else { throw ValidationError("the key id must be a UUID, got '\(id)'") }
@@ -98,10 +92,10 @@ struct KeysCommand: AsyncParsableCommand {
             guard let keyID = UUID(uuidString: id) else { throw ValidationError("the key id must be a UUID, got '\(id)'") }
             let grace = TimeInterval(try parseDuration(grace, option: "--grace").components.seconds)
             let expiresAt = try expiry(expiresIn: expiresIn, expiresAt: nil, required: false)
-            let (key, token, previous) = try await withStore(database) {
-                try await $0.rotateAPIKey(keyID, grace: grace, expiresAt: expiresAt, by: .administrator(actor))
+            let (key, token, previous) = try await withStore(audit.database) {
+                try await $0.rotateAPIKey(keyID, grace: grace, expiresAt: expiresAt, by: .administrator(audit.actor))
             }
-            if json {
+            if audit.json {
                 struct Rotated: Encodable { var id: UUID; var party: UUID; var prefix: String; var key: String; var expiresAt: Date?; var previous: APIKey }
                 return try printJSON(Rotated(id: key.id, party: key.partyID, prefix: key.prefix, key: token, expiresAt: key.expiresAt, previous: previous))
             }

@@ -69,23 +69,12 @@ struct PartiesCommand: AsyncParsableCommand {
         return value
     }
 
-    static func partyID(_ text: String, _ what: String = "the party id") throws -> UUID {
-        guard let id = UUID(uuidString: text) else { throw ValidationError("\(what) must be a UUID, got '\(text)'") }
-        return id
-    }
+    static func partyID(_ text: String, _ what: String = "the party id") throws -> UUID { try uuidArgument(text, what) }
 
     static func reasonRequired(_ reason: String, option: String = "--reason") throws {
         guard (1...2000).contains(reason.trimmingCharacters(in: .whitespacesAndNewlines).count) else {
             throw ValidationError("\(option) must be 1 to 2000 characters")
         }
-    }
-
-    /// The options every change takes.
-    struct Audit: ParsableArguments {
-        @Option(help: ArgumentHelp("Who makes the change (default: the OS user).", valueName: "name"))
-        var actor: String = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
-        @OptionGroup var database: DatabaseOptions
-        @Flag(help: "Print JSON for scripts.") var json = false
     }
 
     /// Names and contact, as register and update take them.
@@ -129,7 +118,7 @@ struct PartiesCommand: AsyncParsableCommand {
         var creditCode: String
         @Option(help: ArgumentHelp("Its administrative division (GB/T 2260, six digits).", valueName: "code")) var region: String
         @OptionGroup var identity: Identity
-        @OptionGroup var audit: Audit
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             _ = try PartiesCommand.kind(kind, option: "--kind")
@@ -216,7 +205,7 @@ struct PartiesCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Its administrative division (GB/T 2260).", valueName: "code")) var region: String?
         @Option(help: ArgumentHelp("Why (recorded in the audit trail).", valueName: "text")) var reason: String?
         @OptionGroup var identity: Identity
-        @OptionGroup var audit: Audit
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             _ = try PartiesCommand.partyID(id)
@@ -242,7 +231,7 @@ struct PartiesCommand: AsyncParsableCommand {
     struct StateChange: ParsableArguments {
         @Argument(help: ArgumentHelp("The party's id.", valueName: "uuid")) var id: String
         @Option(help: ArgumentHelp("Why (required; recorded, and told to the party).", valueName: "text")) var reason: String
-        @OptionGroup var audit: Audit
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             _ = try PartiesCommand.partyID(id)
@@ -298,7 +287,7 @@ struct PartiesCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The evidence: a document's reference, a registry entry (1 to 2000 characters).", valueName: "text")) var evidence: String
         @Option(help: ArgumentHelp("How long it holds (e.g. 365d; at most 5 years).", valueName: "duration")) var expiresIn: String?
         @Option(help: ArgumentHelp("Until when it holds (RFC 3339), instead of --expires-in.", valueName: "time")) var expiresAt: String?
-        @OptionGroup var audit: Audit
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             _ = try PartiesCommand.partyID(id)
@@ -322,7 +311,7 @@ struct PartiesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Withdraw a verification before it expires; the party's proposals are priced again.")
         @Argument(help: ArgumentHelp("The verification's id (from `parties show`).", valueName: "uuid")) var verification: String
         @Option(help: ArgumentHelp("Why (required).", valueName: "text")) var reason: String
-        @OptionGroup var audit: Audit
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             _ = try PartiesCommand.partyID(verification, "the verification id")
@@ -345,7 +334,7 @@ struct PartiesCommand: AsyncParsableCommand {
         @Argument(help: ArgumentHelp("Party B.", valueName: "uuid")) var affiliate: String
         @Option(help: ArgumentHelp("A's relation to B: parent, subsidiary or common-control.", valueName: "relation")) var relation: String
         @Option(help: ArgumentHelp("Why, with the evidence (required).", valueName: "text")) var reason: String
-        @OptionGroup var audit: Audit
+        @OptionGroup var audit: ActorOptions
 
         static func relation(_ text: String) throws -> AffiliationRelation {
             try PartiesCommand.choice(text.replacingOccurrences(of: "-", with: "_"), option: "--relation", AffiliationRelation.self)
@@ -374,7 +363,7 @@ struct PartiesCommand: AsyncParsableCommand {
         @Argument(help: ArgumentHelp("Party A.", valueName: "uuid")) var party: String
         @Argument(help: ArgumentHelp("Party B.", valueName: "uuid")) var affiliate: String
         @Option(help: ArgumentHelp("Why (required).", valueName: "text")) var reason: String
-        @OptionGroup var audit: Audit
+        @OptionGroup var audit: ActorOptions
 
         func validate() throws {
             _ = try PartiesCommand.partyID(party, "party A")
@@ -389,24 +378,5 @@ struct PartiesCommand: AsyncParsableCommand {
             }
             say("affiliation between \(party.lowercased()) and \(affiliate.lowercased()) ended")
         }
-    }
-}
-
-/// An expiry from `--expires-in` (a duration from now) or `--expires-at` (a time); nil when neither is given
-/// and none is required.
-func expiry(expiresIn: String?, expiresAt: String?, required: Bool) throws -> Date? {
-    switch (expiresIn, expiresAt) {
-    case (.some, .some): throw ValidationError("give --expires-in or --expires-at, not both")
-    case (nil, nil):
-        if required { throw ValidationError("give --expires-in (e.g. 365d) or --expires-at") }
-        return nil
-    case (let text?, nil):
-        let duration = try parseDuration(text, option: "--expires-in")
-        guard duration > .zero else { throw ValidationError("--expires-in must be more than 0") }
-        return Date().addingTimeInterval(Double(duration.components.seconds))
-    case (nil, let text?):
-        let date = try parseTime(text, option: "--expires-at")
-        guard date > Date() else { throw ValidationError("--expires-at must be in the future") }
-        return date
     }
 }

@@ -68,3 +68,37 @@ func parseTime(_ text: String, option: String) throws -> Date {
     if let day = try? Date(text + "T00:00:00Z", strategy: .iso8601) { return day }
     throw ValidationError("\(option) must be a date (YYYY-MM-DD) or an RFC 3339 time, got '\(text)'")
 }
+
+/// Who makes a change (for the audit trail), the database, JSON output: what every party, key and
+/// application command takes (the pricing commands take `ChangeOptions`, which adds a required reason).
+struct ActorOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Who makes the change (default: the OS user).", valueName: "name"))
+    var actor: String = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+    @OptionGroup var database: DatabaseOptions
+    @Flag(help: "Print JSON for scripts.") var json = false
+}
+
+/// An id given on the command line; `what` names it in the error.
+func uuidArgument(_ text: String, _ what: String) throws -> UUID {
+    guard let id = UUID(uuidString: text) else { throw ValidationError("\(what) must be a UUID, got '\(text)'") }
+    return id
+}
+
+/// An expiry from `--expires-in` (a duration from now) or `--expires-at` (a time); nil when neither is given
+/// and none is required.
+func expiry(expiresIn: String?, expiresAt: String?, required: Bool) throws -> Date? {
+    switch (expiresIn, expiresAt) {
+    case (.some, .some): throw ValidationError("give --expires-in or --expires-at, not both")
+    case (nil, nil):
+        if required { throw ValidationError("give --expires-in (e.g. 365d) or --expires-at") }
+        return nil
+    case (let text?, nil):
+        let duration = try parseDuration(text, option: "--expires-in")
+        guard duration > .zero else { throw ValidationError("--expires-in must be more than 0") }
+        return Date().addingTimeInterval(Double(duration.components.seconds))
+    case (nil, let text?):
+        let date = try parseTime(text, option: "--expires-at")
+        guard date > Date() else { throw ValidationError("--expires-at must be in the future") }
+        return date
+    }
+}

@@ -103,12 +103,15 @@ import Testing
             let tooLong = try await client.checked(uri: "/v1/keys/rotate", method: .post, headers: bearer(next), body: jsonBody(["grace_seconds": 9_999_999]))
             #expect(try tooLong.status == .badRequest && (json(tooLong)["field"] as? String) == "grace_seconds")
 
-            // Suspended: every endpoint refuses its key with the reason; reinstated, they answer again.
+            // Suspended: every endpoint of the contract (the public ones too, when called with the key) refuses its
+            // key with the reason; reinstated, they answer again.
             try await market.store.changeParty(market.operatorParty.id, to: .suspended, reason: "unpaid fees", by: market.admin)
-            for (method, uri) in [(HTTPRequest.Method.get, "/v1/me"), (.get, "/v1/orders"), (.post, "/v1/products/\(market.product.uuidString.lowercased())/delist"),
-                                  (.get, "/v1/products")] {
-                let response = try await client.checked(uri: uri, method: method, headers: bearer(market.operatorKey))
-                #expect(try response.status == .unauthorized && (json(response)["code"] as? String) == "party_suspended", "\(method) \(uri)")
+            for endpoint in endpointCases {
+                let uri = endpoint.template.replacingOccurrences(of: "{id}", with: UUID().uuidString.lowercased())
+                    .replacingOccurrences(of: "{match}", with: UUID().uuidString.lowercased())
+                let response = try await client.checked(uri: uri, method: endpoint.method, headers: bearer(market.operatorKey), body: jsonBody([:]))
+                #expect(try response.status == .unauthorized && (json(response)["code"] as? String) == "party_suspended",
+                        "\(endpoint.method) \(endpoint.template): \(String(buffer: response.body))")
             }
             // Its listed product left the public catalogue; a buyer cannot order it meanwhile.
             let catalogue = try json(try await client.checked(uri: "/v1/products", method: .get))

@@ -151,6 +151,51 @@ import Testing
         }
     }
 
+    /// Applications from the command line: listed, shown, approved with a verified class, another rejected;
+    /// each decision once.
+    @Test func anAdministratorReviewsApplications() async throws {
+        try await withMarket { market in
+            let url = TestDatabase.connectionString(market.pool.configuration.connection)
+            func pdxctl(_ arguments: String...) async throws -> (status: Int32, output: String, error: String) {
+                try await runBuilt("pdxctl", arguments + ["--database-url", url])
+            }
+            func apply(_ name: String) async throws -> UUID {
+                try await market.store.submitApplication(NewApplication(kind: .demander, name: name, creditCode: uniqueCreditCode(), regionCode: "310000",
+                                                                        contact: Contact(name: "王芳", email: "wang@example.cn"), classes: [.smallMicro])).application.id
+            }
+            let first = try await apply("小店甲"), second = try await apply("小店乙")
+            let pending = try await pdxctl("applications", "list", "--state", "pending", "--json")
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(pending.output.utf8)) as? [[String: Any]])
+            #expect(rows.compactMap { $0["id"] as? String } == [first, second].map { $0.uuidString.lowercased() })
+            let shown = try await pdxctl("applications", "show", first.uuidString)
+            #expect(shown.status == 0 && shown.output.contains("小店甲") && shown.output.contains("small_micro"), "\(shown.error)")
+            let unclaimed = try await pdxctl("applications", "approve", first.uuidString, "--reason", "checked", "--accept-class", "public_institution",
+                                             "--evidence", "x", "--expires-in", "30d")
+            #expect(unclaimed.status == 1 && unclaimed.error.contains("may accept only classes the application claims"), "\(unclaimed.error)")
+            let approved = try await pdxctl("applications", "approve", first.uuidString, "--reason", "licence checked", "--accept-class", "small_micro",
+                                            "--evidence", "MIIT 2026-031", "--expires-in", "365d", "--json")
+            #expect(approved.status == 0, "\(approved.error)")
+            let application = try #require(try JSONSerialization.jsonObject(with: Data(approved.output.utf8)) as? [String: Any])
+            let party = try #require((application["party_id"] as? String).flatMap(UUID.init(uuidString:)))
+            #expect(try await market.store.party(party).verifications.map(\.partyClass) == [.smallMicro])
+            let twice = try await pdxctl("applications", "approve", first.uuidString, "--reason", "again")
+            #expect(twice.status == 1 && twice.error.contains("application that is approved"), "\(twice.error)")
+            let rejected = try await pdxctl("applications", "reject", second.uuidString, "--reason", "the licence has lapsed")
+            let stored = try await market.store.application(second)
+            #expect(rejected.status == 0 && stored.state == .rejected && stored.decisionReason == "the licence has lapsed")
+            for (arguments, message) in [
+                (["approve", first.uuidString], "Missing expected argument '--reason"),
+                (["approve", "42", "--reason", "x"], "the application id must be a UUID, got '42'"),
+                (["approve", first.uuidString, "--reason", "x", "--accept-class", "small_micro"], "--evidence is required with --accept-class"),
+                (["approve", first.uuidString, "--reason", "x", "--accept-class", "rich"], "--accept-class must be one of"),
+                (["list", "--state", "lost"], "--state must be one of pending, approved, rejected, claimed"),
+            ] {
+                let result = try await runBuilt("pdxctl", ["applications"] + arguments + ["--database-url", url])
+                #expect(result.status == 64 && result.error.contains(message), "\(arguments): \(result.status) \(result.error)")
+            }
+        }
+    }
+
     @Test func badInputIsRefusedNamingTheOptionAndTheRule() async throws {
         try await withMarket { market in
             let url = TestDatabase.connectionString(market.pool.configuration.connection)
