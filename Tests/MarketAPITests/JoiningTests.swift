@@ -156,6 +156,12 @@ import Testing
             let demand = try await market.store.postDemand(request, demander: market.demander.id, open: true, by: .party(market.demander.id))
             let declared = try await market.store.quote(product: market.product, quantity: 10, purpose: .publicWelfare, buyer: market.demander.id)
             #expect(declared.amountFen == 500 && declared.lines.first?.step == "public_interest_unverified")
+            // Refused first: still priced. The latest decision counts.
+            let refusal = try await client.checked(uri: "/v1/demands/\(demand.uuidString.lowercased())/purpose-review", method: .post,
+                                                   headers: bearer(market.agencyKey), body: jsonBody(["approve": false, "reason": "a commercial delivery service"]))
+            #expect(refusal.status == .created)
+            _ = try await market.store.matchDemand(demand)
+            #expect(try await market.pool.query("SELECT count(*) FROM matches WHERE demand_id = \(demand) AND quote_fen = 0").scalar(Int64.self) == 0)
             let review = try await client.checked(uri: "/v1/demands/\(demand.uuidString.lowercased())/purpose-review", method: .post,
                                                   headers: bearer(market.agencyKey), body: jsonBody(["approve": true, "reason": "社区养老"]))
             #expect(review.status == .created, "\(String(buffer: review.body))")
@@ -166,6 +172,10 @@ import Testing
             let operatorReview = try await client.checked(uri: "/v1/demands/\(demand.uuidString.lowercased())/purpose-review", method: .post,
                                                           headers: bearer(market.operatorKey), body: jsonBody(["approve": true, "reason": "x"]))
             #expect(operatorReview.status == .forbidden)
+            let commercial = try await market.store.postDemand(try market.demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let notPublic = try await client.checked(uri: "/v1/demands/\(commercial.uuidString.lowercased())/purpose-review", method: .post,
+                                                     headers: bearer(market.agencyKey), body: jsonBody(["approve": true, "reason": "x"]))
+            #expect(try notPublic.status == .badRequest && (json(notPublic)["field"] as? String) == "purpose")
         }
     }
 }

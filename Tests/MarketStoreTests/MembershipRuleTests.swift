@@ -53,6 +53,10 @@ import Testing
             await #expect { try await market.pool.execute("UPDATE parties SET name = 'renamed' WHERE id = \(market.demander.id)") }
                 throws: { ($0 as? PostgresError)?.constraint == "party_closed_final" }
             await #expect(throws: PartyNotActive.self) { _ = try await market.store.createAPIKey(party: market.demander.id, by: Market.admin) }
+            // An agency closed: the authorizations it granted are revoked, and the products built on them delisted.
+            let closed = try await market.store.changeParty(market.agency.id, to: .closed, reason: "merged into another bureau", by: Market.admin)
+            #expect(closed.revokedAuthorizations == [market.grantA.id] && closed.delistedProducts == [product.id])
+            #expect(try await market.store.authorization(market.grantA.id).state == .revoked)
         }
     }
 
@@ -106,6 +110,16 @@ import Testing
             #expect(try await amount() == 5_000, "expired: no discount")
             let repriced = try await market.store.repriceProposedMatches(demander: market.demander.id, reason: "verification expired")
             #expect(repriced.repriced == 1)
+            // Verified again, then withdrawn before its expiry: the proposal follows each time.
+            let again = try await market.store.verifyParty(market.demander.id, as: .smallMicro, evidence: "MIIT 2027-002", expiresAt: Date() + 600,
+                                                           by: Market.admin)
+            #expect(try await market.pool.query("SELECT quote_fen FROM matches WHERE demand_id = \(demand)").scalar(Int64.self) == 45_000)
+            try await market.store.revokeVerification(again.verification.id, reason: "the classification was withdrawn", by: Market.admin)
+            #expect(try await amount() == 5_000)
+            #expect(try await market.pool.query("SELECT quote_fen FROM matches WHERE demand_id = \(demand)").scalar(Int64.self) == 50_000)
+            await #expect(throws: TransitionRefused.self) {
+                try await market.store.revokeVerification(again.verification.id, reason: "twice", by: Market.admin)
+            }
             #expect(try await market.pool.query("SELECT quote_fen FROM matches WHERE demand_id = \(demand)").scalar(Int64.self) == 50_000)
         }
     }
@@ -137,6 +151,11 @@ import Testing
                 try await market.pool.execute("""
                     INSERT INTO orders (buyer_id, product_id, product_version, quantity, purpose, quote, amount_fen)
                     VALUES (\(market.demander.id), \(productB.id), 1, 1, 'industry_development', '{}', 0)
+                    """)
+            } throws: { ($0 as? PostgresError)?.constraint == "anti_monopoly" }
+            await #expect {
+                try await market.pool.execute("""
+                    INSERT INTO matches (demand_id, product_id, product_version, score, quote_fen) VALUES (\(demand), \(productB.id), 1, 0.5, 0)
                     """)
             } throws: { ($0 as? PostgresError)?.constraint == "anti_monopoly" }
             // Ended, the demander buys like anyone.
