@@ -7,8 +7,9 @@ import PDXAPITypes
 /// managed sectors and scenarios, and an agency's review of a public-interest purpose.
 extension Handlers {
     func getMe(_ input: Operations.GetMe.Input) async throws -> Operations.GetMe.Output {
-        let party = try Caller.required()
         guard let key = Caller.key else { throw Problem.unauthorized }
+        // With its verified classes (authentication reads the party without them).
+        let party = try await store.party(try Caller.required().id)
         let classes = try party.verifications.map { verification in
             Components.Schemas.VerifiedClass(_class: try converted(verification.partyClass), verificationId: verification.id.lowercased,
                                              expiresAt: verification.expiresAt)

@@ -88,10 +88,14 @@ extension MarketStore {
             for row in rows {
                 subjects.append((try PostgresConnection.subject(row, now: now), try row.decode(Double?.self, at: PostgresConnection.subjectColumnCount)))
             }
-            let buyerAuthorizations = try await connection.authorizationsInForce(of: Set(subjects.map(\.0.buyer.id)))
+            // The demanders' verified classes (their quotes need them), for all of them in one query.
+            let buyers = Dictionary(try await connection.withVerifications(subjects.map(\.0.buyer)).map { ($0.id, $0) }) { first, _ in first }
+            for index in subjects.indices { subjects[index].0.buyer = buyers[subjects[index].0.buyer.id] ?? subjects[index].0.buyer }
+            // Rule 4 from the product's side: the parties that may not buy it (the holders of the authorizations
+            // in force covering it, and every party affiliated with one), in one query over a few grants.
+            let barred = try await connection.partiesBarredFromBuying(version)
             var matches: [NewMatch] = []
-            for (var subject, toBeat) in subjects {
-                subject.buyerAuthorizations = buyerAuthorizations[subject.buyer.id] ?? []
+            for (subject, toBeat) in subjects where !barred.contains(subject.buyer.id) {
                 guard let candidate = Candidate(subject, product, version: stored.version, rules: rules, held: false) else { continue }
                 guard toBeat.map({ candidate.score.total > $0 }) ?? true else { continue }
                 matches.append(candidate.match(demandID: subject.demandID))
@@ -245,6 +249,7 @@ extension PostgresConnection {
         let (now, settled) = try row.decode(Date.self, [UUID].self, at: Self.subjectColumnCount)
         var subject = try Self.subject(row, now: now)
         subject.settled = settled
+        subject.buyer = try await withVerifications(subject.buyer)
         subject.buyerAuthorizations = try await authorizationsInForce(of: [subject.buyer.id])[subject.buyer.id] ?? []
         return subject
     }
@@ -321,6 +326,16 @@ extension PostgresConnection {
     func retrying<R: Sendable>(_ body: @Sendable (isolated PostgresConnection) async throws -> R) async throws -> R {
         if transactionStatus != .idle { return try await transaction(body) }
         return try await retryingTransaction(isolation: .readCommitted, body)
+    }
+
+    /// The parties rule 4 bars from buying a product version: the holders of the authorizations in force
+    /// whose scope covers it (its sector, in one of its regions), and every party affiliated with one.
+    func partiesBarredFromBuying(_ version: ProductVersion) async throws -> Set<UUID> {
+        Set(try await query("""
+            SELECT DISTINCT barred FROM authorizations a, LATERAL unnest(pdx_affiliated(a.operator_id)) AS barred
+            WHERE a.state = 'active' AND a.validity @> now() AND \(version.sector) = ANY(a.sectors)
+              AND pdx_regions_overlap(a.regions, \(version.regions.map(\.value)))
+            """).decode(UUID.self))
     }
 
     /// For each buyer, the authorizations in force held by it or by a party affiliated with it, directly or

@@ -393,7 +393,7 @@ extension PostgresConnection {
         }
         let (name, email, phone, reason, changed, created) = try row.decode(
             String?.self, String?.self, String?.self, String?.self, Date.self, Date.self, at: Rows.partyColumnCount)
-        return PartyDetails(party: try Rows.party(row, from: 0), contact: Contact(name: name, email: email, phone: phone),
+        return PartyDetails(party: try await withVerifications(try Rows.party(row, from: 0)), contact: Contact(name: name, email: email, phone: phone),
                             stateReason: reason, stateChangedAt: changed, createdAt: created)
     }
 

@@ -219,7 +219,7 @@ extension PostgresConnection {
         guard let row = try await query("SELECT \(unsafeRaw: Rows.partyColumns("p")) FROM parties p WHERE p.id = \(id)").first else {
             throw MarketInputError(field: "buyer_id", rule: "must name a registered party")
         }
-        return try Rows.party(row, from: 0)
+        return try await withVerifications(try Rows.party(row, from: 0))
     }
 }
 

@@ -51,19 +51,21 @@ extension MarketStore {
 
     /// Registered parties, of one kind or all, in one state or all, by kind and name.
     public func parties(kind: PartyKind? = nil, state: PartyState? = nil) async throws -> [Party] {
-        try await query("""
+        let parties = try await query("""
             SELECT \(unsafeRaw: Rows.partyColumns("p")) FROM parties p
             WHERE (\(kind?.rawValue)::pdx_party_kind IS NULL OR p.kind = \(kind?.rawValue)::pdx_party_kind)
               AND (\(state?.rawValue)::pdx_party_state IS NULL OR p.state = \(state?.rawValue)::pdx_party_state)
             ORDER BY p.kind, p.name, p.id
             """).map { try Rows.party($0, from: 0) }
+        return try await read { connection in try await connection.withVerifications(parties) }
     }
 
     public func party(_ id: UUID) async throws -> Party {
         guard let row = try await query("SELECT \(unsafeRaw: Rows.partyColumns("p")) FROM parties p WHERE p.id = \(id)").first else {
             throw MarketNotFound("party", id)
         }
-        return try Rows.party(row, from: 0)
+        let party = try Rows.party(row, from: 0)
+        return try await read { connection in try await connection.withVerifications(party) }
     }
 
     public func registerResource(_ new: NewResource, agency agencyID: UUID, by actor: Actor) async throws -> DataResource {

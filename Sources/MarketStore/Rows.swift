@@ -6,36 +6,20 @@ import Postgres
 /// and the decoding of a row from a given column on. A value this version of pdx does not know (an enum
 /// value, a code) is an error, never a silent default.
 enum Rows {
-    /// `kind`, `name`, `credit_code`, `region_code`, `name_en`, `state` of `parties` (after its id), and its
-    /// verifications in force now.
+    /// `kind`, `name`, `credit_code`, `region_code`, `name_en`, `state` of `parties` (after its id). A party read
+    /// this way has no verifications: those who price for it add them (`withVerifications`), in one query
+    /// however many parties, and the reads that do not price (authentication, lists of demands) skip them.
     static func partyColumns(_ alias: String) -> String {
-        """
-        \(alias).id, \(alias).kind::text, \(alias).name, \(alias).credit_code, \(alias).region_code, \(alias).name_en, \(alias).state::text,
-        (SELECT coalesce(jsonb_agg(jsonb_build_object('id', v.id, 'class', v.class, 'evidence', v.evidence,
-                                                      'expires', extract(epoch FROM v.expires_at)) ORDER BY v.expires_at, v.id), '[]')
-         FROM party_verifications v WHERE v.party_id = \(alias).id AND v.revoked_at IS NULL AND v.expires_at > now())
-        """
+        "\(alias).id, \(alias).kind::text, \(alias).name, \(alias).credit_code, \(alias).region_code, \(alias).name_en, \(alias).state::text"
     }
 
-    static let partyColumnCount = 8
-
-    /// A verification as `partyColumns` reads it (the expiry in seconds since 1970).
-    private struct VerificationRow: Codable {
-        var id: UUID
-        var `class`: String
-        var evidence: String
-        var expires: Double
-    }
+    static let partyColumnCount = 7
 
     static func party(_ row: PostgresRow, from start: Int) throws -> Party {
-        let (id, kind, name, code, region, nameEN, state, verifications) = try row.decode(
-            UUID.self, String.self, String.self, String.self, String.self, String?.self, String.self, JSONB<[VerificationRow]>.self, at: start)
+        let (id, kind, name, code, region, nameEN, state) = try row.decode(
+            UUID.self, String.self, String.self, String.self, String.self, String?.self, String.self, at: start)
         return Party(id: id, kind: try known(kind, PartyKind.self, "parties.kind"), name: name, nameEN: nameEN, creditCode: try CreditCode(code),
-                     regionCode: try RegionCode(region), state: try known(state, PartyState.self, "parties.state"),
-                     verifications: try verifications.value.map { row in
-                         Verification(id: row.id, partyClass: try known(row.class, PartyClass.self, "party_verifications.class"), evidence: row.evidence,
-                                      expiresAt: Date(timeIntervalSince1970: row.expires))
-                     })
+                     regionCode: try RegionCode(region), state: try known(state, PartyState.self, "parties.state"))
     }
 
     /// What a product version offers, as `product_versions` and `catalogue` both hold it (sources apart).
@@ -67,4 +51,27 @@ enum Rows {
     static func regionCodes(_ codes: [String]) throws -> [RegionCode] {
         try codes.map { code throws(MarketInputError) in try RegionCode(code) }
     }
+}
+
+extension PostgresConnection {
+    /// The parties with their verifications in force now (not revoked, not expired), in one query.
+    func withVerifications(_ parties: [Party]) async throws -> [Party] {
+        guard !parties.isEmpty else { return parties }
+        var found: [UUID: [Verification]] = [:]
+        for (party, id, partyClass, evidence, expires) in try await query("""
+            SELECT party_id, id, class::text, evidence, expires_at FROM party_verifications
+            WHERE party_id = ANY(\(Array(Set(parties.map(\.id))))) AND revoked_at IS NULL AND expires_at > now()
+            ORDER BY expires_at, id
+            """).decode(UUID.self, UUID.self, String.self, String.self, Date.self) {
+            found[party, default: []].append(Verification(id: id, partyClass: try Rows.known(partyClass, PartyClass.self, "party_verifications.class"),
+                                                          evidence: evidence, expiresAt: expires))
+        }
+        return parties.map { party in
+            var party = party
+            party.verifications = found[party.id] ?? []
+            return party
+        }
+    }
+
+    func withVerifications(_ party: Party) async throws -> Party { try await withVerifications([party])[0] }
 }

@@ -88,6 +88,12 @@ public struct SyntheticMarket: Sendable {
             INSERT INTO parties (id, kind, name, credit_code, region_code)
             SELECT * FROM unnest(\(ids), \(kinds)::pdx_party_kind[], \(names), \(codes), \(partyRegions))
             """)
+        // The demanders are public institutions, verified: their public-interest demands (two in five) are free,
+        // as a verified class makes them (an unverified one would be priced, and find nothing within no budget).
+        try await pool.execute("""
+            INSERT INTO party_verifications (party_id, class, evidence, verified_by, expires_at)
+            SELECT id, 'public_institution', 'synthetic market', 'pdx bench seed', now() + interval '1 year' FROM unnest(\(demanders)::uuid[]) AS d(id)
+            """)
         progress("seeded \(ids.count) parties")
 
         // Resources: every agency, every sector, in its own region and one more; all general except a
