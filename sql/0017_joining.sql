@@ -209,8 +209,9 @@ CREATE FUNCTION pdx_affiliated(party uuid) RETURNS uuid[] LANGUAGE sql STABLE AS
 $$;
 
 -- Rule 4: the authorization in force, held by the buyer or a party affiliated with it, whose scope
--- covers the product version (its sector, in one of its regions); null when there is none. A buyer in no
--- live affiliation (almost every one) costs one probe of the affiliations and one of its own grants.
+-- covers the product version (its sector, in one of its regions); null when there is none. A demander in
+-- no live affiliation (almost every buyer) holds no grant: it costs a probe of the affiliations and one of
+-- its party row.
 CREATE FUNCTION pdx_anti_monopoly_holder(buyer uuid, product uuid, product_version integer) RETURNS uuid
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -219,6 +220,8 @@ DECLARE
 BEGIN
     IF EXISTS (SELECT 1 FROM party_affiliations WHERE ended_at IS NULL AND (party_id = buyer OR affiliate_id = buyer)) THEN
         holders := pdx_affiliated(buyer);
+    ELSIF NOT EXISTS (SELECT 1 FROM parties WHERE id = buyer AND kind = 'operator') THEN
+        RETURN NULL;
     END IF;
     SELECT a.id INTO found FROM authorizations a, product_versions v
     WHERE a.operator_id = ANY(holders) AND a.state = 'active' AND a.validity @> now()

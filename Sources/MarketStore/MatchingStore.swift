@@ -238,19 +238,31 @@ extension PostgresConnection {
         }
     }
 
-    /// A demand with its demander and the demander's authorizations in force, in two queries.
+    /// A demand with its demander, the demander's verified classes and the authorizations in force of the
+    /// demander's affiliated group: one query, and a second only for an operator or an affiliated demander.
     func matchingSubject(_ demandID: UUID) async throws -> MatchingSubject {
         let rows = try await query("""
             SELECT \(unsafeRaw: Self.subjectColumns), now(),
-                   ARRAY(SELECT product_id FROM matches WHERE demand_id = d.id AND state IN ('accepted', 'declined'))
+                   ARRAY(SELECT product_id FROM matches WHERE demand_id = d.id AND state IN ('accepted', 'declined')),
+                   ARRAY(SELECT id FROM party_verifications v WHERE v.party_id = b.id AND v.revoked_at IS NULL AND v.expires_at > now() ORDER BY v.expires_at, v.id),
+                   ARRAY(SELECT class::text FROM party_verifications v WHERE v.party_id = b.id AND v.revoked_at IS NULL AND v.expires_at > now() ORDER BY v.expires_at, v.id),
+                   ARRAY(SELECT evidence FROM party_verifications v WHERE v.party_id = b.id AND v.revoked_at IS NULL AND v.expires_at > now() ORDER BY v.expires_at, v.id),
+                   ARRAY(SELECT expires_at FROM party_verifications v WHERE v.party_id = b.id AND v.revoked_at IS NULL AND v.expires_at > now() ORDER BY v.expires_at, v.id),
+                   b.kind = 'operator' OR EXISTS (SELECT 1 FROM party_affiliations f WHERE f.ended_at IS NULL AND (f.party_id = b.id OR f.affiliate_id = b.id))
             FROM demands d JOIN parties b ON b.id = d.demander_id WHERE d.id = \(demandID)
             """)
         guard let row = rows.first else { throw MarketNotFound("demand", demandID) }
-        let (now, settled) = try row.decode(Date.self, [UUID].self, at: Self.subjectColumnCount)
+        let (now, settled, ids, classes, evidence, expiries, mayHoldGrants) = try row.decode(
+            Date.self, [UUID].self, [UUID].self, [String].self, [String].self, [Date].self, Bool.self, at: Self.subjectColumnCount)
         var subject = try Self.subject(row, now: now)
         subject.settled = settled
-        subject.buyer = try await withVerifications(subject.buyer)
-        subject.buyerAuthorizations = try await authorizationsInForce(of: [subject.buyer.id])[subject.buyer.id] ?? []
+        subject.buyer.verifications = try ids.indices.map { index in
+            Verification(id: ids[index], partyClass: try Rows.known(classes[index], PartyClass.self, "party_verifications.class"),
+                         evidence: evidence[index], expiresAt: expiries[index])
+        }
+        if mayHoldGrants {
+            subject.buyerAuthorizations = try await authorizationsInForce(of: [subject.buyer.id])[subject.buyer.id] ?? []
+        }
         return subject
     }
 
