@@ -195,8 +195,7 @@ extension PostgresConnection {
     static let subjectColumns = """
         d.id, d.title, d.description, d.sector, d.scenario, d.purpose::text, d.regions, d.fields_wanted, d.tags, d.quantity,
         d.budget_fen, d.delivery_modes::text[], d.expires_at, d.state::text, b.webhook_url IS NOT NULL, \(Rows.partyColumns("b")),
-        (SELECT CASE WHEN r.approved THEN ARRAY[r.id, r.agency_id] END FROM demand_purpose_reviews r WHERE r.demand_id = d.id
-         ORDER BY r.at DESC, r.id DESC LIMIT 1)
+        \(Rows.purposeApprovalColumn("d"))
         """
     static let subjectColumnCount = 16 + Rows.partyColumnCount
 
@@ -208,7 +207,7 @@ extension PostgresConnection {
                                    purpose: try Rows.known(purpose, Purpose.self, "demands.purpose"), regions: try Rows.regionCodes(regions),
                                    fieldsWanted: fields, tags: tags, quantity: quantity, budgetFen: budget,
                                    deliveryModes: try modes.map { try Rows.known($0, DeliveryMode.self, "demands.delivery_modes") }, expiresAt: expires)
-        let approval = try row.decode([UUID]?.self, at: 15 + Rows.partyColumnCount).map { PurposeApproval(id: $0[0], agencyID: $0[1]) }
+        let approval = try Rows.purposeApproval(row, at: 15 + Rows.partyColumnCount)
         return MatchingSubject(demandID: id, demand: demand, state: try Rows.known(state, DemandState.self, "demands.state"),
                                buyer: try Rows.party(row, from: 15), buyerAuthorizations: [], purposeApproval: approval, now: now,
                                buyerHasWebhook: webhook)

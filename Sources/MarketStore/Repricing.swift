@@ -26,8 +26,7 @@ extension MarketStore {
                 """)
             let rows = try await connection.query("""
                 SELECT m.id, m.product_id, m.quote_fen, d.quantity, d.purpose::text, d.demander_id, d.scenario, d.budget_fen,
-                       (SELECT CASE WHEN r.approved THEN ARRAY[r.id, r.agency_id] END FROM demand_purpose_reviews r WHERE r.demand_id = d.id
-                        ORDER BY r.at DESC, r.id DESC LIMIT 1)
+                       \(unsafeRaw: Rows.purposeApprovalColumn("d"))
                 FROM matches m JOIN demands d ON d.id = m.demand_id
                 WHERE m.state = 'proposed' AND (\(demander)::uuid IS NULL OR d.demander_id = \(demander)) AND (\(demand)::uuid IS NULL OR d.id = \(demand))
                 ORDER BY m.id

@@ -22,6 +22,20 @@ enum Rows {
                      regionCode: try RegionCode(region), state: try known(state, PartyState.self, "parties.state"))
     }
 
+    /// The approval of a public-interest demand's purpose (under `alias`): the latest review, when it approved,
+    /// as `[review id, agency id]`; null otherwise, and not looked for on other demands.
+    static func purposeApprovalColumn(_ alias: String) -> String {
+        """
+        CASE WHEN \(alias).purpose IN ('public_governance', 'public_welfare') THEN
+            (SELECT CASE WHEN r.approved THEN ARRAY[r.id, r.agency_id] END FROM demand_purpose_reviews r WHERE r.demand_id = \(alias).id
+             ORDER BY r.at DESC, r.id DESC LIMIT 1) END
+        """
+    }
+
+    static func purposeApproval(_ row: PostgresRow, at column: Int) throws -> PurposeApproval? {
+        try row.decode([UUID]?.self, at: column).map { PurposeApproval(id: $0[0], agencyID: $0[1]) }
+    }
+
     /// What a product version offers, as `product_versions` and `catalogue` both hold it (sources apart).
     static func versionColumns(_ alias: String) -> String {
         ["title", "description", "sector", "regions", "scenarios", "tags", "fields", "delivery_modes::text[]", "charge_unit::text", "list_price_fen"]
