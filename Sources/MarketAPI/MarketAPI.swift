@@ -61,6 +61,7 @@ public enum MarketAPI {
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(ServedContract())
+        router.middlewares.add(PlainLocation())
         router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init),
                                             applications: configuration.applicationRateLimit.map(RateLimiter.init)))
         router.middlewares.add(QueryTextCheck())

@@ -156,6 +156,18 @@ struct QueryTextCheck: RouterMiddleware {
     }
 }
 
+/// The generated server writes header values URI-encoded, so a `Location` of `/v1/orders/…` went out as
+/// `%2Fv1%2Forders%2F…`: written here as the path it is (every path pdx makes is plain ASCII).
+struct PlainLocation: RouterMiddleware {
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        if let location = response.headers[.location], location.hasPrefix("%2F"), let plain = location.removingPercentEncoding {
+            response.headers[.location] = plain
+        }
+        return response
+    }
+}
+
 extension HTTPField.Name {
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
     static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!

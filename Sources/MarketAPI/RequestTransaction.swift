@@ -34,10 +34,13 @@ struct RequestTransaction: RouterMiddleware {
         let body = collected.readableBytes == 0 ? ByteBuffer(string: "{}") : collected
         let data = Data(body.readableBytesView)
         let parsed = try RequestBody.check(data)
-        let key = try request.method == .post ? request.headers[.idempotencyKey].flatMap { key throws(MarketInputError) -> IdempotencyKey? in
-            // Idempotency keys are a party's: applications (without a key) have none.
+        let key = try request.method == .post ? request.headers[.idempotencyKey].flatMap { key throws -> IdempotencyKey? in
+            // Idempotency keys are a party's: applications (without a key) have none. The same JSON is the same
+            // request, whatever the order of its keys or its spacing (a client that builds the body again on a
+            // retry may write it differently).
             guard let party else { return nil }
-            return try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: data)
+            let canonical = try JSONSerialization.data(withJSONObject: parsed, options: [.sortedKeys, .fragmentsAllowed])
+            return try IdempotencyKey(party: party.id, key: key, method: request.method.rawValue, path: request.uri.path, body: canonical)
         } : nil
         let webhook = try await checkedWebhook(request, body: data)
         let outcome: MarketStore.RequestOutcome
