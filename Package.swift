@@ -225,7 +225,7 @@ let package = Package(
         .testTarget(
             name: "MarketAPITests",
             dependencies: [
-                "MarketAPI", "MarketStore", "Market", "Postgres", "PDXTestSupport", "PDXClient", "pdxctl",
+                "MarketAPI", "MarketStore", "MarketJobs", "Market", "Postgres", "PDXTestSupport", "PDXClient", "pdxctl",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

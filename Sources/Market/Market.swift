@@ -114,8 +114,10 @@ public struct DataResource: Sendable, Codable, Hashable {
     public var regionCode: RegionCode
     public var grade: ResourceGrade
     public var personalInformation: Bool
-    /// When the de-identification step was recorded (nil: not done).
+    /// When the de-identification step was performed (nil: not done).
     public var deidentifiedAt: Date?
+    /// The recorded de-identification step (nil: none recorded).
+    public var deidentification: DeidentificationStep?
 
     public init(id: UUID = UUID(), agencyID: UUID, title: String, sector: String, regionCode: RegionCode,
                 grade: ResourceGrade, personalInformation: Bool = false, deidentifiedAt: Date? = nil) {
@@ -127,6 +129,34 @@ public struct DataResource: Sendable, Codable, Hashable {
         self.grade = grade
         self.personalInformation = personalInformation
         self.deidentifiedAt = deidentifiedAt
+    }
+}
+
+/// The de-identification step a resource with personal information needs before any product uses it
+/// (rule 3): how, by whom, when, and where the evidence is.
+public struct DeidentificationStep: Sendable, Codable, Hashable {
+    public var method: String
+    public var performedBy: String
+    public var performedAt: Date
+    /// A reference to the evidence (a report number, a document's address); optional.
+    public var evidence: String?
+
+    public init(method: String, performedBy: String, performedAt: Date, evidence: String? = nil) {
+        self.method = method
+        self.performedBy = performedBy
+        self.performedAt = performedAt
+        self.evidence = evidence
+    }
+
+    /// Checks the text fields and that it was performed by `now` (a minute of clock skew allowed).
+    public func validate(now: Date) throws(MarketInputError) {
+        try validateText(method, field: "method", maxLength: 2000)
+        try validateText(performedBy, field: "performed_by", maxLength: 200)
+        if let evidence { try validateText(evidence, field: "evidence", maxLength: 2000) }
+        guard performedAt <= now + 60 else { throw MarketInputError(field: "performed_at", rule: "must not be in the future") }
+        guard performedAt >= Date(timeIntervalSince1970: 946_684_800) else {
+            throw MarketInputError(field: "performed_at", rule: "must be in 2000 or later")
+        }
     }
 }
 

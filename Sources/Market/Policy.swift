@@ -18,6 +18,12 @@ public struct PolicyViolation: Error, Equatable, Sendable, CustomStringConvertib
         case capExceeded = "cap_exceeded"
         /// Rule 4: an operator may not buy or re-develop products within its own authorized scope.
         case antiMonopoly = "anti_monopoly"
+        /// A product offered or sold outside a demand's or a buyer's hard limits (sector, region, delivery
+        /// mode, budget): what the matching workers would never propose.
+        case hardRules = "hard_rules_not_met"
+        /// Rule 4's second half: a derived product cites only completed orders of its seller, a registered
+        /// re-developer.
+        case derivation = "derivation_not_allowed"
     }
 
     public var rule: Rule

@@ -9,7 +9,9 @@ extension Handlers {
     func registerResource(_ input: Operations.RegisterResource.Input) async throws -> Operations.RegisterResource.Output {
         let party = try Caller.required()
         guard party.kind == .agency else { throw Problem.forbidden("only agencies register data resources") }
-        let resource = try await store.registerResource(try input.body.value.resource(), agency: party.id, by: .party(party.id))
+        let body = input.body.value
+        let resource = try await store.registerResource(try body.resource(), agency: party.id, deidentification: body.deidentification?.step(),
+                                                        by: .party(party.id))
         return .created(.init(headers: .init(location: "/v1/resources/\(resource.id.lowercased)"), body: .json(try .init(resource))))
     }
 

@@ -11,9 +11,10 @@ extension Handlers {
         let body = input.body.value
         let request = try body.request()
         let open = body.open ?? false
-        let id = try await store.postDemand(request, demander: party.id, open: open, by: .party(party.id))
+        let shown = body.showIdentity ?? false
+        let id = try await store.postDemand(request, demander: party.id, open: open, showIdentity: shown, by: .party(party.id))
         // As stored: the request validated, nothing added by the database but the id and state.
-        let demand = StoredDemand(id: id, demanderID: party.id, request: request, state: open ? .open : .draft)
+        let demand = StoredDemand(id: id, demanderID: party.id, request: request, state: open ? .open : .draft, showIdentity: shown)
         return .created(.init(headers: .init(location: "/v1/demands/\(id.lowercased)"), body: .json(try .init(demand))))
     }
 
@@ -31,7 +32,7 @@ extension Handlers {
     func updateDemand(_ input: Operations.UpdateDemand.Input) async throws -> Operations.UpdateDemand.Output {
         let (demand, party) = try await ownDemand(input.path.id)
         let body = input.body.value
-        try await store.updateDraftDemand(demand.id, with: try body.request(), by: .party(party.id))
+        try await store.updateDraftDemand(demand.id, with: try body.request(), showIdentity: body.showIdentity ?? false, by: .party(party.id))
         if body.open == true { try await store.changeDemand(demand.id, to: .open, by: .party(party.id)) }
         return .ok(.init(body: .json(try .init(try await store.demand(demand.id)))))
     }

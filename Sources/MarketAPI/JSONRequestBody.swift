@@ -41,3 +41,9 @@ extension Operations.RotateKey.Input.Body: JSONRequestBody { var value: Componen
 extension Operations.SubmitApplication.Input.Body: JSONRequestBody { var value: Components.Schemas.NewApplication { switch self { case .json(let value): value } } }
 extension Operations.ClaimApplication.Input.Body: JSONRequestBody { var value: Components.Schemas.Claim { switch self { case .json(let value): value } } }
 extension Operations.ReviewDemandPurpose.Input.Body: JSONRequestBody { var value: Components.Schemas.PurposeReviewDecision { switch self { case .json(let value): value } } }
+extension Operations.ProposeByHand.Input.Body: JSONRequestBody { var value: Components.Schemas.ManualProposal { switch self { case .json(let value): value } } }
+extension Operations.Follow.Input.Body: JSONRequestBody { var value: Components.Schemas.NewFollow { switch self { case .json(let value): value } } }
+extension Operations.PlaceOrder.Input.Body: JSONRequestBody { var value: Components.Schemas.NewOrder { switch self { case .json(let value): value } } }
+extension Operations.RecordDeidentification.Input.Body: JSONRequestBody {
+    var value: Components.Schemas.Deidentification { switch self { case .json(let value): value } }
+}

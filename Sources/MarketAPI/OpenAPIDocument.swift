@@ -606,6 +606,47 @@ paths:
           $ref: '#/components/responses/RateLimited'
         '503':
           $ref: '#/components/responses/Unavailable'
+    post:
+      summary: 'Buy a listed product directly (an Idempotency-Key is required): priced like an accepted match, under every rule'
+      tags:
+      - orders
+      operationId: placeOrder
+      parameters:
+      - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '201':
+          description: Created
+          headers:
+            Location:
+              $ref: '#/components/headers/Location'
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Order'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/NewOrder'
   /v1/orders/{id}:
     get:
       summary: One of the caller's orders
@@ -1646,6 +1687,529 @@ paths:
           application/json:
             schema:
               $ref: '#/components/schemas/PurposeReviewDecision'
+  /v1/board:
+    get:
+      summary: 'Open demands an operator or agency could serve: an operator''s inside its authorizations in force, an agency''s inside the sectors and regions of its resources and grants; the demander only if it shows itself'
+      tags:
+      - board
+      operationId: listBoard
+      parameters:
+      - name: sector
+        in: query
+        schema:
+          type: string
+          pattern: ^[a-z0-9_.-]{1,64}$
+      - name: region
+        in: query
+        schema:
+          type: string
+          pattern: ^[0-9]{6}$
+        description: 'GB/T 2260 code: demands with a region inside it or containing it'
+      - $ref: '#/components/parameters/Scenario'
+      - name: purpose
+        in: query
+        schema:
+          type: string
+          enum:
+          - public_governance
+          - public_welfare
+          - industry_development
+          - sector_development
+      - name: q
+        in: query
+        schema:
+          type: string
+          minLength: 1
+          maxLength: 200
+        description: words of the title or description (a substring, any case)
+      - $ref: '#/components/parameters/After'
+      - $ref: '#/components/parameters/Limit'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/BoardPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/board/{id}:
+    get:
+      summary: One demand on the callers board
+      tags:
+      - board
+      operationId: getBoardDemand
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/BoardDemand'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/board/{id}/proposals:
+    post:
+      summary: 'Propose one of the operator''s listed products to a demand on its board, by hand: the same hard rules, price and score as the workers'''
+      tags:
+      - board
+      operationId: proposeByHand
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '201':
+          description: Created
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Match'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/ManualProposal'
+  /v1/follows:
+    get:
+      summary: The board queries the operator follows
+      tags:
+      - board
+      operationId: listFollows
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/FollowPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+    post:
+      summary: 'Follow a board query: a demand.opened webhook event for each new demand on the operator''s board that meets it'
+      tags:
+      - board
+      operationId: follow
+      parameters:
+      - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '201':
+          description: Created
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Follow'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/NewFollow'
+  /v1/follows/{id}:
+    delete:
+      summary: Stop following a board query
+      tags:
+      - board
+      operationId: unfollow
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Status'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/gaps:
+    get:
+      summary: 'Unmet demand inside the agency''s sectors and regions, grouped, with the rule no listed product passes and the fields nobody offers: what to open next'
+      tags:
+      - agencies
+      operationId: listGaps
+      parameters:
+      - name: sector
+        in: query
+        schema:
+          type: string
+          pattern: ^[a-z0-9_.-]{1,64}$
+      - name: since
+        in: query
+        schema:
+          type: string
+          format: date-time
+        description: only demands posted at or after this time
+      - name: limit
+        in: query
+        schema:
+          type: integer
+          minimum: 1
+          maximum: 1000
+          default: 200
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/GapPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/products/{id}/insights:
+    get:
+      summary: 'A product''s funnel per UTC day (its operator only): proposals, accepted, declined, withdrawn, orders, revenue'
+      tags:
+      - products
+      operationId: productInsights
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      - name: from
+        in: query
+        schema:
+          type: string
+          format: date
+        description: 'first day (default: 29 days before to)'
+      - name: to
+        in: query
+        schema:
+          type: string
+          format: date
+        description: 'last day (default: today); at most 366 days'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ProductInsights'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/products/{id}/lineage:
+    get:
+      summary: 'What a product was built from and what others built on it'
+      tags:
+      - catalogue
+      operationId: productLineage
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Lineage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/products/{id}/versions:
+    get:
+      summary: 'A product''s versions with their prices and when each took effect (others than its operator: published versions only)'
+      tags:
+      - catalogue
+      operationId: productVersions
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/ProductVersionList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/redevelopers:
+    post:
+      summary: 'Register the caller as a re-developer (it must hold a completed order): it may then list derived products'
+      tags:
+      - products
+      operationId: registerRedeveloper
+      parameters:
+      - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Redeveloper'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/RedeveloperRegistration'
+  /v1/demands/{id}/history:
+    get:
+      summary: 'The demand''s stays in each state, with the time spent in each'
+      tags:
+      - demands
+      operationId: demandHistory
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/DemandHistory'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/authorizations/{id}/history:
+    get:
+      summary: 'An authorization''s changes of state with their reasons (its agency and its operator)'
+      tags:
+      - agencies
+      operationId: authorizationHistory
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AuthorizationHistory'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/resources/{id}/deidentification:
+    post:
+      summary: 'Record the resource''s de-identification step (its agency): method, by whom, when, evidence'
+      tags:
+      - agencies
+      operationId: recordDeidentification
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      - $ref: '#/components/parameters/IdempotencyKey'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Resource'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Deidentification'
 components:
   headers:
     Location:
@@ -1897,6 +2461,10 @@ components:
           description: the verified classes in force now (only these earn a discount or free public-interest use)
         key:
           $ref: '#/components/schemas/KeyInfo'
+        redeveloper_since:
+          type: string
+          format: date-time
+          description: since when it is a registered re-developer (absent if it is not)
       required:
       - id
       - kind
@@ -2104,6 +2672,8 @@ components:
           - personal_information_not_deidentified
           - cap_exceeded
           - anti_monopoly
+          - hard_rules_not_met
+          - derivation_not_allowed
           - party_suspended
           - party_closed
           - key_expired
@@ -2215,6 +2785,7 @@ components:
             type: string
             format: uuid
           minItems: 1
+          description: the resources it is built from (an operator's product); a derived product carries its sources' and needs none
       required:
       - title
       - sector
@@ -2224,7 +2795,6 @@ components:
       - delivery_modes
       - charge_unit
       - list_price_fen
-      - source_resource_ids
     Product:
       type: object
       properties:
@@ -2406,6 +2976,9 @@ components:
         open:
           type: boolean
           description: 'open it at once (default: a draft)'
+        show_identity:
+          type: boolean
+          description: 'show the demander''s name to suppliers on the demand board (default: hidden)'
       required:
       - title
       - sector
@@ -2479,6 +3052,8 @@ components:
         expires_at:
           type: string
           format: date-time
+        show_identity:
+          type: boolean
       required:
       - id
       - state
@@ -2564,6 +3139,9 @@ components:
           type: string
         top_reason:
           $ref: '#/components/schemas/ScoreReason'
+        manual:
+          type: boolean
+          description: proposed by the product's operator from the demand board, not by the matching workers
       required:
       - id
       - created_at
@@ -2660,6 +3238,30 @@ components:
           maximum: 1000000000000000
         quote:
           $ref: '#/components/schemas/Quote'
+        quantity:
+          type: integer
+          format: int64
+        purpose:
+          type: string
+          enum:
+          - public_governance
+          - public_welfare
+          - industry_development
+          - sector_development
+        scenario:
+          type: string
+          description: the business scenario it was bought for (absent on orders placed before scenarios were recorded)
+        direct:
+          type: boolean
+          description: bought directly (POST /v1/orders), not through a match
+        entitlement_starts_at:
+          type: string
+          format: date-time
+          description: when delivery started the entitlement
+        entitlement_ends_at:
+          type: string
+          format: date-time
+          description: when the entitlement ends
       required:
       - id
       - state
@@ -2693,11 +3295,14 @@ components:
           - core
         personal_information:
           type: boolean
+        deidentification:
+          $ref: '#/components/schemas/Deidentification'
       required:
       - title
       - sector
       - region_code
       - grade
+      additionalProperties: false
     Resource:
       type: object
       properties:
@@ -2726,6 +3331,8 @@ components:
           - string
           - 'null'
           format: date-time
+        deidentification:
+          $ref: '#/components/schemas/Deidentification'
       required:
       - id
       - agency_id
@@ -2979,8 +3586,529 @@ components:
           authorization_id:
             type: string
             format: uuid
-        required:
-        - authorization_id
+            description: an operator's product, with source_resource_ids, under this authorization
+          source_order_ids:
+            type: array
+            items:
+              type: string
+              format: uuid
+            minItems: 1
+            maxItems: 20
+            description: a derived product (a registered re-developer's), built from these completed orders of the caller
+    ManualProposal:
+      type: object
+      properties:
+        product_id:
+          type: string
+          format: uuid
+      required:
+      - product_id
+      additionalProperties: false
+    BoardDemand:
+      type: object
+      properties:
+        demand:
+          $ref: '#/components/schemas/Demand'
+        opened_at:
+          type: string
+          format: date-time
+        age_days:
+          type: integer
+          minimum: 0
+          description: whole days since it was first opened
+        proposals:
+          type: integer
+          minimum: 0
+          description: live proposals it holds
+        demander:
+          description: its demander, only when it chose to show itself (show_identity)
+          type: object
+          properties:
+            id:
+              type: string
+              format: uuid
+            name:
+              type: string
+          required:
+          - id
+          - name
+          additionalProperties: false
+      required:
+      - demand
+      - opened_at
+      - age_days
+      - proposals
+      additionalProperties: false
+    BoardPage:
+      type: object
+      properties:
+        items:
+          type: array
+          items:
+            $ref: '#/components/schemas/BoardDemand'
+        next:
+          type:
+          - string
+          - 'null'
+          description: cursor for ?after=, null at the end
+      required:
+      - items
+      - next
+      additionalProperties: false
+    NewFollow:
+      type: object
+      properties:
+        sector:
+          type: string
+          pattern: ^[a-z0-9_.-]{1,64}$
+        region:
+          type: string
+          pattern: ^[0-9]{6}$
+          description: GB/T 2260 code
+        scenario:
+          type: string
+          pattern: ^[a-z0-9_.-]{1,64}$
+        purpose:
+          type: string
+          enum:
+          - public_governance
+          - public_welfare
+          - industry_development
+          - sector_development
+      additionalProperties: false
+    Follow:
+      type: object
+      properties:
+        id:
+          type: string
+          format: uuid
+        sector:
+          type: string
+        region:
+          type: string
+        scenario:
+          type: string
+        purpose:
+          type: string
+        created_at:
+          type: string
+          format: date-time
+      required:
+      - id
+      - created_at
+      additionalProperties: false
+    FollowPage:
+      type: object
+      properties:
+        items:
+          type: array
+          items:
+            $ref: '#/components/schemas/Follow'
+      required:
+      - items
+      additionalProperties: false
+    Gap:
+      type: object
+      properties:
+        sector:
+          type: string
+        sector_name:
+          type: string
+        scenario:
+          type: string
+        regions:
+          type: array
+          items:
+            type: string
+        fields_wanted:
+          type: array
+          items:
+            type: string
+        demands:
+          type: integer
+        demanders:
+          type: integer
+        open:
+          type: integer
+        expired:
+          type: integer
+        cancelled:
+          type: integer
+        total_budget_fen:
+          type: integer
+          format: int64
+        oldest:
+          type: string
+          format: date-time
+        diagnosis:
+          type: string
+          enum:
+          - no_product_in_sector
+          - none_in_region
+          - none_with_delivery_mode
+          - none_within_budget
+          - passes_hard_rules
+        missing_fields:
+          type: array
+          items:
+            type: string
+          description: wanted fields no listed product of the sector offers in these regions (the data to open)
+        listed_in_sector:
+          type: integer
+        listed_in_region:
+          type: integer
+        cheapest_quote_fen:
+          type: integer
+          format: int64
+        examples:
+          type: array
+          items:
+            type: string
+      required:
+      - sector
+      - sector_name
+      - scenario
+      - regions
+      - fields_wanted
+      - demands
+      - demanders
+      - open
+      - expired
+      - cancelled
+      - total_budget_fen
+      - oldest
+      - diagnosis
+      - missing_fields
+      - listed_in_sector
+      - listed_in_region
+      - examples
+      additionalProperties: false
+    GapPage:
+      type: object
+      properties:
+        items:
+          type: array
+          items:
+            $ref: '#/components/schemas/Gap'
+      required:
+      - items
+      additionalProperties: false
+    ProductDay:
+      type: object
+      properties:
+        day:
+          type: string
+          format: date
+        proposals:
+          type: integer
+        accepted:
+          type: integer
+        declined:
+          type: integer
+        withdrawn:
+          type: integer
+        orders:
+          type: integer
+        revenue_fen:
+          type: integer
+          format: int64
+          description: the amount of the day's orders that are accepted, delivered or completed
+      required:
+      - day
+      - proposals
+      - accepted
+      - declined
+      - withdrawn
+      - orders
+      - revenue_fen
+      additionalProperties: false
+    ProductInsights:
+      type: object
+      properties:
+        product_id:
+          type: string
+          format: uuid
+        from:
+          type: string
+          format: date
+        to:
+          type: string
+          format: date
+        days:
+          type: array
+          items:
+            $ref: '#/components/schemas/ProductDay'
+        totals:
+          $ref: '#/components/schemas/ProductDay'
+      required:
+      - product_id
+      - from
+      - to
+      - days
+      - totals
+      additionalProperties: false
+    LineageProduct:
+      type: object
+      properties:
+        product_id:
+          type: string
+          format: uuid
+        version:
+          type: integer
+        title:
+          type: string
+        seller_id:
+          type: string
+          format: uuid
+        seller_name:
+          type: string
+        state:
+          type: string
+          enum:
+          - draft
+          - listed
+          - suspended
+          - delisted
+      required:
+      - product_id
+      - version
+      - title
+      - seller_id
+      - seller_name
+      - state
+      additionalProperties: false
+    Lineage:
+      type: object
+      properties:
+        product_id:
+          type: string
+          format: uuid
+        sources:
+          type: array
+          items:
+            $ref: '#/components/schemas/LineageProduct'
+          description: the product versions it was built from (empty for an operator's own product)
+        derived:
+          type: array
+          items:
+            $ref: '#/components/schemas/LineageProduct'
+          description: the products others built on it
+      required:
+      - product_id
+      - sources
+      - derived
+      additionalProperties: false
+    ProductVersionRecord:
+      type: object
+      properties:
+        version:
+          type: integer
+        title:
+          type: string
+        charge_unit:
+          type: string
+          enum:
+          - item
+          - call
+          - hour
+          - record
+        list_price_fen:
+          type: integer
+          format: int64
+        created_at:
+          type: string
+          format: date-time
+        effective_at:
+          type: string
+          format: date-time
+          description: when it went on sale (absent for a draft or a version announced for later)
+        announced_for:
+          type: string
+          format: date-time
+          description: when an announced version takes effect
+        current:
+          type: boolean
+      required:
+      - version
+      - title
+      - charge_unit
+      - list_price_fen
+      - created_at
+      - current
+      additionalProperties: false
+    ProductVersionList:
+      type: object
+      properties:
+        product_id:
+          type: string
+          format: uuid
+        items:
+          type: array
+          items:
+            $ref: '#/components/schemas/ProductVersionRecord'
+      required:
+      - product_id
+      - items
+      additionalProperties: false
+    RedeveloperRegistration:
+      type: object
+      properties: {}
+      additionalProperties: false
+    Redeveloper:
+      type: object
+      properties:
+        party_id:
+          type: string
+          format: uuid
+        since:
+          type: string
+          format: date-time
+      required:
+      - party_id
+      - since
+      additionalProperties: false
+    DemandStay:
+      type: object
+      properties:
+        state:
+          type: string
+          enum:
+          - draft
+          - open
+          - matched
+          - ordered
+          - fulfilled
+          - expired
+          - cancelled
+        entered_at:
+          type: string
+          format: date-time
+        left_at:
+          type: string
+          format: date-time
+          description: absent while the demand is still in this state
+        seconds:
+          type: number
+          description: time spent in the state (so far, for the current one)
+      required:
+      - state
+      - entered_at
+      - seconds
+      additionalProperties: false
+    DemandHistory:
+      type: object
+      properties:
+        demand_id:
+          type: string
+          format: uuid
+        stays:
+          type: array
+          items:
+            $ref: '#/components/schemas/DemandStay'
+      required:
+      - demand_id
+      - stays
+      additionalProperties: false
+    AuthorizationStateChange:
+      type: object
+      properties:
+        from:
+          type: string
+          enum:
+          - active
+          - suspended
+          - revoked
+          - expired
+        to:
+          type: string
+          enum:
+          - active
+          - suspended
+          - revoked
+          - expired
+        reason:
+          type: string
+        actor:
+          type: string
+        at:
+          type: string
+          format: date-time
+      required:
+      - to
+      - actor
+      - at
+      additionalProperties: false
+    AuthorizationHistory:
+      type: object
+      properties:
+        authorization_id:
+          type: string
+          format: uuid
+        changes:
+          type: array
+          items:
+            $ref: '#/components/schemas/AuthorizationStateChange'
+      required:
+      - authorization_id
+      - changes
+      additionalProperties: false
+    Deidentification:
+      type: object
+      properties:
+        method:
+          type: string
+          minLength: 1
+          maxLength: 2000
+        performed_by:
+          type: string
+          minLength: 1
+          maxLength: 200
+        performed_at:
+          type: string
+          format: date-time
+          description: 'when it was performed (default: now); never in the future'
+        evidence:
+          type: string
+          minLength: 1
+          maxLength: 2000
+          description: a reference to the evidence (a report number, a document's address)
+      required:
+      - method
+      - performed_by
+      additionalProperties: false
+    NewOrder:
+      type: object
+      properties:
+        product_id:
+          type: string
+          format: uuid
+        quantity:
+          type: integer
+          format: int64
+          minimum: 1
+          maximum: 1000000000000
+        purpose:
+          type: string
+          enum:
+          - public_governance
+          - public_welfare
+          - industry_development
+          - sector_development
+        scenario:
+          type: string
+          pattern: ^[a-z0-9_.-]{1,64}$
+        max_amount_fen:
+          type: integer
+          format: int64
+          minimum: 0
+          maximum: 1000000000000000
+          description: refuse (422 hard_rules_not_met) rather than pay more than this
+      required:
+      - product_id
+      - quantity
+      - purpose
+      - scenario
+      additionalProperties: false
 
 """#
 
@@ -3320,12 +4448,141 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "AuthorizationHistory" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "authorization_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "changes" : {
+            "items" : {
+              "$ref" : "#/components/schemas/AuthorizationStateChange"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "authorization_id",
+          "changes"
+        ],
+        "type" : "object"
+      },
       "AuthorizationPage" : {
         "additionalProperties" : false,
         "properties" : {
           "items" : {
             "items" : {
               "$ref" : "#/components/schemas/Authorization"
+            },
+            "type" : "array"
+          },
+          "next" : {
+            "description" : "cursor for ?after=, null at the end",
+            "type" : [
+              "string",
+              "null"
+            ]
+          }
+        },
+        "required" : [
+          "items",
+          "next"
+        ],
+        "type" : "object"
+      },
+      "AuthorizationStateChange" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "actor" : {
+            "type" : "string"
+          },
+          "at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "from" : {
+            "enum" : [
+              "active",
+              "suspended",
+              "revoked",
+              "expired"
+            ],
+            "type" : "string"
+          },
+          "reason" : {
+            "type" : "string"
+          },
+          "to" : {
+            "enum" : [
+              "active",
+              "suspended",
+              "revoked",
+              "expired"
+            ],
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "to",
+          "actor",
+          "at"
+        ],
+        "type" : "object"
+      },
+      "BoardDemand" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "age_days" : {
+            "description" : "whole days since it was first opened",
+            "minimum" : 0,
+            "type" : "integer"
+          },
+          "demand" : {
+            "$ref" : "#/components/schemas/Demand"
+          },
+          "demander" : {
+            "additionalProperties" : false,
+            "description" : "its demander, only when it chose to show itself (show_identity)",
+            "properties" : {
+              "id" : {
+                "format" : "uuid",
+                "type" : "string"
+              },
+              "name" : {
+                "type" : "string"
+              }
+            },
+            "required" : [
+              "id",
+              "name"
+            ],
+            "type" : "object"
+          },
+          "opened_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "proposals" : {
+            "description" : "live proposals it holds",
+            "minimum" : 0,
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "demand",
+          "opened_at",
+          "age_days",
+          "proposals"
+        ],
+        "type" : "object"
+      },
+      "BoardPage" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "items" : {
+            "items" : {
+              "$ref" : "#/components/schemas/BoardDemand"
             },
             "type" : "array"
           },
@@ -3385,6 +4642,37 @@ let openAPIJSON = #"""
           "key_id",
           "key",
           "key_prefix"
+        ],
+        "type" : "object"
+      },
+      "Deidentification" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "evidence" : {
+            "description" : "a reference to the evidence (a report number, a document's address)",
+            "maxLength" : 2000,
+            "minLength" : 1,
+            "type" : "string"
+          },
+          "method" : {
+            "maxLength" : 2000,
+            "minLength" : 1,
+            "type" : "string"
+          },
+          "performed_at" : {
+            "description" : "when it was performed (default: now); never in the future",
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "performed_by" : {
+            "maxLength" : 200,
+            "minLength" : 1,
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "method",
+          "performed_by"
         ],
         "type" : "object"
       },
@@ -3450,6 +4738,9 @@ let openAPIJSON = #"""
           "sector" : {
             "type" : "string"
           },
+          "show_identity" : {
+            "type" : "boolean"
+          },
           "state" : {
             "enum" : [
               "draft",
@@ -3490,6 +4781,26 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "DemandHistory" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "demand_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "stays" : {
+            "items" : {
+              "$ref" : "#/components/schemas/DemandStay"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "demand_id",
+          "stays"
+        ],
+        "type" : "object"
+      },
       "DemandPage" : {
         "additionalProperties" : false,
         "properties" : {
@@ -3510,6 +4821,204 @@ let openAPIJSON = #"""
         "required" : [
           "items",
           "next"
+        ],
+        "type" : "object"
+      },
+      "DemandStay" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "entered_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "left_at" : {
+            "description" : "absent while the demand is still in this state",
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "seconds" : {
+            "description" : "time spent in the state (so far, for the current one)",
+            "type" : "number"
+          },
+          "state" : {
+            "enum" : [
+              "draft",
+              "open",
+              "matched",
+              "ordered",
+              "fulfilled",
+              "expired",
+              "cancelled"
+            ],
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "state",
+          "entered_at",
+          "seconds"
+        ],
+        "type" : "object"
+      },
+      "Follow" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "created_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "purpose" : {
+            "type" : "string"
+          },
+          "region" : {
+            "type" : "string"
+          },
+          "scenario" : {
+            "type" : "string"
+          },
+          "sector" : {
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "id",
+          "created_at"
+        ],
+        "type" : "object"
+      },
+      "FollowPage" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "items" : {
+            "items" : {
+              "$ref" : "#/components/schemas/Follow"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "items"
+        ],
+        "type" : "object"
+      },
+      "Gap" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "cancelled" : {
+            "type" : "integer"
+          },
+          "cheapest_quote_fen" : {
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "demanders" : {
+            "type" : "integer"
+          },
+          "demands" : {
+            "type" : "integer"
+          },
+          "diagnosis" : {
+            "enum" : [
+              "no_product_in_sector",
+              "none_in_region",
+              "none_with_delivery_mode",
+              "none_within_budget",
+              "passes_hard_rules"
+            ],
+            "type" : "string"
+          },
+          "examples" : {
+            "items" : {
+              "type" : "string"
+            },
+            "type" : "array"
+          },
+          "expired" : {
+            "type" : "integer"
+          },
+          "fields_wanted" : {
+            "items" : {
+              "type" : "string"
+            },
+            "type" : "array"
+          },
+          "listed_in_region" : {
+            "type" : "integer"
+          },
+          "listed_in_sector" : {
+            "type" : "integer"
+          },
+          "missing_fields" : {
+            "description" : "wanted fields no listed product of the sector offers in these regions (the data to open)",
+            "items" : {
+              "type" : "string"
+            },
+            "type" : "array"
+          },
+          "oldest" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "open" : {
+            "type" : "integer"
+          },
+          "regions" : {
+            "items" : {
+              "type" : "string"
+            },
+            "type" : "array"
+          },
+          "scenario" : {
+            "type" : "string"
+          },
+          "sector" : {
+            "type" : "string"
+          },
+          "sector_name" : {
+            "type" : "string"
+          },
+          "total_budget_fen" : {
+            "format" : "int64",
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "sector",
+          "sector_name",
+          "scenario",
+          "regions",
+          "fields_wanted",
+          "demands",
+          "demanders",
+          "open",
+          "expired",
+          "cancelled",
+          "total_budget_fen",
+          "oldest",
+          "diagnosis",
+          "missing_fields",
+          "listed_in_sector",
+          "listed_in_region",
+          "examples"
+        ],
+        "type" : "object"
+      },
+      "GapPage" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "items" : {
+            "items" : {
+              "$ref" : "#/components/schemas/Gap"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "items"
         ],
         "type" : "object"
       },
@@ -3556,6 +5065,88 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "Lineage" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "derived" : {
+            "description" : "the products others built on it",
+            "items" : {
+              "$ref" : "#/components/schemas/LineageProduct"
+            },
+            "type" : "array"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "sources" : {
+            "description" : "the product versions it was built from (empty for an operator's own product)",
+            "items" : {
+              "$ref" : "#/components/schemas/LineageProduct"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "product_id",
+          "sources",
+          "derived"
+        ],
+        "type" : "object"
+      },
+      "LineageProduct" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "seller_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "seller_name" : {
+            "type" : "string"
+          },
+          "state" : {
+            "enum" : [
+              "draft",
+              "listed",
+              "suspended",
+              "delisted"
+            ],
+            "type" : "string"
+          },
+          "title" : {
+            "type" : "string"
+          },
+          "version" : {
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "product_id",
+          "version",
+          "title",
+          "seller_id",
+          "seller_name",
+          "state"
+        ],
+        "type" : "object"
+      },
+      "ManualProposal" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "product_id"
+        ],
+        "type" : "object"
+      },
       "Match" : {
         "additionalProperties" : false,
         "properties" : {
@@ -3580,6 +5171,10 @@ let openAPIJSON = #"""
           "id" : {
             "format" : "uuid",
             "type" : "string"
+          },
+          "manual" : {
+            "description" : "proposed by the product's operator from the demand board, not by the matching workers",
+            "type" : "boolean"
           },
           "operator_id" : {
             "format" : "uuid",
@@ -3705,6 +5300,11 @@ let openAPIJSON = #"""
               "string",
               "null"
             ]
+          },
+          "redeveloper_since" : {
+            "description" : "since when it is a registered re-developer (absent if it is not)",
+            "format" : "date-time",
+            "type" : "string"
           },
           "region_code" : {
             "type" : "string"
@@ -3923,6 +5523,10 @@ let openAPIJSON = #"""
             "pattern" : "^[a-z0-9_.-]{1,64}$",
             "type" : "string"
           },
+          "show_identity" : {
+            "description" : "show the demander's name to suppliers on the demand board (default: hidden)",
+            "type" : "boolean"
+          },
           "tags" : {
             "items" : {
               "pattern" : "^[a-z0-9_.-]{1,64}$",
@@ -3950,6 +5554,76 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "NewFollow" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "purpose" : {
+            "enum" : [
+              "public_governance",
+              "public_welfare",
+              "industry_development",
+              "sector_development"
+            ],
+            "type" : "string"
+          },
+          "region" : {
+            "description" : "GB/T 2260 code",
+            "pattern" : "^[0-9]{6}$",
+            "type" : "string"
+          },
+          "scenario" : {
+            "pattern" : "^[a-z0-9_.-]{1,64}$",
+            "type" : "string"
+          },
+          "sector" : {
+            "pattern" : "^[a-z0-9_.-]{1,64}$",
+            "type" : "string"
+          }
+        },
+        "type" : "object"
+      },
+      "NewOrder" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "max_amount_fen" : {
+            "description" : "refuse (422 hard_rules_not_met) rather than pay more than this",
+            "format" : "int64",
+            "maximum" : 1000000000000000,
+            "minimum" : 0,
+            "type" : "integer"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "purpose" : {
+            "enum" : [
+              "public_governance",
+              "public_welfare",
+              "industry_development",
+              "sector_development"
+            ],
+            "type" : "string"
+          },
+          "quantity" : {
+            "format" : "int64",
+            "maximum" : 1000000000000,
+            "minimum" : 1,
+            "type" : "integer"
+          },
+          "scenario" : {
+            "pattern" : "^[a-z0-9_.-]{1,64}$",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "product_id",
+          "quantity",
+          "purpose",
+          "scenario"
+        ],
+        "type" : "object"
+      },
       "NewProduct" : {
         "allOf" : [
           {
@@ -3958,19 +5632,31 @@ let openAPIJSON = #"""
           {
             "properties" : {
               "authorization_id" : {
+                "description" : "an operator's product, with source_resource_ids, under this authorization",
                 "format" : "uuid",
                 "type" : "string"
+              },
+              "source_order_ids" : {
+                "description" : "a derived product (a registered re-developer's), built from these completed orders of the caller",
+                "items" : {
+                  "format" : "uuid",
+                  "type" : "string"
+                },
+                "maxItems" : 20,
+                "minItems" : 1,
+                "type" : "array"
               }
             },
-            "required" : [
-              "authorization_id"
-            ],
             "type" : "object"
           }
         ]
       },
       "NewResource" : {
+        "additionalProperties" : false,
         "properties" : {
+          "deidentification" : {
+            "$ref" : "#/components/schemas/Deidentification"
+          },
           "description" : {
             "maxLength" : 10000,
             "type" : "string"
@@ -4018,6 +5704,20 @@ let openAPIJSON = #"""
             "minimum" : 0,
             "type" : "integer"
           },
+          "direct" : {
+            "description" : "bought directly (POST /v1/orders), not through a match",
+            "type" : "boolean"
+          },
+          "entitlement_ends_at" : {
+            "description" : "when the entitlement ends",
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "entitlement_starts_at" : {
+            "description" : "when delivery started the entitlement",
+            "format" : "date-time",
+            "type" : "string"
+          },
           "id" : {
             "format" : "uuid",
             "type" : "string"
@@ -4033,8 +5733,25 @@ let openAPIJSON = #"""
           "product_version" : {
             "type" : "integer"
           },
+          "purpose" : {
+            "enum" : [
+              "public_governance",
+              "public_welfare",
+              "industry_development",
+              "sector_development"
+            ],
+            "type" : "string"
+          },
+          "quantity" : {
+            "format" : "int64",
+            "type" : "integer"
+          },
           "quote" : {
             "$ref" : "#/components/schemas/Quote"
+          },
+          "scenario" : {
+            "description" : "the business scenario it was bought for (absent on orders placed before scenarios were recorded)",
+            "type" : "string"
           },
           "state" : {
             "enum" : [
@@ -4117,6 +5834,8 @@ let openAPIJSON = #"""
               "personal_information_not_deidentified",
               "cap_exceeded",
               "anti_monopoly",
+              "hard_rules_not_met",
+              "derivation_not_allowed",
               "party_suspended",
               "party_closed",
               "key_expired",
@@ -4370,6 +6089,7 @@ let openAPIJSON = #"""
             "type" : "string"
           },
           "source_resource_ids" : {
+            "description" : "the resources it is built from (an operator's product); a derived product carries its sources' and needs none",
             "items" : {
               "format" : "uuid",
               "type" : "string"
@@ -4398,8 +6118,80 @@ let openAPIJSON = #"""
           "fields",
           "delivery_modes",
           "charge_unit",
-          "list_price_fen",
-          "source_resource_ids"
+          "list_price_fen"
+        ],
+        "type" : "object"
+      },
+      "ProductDay" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "accepted" : {
+            "type" : "integer"
+          },
+          "day" : {
+            "format" : "date",
+            "type" : "string"
+          },
+          "declined" : {
+            "type" : "integer"
+          },
+          "orders" : {
+            "type" : "integer"
+          },
+          "proposals" : {
+            "type" : "integer"
+          },
+          "revenue_fen" : {
+            "description" : "the amount of the day's orders that are accepted, delivered or completed",
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "withdrawn" : {
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "day",
+          "proposals",
+          "accepted",
+          "declined",
+          "withdrawn",
+          "orders",
+          "revenue_fen"
+        ],
+        "type" : "object"
+      },
+      "ProductInsights" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "days" : {
+            "items" : {
+              "$ref" : "#/components/schemas/ProductDay"
+            },
+            "type" : "array"
+          },
+          "from" : {
+            "format" : "date",
+            "type" : "string"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "to" : {
+            "format" : "date",
+            "type" : "string"
+          },
+          "totals" : {
+            "$ref" : "#/components/schemas/ProductDay"
+          }
+        },
+        "required" : [
+          "product_id",
+          "from",
+          "to",
+          "days",
+          "totals"
         ],
         "type" : "object"
       },
@@ -4423,6 +6215,76 @@ let openAPIJSON = #"""
         "required" : [
           "items",
           "next"
+        ],
+        "type" : "object"
+      },
+      "ProductVersionList" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "items" : {
+            "items" : {
+              "$ref" : "#/components/schemas/ProductVersionRecord"
+            },
+            "type" : "array"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "product_id",
+          "items"
+        ],
+        "type" : "object"
+      },
+      "ProductVersionRecord" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "announced_for" : {
+            "description" : "when an announced version takes effect",
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "charge_unit" : {
+            "enum" : [
+              "item",
+              "call",
+              "hour",
+              "record"
+            ],
+            "type" : "string"
+          },
+          "created_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "current" : {
+            "type" : "boolean"
+          },
+          "effective_at" : {
+            "description" : "when it went on sale (absent for a draft or a version announced for later)",
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "list_price_fen" : {
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "title" : {
+            "type" : "string"
+          },
+          "version" : {
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "version",
+          "title",
+          "charge_unit",
+          "list_price_fen",
+          "created_at",
+          "current"
         ],
         "type" : "object"
       },
@@ -4543,12 +6405,40 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "Redeveloper" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "party_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "since" : {
+            "format" : "date-time",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "party_id",
+          "since"
+        ],
+        "type" : "object"
+      },
+      "RedeveloperRegistration" : {
+        "additionalProperties" : false,
+        "properties" : {
+
+        },
+        "type" : "object"
+      },
       "Resource" : {
         "additionalProperties" : false,
         "properties" : {
           "agency_id" : {
             "format" : "uuid",
             "type" : "string"
+          },
+          "deidentification" : {
+            "$ref" : "#/components/schemas/Deidentification"
           },
           "deidentified_at" : {
             "format" : "date-time",
@@ -5232,6 +7122,56 @@ let openAPIJSON = #"""
         ]
       }
     },
+    "/v1/authorizations/{id}/history" : {
+      "get" : {
+        "operationId" : "authorizationHistory",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/AuthorizationHistory"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "An authorization's changes of state with their reasons (its agency and its operator)",
+        "tags" : [
+          "agencies"
+        ]
+      }
+    },
     "/v1/authorizations/{id}/reinstate" : {
       "post" : {
         "operationId" : "reinstateAuthorization",
@@ -5406,6 +7346,218 @@ let openAPIJSON = #"""
         "summary" : "Suspend (reason required) authorization: its agency",
         "tags" : [
           "agencies"
+        ]
+      }
+    },
+    "/v1/board" : {
+      "get" : {
+        "operationId" : "listBoard",
+        "parameters" : [
+          {
+            "in" : "query",
+            "name" : "sector",
+            "schema" : {
+              "pattern" : "^[a-z0-9_.-]{1,64}$",
+              "type" : "string"
+            }
+          },
+          {
+            "description" : "GB/T 2260 code: demands with a region inside it or containing it",
+            "in" : "query",
+            "name" : "region",
+            "schema" : {
+              "pattern" : "^[0-9]{6}$",
+              "type" : "string"
+            }
+          },
+          {
+            "$ref" : "#/components/parameters/Scenario"
+          },
+          {
+            "in" : "query",
+            "name" : "purpose",
+            "schema" : {
+              "enum" : [
+                "public_governance",
+                "public_welfare",
+                "industry_development",
+                "sector_development"
+              ],
+              "type" : "string"
+            }
+          },
+          {
+            "description" : "words of the title or description (a substring, any case)",
+            "in" : "query",
+            "name" : "q",
+            "schema" : {
+              "maxLength" : 200,
+              "minLength" : 1,
+              "type" : "string"
+            }
+          },
+          {
+            "$ref" : "#/components/parameters/After"
+          },
+          {
+            "$ref" : "#/components/parameters/Limit"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/BoardPage"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Open demands an operator or agency could serve: an operator's inside its authorizations in force, an agency's inside the sectors and regions of its resources and grants; the demander only if it shows itself",
+        "tags" : [
+          "board"
+        ]
+      }
+    },
+    "/v1/board/{id}" : {
+      "get" : {
+        "operationId" : "getBoardDemand",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/BoardDemand"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "One demand on the callers board",
+        "tags" : [
+          "board"
+        ]
+      }
+    },
+    "/v1/board/{id}/proposals" : {
+      "post" : {
+        "operationId" : "proposeByHand",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          },
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/ManualProposal"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "201" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Match"
+                }
+              }
+            },
+            "description" : "Created"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Propose one of the operator's listed products to a demand on its board, by hand: the same hard rules, price and score as the workers'",
+        "tags" : [
+          "board"
         ]
       }
     },
@@ -5679,6 +7831,56 @@ let openAPIJSON = #"""
           }
         },
         "summary" : "Cancel a demand",
+        "tags" : [
+          "demands"
+        ]
+      }
+    },
+    "/v1/demands/{id}/history" : {
+      "get" : {
+        "operationId" : "demandHistory",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/DemandHistory"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "The demand's stays in each state, with the time spent in each",
         "tags" : [
           "demands"
         ]
@@ -6002,6 +8204,236 @@ let openAPIJSON = #"""
         ]
       }
     },
+    "/v1/follows" : {
+      "get" : {
+        "operationId" : "listFollows",
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/FollowPage"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "The board queries the operator follows",
+        "tags" : [
+          "board"
+        ]
+      },
+      "post" : {
+        "operationId" : "follow",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/NewFollow"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "201" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Follow"
+                }
+              }
+            },
+            "description" : "Created"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Follow a board query: a demand.opened webhook event for each new demand on the operator's board that meets it",
+        "tags" : [
+          "board"
+        ]
+      }
+    },
+    "/v1/follows/{id}" : {
+      "delete" : {
+        "operationId" : "unfollow",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Status"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Stop following a board query",
+        "tags" : [
+          "board"
+        ]
+      }
+    },
+    "/v1/gaps" : {
+      "get" : {
+        "operationId" : "listGaps",
+        "parameters" : [
+          {
+            "in" : "query",
+            "name" : "sector",
+            "schema" : {
+              "pattern" : "^[a-z0-9_.-]{1,64}$",
+              "type" : "string"
+            }
+          },
+          {
+            "description" : "only demands posted at or after this time",
+            "in" : "query",
+            "name" : "since",
+            "schema" : {
+              "format" : "date-time",
+              "type" : "string"
+            }
+          },
+          {
+            "in" : "query",
+            "name" : "limit",
+            "schema" : {
+              "default" : 200,
+              "maximum" : 1000,
+              "minimum" : 1,
+              "type" : "integer"
+            }
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/GapPage"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Unmet demand inside the agency's sectors and regions, grouped, with the rule no listed product passes and the fields nobody offers: what to open next",
+        "tags" : [
+          "agencies"
+        ]
+      }
+    },
     "/v1/keys/rotate" : {
       "post" : {
         "operationId" : "rotateKey",
@@ -6158,6 +8590,72 @@ let openAPIJSON = #"""
           }
         },
         "summary" : "Orders the caller bought or sells",
+        "tags" : [
+          "orders"
+        ]
+      },
+      "post" : {
+        "operationId" : "placeOrder",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/NewOrder"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "201" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Order"
+                }
+              }
+            },
+            "description" : "Created",
+            "headers" : {
+              "Location" : {
+                "$ref" : "#/components/headers/Location"
+              }
+            }
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Buy a listed product directly (an Idempotency-Key is required): priced like an accepted match, under every rule",
         "tags" : [
           "orders"
         ]
@@ -6858,6 +9356,124 @@ let openAPIJSON = #"""
         ]
       }
     },
+    "/v1/products/{id}/insights" : {
+      "get" : {
+        "operationId" : "productInsights",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          },
+          {
+            "description" : "first day (default: 29 days before to)",
+            "in" : "query",
+            "name" : "from",
+            "schema" : {
+              "format" : "date",
+              "type" : "string"
+            }
+          },
+          {
+            "description" : "last day (default: today); at most 366 days",
+            "in" : "query",
+            "name" : "to",
+            "schema" : {
+              "format" : "date",
+              "type" : "string"
+            }
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/ProductInsights"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "A product's funnel per UTC day (its operator only): proposals, accepted, declined, withdrawn, orders, revenue",
+        "tags" : [
+          "products"
+        ]
+      }
+    },
+    "/v1/products/{id}/lineage" : {
+      "get" : {
+        "operationId" : "productLineage",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Lineage"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "What a product was built from and what others built on it",
+        "tags" : [
+          "catalogue"
+        ]
+      }
+    },
     "/v1/products/{id}/list" : {
       "post" : {
         "operationId" : "listProduct",
@@ -7054,6 +9670,119 @@ let openAPIJSON = #"""
         ]
       }
     },
+    "/v1/products/{id}/versions" : {
+      "get" : {
+        "operationId" : "productVersions",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/ProductVersionList"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "A product's versions with their prices and when each took effect (others than its operator: published versions only)",
+        "tags" : [
+          "catalogue"
+        ]
+      }
+    },
+    "/v1/redevelopers" : {
+      "post" : {
+        "operationId" : "registerRedeveloper",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/RedeveloperRegistration"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Redeveloper"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Register the caller as a re-developer (it must hold a completed order): it may then list derived products",
+        "tags" : [
+          "products"
+        ]
+      }
+    },
     "/v1/resources" : {
       "get" : {
         "operationId" : "listResources",
@@ -7218,6 +9947,72 @@ let openAPIJSON = #"""
           }
         },
         "summary" : "One of the agency's resources",
+        "tags" : [
+          "agencies"
+        ]
+      }
+    },
+    "/v1/resources/{id}/deidentification" : {
+      "post" : {
+        "operationId" : "recordDeidentification",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          },
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/Deidentification"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Resource"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Record the resource's de-identification step (its agency): method, by whom, when, evidence",
         "tags" : [
           "agencies"
         ]

@@ -16,7 +16,7 @@ extension Handlers {
         }
         return .ok(.init(body: .json(.init(id: party.id.lowercased, kind: try converted(party.kind), name: party.name, nameEn: party.nameEN,
                                            creditCode: party.creditCode.value, regionCode: party.regionCode.value, state: try converted(party.state),
-                                           classes: classes, key: .init(key)))))
+                                           classes: classes, key: .init(key), redeveloperSince: try await store.redeveloperSince(party.id)))))
     }
 
     /// The caller's key is replaced; the old one keeps working for the grace period (a day by default).

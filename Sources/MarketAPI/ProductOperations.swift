@@ -45,12 +45,27 @@ extension Handlers {
         return .ok(.init(body: .json(try .init(product))))
     }
 
+    /// An operator's product under one of its authorizations (`authorization_id`, `source_resource_ids`), or a
+    /// registered re-developer's derived product (`source_order_ids`): exactly one of the two.
     func createProduct(_ input: Operations.CreateProduct.Input) async throws -> Operations.CreateProduct.Output {
         let party = try Caller.required()
-        guard party.kind == .operator else { throw Problem.forbidden("only operators create products") }
         let body = input.body.value
-        let authorization = try uuid(body.value2.authorizationId, field: "authorization_id")
-        let product = try await store.createProduct(try body.value1.version(), operator: party.id, authorization: authorization, by: .party(party.id))
+        let product: StoredProduct
+        switch (body.value2.authorizationId, body.value2.sourceOrderIds) {
+        case (let authorization?, nil):
+            guard party.kind == .operator else { throw Problem.forbidden("only operators create products under an authorization") }
+            product = try await store.createProduct(try body.value1.version(), operator: party.id,
+                                                    authorization: try uuid(authorization, field: "authorization_id"), by: .party(party.id))
+        case (nil, let orders?):
+            guard party.kind == .operator || party.kind == .demander else { throw Problem.forbidden("only demanders and operators re-develop products") }
+            guard body.value1.sourceResourceIds == nil else {
+                throw MarketInputError(field: "source_resource_ids", rule: "must be absent for a derived product: it carries its sources' resources")
+            }
+            let sources = try orders.enumerated().map { index, text throws(MarketInputError) in try uuid(text, field: "source_order_ids[\(index)]") }
+            product = try await store.createDerivedProduct(try body.value1.version(), seller: party.id, sourceOrders: sources, by: .party(party.id))
+        default:
+            throw MarketInputError(field: "authorization_id", rule: "or source_order_ids must be given, not both")
+        }
         return .created(.init(headers: .init(location: "/v1/products/\(product.id.lowercased)"), body: .json(try .init(product))))
     }
 
@@ -58,7 +73,9 @@ extension Handlers {
     /// A rise in price is announced (`pending_version`) and takes effect after the notice period.
     func updateProduct(_ input: Operations.UpdateProduct.Input) async throws -> Operations.UpdateProduct.Output {
         let (product, party) = try await ownProduct(input.path.id)
-        let version = try input.body.value.version()
+        var version = try input.body.value.version()
+        // A derived product carries its sources' resources, whatever the body says.
+        if product.derived { version.sourceResourceIDs = product.current.sourceResourceIDs }
         if product.state == .draft {
             try await store.updateDraft(product.id, with: version, by: .party(party.id))
         } else if version != (product.announced?.version ?? product.current) {

@@ -53,7 +53,7 @@ extension Components.Schemas.ProductContent {
         ProductVersion(title: title, description: description ?? "", sector: sector, regions: try regionCodes(regions, field: "regions"),
                        scenarios: scenarios, tags: tags ?? [], fields: fields, deliveryModes: try converted(deliveryModes),
                        chargeUnit: try converted(chargeUnit), listPriceFen: listPriceFen,
-                       sourceResourceIDs: try sourceResourceIds.enumerated().map { index, text in
+                       sourceResourceIDs: try (sourceResourceIds ?? []).enumerated().map { index, text in
                            try uuid(text, field: "source_resource_ids[\(index)]")
                        })
     }
@@ -61,12 +61,15 @@ extension Components.Schemas.ProductContent {
 
 extension Components.Schemas.Demand {
     init(_ demand: StoredDemand) throws {
-        let request = demand.request
-        self.init(id: demand.id.lowercased, state: try converted(demand.state), title: request.title, description: request.description,
+        try self.init(id: demand.id, request: demand.request, state: demand.state, showIdentity: demand.showIdentity)
+    }
+
+    init(id: UUID, request: DemandRequest, state: DemandState, showIdentity: Bool) throws {
+        self.init(id: id.lowercased, state: try converted(state), title: request.title, description: request.description,
                   sector: request.sector, scenario: request.scenario, purpose: try converted(request.purpose),
                   regions: request.regions.map(\.value), fieldsWanted: request.fieldsWanted, tags: request.tags,
                   quantity: Int(request.quantity), budgetFen: request.budgetFen, deliveryModes: try converted(request.deliveryModes),
-                  expiresAt: request.expiresAt)
+                  expiresAt: request.expiresAt, showIdentity: showIdentity)
     }
 }
 
@@ -86,7 +89,8 @@ extension Components.Schemas.Match {
                   demandTitle: match.demandTitle, demanderId: match.demanderID.lowercased, demanderName: match.demanderName,
                   productId: match.productID.lowercased, productVersion: match.productVersion, productTitle: match.productTitle,
                   operatorId: match.operatorID.lowercased, operatorName: match.operatorName,
-                  topReason: match.topReason.map { .init(component: $0.component, value: $0.value, weight: $0.weight, detail: $0.detail) })
+                  topReason: match.topReason.map { .init(component: $0.component, value: $0.value, weight: $0.weight, detail: $0.detail) },
+                  manual: match.manual)
     }
 }
 
@@ -101,7 +105,9 @@ extension Components.Schemas.Quote {
 extension Components.Schemas.Order {
     init(_ order: StoredOrder) throws {
         self.init(id: order.id.lowercased, state: try converted(order.state), productId: order.productID.lowercased,
-                  productVersion: order.productVersion, matchId: order.matchID?.lowercased, amountFen: order.amountFen, quote: .init(order.quote))
+                  productVersion: order.productVersion, matchId: order.matchID?.lowercased, amountFen: order.amountFen, quote: .init(order.quote),
+                  quantity: order.quantity, purpose: try converted(order.purpose), scenario: order.scenario, direct: order.matchID == nil,
+                  entitlementStartsAt: order.entitlementStartsAt, entitlementEndsAt: order.entitlementEndsAt)
     }
 }
 
@@ -109,7 +115,10 @@ extension Components.Schemas.Resource {
     init(_ resource: DataResource) throws {
         self.init(id: resource.id.lowercased, agencyId: resource.agencyID.lowercased, title: resource.title, sector: resource.sector,
                   regionCode: resource.regionCode.value, grade: try converted(resource.grade), personalInformation: resource.personalInformation,
-                  deidentifiedAt: resource.deidentifiedAt)
+                  deidentifiedAt: resource.deidentifiedAt,
+                  deidentification: resource.deidentification.map {
+                      .init(method: $0.method, performedBy: $0.performedBy, performedAt: $0.performedAt, evidence: $0.evidence)
+                  })
     }
 }
 

@@ -97,9 +97,15 @@ extension MarketStore {
             case .revoked, .expired:
                 break
             }
+            // The products built on it, and the derived products built on any of them, generation after generation.
             let delisted = try await connection.query("""
+                WITH RECURSIVE built(id) AS (
+                    SELECT id FROM products WHERE authorization_id = \(id)
+                    UNION
+                    SELECT d.product_id FROM product_derivations d JOIN built b ON d.source_product = b.id
+                )
                 UPDATE products SET state = 'delisted', state_changed_at = now(), pending_effective_at = NULL
-                WHERE authorization_id = \(id) AND state <> 'delisted'
+                WHERE id IN (SELECT id FROM built) AND state <> 'delisted'
                 RETURNING id
                 """).decode(UUID.self)
             for product in delisted {

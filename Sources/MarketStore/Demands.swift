@@ -7,7 +7,9 @@ import MarketJobs
 extension MarketStore {
     /// Posts a demand request as a draft, or open at once (which enqueues its `match_demand` job and
     /// schedules its `expire_demand` job).
-    public func postDemand(_ demand: DemandRequest, demander demanderID: UUID, open: Bool, by actor: Actor) async throws -> UUID {
+    /// With `showIdentity`, suppliers see on the demand board who posted it.
+    public func postDemand(_ demand: DemandRequest, demander demanderID: UUID, open: Bool, showIdentity: Bool = false,
+                           by actor: Actor) async throws -> UUID {
         let id = UUID()
         try await transaction { connection in
             let row = try await connection.query("SELECT now(), (SELECT kind::text FROM parties WHERE id = \(demanderID))").first
@@ -21,11 +23,11 @@ extension MarketStore {
             try await connection.execute("""
                 WITH posted AS (
                     INSERT INTO demands (id, demander_id, title, description, sector, scenario, purpose, regions, fields_wanted, tags,
-                                         quantity, budget_fen, delivery_modes, expires_at, state)
+                                         quantity, budget_fen, delivery_modes, expires_at, state, show_identity)
                     VALUES (\(id), \(demanderID), \(demand.title), \(demand.description), \(demand.sector), \(demand.scenario),
                             \(demand.purpose.rawValue)::pdx_purpose, \(demand.regions.map(\.value)), \(demand.fieldsWanted), \(demand.tags),
                             \(demand.quantity), \(demand.budgetFen), \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[],
-                            \(demand.expiresAt), \(state.rawValue)::pdx_demand_state)
+                            \(demand.expiresAt), \(state.rawValue)::pdx_demand_state, \(showIdentity))
                     RETURNING id
                 )
                 INSERT INTO audit_events (actor, action, subject_type, subject_id, after)
@@ -34,13 +36,14 @@ extension MarketStore {
             if open {
                 // Its match job and its expiry, in one statement.
                 _ = try await connection.enqueue([NewJob(MatchDemandJob(demandID: id), queue: matchQueue), expiryJob(ofDemand: id, at: demand.expiresAt)])
+                try await connection.enqueueNotifications([.demandOpened(demandID: id)])
             }
         }
         return id
     }
 
     /// Replaces the content of a draft demand (an open one is cancelled and posted anew instead).
-    public func updateDraftDemand(_ id: UUID, with demand: DemandRequest, by actor: Actor) async throws {
+    public func updateDraftDemand(_ id: UUID, with demand: DemandRequest, showIdentity: Bool = false, by actor: Actor) async throws {
         try await transaction { connection in
             let now = try await connection.query("SELECT now()").scalar(Date.self) ?? Date()
             try demand.validate(now: now)
@@ -49,7 +52,7 @@ extension MarketStore {
                     scenario = \(demand.scenario), purpose = \(demand.purpose.rawValue)::pdx_purpose, regions = \(demand.regions.map(\.value)),
                     fields_wanted = \(demand.fieldsWanted), tags = \(demand.tags), quantity = \(demand.quantity),
                     budget_fen = \(demand.budgetFen), delivery_modes = \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[],
-                    expires_at = \(demand.expiresAt), updated_at = now()
+                    expires_at = \(demand.expiresAt), show_identity = \(showIdentity), updated_at = now()
                 WHERE id = \(id) AND state = 'draft'
                 """)
             guard updated == 1 else {
@@ -75,6 +78,7 @@ extension MarketStore {
             try await connection.moveDemand(id, from: current, to: next, actor: actor, reason: reason)
             if next == .open {
                 try await connection.enqueue(NewJob(MatchDemandJob(demandID: id), queue: matchQueue))
+                if current == .draft { try await connection.enqueueNotifications([.demandOpened(demandID: id)]) }
                 if let expiresAt = try await connection.query("SELECT expires_at FROM demands WHERE id = \(id)").scalar(Date.self) {
                     try await connection.scheduleExpiry(ofDemand: id, at: expiresAt)
                 }
@@ -140,19 +144,25 @@ public struct StoredDemand: Sendable, Equatable {
     public var demanderID: UUID
     public var request: DemandRequest
     public var state: DemandState
+    /// Whether suppliers see its demander on the demand board.
+    public var showIdentity: Bool
 
-    public init(id: UUID, demanderID: UUID, request: DemandRequest, state: DemandState) {
+    public init(id: UUID, demanderID: UUID, request: DemandRequest, state: DemandState, showIdentity: Bool = false) {
         self.id = id
         self.demanderID = demanderID
         self.request = request
         self.state = state
+        self.showIdentity = showIdentity
     }
 }
 
 extension MarketStore {
     public func demand(_ id: UUID) async throws -> StoredDemand {
-        let subject = try await read { connection in try await connection.matchingSubject(id) }
-        return StoredDemand(id: id, demanderID: subject.buyer.id, request: subject.demand, state: subject.state)
+        try await read { connection in
+            let subject = try await connection.matchingSubject(id)
+            let shown = try await connection.query("SELECT show_identity FROM demands WHERE id = \(id)").scalar(Bool.self) ?? false
+            return StoredDemand(id: id, demanderID: subject.buyer.id, request: subject.demand, state: subject.state, showIdentity: shown)
+        }
     }
 
     /// A demander's demands in id order, `limit` at a time after `cursor` (the last id seen): stable while
@@ -161,13 +171,14 @@ extension MarketStore {
         guard (1...200).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 200") }
         // One query for the page.
         return try await query("""
-            SELECT \(unsafeRaw: PostgresConnection.subjectColumns), now()
+            SELECT \(unsafeRaw: PostgresConnection.subjectColumns), now(), d.show_identity
             FROM demands d JOIN parties b ON b.id = d.demander_id
             WHERE d.demander_id = \(demanderID) AND (\(cursor)::uuid IS NULL OR d.id > \(cursor))
             ORDER BY d.id LIMIT \(Int32(limit))
             """).map { row in
             let subject = try PostgresConnection.subject(row, now: try row.decode(Date.self, at: PostgresConnection.subjectColumnCount))
-            return StoredDemand(id: subject.demandID, demanderID: subject.buyer.id, request: subject.demand, state: subject.state)
+            return StoredDemand(id: subject.demandID, demanderID: subject.buyer.id, request: subject.demand, state: subject.state,
+                                showIdentity: try row.decode(Bool.self, at: PostgresConnection.subjectColumnCount + 1))
         }
     }
 }

@@ -97,6 +97,8 @@ public struct MarketStore: Sendable {
             return PartyNotActive(description: error.message)
         case ("P0001", "party_closed_final"):
             return TransitionRefused(subject: "party", from: "closed", to: "changed", allowed: [])
+        case ("P0001", "derivation_source"), ("P0001", "redeveloper_required"):
+            return PolicyViolation(.derivation, error.message)
         case ("P0001", "anti_monopoly"):
             return PolicyViolation(.antiMonopoly, error.message)
         case ("P0001", let name) where name.hasPrefix("unknown_value:"):

@@ -84,6 +84,8 @@ public struct MatchSummary: Sendable, Codable, Equatable {
     public var operatorName: String
     /// The component that contributed most to the score (value × weight).
     public var topReason: Matching.Reason?
+    /// Proposed by the product's operator from the demand board, not by the matching workers.
+    public var manual = false
 }
 
 /// One match with everything that explains it: the reasons behind its score and the quote's line items.
@@ -279,13 +281,16 @@ extension MarketStore {
     /// product of the sector offers in those regions: what agencies should open next.
     /// - Parameters:
     ///   - since: only demands posted at or after this time.
+    ///   - agency: only the demands on this agency's board (inside the sectors and regions of its resources
+    ///     and grants): what it should open next.
     ///   - limit: at most this many groups (1 to 1000).
-    public func demandGaps(since: Date? = nil, sector: String? = nil, limit: Int = 200) async throws -> [DemandGap] {
+    public func demandGaps(since: Date? = nil, sector: String? = nil, agency: UUID? = nil, limit: Int = 200) async throws -> [DemandGap] {
         guard (1...1_000).contains(limit) else { throw MarketInputError(field: "limit", rule: "must be from 1 to 1000, got \(limit)") }
         try await checkSector(sector)
         var conditions: [PostgresQuery] = []
         if let sector { conditions.append("d.sector = \(sector)") }
         if let since { conditions.append("d.created_at >= \(since)") }
+        if let agency { conditions.append("pdx_board_visible(\(agency), 'agency', d.sector, d.regions)") }
         let rows = try await query("""
             WITH offer AS NOT MATERIALIZED (
                 SELECT v.sector, v.regions, v.delivery_modes, v.fields, v.list_price_fen
@@ -385,7 +390,7 @@ extension MarketStore {
         (SELECT r FROM jsonb_array_elements(m.reasons) AS r
          ORDER BY CASE WHEN jsonb_typeof(r -> 'value') = 'number' AND jsonb_typeof(r -> 'weight') = 'number'
                        THEN (r ->> 'value')::float8 * (r ->> 'weight')::float8 END DESC NULLS LAST
-         LIMIT 1) AS top_reason
+         LIMIT 1) AS top_reason, m.proposed_by IS NOT NULL AS manual
         """
     static let summaryFrom = """
         FROM matches m
@@ -401,7 +406,8 @@ extension MarketStore {
         MatchSummary(id: c.id, createdAt: c.createdAt, state: try Rows.known(c.state, MatchState.self, "matches.state"), stateChangedAt: c.stateChangedAt,
                      score: c.score, quoteFen: c.quoteFen, sector: c.sector, demandID: c.demandID, demandTitle: c.demandTitle,
                      demanderID: c.demanderID, demanderName: c.demanderName, productID: c.productID, productVersion: Int(c.productVersion),
-                     productTitle: c.productTitle, operatorID: c.operatorID, operatorName: c.operatorName, topReason: c.topReason)
+                     productTitle: c.productTitle, operatorID: c.operatorID, operatorName: c.operatorName, topReason: c.topReason,
+                     manual: c.manual)
     }
 }
 
@@ -411,10 +417,11 @@ struct SummaryColumns: Decodable {
     var demandID: UUID, demandTitle: String, demanderID: UUID, demanderName: String
     var productID: UUID, productVersion: Int32, productTitle: String, operatorID: UUID, operatorName: String
     var topReason: Matching.Reason?
+    var manual: Bool
 
     enum CodingKeys: String, CodingKey {
         case id, createdAt, state, stateChangedAt, score, quoteFen, sector, demandTitle, demanderName, productVersion, productTitle
-        case operatorName, topReason
+        case operatorName, topReason, manual
         case demandID = "demand_id", demanderID = "demander_id", productID = "product_id", operatorID = "operator_id"
     }
 }

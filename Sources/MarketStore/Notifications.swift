@@ -12,6 +12,8 @@ public enum MarketEvent: Sendable, Hashable {
     case matchAccepted(matchID: UUID)
     /// An order was placed or changed state (the buyer and the operator hear).
     case order(orderID: UUID, state: OrderState)
+    /// A demand was opened for the first time (the operators following a board query it meets hear).
+    case demandOpened(demandID: UUID)
 
     /// The event's type on the wire: `match.proposed`, `match.accepted`, `order.placed`, `order.delivered`, ...
     public var type: String {
@@ -19,12 +21,13 @@ public enum MarketEvent: Sendable, Hashable {
         case .newMatch: "match.proposed"
         case .matchAccepted: "match.accepted"
         case .order(_, let state): "order.\(state.rawValue)"
+        case .demandOpened: "demand.opened"
         }
     }
 
     public var subjectID: UUID {
         switch self {
-        case .newMatch(let id, _), .matchAccepted(let id), .order(let id, _): id
+        case .newMatch(let id, _), .matchAccepted(let id), .order(let id, _), .demandOpened(let id): id
         }
     }
 }
@@ -112,6 +115,9 @@ extension MarketStore {
             subject = .init(matchID: order.matchID.map(\.lowercased), orderID: order.id.lowercased, productID: order.productID.lowercased,
                             productVersion: order.productVersion,
                             state: order.state.rawValue, amountFen: order.amountFen)
+        } else if job.type == "demand.opened" {
+            let state = try await demandState(job.subjectID)
+            subject = .init(demandID: job.subjectID.lowercased, state: state.rawValue)
         } else {
             let rows = try await query("""
                 SELECT demand_id, product_id, product_version, state::text, score, quote_fen FROM matches WHERE id = \(job.subjectID)
@@ -162,6 +168,15 @@ extension PostgresConnection {
                 SELECT o.buyer_id FROM orders o WHERE e.type LIKE 'order.%' AND o.id = e.subject
                 UNION ALL
                 SELECT p.operator_id FROM orders o JOIN products p ON p.id = o.product_id WHERE e.type LIKE 'order.%' AND o.id = e.subject
+                UNION ALL
+                -- Each operator once, however many of its follows the demand meets, if the demand is on its board.
+                (SELECT DISTINCT f.party_id FROM demands d
+                 JOIN board_follows f ON (f.sector IS NULL OR f.sector = d.sector) AND (f.scenario IS NULL OR f.scenario = d.scenario)
+                                      AND (f.purpose IS NULL OR f.purpose = d.purpose)
+                                      AND (f.region_code IS NULL OR pdx_regions_overlap(ARRAY[f.region_code], d.regions))
+                 WHERE e.type = 'demand.opened' AND d.id = e.subject AND f.party_id <> d.demander_id
+                   AND EXISTS (SELECT 1 FROM parties fp WHERE fp.id = f.party_id AND fp.state = 'active')
+                   AND pdx_board_visible(f.party_id, 'operator', d.sector, d.regions))
             ) AS r(party)
             JOIN parties w ON w.id = r.party AND w.webhook_url IS NOT NULL
             ORDER BY e.i, r.party

@@ -32,6 +32,13 @@ public struct StoredOrder: Sendable, Equatable {
     public var state: OrderState
     public var amountFen: Int64
     public var quote: Quote
+    public var quantity: Int64 = 1
+    public var purpose: Purpose = .industryDevelopment
+    /// The business scenario the order was placed for (nil: an order placed before scenarios were recorded).
+    public var scenario: String?
+    /// The entitlement delivery started, and when it ends.
+    public var entitlementStartsAt: Date?
+    public var entitlementEndsAt: Date?
 }
 
 extension MarketStore {
@@ -82,7 +89,7 @@ extension MarketStore {
             // The proposal's own quote (what the buyer saw) unless the rules in force now price it lower.
             let quote = current.amountFen < proposed.amountFen ? current : proposed
             let order = try await connection.placeOrder(buyer: buyerID, productID: productID, version: version, matchID: matchID,
-                                                        purpose: purpose, quote: quote, actor: actor)
+                                                        purpose: purpose, scenario: subject.demand.scenario, quote: quote, actor: actor)
             try await connection.moveMatch(matchID, to: .accepted, reason: nil, actor: actor)
             let state = try await connection.demandState(demandID)
             try await connection.moveDemand(demandID, from: state, to: try state.moving(to: .ordered), actor: actor, reason: nil)
@@ -90,14 +97,27 @@ extension MarketStore {
         }
     }
 
-    /// Places an order without a match, at the quote the pricing rules in force give now.
-    public func order(product productID: UUID, quantity: Int64, purpose: Purpose, buyer buyerID: UUID, scenario: String? = nil,
-                      by actor: Actor) async throws -> StoredOrder {
-        try await transaction { connection in
+    /// Places an order without a match (direct purchase), at the quote the pricing rules in force give now
+    /// for this buyer, quantity, purpose and scenario: the same pure quote an accepted match gets, under the
+    /// same rules (the product for sale at its version under an authorization in force, the anti-monopoly
+    /// rule, free public-interest use only for a verified buyer, parties active). With `maximumFen`, an
+    /// order that would cost more is refused instead (the buyer's budget cap).
+    public func order(product productID: UUID, quantity: Int64, purpose: Purpose, buyer buyerID: UUID, scenario: String,
+                      maximumFen: Int64? = nil, by actor: Actor) async throws -> StoredOrder {
+        try validateSlugs([scenario], field: "scenario")
+        if let maximumFen { try Money.validate(maximumFen, field: "max_amount_fen", maximum: Money.maximumAmountFen) }
+        return try await transaction { connection in
+            let kind = try await connection.query("SELECT kind::text FROM parties WHERE id = \(buyerID)").scalar(String.self)
+            guard kind == PartyKind.demander.rawValue || kind == PartyKind.operator.rawValue else {
+                throw MarketInputError(field: "buyer_id", rule: "must name a registered demander or operator")
+            }
             let product = try await connection.product(productID, lock: false)
             let quote = try await connection.quote(productID: productID, quantity: quantity, purpose: purpose, buyerID: buyerID, scenario: scenario)
+            if let maximumFen, quote.amountFen > maximumFen {
+                throw PolicyViolation(.hardRules, "the quote of \(quote.amountFen) fen is over max_amount_fen (\(maximumFen) fen)")
+            }
             return try await connection.placeOrder(buyer: buyerID, productID: productID, version: product.version, matchID: nil,
-                                                   purpose: purpose, quote: quote, actor: actor)
+                                                   purpose: purpose, scenario: scenario, quote: quote, actor: actor)
         }
     }
 
@@ -114,6 +134,7 @@ extension MarketStore {
             _ = try current.moving(to: next)
             try await connection.execute("""
                 UPDATE orders SET state = \(next.rawValue)::pdx_order_state, state_reason = \(reason), state_changed_at = now(),
+                    entitlement_starts_at = CASE WHEN \(next == .delivered) THEN now() ELSE entitlement_starts_at END,
                     entitlement_ends_at = CASE WHEN \(next == .delivered) THEN now() + make_interval(secs => \(entitlement))
                                                ELSE entitlement_ends_at END
                 WHERE id = \(id) AND state = \(current.rawValue)::pdx_order_state
@@ -144,13 +165,19 @@ extension PostgresConnection {
         return try Self.order(row)
     }
 
-    static let orderColumns = "o.id, o.buyer_id, o.product_id, o.product_version, o.match_id, o.state::text, o.amount_fen, o.quote"
+    static let orderColumns = """
+        o.id, o.buyer_id, o.product_id, o.product_version, o.match_id, o.state::text, o.amount_fen, o.quote, o.quantity, o.purpose::text,
+        o.scenario, o.entitlement_starts_at, o.entitlement_ends_at
+        """
 
     static func order(_ row: PostgresRow) throws -> StoredOrder {
         let (id, buyer, product, version, match, state, amount, quote) = try row.decode(
-            UUID.self, UUID.self, UUID.self, Int32.self, UUID?.self, String.self, Int64.self, JSONB<Quote>.self)
+            UUID.self, UUID.self, UUID.self, Int32.self, UUID?.self, String.self, Int64.self, JSONB<Quote>.self, at: 0)
+        let (quantity, purpose, scenario, starts, ends) = try row.decode(Int64.self, String.self, String?.self, Date?.self, Date?.self, at: 8)
         return StoredOrder(id: id, buyerID: buyer, productID: product, productVersion: Int(version), matchID: match,
-                           state: try Rows.known(state, OrderState.self, "orders.state"), amountFen: amount, quote: quote.value)
+                           state: try Rows.known(state, OrderState.self, "orders.state"), amountFen: amount, quote: quote.value,
+                           quantity: quantity, purpose: try Rows.known(purpose, Purpose.self, "orders.purpose"), scenario: scenario,
+                           entitlementStartsAt: starts, entitlementEndsAt: ends)
     }
 
     /// Locks the demand of a match (before the match itself, in the market's lock order).
@@ -184,7 +211,7 @@ extension PostgresConnection {
 
     /// Checks that the product can be sold (listed, under an authorization in force) and rule 4, then
     /// inserts the order with its quote.
-    func placeOrder(buyer buyerID: UUID, productID: UUID, version: Int, matchID: UUID?, purpose: Purpose, quote: Quote,
+    func placeOrder(buyer buyerID: UUID, productID: UUID, version: Int, matchID: UUID?, purpose: Purpose, scenario: String, quote: Quote,
                     actor: Actor) async throws -> StoredOrder {
         _ = try await query("SELECT 1 FROM products WHERE id = \(productID) FOR SHARE")
         let product = try await self.product(productID, lock: false)
@@ -205,14 +232,15 @@ extension PostgresConnection {
                                      product: sold, at: now)
         let id = UUID()
         try await execute("""
-            INSERT INTO orders (id, buyer_id, product_id, product_version, match_id, quantity, purpose, quote, amount_fen)
+            INSERT INTO orders (id, buyer_id, product_id, product_version, match_id, quantity, purpose, scenario, quote, amount_fen)
             VALUES (\(id), \(buyerID), \(productID), \(Int32(version)), \(matchID), \(quote.quantity), \(purpose.rawValue)::pdx_purpose,
-                    \(JSONB(quote)), \(quote.amountFen))
+                    \(scenario), \(JSONB(quote)), \(quote.amountFen))
             """)
-        try await audit(actor, "order.place", "order", id, after: #"{"state":"placed","amount_fen":\#(quote.amountFen)}"#)
+        try await audit(actor, "order.place", "order", id,
+                        after: #"{"state":"placed","amount_fen":\#(quote.amountFen),"direct":\#(matchID == nil)}"#)
         try await enqueueNotifications((matchID.map { [MarketEvent.matchAccepted(matchID: $0)] } ?? []) + [.order(orderID: id, state: .placed)])
         return StoredOrder(id: id, buyerID: buyerID, productID: productID, productVersion: version, matchID: matchID, state: .placed,
-                           amountFen: quote.amountFen, quote: quote)
+                           amountFen: quote.amountFen, quote: quote, quantity: quote.quantity, purpose: purpose, scenario: scenario)
     }
 
     func partyRow(_ id: UUID) async throws -> Party {

@@ -68,12 +68,15 @@ extension MarketStore {
         return try await read { connection in try await connection.withVerifications(party) }
     }
 
-    public func registerResource(_ new: NewResource, agency agencyID: UUID, by actor: Actor) async throws -> DataResource {
+    /// Registers a data resource; with `deidentification`, its de-identification step is recorded at once.
+    public func registerResource(_ new: NewResource, agency agencyID: UUID, deidentification: DeidentificationStep? = nil,
+                                 by actor: Actor) async throws -> DataResource {
         try validateText(new.title, field: "title", maxLength: 200)
         try validateText(new.description, field: "description", maxLength: 10_000, required: false)
         let resource = DataResource(agencyID: agencyID, title: new.title, sector: new.sector, regionCode: try RegionCode(new.regionCode),
                                     grade: new.grade, personalInformation: new.personalInformation)
         return try await transaction { connection in
+            var resource = resource
             try await connection.execute("""
                 INSERT INTO data_resources (id, agency_id, title, description, sector, region_code, grade, personal_info)
                 VALUES (\(resource.id), \(agencyID), \(resource.title), \(new.description), \(resource.sector), \(resource.regionCode.value),
@@ -81,6 +84,11 @@ extension MarketStore {
                 """)
             try await connection.audit(actor, "resource.register", "resource", resource.id,
                                        after: #"{"grade":"\#(resource.grade.rawValue)","sector":"\#(resource.sector)"}"#)
+            if let deidentification {
+                try await connection.recordDeidentification(deidentification, of: resource.id, agency: agencyID, actor: actor)
+                resource.deidentifiedAt = deidentification.performedAt
+                resource.deidentification = deidentification
+            }
             return resource
         }
     }
@@ -99,33 +107,63 @@ extension MarketStore {
         try await query("SELECT \(unsafeRaw: Self.resourceColumns) FROM data_resources WHERE id = \(id)").map(Self.resource).first
     }
 
-    static let resourceColumns = "id, agency_id, title, sector, region_code, grade::text, personal_info, deidentified_at"
+    static let resourceColumns = """
+        id, agency_id, title, sector, region_code, grade::text, personal_info, deidentified_at, deidentified_method, deidentified_by,
+        deidentified_evidence
+        """
 
     static func resource(_ row: PostgresRow) throws -> DataResource {
         let (id, agency, title, sector, region, grade, personal, deidentified) = try row.decode(
-            UUID.self, UUID.self, String.self, String.self, String.self, String.self, Bool.self, Date?.self)
-        return DataResource(id: id, agencyID: agency, title: title, sector: sector, regionCode: try RegionCode(region),
-                            grade: try Rows.known(grade, ResourceGrade.self, "data_resources.grade"), personalInformation: personal,
-                            deidentifiedAt: deidentified)
+            UUID.self, UUID.self, String.self, String.self, String.self, String.self, Bool.self, Date?.self, at: 0)
+        let (method, by, evidence) = try row.decode(String?.self, String?.self, String?.self, at: 8)
+        var resource = DataResource(id: id, agencyID: agency, title: title, sector: sector, regionCode: try RegionCode(region),
+                                    grade: try Rows.known(grade, ResourceGrade.self, "data_resources.grade"), personalInformation: personal,
+                                    deidentifiedAt: deidentified)
+        if let deidentified, let method, let by {
+            resource.deidentification = DeidentificationStep(method: method, performedBy: by, performedAt: deidentified, evidence: evidence)
+        }
+        return resource
     }
 
-    /// Records the de-identification step a resource with personal information needs before any product uses it.
-    public func recordDeidentification(of resourceID: UUID, method: String, performedBy: String, by actor: Actor) async throws {
-        try validateText(method, field: "method", maxLength: 2000)
-        try validateText(performedBy, field: "performed_by", maxLength: 200)
+    /// Records the de-identification step a resource with personal information needs before any product
+    /// uses it (rule 3), for the agency that registered it (another agency's resource does not exist for
+    /// it; nil: an administrator). A later record replaces the earlier one; both stay in the audit trail.
+    public func recordDeidentification(_ step: DeidentificationStep, of resourceID: UUID, agency agencyID: UUID? = nil,
+                                       by actor: Actor) async throws -> DataResource {
         try await transaction { connection in
-            let updated = try await connection.execute("""
-                UPDATE data_resources SET deidentified_method = \(method), deidentified_at = now(), deidentified_by = \(performedBy)
-                WHERE id = \(resourceID)
-                """)
-            guard updated == 1 else { throw MarketNotFound("resource", resourceID) }
-            try await connection.audit(actor, "resource.deidentify", "resource", resourceID, reason: method)
+            try await connection.recordDeidentification(step, of: resourceID, agency: agencyID, actor: actor)
+            guard let resource = try await connection.query("""
+                SELECT \(unsafeRaw: Self.resourceColumns) FROM data_resources WHERE id = \(resourceID)
+                """).map(Self.resource).first else { throw MarketNotFound("resource", resourceID) }
+            return resource
         }
     }
 
+    /// Records a de-identification performed now by `performedBy`.
+    public func recordDeidentification(of resourceID: UUID, method: String, performedBy: String, by actor: Actor) async throws {
+        let now = try await query("SELECT now()").scalar(Date.self) ?? Date()
+        _ = try await recordDeidentification(DeidentificationStep(method: method, performedBy: performedBy, performedAt: now), of: resourceID, by: actor)
+    }
 }
 
 extension PostgresConnection {
+    func recordDeidentification(_ step: DeidentificationStep, of resourceID: UUID, agency agencyID: UUID?, actor: Actor) async throws {
+        try step.validate(now: try await now())
+        let before = try await query("""
+            SELECT deidentified_method, deidentified_at FROM data_resources
+            WHERE id = \(resourceID) AND (\(agencyID)::uuid IS NULL OR agency_id = \(agencyID)) FOR NO KEY UPDATE
+            """).first?.decode(String?.self, Date?.self)
+        guard let before else { throw MarketNotFound("resource", resourceID) }
+        try await execute("""
+            UPDATE data_resources SET deidentified_method = \(step.method), deidentified_at = \(step.performedAt),
+                deidentified_by = \(step.performedBy), deidentified_evidence = \(step.evidence)
+            WHERE id = \(resourceID)
+            """)
+        try await audit(actor, "resource.deidentify", "resource", resourceID, reason: step.method,
+                        before: try before.0.map { try json(["method": $0, "deidentified_at": iso8601(before.1 ?? Date())]) },
+                        after: try json(step))
+    }
+
     func registerParty(_ new: NewParty, actor: Actor) async throws -> Party {
         try validateText(new.name, field: "name", maxLength: 200)
         if let name = new.nameEN { try validateText(name, field: "name_en", maxLength: 200) }

@@ -15,9 +15,11 @@ public struct StoredProduct: Sendable, Equatable {
     public var current: ProductVersion
     /// The announced version and when it takes effect (nil: none).
     public var announced: (version: ProductVersion, effectiveAt: Date)?
+    /// Built by a re-developer from products it bought (`product_derivations`); its resources are theirs.
+    public var derived = false
 
     public static func == (a: StoredProduct, b: StoredProduct) -> Bool {
-        a.id == b.id && a.operatorID == b.operatorID && a.authorizationID == b.authorizationID && a.state == b.state
+        a.id == b.id && a.operatorID == b.operatorID && a.authorizationID == b.authorizationID && a.state == b.state && a.derived == b.derived
             && a.version == b.version && a.current == b.current
             && a.announced?.version == b.announced?.version && a.announced?.effectiveAt == b.announced?.effectiveAt
     }
@@ -81,7 +83,7 @@ extension MarketStore {
             guard product.state == .draft else {
                 throw TransitionRefused(subject: "product", from: product.state.rawValue, to: "edited in place", allowed: [])
             }
-            try await connection.checkPolicies(version, operatorID: product.operatorID, authorizationID: product.authorizationID)
+            let version = try await connection.checkPolicies(version, of: product)
             try await connection.deleteVersion(productID, product.version)
             try await connection.insertVersion(version, product: productID, number: product.version, frozen: false)
             try await connection.audit(actor, "product.update_draft", "product", productID)
@@ -95,7 +97,7 @@ extension MarketStore {
         try await transaction { connection in
             let product = try await connection.product(productID, lock: true)
             _ = try product.state.moving(to: .listed)
-            try await connection.checkPolicies(product.current, operatorID: product.operatorID, authorizationID: product.authorizationID)
+            _ = try await connection.checkPolicies(product.current, of: product)
             try await connection.checkCap(product.current, productID: productID, operatorID: product.operatorID)
             try await connection.execute("""
                 UPDATE product_versions SET frozen = true WHERE product_id = \(productID) AND version = \(Int32(product.version)) AND NOT frozen
@@ -121,7 +123,7 @@ extension MarketStore {
                 throw TransitionRefused(subject: "product", from: product.state.rawValue, to: "revised",
                                         allowed: product.state == .draft ? ["edited in place while a draft"] : [])
             }
-            try await connection.checkPolicies(version, operatorID: product.operatorID, authorizationID: product.authorizationID)
+            let version = try await connection.checkPolicies(version, of: product)
             try await connection.checkCap(version, productID: productID, operatorID: product.operatorID)
             let now = try await connection.now()
             let rules = try await connection.allRuleVersions()
@@ -207,13 +209,16 @@ extension PostgresConnection {
             _ = try await query("SELECT 1 FROM authorizations WHERE id = (SELECT authorization_id FROM products WHERE id = \(id)) FOR SHARE")
         }
         let rows = try await query("""
-            SELECT operator_id, authorization_id, state::text, version, pending_effective_at FROM products WHERE id = \(id)
+            SELECT operator_id, authorization_id, state::text, version, pending_effective_at,
+                   EXISTS (SELECT 1 FROM product_derivations d WHERE d.product_id = products.id)
+            FROM products WHERE id = \(id)
             \(unsafeRaw: lock ? "FOR UPDATE" : "")
             """)
         guard let row = rows.first else { throw MarketNotFound("product", id) }
-        let (operatorID, authorizationID, state, version, pending) = try row.decode(UUID.self, UUID.self, String.self, Int32.self, Date?.self)
+        let (operatorID, authorizationID, state, version, pending, derived) = try row.decode(UUID.self, UUID.self, String.self, Int32.self, Date?.self, Bool.self)
         var product = StoredProduct(id: id, operatorID: operatorID, authorizationID: authorizationID, state: try Rows.known(state, ProductState.self, "products.state"),
                                     version: Int(version), current: try await productVersion(id, Int(version)))
+        product.derived = derived
         if let pending { product.announced = (try await productVersion(id, Int(version) + 1), pending) }
         return product
     }
@@ -270,6 +275,14 @@ extension PostgresConnection {
         if frozen {
             try await execute("UPDATE product_versions SET frozen = true WHERE product_id = \(product) AND version = \(Int32(number))")
         }
+    }
+
+    /// Rules 1 and 3 for a version of a stored product (see `checkDerivedPolicies` for a derived one);
+    /// returns the version as it is to be stored (a derived product's carries its sources' resources).
+    func checkPolicies(_ version: ProductVersion, of product: StoredProduct) async throws -> ProductVersion {
+        if product.derived { return try await checkDerivedPolicies(version, product: product.id, authorizationID: product.authorizationID) }
+        try await checkPolicies(version, operatorID: product.operatorID, authorizationID: product.authorizationID)
+        return version
     }
 
     /// Rules 1 and 3 for a product version of an operator under an authorization, with the

@@ -37,6 +37,7 @@ extension Components.Schemas.Resource {
         try container.encode(grade, forKey: .grade)
         try container.encode(personalInformation, forKey: .personalInformation)
         try container.encode(deidentifiedAt, forKey: .deidentifiedAt)
+        try container.encodeIfPresent(deidentification, forKey: .deidentification)
     }
 }
 
@@ -97,3 +98,11 @@ extension Components.Schemas.MatchPage: Page {}
 extension Components.Schemas.OrderPage: Page {}
 extension Components.Schemas.ResourcePage: Page {}
 extension Components.Schemas.AuthorizationPage: Page {}
+
+extension Components.Schemas.BoardPage {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(next, forKey: .next)
+    }
+}

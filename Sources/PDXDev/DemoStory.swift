@@ -216,10 +216,10 @@ private struct Story {
         say("4. Demanders post demands; one is for public welfare.")
         let expires = Date() + 30 * 86_400
         func demand(_ key: String, title: String, sector: String, scenario: String, purpose: Components.Schemas.NewDemand.PurposePayload,
-                    fields: [String], budget: Int64) async throws -> String? {
+                    fields: [String], budget: Int64, show: Bool = false) async throws -> String? {
             let posted = try await client(key).postDemand(body: .json(.init(
                 title: title, sector: sector, scenario: scenario, purpose: purpose, regions: [city], fieldsWanted: fields, quantity: 10_000,
-                budgetFen: budget, deliveryModes: [.api], expiresAt: expires, open: true)))
+                budgetFen: budget, deliveryModes: [.api], expiresAt: expires, open: true, showIdentity: show)))
             guard case .created(let created) = posted else { return nil }
             return try created.body.json.id
         }
@@ -228,7 +228,7 @@ private struct Story {
         let watch = try await demand(bank.key, title: "企业用电监测 watching power use", sector: "energy", scenario: "energy_saving",
                                      purpose: .industryDevelopment, fields: ["power_kwh"], budget: 2_000_000)
         let buses = try await demand(charity.key, title: "无障碍公交规划 accessible bus planning", sector: "transport", scenario: "traffic_planning",
-                                     purpose: .publicWelfare, fields: ["stop_id", "riders"], budget: 0)
+                                     purpose: .publicWelfare, fields: ["stop_id", "riders"], budget: 0, show: true)
         let demands = [loans, watch, buses].compactMap { $0 }
         check("demands posted, open", expected: "3 × 201", observed: "\(demands.count) demands open (one for public welfare)", demands.count == 3)
 
@@ -253,12 +253,13 @@ private struct Story {
         check("public welfare is free", expected: "quote 0 fen", observed: "the charity's quote: \(welfareFen.map(String.init) ?? "none") fen", welfareFen == 0)
 
         say("6. The bank accepts its best match: an order priced with its line items.")
-        var orderAmount: Int64?
+        var orderAmount: Int64?, orderID: String?
         if let demand = loans, let match = loanMatches.first?.id,
            case .created(let created) = try await client(bank.key).acceptMatch(path: .init(id: demand, match: match)) {
             let order = try created.body.json
             for line in order.quote.lines { say("     \(line.step): \(line.detail) → \(line.amountFen) fen") }
             orderAmount = order.amountFen
+            orderID = order.id
         }
         check("an order at the quote", expected: "201, 10,000 records at 80 fen = 800,000 fen",
               observed: "order placed for \(orderAmount.map(String.init) ?? "nothing") fen", orderAmount == 800_000)
@@ -280,17 +281,84 @@ private struct Story {
               observed: "the bank's open quote for the index: \(before.map(String.init) ?? "none") → \(after.map(String.init) ?? "none") fen",
               before == 500_000 && after == 300_000)
 
-        say("8. The agency revokes Beta's authorization; its products leave the catalogue.")
-        var revoked = 0, gone = false
+        say("8. Operators see the open demand of their scope on the demand board; Gamma offers a new product by hand.")
+        let asGamma = client(gamma.key)
+        let gammaBoard = try await asGamma.listBoard(query: .init()).ok.body.json.items
+        let alphaBoard = try await client(alpha.key).listBoard(query: .init()).ok.body.json.items
+        let seen = gammaBoard.first { $0.demand.id == buses }
+        check("an operator finds a demand on its board", expected: "Gamma (transport) sees the charity's demand and its name; Alpha (energy) does not",
+              observed: "Gamma's board: the charity's demand \(seen == nil ? "missing" : "shown, by " + (seen?.demander?.name ?? "an anonymous demander")); "
+                  + "Alpha's board: \(alphaBoard.contains { $0.demand.id == buses } ? "shows it" : "does not show it")",
+              seen?.demander?.name == "示范慈善会 Demo Charity" && !alphaBoard.contains { $0.demand.id == buses })
+        let stops = try await product(gamma.key, grant: grantGamma.id, resource: resources.last ?? "", title: "无障碍站点客流 step-free stop ridership",
+                                      sector: "transport", scenarios: ["traffic_planning"], fields: ["stop_id", "riders", "step_free"], price: 30)
+        var offered = "nothing"
+        var manual = false
+        if let demand = buses, let stops {
+            // The workers match the new product too (listing enqueues it): whichever comes first proposes it, once.
+            switch try await asGamma.proposeByHand(path: .init(id: demand), body: .json(.init(productId: stops))) {
+            case .created(let created):
+                let match = try created.body.json
+                manual = match.manual == true
+                offered = "proposed by hand (201, manual), quoted \(match.quoteFen) fen"
+            case .conflict: offered = "already proposed by the workers (409), once"
+            default: offered = "refused"
+            }
+        }
+        let stopProposals = try await matches(charity.key, buses).filter { $0.productId == stops }
+        let stopFen: Int64? = stopProposals.first?.quoteFen
+        let markedManual = stopProposals.first?.manual == true
+        let seenBy = "; the charity sees it \(stopProposals.count)×, " + (stopFen.map { "\($0) fen" } ?? "unquoted") + (markedManual ? ", marked manual" : "")
+        check("an operator proposes by hand", expected: "the new product proposed once, free for public welfare",
+              observed: offered + seenBy, stopProposals.count == 1 && stopFen == 0 && manual == markedManual)
+
+        say("9. The bank completes its order, registers as a re-developer and lists a derived product; it also buys directly.")
+        var derived: String?
+        if let orderID {
+            let asBeta = client(beta.key), asBank = client(bank.key)
+            _ = try await asBeta.acceptOrder(path: .init(id: orderID), body: .json(.init()))
+            _ = try await asBeta.deliverOrder(path: .init(id: orderID), body: .json(.init()))
+            _ = try await asBank.completeOrder(path: .init(id: orderID), body: .json(.init()))
+            _ = try await asBank.registerRedeveloper(body: .json(.init()))
+            let content = Components.Schemas.ProductContent(title: "小微企业用电信用评分 small-firm power credit score", sector: "energy",
+                                                            regions: [city], scenarios: ["credit_risk"], fields: ["industry", "credit_score", "risk_band"],
+                                                            deliveryModes: [.api], chargeUnit: .record, listPriceFen: 60)
+            if case .created(let created) = try await asBank.createProduct(body: .json(.init(value1: content, value2: .init(sourceOrderIds: [orderID])))) {
+                let id = try created.body.json.id
+                if case .ok = try await asBank.listProduct(path: .init(id: id)) { derived = id }
+            }
+        }
+        var sources: [String] = [], builtOn: [String] = []
+        if let derived, let powerCredit {
+            sources = try await client(alpha.key).productLineage(path: .init(id: derived)).ok.body.json.sources.map(\.productId)
+            builtOn = try await client(alpha.key).productLineage(path: .init(id: powerCredit)).ok.body.json.derived.map(\.productId)
+        }
+        check("a buyer lists a derived product", expected: "listed; its lineage names Beta's product, and Beta's names it",
+              observed: derived == nil ? "no derived product" : "derived product listed; sources \(sources == [powerCredit ?? ""] ? "= Beta's credit profile" : "\(sources)"); "
+                  + "Beta's product built on by \(builtOn.count)",
+              derived != nil && sources == [powerCredit ?? ""] && builtOn == [derived ?? ""])
+        var directFen: Int64?
+        if let ridership, case .created(let created) = try await client(bank.key).placeOrder(
+            headers: .init(idempotencyKey: "demo-\(city)-ridership"),
+            body: .json(.init(productId: ridership, quantity: 1_000, purpose: .industryDevelopment, scenario: "traffic_planning"))) {
+            directFen = try created.body.json.amountFen
+        }
+        check("a direct purchase", expected: "201, 1,000 records at 20 fen = 20,000 fen, without a demand",
+              observed: "the bank bought Gamma's ridership directly for \(directFen.map(String.init) ?? "nothing") fen", directFen == 20_000)
+
+        say("10. The agency revokes Beta's authorization; its products, and what was built on them, leave the catalogue.")
+        var revoked = 0, gone = false, derivedGone = false
         if let grant = grantBeta.id, let product = powerCredit {
             if case .ok = try await asAgency.revokeAuthorization(
                 path: .init(id: grant), body: .json(.init(reason: "audit found the data used outside its authorized scenarios"))) { revoked = 200 }
             if case .notFound = try await anyone.getProduct(path: .init(id: product)) { gone = true }
+            if let derived, case .notFound = try await anyone.getProduct(path: .init(id: derived)) { derivedGone = true }
         }
         let left = try await anyone.searchProducts(query: .init(region: city)).ok.body.json.items.count
-        check("revocation delists", expected: "200; product 404; 2 left in the catalogue",
-              observed: "revoked (\(revoked)); Beta's product \(gone ? "gone" : "still listed"); \(left) left in the city's catalogue",
-              revoked == 200 && gone && left == 2)
+        check("revocation delists", expected: "200; Beta's product and the derived product 404; 3 left in the catalogue",
+              observed: "revoked (\(revoked)); Beta's product \(gone ? "gone" : "still listed"), the derived one \(derivedGone ? "gone" : "still listed"); "
+                  + "\(left) left in the city's catalogue",
+              revoked == 200 && gone && derivedGone && left == 3)
         return steps.all
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Market
 import MarketStore
 import PDXCommandLine
 
@@ -11,9 +12,32 @@ struct DemandCommand: AsyncParsableCommand {
             Examples:
               pdxctl demand gaps
               pdxctl demand gaps --sector transport --since 90d
+              pdxctl demand gaps --agency 2b7e…
+              pdxctl demand history 9a41…
             """,
-        subcommands: [Gaps.self]
+        subcommands: [Gaps.self, History.self]
     )
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A demand's states, with when it entered each and the time it spent there (the current one: so far).")
+        @Argument(help: "The demand's id.") var demand: String
+        @OptionGroup var database: DatabaseOptions
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() async throws {
+            let id = try uuidArgument(demand, "demand")
+            let stays = try await withStore(database) { store in
+                _ = try await store.demandState(id)
+                return try await store.demandHistory(id)
+            }
+            if json { return try printJSON(stays) }
+            for stay in stays {
+                say("\(stay.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(formatDate(stay.enteredAt))  "
+                    + (stay.leftAt == nil ? "now, for " : "for ") + formatAge(stay.seconds))
+            }
+        }
+    }
 
     struct Gaps: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -33,6 +57,8 @@ struct DemandCommand: AsyncParsableCommand {
                   pdxctl demand gaps --json | jq '.[] | select(.diagnosis == "none_in_region")'
                 """)
         @OptionGroup var scope: ReportScopeOptions
+        @Option(help: ArgumentHelp("Only the demand on this agency's board: inside the sectors and regions of its resources and grants.",
+                                   valueName: "party")) var agency: String?
         @Option(help: ArgumentHelp("At most this many groups (1 to 1000).", valueName: "n")) var limit = 200
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Print JSON for scripts.") var json = false
@@ -43,7 +69,13 @@ struct DemandCommand: AsyncParsableCommand {
 
         func run() async throws {
             let since = try scope.sinceDate()
-            let gaps = try await withReportStore(database) { try await $0.demandGaps(since: since, sector: scope.sector, limit: limit) }
+            let agencyID = try agency.map { try uuidArgument($0, "--agency") }
+            let gaps = try await withReportStore(database) { store in
+                if let agencyID, try await store.party(agencyID).kind != .agency {
+                    throw ValidationError("--agency must name an agency, and \(agencyID.uuidString.lowercased()) is not one")
+                }
+                return try await store.demandGaps(since: since, sector: scope.sector, agency: agencyID, limit: limit)
+            }
             if json { return try printJSON(gaps) }
             guard !gaps.isEmpty else {
                 return say("every demand" + (since.map { " posted since " + formatDate($0) } ?? "") + (scope.sector.map { " in \($0)" } ?? "")

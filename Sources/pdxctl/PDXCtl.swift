@@ -14,7 +14,7 @@ struct PDXCtl: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self, KeysCommand.self, PartiesCommand.self,
                       ApplicationsCommand.self, SectorsCommand.self, ScenariosCommand.self, MatchesCommand.self,
-                      DemandCommand.self, SettingsCommand.self]
+                      DemandCommand.self, ResourcesCommand.self, SettingsCommand.self]
     )
 }
 

@@ -33,14 +33,17 @@ struct EndpointCase: Sendable {
     var body: (@Sendable (APIMarket) -> [String: Any])?
     /// The path's parameters, made fresh for this case.
     var fixture: @Sendable (APIMarket) async throws -> [String: String]
+    /// Each call carries a fresh Idempotency-Key (the operation requires one).
+    var idempotent: Bool
 
-    init(_ method: HTTPRequest.Method, _ template: String, _ expected: [(Role, HTTPResponse.Status)],
+    init(_ method: HTTPRequest.Method, _ template: String, _ expected: [(Role, HTTPResponse.Status)], idempotent: Bool = false,
          body: (@Sendable (APIMarket) -> [String: Any])? = nil, fixture: @escaping @Sendable (APIMarket) async throws -> [String: String] = { _ in [:] }) {
         self.method = method
         self.template = template
         self.expected = expected
         self.body = body
         self.fixture = fixture
+        self.idempotent = idempotent
     }
 }
 
@@ -70,6 +73,27 @@ extension APIMarket {
         let order = try await store.accept(match: match, buyer: demander.id, by: .party(demander.id))
         for state in states { try await store.changeOrder(order.id, to: state, reason: nil, by: .party(operatorParty.id)) }
         return order.id
+    }
+
+    /// A completed order of `buyer` on the market's product, its buyer registered as a re-developer.
+    func completedOrder(of buyer: Party) async throws -> UUID {
+        let demand = try await store.postDemand(try demandRequest(), demander: buyer.id, open: true, by: .party(buyer.id))
+        let match = try #require(try await store.matchDemand(demand).proposed.first)
+        let order = try await store.accept(match: match, buyer: buyer.id, by: .party(buyer.id))
+        for state in [OrderState.accepted, .delivered] { try await store.changeOrder(order.id, to: state, reason: nil, by: .party(operatorParty.id)) }
+        try await store.changeOrder(order.id, to: .completed, reason: nil, by: .party(buyer.id))
+        return order.id
+    }
+
+    /// A derived product of `buyer`, built from a completed order of the market's product.
+    func derivedProduct(of buyer: Party, listed: Bool = false) async throws -> UUID {
+        let order = try await completedOrder(of: buyer)
+        _ = try await store.registerRedeveloper(buyer.id, by: .party(buyer.id))
+        var version = try productVersion(title: "货运指数 freight index (derived)")
+        version.sourceResourceIDs = []
+        let product = try await store.createDerivedProduct(version, seller: buyer.id, sourceOrders: [order], by: .party(buyer.id))
+        if listed { try await store.list(product.id, by: .party(buyer.id)) }
+        return product.id
     }
 
     func productVersion(title: String = "货运流向 freight flows") throws -> ProductVersion {
@@ -219,6 +243,48 @@ let endpointCases: [EndpointCase] = [
                      return ["id": try await market.store.postDemand(request, demander: market.demander.id, open: true, by: .party(market.demander.id))
                          .uuidString.lowercased()]
                  }),
+    // The demand board: operators and agencies, each inside its own scope.
+    EndpointCase(.get, "/v1/board", [(.anonymous, .unauthorized), (.demander, .forbidden), (.otherOperator, .ok), (.agency, .ok), (.operator, .ok)]),
+    // (Scope per operator is SeeingTests' business: an earlier case grants the other operator this very scope.)
+    EndpointCase(.get, "/v1/board/{id}", [(.anonymous, .unauthorized), (.demander, .forbidden), (.otherAgency, .notFound), (.agency, .ok), (.operator, .ok)],
+                 fixture: { ["id": try await $0.demand(open: true).uuidString.lowercased()] }),
+    EndpointCase(.post, "/v1/board/{id}/proposals", [(.anonymous, .unauthorized), (.demander, .forbidden), (.agency, .forbidden),
+                                                     (.otherOperator, .notFound), (.operator, .created)],
+                 body: { ["product_id": $0.product.uuidString.lowercased()] },
+                 fixture: { ["id": try await $0.demand(open: true).uuidString.lowercased()] }),
+    EndpointCase(.get, "/v1/follows", [(.anonymous, .unauthorized), (.demander, .forbidden), (.operator, .ok)]),
+    EndpointCase(.post, "/v1/follows", [(.anonymous, .unauthorized), (.agency, .forbidden), (.demander, .forbidden), (.operator, .created)],
+                 body: { _ in ["sector": "transport", "scenario": "logistics"] }),
+    EndpointCase(.delete, "/v1/follows/{id}", [(.anonymous, .unauthorized), (.otherOperator, .notFound), (.operator, .ok)],
+                 fixture: { market in
+                     ["id": try await market.store.follow(BoardQuery(sector: "transport"), operator: market.operatorParty.id, by: market.admin)
+                         .id.uuidString.lowercased()]
+                 }),
+    EndpointCase(.get, "/v1/gaps", [(.anonymous, .unauthorized), (.demander, .forbidden), (.operator, .forbidden), (.otherAgency, .ok), (.agency, .ok)]),
+    // Operators' funnels; versions and lineage of what anyone may see.
+    EndpointCase(.get, "/v1/products/{id}/insights", [(.anonymous, .unauthorized), (.demander, .notFound), (.otherOperator, .notFound), (.operator, .ok)],
+                 fixture: { ["id": try await $0.product(listed: true).uuidString.lowercased()] }),
+    EndpointCase(.get, "/v1/products/{id}/lineage", [(.anonymous, .unauthorized), (.otherOperator, .notFound), (.operator, .ok)],
+                 fixture: { ["id": try await $0.product(listed: false).uuidString.lowercased()] }),
+    EndpointCase(.get, "/v1/products/{id}/versions", [(.anonymous, .unauthorized), (.demander, .ok), (.operator, .ok)],
+                 fixture: { ["id": try await $0.product(listed: true).uuidString.lowercased()] }),
+    // Direct purchase (an Idempotency-Key is required) and re-development.
+    EndpointCase(.post, "/v1/orders", [(.anonymous, .unauthorized), (.agency, .forbidden), (.operator, .unprocessableContent), (.demander, .created)],
+                 idempotent: true,
+                 body: { ["product_id": $0.product.uuidString.lowercased(), "quantity": 10, "purpose": "industry_development", "scenario": "logistics"] }),
+    EndpointCase(.post, "/v1/redevelopers", [(.anonymous, .unauthorized), (.agency, .forbidden), (.otherDemander, .unprocessableContent), (.demander, .ok)],
+                 body: { _ in [:] },
+                 fixture: { market in _ = try await market.completedOrder(of: market.demander); return [:] }),
+    // Histories.
+    EndpointCase(.get, "/v1/demands/{id}/history", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.operator, .notFound), (.demander, .ok)],
+                 fixture: { ["id": try await $0.demand(open: true).uuidString.lowercased()] }),
+    EndpointCase(.get, "/v1/authorizations/{id}/history", [(.anonymous, .unauthorized), (.otherAgency, .notFound), (.demander, .notFound),
+                                                           (.operator, .ok), (.agency, .ok)],
+                 fixture: { ["id": try await $0.authorization(.suspended).uuidString.lowercased()] }),
+    EndpointCase(.post, "/v1/resources/{id}/deidentification", [(.anonymous, .unauthorized), (.operator, .forbidden), (.otherAgency, .notFound),
+                                                                (.agency, .ok)],
+                 body: { _ in ["method": "k-匿名 k-anonymity, k=20", "performed_by": "数据安全部 data security office"] },
+                 fixture: { ["id": $0.resource.uuidString.lowercased()] }),
     // Every party's own webhook.
     EndpointCase(.get, "/v1/webhook", [(.anonymous, .unauthorized), (.agency, .ok), (.demander, .ok)]),
     EndpointCase(.post, "/v1/webhook", [(.anonymous, .unauthorized), (.operator, .ok)], body: { _ in ["url": "https://hooks.example.com/pdx"] }),
@@ -237,7 +303,9 @@ let endpointCases: [EndpointCase] = [
                 for (name, value) in try await endpoint.fixture(market) { uri = uri.replacingOccurrences(of: "{\(name)}", with: value) }
                 let body = try endpoint.body.map { ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: $0(market))) }
                 for (role, status) in endpoint.expected {
-                    let response = try await client.checked(uri: uri, method: endpoint.method, headers: role.headers(market), body: body)
+                    var headers = role.headers(market)
+                    if endpoint.idempotent { headers[HTTPField.Name("Idempotency-Key")!] = UUID().uuidString }
+                    let response = try await client.checked(uri: uri, method: endpoint.method, headers: headers, body: body)
                     #expect(response.status == status, "\(endpoint.method) \(endpoint.template) as \(role): \(String(buffer: response.body))")
                 }
             }

@@ -501,7 +501,7 @@ import MarketJobs
     @Test func anUnknownStateIsAnErrorNotAFallback() async throws {
         try await withMarket { market in
             let product = try await market.listedProduct()
-            let order = try await market.store.order(product: product.id, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id,
+            let order = try await market.store.order(product: product.id, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id, scenario: "traffic_planning",
                                                      by: .party(market.demander.id))
             try await market.pool.execute("ALTER TYPE pdx_order_state ADD VALUE 'disputed'")
             try await market.pool.execute("UPDATE orders SET state = 'disputed' WHERE id = \(order.id)")

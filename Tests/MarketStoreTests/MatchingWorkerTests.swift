@@ -324,7 +324,7 @@ import MarketJobs
             _ = try await market.store.setWebhook(party: market.operatorA.id, url: receiver.url, policy: .development, by: Market.admin)
             let product = try await market.listedProduct()
             // A direct order: the operator hears `order.placed`.
-            _ = try await market.store.order(product: product.id, quantity: 10, purpose: .industryDevelopment, buyer: market.demander.id,
+            _ = try await market.store.order(product: product.id, quantity: 10, purpose: .industryDevelopment, buyer: market.demander.id, scenario: "traffic_planning",
                                              by: .party(market.demander.id))
             try await whileWorking(market) {
                 try await waitFor("three deliveries", within: .seconds(60)) { receiver.requests.count >= 3 }

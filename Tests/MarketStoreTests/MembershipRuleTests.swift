@@ -22,7 +22,7 @@ import Testing
                 _ = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
             }
             await #expect(throws: PartyNotActive.self) {
-                _ = try await market.store.order(product: product.id, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id,
+                _ = try await market.store.order(product: product.id, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id, scenario: "traffic_planning",
                                                  by: .party(market.demander.id))
             }
             #expect(try await market.store.matchDemand(demand).proposed.isEmpty)
@@ -144,7 +144,7 @@ import Testing
             #expect(try await market.pool.query("SELECT count(*) FROM matches WHERE demand_id = \(demand) AND state = 'proposed'").scalar(Int64.self) == 0)
             #expect(try await market.store.matchDemand(demand).proposed.isEmpty, "matching never proposes it")
             await #expect {
-                _ = try await market.store.order(product: productB.id, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id,
+                _ = try await market.store.order(product: productB.id, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id, scenario: "traffic_planning",
                                                  by: .party(market.demander.id))
             } throws: { ($0 as? PolicyViolation)?.rule == .antiMonopoly && "\($0)".contains("affiliated operator \(market.operatorA.id.uuidString.lowercased())") }
             await #expect {

@@ -57,7 +57,7 @@ import Testing
             #expect(try await market.store.quote(product: product.id, quantity: 100, purpose: .industryDevelopment, buyer: smallFirm.id).amountFen == 5_000)
             let verified = try await market.store.verifyParty(smallFirm.id, as: .smallMicro, evidence: "MIIT 2026-031", expiresAt: Date() + 86_400 * 90,
                                                               by: Market.admin)
-            let before = try await market.store.order(product: product.id, quantity: 100, purpose: .industryDevelopment, buyer: smallFirm.id,
+            let before = try await market.store.order(product: product.id, quantity: 100, purpose: .industryDevelopment, buyer: smallFirm.id, scenario: "traffic_planning",
                                                       by: .party(smallFirm.id))
             #expect(before.amountFen == 4_000 && before.quote.rules == [.init(id: discount.id, version: 1)])
             #expect(before.quote.lines.last?.detail.contains(verified.verification.id.uuidString.lowercased()) == true, "\(before.quote.lines)")
@@ -112,7 +112,7 @@ import Testing
             rich.title = "rich"; poor.title = "poor"
             let richDemand = try await market.store.postDemand(rich, demander: market.demander.id, open: true, by: buyer)
             let poorDemand = try await market.store.postDemand(poor, demander: market.demander.id, open: true, by: buyer)
-            let ordered = try await market.store.order(product: product.id, quantity: 1_000, purpose: .industryDevelopment, buyer: market.demander.id, by: buyer)
+            let ordered = try await market.store.order(product: product.id, quantity: 1_000, purpose: .industryDevelopment, buyer: market.demander.id, scenario: "traffic_planning", by: buyer)
             let cap = try await market.store.addPricingRule(.cap(maxUnitPriceFen: 25), reviewBy: year, author: "li.wei", reason: "cap")
             var matches: [UUID] = []
             for demand in [richDemand, poorDemand] {
@@ -156,7 +156,7 @@ import Testing
             // Last year: 1,500 fen earned against 1,000 allowed; this year: 800 earned, 1,000 allowed less 500.
             for (quantity, lastYear) in [(15, true), (8, false), (3, false)] {
                 let order = try await market.store.order(product: product.id, quantity: Int64(quantity), purpose: .industryDevelopment,
-                                                         buyer: market.demander.id, by: buyer)
+                                                         buyer: market.demander.id, scenario: "traffic_planning", by: buyer)
                 if quantity != 3 { try await market.store.changeOrder(order.id, to: .accepted, reason: nil, by: seller) }  // 3 stays placed: not revenue
                 if lastYear { try await market.pool.execute("UPDATE orders SET created_at = now() - interval '1 year' WHERE id = \(order.id)") }
             }

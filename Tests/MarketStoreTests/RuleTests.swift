@@ -209,20 +209,20 @@ import MarketJobs
             let grantB = try await market.store.grant(authorization(agency: market.agency, operator: market.operatorB, mode: .multi), by: Market.admin)
             #expect(await violatedRule {
                 _ = try await market.store.order(product: product.id, quantity: 10, purpose: .industryDevelopment,
-                                                 buyer: market.operatorB.id, by: .party(market.operatorB.id))
+                                                 buyer: market.operatorB.id, scenario: "traffic_planning", by: .party(market.operatorB.id))
             } == .antiMonopoly)
             #expect(await violatedRule {
                 _ = try await market.store.order(product: product.id, quantity: 10, purpose: .industryDevelopment,
-                                                 buyer: market.operatorA.id, by: .party(market.operatorA.id))
+                                                 buyer: market.operatorA.id, scenario: "traffic_planning", by: .party(market.operatorA.id))
             } == .antiMonopoly)
             // Once B's grant there ends, B is an ordinary buyer and may re-develop the product.
             try await market.store.changeAuthorization(grantB.id, to: .revoked, reason: "scope returned", by: Market.admin)
             let order = try await market.store.order(product: product.id, quantity: 10, purpose: .industryDevelopment,
-                                                     buyer: market.operatorB.id, by: .party(market.operatorB.id))
+                                                     buyer: market.operatorB.id, scenario: "traffic_planning", by: .party(market.operatorB.id))
             #expect(order.amountFen == 500)
             // And a demander may always buy.
             _ = try await market.store.order(product: product.id, quantity: 1, purpose: .industryDevelopment,
-                                             buyer: market.demander.id, by: .party(market.demander.id))
+                                             buyer: market.demander.id, scenario: "traffic_planning", by: .party(market.demander.id))
         }
     }
 
@@ -236,7 +236,7 @@ import MarketJobs
             _ = try await market.store.verifyParty(market.demander.id, as: .publicInstitution, evidence: "事业单位法人证书", expiresAt: Date() + 86_400,
                                                    by: Market.admin)
             let order = try await market.store.order(product: product.id, quantity: 100, purpose: .publicWelfare,
-                                                     buyer: market.demander.id, by: .party(market.demander.id))
+                                                     buyer: market.demander.id, scenario: "traffic_planning", by: .party(market.demander.id))
             #expect(order.amountFen == 0)
             #expect(try await market.store.order(order.id).quote.lines.last?.step == "public_interest_free")
             await #expect {

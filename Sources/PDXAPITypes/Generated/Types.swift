@@ -107,6 +107,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/orders`.
     /// - Remark: Generated from `#/paths//v1/orders/get(listOrders)`.
     func listOrders(_ input: Operations.ListOrders.Input) async throws -> Operations.ListOrders.Output
+    /// Buy a listed product directly (an Idempotency-Key is required): priced like an accepted match, under every rule
+    ///
+    /// - Remark: HTTP `POST /v1/orders`.
+    /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)`.
+    func placeOrder(_ input: Operations.PlaceOrder.Input) async throws -> Operations.PlaceOrder.Output
     /// One of the caller's orders
     ///
     /// - Remark: HTTP `GET /v1/orders/{id}`.
@@ -257,6 +262,76 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/demands/{id}/purpose-review`.
     /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)`.
     func reviewDemandPurpose(_ input: Operations.ReviewDemandPurpose.Input) async throws -> Operations.ReviewDemandPurpose.Output
+    /// Open demands an operator or agency could serve: an operator's inside its authorizations in force, an agency's inside the sectors and regions of its resources and grants; the demander only if it shows itself
+    ///
+    /// - Remark: HTTP `GET /v1/board`.
+    /// - Remark: Generated from `#/paths//v1/board/get(listBoard)`.
+    func listBoard(_ input: Operations.ListBoard.Input) async throws -> Operations.ListBoard.Output
+    /// One demand on the callers board
+    ///
+    /// - Remark: HTTP `GET /v1/board/{id}`.
+    /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)`.
+    func getBoardDemand(_ input: Operations.GetBoardDemand.Input) async throws -> Operations.GetBoardDemand.Output
+    /// Propose one of the operator's listed products to a demand on its board, by hand: the same hard rules, price and score as the workers'
+    ///
+    /// - Remark: HTTP `POST /v1/board/{id}/proposals`.
+    /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)`.
+    func proposeByHand(_ input: Operations.ProposeByHand.Input) async throws -> Operations.ProposeByHand.Output
+    /// The board queries the operator follows
+    ///
+    /// - Remark: HTTP `GET /v1/follows`.
+    /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)`.
+    func listFollows(_ input: Operations.ListFollows.Input) async throws -> Operations.ListFollows.Output
+    /// Follow a board query: a demand.opened webhook event for each new demand on the operator's board that meets it
+    ///
+    /// - Remark: HTTP `POST /v1/follows`.
+    /// - Remark: Generated from `#/paths//v1/follows/post(follow)`.
+    func follow(_ input: Operations.Follow.Input) async throws -> Operations.Follow.Output
+    /// Stop following a board query
+    ///
+    /// - Remark: HTTP `DELETE /v1/follows/{id}`.
+    /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)`.
+    func unfollow(_ input: Operations.Unfollow.Input) async throws -> Operations.Unfollow.Output
+    /// Unmet demand inside the agency's sectors and regions, grouped, with the rule no listed product passes and the fields nobody offers: what to open next
+    ///
+    /// - Remark: HTTP `GET /v1/gaps`.
+    /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)`.
+    func listGaps(_ input: Operations.ListGaps.Input) async throws -> Operations.ListGaps.Output
+    /// A product's funnel per UTC day (its operator only): proposals, accepted, declined, withdrawn, orders, revenue
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/insights`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)`.
+    func productInsights(_ input: Operations.ProductInsights.Input) async throws -> Operations.ProductInsights.Output
+    /// What a product was built from and what others built on it
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/lineage`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)`.
+    func productLineage(_ input: Operations.ProductLineage.Input) async throws -> Operations.ProductLineage.Output
+    /// A product's versions with their prices and when each took effect (others than its operator: published versions only)
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/versions`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)`.
+    func productVersions(_ input: Operations.ProductVersions.Input) async throws -> Operations.ProductVersions.Output
+    /// Register the caller as a re-developer (it must hold a completed order): it may then list derived products
+    ///
+    /// - Remark: HTTP `POST /v1/redevelopers`.
+    /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)`.
+    func registerRedeveloper(_ input: Operations.RegisterRedeveloper.Input) async throws -> Operations.RegisterRedeveloper.Output
+    /// The demand's stays in each state, with the time spent in each
+    ///
+    /// - Remark: HTTP `GET /v1/demands/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)`.
+    func demandHistory(_ input: Operations.DemandHistory.Input) async throws -> Operations.DemandHistory.Output
+    /// An authorization's changes of state with their reasons (its agency and its operator)
+    ///
+    /// - Remark: HTTP `GET /v1/authorizations/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)`.
+    func authorizationHistory(_ input: Operations.AuthorizationHistory.Input) async throws -> Operations.AuthorizationHistory.Output
+    /// Record the resource's de-identification step (its agency): method, by whom, when, evidence
+    ///
+    /// - Remark: HTTP `POST /v1/resources/{id}/deidentification`.
+    /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)`.
+    func recordDeidentification(_ input: Operations.RecordDeidentification.Input) async throws -> Operations.RecordDeidentification.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -473,6 +548,19 @@ extension APIProtocol {
         try await listOrders(Operations.ListOrders.Input(
             query: query,
             headers: headers
+        ))
+    }
+    /// Buy a listed product directly (an Idempotency-Key is required): priced like an accepted match, under every rule
+    ///
+    /// - Remark: HTTP `POST /v1/orders`.
+    /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)`.
+    public func placeOrder(
+        headers: Operations.PlaceOrder.Input.Headers = .init(),
+        body: Operations.PlaceOrder.Input.Body
+    ) async throws -> Operations.PlaceOrder.Output {
+        try await placeOrder(Operations.PlaceOrder.Input(
+            headers: headers,
+            body: body
         ))
     }
     /// One of the caller's orders
@@ -871,6 +959,188 @@ extension APIProtocol {
             body: body
         ))
     }
+    /// Open demands an operator or agency could serve: an operator's inside its authorizations in force, an agency's inside the sectors and regions of its resources and grants; the demander only if it shows itself
+    ///
+    /// - Remark: HTTP `GET /v1/board`.
+    /// - Remark: Generated from `#/paths//v1/board/get(listBoard)`.
+    public func listBoard(
+        query: Operations.ListBoard.Input.Query = .init(),
+        headers: Operations.ListBoard.Input.Headers = .init()
+    ) async throws -> Operations.ListBoard.Output {
+        try await listBoard(Operations.ListBoard.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// One demand on the callers board
+    ///
+    /// - Remark: HTTP `GET /v1/board/{id}`.
+    /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)`.
+    public func getBoardDemand(
+        path: Operations.GetBoardDemand.Input.Path,
+        headers: Operations.GetBoardDemand.Input.Headers = .init()
+    ) async throws -> Operations.GetBoardDemand.Output {
+        try await getBoardDemand(Operations.GetBoardDemand.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Propose one of the operator's listed products to a demand on its board, by hand: the same hard rules, price and score as the workers'
+    ///
+    /// - Remark: HTTP `POST /v1/board/{id}/proposals`.
+    /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)`.
+    public func proposeByHand(
+        path: Operations.ProposeByHand.Input.Path,
+        headers: Operations.ProposeByHand.Input.Headers = .init(),
+        body: Operations.ProposeByHand.Input.Body
+    ) async throws -> Operations.ProposeByHand.Output {
+        try await proposeByHand(Operations.ProposeByHand.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The board queries the operator follows
+    ///
+    /// - Remark: HTTP `GET /v1/follows`.
+    /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)`.
+    public func listFollows(headers: Operations.ListFollows.Input.Headers = .init()) async throws -> Operations.ListFollows.Output {
+        try await listFollows(Operations.ListFollows.Input(headers: headers))
+    }
+    /// Follow a board query: a demand.opened webhook event for each new demand on the operator's board that meets it
+    ///
+    /// - Remark: HTTP `POST /v1/follows`.
+    /// - Remark: Generated from `#/paths//v1/follows/post(follow)`.
+    public func follow(
+        headers: Operations.Follow.Input.Headers = .init(),
+        body: Operations.Follow.Input.Body
+    ) async throws -> Operations.Follow.Output {
+        try await follow(Operations.Follow.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Stop following a board query
+    ///
+    /// - Remark: HTTP `DELETE /v1/follows/{id}`.
+    /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)`.
+    public func unfollow(
+        path: Operations.Unfollow.Input.Path,
+        headers: Operations.Unfollow.Input.Headers = .init()
+    ) async throws -> Operations.Unfollow.Output {
+        try await unfollow(Operations.Unfollow.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Unmet demand inside the agency's sectors and regions, grouped, with the rule no listed product passes and the fields nobody offers: what to open next
+    ///
+    /// - Remark: HTTP `GET /v1/gaps`.
+    /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)`.
+    public func listGaps(
+        query: Operations.ListGaps.Input.Query = .init(),
+        headers: Operations.ListGaps.Input.Headers = .init()
+    ) async throws -> Operations.ListGaps.Output {
+        try await listGaps(Operations.ListGaps.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// A product's funnel per UTC day (its operator only): proposals, accepted, declined, withdrawn, orders, revenue
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/insights`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)`.
+    public func productInsights(
+        path: Operations.ProductInsights.Input.Path,
+        query: Operations.ProductInsights.Input.Query = .init(),
+        headers: Operations.ProductInsights.Input.Headers = .init()
+    ) async throws -> Operations.ProductInsights.Output {
+        try await productInsights(Operations.ProductInsights.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// What a product was built from and what others built on it
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/lineage`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)`.
+    public func productLineage(
+        path: Operations.ProductLineage.Input.Path,
+        headers: Operations.ProductLineage.Input.Headers = .init()
+    ) async throws -> Operations.ProductLineage.Output {
+        try await productLineage(Operations.ProductLineage.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A product's versions with their prices and when each took effect (others than its operator: published versions only)
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/versions`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)`.
+    public func productVersions(
+        path: Operations.ProductVersions.Input.Path,
+        headers: Operations.ProductVersions.Input.Headers = .init()
+    ) async throws -> Operations.ProductVersions.Output {
+        try await productVersions(Operations.ProductVersions.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Register the caller as a re-developer (it must hold a completed order): it may then list derived products
+    ///
+    /// - Remark: HTTP `POST /v1/redevelopers`.
+    /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)`.
+    public func registerRedeveloper(
+        headers: Operations.RegisterRedeveloper.Input.Headers = .init(),
+        body: Operations.RegisterRedeveloper.Input.Body
+    ) async throws -> Operations.RegisterRedeveloper.Output {
+        try await registerRedeveloper(Operations.RegisterRedeveloper.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The demand's stays in each state, with the time spent in each
+    ///
+    /// - Remark: HTTP `GET /v1/demands/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)`.
+    public func demandHistory(
+        path: Operations.DemandHistory.Input.Path,
+        headers: Operations.DemandHistory.Input.Headers = .init()
+    ) async throws -> Operations.DemandHistory.Output {
+        try await demandHistory(Operations.DemandHistory.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// An authorization's changes of state with their reasons (its agency and its operator)
+    ///
+    /// - Remark: HTTP `GET /v1/authorizations/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)`.
+    public func authorizationHistory(
+        path: Operations.AuthorizationHistory.Input.Path,
+        headers: Operations.AuthorizationHistory.Input.Headers = .init()
+    ) async throws -> Operations.AuthorizationHistory.Output {
+        try await authorizationHistory(Operations.AuthorizationHistory.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Record the resource's de-identification step (its agency): method, by whom, when, evidence
+    ///
+    /// - Remark: HTTP `POST /v1/resources/{id}/deidentification`.
+    /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)`.
+    public func recordDeidentification(
+        path: Operations.RecordDeidentification.Input.Path,
+        headers: Operations.RecordDeidentification.Input.Headers = .init(),
+        body: Operations.RecordDeidentification.Input.Body
+    ) async throws -> Operations.RecordDeidentification.Output {
+        try await recordDeidentification(Operations.RecordDeidentification.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
 }
 
 /// Server URLs defined in the OpenAPI document.
@@ -1046,6 +1316,10 @@ extension Components {
             public var classes: [Components.Schemas.VerifiedClass]
             /// - Remark: Generated from `#/components/schemas/Me/key`.
             public var key: Components.Schemas.KeyInfo
+            /// since when it is a registered re-developer (absent if it is not)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Me/redeveloper_since`.
+            public var redeveloperSince: Foundation.Date?
             /// Creates a new `Me`.
             ///
             /// - Parameters:
@@ -1058,6 +1332,7 @@ extension Components {
             ///   - state:
             ///   - classes: the verified classes in force now (only these earn a discount or free public-interest use)
             ///   - key:
+            ///   - redeveloperSince: since when it is a registered re-developer (absent if it is not)
             public init(
                 id: Swift.String,
                 kind: Components.Schemas.Me.KindPayload,
@@ -1067,7 +1342,8 @@ extension Components {
                 regionCode: Swift.String,
                 state: Components.Schemas.Me.StatePayload,
                 classes: [Components.Schemas.VerifiedClass],
-                key: Components.Schemas.KeyInfo
+                key: Components.Schemas.KeyInfo,
+                redeveloperSince: Foundation.Date? = nil
             ) {
                 self.id = id
                 self.kind = kind
@@ -1078,6 +1354,7 @@ extension Components {
                 self.state = state
                 self.classes = classes
                 self.key = key
+                self.redeveloperSince = redeveloperSince
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -1089,6 +1366,7 @@ extension Components {
                 case state
                 case classes
                 case key
+                case redeveloperSince = "redeveloper_since"
             }
         }
         /// - Remark: Generated from `#/components/schemas/KeyRotation`.
@@ -1428,6 +1706,8 @@ extension Components {
                 case personalInformationNotDeidentified = "personal_information_not_deidentified"
                 case capExceeded = "cap_exceeded"
                 case antiMonopoly = "anti_monopoly"
+                case hardRulesNotMet = "hard_rules_not_met"
+                case derivationNotAllowed = "derivation_not_allowed"
                 case partySuspended = "party_suspended"
                 case partyClosed = "party_closed"
                 case keyExpired = "key_expired"
@@ -1604,8 +1884,10 @@ extension Components {
             public var chargeUnit: Components.Schemas.ProductContent.ChargeUnitPayload
             /// - Remark: Generated from `#/components/schemas/ProductContent/list_price_fen`.
             public var listPriceFen: Swift.Int64
+            /// the resources it is built from (an operator's product); a derived product carries its sources' and needs none
+            ///
             /// - Remark: Generated from `#/components/schemas/ProductContent/source_resource_ids`.
-            public var sourceResourceIds: [Swift.String]
+            public var sourceResourceIds: [Swift.String]?
             /// Creates a new `ProductContent`.
             ///
             /// - Parameters:
@@ -1619,7 +1901,7 @@ extension Components {
             ///   - deliveryModes:
             ///   - chargeUnit:
             ///   - listPriceFen:
-            ///   - sourceResourceIds:
+            ///   - sourceResourceIds: the resources it is built from (an operator's product); a derived product carries its sources' and needs none
             public init(
                 title: Swift.String,
                 description: Swift.String? = nil,
@@ -1631,7 +1913,7 @@ extension Components {
                 deliveryModes: Components.Schemas.ProductContent.DeliveryModesPayload,
                 chargeUnit: Components.Schemas.ProductContent.ChargeUnitPayload,
                 listPriceFen: Swift.Int64,
-                sourceResourceIds: [Swift.String]
+                sourceResourceIds: [Swift.String]? = nil
             ) {
                 self.title = title
                 self.description = description
@@ -1991,6 +2273,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/NewDemand/open`.
             public var open: Swift.Bool?
+            /// show the demander's name to suppliers on the demand board (default: hidden)
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewDemand/show_identity`.
+            public var showIdentity: Swift.Bool?
             /// Creates a new `NewDemand`.
             ///
             /// - Parameters:
@@ -2007,6 +2293,7 @@ extension Components {
             ///   - deliveryModes:
             ///   - expiresAt:
             ///   - open: open it at once (default: a draft)
+            ///   - showIdentity: show the demander's name to suppliers on the demand board (default: hidden)
             public init(
                 title: Swift.String,
                 description: Swift.String? = nil,
@@ -2020,7 +2307,8 @@ extension Components {
                 budgetFen: Swift.Int64,
                 deliveryModes: Components.Schemas.NewDemand.DeliveryModesPayload,
                 expiresAt: Foundation.Date,
-                open: Swift.Bool? = nil
+                open: Swift.Bool? = nil,
+                showIdentity: Swift.Bool? = nil
             ) {
                 self.title = title
                 self.description = description
@@ -2035,6 +2323,7 @@ extension Components {
                 self.deliveryModes = deliveryModes
                 self.expiresAt = expiresAt
                 self.open = open
+                self.showIdentity = showIdentity
             }
             public enum CodingKeys: String, CodingKey {
                 case title
@@ -2050,6 +2339,7 @@ extension Components {
                 case deliveryModes = "delivery_modes"
                 case expiresAt = "expires_at"
                 case open
+                case showIdentity = "show_identity"
             }
         }
         /// - Remark: Generated from `#/components/schemas/Demand`.
@@ -2107,6 +2397,8 @@ extension Components {
             public var deliveryModes: Components.Schemas.Demand.DeliveryModesPayload
             /// - Remark: Generated from `#/components/schemas/Demand/expires_at`.
             public var expiresAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Demand/show_identity`.
+            public var showIdentity: Swift.Bool?
             /// Creates a new `Demand`.
             ///
             /// - Parameters:
@@ -2124,6 +2416,7 @@ extension Components {
             ///   - budgetFen:
             ///   - deliveryModes:
             ///   - expiresAt:
+            ///   - showIdentity:
             public init(
                 id: Swift.String,
                 state: Components.Schemas.Demand.StatePayload,
@@ -2138,7 +2431,8 @@ extension Components {
                 quantity: Swift.Int,
                 budgetFen: Swift.Int64,
                 deliveryModes: Components.Schemas.Demand.DeliveryModesPayload,
-                expiresAt: Foundation.Date
+                expiresAt: Foundation.Date,
+                showIdentity: Swift.Bool? = nil
             ) {
                 self.id = id
                 self.state = state
@@ -2154,6 +2448,7 @@ extension Components {
                 self.budgetFen = budgetFen
                 self.deliveryModes = deliveryModes
                 self.expiresAt = expiresAt
+                self.showIdentity = showIdentity
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -2170,6 +2465,7 @@ extension Components {
                 case budgetFen = "budget_fen"
                 case deliveryModes = "delivery_modes"
                 case expiresAt = "expires_at"
+                case showIdentity = "show_identity"
             }
             public init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -2229,6 +2525,10 @@ extension Components {
                     Foundation.Date.self,
                     forKey: .expiresAt
                 )
+                self.showIdentity = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .showIdentity
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "state",
@@ -2243,7 +2543,8 @@ extension Components {
                     "quantity",
                     "budget_fen",
                     "delivery_modes",
-                    "expires_at"
+                    "expires_at",
+                    "show_identity"
                 ])
             }
         }
@@ -2350,6 +2651,10 @@ extension Components {
             public var operatorName: Swift.String
             /// - Remark: Generated from `#/components/schemas/Match/top_reason`.
             public var topReason: Components.Schemas.ScoreReason?
+            /// proposed by the product's operator from the demand board, not by the matching workers
+            ///
+            /// - Remark: Generated from `#/components/schemas/Match/manual`.
+            public var manual: Swift.Bool?
             /// Creates a new `Match`.
             ///
             /// - Parameters:
@@ -2370,6 +2675,7 @@ extension Components {
             ///   - operatorId:
             ///   - operatorName:
             ///   - topReason:
+            ///   - manual: proposed by the product's operator from the demand board, not by the matching workers
             public init(
                 id: Swift.String,
                 createdAt: Foundation.Date,
@@ -2387,7 +2693,8 @@ extension Components {
                 productTitle: Swift.String,
                 operatorId: Swift.String,
                 operatorName: Swift.String,
-                topReason: Components.Schemas.ScoreReason? = nil
+                topReason: Components.Schemas.ScoreReason? = nil,
+                manual: Swift.Bool? = nil
             ) {
                 self.id = id
                 self.createdAt = createdAt
@@ -2406,6 +2713,7 @@ extension Components {
                 self.operatorId = operatorId
                 self.operatorName = operatorName
                 self.topReason = topReason
+                self.manual = manual
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -2425,6 +2733,7 @@ extension Components {
                 case operatorId = "operator_id"
                 case operatorName = "operator_name"
                 case topReason = "top_reason"
+                case manual
             }
             public init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -2496,6 +2805,10 @@ extension Components {
                     Components.Schemas.ScoreReason.self,
                     forKey: .topReason
                 )
+                self.manual = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .manual
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "created_at",
@@ -2513,7 +2826,8 @@ extension Components {
                     "product_title",
                     "operator_id",
                     "operator_name",
-                    "top_reason"
+                    "top_reason",
+                    "manual"
                 ])
             }
         }
@@ -2695,6 +3009,33 @@ extension Components {
             public var amountFen: Swift.Int64
             /// - Remark: Generated from `#/components/schemas/Order/quote`.
             public var quote: Components.Schemas.Quote
+            /// - Remark: Generated from `#/components/schemas/Order/quantity`.
+            public var quantity: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/Order/purpose`.
+            @frozen public enum PurposePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case publicGovernance = "public_governance"
+                case publicWelfare = "public_welfare"
+                case industryDevelopment = "industry_development"
+                case sectorDevelopment = "sector_development"
+            }
+            /// - Remark: Generated from `#/components/schemas/Order/purpose`.
+            public var purpose: Components.Schemas.Order.PurposePayload?
+            /// the business scenario it was bought for (absent on orders placed before scenarios were recorded)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Order/scenario`.
+            public var scenario: Swift.String?
+            /// bought directly (POST /v1/orders), not through a match
+            ///
+            /// - Remark: Generated from `#/components/schemas/Order/direct`.
+            public var direct: Swift.Bool?
+            /// when delivery started the entitlement
+            ///
+            /// - Remark: Generated from `#/components/schemas/Order/entitlement_starts_at`.
+            public var entitlementStartsAt: Foundation.Date?
+            /// when the entitlement ends
+            ///
+            /// - Remark: Generated from `#/components/schemas/Order/entitlement_ends_at`.
+            public var entitlementEndsAt: Foundation.Date?
             /// Creates a new `Order`.
             ///
             /// - Parameters:
@@ -2705,6 +3046,12 @@ extension Components {
             ///   - matchId:
             ///   - amountFen:
             ///   - quote:
+            ///   - quantity:
+            ///   - purpose:
+            ///   - scenario: the business scenario it was bought for (absent on orders placed before scenarios were recorded)
+            ///   - direct: bought directly (POST /v1/orders), not through a match
+            ///   - entitlementStartsAt: when delivery started the entitlement
+            ///   - entitlementEndsAt: when the entitlement ends
             public init(
                 id: Swift.String,
                 state: Components.Schemas.Order.StatePayload,
@@ -2712,7 +3059,13 @@ extension Components {
                 productVersion: Swift.Int,
                 matchId: Swift.String? = nil,
                 amountFen: Swift.Int64,
-                quote: Components.Schemas.Quote
+                quote: Components.Schemas.Quote,
+                quantity: Swift.Int64? = nil,
+                purpose: Components.Schemas.Order.PurposePayload? = nil,
+                scenario: Swift.String? = nil,
+                direct: Swift.Bool? = nil,
+                entitlementStartsAt: Foundation.Date? = nil,
+                entitlementEndsAt: Foundation.Date? = nil
             ) {
                 self.id = id
                 self.state = state
@@ -2721,6 +3074,12 @@ extension Components {
                 self.matchId = matchId
                 self.amountFen = amountFen
                 self.quote = quote
+                self.quantity = quantity
+                self.purpose = purpose
+                self.scenario = scenario
+                self.direct = direct
+                self.entitlementStartsAt = entitlementStartsAt
+                self.entitlementEndsAt = entitlementEndsAt
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -2730,6 +3089,12 @@ extension Components {
                 case matchId = "match_id"
                 case amountFen = "amount_fen"
                 case quote
+                case quantity
+                case purpose
+                case scenario
+                case direct
+                case entitlementStartsAt = "entitlement_starts_at"
+                case entitlementEndsAt = "entitlement_ends_at"
             }
             public init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -2761,6 +3126,30 @@ extension Components {
                     Components.Schemas.Quote.self,
                     forKey: .quote
                 )
+                self.quantity = try container.decodeIfPresent(
+                    Swift.Int64.self,
+                    forKey: .quantity
+                )
+                self.purpose = try container.decodeIfPresent(
+                    Components.Schemas.Order.PurposePayload.self,
+                    forKey: .purpose
+                )
+                self.scenario = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .scenario
+                )
+                self.direct = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .direct
+                )
+                self.entitlementStartsAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .entitlementStartsAt
+                )
+                self.entitlementEndsAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .entitlementEndsAt
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "state",
@@ -2768,7 +3157,13 @@ extension Components {
                     "product_version",
                     "match_id",
                     "amount_fen",
-                    "quote"
+                    "quote",
+                    "quantity",
+                    "purpose",
+                    "scenario",
+                    "direct",
+                    "entitlement_starts_at",
+                    "entitlement_ends_at"
                 ])
             }
         }
@@ -2794,6 +3189,8 @@ extension Components {
             public var grade: Components.Schemas.NewResource.GradePayload
             /// - Remark: Generated from `#/components/schemas/NewResource/personal_information`.
             public var personalInformation: Swift.Bool?
+            /// - Remark: Generated from `#/components/schemas/NewResource/deidentification`.
+            public var deidentification: Components.Schemas.Deidentification?
             /// Creates a new `NewResource`.
             ///
             /// - Parameters:
@@ -2803,13 +3200,15 @@ extension Components {
             ///   - regionCode: GB/T 2260 administrative division code
             ///   - grade:
             ///   - personalInformation:
+            ///   - deidentification:
             public init(
                 title: Swift.String,
                 description: Swift.String? = nil,
                 sector: Swift.String,
                 regionCode: Swift.String,
                 grade: Components.Schemas.NewResource.GradePayload,
-                personalInformation: Swift.Bool? = nil
+                personalInformation: Swift.Bool? = nil,
+                deidentification: Components.Schemas.Deidentification? = nil
             ) {
                 self.title = title
                 self.description = description
@@ -2817,6 +3216,7 @@ extension Components {
                 self.regionCode = regionCode
                 self.grade = grade
                 self.personalInformation = personalInformation
+                self.deidentification = deidentification
             }
             public enum CodingKeys: String, CodingKey {
                 case title
@@ -2825,6 +3225,47 @@ extension Components {
                 case regionCode = "region_code"
                 case grade
                 case personalInformation = "personal_information"
+                case deidentification
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.title = try container.decode(
+                    Swift.String.self,
+                    forKey: .title
+                )
+                self.description = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .description
+                )
+                self.sector = try container.decode(
+                    Swift.String.self,
+                    forKey: .sector
+                )
+                self.regionCode = try container.decode(
+                    Swift.String.self,
+                    forKey: .regionCode
+                )
+                self.grade = try container.decode(
+                    Components.Schemas.NewResource.GradePayload.self,
+                    forKey: .grade
+                )
+                self.personalInformation = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .personalInformation
+                )
+                self.deidentification = try container.decodeIfPresent(
+                    Components.Schemas.Deidentification.self,
+                    forKey: .deidentification
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "title",
+                    "description",
+                    "sector",
+                    "region_code",
+                    "grade",
+                    "personal_information",
+                    "deidentification"
+                ])
             }
         }
         /// - Remark: Generated from `#/components/schemas/Resource`.
@@ -2851,6 +3292,8 @@ extension Components {
             public var personalInformation: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/Resource/deidentified_at`.
             public var deidentifiedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/Resource/deidentification`.
+            public var deidentification: Components.Schemas.Deidentification?
             /// Creates a new `Resource`.
             ///
             /// - Parameters:
@@ -2862,6 +3305,7 @@ extension Components {
             ///   - grade:
             ///   - personalInformation:
             ///   - deidentifiedAt:
+            ///   - deidentification:
             public init(
                 id: Swift.String,
                 agencyId: Swift.String,
@@ -2870,7 +3314,8 @@ extension Components {
                 regionCode: Swift.String,
                 grade: Components.Schemas.Resource.GradePayload,
                 personalInformation: Swift.Bool,
-                deidentifiedAt: Foundation.Date? = nil
+                deidentifiedAt: Foundation.Date? = nil,
+                deidentification: Components.Schemas.Deidentification? = nil
             ) {
                 self.id = id
                 self.agencyId = agencyId
@@ -2880,6 +3325,7 @@ extension Components {
                 self.grade = grade
                 self.personalInformation = personalInformation
                 self.deidentifiedAt = deidentifiedAt
+                self.deidentification = deidentification
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -2890,6 +3336,7 @@ extension Components {
                 case grade
                 case personalInformation = "personal_information"
                 case deidentifiedAt = "deidentified_at"
+                case deidentification
             }
             public init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -2925,6 +3372,10 @@ extension Components {
                     Foundation.Date.self,
                     forKey: .deidentifiedAt
                 )
+                self.deidentification = try container.decodeIfPresent(
+                    Components.Schemas.Deidentification.self,
+                    forKey: .deidentification
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "agency_id",
@@ -2933,7 +3384,8 @@ extension Components {
                     "region_code",
                     "grade",
                     "personal_information",
-                    "deidentified_at"
+                    "deidentified_at",
+                    "deidentification"
                 ])
             }
         }
@@ -3466,17 +3918,29 @@ extension Components {
             public var value1: Components.Schemas.ProductContent
             /// - Remark: Generated from `#/components/schemas/NewProduct/value2`.
             public struct Value2Payload: Codable, Hashable, Sendable {
+                /// an operator's product, with source_resource_ids, under this authorization
+                ///
                 /// - Remark: Generated from `#/components/schemas/NewProduct/value2/authorization_id`.
-                public var authorizationId: Swift.String
+                public var authorizationId: Swift.String?
+                /// a derived product (a registered re-developer's), built from these completed orders of the caller
+                ///
+                /// - Remark: Generated from `#/components/schemas/NewProduct/value2/source_order_ids`.
+                public var sourceOrderIds: [Swift.String]?
                 /// Creates a new `Value2Payload`.
                 ///
                 /// - Parameters:
-                ///   - authorizationId:
-                public init(authorizationId: Swift.String) {
+                ///   - authorizationId: an operator's product, with source_resource_ids, under this authorization
+                ///   - sourceOrderIds: a derived product (a registered re-developer's), built from these completed orders of the caller
+                public init(
+                    authorizationId: Swift.String? = nil,
+                    sourceOrderIds: [Swift.String]? = nil
+                ) {
                     self.authorizationId = authorizationId
+                    self.sourceOrderIds = sourceOrderIds
                 }
                 public enum CodingKeys: String, CodingKey {
                     case authorizationId = "authorization_id"
+                    case sourceOrderIds = "source_order_ids"
                 }
             }
             /// - Remark: Generated from `#/components/schemas/NewProduct/value2`.
@@ -3500,6 +3964,1499 @@ extension Components {
             public func encode(to encoder: any Swift.Encoder) throws {
                 try self.value1.encode(to: encoder)
                 try self.value2.encode(to: encoder)
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ManualProposal`.
+        public struct ManualProposal: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ManualProposal/product_id`.
+            public var productId: Swift.String
+            /// Creates a new `ManualProposal`.
+            ///
+            /// - Parameters:
+            ///   - productId:
+            public init(productId: Swift.String) {
+                self.productId = productId
+            }
+            public enum CodingKeys: String, CodingKey {
+                case productId = "product_id"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.productId = try container.decode(
+                    Swift.String.self,
+                    forKey: .productId
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "product_id"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/BoardDemand`.
+        public struct BoardDemand: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/BoardDemand/demand`.
+            public var demand: Components.Schemas.Demand
+            /// - Remark: Generated from `#/components/schemas/BoardDemand/opened_at`.
+            public var openedAt: Foundation.Date
+            /// whole days since it was first opened
+            ///
+            /// - Remark: Generated from `#/components/schemas/BoardDemand/age_days`.
+            public var ageDays: Swift.Int
+            /// live proposals it holds
+            ///
+            /// - Remark: Generated from `#/components/schemas/BoardDemand/proposals`.
+            public var proposals: Swift.Int
+            /// its demander, only when it chose to show itself (show_identity)
+            ///
+            /// - Remark: Generated from `#/components/schemas/BoardDemand/demander`.
+            public struct DemanderPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/BoardDemand/demander/id`.
+                public var id: Swift.String
+                /// - Remark: Generated from `#/components/schemas/BoardDemand/demander/name`.
+                public var name: Swift.String
+                /// Creates a new `DemanderPayload`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                ///   - name:
+                public init(
+                    id: Swift.String,
+                    name: Swift.String
+                ) {
+                    self.id = id
+                    self.name = name
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case id
+                    case name
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.id = try container.decode(
+                        Swift.String.self,
+                        forKey: .id
+                    )
+                    self.name = try container.decode(
+                        Swift.String.self,
+                        forKey: .name
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "id",
+                        "name"
+                    ])
+                }
+            }
+            /// its demander, only when it chose to show itself (show_identity)
+            ///
+            /// - Remark: Generated from `#/components/schemas/BoardDemand/demander`.
+            public var demander: Components.Schemas.BoardDemand.DemanderPayload?
+            /// Creates a new `BoardDemand`.
+            ///
+            /// - Parameters:
+            ///   - demand:
+            ///   - openedAt:
+            ///   - ageDays: whole days since it was first opened
+            ///   - proposals: live proposals it holds
+            ///   - demander: its demander, only when it chose to show itself (show_identity)
+            public init(
+                demand: Components.Schemas.Demand,
+                openedAt: Foundation.Date,
+                ageDays: Swift.Int,
+                proposals: Swift.Int,
+                demander: Components.Schemas.BoardDemand.DemanderPayload? = nil
+            ) {
+                self.demand = demand
+                self.openedAt = openedAt
+                self.ageDays = ageDays
+                self.proposals = proposals
+                self.demander = demander
+            }
+            public enum CodingKeys: String, CodingKey {
+                case demand
+                case openedAt = "opened_at"
+                case ageDays = "age_days"
+                case proposals
+                case demander
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.demand = try container.decode(
+                    Components.Schemas.Demand.self,
+                    forKey: .demand
+                )
+                self.openedAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .openedAt
+                )
+                self.ageDays = try container.decode(
+                    Swift.Int.self,
+                    forKey: .ageDays
+                )
+                self.proposals = try container.decode(
+                    Swift.Int.self,
+                    forKey: .proposals
+                )
+                self.demander = try container.decodeIfPresent(
+                    Components.Schemas.BoardDemand.DemanderPayload.self,
+                    forKey: .demander
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "demand",
+                    "opened_at",
+                    "age_days",
+                    "proposals",
+                    "demander"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/BoardPage`.
+        public struct BoardPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/BoardPage/items`.
+            public var items: [Components.Schemas.BoardDemand]
+            /// cursor for ?after=, null at the end
+            ///
+            /// - Remark: Generated from `#/components/schemas/BoardPage/next`.
+            public var next: Swift.String?
+            /// Creates a new `BoardPage`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            ///   - next: cursor for ?after=, null at the end
+            public init(
+                items: [Components.Schemas.BoardDemand],
+                next: Swift.String? = nil
+            ) {
+                self.items = items
+                self.next = next
+            }
+            public enum CodingKeys: String, CodingKey {
+                case items
+                case next
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.items = try container.decode(
+                    [Components.Schemas.BoardDemand].self,
+                    forKey: .items
+                )
+                self.next = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .next
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "items",
+                    "next"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/NewFollow`.
+        public struct NewFollow: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/NewFollow/sector`.
+            public var sector: Swift.String?
+            /// GB/T 2260 code
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewFollow/region`.
+            public var region: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/NewFollow/scenario`.
+            public var scenario: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/NewFollow/purpose`.
+            @frozen public enum PurposePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case publicGovernance = "public_governance"
+                case publicWelfare = "public_welfare"
+                case industryDevelopment = "industry_development"
+                case sectorDevelopment = "sector_development"
+            }
+            /// - Remark: Generated from `#/components/schemas/NewFollow/purpose`.
+            public var purpose: Components.Schemas.NewFollow.PurposePayload?
+            /// Creates a new `NewFollow`.
+            ///
+            /// - Parameters:
+            ///   - sector:
+            ///   - region: GB/T 2260 code
+            ///   - scenario:
+            ///   - purpose:
+            public init(
+                sector: Swift.String? = nil,
+                region: Swift.String? = nil,
+                scenario: Swift.String? = nil,
+                purpose: Components.Schemas.NewFollow.PurposePayload? = nil
+            ) {
+                self.sector = sector
+                self.region = region
+                self.scenario = scenario
+                self.purpose = purpose
+            }
+            public enum CodingKeys: String, CodingKey {
+                case sector
+                case region
+                case scenario
+                case purpose
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.sector = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .sector
+                )
+                self.region = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .region
+                )
+                self.scenario = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .scenario
+                )
+                self.purpose = try container.decodeIfPresent(
+                    Components.Schemas.NewFollow.PurposePayload.self,
+                    forKey: .purpose
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "sector",
+                    "region",
+                    "scenario",
+                    "purpose"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Follow`.
+        public struct Follow: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Follow/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Follow/sector`.
+            public var sector: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Follow/region`.
+            public var region: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Follow/scenario`.
+            public var scenario: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Follow/purpose`.
+            public var purpose: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Follow/created_at`.
+            public var createdAt: Foundation.Date
+            /// Creates a new `Follow`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - sector:
+            ///   - region:
+            ///   - scenario:
+            ///   - purpose:
+            ///   - createdAt:
+            public init(
+                id: Swift.String,
+                sector: Swift.String? = nil,
+                region: Swift.String? = nil,
+                scenario: Swift.String? = nil,
+                purpose: Swift.String? = nil,
+                createdAt: Foundation.Date
+            ) {
+                self.id = id
+                self.sector = sector
+                self.region = region
+                self.scenario = scenario
+                self.purpose = purpose
+                self.createdAt = createdAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case sector
+                case region
+                case scenario
+                case purpose
+                case createdAt = "created_at"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.id = try container.decode(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.sector = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .sector
+                )
+                self.region = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .region
+                )
+                self.scenario = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .scenario
+                )
+                self.purpose = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .purpose
+                )
+                self.createdAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .createdAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "id",
+                    "sector",
+                    "region",
+                    "scenario",
+                    "purpose",
+                    "created_at"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/FollowPage`.
+        public struct FollowPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/FollowPage/items`.
+            public var items: [Components.Schemas.Follow]
+            /// Creates a new `FollowPage`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            public init(items: [Components.Schemas.Follow]) {
+                self.items = items
+            }
+            public enum CodingKeys: String, CodingKey {
+                case items
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.items = try container.decode(
+                    [Components.Schemas.Follow].self,
+                    forKey: .items
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "items"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Gap`.
+        public struct Gap: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Gap/sector`.
+            public var sector: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Gap/sector_name`.
+            public var sectorName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Gap/scenario`.
+            public var scenario: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Gap/regions`.
+            public var regions: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Gap/fields_wanted`.
+            public var fieldsWanted: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Gap/demands`.
+            public var demands: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Gap/demanders`.
+            public var demanders: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Gap/open`.
+            public var open: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Gap/expired`.
+            public var expired: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Gap/cancelled`.
+            public var cancelled: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Gap/total_budget_fen`.
+            public var totalBudgetFen: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Gap/oldest`.
+            public var oldest: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Gap/diagnosis`.
+            @frozen public enum DiagnosisPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case noProductInSector = "no_product_in_sector"
+                case noneInRegion = "none_in_region"
+                case noneWithDeliveryMode = "none_with_delivery_mode"
+                case noneWithinBudget = "none_within_budget"
+                case passesHardRules = "passes_hard_rules"
+            }
+            /// - Remark: Generated from `#/components/schemas/Gap/diagnosis`.
+            public var diagnosis: Components.Schemas.Gap.DiagnosisPayload
+            /// wanted fields no listed product of the sector offers in these regions (the data to open)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Gap/missing_fields`.
+            public var missingFields: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Gap/listed_in_sector`.
+            public var listedInSector: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Gap/listed_in_region`.
+            public var listedInRegion: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Gap/cheapest_quote_fen`.
+            public var cheapestQuoteFen: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/Gap/examples`.
+            public var examples: [Swift.String]
+            /// Creates a new `Gap`.
+            ///
+            /// - Parameters:
+            ///   - sector:
+            ///   - sectorName:
+            ///   - scenario:
+            ///   - regions:
+            ///   - fieldsWanted:
+            ///   - demands:
+            ///   - demanders:
+            ///   - open:
+            ///   - expired:
+            ///   - cancelled:
+            ///   - totalBudgetFen:
+            ///   - oldest:
+            ///   - diagnosis:
+            ///   - missingFields: wanted fields no listed product of the sector offers in these regions (the data to open)
+            ///   - listedInSector:
+            ///   - listedInRegion:
+            ///   - cheapestQuoteFen:
+            ///   - examples:
+            public init(
+                sector: Swift.String,
+                sectorName: Swift.String,
+                scenario: Swift.String,
+                regions: [Swift.String],
+                fieldsWanted: [Swift.String],
+                demands: Swift.Int,
+                demanders: Swift.Int,
+                open: Swift.Int,
+                expired: Swift.Int,
+                cancelled: Swift.Int,
+                totalBudgetFen: Swift.Int64,
+                oldest: Foundation.Date,
+                diagnosis: Components.Schemas.Gap.DiagnosisPayload,
+                missingFields: [Swift.String],
+                listedInSector: Swift.Int,
+                listedInRegion: Swift.Int,
+                cheapestQuoteFen: Swift.Int64? = nil,
+                examples: [Swift.String]
+            ) {
+                self.sector = sector
+                self.sectorName = sectorName
+                self.scenario = scenario
+                self.regions = regions
+                self.fieldsWanted = fieldsWanted
+                self.demands = demands
+                self.demanders = demanders
+                self.open = open
+                self.expired = expired
+                self.cancelled = cancelled
+                self.totalBudgetFen = totalBudgetFen
+                self.oldest = oldest
+                self.diagnosis = diagnosis
+                self.missingFields = missingFields
+                self.listedInSector = listedInSector
+                self.listedInRegion = listedInRegion
+                self.cheapestQuoteFen = cheapestQuoteFen
+                self.examples = examples
+            }
+            public enum CodingKeys: String, CodingKey {
+                case sector
+                case sectorName = "sector_name"
+                case scenario
+                case regions
+                case fieldsWanted = "fields_wanted"
+                case demands
+                case demanders
+                case open
+                case expired
+                case cancelled
+                case totalBudgetFen = "total_budget_fen"
+                case oldest
+                case diagnosis
+                case missingFields = "missing_fields"
+                case listedInSector = "listed_in_sector"
+                case listedInRegion = "listed_in_region"
+                case cheapestQuoteFen = "cheapest_quote_fen"
+                case examples
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.sector = try container.decode(
+                    Swift.String.self,
+                    forKey: .sector
+                )
+                self.sectorName = try container.decode(
+                    Swift.String.self,
+                    forKey: .sectorName
+                )
+                self.scenario = try container.decode(
+                    Swift.String.self,
+                    forKey: .scenario
+                )
+                self.regions = try container.decode(
+                    [Swift.String].self,
+                    forKey: .regions
+                )
+                self.fieldsWanted = try container.decode(
+                    [Swift.String].self,
+                    forKey: .fieldsWanted
+                )
+                self.demands = try container.decode(
+                    Swift.Int.self,
+                    forKey: .demands
+                )
+                self.demanders = try container.decode(
+                    Swift.Int.self,
+                    forKey: .demanders
+                )
+                self.open = try container.decode(
+                    Swift.Int.self,
+                    forKey: .open
+                )
+                self.expired = try container.decode(
+                    Swift.Int.self,
+                    forKey: .expired
+                )
+                self.cancelled = try container.decode(
+                    Swift.Int.self,
+                    forKey: .cancelled
+                )
+                self.totalBudgetFen = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .totalBudgetFen
+                )
+                self.oldest = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .oldest
+                )
+                self.diagnosis = try container.decode(
+                    Components.Schemas.Gap.DiagnosisPayload.self,
+                    forKey: .diagnosis
+                )
+                self.missingFields = try container.decode(
+                    [Swift.String].self,
+                    forKey: .missingFields
+                )
+                self.listedInSector = try container.decode(
+                    Swift.Int.self,
+                    forKey: .listedInSector
+                )
+                self.listedInRegion = try container.decode(
+                    Swift.Int.self,
+                    forKey: .listedInRegion
+                )
+                self.cheapestQuoteFen = try container.decodeIfPresent(
+                    Swift.Int64.self,
+                    forKey: .cheapestQuoteFen
+                )
+                self.examples = try container.decode(
+                    [Swift.String].self,
+                    forKey: .examples
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "sector",
+                    "sector_name",
+                    "scenario",
+                    "regions",
+                    "fields_wanted",
+                    "demands",
+                    "demanders",
+                    "open",
+                    "expired",
+                    "cancelled",
+                    "total_budget_fen",
+                    "oldest",
+                    "diagnosis",
+                    "missing_fields",
+                    "listed_in_sector",
+                    "listed_in_region",
+                    "cheapest_quote_fen",
+                    "examples"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/GapPage`.
+        public struct GapPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/GapPage/items`.
+            public var items: [Components.Schemas.Gap]
+            /// Creates a new `GapPage`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            public init(items: [Components.Schemas.Gap]) {
+                self.items = items
+            }
+            public enum CodingKeys: String, CodingKey {
+                case items
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.items = try container.decode(
+                    [Components.Schemas.Gap].self,
+                    forKey: .items
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "items"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ProductDay`.
+        public struct ProductDay: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ProductDay/day`.
+            public var day: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ProductDay/proposals`.
+            public var proposals: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ProductDay/accepted`.
+            public var accepted: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ProductDay/declined`.
+            public var declined: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ProductDay/withdrawn`.
+            public var withdrawn: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ProductDay/orders`.
+            public var orders: Swift.Int
+            /// the amount of the day's orders that are accepted, delivered or completed
+            ///
+            /// - Remark: Generated from `#/components/schemas/ProductDay/revenue_fen`.
+            public var revenueFen: Swift.Int64
+            /// Creates a new `ProductDay`.
+            ///
+            /// - Parameters:
+            ///   - day:
+            ///   - proposals:
+            ///   - accepted:
+            ///   - declined:
+            ///   - withdrawn:
+            ///   - orders:
+            ///   - revenueFen: the amount of the day's orders that are accepted, delivered or completed
+            public init(
+                day: Swift.String,
+                proposals: Swift.Int,
+                accepted: Swift.Int,
+                declined: Swift.Int,
+                withdrawn: Swift.Int,
+                orders: Swift.Int,
+                revenueFen: Swift.Int64
+            ) {
+                self.day = day
+                self.proposals = proposals
+                self.accepted = accepted
+                self.declined = declined
+                self.withdrawn = withdrawn
+                self.orders = orders
+                self.revenueFen = revenueFen
+            }
+            public enum CodingKeys: String, CodingKey {
+                case day
+                case proposals
+                case accepted
+                case declined
+                case withdrawn
+                case orders
+                case revenueFen = "revenue_fen"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.day = try container.decode(
+                    Swift.String.self,
+                    forKey: .day
+                )
+                self.proposals = try container.decode(
+                    Swift.Int.self,
+                    forKey: .proposals
+                )
+                self.accepted = try container.decode(
+                    Swift.Int.self,
+                    forKey: .accepted
+                )
+                self.declined = try container.decode(
+                    Swift.Int.self,
+                    forKey: .declined
+                )
+                self.withdrawn = try container.decode(
+                    Swift.Int.self,
+                    forKey: .withdrawn
+                )
+                self.orders = try container.decode(
+                    Swift.Int.self,
+                    forKey: .orders
+                )
+                self.revenueFen = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .revenueFen
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "day",
+                    "proposals",
+                    "accepted",
+                    "declined",
+                    "withdrawn",
+                    "orders",
+                    "revenue_fen"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ProductInsights`.
+        public struct ProductInsights: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ProductInsights/product_id`.
+            public var productId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ProductInsights/from`.
+            public var from: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ProductInsights/to`.
+            public var to: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ProductInsights/days`.
+            public var days: [Components.Schemas.ProductDay]
+            /// - Remark: Generated from `#/components/schemas/ProductInsights/totals`.
+            public var totals: Components.Schemas.ProductDay
+            /// Creates a new `ProductInsights`.
+            ///
+            /// - Parameters:
+            ///   - productId:
+            ///   - from:
+            ///   - to:
+            ///   - days:
+            ///   - totals:
+            public init(
+                productId: Swift.String,
+                from: Swift.String,
+                to: Swift.String,
+                days: [Components.Schemas.ProductDay],
+                totals: Components.Schemas.ProductDay
+            ) {
+                self.productId = productId
+                self.from = from
+                self.to = to
+                self.days = days
+                self.totals = totals
+            }
+            public enum CodingKeys: String, CodingKey {
+                case productId = "product_id"
+                case from
+                case to
+                case days
+                case totals
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.productId = try container.decode(
+                    Swift.String.self,
+                    forKey: .productId
+                )
+                self.from = try container.decode(
+                    Swift.String.self,
+                    forKey: .from
+                )
+                self.to = try container.decode(
+                    Swift.String.self,
+                    forKey: .to
+                )
+                self.days = try container.decode(
+                    [Components.Schemas.ProductDay].self,
+                    forKey: .days
+                )
+                self.totals = try container.decode(
+                    Components.Schemas.ProductDay.self,
+                    forKey: .totals
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "product_id",
+                    "from",
+                    "to",
+                    "days",
+                    "totals"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/LineageProduct`.
+        public struct LineageProduct: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/LineageProduct/product_id`.
+            public var productId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/LineageProduct/version`.
+            public var version: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/LineageProduct/title`.
+            public var title: Swift.String
+            /// - Remark: Generated from `#/components/schemas/LineageProduct/seller_id`.
+            public var sellerId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/LineageProduct/seller_name`.
+            public var sellerName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/LineageProduct/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case draft = "draft"
+                case listed = "listed"
+                case suspended = "suspended"
+                case delisted = "delisted"
+            }
+            /// - Remark: Generated from `#/components/schemas/LineageProduct/state`.
+            public var state: Components.Schemas.LineageProduct.StatePayload
+            /// Creates a new `LineageProduct`.
+            ///
+            /// - Parameters:
+            ///   - productId:
+            ///   - version:
+            ///   - title:
+            ///   - sellerId:
+            ///   - sellerName:
+            ///   - state:
+            public init(
+                productId: Swift.String,
+                version: Swift.Int,
+                title: Swift.String,
+                sellerId: Swift.String,
+                sellerName: Swift.String,
+                state: Components.Schemas.LineageProduct.StatePayload
+            ) {
+                self.productId = productId
+                self.version = version
+                self.title = title
+                self.sellerId = sellerId
+                self.sellerName = sellerName
+                self.state = state
+            }
+            public enum CodingKeys: String, CodingKey {
+                case productId = "product_id"
+                case version
+                case title
+                case sellerId = "seller_id"
+                case sellerName = "seller_name"
+                case state
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.productId = try container.decode(
+                    Swift.String.self,
+                    forKey: .productId
+                )
+                self.version = try container.decode(
+                    Swift.Int.self,
+                    forKey: .version
+                )
+                self.title = try container.decode(
+                    Swift.String.self,
+                    forKey: .title
+                )
+                self.sellerId = try container.decode(
+                    Swift.String.self,
+                    forKey: .sellerId
+                )
+                self.sellerName = try container.decode(
+                    Swift.String.self,
+                    forKey: .sellerName
+                )
+                self.state = try container.decode(
+                    Components.Schemas.LineageProduct.StatePayload.self,
+                    forKey: .state
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "product_id",
+                    "version",
+                    "title",
+                    "seller_id",
+                    "seller_name",
+                    "state"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Lineage`.
+        public struct Lineage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Lineage/product_id`.
+            public var productId: Swift.String
+            /// the product versions it was built from (empty for an operator's own product)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Lineage/sources`.
+            public var sources: [Components.Schemas.LineageProduct]
+            /// the products others built on it
+            ///
+            /// - Remark: Generated from `#/components/schemas/Lineage/derived`.
+            public var derived: [Components.Schemas.LineageProduct]
+            /// Creates a new `Lineage`.
+            ///
+            /// - Parameters:
+            ///   - productId:
+            ///   - sources: the product versions it was built from (empty for an operator's own product)
+            ///   - derived: the products others built on it
+            public init(
+                productId: Swift.String,
+                sources: [Components.Schemas.LineageProduct],
+                derived: [Components.Schemas.LineageProduct]
+            ) {
+                self.productId = productId
+                self.sources = sources
+                self.derived = derived
+            }
+            public enum CodingKeys: String, CodingKey {
+                case productId = "product_id"
+                case sources
+                case derived
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.productId = try container.decode(
+                    Swift.String.self,
+                    forKey: .productId
+                )
+                self.sources = try container.decode(
+                    [Components.Schemas.LineageProduct].self,
+                    forKey: .sources
+                )
+                self.derived = try container.decode(
+                    [Components.Schemas.LineageProduct].self,
+                    forKey: .derived
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "product_id",
+                    "sources",
+                    "derived"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ProductVersionRecord`.
+        public struct ProductVersionRecord: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/version`.
+            public var version: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/title`.
+            public var title: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/charge_unit`.
+            @frozen public enum ChargeUnitPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case item = "item"
+                case call = "call"
+                case hour = "hour"
+                case record = "record"
+            }
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/charge_unit`.
+            public var chargeUnit: Components.Schemas.ProductVersionRecord.ChargeUnitPayload
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/list_price_fen`.
+            public var listPriceFen: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/created_at`.
+            public var createdAt: Foundation.Date
+            /// when it went on sale (absent for a draft or a version announced for later)
+            ///
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/effective_at`.
+            public var effectiveAt: Foundation.Date?
+            /// when an announced version takes effect
+            ///
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/announced_for`.
+            public var announcedFor: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/ProductVersionRecord/current`.
+            public var current: Swift.Bool
+            /// Creates a new `ProductVersionRecord`.
+            ///
+            /// - Parameters:
+            ///   - version:
+            ///   - title:
+            ///   - chargeUnit:
+            ///   - listPriceFen:
+            ///   - createdAt:
+            ///   - effectiveAt: when it went on sale (absent for a draft or a version announced for later)
+            ///   - announcedFor: when an announced version takes effect
+            ///   - current:
+            public init(
+                version: Swift.Int,
+                title: Swift.String,
+                chargeUnit: Components.Schemas.ProductVersionRecord.ChargeUnitPayload,
+                listPriceFen: Swift.Int64,
+                createdAt: Foundation.Date,
+                effectiveAt: Foundation.Date? = nil,
+                announcedFor: Foundation.Date? = nil,
+                current: Swift.Bool
+            ) {
+                self.version = version
+                self.title = title
+                self.chargeUnit = chargeUnit
+                self.listPriceFen = listPriceFen
+                self.createdAt = createdAt
+                self.effectiveAt = effectiveAt
+                self.announcedFor = announcedFor
+                self.current = current
+            }
+            public enum CodingKeys: String, CodingKey {
+                case version
+                case title
+                case chargeUnit = "charge_unit"
+                case listPriceFen = "list_price_fen"
+                case createdAt = "created_at"
+                case effectiveAt = "effective_at"
+                case announcedFor = "announced_for"
+                case current
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.version = try container.decode(
+                    Swift.Int.self,
+                    forKey: .version
+                )
+                self.title = try container.decode(
+                    Swift.String.self,
+                    forKey: .title
+                )
+                self.chargeUnit = try container.decode(
+                    Components.Schemas.ProductVersionRecord.ChargeUnitPayload.self,
+                    forKey: .chargeUnit
+                )
+                self.listPriceFen = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .listPriceFen
+                )
+                self.createdAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .createdAt
+                )
+                self.effectiveAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .effectiveAt
+                )
+                self.announcedFor = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .announcedFor
+                )
+                self.current = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .current
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "version",
+                    "title",
+                    "charge_unit",
+                    "list_price_fen",
+                    "created_at",
+                    "effective_at",
+                    "announced_for",
+                    "current"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ProductVersionList`.
+        public struct ProductVersionList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ProductVersionList/product_id`.
+            public var productId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ProductVersionList/items`.
+            public var items: [Components.Schemas.ProductVersionRecord]
+            /// Creates a new `ProductVersionList`.
+            ///
+            /// - Parameters:
+            ///   - productId:
+            ///   - items:
+            public init(
+                productId: Swift.String,
+                items: [Components.Schemas.ProductVersionRecord]
+            ) {
+                self.productId = productId
+                self.items = items
+            }
+            public enum CodingKeys: String, CodingKey {
+                case productId = "product_id"
+                case items
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.productId = try container.decode(
+                    Swift.String.self,
+                    forKey: .productId
+                )
+                self.items = try container.decode(
+                    [Components.Schemas.ProductVersionRecord].self,
+                    forKey: .items
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "product_id",
+                    "items"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RedeveloperRegistration`.
+        public struct RedeveloperRegistration: Codable, Hashable, Sendable {
+            /// Creates a new `RedeveloperRegistration`.
+            public init() {}
+            public init(from decoder: any Swift.Decoder) throws {
+                try decoder.ensureNoAdditionalProperties(knownKeys: [])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Redeveloper`.
+        public struct Redeveloper: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Redeveloper/party_id`.
+            public var partyId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Redeveloper/since`.
+            public var since: Foundation.Date
+            /// Creates a new `Redeveloper`.
+            ///
+            /// - Parameters:
+            ///   - partyId:
+            ///   - since:
+            public init(
+                partyId: Swift.String,
+                since: Foundation.Date
+            ) {
+                self.partyId = partyId
+                self.since = since
+            }
+            public enum CodingKeys: String, CodingKey {
+                case partyId = "party_id"
+                case since
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.partyId = try container.decode(
+                    Swift.String.self,
+                    forKey: .partyId
+                )
+                self.since = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .since
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "party_id",
+                    "since"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/DemandStay`.
+        public struct DemandStay: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/DemandStay/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case draft = "draft"
+                case open = "open"
+                case matched = "matched"
+                case ordered = "ordered"
+                case fulfilled = "fulfilled"
+                case expired = "expired"
+                case cancelled = "cancelled"
+            }
+            /// - Remark: Generated from `#/components/schemas/DemandStay/state`.
+            public var state: Components.Schemas.DemandStay.StatePayload
+            /// - Remark: Generated from `#/components/schemas/DemandStay/entered_at`.
+            public var enteredAt: Foundation.Date
+            /// absent while the demand is still in this state
+            ///
+            /// - Remark: Generated from `#/components/schemas/DemandStay/left_at`.
+            public var leftAt: Foundation.Date?
+            /// time spent in the state (so far, for the current one)
+            ///
+            /// - Remark: Generated from `#/components/schemas/DemandStay/seconds`.
+            public var seconds: Swift.Double
+            /// Creates a new `DemandStay`.
+            ///
+            /// - Parameters:
+            ///   - state:
+            ///   - enteredAt:
+            ///   - leftAt: absent while the demand is still in this state
+            ///   - seconds: time spent in the state (so far, for the current one)
+            public init(
+                state: Components.Schemas.DemandStay.StatePayload,
+                enteredAt: Foundation.Date,
+                leftAt: Foundation.Date? = nil,
+                seconds: Swift.Double
+            ) {
+                self.state = state
+                self.enteredAt = enteredAt
+                self.leftAt = leftAt
+                self.seconds = seconds
+            }
+            public enum CodingKeys: String, CodingKey {
+                case state
+                case enteredAt = "entered_at"
+                case leftAt = "left_at"
+                case seconds
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.state = try container.decode(
+                    Components.Schemas.DemandStay.StatePayload.self,
+                    forKey: .state
+                )
+                self.enteredAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .enteredAt
+                )
+                self.leftAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .leftAt
+                )
+                self.seconds = try container.decode(
+                    Swift.Double.self,
+                    forKey: .seconds
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "state",
+                    "entered_at",
+                    "left_at",
+                    "seconds"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/DemandHistory`.
+        public struct DemandHistory: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/DemandHistory/demand_id`.
+            public var demandId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/DemandHistory/stays`.
+            public var stays: [Components.Schemas.DemandStay]
+            /// Creates a new `DemandHistory`.
+            ///
+            /// - Parameters:
+            ///   - demandId:
+            ///   - stays:
+            public init(
+                demandId: Swift.String,
+                stays: [Components.Schemas.DemandStay]
+            ) {
+                self.demandId = demandId
+                self.stays = stays
+            }
+            public enum CodingKeys: String, CodingKey {
+                case demandId = "demand_id"
+                case stays
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.demandId = try container.decode(
+                    Swift.String.self,
+                    forKey: .demandId
+                )
+                self.stays = try container.decode(
+                    [Components.Schemas.DemandStay].self,
+                    forKey: .stays
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "demand_id",
+                    "stays"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/AuthorizationStateChange`.
+        public struct AuthorizationStateChange: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/AuthorizationStateChange/from`.
+            @frozen public enum FromPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case active = "active"
+                case suspended = "suspended"
+                case revoked = "revoked"
+                case expired = "expired"
+            }
+            /// - Remark: Generated from `#/components/schemas/AuthorizationStateChange/from`.
+            public var from: Components.Schemas.AuthorizationStateChange.FromPayload?
+            /// - Remark: Generated from `#/components/schemas/AuthorizationStateChange/to`.
+            @frozen public enum ToPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case active = "active"
+                case suspended = "suspended"
+                case revoked = "revoked"
+                case expired = "expired"
+            }
+            /// - Remark: Generated from `#/components/schemas/AuthorizationStateChange/to`.
+            public var to: Components.Schemas.AuthorizationStateChange.ToPayload
+            /// - Remark: Generated from `#/components/schemas/AuthorizationStateChange/reason`.
+            public var reason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/AuthorizationStateChange/actor`.
+            public var actor: Swift.String
+            /// - Remark: Generated from `#/components/schemas/AuthorizationStateChange/at`.
+            public var at: Foundation.Date
+            /// Creates a new `AuthorizationStateChange`.
+            ///
+            /// - Parameters:
+            ///   - from:
+            ///   - to:
+            ///   - reason:
+            ///   - actor:
+            ///   - at:
+            public init(
+                from: Components.Schemas.AuthorizationStateChange.FromPayload? = nil,
+                to: Components.Schemas.AuthorizationStateChange.ToPayload,
+                reason: Swift.String? = nil,
+                actor: Swift.String,
+                at: Foundation.Date
+            ) {
+                self.from = from
+                self.to = to
+                self.reason = reason
+                self.actor = actor
+                self.at = at
+            }
+            public enum CodingKeys: String, CodingKey {
+                case from
+                case to
+                case reason
+                case actor
+                case at
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.from = try container.decodeIfPresent(
+                    Components.Schemas.AuthorizationStateChange.FromPayload.self,
+                    forKey: .from
+                )
+                self.to = try container.decode(
+                    Components.Schemas.AuthorizationStateChange.ToPayload.self,
+                    forKey: .to
+                )
+                self.reason = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .reason
+                )
+                self.actor = try container.decode(
+                    Swift.String.self,
+                    forKey: .actor
+                )
+                self.at = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .at
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "from",
+                    "to",
+                    "reason",
+                    "actor",
+                    "at"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/AuthorizationHistory`.
+        public struct AuthorizationHistory: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/AuthorizationHistory/authorization_id`.
+            public var authorizationId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/AuthorizationHistory/changes`.
+            public var changes: [Components.Schemas.AuthorizationStateChange]
+            /// Creates a new `AuthorizationHistory`.
+            ///
+            /// - Parameters:
+            ///   - authorizationId:
+            ///   - changes:
+            public init(
+                authorizationId: Swift.String,
+                changes: [Components.Schemas.AuthorizationStateChange]
+            ) {
+                self.authorizationId = authorizationId
+                self.changes = changes
+            }
+            public enum CodingKeys: String, CodingKey {
+                case authorizationId = "authorization_id"
+                case changes
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.authorizationId = try container.decode(
+                    Swift.String.self,
+                    forKey: .authorizationId
+                )
+                self.changes = try container.decode(
+                    [Components.Schemas.AuthorizationStateChange].self,
+                    forKey: .changes
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "authorization_id",
+                    "changes"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Deidentification`.
+        public struct Deidentification: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Deidentification/method`.
+            public var method: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Deidentification/performed_by`.
+            public var performedBy: Swift.String
+            /// when it was performed (default: now); never in the future
+            ///
+            /// - Remark: Generated from `#/components/schemas/Deidentification/performed_at`.
+            public var performedAt: Foundation.Date?
+            /// a reference to the evidence (a report number, a document's address)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Deidentification/evidence`.
+            public var evidence: Swift.String?
+            /// Creates a new `Deidentification`.
+            ///
+            /// - Parameters:
+            ///   - method:
+            ///   - performedBy:
+            ///   - performedAt: when it was performed (default: now); never in the future
+            ///   - evidence: a reference to the evidence (a report number, a document's address)
+            public init(
+                method: Swift.String,
+                performedBy: Swift.String,
+                performedAt: Foundation.Date? = nil,
+                evidence: Swift.String? = nil
+            ) {
+                self.method = method
+                self.performedBy = performedBy
+                self.performedAt = performedAt
+                self.evidence = evidence
+            }
+            public enum CodingKeys: String, CodingKey {
+                case method
+                case performedBy = "performed_by"
+                case performedAt = "performed_at"
+                case evidence
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.method = try container.decode(
+                    Swift.String.self,
+                    forKey: .method
+                )
+                self.performedBy = try container.decode(
+                    Swift.String.self,
+                    forKey: .performedBy
+                )
+                self.performedAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .performedAt
+                )
+                self.evidence = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .evidence
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "method",
+                    "performed_by",
+                    "performed_at",
+                    "evidence"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/NewOrder`.
+        public struct NewOrder: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/NewOrder/product_id`.
+            public var productId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/NewOrder/quantity`.
+            public var quantity: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/NewOrder/purpose`.
+            @frozen public enum PurposePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case publicGovernance = "public_governance"
+                case publicWelfare = "public_welfare"
+                case industryDevelopment = "industry_development"
+                case sectorDevelopment = "sector_development"
+            }
+            /// - Remark: Generated from `#/components/schemas/NewOrder/purpose`.
+            public var purpose: Components.Schemas.NewOrder.PurposePayload
+            /// - Remark: Generated from `#/components/schemas/NewOrder/scenario`.
+            public var scenario: Swift.String
+            /// refuse (422 hard_rules_not_met) rather than pay more than this
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewOrder/max_amount_fen`.
+            public var maxAmountFen: Swift.Int64?
+            /// Creates a new `NewOrder`.
+            ///
+            /// - Parameters:
+            ///   - productId:
+            ///   - quantity:
+            ///   - purpose:
+            ///   - scenario:
+            ///   - maxAmountFen: refuse (422 hard_rules_not_met) rather than pay more than this
+            public init(
+                productId: Swift.String,
+                quantity: Swift.Int64,
+                purpose: Components.Schemas.NewOrder.PurposePayload,
+                scenario: Swift.String,
+                maxAmountFen: Swift.Int64? = nil
+            ) {
+                self.productId = productId
+                self.quantity = quantity
+                self.purpose = purpose
+                self.scenario = scenario
+                self.maxAmountFen = maxAmountFen
+            }
+            public enum CodingKeys: String, CodingKey {
+                case productId = "product_id"
+                case quantity
+                case purpose
+                case scenario
+                case maxAmountFen = "max_amount_fen"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.productId = try container.decode(
+                    Swift.String.self,
+                    forKey: .productId
+                )
+                self.quantity = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .quantity
+                )
+                self.purpose = try container.decode(
+                    Components.Schemas.NewOrder.PurposePayload.self,
+                    forKey: .purpose
+                )
+                self.scenario = try container.decode(
+                    Swift.String.self,
+                    forKey: .scenario
+                )
+                self.maxAmountFen = try container.decodeIfPresent(
+                    Swift.Int64.self,
+                    forKey: .maxAmountFen
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "product_id",
+                    "quantity",
+                    "purpose",
+                    "scenario",
+                    "max_amount_fen"
+                ])
             }
         }
     }
@@ -8916,6 +10873,370 @@ public enum Operations {
             /// the database is unreachable; see Retry-After
             ///
             /// - Remark: Generated from `#/paths//v1/orders/get(listOrders)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Buy a listed product directly (an Idempotency-Key is required): priced like an accepted match, under every rule
+    ///
+    /// - Remark: HTTP `POST /v1/orders`.
+    /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)`.
+    public enum PlaceOrder {
+        public static let id: Swift.String = "placeOrder"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/orders/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/orders/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PlaceOrder.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PlaceOrder.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.PlaceOrder.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/orders/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/orders/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.NewOrder)
+            }
+            public var body: Operations.PlaceOrder.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.PlaceOrder.Input.Headers = .init(),
+                body: Operations.PlaceOrder.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/orders/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// the path of what was created
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/orders/POST/responses/201/headers/Location`.
+                    public var location: Components.Headers.Location
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: the path of what was created
+                    public init(location: Components.Headers.Location) {
+                        self.location = location
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.PlaceOrder.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/v1/orders/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/orders/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.Order)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Order {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PlaceOrder.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.PlaceOrder.Output.Created.Headers,
+                    body: Operations.PlaceOrder.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Created
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.PlaceOrder.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.PlaceOrder.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/orders/post(placeOrder)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
             case serviceUnavailable(Components.Responses.Unavailable)
@@ -18652,6 +20973,4658 @@ public enum Operations {
             /// the database is unreachable; see Retry-After
             ///
             /// - Remark: Generated from `#/paths//v1/demands/{id}/purpose-review/post(reviewDemandPurpose)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Open demands an operator or agency could serve: an operator's inside its authorizations in force, an agency's inside the sectors and regions of its resources and grants; the demander only if it shows itself
+    ///
+    /// - Remark: HTTP `GET /v1/board`.
+    /// - Remark: Generated from `#/paths//v1/board/get(listBoard)`.
+    public enum ListBoard {
+        public static let id: Swift.String = "listBoard"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/board/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/board/GET/query/sector`.
+                public var sector: Swift.String?
+                /// GB/T 2260 code: demands with a region inside it or containing it
+                ///
+                /// - Remark: Generated from `#/paths/v1/board/GET/query/region`.
+                public var region: Swift.String?
+                /// - Remark: Generated from `#/paths/v1/board/GET/query/scenario`.
+                public var scenario: Components.Parameters.Scenario?
+                /// - Remark: Generated from `#/paths/v1/board/GET/query/purpose`.
+                @frozen public enum PurposePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case publicGovernance = "public_governance"
+                    case publicWelfare = "public_welfare"
+                    case industryDevelopment = "industry_development"
+                    case sectorDevelopment = "sector_development"
+                }
+                /// - Remark: Generated from `#/paths/v1/board/GET/query/purpose`.
+                public var purpose: Operations.ListBoard.Input.Query.PurposePayload?
+                /// words of the title or description (a substring, any case)
+                ///
+                /// - Remark: Generated from `#/paths/v1/board/GET/query/q`.
+                public var q: Swift.String?
+                /// the next cursor of the previous page
+                ///
+                /// - Remark: Generated from `#/paths/v1/board/GET/query/after`.
+                public var after: Components.Parameters.After?
+                /// - Remark: Generated from `#/paths/v1/board/GET/query/limit`.
+                public var limit: Components.Parameters.Limit?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - sector:
+                ///   - region: GB/T 2260 code: demands with a region inside it or containing it
+                ///   - scenario:
+                ///   - purpose:
+                ///   - q: words of the title or description (a substring, any case)
+                ///   - after: the next cursor of the previous page
+                ///   - limit:
+                public init(
+                    sector: Swift.String? = nil,
+                    region: Swift.String? = nil,
+                    scenario: Components.Parameters.Scenario? = nil,
+                    purpose: Operations.ListBoard.Input.Query.PurposePayload? = nil,
+                    q: Swift.String? = nil,
+                    after: Components.Parameters.After? = nil,
+                    limit: Components.Parameters.Limit? = nil
+                ) {
+                    self.sector = sector
+                    self.region = region
+                    self.scenario = scenario
+                    self.purpose = purpose
+                    self.q = q
+                    self.after = after
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.ListBoard.Input.Query
+            /// - Remark: Generated from `#/paths/v1/board/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListBoard.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListBoard.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListBoard.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListBoard.Input.Query = .init(),
+                headers: Operations.ListBoard.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/board/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/board/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.BoardPage)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.BoardPage {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListBoard.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListBoard.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListBoard.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListBoard.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/get(listBoard)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// One demand on the callers board
+    ///
+    /// - Remark: HTTP `GET /v1/board/{id}`.
+    /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)`.
+    public enum GetBoardDemand {
+        public static let id: Swift.String = "getBoardDemand"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/board/{id}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/board/{id}/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.GetBoardDemand.Input.Path
+            /// - Remark: Generated from `#/paths/v1/board/{id}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetBoardDemand.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetBoardDemand.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetBoardDemand.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetBoardDemand.Input.Path,
+                headers: Operations.GetBoardDemand.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/board/{id}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/board/{id}/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.BoardDemand)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.BoardDemand {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetBoardDemand.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetBoardDemand.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetBoardDemand.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetBoardDemand.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/get(getBoardDemand)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Propose one of the operator's listed products to a demand on its board, by hand: the same hard rules, price and score as the workers'
+    ///
+    /// - Remark: HTTP `POST /v1/board/{id}/proposals`.
+    /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)`.
+    public enum ProposeByHand {
+        public static let id: Swift.String = "proposeByHand"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.ProposeByHand.Input.Path
+            /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ProposeByHand.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ProposeByHand.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ProposeByHand.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.ManualProposal)
+            }
+            public var body: Operations.ProposeByHand.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.ProposeByHand.Input.Path,
+                headers: Operations.ProposeByHand.Input.Headers = .init(),
+                body: Operations.ProposeByHand.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.Match)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Match {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ProposeByHand.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ProposeByHand.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// Created
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.ProposeByHand.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.ProposeByHand.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/board/{id}/proposals/post(proposeByHand)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The board queries the operator follows
+    ///
+    /// - Remark: HTTP `GET /v1/follows`.
+    /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)`.
+    public enum ListFollows {
+        public static let id: Swift.String = "listFollows"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/follows/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListFollows.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListFollows.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListFollows.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListFollows.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/follows/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/follows/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.FollowPage)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.FollowPage {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListFollows.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListFollows.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListFollows.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListFollows.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/get(listFollows)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Follow a board query: a demand.opened webhook event for each new demand on the operator's board that meets it
+    ///
+    /// - Remark: HTTP `POST /v1/follows`.
+    /// - Remark: Generated from `#/paths//v1/follows/post(follow)`.
+    public enum Follow {
+        public static let id: Swift.String = "follow"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/follows/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/follows/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.Follow.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.Follow.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.Follow.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/follows/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/follows/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.NewFollow)
+            }
+            public var body: Operations.Follow.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.Follow.Input.Headers = .init(),
+                body: Operations.Follow.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/follows/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/follows/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.Follow)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Follow {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.Follow.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.Follow.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// Created
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.Follow.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.Follow.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/post(follow)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Stop following a board query
+    ///
+    /// - Remark: HTTP `DELETE /v1/follows/{id}`.
+    /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)`.
+    public enum Unfollow {
+        public static let id: Swift.String = "unfollow"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/follows/{id}/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/follows/{id}/DELETE/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.Unfollow.Input.Path
+            /// - Remark: Generated from `#/paths/v1/follows/{id}/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.Unfollow.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.Unfollow.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.Unfollow.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.Unfollow.Input.Path,
+                headers: Operations.Unfollow.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/follows/{id}/DELETE/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/follows/{id}/DELETE/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Status)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Status {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.Unfollow.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.Unfollow.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.Unfollow.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.Unfollow.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/follows/{id}/delete(unfollow)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Unmet demand inside the agency's sectors and regions, grouped, with the rule no listed product passes and the fields nobody offers: what to open next
+    ///
+    /// - Remark: HTTP `GET /v1/gaps`.
+    /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)`.
+    public enum ListGaps {
+        public static let id: Swift.String = "listGaps"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/gaps/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/gaps/GET/query/sector`.
+                public var sector: Swift.String?
+                /// only demands posted at or after this time
+                ///
+                /// - Remark: Generated from `#/paths/v1/gaps/GET/query/since`.
+                public var since: Foundation.Date?
+                /// - Remark: Generated from `#/paths/v1/gaps/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - sector:
+                ///   - since: only demands posted at or after this time
+                ///   - limit:
+                public init(
+                    sector: Swift.String? = nil,
+                    since: Foundation.Date? = nil,
+                    limit: Swift.Int? = nil
+                ) {
+                    self.sector = sector
+                    self.since = since
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.ListGaps.Input.Query
+            /// - Remark: Generated from `#/paths/v1/gaps/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListGaps.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListGaps.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListGaps.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListGaps.Input.Query = .init(),
+                headers: Operations.ListGaps.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/gaps/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/gaps/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.GapPage)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.GapPage {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListGaps.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListGaps.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListGaps.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListGaps.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/gaps/get(listGaps)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A product's funnel per UTC day (its operator only): proposals, accepted, declined, withdrawn, orders, revenue
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/insights`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)`.
+    public enum ProductInsights {
+        public static let id: Swift.String = "productInsights"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/products/{id}/insights/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/products/{id}/insights/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.ProductInsights.Input.Path
+            /// - Remark: Generated from `#/paths/v1/products/{id}/insights/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// first day (default: 29 days before to)
+                ///
+                /// - Remark: Generated from `#/paths/v1/products/{id}/insights/GET/query/from`.
+                public var from: Swift.String?
+                /// last day (default: today); at most 366 days
+                ///
+                /// - Remark: Generated from `#/paths/v1/products/{id}/insights/GET/query/to`.
+                public var to: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - from: first day (default: 29 days before to)
+                ///   - to: last day (default: today); at most 366 days
+                public init(
+                    from: Swift.String? = nil,
+                    to: Swift.String? = nil
+                ) {
+                    self.from = from
+                    self.to = to
+                }
+            }
+            public var query: Operations.ProductInsights.Input.Query
+            /// - Remark: Generated from `#/paths/v1/products/{id}/insights/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ProductInsights.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ProductInsights.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ProductInsights.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.ProductInsights.Input.Path,
+                query: Operations.ProductInsights.Input.Query = .init(),
+                headers: Operations.ProductInsights.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/products/{id}/insights/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/products/{id}/insights/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.ProductInsights)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ProductInsights {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ProductInsights.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ProductInsights.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ProductInsights.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ProductInsights.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/insights/get(productInsights)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// What a product was built from and what others built on it
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/lineage`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)`.
+    public enum ProductLineage {
+        public static let id: Swift.String = "productLineage"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/products/{id}/lineage/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/products/{id}/lineage/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.ProductLineage.Input.Path
+            /// - Remark: Generated from `#/paths/v1/products/{id}/lineage/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ProductLineage.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ProductLineage.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ProductLineage.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.ProductLineage.Input.Path,
+                headers: Operations.ProductLineage.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/products/{id}/lineage/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/products/{id}/lineage/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Lineage)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Lineage {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ProductLineage.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ProductLineage.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ProductLineage.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ProductLineage.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/lineage/get(productLineage)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A product's versions with their prices and when each took effect (others than its operator: published versions only)
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/versions`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)`.
+    public enum ProductVersions {
+        public static let id: Swift.String = "productVersions"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/products/{id}/versions/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/products/{id}/versions/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.ProductVersions.Input.Path
+            /// - Remark: Generated from `#/paths/v1/products/{id}/versions/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ProductVersions.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ProductVersions.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ProductVersions.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.ProductVersions.Input.Path,
+                headers: Operations.ProductVersions.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/products/{id}/versions/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/products/{id}/versions/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.ProductVersionList)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.ProductVersionList {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ProductVersions.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ProductVersions.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ProductVersions.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ProductVersions.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/versions/get(productVersions)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Register the caller as a re-developer (it must hold a completed order): it may then list derived products
+    ///
+    /// - Remark: HTTP `POST /v1/redevelopers`.
+    /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)`.
+    public enum RegisterRedeveloper {
+        public static let id: Swift.String = "registerRedeveloper"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/redevelopers/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/redevelopers/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RegisterRedeveloper.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RegisterRedeveloper.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.RegisterRedeveloper.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/redevelopers/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/redevelopers/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.RedeveloperRegistration)
+            }
+            public var body: Operations.RegisterRedeveloper.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.RegisterRedeveloper.Input.Headers = .init(),
+                body: Operations.RegisterRedeveloper.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/redevelopers/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/redevelopers/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Redeveloper)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Redeveloper {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.RegisterRedeveloper.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.RegisterRedeveloper.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.RegisterRedeveloper.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.RegisterRedeveloper.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/redevelopers/post(registerRedeveloper)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The demand's stays in each state, with the time spent in each
+    ///
+    /// - Remark: HTTP `GET /v1/demands/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)`.
+    public enum DemandHistory {
+        public static let id: Swift.String = "demandHistory"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/demands/{id}/history/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/demands/{id}/history/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.DemandHistory.Input.Path
+            /// - Remark: Generated from `#/paths/v1/demands/{id}/history/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DemandHistory.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DemandHistory.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.DemandHistory.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.DemandHistory.Input.Path,
+                headers: Operations.DemandHistory.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/demands/{id}/history/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/demands/{id}/history/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.DemandHistory)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.DemandHistory {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.DemandHistory.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.DemandHistory.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.DemandHistory.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.DemandHistory.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/demands/{id}/history/get(demandHistory)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// An authorization's changes of state with their reasons (its agency and its operator)
+    ///
+    /// - Remark: HTTP `GET /v1/authorizations/{id}/history`.
+    /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)`.
+    public enum AuthorizationHistory {
+        public static let id: Swift.String = "authorizationHistory"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/authorizations/{id}/history/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/authorizations/{id}/history/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.AuthorizationHistory.Input.Path
+            /// - Remark: Generated from `#/paths/v1/authorizations/{id}/history/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.AuthorizationHistory.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.AuthorizationHistory.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.AuthorizationHistory.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.AuthorizationHistory.Input.Path,
+                headers: Operations.AuthorizationHistory.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/authorizations/{id}/history/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/authorizations/{id}/history/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.AuthorizationHistory)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.AuthorizationHistory {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.AuthorizationHistory.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.AuthorizationHistory.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.AuthorizationHistory.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.AuthorizationHistory.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/authorizations/{id}/history/get(authorizationHistory)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Record the resource's de-identification step (its agency): method, by whom, when, evidence
+    ///
+    /// - Remark: HTTP `POST /v1/resources/{id}/deidentification`.
+    /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)`.
+    public enum RecordDeidentification {
+        public static let id: Swift.String = "recordDeidentification"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/resources/{id}/deidentification/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/resources/{id}/deidentification/POST/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.RecordDeidentification.Input.Path
+            /// - Remark: Generated from `#/paths/v1/resources/{id}/deidentification/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/resources/{id}/deidentification/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RecordDeidentification.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RecordDeidentification.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.RecordDeidentification.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/resources/{id}/deidentification/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/resources/{id}/deidentification/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.Deidentification)
+            }
+            public var body: Operations.RecordDeidentification.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.RecordDeidentification.Input.Path,
+                headers: Operations.RecordDeidentification.Input.Headers = .init(),
+                body: Operations.RecordDeidentification.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/resources/{id}/deidentification/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/resources/{id}/deidentification/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Resource)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Resource {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.RecordDeidentification.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.RecordDeidentification.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.RecordDeidentification.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.RecordDeidentification.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)/responses/503`.
             ///
             /// HTTP response code: `503 serviceUnavailable`.
             case serviceUnavailable(Components.Responses.Unavailable)
