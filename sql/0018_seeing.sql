@@ -53,6 +53,18 @@ END
 $$;
 CREATE TRIGGER board_follows_known BEFORE INSERT ON board_follows FOR EACH ROW EXECUTE FUNCTION pdx_board_follows_known();
 
+-- The operators that hear of a demand first opened with these values: each once, active, with a webhook,
+-- a follow the demand meets and the demand on its board.
+CREATE FUNCTION pdx_demand_followers(demander uuid, demand_sector text, demand_regions text[], demand_scenario text,
+                                     demand_purpose pdx_purpose) RETURNS SETOF uuid LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT f.party_id FROM board_follows f JOIN parties p ON p.id = f.party_id
+    WHERE (f.sector IS NULL OR f.sector = demand_sector) AND (f.scenario IS NULL OR f.scenario = demand_scenario)
+      AND (f.purpose IS NULL OR f.purpose = demand_purpose)
+      AND (f.region_code IS NULL OR pdx_regions_overlap(ARRAY[f.region_code], demand_regions))
+      AND f.party_id <> demander AND p.state = 'active' AND p.webhook_url IS NOT NULL
+      AND pdx_board_visible(f.party_id, 'operator', demand_sector, demand_regions)
+$$;
+
 -- Proposals an operator made by hand from the board name it; the workers' leave it null.
 ALTER TABLE matches ADD COLUMN proposed_by uuid REFERENCES parties;
 
@@ -132,12 +144,37 @@ $$;
 CREATE TRIGGER product_derivations_check BEFORE INSERT OR UPDATE OR DELETE ON product_derivations
     FOR EACH ROW EXECUTE FUNCTION pdx_product_derivations_check();
 
--- A derived product inherits its sources' resources (and with them rule 3: no core data, important data
--- only in a sandbox, personal information only de-identified), in every version: checked at commit for
--- each product inserted or moved to another version. A product sold by a demander must be derived.
+-- The products resting on an authorization: those under it, and every product derived from them,
+-- generation after generation.
+CREATE FUNCTION pdx_built_on(grant_id uuid) RETURNS SETOF uuid LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE built(id) AS (
+        SELECT id FROM products WHERE authorization_id = grant_id
+        UNION
+        SELECT d.product_id FROM product_derivations d JOIN built b ON d.source_product = b.id
+    )
+    SELECT id FROM built
+$$;
+
+-- The authorizations a product rests on: its own, and those of every product in its lineage. A derived
+-- product is for sale only while all of them are.
+CREATE FUNCTION pdx_lineage_grants(product uuid) RETURNS SETOF uuid LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE lineage(id) AS (
+        SELECT product
+        UNION
+        SELECT d.source_product FROM product_derivations d JOIN lineage l ON d.product_id = l.id
+    )
+    SELECT DISTINCT p.authorization_id FROM lineage l JOIN products p ON p.id = l.id
+$$;
+
+-- A derived product stays within what it was built from, in every version: exactly its sources'
+-- resources (and with them rule 3: no core data, important data only in a sandbox, personal information
+-- only de-identified), one of their sectors, regions within theirs of that sector, scenarios among
+-- theirs. Checked at commit whenever a product is inserted, changes version or state (a listing after a
+-- draft was edited). A product sold by a demander must be derived.
 CREATE FUNCTION pdx_products_derived_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    missing uuid;
+    content product_versions;
+    broken text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM product_derivations WHERE product_id = NEW.id) THEN
         IF NEW.operator_kind = 'demander' THEN
@@ -146,21 +183,68 @@ BEGIN
         END IF;
         RETURN NULL;
     END IF;
-    SELECT s.resource_id INTO missing
-    FROM product_derivations d JOIN product_version_sources s ON s.product_id = d.source_product AND s.version = d.source_version
-    WHERE d.product_id = NEW.id
-      AND NOT EXISTS (SELECT 1 FROM product_version_sources o
-                      WHERE o.product_id = NEW.id AND o.version = NEW.version AND o.resource_id = s.resource_id)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'version % of derived product % does not carry resource % of its sources', NEW.version, NEW.id, missing
+    SELECT * INTO content FROM product_versions WHERE product_id = NEW.id AND version = NEW.version;
+    WITH sources AS (
+        SELECT v.* FROM product_derivations d JOIN product_versions v ON v.product_id = d.source_product AND v.version = d.source_version
+        WHERE d.product_id = NEW.id
+    ), carried AS (
+        SELECT DISTINCT s.resource_id FROM sources v
+        JOIN product_version_sources s ON s.product_id = v.product_id AND s.version = v.version
+    ), own AS (
+        SELECT resource_id FROM product_version_sources WHERE product_id = NEW.id AND version = NEW.version
+    )
+    SELECT CASE
+        WHEN EXISTS (SELECT resource_id FROM carried EXCEPT SELECT resource_id FROM own)
+          OR EXISTS (SELECT resource_id FROM own EXCEPT SELECT resource_id FROM carried)
+            THEN 'its resources must be exactly those of its sources'
+        WHEN NOT EXISTS (SELECT 1 FROM sources WHERE sector = content.sector)
+            THEN 'sector ' || content.sector || ' is not the sector of any of its sources'
+        WHEN EXISTS (SELECT 1 FROM unnest(content.regions) AS r WHERE NOT EXISTS (
+                SELECT 1 FROM sources v, unnest(v.regions) AS sr
+                WHERE v.sector = content.sector AND pdx_region_span(r) <@ pdx_region_span(sr)))
+            THEN 'a region lies outside the regions of its sources in that sector'
+        WHEN EXISTS (SELECT 1 FROM unnest(content.scenarios) AS c WHERE NOT EXISTS (SELECT 1 FROM sources v WHERE c = ANY(v.scenarios)))
+            THEN 'a scenario is not one of its sources'
+    END INTO broken;
+    IF broken IS NOT NULL THEN
+        RAISE EXCEPTION 'version % of derived product %: %', NEW.version, NEW.id, broken
             USING ERRCODE = 'P0001', CONSTRAINT = 'derivation_source';
     END IF;
     RETURN NULL;
 END
 $$;
-CREATE CONSTRAINT TRIGGER products_derived AFTER INSERT OR UPDATE OF version ON products
+CREATE CONSTRAINT TRIGGER products_derived AFTER INSERT OR UPDATE OF version, state ON products
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pdx_products_derived_check();
+
+-- The catalogue shows a derived product only while every authorization of its lineage is active; a change
+-- of an authorization's state refreshes every product resting on it.
+CREATE OR REPLACE FUNCTION pdx_catalogue_refresh(product uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM catalogue WHERE product_id = product;
+    INSERT INTO catalogue (product_id, version, operator_id, authorization_id, sector, regions, delivery_modes, scenarios, fields,
+                           tags, title, description, charge_unit, list_price_fen, match_keys,
+                           pending_version, pending_effective_at, pending_list_price_fen, pending_charge_unit)
+    SELECT p.id, p.version, p.operator_id, p.authorization_id, v.sector, v.regions, v.delivery_modes, v.scenarios, v.fields,
+           v.tags, v.title, v.description, v.charge_unit, v.list_price_fen, pdx_offered_keys(v.sector, v.regions, v.delivery_modes),
+           n.version, p.pending_effective_at, n.list_price_fen, n.charge_unit
+    FROM products p
+    JOIN product_versions v ON v.product_id = p.id AND v.version = p.version
+    JOIN authorizations a ON a.id = p.authorization_id AND a.state = 'active'
+    JOIN parties o ON o.id = p.operator_id AND o.state = 'active'
+    LEFT JOIN product_versions n ON p.pending_effective_at IS NOT NULL AND n.product_id = p.id AND n.version = p.version + 1
+    WHERE p.id = product AND p.state = 'listed'
+      AND NOT EXISTS (SELECT 1 FROM product_derivations d WHERE d.product_id = p.id
+                      AND EXISTS (SELECT 1 FROM pdx_lineage_grants(p.id) AS g JOIN authorizations la ON la.id = g WHERE la.state <> 'active'));
+    PERFORM pg_notify('pdx_catalogue', product::text);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pdx_catalogue_follow_authorization() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pdx_catalogue_refresh(p.id) FROM pdx_built_on(NEW.id) AS b JOIN products p ON p.id = b WHERE p.state = 'listed';
+    RETURN NULL;
+END
+$$;
 
 -- MARK: De-identification, recorded with its evidence
 

@@ -10,7 +10,7 @@ extension Handlers {
         let party = try Caller.required()
         guard party.kind == .agency else { throw Problem.forbidden("only agencies register data resources") }
         let body = input.body.value
-        let resource = try await store.registerResource(try body.resource(), agency: party.id, deidentification: body.deidentification?.step(),
+        let resource = try await store.registerResource(try body.resource(), agency: party.id, deidentification: try await body.deidentification.asyncMap { try await $0.step(store) },
                                                         by: .party(party.id))
         return .created(.init(headers: .init(location: "/v1/resources/\(resource.id.lowercased)"), body: .json(try .init(resource))))
     }

@@ -1793,7 +1793,7 @@ paths:
           content:
             application/json:
               schema:
-                $ref: '#/components/schemas/Match'
+                $ref: '#/components/schemas/Proposal'
         '400':
           $ref: '#/components/responses/BadRequest'
         '401':
@@ -4109,6 +4109,55 @@ components:
       - purpose
       - scenario
       additionalProperties: false
+    Proposal:
+      type: object
+      description: a proposal as its operator sees it (the demander only as the board shows it)
+      properties:
+        id:
+          type: string
+          format: uuid
+        demand_id:
+          type: string
+          format: uuid
+        product_id:
+          type: string
+          format: uuid
+        product_version:
+          type: integer
+        state:
+          type: string
+          enum:
+          - proposed
+          - accepted
+          - declined
+          - withdrawn
+        score:
+          type: number
+          minimum: 0
+          maximum: 1
+        quote_fen:
+          type: integer
+          format: int64
+          minimum: 0
+        quote:
+          $ref: '#/components/schemas/Quote'
+        manual:
+          type: boolean
+        created_at:
+          type: string
+          format: date-time
+      required:
+      - id
+      - demand_id
+      - product_id
+      - product_version
+      - state
+      - score
+      - quote_fen
+      - quote
+      - manual
+      - created_at
+      additionalProperties: false
 
 """#
 
@@ -6288,6 +6337,69 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "Proposal" : {
+        "additionalProperties" : false,
+        "description" : "a proposal as its operator sees it (the demander only as the board shows it)",
+        "properties" : {
+          "created_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "demand_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "manual" : {
+            "type" : "boolean"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "product_version" : {
+            "type" : "integer"
+          },
+          "quote" : {
+            "$ref" : "#/components/schemas/Quote"
+          },
+          "quote_fen" : {
+            "format" : "int64",
+            "minimum" : 0,
+            "type" : "integer"
+          },
+          "score" : {
+            "maximum" : 1,
+            "minimum" : 0,
+            "type" : "number"
+          },
+          "state" : {
+            "enum" : [
+              "proposed",
+              "accepted",
+              "declined",
+              "withdrawn"
+            ],
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "id",
+          "demand_id",
+          "product_id",
+          "product_version",
+          "state",
+          "score",
+          "quote_fen",
+          "quote",
+          "manual",
+          "created_at"
+        ],
+        "type" : "object"
+      },
       "PurposeReview" : {
         "properties" : {
           "approved" : {
@@ -7521,7 +7633,7 @@ let openAPIJSON = #"""
             "content" : {
               "application/json" : {
                 "schema" : {
-                  "$ref" : "#/components/schemas/Match"
+                  "$ref" : "#/components/schemas/Proposal"
                 }
               }
             },

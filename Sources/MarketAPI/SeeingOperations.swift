@@ -28,10 +28,13 @@ extension Handlers {
         let demand = try uuid(input.path.id, field: "id")
         let product = try uuid(input.body.value.productId, field: "product_id")
         let match = try await store.proposeByHand(demand: demand, product: product, operator: party.id, by: .party(party.id))
-        guard let summary = try await store.matches(MatchFilter(demandID: demand, limit: MatchFilter.maximumLimit)).first(where: { $0.id == match }) else {
-            throw MarketNotFound("match", match)
-        }
-        return .created(.init(body: .json(try .init(summary))))
+        // Not the `Match` a demander reads: that names the demander, which the board may not.
+        let detail = try await store.matchDetail(match)
+        let summary = detail.summary
+        return .created(.init(body: .json(.init(id: summary.id.lowercased, demandId: summary.demandID.lowercased, productId: summary.productID.lowercased,
+                                                productVersion: summary.productVersion, state: try converted(summary.state), score: summary.score,
+                                                quoteFen: summary.quoteFen, quote: .init(detail.quote), manual: summary.manual,
+                                                createdAt: summary.createdAt))))
     }
 
     func listFollows(_ input: Operations.ListFollows.Input) async throws -> Operations.ListFollows.Output {
@@ -158,7 +161,7 @@ extension Handlers {
         let party = try Caller.required()
         guard party.kind == .agency else { throw Problem.forbidden("only the agency that registered a resource records its de-identification") }
         let id = try uuid(input.path.id, field: "id")
-        let resource = try await store.recordDeidentification(input.body.value.step(), of: id, agency: party.id, by: .party(party.id))
+        let resource = try await store.recordDeidentification(try await input.body.value.step(store), of: id, agency: party.id, by: .party(party.id))
         return .ok(.init(body: .json(try .init(resource))))
     }
 }
@@ -176,9 +179,12 @@ func day(_ text: String, field: String) throws(MarketInputError) -> Date {
 }
 
 extension Components.Schemas.Deidentification {
-    /// The step as the market records it; performed now unless `performed_at` says when.
-    func step() -> DeidentificationStep {
-        DeidentificationStep(method: method, performedBy: performedBy, performedAt: performedAt ?? Date(), evidence: evidence)
+    /// The step as the market records it; performed now (the database's clock, which checks it) unless
+    /// `performed_at` says when.
+    func step(_ store: MarketStore) async throws -> DeidentificationStep {
+        let at: Date
+        if let performedAt { at = performedAt } else { at = try await store.now() }
+        return DeidentificationStep(method: method, performedBy: performedBy, performedAt: at, evidence: evidence)
     }
 }
 

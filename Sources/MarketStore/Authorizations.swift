@@ -80,8 +80,9 @@ extension MarketStore {
             try await connection.audit(actor, "authorization.\(next == .active ? "reinstate" : next.rawValue)", "authorization", id,
                                        reason: reason, before: stateJSON(current.state.rawValue), after: stateJSON(next.rawValue))
             let why = "authorization \(next.rawValue)" + (reason.map { ": \($0)" } ?? "")
+            // The products resting on it: under it, and derived from those, generation after generation.
             let listed = try await connection.query("""
-                SELECT id, version FROM products WHERE authorization_id = \(id) AND state = 'listed' ORDER BY id
+                SELECT p.id, p.version FROM pdx_built_on(\(id)) AS b JOIN products p ON p.id = b WHERE p.state = 'listed' ORDER BY p.id
                 """).decode(UUID.self, Int32.self)
             switch next {
             case .suspended:
@@ -97,15 +98,9 @@ extension MarketStore {
             case .revoked, .expired:
                 break
             }
-            // The products built on it, and the derived products built on any of them, generation after generation.
             let delisted = try await connection.query("""
-                WITH RECURSIVE built(id) AS (
-                    SELECT id FROM products WHERE authorization_id = \(id)
-                    UNION
-                    SELECT d.product_id FROM product_derivations d JOIN built b ON d.source_product = b.id
-                )
                 UPDATE products SET state = 'delisted', state_changed_at = now(), pending_effective_at = NULL
-                WHERE id IN (SELECT id FROM built) AND state <> 'delisted'
+                WHERE id IN (SELECT pdx_built_on(\(id))) AND state <> 'delisted'
                 RETURNING id
                 """).decode(UUID.self)
             for product in delisted {

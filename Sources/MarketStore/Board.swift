@@ -171,7 +171,8 @@ extension MarketStore {
             }
             let facts = try await connection.query("""
                 SELECT (SELECT min(greatest(lower(validity), created_at)) FROM authorizations WHERE operator_id = \(operatorID)),
-                       EXISTS (SELECT 1 FROM authorizations WHERE id = \(stored.authorizationID) AND state = 'active' AND validity @> now()),
+                       NOT EXISTS (SELECT 1 FROM authorizations WHERE id IN (SELECT pdx_lineage_grants(\(productID)))
+                                   AND NOT (state = 'active' AND validity @> now())),
                        EXISTS (SELECT 1 FROM matches WHERE demand_id = \(demandID) AND product_id = \(productID) AND state = 'proposed')
                 """)
             let (since, inForce, held) = try facts.first?.decode(Date?.self, Bool.self, Bool.self) ?? (nil, false, false)

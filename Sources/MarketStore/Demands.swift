@@ -19,8 +19,8 @@ extension MarketStore {
                 throw MarketInputError(field: "demander_id", rule: "must name a registered demander or operator")
             }
             let state: DemandState = open ? .open : .draft
-            // The demand and its audit event in one statement.
-            try await connection.execute("""
+            // The demand and its audit event in one statement, which also answers who follows what it is, if it opens.
+            let followers = try await connection.query("""
                 WITH posted AS (
                     INSERT INTO demands (id, demander_id, title, description, sector, scenario, purpose, regions, fields_wanted, tags,
                                          quantity, budget_fen, delivery_modes, expires_at, state, show_identity)
@@ -28,15 +28,17 @@ extension MarketStore {
                             \(demand.purpose.rawValue)::pdx_purpose, \(demand.regions.map(\.value)), \(demand.fieldsWanted), \(demand.tags),
                             \(demand.quantity), \(demand.budgetFen), \(demand.deliveryModes.map(\.rawValue))::pdx_delivery_mode[],
                             \(demand.expiresAt), \(state.rawValue)::pdx_demand_state, \(showIdentity))
-                    RETURNING id
+                    RETURNING id, demander_id, sector, regions, scenario, purpose, state
+                ), audited AS (
+                    INSERT INTO audit_events (actor, action, subject_type, subject_id, after)
+                    SELECT \(actor.description), 'demand.post', 'demand', id::text, \(stateJSON(state.rawValue))::jsonb FROM posted
                 )
-                INSERT INTO audit_events (actor, action, subject_type, subject_id, after)
-                SELECT \(actor.description), 'demand.post', 'demand', id::text, \(stateJSON(state.rawValue))::jsonb FROM posted
-                """)
+                SELECT pdx_demand_followers(demander_id, sector, regions, scenario, purpose) FROM posted WHERE state = 'open'
+                """).decode(UUID.self)
             if open {
-                // Its match job and its expiry, in one statement.
+                // Its match job and its expiry, in one statement; the followers hear of it.
                 _ = try await connection.enqueue([NewJob(MatchDemandJob(demandID: id), queue: matchQueue), expiryJob(ofDemand: id, at: demand.expiresAt)])
-                try await connection.enqueueNotifications([.demandOpened(demandID: id)])
+                try await connection.enqueueNotifications(.demandOpened(demandID: id), to: followers)
             }
         }
         return id

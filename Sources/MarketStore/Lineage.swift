@@ -163,12 +163,34 @@ extension PostgresConnection {
     }
 
     /// `version` carrying the resources of the product versions `sources` (sorted, each once), checked:
-    /// the authorization in force, and rule 3 against those resources.
+    /// every authorization behind the sources' lineage in force (locked for share, in id order, so that a
+    /// suspension or revocation in flight is waited for and then sees the derived product), the version
+    /// within its sources (one of their sectors, regions within theirs, scenarios among theirs), and rule 3
+    /// against the carried resources. The database checks the same at commit.
     func derivedContent(_ version: ProductVersion, sources: [(UUID, Int32)], authorizationID: UUID) async throws -> ProductVersion {
-        _ = try await query("SELECT 1 FROM authorizations WHERE id = \(authorizationID) FOR SHARE")
-        let now = try await now()
-        guard let authorization = try await authorization(authorizationID, lock: false), authorization.isInForce(at: now) else {
-            throw PolicyViolation(.scope, "the authorization behind the product's first source (\(authorizationID.lowercased)) is not in force")
+        let grants = try await query("""
+            SELECT id, state::text, validity @> now() FROM authorizations
+            WHERE id IN (SELECT pdx_lineage_grants(p) FROM unnest(\(sources.map(\.0))) AS p) OR id = \(authorizationID)
+            ORDER BY id FOR SHARE
+            """).decode(UUID.self, String.self, Bool.self)
+        if let lapsed = grants.first(where: { $0.1 != AuthorizationState.active.rawValue || !$0.2 }) {
+            throw PolicyViolation(.scope, "authorization \(lapsed.0.lowercased) behind the product's sources is \(lapsed.2 ? lapsed.1 : "outside its term"), not in force")
+        }
+        let rows = try await query("""
+            SELECT v.sector, v.regions, v.scenarios FROM unnest(\(sources.map(\.0)), \(sources.map(\.1))) AS d(product, version)
+            JOIN product_versions v ON v.product_id = d.product AND v.version = d.version
+            """).decode(String.self, [String].self, [String].self)
+        let within = rows.filter { $0.0 == version.sector }
+        guard !within.isEmpty else {
+            throw PolicyViolation(.scope, "a derived product stays within its sources: sector \(version.sector) is none of theirs (\(Set(rows.map(\.0)).sorted().joined(separator: ", ")))")
+        }
+        let regions = try within.flatMap { try $0.1.map { try RegionCode($0) } }
+        if let outside = version.regions.first(where: { region in !regions.contains { $0.covers(region) } }) {
+            throw PolicyViolation(.scope, "a derived product stays within its sources: region \(outside.value) lies outside theirs (\(regions.map(\.value).joined(separator: ", ")))")
+        }
+        let scenarios = Set(rows.flatMap(\.2))
+        if let other = version.scenarios.first(where: { !scenarios.contains($0) }) {
+            throw PolicyViolation(.scope, "a derived product stays within its sources: scenario \(other) is none of theirs (\(scenarios.sorted().joined(separator: ", ")))")
         }
         let resources = try await query("""
             SELECT DISTINCT s.resource_id FROM product_version_sources s

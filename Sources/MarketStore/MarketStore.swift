@@ -58,6 +58,11 @@ public struct MarketStore: Sendable {
         }
     }
 
+    /// The database's clock: what every check of a time against `now()` compares with.
+    public func now() async throws -> Date {
+        try await read { connection in try await connection.now() }
+    }
+
     /// One statement (see `read`).
     func query(_ statement: PostgresQuery) async throws -> PostgresRows {
         try await read { connection in try await connection.query(statement) }

@@ -284,14 +284,17 @@ extension PostgresConnection {
         let stored = Set(try await query("""
             WITH grants AS MATERIALIZED (
                 -- In force while the proposals go in: a suspension or revocation in flight is waited for and seen.
+                -- A derived product rests on every authorization of its lineage.
                 SELECT id FROM authorizations
-                WHERE id IN (SELECT authorization_id FROM products WHERE id = ANY(\(products))) AND state = 'active' AND validity @> now()
+                WHERE id IN (SELECT pdx_lineage_grants(p) FROM unnest(\(products)::uuid[]) AS p) AND state = 'active' AND validity @> now()
                 ORDER BY id
                 FOR SHARE
             ), for_sale AS MATERIALIZED (
                 -- Listed at this version: a delisting, suspension or revision in flight is waited for and seen.
                 SELECT id, version FROM products
                 WHERE id = ANY(\(products)) AND state = 'listed' AND authorization_id IN (SELECT id FROM grants)
+                  AND NOT EXISTS (SELECT 1 FROM product_derivations d WHERE d.product_id = products.id
+                                  AND EXISTS (SELECT 1 FROM pdx_lineage_grants(products.id) AS g WHERE g NOT IN (SELECT id FROM grants)))
                 ORDER BY id
                 FOR SHARE
             ), open_demands AS MATERIALIZED (

@@ -169,14 +169,8 @@ extension PostgresConnection {
                 UNION ALL
                 SELECT p.operator_id FROM orders o JOIN products p ON p.id = o.product_id WHERE e.type LIKE 'order.%' AND o.id = e.subject
                 UNION ALL
-                -- Each operator once, however many of its follows the demand meets, if the demand is on its board.
-                (SELECT DISTINCT f.party_id FROM demands d
-                 JOIN board_follows f ON (f.sector IS NULL OR f.sector = d.sector) AND (f.scenario IS NULL OR f.scenario = d.scenario)
-                                      AND (f.purpose IS NULL OR f.purpose = d.purpose)
-                                      AND (f.region_code IS NULL OR pdx_regions_overlap(ARRAY[f.region_code], d.regions))
-                 WHERE e.type = 'demand.opened' AND d.id = e.subject AND f.party_id <> d.demander_id
-                   AND EXISTS (SELECT 1 FROM parties fp WHERE fp.id = f.party_id AND fp.state = 'active')
-                   AND pdx_board_visible(f.party_id, 'operator', d.sector, d.regions))
+                SELECT pdx_demand_followers(d.demander_id, d.sector, d.regions, d.scenario, d.purpose)
+                FROM demands d WHERE e.type = 'demand.opened' AND d.id = e.subject
             ) AS r(party)
             JOIN parties w ON w.id = r.party AND w.webhook_url IS NOT NULL
             ORDER BY e.i, r.party
@@ -187,6 +181,17 @@ extension PostgresConnection {
             let event = events[Int(index) - 1]
             return try NewJob(NotifyJob(partyID: party, type: event.type, subjectID: event.subjectID, occurredAt: now),
                               maxAttempts: NotifyJob.maxAttempts)
+        })
+    }
+}
+
+extension PostgresConnection {
+    /// Enqueues a `notify` job of `event` for each of `parties` (found by the caller, with webhooks).
+    func enqueueNotifications(_ event: MarketEvent, to parties: [UUID]) async throws {
+        guard !parties.isEmpty else { return }
+        let now = try await query("SELECT now()").scalar(Date.self) ?? Date()
+        try await enqueue(try parties.map { party in
+            try NewJob(NotifyJob(partyID: party, type: event.type, subjectID: event.subjectID, occurredAt: now), maxAttempts: NotifyJob.maxAttempts)
         })
     }
 }

@@ -112,6 +112,11 @@ extension MarketStore {
                 throw MarketInputError(field: "buyer_id", rule: "must name a registered demander or operator")
             }
             let product = try await connection.product(productID, lock: false)
+            // A scenario the market does not know says so (listing those it does) before one the product does not serve.
+            _ = try await connection.query("SELECT pdx_require_known(ARRAY[\(scenario)], 'scenario', 'scenarios')")
+            guard product.current.scenarios.contains(scenario) else {
+                throw PolicyViolation(.hardRules, "the product serves the scenarios \(product.current.scenarios.joined(separator: ", ")), not \(scenario)")
+            }
             let quote = try await connection.quote(productID: productID, quantity: quantity, purpose: purpose, buyerID: buyerID, scenario: scenario)
             if let maximumFen, quote.amountFen > maximumFen {
                 throw PolicyViolation(.hardRules, "the quote of \(quote.amountFen) fen is over max_amount_fen (\(maximumFen) fen)")
@@ -225,6 +230,17 @@ extension PostgresConnection {
         let now = try await query("SELECT now()").scalar(Date.self) ?? Date()
         guard let authorization = try await authorization(product.authorizationID, lock: false), authorization.isInForce(at: now) else {
             throw PolicyViolation(.scope, "the product's authorization is not in force")
+        }
+        if product.derived {
+            // Every authorization of its lineage, locked for share: a suspension or revocation in flight is waited for.
+            let lineage = try await query("""
+                SELECT id FROM authorizations WHERE id IN (SELECT pdx_lineage_grants(\(productID)))
+                ORDER BY id FOR SHARE
+                """).decode(UUID.self)
+            let lapsed = try await query("""
+                SELECT count(*) FROM authorizations WHERE id = ANY(\(lineage)) AND NOT (state = 'active' AND validity @> now())
+                """).scalar(Int64.self) ?? 0
+            guard lapsed == 0 else { throw PolicyViolation(.scope, "an authorization behind the product's lineage is not in force") }
         }
         let buyer = try await partyRow(buyerID)
         let sold = try await productVersion(productID, version)

@@ -158,10 +158,13 @@ import Testing
             let (status, match) = try await propose(good, market.product)
             #expect(status == .created, "\(match)")
             #expect(match["manual"] as? Bool == true && match["demand_id"] as? String == good)
+            // The operator learns nothing of a demander that did not show itself.
+            #expect(match["demander_id"] == nil && match["demander_name"] == nil)
+            #expect(!String(decoding: try JSONSerialization.data(withJSONObject: match), as: UTF8.self).contains(market.demander.id.uuidString.lowercased()))
             // Priced and scored as the workers would: the same quote as asked directly, the same score as Matching's.
             let quote = try await store.quote(product: market.product, quantity: 1000, purpose: .industryDevelopment, buyer: market.demander.id,
                                               scenario: "logistics")
-            #expect(match["quote_fen"] as? Int == Int(quote.amountFen))
+            #expect(match["quote_fen"] as? Int == Int(quote.amountFen) && (match["quote"] as? [String: Any])?["amount_fen"] as? Int == Int(quote.amountFen))
             let stored = try await store.product(market.product)
             let score = Matching.score(demand: try Self.request("路况 traffic"), product: stored.current, quote: quote)
             #expect(abs((match["score"] as? Double ?? -1) - score.total) < 1e-9)
@@ -230,6 +233,11 @@ import Testing
             unknown["scenario"] = "teleportation"
             let strange = try await Self.post(client, "/v1/orders", market.demanderKey, unknown, idempotencyKey: "buy-3")
             #expect(strange.0 == .unprocessableContent && strange.1["code"] as? String == "unknown_value" && strange.1["field"] as? String == "scenario")
+            var elsewhere = body
+            elsewhere["scenario"] = "insurance"
+            let unserved = try await Self.post(client, "/v1/orders", market.demanderKey, elsewhere, idempotencyKey: "buy-3b")
+            #expect(unserved.0 == .unprocessableContent && unserved.1["code"] as? String == "hard_rules_not_met"
+                    && (unserved.1["detail"] as? String)?.contains("logistics") == true, "\(unserved.1)")
             var zero = body
             zero["quantity"] = 0
             #expect(try await Self.post(client, "/v1/orders", market.demanderKey, zero, idempotencyKey: "buy-4").0 == .badRequest)
@@ -327,7 +335,7 @@ import Testing
             let insider = try await Self.post(client, "/v1/products", market.demanderKey, derivedBody([sibling], title: "内部 insider"))
             #expect(insider.0 == .unprocessableContent && insider.1["code"] as? String == "anti_monopoly", "\(insider.1)")
             // And the database holds the rules behind the store: a demander's product without sources is refused.
-            await #expect(throws: PostgresError.self) {
+            let refused = await #expect(throws: PostgresError.self) {
                 try await market.pool.withConnection { connection in
                     try await connection.transaction { connection in
                         try await connection.execute("""
@@ -336,12 +344,74 @@ import Testing
                     }
                 }
             }
+            #expect(refused?.constraint == "derivation_source")
 
             // Revoking the grant behind the lineage delists both generations.
             try await store.changeAuthorization(market.grant, to: .revoked, reason: "terms breached", by: market.admin)
             for id in [firstID, secondID] {
                 #expect(try await store.product(try #require(UUID(uuidString: id))).state == .delisted)
             }
+        }
+    }
+
+    @Test func aDerivedProductStaysWithinItsSourcesAndRestsOnEveryGrantOfItsLineage() async throws {
+        try await withAPI { market, client in
+            let store = market.store
+            // A second source under another operator's grant.
+            let otherGrant = try await store.grant(Authorization(agencyID: market.agency.id, operatorID: market.otherOperator.id, sectors: ["transport"],
+                                                                 regions: [try RegionCode("310000")], scenarios: ["logistics"], mode: .multi,
+                                                                 validFrom: Date() - 60, validUntil: Date() + 86_400 * 30), by: market.admin)
+            let otherProduct = try await store.createProduct(try market.productVersion(title: "港口吞吐 port throughput"), operator: market.otherOperator.id,
+                                                             authorization: otherGrant.id, by: .party(market.otherOperator.id))
+            try await store.list(otherProduct.id, by: .party(market.otherOperator.id))
+            func completed(_ product: UUID, seller: Party) async throws -> UUID {
+                let order = try await store.order(product: product, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id,
+                                                  scenario: "logistics", by: .party(market.demander.id))
+                for state in [OrderState.accepted, .delivered] { try await store.changeOrder(order.id, to: state, reason: nil, by: .party(seller.id)) }
+                try await store.changeOrder(order.id, to: .completed, reason: nil, by: .party(market.demander.id))
+                return order.id
+            }
+            let first = try await completed(market.product, seller: market.operatorParty)
+            let second = try await completed(otherProduct.id, seller: market.otherOperator)
+            _ = try await store.registerRedeveloper(market.demander.id, by: .party(market.demander.id))
+            func body(sector: String = "transport", regions: [String] = ["310000"], scenarios: [String] = ["logistics"]) -> [String: Any] {
+                ["title": "组合 combined", "sector": sector, "regions": regions, "scenarios": scenarios, "fields": ["origin"], "delivery_modes": ["api"],
+                 "charge_unit": "call", "list_price_fen": 20,
+                 "source_order_ids": [first.uuidString.lowercased(), second.uuidString.lowercased()]]
+            }
+            // Within its sources: their sector, regions inside theirs, their scenarios.
+            for (bad, word) in [(body(sector: "finance"), "sector"), (body(regions: ["110000"]), "region"), (body(scenarios: ["insurance"]), "scenario")] {
+                let refused = try await Self.post(client, "/v1/products", market.demanderKey, bad)
+                #expect(refused.0 == .unprocessableContent && refused.1["code"] as? String == "out_of_scope"
+                        && (refused.1["detail"] as? String)?.contains(word) == true, "\(refused.1)")
+            }
+            // A district inside them is within.
+            let (created, combined, _) = try await Self.post(client, "/v1/products", market.demanderKey, body(regions: ["310115"]))
+            #expect(created == .created, "\(combined)")
+            let id = try #require((combined["id"] as? String).flatMap(UUID.init(uuidString:)))
+            try await store.list(id, by: .party(market.demander.id))
+            #expect(try await store.product(id).current.sourceResourceIDs == [market.resource])
+            func listed() async throws -> Bool { try await store.listedProduct(id) != nil }
+            #expect(try await listed())
+            // The second source's grant suspended: out of the catalogue, not for sale, no proposal; back when reinstated.
+            try await store.changeAuthorization(otherGrant.id, to: .suspended, reason: "audit", by: market.admin)
+            #expect(try await !listed())
+            let buy: [String: Any] = ["product_id": id.uuidString.lowercased(), "quantity": 1, "purpose": "industry_development", "scenario": "logistics"]
+            let during = try await Self.post(client, "/v1/orders", market.otherKey, buy, idempotencyKey: "lineage-1")
+            #expect(during.0 == .unprocessableContent && during.1["code"] as? String == "out_of_scope", "\(during.1)")
+            let demand = try await store.postDemand(try Self.request("区县 district", regions: ["310115"]), demander: market.otherDemander.id, open: true,
+                                                    by: .party(market.otherDemander.id))
+            let offered = try await store.matchDemand(demand)
+            let proposedIDs = try await store.matches(MatchFilter(demandID: demand, limit: 100)).map(\.productID)
+            #expect(!proposedIDs.contains(id), "\(offered)")
+            try await store.changeAuthorization(otherGrant.id, to: .active, reason: "audit passed", by: market.admin)
+            #expect(try await listed())
+            #expect(try await Self.post(client, "/v1/orders", market.otherKey, buy, idempotencyKey: "lineage-2").0 == .created)
+            // Revoked: delisted; and no new derived product may cite an order behind a revoked grant.
+            try await store.changeAuthorization(otherGrant.id, to: .revoked, reason: "terms breached", by: market.admin)
+            #expect(try await store.product(id).state == .delisted)
+            let late = try await Self.post(client, "/v1/products", market.demanderKey, body())
+            #expect(late.0 == .unprocessableContent && late.1["code"] as? String == "out_of_scope", "\(late.1)")
         }
     }
 

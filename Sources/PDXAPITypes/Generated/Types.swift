@@ -5459,6 +5459,141 @@ extension Components {
                 ])
             }
         }
+        /// a proposal as its operator sees it (the demander only as the board shows it)
+        ///
+        /// - Remark: Generated from `#/components/schemas/Proposal`.
+        public struct Proposal: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Proposal/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Proposal/demand_id`.
+            public var demandId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Proposal/product_id`.
+            public var productId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Proposal/product_version`.
+            public var productVersion: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Proposal/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case proposed = "proposed"
+                case accepted = "accepted"
+                case declined = "declined"
+                case withdrawn = "withdrawn"
+            }
+            /// - Remark: Generated from `#/components/schemas/Proposal/state`.
+            public var state: Components.Schemas.Proposal.StatePayload
+            /// - Remark: Generated from `#/components/schemas/Proposal/score`.
+            public var score: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/Proposal/quote_fen`.
+            public var quoteFen: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Proposal/quote`.
+            public var quote: Components.Schemas.Quote
+            /// - Remark: Generated from `#/components/schemas/Proposal/manual`.
+            public var manual: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/Proposal/created_at`.
+            public var createdAt: Foundation.Date
+            /// Creates a new `Proposal`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - demandId:
+            ///   - productId:
+            ///   - productVersion:
+            ///   - state:
+            ///   - score:
+            ///   - quoteFen:
+            ///   - quote:
+            ///   - manual:
+            ///   - createdAt:
+            public init(
+                id: Swift.String,
+                demandId: Swift.String,
+                productId: Swift.String,
+                productVersion: Swift.Int,
+                state: Components.Schemas.Proposal.StatePayload,
+                score: Swift.Double,
+                quoteFen: Swift.Int64,
+                quote: Components.Schemas.Quote,
+                manual: Swift.Bool,
+                createdAt: Foundation.Date
+            ) {
+                self.id = id
+                self.demandId = demandId
+                self.productId = productId
+                self.productVersion = productVersion
+                self.state = state
+                self.score = score
+                self.quoteFen = quoteFen
+                self.quote = quote
+                self.manual = manual
+                self.createdAt = createdAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case demandId = "demand_id"
+                case productId = "product_id"
+                case productVersion = "product_version"
+                case state
+                case score
+                case quoteFen = "quote_fen"
+                case quote
+                case manual
+                case createdAt = "created_at"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.id = try container.decode(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.demandId = try container.decode(
+                    Swift.String.self,
+                    forKey: .demandId
+                )
+                self.productId = try container.decode(
+                    Swift.String.self,
+                    forKey: .productId
+                )
+                self.productVersion = try container.decode(
+                    Swift.Int.self,
+                    forKey: .productVersion
+                )
+                self.state = try container.decode(
+                    Components.Schemas.Proposal.StatePayload.self,
+                    forKey: .state
+                )
+                self.score = try container.decode(
+                    Swift.Double.self,
+                    forKey: .score
+                )
+                self.quoteFen = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .quoteFen
+                )
+                self.quote = try container.decode(
+                    Components.Schemas.Quote.self,
+                    forKey: .quote
+                )
+                self.manual = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .manual
+                )
+                self.createdAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .createdAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "id",
+                    "demand_id",
+                    "product_id",
+                    "product_version",
+                    "state",
+                    "score",
+                    "quote_fen",
+                    "quote",
+                    "manual",
+                    "created_at"
+                ])
+            }
+        }
     }
 }
 extension Components {
@@ -21779,12 +21914,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/responses/201/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/v1/board/{id}/proposals/POST/responses/201/content/application\/json`.
-                    case json(Components.Schemas.Match)
+                    case json(Components.Schemas.Proposal)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: Components.Schemas.Match {
+                    public var json: Components.Schemas.Proposal {
                         get throws {
                             switch self {
                             case let .json(body):

@@ -12625,7 +12625,7 @@ public struct Client: APIProtocol {
                     switch chosenContentType {
                     case "application/json":
                         body = try await converter.getResponseBodyAsJSON(
-                            Components.Schemas.Match.self,
+                            Components.Schemas.Proposal.self,
                             from: responseBody,
                             transforming: { value in
                                 .json(value)
