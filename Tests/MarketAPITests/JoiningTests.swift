@@ -117,7 +117,7 @@ import Testing
             let catalogue = try json(try await client.checked(uri: "/v1/products", method: .get))
             #expect((catalogue["items"] as? [[String: Any]])?.isEmpty == true)
             await #expect(throws: PartyNotActive.self) {
-                _ = try await market.store.order(product: market.product, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id, scenario: "traffic_planning",
+                _ = try await market.store.order(product: market.product, quantity: 1, purpose: .industryDevelopment, buyer: market.demander.id, scenario: "logistics",
                                                  by: .party(market.demander.id))
             }
             try await market.store.changeParty(market.operatorParty.id, to: .active, reason: "fees paid", by: market.admin)
