@@ -52,7 +52,7 @@ import Testing
                                                                      reason: "licence checked", by: market.admin)
             let party = try #require(approved.partyID)
             let claimed = try await claim(id, secret)
-            #expect(try claimed.status == .created, "\(String(buffer: claimed.body))")
+            #expect(claimed.status == .created, "\(String(buffer: claimed.body))")
             let key = try #require(try json(claimed)["key"] as? String)
             #expect(try json(claimed)["party_id"] as? String == party.uuidString.lowercased())
             // Once only.
@@ -95,7 +95,7 @@ import Testing
             // Rotation through the API: the new key works, the old one until its grace ends (here at once).
             let rotated = try await client.checked(uri: "/v1/keys/rotate", method: .post, headers: bearer(market.demanderKey),
                                                    body: jsonBody(["grace_seconds": 0]))
-            #expect(try rotated.status == .created, "\(String(buffer: rotated.body))")
+            #expect(rotated.status == .created, "\(String(buffer: rotated.body))")
             let next = try #require(json(rotated)["key"] as? String)
             let old = try await client.checked(uri: "/v1/me", method: .get, headers: bearer(market.demanderKey))
             #expect(try old.status == .unauthorized && (json(old)["code"] as? String) == "key_expired")
