@@ -56,13 +56,21 @@ CREATE TRIGGER board_follows_known BEFORE INSERT ON board_follows FOR EACH ROW E
 -- The operators that hear of a demand first opened with these values: each once, active, with a webhook,
 -- a follow the demand meets and the demand on its board.
 CREATE FUNCTION pdx_demand_followers(demander uuid, demand_sector text, demand_regions text[], demand_scenario text,
-                                     demand_purpose pdx_purpose) RETURNS SETOF uuid LANGUAGE sql STABLE AS $$
-    SELECT DISTINCT f.party_id FROM board_follows f JOIN parties p ON p.id = f.party_id
-    WHERE (f.sector IS NULL OR f.sector = demand_sector) AND (f.scenario IS NULL OR f.scenario = demand_scenario)
-      AND (f.purpose IS NULL OR f.purpose = demand_purpose)
-      AND (f.region_code IS NULL OR pdx_regions_overlap(ARRAY[f.region_code], demand_regions))
-      AND f.party_id <> demander AND p.state = 'active' AND p.webhook_url IS NOT NULL
-      AND pdx_board_visible(f.party_id, 'operator', demand_sector, demand_regions)
+                                     demand_purpose pdx_purpose) RETURNS SETOF uuid LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- Every demand posted open asks: PL/pgSQL keeps this query's plan for the session (a SQL function is
+    -- planned again at every call), and a market without follows answers at once.
+    IF NOT EXISTS (SELECT 1 FROM board_follows) THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT DISTINCT f.party_id FROM board_follows f JOIN parties p ON p.id = f.party_id
+        WHERE (f.sector IS NULL OR f.sector = demand_sector) AND (f.scenario IS NULL OR f.scenario = demand_scenario)
+          AND (f.purpose IS NULL OR f.purpose = demand_purpose)
+          AND (f.region_code IS NULL OR pdx_regions_overlap(ARRAY[f.region_code], demand_regions))
+          AND f.party_id <> demander AND p.state = 'active' AND p.webhook_url IS NOT NULL
+          AND pdx_board_visible(f.party_id, 'operator', demand_sector, demand_regions);
+END
 $$;
 
 -- Proposals an operator made by hand from the board name it; the workers' leave it null.
