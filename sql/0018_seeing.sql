@@ -165,13 +165,22 @@ $$;
 
 -- The authorizations a product rests on: its own, and those of every product in its lineage. A derived
 -- product is for sale only while all of them are.
-CREATE FUNCTION pdx_lineage_grants(product uuid) RETURNS SETOF uuid LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE lineage(id) AS (
-        SELECT product
-        UNION
-        SELECT d.source_product FROM product_derivations d JOIN lineage l ON d.product_id = l.id
-    )
-    SELECT DISTINCT p.authorization_id FROM lineage l JOIN products p ON p.id = l.id
+CREATE FUNCTION pdx_lineage_grants(product uuid) RETURNS SETOF uuid LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- Asked for every product of every proposal statement: PL/pgSQL keeps the plans for the session, and a
+    -- product derived from nothing (almost all) costs one probe.
+    IF NOT EXISTS (SELECT 1 FROM product_derivations d WHERE d.product_id = product) THEN
+        RETURN QUERY SELECT p.authorization_id FROM products p WHERE p.id = product;
+        RETURN;
+    END IF;
+    RETURN QUERY
+        WITH RECURSIVE lineage(id) AS (
+            SELECT product
+            UNION
+            SELECT d.source_product FROM product_derivations d JOIN lineage l ON d.product_id = l.id
+        )
+        SELECT DISTINCT p.authorization_id FROM lineage l JOIN products p ON p.id = l.id;
+END
 $$;
 
 -- A derived product stays within what it was built from, in every version: exactly its sources'
