@@ -91,14 +91,6 @@ extension MarketStore {
     public func demandState(_ id: UUID) async throws -> DemandState {
         try await read { connection in try await connection.demandState(id) }
     }
-
-    /// The time a demand spent in each state it has left, and how long it has been in the current one.
-    public func demandStays(_ id: UUID) async throws -> [(state: DemandState, seconds: Double)] {
-        try await query("""
-            SELECT state::text, extract(epoch FROM coalesce(left_at, now()) - entered_at)::float8
-            FROM demand_state_stays WHERE demand_id = \(id) ORDER BY id
-            """).decode(String.self, Double.self).map { (try Rows.known($0.0, DemandState.self, "demand_state_stays.state"), $0.1) }
-    }
 }
 
 extension PostgresConnection {

@@ -99,7 +99,7 @@ extension MarketStore {
             }
             if let missing = sourceOrders.first(where: { order in !sources.contains { $0.order == order } }) { throw MarketNotFound("order", missing) }
             guard let grant else { throw MarketNotFound("order", sourceOrders[0]) }
-            let content = try await connection.derivedContent(version, sources: sources.map { ($0.product, $0.version) }, authorizationID: grant)
+            let content = try await connection.derivedContent(version, sources: sources.map { ($0.product, $0.version) })
             try await connection.execute("""
                 INSERT INTO products (id, operator_id, operator_kind, authorization_id)
                 VALUES (\(id), \(sellerID), \(kind)::pdx_party_kind, \(grant))
@@ -153,13 +153,13 @@ extension MarketStore {
 }
 
 extension PostgresConnection {
-    /// Rules 1 and 3 for a version of a derived product: the authorization behind its first source in
-    /// force (locked for share, like an operator's), and the resources of its sources carried and graded.
-    func checkDerivedPolicies(_ version: ProductVersion, product: UUID, authorizationID: UUID) async throws -> ProductVersion {
+    /// Rules 1 and 3 for a version of a derived product, against the sources it was created from (see
+    /// `derivedContent`).
+    func checkDerivedPolicies(_ version: ProductVersion, product: UUID) async throws -> ProductVersion {
         let sources = try await query("""
             SELECT source_product, source_version FROM product_derivations WHERE product_id = \(product) ORDER BY source_order_id
             """).decode(UUID.self, Int32.self)
-        return try await derivedContent(version, sources: sources, authorizationID: authorizationID)
+        return try await derivedContent(version, sources: sources)
     }
 
     /// `version` carrying the resources of the product versions `sources` (sorted, each once), checked:
@@ -167,14 +167,10 @@ extension PostgresConnection {
     /// suspension or revocation in flight is waited for and then sees the derived product), the version
     /// within its sources (one of their sectors, regions within theirs, scenarios among theirs), and rule 3
     /// against the carried resources. The database checks the same at commit.
-    func derivedContent(_ version: ProductVersion, sources: [(UUID, Int32)], authorizationID: UUID) async throws -> ProductVersion {
-        let grants = try await query("""
-            SELECT id, state::text, validity @> now() FROM authorizations
-            WHERE id IN (SELECT pdx_lineage_grants(p) FROM unnest(\(sources.map(\.0))) AS p) OR id = \(authorizationID)
-            ORDER BY id FOR SHARE
-            """).decode(UUID.self, String.self, Bool.self)
-        if let lapsed = grants.first(where: { $0.1 != AuthorizationState.active.rawValue || !$0.2 }) {
-            throw PolicyViolation(.scope, "authorization \(lapsed.0.lowercased) behind the product's sources is \(lapsed.2 ? lapsed.1 : "outside its term"), not in force")
+    func derivedContent(_ version: ProductVersion, sources: [(UUID, Int32)]) async throws -> ProductVersion {
+        // (The first source's authorization, which the product's row names, is among its lineage's.)
+        if let lapsed = try await lapsedLineageGrant(of: sources.map(\.0)) {
+            throw PolicyViolation(.scope, "authorization \(lapsed.id.lowercased) behind the product's sources is \(lapsed.why), not in force")
         }
         let rows = try await query("""
             SELECT v.sector, v.regions, v.scenarios FROM unnest(\(sources.map(\.0)), \(sources.map(\.1))) AS d(product, version)
@@ -202,5 +198,17 @@ extension PostgresConnection {
         try content.validate()
         try Policy.checkGrading(of: content, sources: try await resourcesForShare(resources))
         return content
+    }
+
+    /// Locks for share, in id order, every authorization `products` rest on (theirs and their lineages'), so
+    /// that a suspension or revocation in flight is waited for and then sees what this transaction does; returns
+    /// the first not in force, and why, if any.
+    func lapsedLineageGrant(of products: [UUID]) async throws -> (id: UUID, why: String)? {
+        let grants = try await query("""
+            SELECT id, state::text, validity @> now() FROM authorizations
+            WHERE id IN (SELECT pdx_lineage_grants(p) FROM unnest(\(products)::uuid[]) AS p)
+            ORDER BY id FOR SHARE
+            """).decode(UUID.self, String.self, Bool.self)
+        return grants.first { $0.1 != AuthorizationState.active.rawValue || !$0.2 }.map { ($0.0, $0.2 ? $0.1 : "outside its term") }
     }
 }

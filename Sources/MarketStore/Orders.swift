@@ -231,16 +231,8 @@ extension PostgresConnection {
         guard let authorization = try await authorization(product.authorizationID, lock: false), authorization.isInForce(at: now) else {
             throw PolicyViolation(.scope, "the product's authorization is not in force")
         }
-        if product.derived {
-            // Every authorization of its lineage, locked for share: a suspension or revocation in flight is waited for.
-            let lineage = try await query("""
-                SELECT id FROM authorizations WHERE id IN (SELECT pdx_lineage_grants(\(productID)))
-                ORDER BY id FOR SHARE
-                """).decode(UUID.self)
-            let lapsed = try await query("""
-                SELECT count(*) FROM authorizations WHERE id = ANY(\(lineage)) AND NOT (state = 'active' AND validity @> now())
-                """).scalar(Int64.self) ?? 0
-            guard lapsed == 0 else { throw PolicyViolation(.scope, "an authorization behind the product's lineage is not in force") }
+        if product.derived, let lapsed = try await lapsedLineageGrant(of: [productID]) {
+            throw PolicyViolation(.scope, "authorization \(lapsed.id.lowercased) behind the product's lineage is \(lapsed.why), not in force")
         }
         let buyer = try await partyRow(buyerID)
         let sold = try await productVersion(productID, version)

@@ -280,7 +280,7 @@ extension PostgresConnection {
     /// Rules 1 and 3 for a version of a stored product (see `checkDerivedPolicies` for a derived one);
     /// returns the version as it is to be stored (a derived product's carries its sources' resources).
     func checkPolicies(_ version: ProductVersion, of product: StoredProduct) async throws -> ProductVersion {
-        if product.derived { return try await checkDerivedPolicies(version, product: product.id, authorizationID: product.authorizationID) }
+        if product.derived { return try await checkDerivedPolicies(version, product: product.id) }
         try await checkPolicies(version, operatorID: product.operatorID, authorizationID: product.authorizationID)
         return version
     }

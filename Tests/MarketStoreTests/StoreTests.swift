@@ -105,7 +105,7 @@ import MarketJobs
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
                 #expect(outcomes.filter { $0 }.count == 1)
-                let stays = try await market.store.demandStays(demand)
+                let stays = try await market.store.demandHistory(demand)
                 #expect(stays.map(\.state) == [.open, try await market.store.demandState(demand)])
             }
         }
@@ -118,7 +118,7 @@ import MarketJobs
             try await Task.sleep(for: .milliseconds(200))
             try await market.store.changeDemand(demand, to: .open, by: actor)
             try await market.store.changeDemand(demand, to: .cancelled, by: actor, reason: "found elsewhere")
-            let stays = try await market.store.demandStays(demand)
+            let stays = try await market.store.demandHistory(demand)
             #expect(stays.map(\.state) == [.draft, .open, .cancelled])
             #expect(stays[0].seconds >= 0.19)
             #expect(try await auditActions(market.pool, subject: demand) == ["demand.post", "demand.open", "demand.cancelled"])
