@@ -76,11 +76,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "Market", swiftSettings: swiftSettings),
+        // Entitlement tokens (ES256 JWTs): signed by pdx, verified offline by gateways written in Swift.
+        .target(name: "PDXTokens", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         // The market's job kinds and queue names: enqueued by MarketStore, run by MarketWorkers.
         .target(name: "MarketJobs", dependencies: ["JobQueue"], swiftSettings: swiftSettings),
         .target(
             name: "MarketStore",
-            dependencies: ["Market", "MarketJobs", "Postgres", "JobQueue", "Migrations", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Market", "MarketJobs", "Postgres", "JobQueue", "Migrations", "PDXTokens", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -98,7 +100,7 @@ let package = Package(
         .target(
             name: "MarketAPI",
             dependencies: [
-                "Market", "MarketStore", "Migrations", "Postgres", "PDXAPITypes",
+                "Market", "MarketStore", "Migrations", "Postgres", "PDXAPITypes", "PDXTokens",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -158,7 +160,7 @@ let package = Package(
         .target(
             name: "PDXBenchmarks",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "PDXCommandLine",
+                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "PDXCommandLine", "PDXTokens",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

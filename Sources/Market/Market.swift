@@ -182,6 +182,8 @@ public struct Authorization: Sendable, Codable, Hashable {
     /// When the state last changed, and why (a suspension's or revocation's reason; nil when none was given).
     public var stateChangedAt: Date?
     public var stateReason: String?
+    /// The agency's share, per mille, of what buyers pay for products under this grant (settled in the ledger).
+    public var agencySharePermille: Int = 0
 
     public static let longestTerm: TimeInterval = 5 * 365.25 * 86_400
 
@@ -206,6 +208,9 @@ public struct Authorization: Sendable, Codable, Hashable {
         try regions.validate(field: "regions")
         try regions.validateNotNested(field: "regions")
         guard validUntil > validFrom else { throw MarketInputError(field: "valid_until", rule: "must be after valid_from") }
+        guard (0...1000).contains(agencySharePermille) else {
+            throw MarketInputError(field: "agency_share_permille", rule: "must be from 0 to 1000 (per mille)")
+        }
         // Calendar years: five years from 2026-03-01 end at 2031-03-01 at the latest.
         let limit = Calendar.utc.date(byAdding: .year, value: 5, to: validFrom) ?? validFrom.addingTimeInterval(Self.longestTerm)
         guard validUntil <= limit else { throw MarketInputError(field: "valid_until", rule: "must be at most 5 years after valid_from") }

@@ -47,3 +47,6 @@ extension Operations.PlaceOrder.Input.Body: JSONRequestBody { var value: Compone
 extension Operations.RecordDeidentification.Input.Body: JSONRequestBody {
     var value: Components.Schemas.Deidentification { switch self { case .json(let value): value } }
 }
+extension Operations.CreateEntitlementToken.Input.Body: JSONRequestBody { var value: Components.Schemas.TokenRequest { switch self { case .json(let value): value } } }
+extension Operations.VerifyEntitlementToken.Input.Body: JSONRequestBody { var value: Components.Schemas.TokenCheck { switch self { case .json(let value): value } } }
+extension Operations.ReportUsage.Input.Body: JSONRequestBody { var value: Components.Schemas.UsageBatch { switch self { case .json(let value): value } } }

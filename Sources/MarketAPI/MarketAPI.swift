@@ -22,8 +22,8 @@ public struct APIContext: RequestContext {
         clientAddress = source.channel.remoteAddress?.ipAddress
     }
 
-    /// Requests above 1 MiB are refused with 413.
-    public var maxUploadSize: Int { 1 << 20 }
+    /// Requests above 4 MiB are refused with 413 (and above 1 MiB, but for usage batches: RequestTransaction).
+    public var maxUploadSize: Int { 4 << 20 }
 }
 
 /// What a deployment decides about the API.
@@ -37,18 +37,22 @@ public struct APIConfiguration: Sendable {
     /// Listed products kept in memory (run it as a service beside the application); nil: every read goes
     /// to the database.
     public var catalogueCache: CatalogueCache?
+    /// Signing keys and entitlements kept in memory for `POST /v1/entitlements/verify` (run it as a service
+    /// beside the application); nil: every check reads the database.
+    public var entitlementCache: EntitlementCache?
     /// Applications (`POST /v1/applications`, no key) each client address may send, on top of `rateLimit`:
     /// by default a burst of 10, then one a minute; nil: no such limit.
     public var applicationRateLimit: RateLimit?
 
     public init(rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), webhooks: WebhookPolicy = WebhookPolicy(),
-                metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil,
+                metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil, entitlementCache: EntitlementCache? = nil,
                 applicationRateLimit: RateLimit? = RateLimit(perSecond: 1.0 / 60, burst: 10)) {
         self.rateLimit = rateLimit
         self.applicationRateLimit = applicationRateLimit
         self.webhooks = webhooks
         self.metrics = metrics
         self.catalogueCache = catalogueCache
+        self.entitlementCache = entitlementCache
     }
 }
 

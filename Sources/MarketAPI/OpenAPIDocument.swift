@@ -2210,6 +2210,301 @@ paths:
           application/json:
             schema:
               $ref: '#/components/schemas/Deidentification'
+  /.well-known/jwks.json:
+    get:
+      summary: 'The public keys entitlement tokens are signed with (JWKS, RFC 7517): the key signing now and retired keys
+        whose tokens may still be valid; gateways verify tokens offline against these'
+      tags:
+      - entitlements
+      operationId: getJWKS
+      security: []
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/JWKS'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/entitlements:
+    get:
+      summary: 'Entitlements the caller holds (as buyer) or serves (as seller)'
+      tags:
+      - entitlements
+      operationId: listEntitlements
+      parameters:
+      - name: state
+        in: query
+        schema:
+          type: string
+          enum:
+          - active
+          - suspended
+          - expired
+          - revoked
+      - $ref: '#/components/parameters/After'
+      - $ref: '#/components/parameters/Limit'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/EntitlementPage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/entitlements/{id}:
+    get:
+      summary: 'One entitlement (its buyer and seller only)'
+      tags:
+      - entitlements
+      operationId: getEntitlement
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Entitlement'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/entitlements/{id}/tokens:
+    post:
+      summary: 'A short-lived access token (ES256 JWT) for one of the buyer''s entitlements in force, to present to the seller''s gateway'
+      tags:
+      - entitlements
+      operationId: createEntitlementToken
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      - $ref: '#/components/parameters/IdempotencyKey'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/TokenRequest'
+      responses:
+        '201':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AccessToken'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/entitlements/verify:
+    post:
+      summary: 'Checks a token for a gateway that prefers asking: its signature and expiry, and the entitlement''s state now (the seller only)'
+      tags:
+      - entitlements
+      operationId: verifyEntitlementToken
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/TokenCheck'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/TokenVerification'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/entitlements/{id}/usage:
+    get:
+      summary: 'An entitlement''s usage per UTC day (its buyer and seller)'
+      tags:
+      - entitlements
+      operationId: entitlementUsage
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      - name: from
+        in: query
+        schema:
+          type: string
+          format: date
+        description: 'first day (default: 29 days before to)'
+      - name: to
+        in: query
+        schema:
+          type: string
+          format: date
+        description: 'last day (default: today); at most 366 days after from'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/EntitlementUsage'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/usage:
+    post:
+      summary: 'Reports usage events (a seller, up to 10,000 a batch): each event id is counted once however often it is sent; events that cannot be billed are refused one by one with a reason'
+      tags:
+      - entitlements
+      operationId: reportUsage
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/UsageBatch'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/UsageReceipt'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/statements:
+    get:
+      summary: 'Statements the caller is billed (buyer) or paid (seller), as JSON or, with Accept: text/csv, CSV'
+      tags:
+      - entitlements
+      operationId: listStatements
+      parameters:
+      - name: period
+        in: query
+        schema:
+          type: string
+          pattern: ^[0-9]{4}-[0-9]{2}$
+        description: a month, YYYY-MM
+      - name: after
+        in: query
+        schema:
+          type: integer
+          format: int64
+          minimum: 0
+        description: the next cursor of the previous page (a statement number)
+      - name: limit
+        in: query
+        schema:
+          type: integer
+          minimum: 1
+          maximum: 1000
+          default: 100
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/StatementPage'
+            text/csv:
+              schema:
+                type: string
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
 components:
   headers:
     Location:
@@ -3381,6 +3676,11 @@ components:
         valid_until:
           type: string
           format: date-time
+        agency_share_permille:
+          type: integer
+          minimum: 0
+          maximum: 1000
+          description: 'the agency''s share of what buyers pay for products under this grant, per mille (settled in the ledger)'
       required:
       - operator_id
       - sectors
@@ -3442,7 +3742,13 @@ components:
           - string
           - 'null'
           description: why (a suspension's or revocation's reason), or null
+        agency_share_permille:
+          type: integer
+          minimum: 0
+          maximum: 1000
+          description: 'the agency''s share of what buyers pay for products under this grant, per mille (settled in the ledger)'
       required:
+      - agency_share_permille
       - id
       - agency_id
       - operator_id
@@ -4158,6 +4464,448 @@ components:
       - manual
       - created_at
       additionalProperties: false
+    Entitlement:
+      type: object
+      description: What a delivered order entitles its buyer to
+      properties:
+        id:
+          type: string
+          format: uuid
+        order_id:
+          type: string
+          format: uuid
+        buyer_id:
+          type: string
+          format: uuid
+        seller_id:
+          type: string
+          format: uuid
+        product_id:
+          type: string
+          format: uuid
+        product_version:
+          type: integer
+        scenario:
+          type: string
+        purpose:
+          type: string
+          enum:
+          - public_governance
+          - public_welfare
+          - industry_development
+          - sector_development
+        charge_unit:
+          type: string
+          enum:
+          - item
+          - call
+          - hour
+          - record
+        metered:
+          type: boolean
+          description: usage is reported and billed per unit (calls, records); otherwise billed whole at delivery
+        units_granted:
+          type: integer
+          format: int64
+          description: the most units it may use (metered only)
+        units_used:
+          type: integer
+          format: int64
+        units_left:
+          type: integer
+          format: int64
+        starts_at:
+          type: string
+          format: date-time
+        ends_at:
+          type: string
+          format: date-time
+        state:
+          type: string
+          enum:
+          - active
+          - suspended
+          - expired
+          - revoked
+        state_reason:
+          type: string
+        state_changed_at:
+          type: string
+          format: date-time
+      required:
+      - id
+      - order_id
+      - buyer_id
+      - seller_id
+      - product_id
+      - product_version
+      - purpose
+      - charge_unit
+      - metered
+      - units_used
+      - starts_at
+      - ends_at
+      - state
+      - state_changed_at
+      additionalProperties: false
+    EntitlementPage:
+      type: object
+      properties:
+        items:
+          type: array
+          items:
+            $ref: '#/components/schemas/Entitlement'
+        next:
+          type: string
+          format: uuid
+      required:
+      - items
+      additionalProperties: false
+    TokenRequest:
+      type: object
+      properties:
+        ttl_seconds:
+          type: integer
+          minimum: 60
+          maximum: 3600
+          default: 900
+          description: the token's life (it never outlives the entitlement)
+      additionalProperties: false
+    AccessToken:
+      type: object
+      properties:
+        token:
+          type: string
+        token_type:
+          type: string
+          enum:
+          - Bearer
+        key_id:
+          type: string
+        expires_at:
+          type: string
+          format: date-time
+        entitlement_id:
+          type: string
+          format: uuid
+        jwks_url:
+          type: string
+          description: where the public keys are (verify offline with ES256, issuer pdx, audience the seller's party id)
+      required:
+      - token
+      - token_type
+      - key_id
+      - expires_at
+      - entitlement_id
+      - jwks_url
+      additionalProperties: false
+    TokenCheck:
+      type: object
+      properties:
+        token:
+          type: string
+          minLength: 1
+          maxLength: 4096
+      required:
+      - token
+      additionalProperties: false
+    TokenVerification:
+      type: object
+      properties:
+        valid:
+          type: boolean
+        reason:
+          type: string
+          enum:
+          - malformed_token
+          - unknown_key
+          - bad_signature
+          - token_expired
+          - not_your_entitlement
+          - entitlement_suspended
+          - entitlement_ended
+          description: why not (absent when valid)
+        entitlement:
+          $ref: '#/components/schemas/Entitlement'
+        expires_at:
+          type: string
+          format: date-time
+          description: when the token expires
+      required:
+      - valid
+      additionalProperties: false
+    EntitlementUsage:
+      type: object
+      properties:
+        entitlement_id:
+          type: string
+          format: uuid
+        units_used:
+          type: integer
+          format: int64
+        units_left:
+          type: integer
+          format: int64
+        days:
+          type: array
+          items:
+            type: object
+            properties:
+              day:
+                type: string
+                format: date
+              units:
+                type: integer
+                format: int64
+            required:
+            - day
+            - units
+            additionalProperties: false
+      required:
+      - entitlement_id
+      - units_used
+      - days
+      additionalProperties: false
+    UsageBatch:
+      type: object
+      properties:
+        events:
+          type: array
+          minItems: 1
+          maxItems: 10000
+          items:
+            type: object
+            properties:
+              event_id:
+                type: string
+                minLength: 1
+                maxLength: 128
+                description: the seller's own id for the event; the same id is counted once
+              entitlement_id:
+                type: string
+                format: uuid
+              units:
+                type: integer
+                format: int64
+                minimum: 1
+                maximum: 1000000000000
+              occurred_at:
+                type: string
+                format: date-time
+            required:
+            - event_id
+            - entitlement_id
+            - units
+            - occurred_at
+            additionalProperties: false
+      required:
+      - events
+      additionalProperties: false
+    UsageReceipt:
+      type: object
+      properties:
+        accepted:
+          type: integer
+          description: events counted now
+        duplicates:
+          type: integer
+          description: events counted before (not again)
+        refused:
+          type: array
+          items:
+            type: object
+            properties:
+              index:
+                type: integer
+                description: its place in the batch, from 0
+              event_id:
+                type: string
+              reason:
+                type: string
+                enum:
+                - unknown_entitlement
+                - unmetered
+                - before_entitlement
+                - entitlement_ended
+                - entitlement_suspended
+                - period_closed
+                - in_future
+                - over_grant
+            required:
+            - index
+            - event_id
+            - reason
+            additionalProperties: false
+        entitlements:
+          type: array
+          items:
+            type: object
+            properties:
+              entitlement_id:
+                type: string
+                format: uuid
+              units_used:
+                type: integer
+                format: int64
+              units_left:
+                type: integer
+                format: int64
+            required:
+            - entitlement_id
+            - units_used
+            additionalProperties: false
+      required:
+      - accepted
+      - duplicates
+      - refused
+      - entitlements
+      additionalProperties: false
+    Statement:
+      type: object
+      description: What a buyer owes for one entitlement in one month, priced by the pricing engine, or a correction of one; never changed
+      properties:
+        id:
+          type: string
+          format: uuid
+        number:
+          type: integer
+          format: int64
+        period:
+          type: string
+          description: the month, YYYY-MM
+        kind:
+          type: string
+          enum:
+          - regular
+          - adjusting
+        adjusts:
+          type: string
+          format: uuid
+          description: the statement an adjusting statement corrects
+        entitlement_id:
+          type: string
+          format: uuid
+        buyer_id:
+          type: string
+          format: uuid
+        seller_id:
+          type: string
+          format: uuid
+        agency_id:
+          type: string
+          format: uuid
+        units:
+          type: integer
+          format: int64
+        amount_fen:
+          type: integer
+          format: int64
+        agency_share_fen:
+          type: integer
+          format: int64
+        lines:
+          type: array
+          items:
+            type: object
+            properties:
+              step:
+                type: string
+              detail:
+                type: string
+              amount_fen:
+                type: integer
+                format: int64
+            required:
+            - step
+            - detail
+            - amount_fen
+            additionalProperties: false
+        rules:
+          type: array
+          items:
+            type: object
+            properties:
+              id:
+                type: integer
+                format: int64
+              version:
+                type: integer
+            required:
+            - id
+            - version
+            additionalProperties: false
+        priced_at:
+          type: string
+          format: date-time
+          description: the instant whose pricing rules priced it
+        reason:
+          type: string
+        issued_at:
+          type: string
+          format: date-time
+      required:
+      - id
+      - number
+      - period
+      - kind
+      - entitlement_id
+      - buyer_id
+      - seller_id
+      - units
+      - amount_fen
+      - agency_share_fen
+      - lines
+      - rules
+      - priced_at
+      - issued_at
+      additionalProperties: false
+    StatementPage:
+      type: object
+      properties:
+        items:
+          type: array
+          items:
+            $ref: '#/components/schemas/Statement'
+        next:
+          type: integer
+          format: int64
+      required:
+      - items
+      additionalProperties: false
+    JWKS:
+      type: object
+      properties:
+        keys:
+          type: array
+          items:
+            type: object
+            properties:
+              kty:
+                type: string
+              crv:
+                type: string
+              x:
+                type: string
+              y:
+                type: string
+              kid:
+                type: string
+              use:
+                type: string
+              alg:
+                type: string
+            required:
+            - kty
+            - crv
+            - x
+            - y
+            - kid
+            - use
+            - alg
+            additionalProperties: false
+      required:
+      - keys
+      additionalProperties: false
 
 """#
 
@@ -4386,6 +5134,44 @@ let openAPIJSON = #"""
       }
     },
     "schemas" : {
+      "AccessToken" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "entitlement_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "expires_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "jwks_url" : {
+            "description" : "where the public keys are (verify offline with ES256, issuer pdx, audience the seller's party id)",
+            "type" : "string"
+          },
+          "key_id" : {
+            "type" : "string"
+          },
+          "token" : {
+            "type" : "string"
+          },
+          "token_type" : {
+            "enum" : [
+              "Bearer"
+            ],
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "token",
+          "token_type",
+          "key_id",
+          "expires_at",
+          "entitlement_id",
+          "jwks_url"
+        ],
+        "type" : "object"
+      },
       "ApplicationContact" : {
         "properties" : {
           "email" : {
@@ -4414,6 +5200,12 @@ let openAPIJSON = #"""
           "agency_id" : {
             "format" : "uuid",
             "type" : "string"
+          },
+          "agency_share_permille" : {
+            "description" : "the agency's share of what buyers pay for products under this grant, per mille (settled in the ledger)",
+            "maximum" : 1000,
+            "minimum" : 0,
+            "type" : "integer"
           },
           "id" : {
             "format" : "uuid",
@@ -4482,6 +5274,7 @@ let openAPIJSON = #"""
           }
         },
         "required" : [
+          "agency_share_permille",
           "id",
           "agency_id",
           "operator_id",
@@ -4909,6 +5702,177 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "Entitlement" : {
+        "additionalProperties" : false,
+        "description" : "What a delivered order entitles its buyer to",
+        "properties" : {
+          "buyer_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "charge_unit" : {
+            "enum" : [
+              "item",
+              "call",
+              "hour",
+              "record"
+            ],
+            "type" : "string"
+          },
+          "ends_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "metered" : {
+            "description" : "usage is reported and billed per unit (calls, records); otherwise billed whole at delivery",
+            "type" : "boolean"
+          },
+          "order_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "product_version" : {
+            "type" : "integer"
+          },
+          "purpose" : {
+            "enum" : [
+              "public_governance",
+              "public_welfare",
+              "industry_development",
+              "sector_development"
+            ],
+            "type" : "string"
+          },
+          "scenario" : {
+            "type" : "string"
+          },
+          "seller_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "starts_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "state" : {
+            "enum" : [
+              "active",
+              "suspended",
+              "expired",
+              "revoked"
+            ],
+            "type" : "string"
+          },
+          "state_changed_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "state_reason" : {
+            "type" : "string"
+          },
+          "units_granted" : {
+            "description" : "the most units it may use (metered only)",
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "units_left" : {
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "units_used" : {
+            "format" : "int64",
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "id",
+          "order_id",
+          "buyer_id",
+          "seller_id",
+          "product_id",
+          "product_version",
+          "purpose",
+          "charge_unit",
+          "metered",
+          "units_used",
+          "starts_at",
+          "ends_at",
+          "state",
+          "state_changed_at"
+        ],
+        "type" : "object"
+      },
+      "EntitlementPage" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "items" : {
+            "items" : {
+              "$ref" : "#/components/schemas/Entitlement"
+            },
+            "type" : "array"
+          },
+          "next" : {
+            "format" : "uuid",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "items"
+        ],
+        "type" : "object"
+      },
+      "EntitlementUsage" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "days" : {
+            "items" : {
+              "additionalProperties" : false,
+              "properties" : {
+                "day" : {
+                  "format" : "date",
+                  "type" : "string"
+                },
+                "units" : {
+                  "format" : "int64",
+                  "type" : "integer"
+                }
+              },
+              "required" : [
+                "day",
+                "units"
+              ],
+              "type" : "object"
+            },
+            "type" : "array"
+          },
+          "entitlement_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "units_left" : {
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "units_used" : {
+            "format" : "int64",
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "entitlement_id",
+          "units_used",
+          "days"
+        ],
+        "type" : "object"
+      },
       "Follow" : {
         "additionalProperties" : false,
         "properties" : {
@@ -5068,6 +6032,54 @@ let openAPIJSON = #"""
         },
         "required" : [
           "items"
+        ],
+        "type" : "object"
+      },
+      "JWKS" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "keys" : {
+            "items" : {
+              "additionalProperties" : false,
+              "properties" : {
+                "alg" : {
+                  "type" : "string"
+                },
+                "crv" : {
+                  "type" : "string"
+                },
+                "kid" : {
+                  "type" : "string"
+                },
+                "kty" : {
+                  "type" : "string"
+                },
+                "use" : {
+                  "type" : "string"
+                },
+                "x" : {
+                  "type" : "string"
+                },
+                "y" : {
+                  "type" : "string"
+                }
+              },
+              "required" : [
+                "kty",
+                "crv",
+                "x",
+                "y",
+                "kid",
+                "use",
+                "alg"
+              ],
+              "type" : "object"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "keys"
         ],
         "type" : "object"
       },
@@ -5440,6 +6452,12 @@ let openAPIJSON = #"""
       "NewAuthorization" : {
         "description" : "At most 5 years; valid_from defaults to now",
         "properties" : {
+          "agency_share_permille" : {
+            "description" : "the agency's share of what buyers pay for products under this grant, per mille (settled in the ledger)",
+            "maximum" : 1000,
+            "minimum" : 0,
+            "type" : "integer"
+          },
           "mode" : {
             "enum" : [
               "single",
@@ -6663,6 +7681,156 @@ let openAPIJSON = #"""
         ],
         "type" : "object"
       },
+      "Statement" : {
+        "additionalProperties" : false,
+        "description" : "What a buyer owes for one entitlement in one month, priced by the pricing engine, or a correction of one; never changed",
+        "properties" : {
+          "adjusts" : {
+            "description" : "the statement an adjusting statement corrects",
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "agency_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "agency_share_fen" : {
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "amount_fen" : {
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "buyer_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "entitlement_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "issued_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "kind" : {
+            "enum" : [
+              "regular",
+              "adjusting"
+            ],
+            "type" : "string"
+          },
+          "lines" : {
+            "items" : {
+              "additionalProperties" : false,
+              "properties" : {
+                "amount_fen" : {
+                  "format" : "int64",
+                  "type" : "integer"
+                },
+                "detail" : {
+                  "type" : "string"
+                },
+                "step" : {
+                  "type" : "string"
+                }
+              },
+              "required" : [
+                "step",
+                "detail",
+                "amount_fen"
+              ],
+              "type" : "object"
+            },
+            "type" : "array"
+          },
+          "number" : {
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "period" : {
+            "description" : "the month, YYYY-MM",
+            "type" : "string"
+          },
+          "priced_at" : {
+            "description" : "the instant whose pricing rules priced it",
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "reason" : {
+            "type" : "string"
+          },
+          "rules" : {
+            "items" : {
+              "additionalProperties" : false,
+              "properties" : {
+                "id" : {
+                  "format" : "int64",
+                  "type" : "integer"
+                },
+                "version" : {
+                  "type" : "integer"
+                }
+              },
+              "required" : [
+                "id",
+                "version"
+              ],
+              "type" : "object"
+            },
+            "type" : "array"
+          },
+          "seller_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "units" : {
+            "format" : "int64",
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "id",
+          "number",
+          "period",
+          "kind",
+          "entitlement_id",
+          "buyer_id",
+          "seller_id",
+          "units",
+          "amount_fen",
+          "agency_share_fen",
+          "lines",
+          "rules",
+          "priced_at",
+          "issued_at"
+        ],
+        "type" : "object"
+      },
+      "StatementPage" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "items" : {
+            "items" : {
+              "$ref" : "#/components/schemas/Statement"
+            },
+            "type" : "array"
+          },
+          "next" : {
+            "format" : "int64",
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "items"
+        ],
+        "type" : "object"
+      },
       "Status" : {
         "additionalProperties" : false,
         "properties" : {
@@ -6734,6 +7902,191 @@ let openAPIJSON = #"""
         },
         "required" : [
           "items"
+        ],
+        "type" : "object"
+      },
+      "TokenCheck" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "token" : {
+            "maxLength" : 4096,
+            "minLength" : 1,
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "token"
+        ],
+        "type" : "object"
+      },
+      "TokenRequest" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "ttl_seconds" : {
+            "default" : 900,
+            "description" : "the token's life (it never outlives the entitlement)",
+            "maximum" : 3600,
+            "minimum" : 60,
+            "type" : "integer"
+          }
+        },
+        "type" : "object"
+      },
+      "TokenVerification" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "entitlement" : {
+            "$ref" : "#/components/schemas/Entitlement"
+          },
+          "expires_at" : {
+            "description" : "when the token expires",
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "reason" : {
+            "description" : "why not (absent when valid)",
+            "enum" : [
+              "malformed_token",
+              "unknown_key",
+              "bad_signature",
+              "token_expired",
+              "not_your_entitlement",
+              "entitlement_suspended",
+              "entitlement_ended"
+            ],
+            "type" : "string"
+          },
+          "valid" : {
+            "type" : "boolean"
+          }
+        },
+        "required" : [
+          "valid"
+        ],
+        "type" : "object"
+      },
+      "UsageBatch" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "events" : {
+            "items" : {
+              "additionalProperties" : false,
+              "properties" : {
+                "entitlement_id" : {
+                  "format" : "uuid",
+                  "type" : "string"
+                },
+                "event_id" : {
+                  "description" : "the seller's own id for the event; the same id is counted once",
+                  "maxLength" : 128,
+                  "minLength" : 1,
+                  "type" : "string"
+                },
+                "occurred_at" : {
+                  "format" : "date-time",
+                  "type" : "string"
+                },
+                "units" : {
+                  "format" : "int64",
+                  "maximum" : 1000000000000,
+                  "minimum" : 1,
+                  "type" : "integer"
+                }
+              },
+              "required" : [
+                "event_id",
+                "entitlement_id",
+                "units",
+                "occurred_at"
+              ],
+              "type" : "object"
+            },
+            "maxItems" : 10000,
+            "minItems" : 1,
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "events"
+        ],
+        "type" : "object"
+      },
+      "UsageReceipt" : {
+        "additionalProperties" : false,
+        "properties" : {
+          "accepted" : {
+            "description" : "events counted now",
+            "type" : "integer"
+          },
+          "duplicates" : {
+            "description" : "events counted before (not again)",
+            "type" : "integer"
+          },
+          "entitlements" : {
+            "items" : {
+              "additionalProperties" : false,
+              "properties" : {
+                "entitlement_id" : {
+                  "format" : "uuid",
+                  "type" : "string"
+                },
+                "units_left" : {
+                  "format" : "int64",
+                  "type" : "integer"
+                },
+                "units_used" : {
+                  "format" : "int64",
+                  "type" : "integer"
+                }
+              },
+              "required" : [
+                "entitlement_id",
+                "units_used"
+              ],
+              "type" : "object"
+            },
+            "type" : "array"
+          },
+          "refused" : {
+            "items" : {
+              "additionalProperties" : false,
+              "properties" : {
+                "event_id" : {
+                  "type" : "string"
+                },
+                "index" : {
+                  "description" : "its place in the batch, from 0",
+                  "type" : "integer"
+                },
+                "reason" : {
+                  "enum" : [
+                    "unknown_entitlement",
+                    "unmetered",
+                    "before_entitlement",
+                    "entitlement_ended",
+                    "entitlement_suspended",
+                    "period_closed",
+                    "in_future",
+                    "over_grant"
+                  ],
+                  "type" : "string"
+                }
+              },
+              "required" : [
+                "index",
+                "event_id",
+                "reason"
+              ],
+              "type" : "object"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "accepted",
+          "duplicates",
+          "refused",
+          "entitlements"
         ],
         "type" : "object"
       },
@@ -6810,6 +8163,36 @@ let openAPIJSON = #"""
   },
   "openapi" : "3.1.0",
   "paths" : {
+    "/.well-known/jwks.json" : {
+      "get" : {
+        "operationId" : "getJWKS",
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/JWKS"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "security" : [
+
+        ],
+        "summary" : "The public keys entitlement tokens are signed with (JWKS, RFC 7517): the key signing now and retired keys whose tokens may still be valid; gateways verify tokens offline against these",
+        "tags" : [
+          "entitlements"
+        ]
+      }
+    },
     "/healthz" : {
       "get" : {
         "operationId" : "healthz",
@@ -8313,6 +9696,308 @@ let openAPIJSON = #"""
         "summary" : "Approve or refuse a demand's public-interest purpose (reason required): an agency whose region covers one of the demand's regions",
         "tags" : [
           "agencies"
+        ]
+      }
+    },
+    "/v1/entitlements" : {
+      "get" : {
+        "operationId" : "listEntitlements",
+        "parameters" : [
+          {
+            "in" : "query",
+            "name" : "state",
+            "schema" : {
+              "enum" : [
+                "active",
+                "suspended",
+                "expired",
+                "revoked"
+              ],
+              "type" : "string"
+            }
+          },
+          {
+            "$ref" : "#/components/parameters/After"
+          },
+          {
+            "$ref" : "#/components/parameters/Limit"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/EntitlementPage"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Entitlements the caller holds (as buyer) or serves (as seller)",
+        "tags" : [
+          "entitlements"
+        ]
+      }
+    },
+    "/v1/entitlements/{id}" : {
+      "get" : {
+        "operationId" : "getEntitlement",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/Entitlement"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "One entitlement (its buyer and seller only)",
+        "tags" : [
+          "entitlements"
+        ]
+      }
+    },
+    "/v1/entitlements/{id}/tokens" : {
+      "post" : {
+        "operationId" : "createEntitlementToken",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          },
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/TokenRequest"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "201" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/AccessToken"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "A short-lived access token (ES256 JWT) for one of the buyer's entitlements in force, to present to the seller's gateway",
+        "tags" : [
+          "entitlements"
+        ]
+      }
+    },
+    "/v1/entitlements/{id}/usage" : {
+      "get" : {
+        "operationId" : "entitlementUsage",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          },
+          {
+            "description" : "first day (default: 29 days before to)",
+            "in" : "query",
+            "name" : "from",
+            "schema" : {
+              "format" : "date",
+              "type" : "string"
+            }
+          },
+          {
+            "description" : "last day (default: today); at most 366 days after from",
+            "in" : "query",
+            "name" : "to",
+            "schema" : {
+              "format" : "date",
+              "type" : "string"
+            }
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/EntitlementUsage"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "An entitlement's usage per UTC day (its buyer and seller)",
+        "tags" : [
+          "entitlements"
+        ]
+      }
+    },
+    "/v1/entitlements/verify" : {
+      "post" : {
+        "operationId" : "verifyEntitlementToken",
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/TokenCheck"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/TokenVerification"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Checks a token for a gateway that prefers asking: its signature and expiry, and the entitlement's state now (the seller only)",
+        "tags" : [
+          "entitlements"
         ]
       }
     },
@@ -10223,6 +11908,142 @@ let openAPIJSON = #"""
         "summary" : "The sectors the market knows (demands, products, resources and grants accept only these); no key needed",
         "tags" : [
           "catalogue"
+        ]
+      }
+    },
+    "/v1/statements" : {
+      "get" : {
+        "operationId" : "listStatements",
+        "parameters" : [
+          {
+            "description" : "a month, YYYY-MM",
+            "in" : "query",
+            "name" : "period",
+            "schema" : {
+              "pattern" : "^[0-9]{4}-[0-9]{2}$",
+              "type" : "string"
+            }
+          },
+          {
+            "description" : "the next cursor of the previous page (a statement number)",
+            "in" : "query",
+            "name" : "after",
+            "schema" : {
+              "format" : "int64",
+              "minimum" : 0,
+              "type" : "integer"
+            }
+          },
+          {
+            "in" : "query",
+            "name" : "limit",
+            "schema" : {
+              "default" : 100,
+              "maximum" : 1000,
+              "minimum" : 1,
+              "type" : "integer"
+            }
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/StatementPage"
+                }
+              },
+              "text/csv" : {
+                "schema" : {
+                  "type" : "string"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Statements the caller is billed (buyer) or paid (seller), as JSON or, with Accept: text/csv, CSV",
+        "tags" : [
+          "entitlements"
+        ]
+      }
+    },
+    "/v1/usage" : {
+      "post" : {
+        "operationId" : "reportUsage",
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/UsageBatch"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/UsageReceipt"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Reports usage events (a seller, up to 10,000 a batch): each event id is counted once however often it is sent; events that cannot be billed are refused one by one with a reason",
+        "tags" : [
+          "entitlements"
         ]
       }
     },

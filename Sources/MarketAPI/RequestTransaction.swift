@@ -22,14 +22,14 @@ struct RequestTransaction: RouterMiddleware {
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         guard request.method == .post || request.method == .put, request.uri.path.hasPrefix("/v1/") else { return try await next(request, context) }
         // Every POST and PUT of the contract needs a key but applying to join (Authenticate lets no other
-        // through without one); the body is read only then, and at most 1 MiB of it.
+        // through without one); the body is read only then, and at most 1 MiB of it (4 MiB for a batch of usage events).
         let party = context.party
         guard party != nil || Authenticate.isPublic(request) else { throw Problem.unauthorized }
         // Every body of the contract is JSON; one declared as anything else is refused before it is read.
         if let type = request.headers[.contentType], !Self.isJSON(type) {
             throw MarketInputError(field: "Content-Type", rule: "must be application/json")
         }
-        let collected = try await request.body.collect(upTo: context.maxUploadSize)
+        let collected = try await request.body.collect(upTo: request.uri.path == "/v1/usage" ? context.maxUploadSize : 1 << 20)
         // No body at all reads as {}: an action without parameters may be posted with none.
         let body = collected.readableBytes == 0 ? ByteBuffer(string: "{}") : collected
         let data = Data(body.readableBytesView)

@@ -134,15 +134,17 @@ extension Components.Schemas.Authorization {
         self.init(id: grant.id.lowercased, agencyId: grant.agencyID.lowercased, operatorId: grant.operatorID.lowercased, sectors: grant.sectors,
                   regions: grant.regions.map(\.value), scenarios: grant.scenarios, mode: try converted(grant.mode), validFrom: grant.validFrom,
                   validUntil: grant.validUntil, state: try converted(grant.state), stateChangedAt: grant.stateChangedAt,
-                  stateReason: grant.stateReason)
+                  stateReason: grant.stateReason, agencySharePermille: grant.agencySharePermille)
     }
 }
 
 extension Components.Schemas.NewAuthorization {
     /// The grant as the market validates it; `valid_from` defaults to now.
     func authorization(agency: UUID, holder: UUID) throws -> Authorization {
-        Authorization(agencyID: agency, operatorID: holder, sectors: sectors, regions: try regionCodes(regions, field: "regions"),
-                      scenarios: scenarios, mode: try converted(mode), validFrom: validFrom ?? Date(), validUntil: validUntil)
+        var grant = Authorization(agencyID: agency, operatorID: holder, sectors: sectors, regions: try regionCodes(regions, field: "regions"),
+                                  scenarios: scenarios, mode: try converted(mode), validFrom: validFrom ?? Date(), validUntil: validUntil)
+        grant.agencySharePermille = agencySharePermille ?? 0
+        return grant
     }
 }
 

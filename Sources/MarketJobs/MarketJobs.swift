@@ -103,3 +103,28 @@ public struct NotifyJob: JobArguments {
     /// How many times a delivery is tried: with the queue's backoff (1 s doubling, up to 6 h), about a day.
     public static let maxAttempts = 16
 }
+
+/// End an entitlement when its end date comes (enqueued by the database when the order is delivered).
+public struct ExpireEntitlementJob: JobArguments {
+    public static let kind = "expire_entitlement"
+    public var entitlementID: UUID
+
+    public init(entitlementID: UUID) { self.entitlementID = entitlementID }
+}
+
+/// Close a billing month (`YYYY-MM`) and every earlier one still open: issue its statements and ledger
+/// entries. Scheduled for the first day of each month (a day's grace after the month ends), and run on
+/// demand by `pdxctl billing close`. When `scheduleNext`, it schedules the next month's.
+public struct ClosePeriodJob: JobArguments {
+    public static let kind = "close_period"
+    public var period: String
+    public var scheduleNext: Bool
+
+    public init(period: String, scheduleNext: Bool = true) {
+        self.period = period
+        self.scheduleNext = scheduleNext
+    }
+
+    /// The unique key of a month's scheduled close.
+    public static func uniqueKey(_ period: String) -> String { "close_period:\(period)" }
+}

@@ -14,10 +14,10 @@ extension MarketStore {
         granted.state = .active
         return try await transaction { [granted] connection in
             try await connection.execute("""
-                INSERT INTO authorizations (id, agency_id, operator_id, sectors, regions, scenarios, mode, validity)
+                INSERT INTO authorizations (id, agency_id, operator_id, sectors, regions, scenarios, mode, validity, agency_share_permille)
                 VALUES (\(granted.id), \(granted.agencyID), \(granted.operatorID), \(granted.sectors), \(granted.regions.map(\.value)),
                         \(granted.scenarios), \(granted.mode.rawValue)::pdx_authorization_mode,
-                        tstzrange(\(granted.validFrom), \(granted.validUntil), '[)'))
+                        tstzrange(\(granted.validFrom), \(granted.validUntil), '[)'), \(Int32(granted.agencySharePermille)))
                 """)
             try await connection.execute("""
                 INSERT INTO authorization_state_changes (authorization_id, to_state, actor)
@@ -132,19 +132,21 @@ extension PostgresConnection {
     }
 
     static let authorizationColumns = """
-        agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text, state_changed_at, state_reason
+        agency_id, operator_id, sectors, regions, scenarios, mode::text, lower(validity), upper(validity), state::text, state_changed_at, state_reason,
+        agency_share_permille
         """
 
     static func authorization(_ row: PostgresRow, id: UUID, from start: Int) throws -> Authorization {
         let (agency, operatorID, sectors, regions, scenarios, mode, from, until, state) = try row.decode(
             UUID.self, UUID.self, [String].self, [String].self, [String].self, String.self, Date.self, Date.self, String.self, at: start)
-        let (changedAt, reason) = try row.decode(Date.self, String?.self, at: start + 9)
+        let (changedAt, reason, share) = try row.decode(Date.self, String?.self, Int32.self, at: start + 9)
         var authorization = Authorization(id: id, agencyID: agency, operatorID: operatorID, sectors: sectors,
                                           regions: try Rows.regionCodes(regions), scenarios: scenarios,
                                           mode: try Rows.known(mode, AuthorizationMode.self, "authorizations.mode"), validFrom: from, validUntil: until,
                                           state: try Rows.known(state, AuthorizationState.self, "authorizations.state"))
         authorization.stateChangedAt = changedAt
         authorization.stateReason = reason
+        authorization.agencySharePermille = Int(share)
         return authorization
     }
 

@@ -359,7 +359,7 @@ extension PostgresConnection {
         guard !buyers.isEmpty else { return [:] }
         let rows = try await query("""
             SELECT b.id, a.id, a.agency_id, a.operator_id, a.sectors, a.regions, a.scenarios, a.mode::text, lower(a.validity), upper(a.validity),
-                   a.state::text, a.state_changed_at, a.state_reason
+                   a.state::text, a.state_changed_at, a.state_reason, a.agency_share_permille
             FROM unnest(\(Array(buyers))::uuid[]) AS b(id)
             JOIN authorizations a ON a.operator_id = ANY(
                 CASE WHEN EXISTS (SELECT 1 FROM party_affiliations f WHERE f.ended_at IS NULL AND (f.party_id = b.id OR f.affiliate_id = b.id))

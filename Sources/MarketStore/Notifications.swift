@@ -25,6 +25,9 @@ public enum MarketEvent: Sendable, Hashable {
         }
     }
 
+    /// Administrators hear (through the market's admin webhook) that an operator's revenue passed its allowance.
+    public static let revenueOverAllowance = "revenue.over_allowance"
+
     public var subjectID: UUID {
         switch self {
         case .newMatch(let id, _), .matchAccepted(let id), .order(let id, _), .demandOpened(let id): id
@@ -44,6 +47,8 @@ public struct WebhookEvent: Sendable, Codable, Equatable {
     public struct Subject: Sendable, Codable, Equatable {
         public var matchID: String?
         public var orderID: String?
+        public var entitlementID: String?
+        public var operatorID: String?
         public var demandID: String?
         public var productID: String?
         public var productVersion: Int?
@@ -115,6 +120,16 @@ extension MarketStore {
             subject = .init(matchID: order.matchID.map(\.lowercased), orderID: order.id.lowercased, productID: order.productID.lowercased,
                             productVersion: order.productVersion,
                             state: order.state.rawValue, amountFen: order.amountFen)
+        } else if job.type.hasPrefix("entitlement.") {
+            let entitlement = try await self.entitlement(job.subjectID)
+            subject = .init(orderID: entitlement.orderID.lowercased, entitlementID: entitlement.id.lowercased, productID: entitlement.productID.lowercased,
+                            productVersion: entitlement.productVersion, state: entitlement.state.rawValue)
+        } else if job.type == MarketEvent.revenueOverAllowance {
+            // The revenue of the latest year it passed its allowance in, as it stands now.
+            let year = try await query("SELECT max(year) FROM revenue_alerts WHERE operator_id = \(job.subjectID)").scalar(Int32?.self) ?? nil
+            let report = try await year.asyncMap { try await revenueReport(year: Int($0)).first { $0.operatorID == job.subjectID } } ?? nil
+            subject = .init(operatorID: job.subjectID.lowercased, state: "over_allowance",
+                            amountFen: report.map { NSDecimalNumber(decimal: $0.revenueFen).int64Value })
         } else if job.type == "demand.opened" {
             let state = try await demandState(job.subjectID)
             subject = .init(demandID: job.subjectID.lowercased, state: state.rawValue)
@@ -197,7 +212,8 @@ extension PostgresConnection {
 }
 
 extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+    /// `map` with an async transform.
+    public func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
         guard let self else { return nil }
         return try await transform(self)
     }

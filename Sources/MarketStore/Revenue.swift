@@ -2,8 +2,8 @@ public import Foundation
 import Market
 import Postgres
 
-/// One operator's revenue against its allowance for a year. Amounts are exact decimals: a year's revenue
-/// is a sum of orders and may exceed 64 bits, which no report may fail on.
+/// One operator's revenue (its issued statements) against its allowance for a year. Amounts are exact
+/// decimals: a year's revenue is a sum of statements and may exceed 64 bits, which no report may fail on.
 public struct OperatorRevenue: Sendable, Equatable, Codable {
     public var operatorID: UUID
     public var name: String
@@ -46,12 +46,10 @@ extension MarketStore {
             let allowances = try await connection.query("""
                 SELECT operator_id, year, allowance_fen FROM revenue_allowances WHERE year <= \(Int32(year))
                 """).decode(UUID.self, Int32.self, Int64.self)
-            // Summed in numeric, read as text: exact at any size.
+            // From issued statements (adjustments included), by the year of their month; summed in numeric, read as text: exact at any size.
             let revenues = try await connection.query("""
-                SELECT p.operator_id, extract(year FROM o.created_at AT TIME ZONE 'UTC')::int4, sum(o.amount_fen)::text
-                FROM orders o JOIN products p ON p.id = o.product_id
-                WHERE o.state IN ('accepted', 'delivered', 'completed')
-                  AND o.created_at < make_timestamptz(\(Int32(year + 1)), 1, 1, 0, 0, 0, 'UTC')
+                SELECT seller_id, extract(year FROM period)::int4, sum(amount_fen)::text FROM statements
+                WHERE period < make_date(\(Int32(year + 1)), 1, 1)
                 GROUP BY 1, 2
                 """).decode(UUID.self, Int32.self, String.self)
             var allowance: [UUID: [Int: Decimal]] = [:], revenue: [UUID: [Int: Decimal]] = [:]

@@ -57,8 +57,30 @@ public enum MarketWorkers {
                 return .completed
             }
         }
+        registry.register(ExpireEntitlementJob.self, timeout: .seconds(30)) { job in
+            let entitlement = try await store.entitlement(job.args.entitlementID)
+            if entitlement.endsAt > Date() + 1, entitlement.state == .active || entitlement.state == .suspended {
+                return .snooze(.seconds(max(1, entitlement.endsAt.timeIntervalSinceNow)))
+            }
+            if try await store.expireEntitlement(job.args.entitlementID) {
+                logger.info("entitlement expired", metadata: ["entitlement.id": "\(job.args.entitlementID)"])
+            }
+            return .completed
+        }
+        registry.register(ClosePeriodJob.self, timeout: .seconds(1800)) { job in
+            let period = try BillingPeriod(job.args.period)
+            let closes = try await store.closePeriods(through: period, by: "pdx work (close_period)")
+            for close in closes where !close.alreadyClosed {
+                logger.info("billing period closed", metadata: [
+                    "billing.period": "\(close.period)", "billing.issued": "\(close.issued)", "billing.statements": "\(close.statements)",
+                ])
+            }
+            if job.args.scheduleNext { try await store.scheduleClose(of: period.next) }
+            return .completed
+        }
         registry.register(NotifyJob.self, timeout: .seconds(30)) { job in
-            guard let webhook = try await store.webhook(of: job.args.partyID) else {
+            let administrators = job.args.type.hasPrefix("revenue.")
+            guard let webhook = administrators ? try await store.adminWebhook() : try await store.webhook(of: job.args.partyID) else {
                 return .cancel(reason: "party \(job.args.partyID) has no webhook any more")
             }
             let address: String?

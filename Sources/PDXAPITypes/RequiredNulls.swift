@@ -56,6 +56,7 @@ extension Components.Schemas.Authorization {
         try container.encode(state, forKey: .state)
         try container.encode(stateChangedAt, forKey: .stateChangedAt)
         try container.encode(stateReason, forKey: .stateReason)
+        try container.encode(agencySharePermille, forKey: .agencySharePermille)
     }
 }
 

@@ -14,7 +14,8 @@ struct PDXCtl: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self, KeysCommand.self, PartiesCommand.self,
                       ApplicationsCommand.self, SectorsCommand.self, ScenariosCommand.self, MatchesCommand.self,
-                      DemandCommand.self, ResourcesCommand.self, SettingsCommand.self]
+                      DemandCommand.self, ResourcesCommand.self, SettingsCommand.self, BillingCommand.self, SettlementCommand.self,
+                      SigningKeysCommand.self]
     )
 }
 

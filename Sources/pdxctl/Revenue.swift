@@ -8,8 +8,10 @@ struct RevenueCommand: AsyncParsableCommand {
         commandName: "revenue",
         abstract: "Each operator's revenue against its maximum allowed revenue (最高准许收入) for a year.",
         discussion: """
-            Revenue counts the operator's orders accepted, delivered or completed in the year (UTC). Revenue \
-            above the allowance is reported as overage and deducted from the next year's allowance.
+            Revenue is what the operator's issued statements bill for the months of the year (adjustments \
+            included; see pdxctl billing). Revenue above the allowance is reported as overage and deducted from \
+            the next year's allowance; administrators also hear of it once through the admin webhook \
+            (pdxctl settings admin-webhook) when a month's close takes an operator past it.
 
             Examples:
               pdxctl revenue --year 2026

@@ -17,7 +17,7 @@ struct SettingsCommand: AsyncParsableCommand {
               pdxctl settings show
               pdxctl settings set --price-notice-days 60 --reason "longer notice for 2027"
             """,
-        subcommands: [Show.self, Set.self]
+        subcommands: [Show.self, Set.self, AdminWebhook.self]
     )
 
     struct Show: AsyncParsableCommand {
@@ -51,4 +51,34 @@ struct SettingsCommand: AsyncParsableCommand {
             say("price notice: \(priceNoticeDays) days, for changes announced from now on")
         }
     }
+
+    struct AdminWebhook: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "admin-webhook",
+            abstract: "Where administrators hear of an operator passing its maximum allowed revenue (revenue.over_allowance).",
+            discussion: """
+                Prints the new signing secret once (deliveries are signed as parties' webhooks are). --off turns it off.
+
+                Examples:
+                  pdxctl settings admin-webhook --url https://ops.example.gov.cn/pdx
+                  pdxctl settings admin-webhook --off
+                """)
+        @Option(help: ArgumentHelp("The https URL.", valueName: "url")) var url: String?
+        @Flag(help: "Turn it off.") var off = false
+        @Flag(help: "Accept http and private addresses (development only).") var allowPrivateAddresses = false
+        @OptionGroup var options: ActorOptions
+
+        func validate() throws {
+            guard (url == nil) == off else { throw ValidationError("give either --url or --off") }
+        }
+
+        func run() async throws {
+            let policy = allowPrivateAddresses ? WebhookPolicy.development : WebhookPolicy()
+            let secret = try await withStore(options.database) { store in
+                try await store.setAdminWebhook(url: try await url.asyncMap { try await store.checkWebhook($0, policy: policy) }, author: options.actor)
+            }
+            if let secret { say("admin webhook set; its signing secret (shown once): \(secret)") } else { say("admin webhook off") }
+        }
+    }
 }
+

@@ -5,6 +5,7 @@ import HTTPTypes
 import Market
 import MarketAPI
 import MarketStore
+import Postgres
 import Testing
 
 /// Who calls: nobody, or one of the market's parties through its key.
@@ -73,6 +74,12 @@ extension APIMarket {
         let order = try await store.accept(match: match, buyer: demander.id, by: .party(demander.id))
         for state in states { try await store.changeOrder(order.id, to: state, reason: nil, by: .party(operatorParty.id)) }
         return order.id
+    }
+
+    /// The entitlement of a delivered order of `demander` on the market's product.
+    func entitlement() async throws -> UUID {
+        let order = try await order([.accepted, .delivered])
+        return try #require(try await pool.query("SELECT id FROM entitlements WHERE order_id = \(order)").scalar(UUID.self))
     }
 
     /// A completed order of `buyer` on the market's product, its buyer registered as a re-developer.
@@ -285,6 +292,23 @@ let endpointCases: [EndpointCase] = [
                                                                 (.agency, .ok)],
                  body: { _ in ["method": "k-匿名 k-anonymity, k=20", "performed_by": "数据安全部 data security office"] },
                  fixture: { ["id": $0.resource.uuidString.lowercased()] }),
+    // Entitlements, their tokens, usage and statements.
+    EndpointCase(.get, "/v1/entitlements", [(.anonymous, .unauthorized), (.agency, .ok), (.operator, .ok), (.demander, .ok)]),
+    EndpointCase(.get, "/v1/entitlements/{id}", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.otherOperator, .notFound),
+                                                 (.operator, .ok), (.demander, .ok)],
+                 fixture: { ["id": try await $0.entitlement().uuidString.lowercased()] }),
+    EndpointCase(.post, "/v1/entitlements/{id}/tokens", [(.anonymous, .unauthorized), (.operator, .notFound), (.otherDemander, .notFound),
+                                                         (.demander, .created)],
+                 body: { _ in ["ttl_seconds": 300] }, fixture: { ["id": try await $0.entitlement().uuidString.lowercased()] }),
+    EndpointCase(.post, "/v1/entitlements/verify", [(.anonymous, .unauthorized), (.operator, .ok), (.demander, .ok)],
+                 body: { _ in ["token": "not.a.token"] }),
+    EndpointCase(.get, "/v1/entitlements/{id}/usage", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.agency, .notFound),
+                                                       (.operator, .ok), (.demander, .ok)],
+                 fixture: { ["id": try await $0.entitlement().uuidString.lowercased()] }),
+    EndpointCase(.post, "/v1/usage", [(.anonymous, .unauthorized), (.agency, .forbidden), (.operator, .ok)],
+                 body: { _ in ["events": [["event_id": "e-1", "entitlement_id": UUID().uuidString.lowercased(), "units": 1,
+                                           "occurred_at": ISO8601DateFormatter().string(from: Date())]]] }),
+    EndpointCase(.get, "/v1/statements?period=2026-11", [(.anonymous, .unauthorized), (.agency, .ok), (.operator, .ok), (.demander, .ok)]),
     // Every party's own webhook.
     EndpointCase(.get, "/v1/webhook", [(.anonymous, .unauthorized), (.agency, .ok), (.demander, .ok)]),
     EndpointCase(.post, "/v1/webhook", [(.anonymous, .unauthorized), (.operator, .ok)], body: { _ in ["url": "https://hooks.example.com/pdx"] }),

@@ -339,17 +339,34 @@ import MarketJobs
 
     // MARK: Sums of money
 
-    /// Revenue and disclosure add up amounts in exact arithmetic: a year of large orders does not fail
+    /// Revenue and disclosure add up amounts in exact arithmetic: a year of large statements does not fail
     /// the report (it did with bigint out of range).
     @Test func revenueSumsNeverOverflow() async throws {
         try await withMarket { market in
             let product = try await market.listedProduct()
             let buyer = market.demander.id
+            // 10,000 orders delivered (each with its entitlement), each billed the most a statement may be.
             try await market.pool.execute("""
                 INSERT INTO orders (buyer_id, product_id, product_version, quantity, purpose, quote, amount_fen, state)
                 SELECT \(buyer), \(product.id), 1, 1, 'industry_development', '{}', 1000000000000000, 'accepted' FROM generate_series(1, 10000)
                 """)
-            let year = Calendar(identifier: .gregorian).component(.year, from: Date())
+            try await market.pool.execute("""
+                UPDATE orders SET state = 'delivered', entitlement_starts_at = now(), entitlement_ends_at = now() + interval '1 year'
+                WHERE product_id = \(product.id)
+                """)
+            try await market.pool.execute("""
+                WITH issued AS (
+                    INSERT INTO statements (period, entitlement_id, buyer_id, seller_id, kind, units, amount_fen, agency_share_fen, lines, rules,
+                                            priced_at, issued_by)
+                    SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date, id, buyer_id, seller_id, 'regular', 1, 1000000000000000, 0, '[]', '[]',
+                           now(), 'test'
+                    FROM entitlements WHERE product_id = \(product.id)
+                    RETURNING id, period, buyer_id, seller_id, amount_fen
+                )
+                INSERT INTO ledger_entries (statement_id, period, party_id, account, amount_fen)
+                SELECT id, period, buyer_id, 'buyer', -amount_fen FROM issued UNION ALL SELECT id, period, seller_id, 'seller', amount_fen FROM issued
+                """)
+            let year = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).year!
             let report = try await market.store.revenueReport(year: year)
             let row = try #require(report.first { $0.operatorID == market.operatorA.id })
             #expect(row.revenueFen == Decimal(string: "10000000000000000000"))

@@ -152,14 +152,24 @@ import Testing
             let product = try await market.store.createProduct(productVersion([market.general], price: 100), operator: market.operatorA.id,
                                                                authorization: market.grantA.id, by: seller)
             try await market.store.list(product.id, by: seller)
-            let thisYear = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).year!
-            // Last year: 1,500 fen earned against 1,000 allowed; this year: 800 earned, 1,000 allowed less 500.
-            for (quantity, lastYear) in [(15, true), (8, false), (3, false)] {
-                let order = try await market.store.order(product: product.id, quantity: Int64(quantity), purpose: .industryDevelopment,
+            // Revenue is what closed months billed: the month before this one ("this year") and the same month a year earlier.
+            let month = BillingPeriod(containing: try await market.store.now()).previous
+            let earlier = try BillingPeriod(year: month.year - 1, month: month.month)
+            let thisYear = month.year
+            // Last year: 1,500 fen billed against 1,000 allowed; this year: 800 billed, 1,000 allowed less 500.
+            for (units, period) in [(15, Optional(earlier)), (8, Optional(month)), (3, nil)] {
+                let order = try await market.store.order(product: product.id, quantity: 100, purpose: .industryDevelopment,
                                                          buyer: market.demander.id, scenario: "traffic_planning", by: buyer)
-                if quantity != 3 { try await market.store.changeOrder(order.id, to: .accepted, reason: nil, by: seller) }  // 3 stays placed: not revenue
-                if lastYear { try await market.pool.execute("UPDATE orders SET created_at = now() - interval '1 year' WHERE id = \(order.id)") }
+                try await market.store.changeOrder(order.id, to: .accepted, reason: nil, by: seller)
+                guard let period else { continue }  // accepted, never delivered: not revenue
+                try await market.store.changeOrder(order.id, to: .delivered, reason: nil, by: seller)
+                try await market.pool.execute("UPDATE entitlements SET starts_at = \(period.start) WHERE order_id = \(order.id)")
+                let entitlement = try #require(try await market.pool.query("SELECT id FROM entitlements WHERE order_id = \(order.id)").scalar(UUID.self))
+                let receipt = try await market.store.recordUsage([UsageEvent(eventID: "e-\(units)", entitlementID: entitlement, units: Int64(units),
+                                                                             occurredAt: period.start + 3600)], seller: market.operatorA.id)
+                #expect(receipt.accepted == 1)
             }
+            try await market.store.closePeriods(through: month, by: "li.wei")
             try await market.store.setRevenueAllowance(operator: market.operatorA.id, year: thisYear - 1, allowanceFen: 1_000, author: "li.wei", reason: "approved")
             try await market.store.setRevenueAllowance(operator: market.operatorA.id, year: thisYear, allowanceFen: 1_000, author: "li.wei", reason: "approved")
             let last = try await market.store.revenueReport(year: thisYear - 1).first { $0.operatorID == market.operatorA.id }!

@@ -332,6 +332,46 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/resources/{id}/deidentification`.
     /// - Remark: Generated from `#/paths//v1/resources/{id}/deidentification/post(recordDeidentification)`.
     func recordDeidentification(_ input: Operations.RecordDeidentification.Input) async throws -> Operations.RecordDeidentification.Output
+    /// The public keys entitlement tokens are signed with (JWKS, RFC 7517): the key signing now and retired keys whose tokens may still be valid; gateways verify tokens offline against these
+    ///
+    /// - Remark: HTTP `GET /.well-known/jwks.json`.
+    /// - Remark: Generated from `#/paths//.well-known/jwks.json/get(getJWKS)`.
+    func getJWKS(_ input: Operations.GetJWKS.Input) async throws -> Operations.GetJWKS.Output
+    /// Entitlements the caller holds (as buyer) or serves (as seller)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)`.
+    func listEntitlements(_ input: Operations.ListEntitlements.Input) async throws -> Operations.ListEntitlements.Output
+    /// One entitlement (its buyer and seller only)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements/{id}`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)`.
+    func getEntitlement(_ input: Operations.GetEntitlement.Input) async throws -> Operations.GetEntitlement.Output
+    /// A short-lived access token (ES256 JWT) for one of the buyer's entitlements in force, to present to the seller's gateway
+    ///
+    /// - Remark: HTTP `POST /v1/entitlements/{id}/tokens`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)`.
+    func createEntitlementToken(_ input: Operations.CreateEntitlementToken.Input) async throws -> Operations.CreateEntitlementToken.Output
+    /// Checks a token for a gateway that prefers asking: its signature and expiry, and the entitlement's state now (the seller only)
+    ///
+    /// - Remark: HTTP `POST /v1/entitlements/verify`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)`.
+    func verifyEntitlementToken(_ input: Operations.VerifyEntitlementToken.Input) async throws -> Operations.VerifyEntitlementToken.Output
+    /// An entitlement's usage per UTC day (its buyer and seller)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements/{id}/usage`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)`.
+    func entitlementUsage(_ input: Operations.EntitlementUsage.Input) async throws -> Operations.EntitlementUsage.Output
+    /// Reports usage events (a seller, up to 10,000 a batch): each event id is counted once however often it is sent; events that cannot be billed are refused one by one with a reason
+    ///
+    /// - Remark: HTTP `POST /v1/usage`.
+    /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)`.
+    func reportUsage(_ input: Operations.ReportUsage.Input) async throws -> Operations.ReportUsage.Output
+    /// Statements the caller is billed (buyer) or paid (seller), as JSON or, with Accept: text/csv, CSV
+    ///
+    /// - Remark: HTTP `GET /v1/statements`.
+    /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)`.
+    func listStatements(_ input: Operations.ListStatements.Input) async throws -> Operations.ListStatements.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1139,6 +1179,108 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// The public keys entitlement tokens are signed with (JWKS, RFC 7517): the key signing now and retired keys whose tokens may still be valid; gateways verify tokens offline against these
+    ///
+    /// - Remark: HTTP `GET /.well-known/jwks.json`.
+    /// - Remark: Generated from `#/paths//.well-known/jwks.json/get(getJWKS)`.
+    public func getJWKS(headers: Operations.GetJWKS.Input.Headers = .init()) async throws -> Operations.GetJWKS.Output {
+        try await getJWKS(Operations.GetJWKS.Input(headers: headers))
+    }
+    /// Entitlements the caller holds (as buyer) or serves (as seller)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)`.
+    public func listEntitlements(
+        query: Operations.ListEntitlements.Input.Query = .init(),
+        headers: Operations.ListEntitlements.Input.Headers = .init()
+    ) async throws -> Operations.ListEntitlements.Output {
+        try await listEntitlements(Operations.ListEntitlements.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// One entitlement (its buyer and seller only)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements/{id}`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)`.
+    public func getEntitlement(
+        path: Operations.GetEntitlement.Input.Path,
+        headers: Operations.GetEntitlement.Input.Headers = .init()
+    ) async throws -> Operations.GetEntitlement.Output {
+        try await getEntitlement(Operations.GetEntitlement.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A short-lived access token (ES256 JWT) for one of the buyer's entitlements in force, to present to the seller's gateway
+    ///
+    /// - Remark: HTTP `POST /v1/entitlements/{id}/tokens`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)`.
+    public func createEntitlementToken(
+        path: Operations.CreateEntitlementToken.Input.Path,
+        headers: Operations.CreateEntitlementToken.Input.Headers = .init(),
+        body: Operations.CreateEntitlementToken.Input.Body
+    ) async throws -> Operations.CreateEntitlementToken.Output {
+        try await createEntitlementToken(Operations.CreateEntitlementToken.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Checks a token for a gateway that prefers asking: its signature and expiry, and the entitlement's state now (the seller only)
+    ///
+    /// - Remark: HTTP `POST /v1/entitlements/verify`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)`.
+    public func verifyEntitlementToken(
+        headers: Operations.VerifyEntitlementToken.Input.Headers = .init(),
+        body: Operations.VerifyEntitlementToken.Input.Body
+    ) async throws -> Operations.VerifyEntitlementToken.Output {
+        try await verifyEntitlementToken(Operations.VerifyEntitlementToken.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// An entitlement's usage per UTC day (its buyer and seller)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements/{id}/usage`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)`.
+    public func entitlementUsage(
+        path: Operations.EntitlementUsage.Input.Path,
+        query: Operations.EntitlementUsage.Input.Query = .init(),
+        headers: Operations.EntitlementUsage.Input.Headers = .init()
+    ) async throws -> Operations.EntitlementUsage.Output {
+        try await entitlementUsage(Operations.EntitlementUsage.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Reports usage events (a seller, up to 10,000 a batch): each event id is counted once however often it is sent; events that cannot be billed are refused one by one with a reason
+    ///
+    /// - Remark: HTTP `POST /v1/usage`.
+    /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)`.
+    public func reportUsage(
+        headers: Operations.ReportUsage.Input.Headers = .init(),
+        body: Operations.ReportUsage.Input.Body
+    ) async throws -> Operations.ReportUsage.Output {
+        try await reportUsage(Operations.ReportUsage.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Statements the caller is billed (buyer) or paid (seller), as JSON or, with Accept: text/csv, CSV
+    ///
+    /// - Remark: HTTP `GET /v1/statements`.
+    /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)`.
+    public func listStatements(
+        query: Operations.ListStatements.Input.Query = .init(),
+        headers: Operations.ListStatements.Input.Headers = .init()
+    ) async throws -> Operations.ListStatements.Output {
+        try await listStatements(Operations.ListStatements.Input(
+            query: query,
+            headers: headers
         ))
     }
 }
@@ -3414,6 +3556,10 @@ extension Components {
             public var validFrom: Foundation.Date?
             /// - Remark: Generated from `#/components/schemas/NewAuthorization/valid_until`.
             public var validUntil: Foundation.Date
+            /// the agency's share of what buyers pay for products under this grant, per mille (settled in the ledger)
+            ///
+            /// - Remark: Generated from `#/components/schemas/NewAuthorization/agency_share_permille`.
+            public var agencySharePermille: Swift.Int?
             /// Creates a new `NewAuthorization`.
             ///
             /// - Parameters:
@@ -3424,6 +3570,7 @@ extension Components {
             ///   - mode:
             ///   - validFrom:
             ///   - validUntil:
+            ///   - agencySharePermille: the agency's share of what buyers pay for products under this grant, per mille (settled in the ledger)
             public init(
                 operatorId: Swift.String,
                 sectors: [Swift.String],
@@ -3431,7 +3578,8 @@ extension Components {
                 scenarios: [Swift.String],
                 mode: Components.Schemas.NewAuthorization.ModePayload,
                 validFrom: Foundation.Date? = nil,
-                validUntil: Foundation.Date
+                validUntil: Foundation.Date,
+                agencySharePermille: Swift.Int? = nil
             ) {
                 self.operatorId = operatorId
                 self.sectors = sectors
@@ -3440,6 +3588,7 @@ extension Components {
                 self.mode = mode
                 self.validFrom = validFrom
                 self.validUntil = validUntil
+                self.agencySharePermille = agencySharePermille
             }
             public enum CodingKeys: String, CodingKey {
                 case operatorId = "operator_id"
@@ -3449,6 +3598,7 @@ extension Components {
                 case mode
                 case validFrom = "valid_from"
                 case validUntil = "valid_until"
+                case agencySharePermille = "agency_share_permille"
             }
         }
         /// - Remark: Generated from `#/components/schemas/Authorization`.
@@ -3493,6 +3643,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Authorization/state_reason`.
             public var stateReason: Swift.String?
+            /// the agency's share of what buyers pay for products under this grant, per mille (settled in the ledger)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Authorization/agency_share_permille`.
+            public var agencySharePermille: Swift.Int
             /// Creates a new `Authorization`.
             ///
             /// - Parameters:
@@ -3508,6 +3662,7 @@ extension Components {
             ///   - state:
             ///   - stateChangedAt: when the state last changed
             ///   - stateReason: why (a suspension's or revocation's reason), or null
+            ///   - agencySharePermille: the agency's share of what buyers pay for products under this grant, per mille (settled in the ledger)
             public init(
                 id: Swift.String,
                 agencyId: Swift.String,
@@ -3520,7 +3675,8 @@ extension Components {
                 validUntil: Foundation.Date,
                 state: Components.Schemas.Authorization.StatePayload,
                 stateChangedAt: Foundation.Date? = nil,
-                stateReason: Swift.String? = nil
+                stateReason: Swift.String? = nil,
+                agencySharePermille: Swift.Int
             ) {
                 self.id = id
                 self.agencyId = agencyId
@@ -3534,6 +3690,7 @@ extension Components {
                 self.state = state
                 self.stateChangedAt = stateChangedAt
                 self.stateReason = stateReason
+                self.agencySharePermille = agencySharePermille
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -3548,6 +3705,7 @@ extension Components {
                 case state
                 case stateChangedAt = "state_changed_at"
                 case stateReason = "state_reason"
+                case agencySharePermille = "agency_share_permille"
             }
             public init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -3599,6 +3757,10 @@ extension Components {
                     Swift.String.self,
                     forKey: .stateReason
                 )
+                self.agencySharePermille = try container.decode(
+                    Swift.Int.self,
+                    forKey: .agencySharePermille
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "agency_id",
@@ -3611,7 +3773,8 @@ extension Components {
                     "valid_until",
                     "state",
                     "state_changed_at",
-                    "state_reason"
+                    "state_reason",
+                    "agency_share_permille"
                 ])
             }
         }
@@ -5591,6 +5754,1334 @@ extension Components {
                     "quote",
                     "manual",
                     "created_at"
+                ])
+            }
+        }
+        /// What a delivered order entitles its buyer to
+        ///
+        /// - Remark: Generated from `#/components/schemas/Entitlement`.
+        public struct Entitlement: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Entitlement/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Entitlement/order_id`.
+            public var orderId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Entitlement/buyer_id`.
+            public var buyerId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Entitlement/seller_id`.
+            public var sellerId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Entitlement/product_id`.
+            public var productId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Entitlement/product_version`.
+            public var productVersion: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Entitlement/scenario`.
+            public var scenario: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Entitlement/purpose`.
+            @frozen public enum PurposePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case publicGovernance = "public_governance"
+                case publicWelfare = "public_welfare"
+                case industryDevelopment = "industry_development"
+                case sectorDevelopment = "sector_development"
+            }
+            /// - Remark: Generated from `#/components/schemas/Entitlement/purpose`.
+            public var purpose: Components.Schemas.Entitlement.PurposePayload
+            /// - Remark: Generated from `#/components/schemas/Entitlement/charge_unit`.
+            @frozen public enum ChargeUnitPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case item = "item"
+                case call = "call"
+                case hour = "hour"
+                case record = "record"
+            }
+            /// - Remark: Generated from `#/components/schemas/Entitlement/charge_unit`.
+            public var chargeUnit: Components.Schemas.Entitlement.ChargeUnitPayload
+            /// usage is reported and billed per unit (calls, records); otherwise billed whole at delivery
+            ///
+            /// - Remark: Generated from `#/components/schemas/Entitlement/metered`.
+            public var metered: Swift.Bool
+            /// the most units it may use (metered only)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Entitlement/units_granted`.
+            public var unitsGranted: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/Entitlement/units_used`.
+            public var unitsUsed: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Entitlement/units_left`.
+            public var unitsLeft: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/Entitlement/starts_at`.
+            public var startsAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Entitlement/ends_at`.
+            public var endsAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Entitlement/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case active = "active"
+                case suspended = "suspended"
+                case expired = "expired"
+                case revoked = "revoked"
+            }
+            /// - Remark: Generated from `#/components/schemas/Entitlement/state`.
+            public var state: Components.Schemas.Entitlement.StatePayload
+            /// - Remark: Generated from `#/components/schemas/Entitlement/state_reason`.
+            public var stateReason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Entitlement/state_changed_at`.
+            public var stateChangedAt: Foundation.Date
+            /// Creates a new `Entitlement`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - orderId:
+            ///   - buyerId:
+            ///   - sellerId:
+            ///   - productId:
+            ///   - productVersion:
+            ///   - scenario:
+            ///   - purpose:
+            ///   - chargeUnit:
+            ///   - metered: usage is reported and billed per unit (calls, records); otherwise billed whole at delivery
+            ///   - unitsGranted: the most units it may use (metered only)
+            ///   - unitsUsed:
+            ///   - unitsLeft:
+            ///   - startsAt:
+            ///   - endsAt:
+            ///   - state:
+            ///   - stateReason:
+            ///   - stateChangedAt:
+            public init(
+                id: Swift.String,
+                orderId: Swift.String,
+                buyerId: Swift.String,
+                sellerId: Swift.String,
+                productId: Swift.String,
+                productVersion: Swift.Int,
+                scenario: Swift.String? = nil,
+                purpose: Components.Schemas.Entitlement.PurposePayload,
+                chargeUnit: Components.Schemas.Entitlement.ChargeUnitPayload,
+                metered: Swift.Bool,
+                unitsGranted: Swift.Int64? = nil,
+                unitsUsed: Swift.Int64,
+                unitsLeft: Swift.Int64? = nil,
+                startsAt: Foundation.Date,
+                endsAt: Foundation.Date,
+                state: Components.Schemas.Entitlement.StatePayload,
+                stateReason: Swift.String? = nil,
+                stateChangedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.orderId = orderId
+                self.buyerId = buyerId
+                self.sellerId = sellerId
+                self.productId = productId
+                self.productVersion = productVersion
+                self.scenario = scenario
+                self.purpose = purpose
+                self.chargeUnit = chargeUnit
+                self.metered = metered
+                self.unitsGranted = unitsGranted
+                self.unitsUsed = unitsUsed
+                self.unitsLeft = unitsLeft
+                self.startsAt = startsAt
+                self.endsAt = endsAt
+                self.state = state
+                self.stateReason = stateReason
+                self.stateChangedAt = stateChangedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case orderId = "order_id"
+                case buyerId = "buyer_id"
+                case sellerId = "seller_id"
+                case productId = "product_id"
+                case productVersion = "product_version"
+                case scenario
+                case purpose
+                case chargeUnit = "charge_unit"
+                case metered
+                case unitsGranted = "units_granted"
+                case unitsUsed = "units_used"
+                case unitsLeft = "units_left"
+                case startsAt = "starts_at"
+                case endsAt = "ends_at"
+                case state
+                case stateReason = "state_reason"
+                case stateChangedAt = "state_changed_at"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.id = try container.decode(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.orderId = try container.decode(
+                    Swift.String.self,
+                    forKey: .orderId
+                )
+                self.buyerId = try container.decode(
+                    Swift.String.self,
+                    forKey: .buyerId
+                )
+                self.sellerId = try container.decode(
+                    Swift.String.self,
+                    forKey: .sellerId
+                )
+                self.productId = try container.decode(
+                    Swift.String.self,
+                    forKey: .productId
+                )
+                self.productVersion = try container.decode(
+                    Swift.Int.self,
+                    forKey: .productVersion
+                )
+                self.scenario = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .scenario
+                )
+                self.purpose = try container.decode(
+                    Components.Schemas.Entitlement.PurposePayload.self,
+                    forKey: .purpose
+                )
+                self.chargeUnit = try container.decode(
+                    Components.Schemas.Entitlement.ChargeUnitPayload.self,
+                    forKey: .chargeUnit
+                )
+                self.metered = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .metered
+                )
+                self.unitsGranted = try container.decodeIfPresent(
+                    Swift.Int64.self,
+                    forKey: .unitsGranted
+                )
+                self.unitsUsed = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .unitsUsed
+                )
+                self.unitsLeft = try container.decodeIfPresent(
+                    Swift.Int64.self,
+                    forKey: .unitsLeft
+                )
+                self.startsAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .startsAt
+                )
+                self.endsAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .endsAt
+                )
+                self.state = try container.decode(
+                    Components.Schemas.Entitlement.StatePayload.self,
+                    forKey: .state
+                )
+                self.stateReason = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .stateReason
+                )
+                self.stateChangedAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .stateChangedAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "id",
+                    "order_id",
+                    "buyer_id",
+                    "seller_id",
+                    "product_id",
+                    "product_version",
+                    "scenario",
+                    "purpose",
+                    "charge_unit",
+                    "metered",
+                    "units_granted",
+                    "units_used",
+                    "units_left",
+                    "starts_at",
+                    "ends_at",
+                    "state",
+                    "state_reason",
+                    "state_changed_at"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/EntitlementPage`.
+        public struct EntitlementPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/EntitlementPage/items`.
+            public var items: [Components.Schemas.Entitlement]
+            /// - Remark: Generated from `#/components/schemas/EntitlementPage/next`.
+            public var next: Swift.String?
+            /// Creates a new `EntitlementPage`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            ///   - next:
+            public init(
+                items: [Components.Schemas.Entitlement],
+                next: Swift.String? = nil
+            ) {
+                self.items = items
+                self.next = next
+            }
+            public enum CodingKeys: String, CodingKey {
+                case items
+                case next
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.items = try container.decode(
+                    [Components.Schemas.Entitlement].self,
+                    forKey: .items
+                )
+                self.next = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .next
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "items",
+                    "next"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TokenRequest`.
+        public struct TokenRequest: Codable, Hashable, Sendable {
+            /// the token's life (it never outlives the entitlement)
+            ///
+            /// - Remark: Generated from `#/components/schemas/TokenRequest/ttl_seconds`.
+            public var ttlSeconds: Swift.Int?
+            /// Creates a new `TokenRequest`.
+            ///
+            /// - Parameters:
+            ///   - ttlSeconds: the token's life (it never outlives the entitlement)
+            public init(ttlSeconds: Swift.Int? = nil) {
+                self.ttlSeconds = ttlSeconds
+            }
+            public enum CodingKeys: String, CodingKey {
+                case ttlSeconds = "ttl_seconds"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.ttlSeconds = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .ttlSeconds
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "ttl_seconds"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/AccessToken`.
+        public struct AccessToken: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/AccessToken/token`.
+            public var token: Swift.String
+            /// - Remark: Generated from `#/components/schemas/AccessToken/token_type`.
+            @frozen public enum TokenTypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case bearer = "Bearer"
+            }
+            /// - Remark: Generated from `#/components/schemas/AccessToken/token_type`.
+            public var tokenType: Components.Schemas.AccessToken.TokenTypePayload
+            /// - Remark: Generated from `#/components/schemas/AccessToken/key_id`.
+            public var keyId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/AccessToken/expires_at`.
+            public var expiresAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/AccessToken/entitlement_id`.
+            public var entitlementId: Swift.String
+            /// where the public keys are (verify offline with ES256, issuer pdx, audience the seller's party id)
+            ///
+            /// - Remark: Generated from `#/components/schemas/AccessToken/jwks_url`.
+            public var jwksUrl: Swift.String
+            /// Creates a new `AccessToken`.
+            ///
+            /// - Parameters:
+            ///   - token:
+            ///   - tokenType:
+            ///   - keyId:
+            ///   - expiresAt:
+            ///   - entitlementId:
+            ///   - jwksUrl: where the public keys are (verify offline with ES256, issuer pdx, audience the seller's party id)
+            public init(
+                token: Swift.String,
+                tokenType: Components.Schemas.AccessToken.TokenTypePayload,
+                keyId: Swift.String,
+                expiresAt: Foundation.Date,
+                entitlementId: Swift.String,
+                jwksUrl: Swift.String
+            ) {
+                self.token = token
+                self.tokenType = tokenType
+                self.keyId = keyId
+                self.expiresAt = expiresAt
+                self.entitlementId = entitlementId
+                self.jwksUrl = jwksUrl
+            }
+            public enum CodingKeys: String, CodingKey {
+                case token
+                case tokenType = "token_type"
+                case keyId = "key_id"
+                case expiresAt = "expires_at"
+                case entitlementId = "entitlement_id"
+                case jwksUrl = "jwks_url"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.token = try container.decode(
+                    Swift.String.self,
+                    forKey: .token
+                )
+                self.tokenType = try container.decode(
+                    Components.Schemas.AccessToken.TokenTypePayload.self,
+                    forKey: .tokenType
+                )
+                self.keyId = try container.decode(
+                    Swift.String.self,
+                    forKey: .keyId
+                )
+                self.expiresAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .expiresAt
+                )
+                self.entitlementId = try container.decode(
+                    Swift.String.self,
+                    forKey: .entitlementId
+                )
+                self.jwksUrl = try container.decode(
+                    Swift.String.self,
+                    forKey: .jwksUrl
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "token",
+                    "token_type",
+                    "key_id",
+                    "expires_at",
+                    "entitlement_id",
+                    "jwks_url"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TokenCheck`.
+        public struct TokenCheck: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TokenCheck/token`.
+            public var token: Swift.String
+            /// Creates a new `TokenCheck`.
+            ///
+            /// - Parameters:
+            ///   - token:
+            public init(token: Swift.String) {
+                self.token = token
+            }
+            public enum CodingKeys: String, CodingKey {
+                case token
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.token = try container.decode(
+                    Swift.String.self,
+                    forKey: .token
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "token"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TokenVerification`.
+        public struct TokenVerification: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TokenVerification/valid`.
+            public var valid: Swift.Bool
+            /// why not (absent when valid)
+            ///
+            /// - Remark: Generated from `#/components/schemas/TokenVerification/reason`.
+            @frozen public enum ReasonPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case malformedToken = "malformed_token"
+                case unknownKey = "unknown_key"
+                case badSignature = "bad_signature"
+                case tokenExpired = "token_expired"
+                case notYourEntitlement = "not_your_entitlement"
+                case entitlementSuspended = "entitlement_suspended"
+                case entitlementEnded = "entitlement_ended"
+            }
+            /// why not (absent when valid)
+            ///
+            /// - Remark: Generated from `#/components/schemas/TokenVerification/reason`.
+            public var reason: Components.Schemas.TokenVerification.ReasonPayload?
+            /// - Remark: Generated from `#/components/schemas/TokenVerification/entitlement`.
+            public var entitlement: Components.Schemas.Entitlement?
+            /// when the token expires
+            ///
+            /// - Remark: Generated from `#/components/schemas/TokenVerification/expires_at`.
+            public var expiresAt: Foundation.Date?
+            /// Creates a new `TokenVerification`.
+            ///
+            /// - Parameters:
+            ///   - valid:
+            ///   - reason: why not (absent when valid)
+            ///   - entitlement:
+            ///   - expiresAt: when the token expires
+            public init(
+                valid: Swift.Bool,
+                reason: Components.Schemas.TokenVerification.ReasonPayload? = nil,
+                entitlement: Components.Schemas.Entitlement? = nil,
+                expiresAt: Foundation.Date? = nil
+            ) {
+                self.valid = valid
+                self.reason = reason
+                self.entitlement = entitlement
+                self.expiresAt = expiresAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case valid
+                case reason
+                case entitlement
+                case expiresAt = "expires_at"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.valid = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .valid
+                )
+                self.reason = try container.decodeIfPresent(
+                    Components.Schemas.TokenVerification.ReasonPayload.self,
+                    forKey: .reason
+                )
+                self.entitlement = try container.decodeIfPresent(
+                    Components.Schemas.Entitlement.self,
+                    forKey: .entitlement
+                )
+                self.expiresAt = try container.decodeIfPresent(
+                    Foundation.Date.self,
+                    forKey: .expiresAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "valid",
+                    "reason",
+                    "entitlement",
+                    "expires_at"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/EntitlementUsage`.
+        public struct EntitlementUsage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/EntitlementUsage/entitlement_id`.
+            public var entitlementId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/EntitlementUsage/units_used`.
+            public var unitsUsed: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/EntitlementUsage/units_left`.
+            public var unitsLeft: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/EntitlementUsage/DaysPayload`.
+            public struct DaysPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/EntitlementUsage/DaysPayload/day`.
+                public var day: Swift.String
+                /// - Remark: Generated from `#/components/schemas/EntitlementUsage/DaysPayload/units`.
+                public var units: Swift.Int64
+                /// Creates a new `DaysPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - day:
+                ///   - units:
+                public init(
+                    day: Swift.String,
+                    units: Swift.Int64
+                ) {
+                    self.day = day
+                    self.units = units
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case day
+                    case units
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.day = try container.decode(
+                        Swift.String.self,
+                        forKey: .day
+                    )
+                    self.units = try container.decode(
+                        Swift.Int64.self,
+                        forKey: .units
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "day",
+                        "units"
+                    ])
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/EntitlementUsage/days`.
+            public typealias DaysPayload = [Components.Schemas.EntitlementUsage.DaysPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/EntitlementUsage/days`.
+            public var days: Components.Schemas.EntitlementUsage.DaysPayload
+            /// Creates a new `EntitlementUsage`.
+            ///
+            /// - Parameters:
+            ///   - entitlementId:
+            ///   - unitsUsed:
+            ///   - unitsLeft:
+            ///   - days:
+            public init(
+                entitlementId: Swift.String,
+                unitsUsed: Swift.Int64,
+                unitsLeft: Swift.Int64? = nil,
+                days: Components.Schemas.EntitlementUsage.DaysPayload
+            ) {
+                self.entitlementId = entitlementId
+                self.unitsUsed = unitsUsed
+                self.unitsLeft = unitsLeft
+                self.days = days
+            }
+            public enum CodingKeys: String, CodingKey {
+                case entitlementId = "entitlement_id"
+                case unitsUsed = "units_used"
+                case unitsLeft = "units_left"
+                case days
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.entitlementId = try container.decode(
+                    Swift.String.self,
+                    forKey: .entitlementId
+                )
+                self.unitsUsed = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .unitsUsed
+                )
+                self.unitsLeft = try container.decodeIfPresent(
+                    Swift.Int64.self,
+                    forKey: .unitsLeft
+                )
+                self.days = try container.decode(
+                    Components.Schemas.EntitlementUsage.DaysPayload.self,
+                    forKey: .days
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "entitlement_id",
+                    "units_used",
+                    "units_left",
+                    "days"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/UsageBatch`.
+        public struct UsageBatch: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/UsageBatch/EventsPayload`.
+            public struct EventsPayloadPayload: Codable, Hashable, Sendable {
+                /// the seller's own id for the event; the same id is counted once
+                ///
+                /// - Remark: Generated from `#/components/schemas/UsageBatch/EventsPayload/event_id`.
+                public var eventId: Swift.String
+                /// - Remark: Generated from `#/components/schemas/UsageBatch/EventsPayload/entitlement_id`.
+                public var entitlementId: Swift.String
+                /// - Remark: Generated from `#/components/schemas/UsageBatch/EventsPayload/units`.
+                public var units: Swift.Int64
+                /// - Remark: Generated from `#/components/schemas/UsageBatch/EventsPayload/occurred_at`.
+                public var occurredAt: Foundation.Date
+                /// Creates a new `EventsPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - eventId: the seller's own id for the event; the same id is counted once
+                ///   - entitlementId:
+                ///   - units:
+                ///   - occurredAt:
+                public init(
+                    eventId: Swift.String,
+                    entitlementId: Swift.String,
+                    units: Swift.Int64,
+                    occurredAt: Foundation.Date
+                ) {
+                    self.eventId = eventId
+                    self.entitlementId = entitlementId
+                    self.units = units
+                    self.occurredAt = occurredAt
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case eventId = "event_id"
+                    case entitlementId = "entitlement_id"
+                    case units
+                    case occurredAt = "occurred_at"
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.eventId = try container.decode(
+                        Swift.String.self,
+                        forKey: .eventId
+                    )
+                    self.entitlementId = try container.decode(
+                        Swift.String.self,
+                        forKey: .entitlementId
+                    )
+                    self.units = try container.decode(
+                        Swift.Int64.self,
+                        forKey: .units
+                    )
+                    self.occurredAt = try container.decode(
+                        Foundation.Date.self,
+                        forKey: .occurredAt
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "event_id",
+                        "entitlement_id",
+                        "units",
+                        "occurred_at"
+                    ])
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/UsageBatch/events`.
+            public typealias EventsPayload = [Components.Schemas.UsageBatch.EventsPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/UsageBatch/events`.
+            public var events: Components.Schemas.UsageBatch.EventsPayload
+            /// Creates a new `UsageBatch`.
+            ///
+            /// - Parameters:
+            ///   - events:
+            public init(events: Components.Schemas.UsageBatch.EventsPayload) {
+                self.events = events
+            }
+            public enum CodingKeys: String, CodingKey {
+                case events
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.events = try container.decode(
+                    Components.Schemas.UsageBatch.EventsPayload.self,
+                    forKey: .events
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "events"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/UsageReceipt`.
+        public struct UsageReceipt: Codable, Hashable, Sendable {
+            /// events counted now
+            ///
+            /// - Remark: Generated from `#/components/schemas/UsageReceipt/accepted`.
+            public var accepted: Swift.Int
+            /// events counted before (not again)
+            ///
+            /// - Remark: Generated from `#/components/schemas/UsageReceipt/duplicates`.
+            public var duplicates: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/UsageReceipt/RefusedPayload`.
+            public struct RefusedPayloadPayload: Codable, Hashable, Sendable {
+                /// its place in the batch, from 0
+                ///
+                /// - Remark: Generated from `#/components/schemas/UsageReceipt/RefusedPayload/index`.
+                public var index: Swift.Int
+                /// - Remark: Generated from `#/components/schemas/UsageReceipt/RefusedPayload/event_id`.
+                public var eventId: Swift.String
+                /// - Remark: Generated from `#/components/schemas/UsageReceipt/RefusedPayload/reason`.
+                @frozen public enum ReasonPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case unknownEntitlement = "unknown_entitlement"
+                    case unmetered = "unmetered"
+                    case beforeEntitlement = "before_entitlement"
+                    case entitlementEnded = "entitlement_ended"
+                    case entitlementSuspended = "entitlement_suspended"
+                    case periodClosed = "period_closed"
+                    case inFuture = "in_future"
+                    case overGrant = "over_grant"
+                }
+                /// - Remark: Generated from `#/components/schemas/UsageReceipt/RefusedPayload/reason`.
+                public var reason: Components.Schemas.UsageReceipt.RefusedPayloadPayload.ReasonPayload
+                /// Creates a new `RefusedPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - index: its place in the batch, from 0
+                ///   - eventId:
+                ///   - reason:
+                public init(
+                    index: Swift.Int,
+                    eventId: Swift.String,
+                    reason: Components.Schemas.UsageReceipt.RefusedPayloadPayload.ReasonPayload
+                ) {
+                    self.index = index
+                    self.eventId = eventId
+                    self.reason = reason
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case index
+                    case eventId = "event_id"
+                    case reason
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.index = try container.decode(
+                        Swift.Int.self,
+                        forKey: .index
+                    )
+                    self.eventId = try container.decode(
+                        Swift.String.self,
+                        forKey: .eventId
+                    )
+                    self.reason = try container.decode(
+                        Components.Schemas.UsageReceipt.RefusedPayloadPayload.ReasonPayload.self,
+                        forKey: .reason
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "index",
+                        "event_id",
+                        "reason"
+                    ])
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/UsageReceipt/refused`.
+            public typealias RefusedPayload = [Components.Schemas.UsageReceipt.RefusedPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/UsageReceipt/refused`.
+            public var refused: Components.Schemas.UsageReceipt.RefusedPayload
+            /// - Remark: Generated from `#/components/schemas/UsageReceipt/EntitlementsPayload`.
+            public struct EntitlementsPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/UsageReceipt/EntitlementsPayload/entitlement_id`.
+                public var entitlementId: Swift.String
+                /// - Remark: Generated from `#/components/schemas/UsageReceipt/EntitlementsPayload/units_used`.
+                public var unitsUsed: Swift.Int64
+                /// - Remark: Generated from `#/components/schemas/UsageReceipt/EntitlementsPayload/units_left`.
+                public var unitsLeft: Swift.Int64?
+                /// Creates a new `EntitlementsPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - entitlementId:
+                ///   - unitsUsed:
+                ///   - unitsLeft:
+                public init(
+                    entitlementId: Swift.String,
+                    unitsUsed: Swift.Int64,
+                    unitsLeft: Swift.Int64? = nil
+                ) {
+                    self.entitlementId = entitlementId
+                    self.unitsUsed = unitsUsed
+                    self.unitsLeft = unitsLeft
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case entitlementId = "entitlement_id"
+                    case unitsUsed = "units_used"
+                    case unitsLeft = "units_left"
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.entitlementId = try container.decode(
+                        Swift.String.self,
+                        forKey: .entitlementId
+                    )
+                    self.unitsUsed = try container.decode(
+                        Swift.Int64.self,
+                        forKey: .unitsUsed
+                    )
+                    self.unitsLeft = try container.decodeIfPresent(
+                        Swift.Int64.self,
+                        forKey: .unitsLeft
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "entitlement_id",
+                        "units_used",
+                        "units_left"
+                    ])
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/UsageReceipt/entitlements`.
+            public typealias EntitlementsPayload = [Components.Schemas.UsageReceipt.EntitlementsPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/UsageReceipt/entitlements`.
+            public var entitlements: Components.Schemas.UsageReceipt.EntitlementsPayload
+            /// Creates a new `UsageReceipt`.
+            ///
+            /// - Parameters:
+            ///   - accepted: events counted now
+            ///   - duplicates: events counted before (not again)
+            ///   - refused:
+            ///   - entitlements:
+            public init(
+                accepted: Swift.Int,
+                duplicates: Swift.Int,
+                refused: Components.Schemas.UsageReceipt.RefusedPayload,
+                entitlements: Components.Schemas.UsageReceipt.EntitlementsPayload
+            ) {
+                self.accepted = accepted
+                self.duplicates = duplicates
+                self.refused = refused
+                self.entitlements = entitlements
+            }
+            public enum CodingKeys: String, CodingKey {
+                case accepted
+                case duplicates
+                case refused
+                case entitlements
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.accepted = try container.decode(
+                    Swift.Int.self,
+                    forKey: .accepted
+                )
+                self.duplicates = try container.decode(
+                    Swift.Int.self,
+                    forKey: .duplicates
+                )
+                self.refused = try container.decode(
+                    Components.Schemas.UsageReceipt.RefusedPayload.self,
+                    forKey: .refused
+                )
+                self.entitlements = try container.decode(
+                    Components.Schemas.UsageReceipt.EntitlementsPayload.self,
+                    forKey: .entitlements
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "accepted",
+                    "duplicates",
+                    "refused",
+                    "entitlements"
+                ])
+            }
+        }
+        /// What a buyer owes for one entitlement in one month, priced by the pricing engine, or a correction of one; never changed
+        ///
+        /// - Remark: Generated from `#/components/schemas/Statement`.
+        public struct Statement: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Statement/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Statement/number`.
+            public var number: Swift.Int64
+            /// the month, YYYY-MM
+            ///
+            /// - Remark: Generated from `#/components/schemas/Statement/period`.
+            public var period: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Statement/kind`.
+            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case regular = "regular"
+                case adjusting = "adjusting"
+            }
+            /// - Remark: Generated from `#/components/schemas/Statement/kind`.
+            public var kind: Components.Schemas.Statement.KindPayload
+            /// the statement an adjusting statement corrects
+            ///
+            /// - Remark: Generated from `#/components/schemas/Statement/adjusts`.
+            public var adjusts: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Statement/entitlement_id`.
+            public var entitlementId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Statement/buyer_id`.
+            public var buyerId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Statement/seller_id`.
+            public var sellerId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Statement/agency_id`.
+            public var agencyId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Statement/units`.
+            public var units: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Statement/amount_fen`.
+            public var amountFen: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Statement/agency_share_fen`.
+            public var agencyShareFen: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Statement/LinesPayload`.
+            public struct LinesPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Statement/LinesPayload/step`.
+                public var step: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Statement/LinesPayload/detail`.
+                public var detail: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Statement/LinesPayload/amount_fen`.
+                public var amountFen: Swift.Int64
+                /// Creates a new `LinesPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - step:
+                ///   - detail:
+                ///   - amountFen:
+                public init(
+                    step: Swift.String,
+                    detail: Swift.String,
+                    amountFen: Swift.Int64
+                ) {
+                    self.step = step
+                    self.detail = detail
+                    self.amountFen = amountFen
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case step
+                    case detail
+                    case amountFen = "amount_fen"
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.step = try container.decode(
+                        Swift.String.self,
+                        forKey: .step
+                    )
+                    self.detail = try container.decode(
+                        Swift.String.self,
+                        forKey: .detail
+                    )
+                    self.amountFen = try container.decode(
+                        Swift.Int64.self,
+                        forKey: .amountFen
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "step",
+                        "detail",
+                        "amount_fen"
+                    ])
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Statement/lines`.
+            public typealias LinesPayload = [Components.Schemas.Statement.LinesPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/Statement/lines`.
+            public var lines: Components.Schemas.Statement.LinesPayload
+            /// - Remark: Generated from `#/components/schemas/Statement/RulesPayload`.
+            public struct RulesPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Statement/RulesPayload/id`.
+                public var id: Swift.Int64
+                /// - Remark: Generated from `#/components/schemas/Statement/RulesPayload/version`.
+                public var version: Swift.Int
+                /// Creates a new `RulesPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                ///   - version:
+                public init(
+                    id: Swift.Int64,
+                    version: Swift.Int
+                ) {
+                    self.id = id
+                    self.version = version
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case id
+                    case version
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.id = try container.decode(
+                        Swift.Int64.self,
+                        forKey: .id
+                    )
+                    self.version = try container.decode(
+                        Swift.Int.self,
+                        forKey: .version
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "id",
+                        "version"
+                    ])
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/Statement/rules`.
+            public typealias RulesPayload = [Components.Schemas.Statement.RulesPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/Statement/rules`.
+            public var rules: Components.Schemas.Statement.RulesPayload
+            /// the instant whose pricing rules priced it
+            ///
+            /// - Remark: Generated from `#/components/schemas/Statement/priced_at`.
+            public var pricedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/Statement/reason`.
+            public var reason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Statement/issued_at`.
+            public var issuedAt: Foundation.Date
+            /// Creates a new `Statement`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - number:
+            ///   - period: the month, YYYY-MM
+            ///   - kind:
+            ///   - adjusts: the statement an adjusting statement corrects
+            ///   - entitlementId:
+            ///   - buyerId:
+            ///   - sellerId:
+            ///   - agencyId:
+            ///   - units:
+            ///   - amountFen:
+            ///   - agencyShareFen:
+            ///   - lines:
+            ///   - rules:
+            ///   - pricedAt: the instant whose pricing rules priced it
+            ///   - reason:
+            ///   - issuedAt:
+            public init(
+                id: Swift.String,
+                number: Swift.Int64,
+                period: Swift.String,
+                kind: Components.Schemas.Statement.KindPayload,
+                adjusts: Swift.String? = nil,
+                entitlementId: Swift.String,
+                buyerId: Swift.String,
+                sellerId: Swift.String,
+                agencyId: Swift.String? = nil,
+                units: Swift.Int64,
+                amountFen: Swift.Int64,
+                agencyShareFen: Swift.Int64,
+                lines: Components.Schemas.Statement.LinesPayload,
+                rules: Components.Schemas.Statement.RulesPayload,
+                pricedAt: Foundation.Date,
+                reason: Swift.String? = nil,
+                issuedAt: Foundation.Date
+            ) {
+                self.id = id
+                self.number = number
+                self.period = period
+                self.kind = kind
+                self.adjusts = adjusts
+                self.entitlementId = entitlementId
+                self.buyerId = buyerId
+                self.sellerId = sellerId
+                self.agencyId = agencyId
+                self.units = units
+                self.amountFen = amountFen
+                self.agencyShareFen = agencyShareFen
+                self.lines = lines
+                self.rules = rules
+                self.pricedAt = pricedAt
+                self.reason = reason
+                self.issuedAt = issuedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case number
+                case period
+                case kind
+                case adjusts
+                case entitlementId = "entitlement_id"
+                case buyerId = "buyer_id"
+                case sellerId = "seller_id"
+                case agencyId = "agency_id"
+                case units
+                case amountFen = "amount_fen"
+                case agencyShareFen = "agency_share_fen"
+                case lines
+                case rules
+                case pricedAt = "priced_at"
+                case reason
+                case issuedAt = "issued_at"
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.id = try container.decode(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.number = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .number
+                )
+                self.period = try container.decode(
+                    Swift.String.self,
+                    forKey: .period
+                )
+                self.kind = try container.decode(
+                    Components.Schemas.Statement.KindPayload.self,
+                    forKey: .kind
+                )
+                self.adjusts = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .adjusts
+                )
+                self.entitlementId = try container.decode(
+                    Swift.String.self,
+                    forKey: .entitlementId
+                )
+                self.buyerId = try container.decode(
+                    Swift.String.self,
+                    forKey: .buyerId
+                )
+                self.sellerId = try container.decode(
+                    Swift.String.self,
+                    forKey: .sellerId
+                )
+                self.agencyId = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .agencyId
+                )
+                self.units = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .units
+                )
+                self.amountFen = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .amountFen
+                )
+                self.agencyShareFen = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .agencyShareFen
+                )
+                self.lines = try container.decode(
+                    Components.Schemas.Statement.LinesPayload.self,
+                    forKey: .lines
+                )
+                self.rules = try container.decode(
+                    Components.Schemas.Statement.RulesPayload.self,
+                    forKey: .rules
+                )
+                self.pricedAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .pricedAt
+                )
+                self.reason = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .reason
+                )
+                self.issuedAt = try container.decode(
+                    Foundation.Date.self,
+                    forKey: .issuedAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "id",
+                    "number",
+                    "period",
+                    "kind",
+                    "adjusts",
+                    "entitlement_id",
+                    "buyer_id",
+                    "seller_id",
+                    "agency_id",
+                    "units",
+                    "amount_fen",
+                    "agency_share_fen",
+                    "lines",
+                    "rules",
+                    "priced_at",
+                    "reason",
+                    "issued_at"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/StatementPage`.
+        public struct StatementPage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/StatementPage/items`.
+            public var items: [Components.Schemas.Statement]
+            /// - Remark: Generated from `#/components/schemas/StatementPage/next`.
+            public var next: Swift.Int64?
+            /// Creates a new `StatementPage`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            ///   - next:
+            public init(
+                items: [Components.Schemas.Statement],
+                next: Swift.Int64? = nil
+            ) {
+                self.items = items
+                self.next = next
+            }
+            public enum CodingKeys: String, CodingKey {
+                case items
+                case next
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.items = try container.decode(
+                    [Components.Schemas.Statement].self,
+                    forKey: .items
+                )
+                self.next = try container.decodeIfPresent(
+                    Swift.Int64.self,
+                    forKey: .next
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "items",
+                    "next"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/JWKS`.
+        public struct Jwks: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/JWKS/KeysPayload`.
+            public struct KeysPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/JWKS/KeysPayload/kty`.
+                public var kty: Swift.String
+                /// - Remark: Generated from `#/components/schemas/JWKS/KeysPayload/crv`.
+                public var crv: Swift.String
+                /// - Remark: Generated from `#/components/schemas/JWKS/KeysPayload/x`.
+                public var x: Swift.String
+                /// - Remark: Generated from `#/components/schemas/JWKS/KeysPayload/y`.
+                public var y: Swift.String
+                /// - Remark: Generated from `#/components/schemas/JWKS/KeysPayload/kid`.
+                public var kid: Swift.String
+                /// - Remark: Generated from `#/components/schemas/JWKS/KeysPayload/use`.
+                public var use: Swift.String
+                /// - Remark: Generated from `#/components/schemas/JWKS/KeysPayload/alg`.
+                public var alg: Swift.String
+                /// Creates a new `KeysPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - kty:
+                ///   - crv:
+                ///   - x:
+                ///   - y:
+                ///   - kid:
+                ///   - use:
+                ///   - alg:
+                public init(
+                    kty: Swift.String,
+                    crv: Swift.String,
+                    x: Swift.String,
+                    y: Swift.String,
+                    kid: Swift.String,
+                    use: Swift.String,
+                    alg: Swift.String
+                ) {
+                    self.kty = kty
+                    self.crv = crv
+                    self.x = x
+                    self.y = y
+                    self.kid = kid
+                    self.use = use
+                    self.alg = alg
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case kty
+                    case crv
+                    case x
+                    case y
+                    case kid
+                    case use
+                    case alg
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.kty = try container.decode(
+                        Swift.String.self,
+                        forKey: .kty
+                    )
+                    self.crv = try container.decode(
+                        Swift.String.self,
+                        forKey: .crv
+                    )
+                    self.x = try container.decode(
+                        Swift.String.self,
+                        forKey: .x
+                    )
+                    self.y = try container.decode(
+                        Swift.String.self,
+                        forKey: .y
+                    )
+                    self.kid = try container.decode(
+                        Swift.String.self,
+                        forKey: .kid
+                    )
+                    self.use = try container.decode(
+                        Swift.String.self,
+                        forKey: .use
+                    )
+                    self.alg = try container.decode(
+                        Swift.String.self,
+                        forKey: .alg
+                    )
+                    try decoder.ensureNoAdditionalProperties(knownKeys: [
+                        "kty",
+                        "crv",
+                        "x",
+                        "y",
+                        "kid",
+                        "use",
+                        "alg"
+                    ])
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/JWKS/keys`.
+            public typealias KeysPayload = [Components.Schemas.Jwks.KeysPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/JWKS/keys`.
+            public var keys: Components.Schemas.Jwks.KeysPayload
+            /// Creates a new `Jwks`.
+            ///
+            /// - Parameters:
+            ///   - keys:
+            public init(keys: Components.Schemas.Jwks.KeysPayload) {
+                self.keys = keys
+            }
+            public enum CodingKeys: String, CodingKey {
+                case keys
+            }
+            public init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.keys = try container.decode(
+                    Components.Schemas.Jwks.KeysPayload.self,
+                    forKey: .keys
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "keys"
                 ])
             }
         }
@@ -25812,6 +27303,2492 @@ public enum Operations {
             public static var allCases: [Self] {
                 [
                     .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The public keys entitlement tokens are signed with (JWKS, RFC 7517): the key signing now and retired keys whose tokens may still be valid; gateways verify tokens offline against these
+    ///
+    /// - Remark: HTTP `GET /.well-known/jwks.json`.
+    /// - Remark: Generated from `#/paths//.well-known/jwks.json/get(getJWKS)`.
+    public enum GetJWKS {
+        public static let id: Swift.String = "getJWKS"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/.well-known/jwks.json/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetJWKS.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetJWKS.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetJWKS.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.GetJWKS.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/.well-known/jwks.json/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/.well-known/jwks.json/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Jwks)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Jwks {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetJWKS.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetJWKS.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//.well-known/jwks.json/get(getJWKS)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetJWKS.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetJWKS.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//.well-known/jwks.json/get(getJWKS)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//.well-known/jwks.json/get(getJWKS)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Entitlements the caller holds (as buyer) or serves (as seller)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)`.
+    public enum ListEntitlements {
+        public static let id: Swift.String = "listEntitlements"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/entitlements/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/GET/query/state`.
+                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case active = "active"
+                    case suspended = "suspended"
+                    case expired = "expired"
+                    case revoked = "revoked"
+                }
+                /// - Remark: Generated from `#/paths/v1/entitlements/GET/query/state`.
+                public var state: Operations.ListEntitlements.Input.Query.StatePayload?
+                /// the next cursor of the previous page
+                ///
+                /// - Remark: Generated from `#/paths/v1/entitlements/GET/query/after`.
+                public var after: Components.Parameters.After?
+                /// - Remark: Generated from `#/paths/v1/entitlements/GET/query/limit`.
+                public var limit: Components.Parameters.Limit?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - state:
+                ///   - after: the next cursor of the previous page
+                ///   - limit:
+                public init(
+                    state: Operations.ListEntitlements.Input.Query.StatePayload? = nil,
+                    after: Components.Parameters.After? = nil,
+                    limit: Components.Parameters.Limit? = nil
+                ) {
+                    self.state = state
+                    self.after = after
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.ListEntitlements.Input.Query
+            /// - Remark: Generated from `#/paths/v1/entitlements/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListEntitlements.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListEntitlements.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListEntitlements.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListEntitlements.Input.Query = .init(),
+                headers: Operations.ListEntitlements.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/entitlements/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.EntitlementPage)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.EntitlementPage {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListEntitlements.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListEntitlements.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListEntitlements.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListEntitlements.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/get(listEntitlements)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// One entitlement (its buyer and seller only)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements/{id}`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)`.
+    public enum GetEntitlement {
+        public static let id: Swift.String = "getEntitlement"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/entitlements/{id}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.GetEntitlement.Input.Path
+            /// - Remark: Generated from `#/paths/v1/entitlements/{id}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetEntitlement.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetEntitlement.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetEntitlement.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetEntitlement.Input.Path,
+                headers: Operations.GetEntitlement.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/entitlements/{id}/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Entitlement)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Entitlement {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetEntitlement.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetEntitlement.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetEntitlement.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetEntitlement.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/get(getEntitlement)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A short-lived access token (ES256 JWT) for one of the buyer's entitlements in force, to present to the seller's gateway
+    ///
+    /// - Remark: HTTP `POST /v1/entitlements/{id}/tokens`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)`.
+    public enum CreateEntitlementToken {
+        public static let id: Swift.String = "createEntitlementToken"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/entitlements/{id}/tokens/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/tokens/POST/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.CreateEntitlementToken.Input.Path
+            /// - Remark: Generated from `#/paths/v1/entitlements/{id}/tokens/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/tokens/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateEntitlementToken.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CreateEntitlementToken.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.CreateEntitlementToken.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/entitlements/{id}/tokens/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/tokens/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.TokenRequest)
+            }
+            public var body: Operations.CreateEntitlementToken.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.CreateEntitlementToken.Input.Path,
+                headers: Operations.CreateEntitlementToken.Input.Headers = .init(),
+                body: Operations.CreateEntitlementToken.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/tokens/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/entitlements/{id}/tokens/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.AccessToken)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.AccessToken {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.CreateEntitlementToken.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.CreateEntitlementToken.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.CreateEntitlementToken.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.CreateEntitlementToken.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/tokens/post(createEntitlementToken)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Checks a token for a gateway that prefers asking: its signature and expiry, and the entitlement's state now (the seller only)
+    ///
+    /// - Remark: HTTP `POST /v1/entitlements/verify`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)`.
+    public enum VerifyEntitlementToken {
+        public static let id: Swift.String = "verifyEntitlementToken"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/entitlements/verify/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.VerifyEntitlementToken.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.VerifyEntitlementToken.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.VerifyEntitlementToken.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/entitlements/verify/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/verify/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.TokenCheck)
+            }
+            public var body: Operations.VerifyEntitlementToken.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.VerifyEntitlementToken.Input.Headers = .init(),
+                body: Operations.VerifyEntitlementToken.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/verify/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/entitlements/verify/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.TokenVerification)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.TokenVerification {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.VerifyEntitlementToken.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.VerifyEntitlementToken.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.VerifyEntitlementToken.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.VerifyEntitlementToken.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/verify/post(verifyEntitlementToken)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// An entitlement's usage per UTC day (its buyer and seller)
+    ///
+    /// - Remark: HTTP `GET /v1/entitlements/{id}/usage`.
+    /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)`.
+    public enum EntitlementUsage {
+        public static let id: Swift.String = "entitlementUsage"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/entitlements/{id}/usage/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/usage/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.EntitlementUsage.Input.Path
+            /// - Remark: Generated from `#/paths/v1/entitlements/{id}/usage/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// first day (default: 29 days before to)
+                ///
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/usage/GET/query/from`.
+                public var from: Swift.String?
+                /// last day (default: today); at most 366 days after from
+                ///
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/usage/GET/query/to`.
+                public var to: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - from: first day (default: 29 days before to)
+                ///   - to: last day (default: today); at most 366 days after from
+                public init(
+                    from: Swift.String? = nil,
+                    to: Swift.String? = nil
+                ) {
+                    self.from = from
+                    self.to = to
+                }
+            }
+            public var query: Operations.EntitlementUsage.Input.Query
+            /// - Remark: Generated from `#/paths/v1/entitlements/{id}/usage/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.EntitlementUsage.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.EntitlementUsage.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.EntitlementUsage.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.EntitlementUsage.Input.Path,
+                query: Operations.EntitlementUsage.Input.Query = .init(),
+                headers: Operations.EntitlementUsage.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/entitlements/{id}/usage/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/entitlements/{id}/usage/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.EntitlementUsage)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.EntitlementUsage {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.EntitlementUsage.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.EntitlementUsage.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.EntitlementUsage.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.EntitlementUsage.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/entitlements/{id}/usage/get(entitlementUsage)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Reports usage events (a seller, up to 10,000 a batch): each event id is counted once however often it is sent; events that cannot be billed are refused one by one with a reason
+    ///
+    /// - Remark: HTTP `POST /v1/usage`.
+    /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)`.
+    public enum ReportUsage {
+        public static let id: Swift.String = "reportUsage"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/usage/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReportUsage.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReportUsage.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ReportUsage.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/usage/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/usage/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.UsageBatch)
+            }
+            public var body: Operations.ReportUsage.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.ReportUsage.Input.Headers = .init(),
+                body: Operations.ReportUsage.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/usage/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/usage/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.UsageReceipt)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.UsageReceipt {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ReportUsage.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ReportUsage.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ReportUsage.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ReportUsage.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/usage/post(reportUsage)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Statements the caller is billed (buyer) or paid (seller), as JSON or, with Accept: text/csv, CSV
+    ///
+    /// - Remark: HTTP `GET /v1/statements`.
+    /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)`.
+    public enum ListStatements {
+        public static let id: Swift.String = "listStatements"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/statements/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// a month, YYYY-MM
+                ///
+                /// - Remark: Generated from `#/paths/v1/statements/GET/query/period`.
+                public var period: Swift.String?
+                /// the next cursor of the previous page (a statement number)
+                ///
+                /// - Remark: Generated from `#/paths/v1/statements/GET/query/after`.
+                public var after: Swift.Int64?
+                /// - Remark: Generated from `#/paths/v1/statements/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - period: a month, YYYY-MM
+                ///   - after: the next cursor of the previous page (a statement number)
+                ///   - limit:
+                public init(
+                    period: Swift.String? = nil,
+                    after: Swift.Int64? = nil,
+                    limit: Swift.Int? = nil
+                ) {
+                    self.period = period
+                    self.after = after
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.ListStatements.Input.Query
+            /// - Remark: Generated from `#/paths/v1/statements/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStatements.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListStatements.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListStatements.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListStatements.Input.Query = .init(),
+                headers: Operations.ListStatements.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/statements/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/statements/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.StatementPage)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.StatementPage {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "application/json",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/v1/statements/GET/responses/200/content/text\/csv`.
+                    case csv(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.csv`.
+                    ///
+                    /// - Throws: An error if `self` is not `.csv`.
+                    /// - SeeAlso: `.csv`.
+                    public var csv: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .csv(body):
+                                return body
+                            default:
+                                try throwUnexpectedResponseBody(
+                                    expectedContent: "text/csv",
+                                    body: self
+                                )
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListStatements.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListStatements.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListStatements.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListStatements.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case csv
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "text/csv":
+                    self = .csv
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .csv:
+                    return "text/csv"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .csv,
                     .applicationProblemJson
                 ]
             }
