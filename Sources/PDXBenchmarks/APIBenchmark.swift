@@ -165,14 +165,21 @@ public struct APIBenchmark: Sendable {
     /// Starts `pdx serve` on a port below the kernel's ephemeral range (where outgoing connections take
     /// theirs), trying another if the one drawn is taken.
     private func startServer(url: String, log: URL) async throws -> (Process, Int) {
+        try await Self.startServer(executable: options.executable, log: log, arguments: [
+            "serve", "--database-url", url, "--max-connections", "\(options.serverConnections)", "--rate-limit", "0",
+            "--catalogue-cache", "\(options.catalogueCache)", "--log-level", "error",
+        ])
+    }
+
+    /// Starts `pdx serve` with `arguments` and `--port` (drawn again if taken); returns when it is ready.
+    static func startServer(executable: String, log: URL, arguments: [String]) async throws -> (Process, Int) {
         var attempt = 0
         while true {
             attempt += 1
             let port = Int.random(in: 20_000...32_000)
             let server = Process()
-            server.executableURL = URL(fileURLWithPath: options.executable)
-            server.arguments = ["serve", "--database-url", url, "--port", "\(port)", "--max-connections", "\(options.serverConnections)",
-                                "--rate-limit", "0", "--catalogue-cache", "\(options.catalogueCache)", "--log-level", "error"]
+            server.executableURL = URL(fileURLWithPath: executable)
+            server.arguments = arguments + ["--port", "\(port)"]
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             server.standardOutput = handle
@@ -190,7 +197,7 @@ public struct APIBenchmark: Sendable {
         }
     }
 
-    private func waitUntilReady(_ base: String, server: Process, log: URL) async throws {
+    static func waitUntilReady(_ base: String, server: Process, log: URL) async throws {
         let curl = try Self.find("curl", hint: "apt-get install curl")
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
@@ -281,7 +288,9 @@ public struct APIBenchmark: Sendable {
         throw LocalPostgresError("\(program) is not installed (\(hint))")
     }
 
-    private func median(_ values: [Double]) -> Double {
+    func median(_ values: [Double]) -> Double { Self.median(values) }
+
+    static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.isEmpty ? 0 : sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }

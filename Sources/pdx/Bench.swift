@@ -8,7 +8,7 @@ import PDXDev
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure pdx; each figure is printed as `name: value unit`.",
-        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self, BenchAPI.self]
+        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self, BenchAPI.self, BenchUsage.self]
     )
 }
 
@@ -253,5 +253,49 @@ struct BenchAPI: AsyncParsableCommand {
                                            connections: connections, serverConnections: serverConnections,
                                            catalogueCache: noCatalogueCache ? 0 : 50_000, executable: executable)
         for line in try await APIBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
+    }
+}
+
+struct BenchUsage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "usage",
+        abstract: "Delivery: usage ingested, tokens verified (by the API beside pgbench -S, and offline), a month closed.",
+        discussion: """
+            Seeds --entitlements delivered orders with usage in the previous month (and 1,000 more for the \
+            ingestion), then measures in one run: POST /v1/usage with batches of 1,000 new events (wrk, 4 \
+            connections; events/s is what the database counted), POST /v1/entitlements/verify at peak beside \
+            pgbench -S and at half of peak, token verification offline on one core (tokens reused, as a \
+            gateway sees them, and every signature checked), and closing the month (statements and ledger). \
+            Needs wrk and pgbench. Without DATABASE_URL a throwaway durable cluster is started.
+            Example:
+              swift build -c release --product pdx && .build/release/pdx bench usage
+              .build/release/pdx bench usage --entitlements 10000 --seconds 5
+            """
+    )
+
+    @Option(help: ArgumentHelp("Entitlements with usage in the month closed.", valueName: "count"))
+    var entitlements = 100_000
+    @Option(help: ArgumentHelp("Seconds per measurement.", valueName: "seconds"))
+    var seconds = 10
+    @Option(help: ArgumentHelp("wrk connections and pgbench clients at peak.", valueName: "count"))
+    var connections = 32
+    @Option(help: ArgumentHelp("Database connections of the pdx serve process.", valueName: "count"))
+    var serverConnections = 16
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (1_000...10_000_000).contains(entitlements) else { throw ValidationError("--entitlements must be from 1000 to 10000000, got \(entitlements)") }
+        guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be from 1 to 600, got \(seconds)") }
+        guard (1...1_000).contains(connections) else { throw ValidationError("--connections must be from 1 to 1000, got \(connections)") }
+        guard (1...1_000).contains(serverConnections) else { throw ValidationError("--server-connections must be from 1 to 1000, got \(serverConnections)") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let options = UsageBenchmark.Options(databaseURL: database.resolved, entitlements: entitlements, seconds: seconds, connections: connections,
+                                             serverConnections: serverConnections, executable: executable)
+        for line in try await UsageBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
     }
 }
