@@ -149,7 +149,7 @@ let package = Package(
             name: "PDXDev",
             dependencies: [
                 "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "MarketWorkers", "MarketAPI",
-                "PDXCommandLine", "PDXClient",
+                "PDXCommandLine", "PDXClient", "PDXTokens",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -227,7 +227,8 @@ let package = Package(
         .testTarget(
             name: "MarketAPITests",
             dependencies: [
-                "MarketAPI", "MarketStore", "MarketJobs", "Market", "Postgres", "PDXTestSupport", "PDXClient", "pdxctl",
+                "MarketAPI", "MarketStore", "MarketJobs", "Market", "Postgres", "PDXTestSupport", "PDXClient", "PDXTokens", "LocalPostgres", "pdxctl",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -113,7 +113,8 @@ extension MarketStore {
                 guard let granted = entitlement.granted else { refuse(.unmetered); continue }
                 if event.occurredAt > now + Self.usageClockSkew { refuse(.inFuture); continue }
                 if event.occurredAt < openFrom { refuse(.periodClosed); continue }
-                if event.occurredAt < entitlement.startsAt { refuse(.beforeEntitlement); continue }
+                // Gateways' clocks write whole seconds: the second delivery happened in counts.
+                if event.occurredAt < entitlement.startsAt.wholeSecond { refuse(.beforeEntitlement); continue }
                 if event.occurredAt >= entitlement.endsAt { refuse(.entitlementEnded); continue }
                 if entitlement.state != .active, event.occurredAt >= entitlement.changedAt {
                     refuse(entitlement.state == .suspended ? .entitlementSuspended : .entitlementEnded); continue
@@ -171,4 +172,9 @@ extension MarketStore {
             SELECT day, units FROM usage_daily WHERE entitlement_id = \(entitlementID) AND day BETWEEN \(from) AND \(to) ORDER BY day
             """).decode(CalendarDate.self, Int64.self).map { (day: $0, units: $1) }
     }
+}
+
+extension Date {
+    /// This instant without its fraction of a second.
+    var wholeSecond: Date { Date(timeIntervalSince1970: timeIntervalSince1970.rounded(.down)) }
 }

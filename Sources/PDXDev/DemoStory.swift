@@ -4,6 +4,7 @@ public import Logging
 import Market
 import MarketStore
 import PDXClient
+import PDXTokens
 import Postgres
 
 /// `pdx demo`: the market's story told through the public HTTP API, step by step, each checked against the
@@ -170,7 +171,8 @@ private struct Story {
         func grant(_ holder: UUID, _ sector: String, _ mode: Components.Schemas.NewAuthorization.ModePayload) async throws -> Outcome {
             let output = try await asAgency.grantAuthorization(body: .json(.init(
                 operatorId: holder.uuidString.lowercased(), sectors: [sector], regions: [city],
-                scenarios: sector == "energy" ? ["energy_saving", "credit_risk"] : ["traffic_planning"], mode: mode, validUntil: until)))
+                scenarios: sector == "energy" ? ["energy_saving", "credit_risk"] : ["traffic_planning"], mode: mode, validUntil: until,
+                agencySharePermille: 100)))
             switch output {
             case .created(let created): return Outcome(status: 201, id: try created.body.json.id)
             case .unprocessableContent(let refused): return Outcome(status: 422, code: try refused.body.applicationProblemJson.code.rawValue)
@@ -337,11 +339,12 @@ private struct Story {
               observed: derived == nil ? "no derived product" : "derived product listed; sources \(sources == [powerCredit ?? ""] ? "= Beta's credit profile" : "\(sources)"); "
                   + "Beta's product built on by \(builtOn.count)",
               derived != nil && sources == [powerCredit ?? ""] && builtOn == [derived ?? ""])
-        var directFen: Int64?
+        var directFen: Int64?, directOrder: String?
         if let ridership, case .created(let created) = try await client(bank.key).placeOrder(
             headers: .init(idempotencyKey: "demo-\(city)-ridership"),
             body: .json(.init(productId: ridership, quantity: 1_000, purpose: .industryDevelopment, scenario: "traffic_planning"))) {
             directFen = try created.body.json.amountFen
+            directOrder = try created.body.json.id
         }
         check("a direct purchase", expected: "201, 1,000 records at 20 fen = 20,000 fen, without a demand",
               observed: "the bank bought Gamma's ridership directly for \(directFen.map(String.init) ?? "nothing") fen", directFen == 20_000)
@@ -359,6 +362,69 @@ private struct Story {
               observed: "revoked (\(revoked)); Beta's product \(gone ? "gone" : "still listed"), the derived one \(derivedGone ? "gone" : "still listed"); "
                   + "\(left) left in the city's catalogue",
               revoked == 200 && gone && derivedGone && left == 3)
+
+        say("11. Gamma delivers the bank's direct purchase: a token, usage reported by Gamma's gateway, a month billed and settled.")
+        var entitlementID: String?, token: String?
+        if let directOrder {
+            let asGamma = client(gamma.key)
+            _ = try await asGamma.acceptOrder(path: .init(id: directOrder), body: .json(.init()))
+            _ = try await asGamma.deliverOrder(path: .init(id: directOrder), body: .json(.init()))
+            entitlementID = try await client(bank.key).listEntitlements(query: .init()).ok.body.json.items.first { $0.orderId == directOrder }?.id
+            if let entitlementID, case .created(let created) = try await client(bank.key).createEntitlementToken(
+                path: .init(id: entitlementID), body: .json(.init(ttlSeconds: 600))) {
+                token = try created.body.json.token
+            }
+        }
+        // Gamma's gateway checks the token offline against the published keys (deploy/examples/verify_token.py does the same in Python),
+        // and once more by asking pdx.
+        var offline: EntitlementClaims?, asked: Components.Schemas.TokenVerification?
+        if let token {
+            let jwks = try await anyone.getJWKS().ok.body.json
+            offline = try? TokenVerifier(jwks: try JSONEncoder().encode(jwks)).verify(token)
+            asked = try await client(gamma.key).verifyEntitlementToken(body: .json(.init(token: token))).ok.body.json
+        }
+        check("a token verified offline", expected: "an ES256 token for the bank's entitlement, valid offline and for pdx",
+              observed: offline.map { "token for entitlement \($0.ent.prefix(8))…, scenario \($0.scn ?? "-"), purpose \($0.pur); pdx says \(asked?.valid == true ? "valid" : "not valid")" }
+                  ?? "no token verified",
+              offline?.ent == entitlementID && offline?.aud == gamma.id.uuidString.lowercased() && asked?.valid == true)
+        var receipt: Components.Schemas.UsageReceipt?
+        if let entitlementID {
+            let now = Date()
+            // Three events, one of them sent twice (a gateway retrying a flush): counted once.
+            receipt = try await client(gamma.key).reportUsage(body: .json(.init(events: [("gw-1", 250), ("gw-2", 150), ("gw-1", 250)].map {
+                .init(eventId: "demo-\(city)-\($0.0)", entitlementId: entitlementID, units: Int64($0.1), occurredAt: now)
+            }))).ok.body.json
+        }
+        check("usage counted once", expected: "2 events counted, 1 duplicate; 400 of 1,000 records used",
+              observed: receipt.map { "\($0.accepted) counted, \($0.duplicates) duplicate; \($0.entitlements.first?.unitsUsed ?? 0) used, \($0.entitlements.first?.unitsLeft ?? 0) left" }
+                  ?? "no usage reported",
+              receipt?.accepted == 2 && receipt?.duplicates == 1 && receipt?.entitlements.first?.unitsUsed == 400 && receipt?.entitlements.first?.unitsLeft == 600)
+        // A month later: as an administrator (through the database), the demo moves its own delivery and usage back one month, then closes
+        // that month as `pdxctl billing close` does; the bank reads its statement through the API.
+        let month = BillingPeriod(containing: try await store.now()).previous
+        var statement: Components.Schemas.Statement?, settlement: SettlementReport?
+        if let entitlementID, let id = UUID(uuidString: entitlementID) {
+            let closedAlready = try await store.pool.query("SELECT count(*) FROM billing_periods WHERE period = \(month.first)").scalar(Int64.self) ?? 0 > 0
+            if closedAlready {
+                say("   (\(month) is already closed on this stack: its billing is not told again)")
+            } else {
+                try await store.pool.execute("UPDATE entitlements SET starts_at = \(month.start + 86_400) WHERE id = \(id)")
+                try await store.pool.execute("UPDATE usage_daily SET day = \(month.first.adding(days: 1)) WHERE entitlement_id = \(id)")
+                try await store.pool.execute("UPDATE usage_events SET occurred_at = \(month.start + 86_400 + 60) WHERE entitlement_id = \(id)")
+                say("   $ pdxctl billing close --period \(month)")
+                _ = try await store.closePeriods(through: month, by: "pdx demo")
+                statement = try await client(bank.key).listStatements(query: .init(period: month.description)).ok.body.json.items
+                    .first { $0.entitlementId == entitlementID }
+                for line in statement?.lines ?? [] { say("     \(line.step): \(line.detail) → \(line.amountFen) fen") }
+                say("   $ pdxctl settlement report --period \(month)")
+                settlement = try await store.settlementReport(month)
+            }
+        }
+        let gammaNet = settlement?.lines.first { $0.partyID == gamma.id }?.netFen, agencyNet = settlement?.lines.first { $0.partyID == agency.id }?.netFen
+        check("a month billed and settled", expected: "a statement of 400 records at 20 fen = 8,000 fen; the ledger balances: Gamma 7,200, the agency 800",
+              observed: statement.map { "statement \($0.number): \($0.units) records, \($0.amountFen) fen; ledger \(settlement?.balanced == true ? "balanced" : "NOT balanced"), "
+                  + "Gamma \(gammaNet.map { "\($0)" } ?? "-"), the agency \(agencyNet.map { "\($0)" } ?? "-")" } ?? "no statement",
+              statement?.units == 400 && statement?.amountFen == 8_000 && settlement?.balanced == true && gammaNet == 7_200 && agencyNet == 800)
         return steps.all
     }
 

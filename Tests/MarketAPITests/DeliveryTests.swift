@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
+import LocalPostgres
 import Market
 import MarketAPI
 import MarketJobs
@@ -103,6 +104,35 @@ import Testing
             #expect(later.keyIDs == [newKid])
             #expect(throws: EntitlementToken.Refusal.unknownKey) { try later.verify(token) }
             #expect(try await Self.verify(client, token, market.operatorKey)["reason"] as? String == "unknown_key")
+        }
+    }
+
+    /// The README's gateway example in another language: Python with PyJWT verifies a token against the JWKS
+    /// pdx serves (CI installs PyJWT; without it this fails and says what to install).
+    @Test func thePythonGatewayExampleVerifiesATokenOffline() async throws {
+        try await withAPI(live: true) { market, client in
+            let id = try await market.entitlement()
+            let token = try #require(try await Self.token(client, id, market.demanderKey).1["token"] as? String)
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("deploy/examples/verify_token.py")
+            let jwks = "http://127.0.0.1:\(try #require(client.port))/.well-known/jwks.json"
+            func python(_ arguments: [String]) async throws -> (Int32, String, String) {
+                let outcome = try await ExternalProgram.run("/usr/bin/env", ["python3", script.path, "--jwks-url", jwks] + arguments)
+                return (outcome.status, outcome.output, outcome.status == 0 ? "" : outcome.output)
+            }
+            let (status, output, error) = try await python(["--audience", market.operatorParty.id.lowercased, token])
+            #expect(!error.contains("No module named 'jwt'"), "install PyJWT: pip install \"pyjwt[crypto]\"")
+            #expect(status == 0, "\(error)")
+            let claims = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+            #expect(claims["ent"] as? String == id.lowercased && claims["sub"] as? String == market.demander.id.lowercased)
+            #expect(claims["scn"] as? String == "logistics" && claims["pur"] as? String == "industry_development")
+            // Another seller's gateway, and a tampered token, are refused.
+            let (other, _, otherError) = try await python(["--audience", market.otherOperator.id.lowercased, token])
+            #expect(other == 1 && otherError.contains("refused"), "\(otherError)")
+            var parts = token.split(separator: ".").map(String.init)
+            parts[2] = String(parts[2].reversed())
+            let (tampered, _, tamperedError) = try await python(["--audience", market.operatorParty.id.lowercased, parts.joined(separator: ".")])
+            #expect(tampered == 1 && tamperedError.contains("refused"), "\(tamperedError)")
         }
     }
 
@@ -238,3 +268,4 @@ extension Calendar {
         return calendar
     }()
 }
+

@@ -293,10 +293,10 @@ final class ChaosProcesses: Sendable {
     }
 
     /// `pdx work` processes for the market's queues; returns when each listens for jobs.
-    func startWorkers(_ count: Int) async throws {
+    func startWorkers(_ count: Int, options: [String] = []) async throws {
         for index in 0..<count {
             try start("work-\(index)", ["work", "--database-url", databaseURL, "--queues", "default,match", "--shutdown-timeout", "2s",
-                                        "--log-level", "warning"])
+                                        "--log-level", "warning"] + options)
         }
         let deadline = ContinuousClock.now + .seconds(90)
         try await withConnection(PostgresConfiguration(connectionString: databaseURL)) { connection in

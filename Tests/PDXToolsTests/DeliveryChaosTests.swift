@@ -1,0 +1,198 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import JobQueue
+import Logging
+import Market
+import MarketJobs
+import MarketStore
+import Migrations
+import PDXTestSupport
+import Postgres
+import Testing
+
+extension HeavyProcesses {
+    /// Delivery under real processes: usage batches sent twice at once through two `pdx serve` count each
+    /// event once; a `pdx work` SIGKILLed while it closes a month leaves no statement issued twice and none
+    /// missing once another worker finishes the close.
+    @Suite struct DeliveryChaosTests {
+        @Test func usageSentTwiceAtOnceThroughTwoAPIsIsCountedOnce() async throws {
+            try await ChaosDatabase.with { database in
+                let seeded = try await DeliveryMarket.seed(database.url, entitlements: 20)
+                try await ChaosProcesses.with(database.url) { processes in
+                    let ports = try await processes.startAPIs(2)
+                    // 40 batches of 500 events, units 1 to 3, over the 20 entitlements.
+                    var random = SplitMix64(seed: 17)
+                    let at = ISO8601DateFormatter().string(from: Date())
+                    var expected: Int64 = 0
+                    let batches: [Data] = try (0..<40).map { batch in
+                        let events: [[String: Any]] = (0..<500).map { index in
+                            let units = Int.random(in: 1...3, using: &random)
+                            expected += Int64(units)
+                            return ["event_id": "b\(batch)-e\(index)", "entitlement_id": seeded.entitlements[Int.random(in: 0..<20, using: &random)].uuidString.lowercased(),
+                                    "units": units, "occurred_at": at]
+                        }
+                        return try JSONSerialization.data(withJSONObject: ["events": events])
+                    }
+                    let session = URLSession(configuration: .ephemeral)
+                    // Every batch to both APIs at the same moment, and every fourth once more: 100 requests, 16 at a time.
+                    let sends = batches.indices.flatMap { [($0, ports[0]), ($0, ports[1])] + ($0 % 4 == 0 ? [($0, ports[$0 % 2])] : []) }
+                    let accepted = try await withThrowingTaskGroup(of: Int.self) { group in
+                        var total = 0, next = 0
+                        func send(_ index: Int) {
+                            let (batch, port) = sends[index]
+                            group.addTask {
+                                var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/usage")!)
+                                request.httpMethod = "POST"
+                                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+                                request.setValue("Bearer \(seeded.sellerKey)", forHTTPHeaderField: "Authorization")
+                                request.httpBody = batches[batch]
+                                let (data, response) = try await session.data(for: request)
+                                guard (response as? HTTPURLResponse)?.statusCode == 200,
+                                      let body = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                                    throw TestFailure("POST /v1/usage answered \(String(decoding: data, as: UTF8.self))")
+                                }
+                                #expect((body["refused"] as? [Any])?.isEmpty == true)
+                                return body["accepted"] as? Int ?? -1
+                            }
+                        }
+                        while next < min(16, sends.count) { send(next); next += 1 }
+                        while let counted = try await group.next() {
+                            total += counted
+                            if next < sends.count { send(next); next += 1 }
+                        }
+                        return total
+                    }
+                    #expect(accepted == 20_000, "each event counted by exactly one of the requests that carried it")
+                    try await withConnection(PostgresConfiguration(connectionString: database.url)) { connection in
+                        #expect(try await connection.query("SELECT count(*) FROM usage_events").scalar(Int64.self) == 20_000)
+                        #expect(try await connection.query("SELECT sum(units_used)::int8 FROM entitlements").scalar(Int64.self) == expected)
+                        #expect(try await connection.query("SELECT sum(units)::int8 FROM usage_daily").scalar(Int64.self) == expected)
+                    }
+                    #expect(processes.exited().isEmpty)
+                }
+            }
+        }
+
+        @Test func aWorkerKilledWhileClosingAMonthIssuesEveryStatementOnce() async throws {
+            try await ChaosDatabase.with { database in
+                let count = 20_000
+                let seeded = try await DeliveryMarket.seed(database.url, entitlements: count, usageIn: seededMonth)
+                let configuration = PostgresConfiguration(connectionString: database.url)
+                try await ChaosProcesses.with(database.url) { processes in
+                    try await withConnection(configuration) { connection in
+                        _ = try await connection.enqueue(NewJob(ClosePeriodJob(period: seededMonth.description, scheduleNext: false)))
+                    }
+                    try await processes.startWorkers(1, options: ["--lease", "3s"])
+                    // Killed once some statements are issued, before the month is closed.
+                    var atKill: Int64 = 0
+                    let deadline = ContinuousClock.now + .seconds(120)
+                    try await withConnection(configuration) { connection in
+                        while atKill == 0 {
+                            guard ContinuousClock.now < deadline else { throw TestFailure("the close issued nothing within 120 s") }
+                            try await Task.sleep(for: .milliseconds(20))
+                            atKill = try await connection.query("SELECT count(*) FROM statements").scalar(Int64.self) ?? 0
+                        }
+                    }
+                    try await processes.sigkill("work-0")
+                    let closedAtKill = try await withConnection(configuration) { connection in
+                        try await connection.query("SELECT closed_at IS NOT NULL FROM billing_periods").scalar(Bool.self) ?? false
+                    }
+                    #expect(!closedAtKill, "killed mid-close (\(atKill) of \(count) statements issued)")
+                    try await processes.startWorkers(1, options: ["--lease", "3s"])
+                    try await withConnection(configuration) { connection in
+                        let end = ContinuousClock.now + .seconds(180)
+                        while try await connection.query("SELECT count(*) FROM billing_periods WHERE closed_at IS NOT NULL").scalar(Int64.self) ?? 0 == 0 {
+                            guard ContinuousClock.now < end else { throw TestFailure("the month was not closed within 180 s of the kill") }
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                        #expect(try await connection.query("SELECT count(*) FROM statements").scalar(Int64.self) == Int64(count))
+                        #expect(try await connection.query("""
+                            SELECT count(*) FROM (SELECT entitlement_id FROM statements GROUP BY 1 HAVING count(*) > 1) twice
+                            """).scalar(Int64.self) == 0)
+                        #expect(try await connection.query("""
+                            SELECT count(*) FROM entitlements e WHERE NOT EXISTS (SELECT 1 FROM statements s WHERE s.entitlement_id = e.id)
+                            """).scalar(Int64.self) == 0)
+                        #expect(try await connection.query("SELECT coalesce(sum(amount_fen), 0)::int8 FROM ledger_entries").scalar(Int64.self) == 0)
+                        #expect(try await connection.query("SELECT statements FROM billing_periods").scalar(Int32.self) == Int32(count))
+                    }
+                    _ = seeded
+                }
+            }
+        }
+
+        /// The month the kill test bills: the one before this one.
+        var seededMonth: BillingPeriod { BillingPeriod(containing: Date()).previous }
+    }
+}
+
+/// A seller with `entitlements` delivered orders of a per-call product, its API key, and (with `usageIn`)
+/// usage on a few days of that month.
+enum DeliveryMarket {
+    struct Seeded: Sendable {
+        var sellerKey: String
+        var entitlements: [UUID]
+    }
+
+    static func seed(_ url: String, entitlements count: Int, usageIn month: BillingPeriod? = nil) async throws -> Seeded {
+        var logger = Logger(label: "chaos")
+        logger.logLevel = .critical
+        let configuration = PostgresConfiguration(connectionString: url)
+        try await withConnection(configuration) { connection in _ = try await Migrator.embedded(logger: logger).migrate(on: connection) }
+        let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 2), logger: logger)
+        do {
+            let store = MarketStore(pool: pool)
+            let admin = Actor.administrator("chaos")
+            func party(_ kind: PartyKind, _ name: String) async throws -> Party {
+                let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+                let code = try CreditCode.completing("91310000" + String((0..<9).map { _ in alphabet.randomElement()! })).value
+                return try await store.registerParty(NewParty(kind: kind, name: name, creditCode: code, regionCode: "310000"), by: admin)
+            }
+            let agency = try await party(.agency, "上海市大数据中心"), seller = try await party(.operator, "数据运营甲"), buyer = try await party(.demander, "某银行")
+            let resource = try await store.registerResource(NewResource(title: "道路流量", sector: "transport", regionCode: "310000", grade: .general),
+                                                            agency: agency.id, by: admin)
+            let grant = try await store.grant(Authorization(agencyID: agency.id, operatorID: seller.id, sectors: ["transport"],
+                                                            regions: [try RegionCode("310000")], scenarios: ["logistics"], mode: .multi,
+                                                            validFrom: Date() - 86_400 * 90, validUntil: Date() + 86_400 * 300), by: admin)
+            let product = try await store.createProduct(
+                ProductVersion(title: "路况指数", sector: "transport", regions: [try RegionCode("310000")], scenarios: ["logistics"], fields: ["road_id"],
+                               deliveryModes: [.api], chargeUnit: .call, listPriceFen: 5, sourceResourceIDs: [resource.id]),
+                operator: seller.id, authorization: grant.id, by: .party(seller.id))
+            try await store.list(product.id, by: .party(seller.id))
+            let starts = (month?.start ?? Date()) - 86_400 * 2
+            var done = 0
+            while done < count {
+                let batch = min(5_000, count - done)
+                try await pool.withTransaction { connection in
+                    try await connection.execute("""
+                        INSERT INTO orders (buyer_id, product_id, product_version, quantity, purpose, scenario, quote, amount_fen, state)
+                        SELECT \(buyer.id), \(product.id), 1, 1000000, 'industry_development', 'logistics', '{}', 0, 'accepted'
+                        FROM generate_series(1, \(Int32(batch)))
+                        """)
+                    // Delivered: the database makes each entitlement.
+                    try await connection.execute("""
+                        UPDATE orders SET state = 'delivered', entitlement_starts_at = \(starts), entitlement_ends_at = now() + interval '1 year'
+                        WHERE product_id = \(product.id) AND state = 'accepted'
+                        """)
+                }
+                done += batch
+            }
+            let ids = try await pool.query("SELECT id FROM entitlements ORDER BY id").decode(UUID.self)
+            guard ids.count == count else { throw TestFailure("seeded \(ids.count) entitlements, not \(count)") }
+            if let month {
+                try await pool.execute("""
+                    INSERT INTO usage_daily (entitlement_id, day, units)
+                    SELECT e, \(month.first)::date + d, 1 + (abs(hashtext(e::text || d::text)) % 500)
+                    FROM unnest(\(ids)) AS e CROSS JOIN generate_series(0, 20, 10) AS d
+                    """)
+            }
+            let key = try await store.createAPIKey(party: seller.id, label: "chaos", by: admin).token
+            await pool.close()
+            return Seeded(sellerKey: key, entitlements: ids)
+        } catch {
+            await pool.close()
+            throw error
+        }
+    }
+}
