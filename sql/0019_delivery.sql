@@ -197,6 +197,21 @@ SELECT pdx_entitlements_refresh(ARRAY(SELECT id FROM entitlements WHERE state = 
 SELECT pdx_enqueue_job('expire_entitlement', jsonb_build_object('entitlementID', id), ends_at, 'expire_entitlement:' || id)
 FROM entitlements WHERE state IN ('active', 'suspended');
 
+-- What API servers keep in memory of API keys and their parties (Sources/MarketAPI/AccessCache.swift) is
+-- dropped when either changes: a key by its prefix, a party's keys by `party:<id>`.
+CREATE FUNCTION pdx_api_keys_announce() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'api_keys' THEN
+        PERFORM pg_notify('pdx_api_keys', OLD.prefix);
+    ELSE
+        PERFORM pg_notify('pdx_api_keys', 'party:' || OLD.id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER api_keys_announce AFTER UPDATE OR DELETE ON api_keys FOR EACH ROW EXECUTE FUNCTION pdx_api_keys_announce();
+CREATE TRIGGER parties_announce AFTER UPDATE ON parties FOR EACH ROW EXECUTE FUNCTION pdx_api_keys_announce();
+
 -- MARK: Signing keys
 
 -- The keys entitlement tokens are signed with (ES256). One signs at a time; a retired key stays published

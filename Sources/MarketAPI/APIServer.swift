@@ -43,13 +43,13 @@ public struct APIServer: Sendable {
         connection.sessionSettings["idle_in_transaction_session_timeout"] = "60s"
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: options.maxConnections), logger: logger)
         let cache = options.catalogueCache > 0 ? try CatalogueCache(database: connection, capacity: options.catalogueCache, logger: logger) : nil
-        let entitlements = options.catalogueCache > 0 ? try EntitlementCache(database: connection, logger: logger) : nil
+        let access = try AccessCache(database: connection, logger: logger)
         let configuration = APIConfiguration(rateLimit: options.rateLimit, webhooks: options.webhooks, metrics: options.metrics, catalogueCache: cache,
-                                             entitlementCache: entitlements)
+                                             accessCache: access)
         store = MarketStore(pool: pool)
         let application = try MarketAPI.application(store: store, configuration: configuration, host: options.host, port: options.port,
                                                 logger: logger, onListening: onListening)
-        services = [.init(service: pool)] + (cache.map { [.init(service: $0)] } ?? []) + (entitlements.map { [.init(service: $0)] } ?? [])
+        services = [.init(service: pool)] + (cache.map { [.init(service: $0)] } ?? []) + [.init(service: access)]
             + [.init(service: application, successTerminationBehavior: .gracefullyShutdownGroup)]
     }
 }

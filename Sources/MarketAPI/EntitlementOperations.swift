@@ -62,7 +62,7 @@ extension Handlers {
 
     /// The published keys' verifier: from the cache while it listens, else read now.
     func tokenVerifier() async throws -> TokenVerifier {
-        let cache = configuration.entitlementCache
+        let cache = configuration.accessCache
         if let verifier = cache?.verifier() { return verifier }
         let generation = cache?.generation()
         let verifier = TokenVerifier(keys: try await store.publishedKeys())
@@ -71,7 +71,7 @@ extension Handlers {
     }
 
     func cachedEntitlement(_ id: UUID) async throws -> Entitlement {
-        let cache = configuration.entitlementCache
+        let cache = configuration.accessCache
         if let found = cache?.entitlement(id) { return found }
         let generation = cache?.generation()
         let entitlement = try await store.entitlement(id)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 public import Hummingbird
 import HTTPTypes
@@ -37,22 +38,22 @@ public struct APIConfiguration: Sendable {
     /// Listed products kept in memory (run it as a service beside the application); nil: every read goes
     /// to the database.
     public var catalogueCache: CatalogueCache?
-    /// Signing keys and entitlements kept in memory for `POST /v1/entitlements/verify` (run it as a service
-    /// beside the application); nil: every check reads the database.
-    public var entitlementCache: EntitlementCache?
+    /// API keys, signing keys and entitlements kept in memory (run it as a service beside the application);
+    /// nil: every check reads the database.
+    public var accessCache: AccessCache?
     /// Applications (`POST /v1/applications`, no key) each client address may send, on top of `rateLimit`:
     /// by default a burst of 10, then one a minute; nil: no such limit.
     public var applicationRateLimit: RateLimit?
 
     public init(rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), webhooks: WebhookPolicy = WebhookPolicy(),
-                metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil, entitlementCache: EntitlementCache? = nil,
+                metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil, accessCache: AccessCache? = nil,
                 applicationRateLimit: RateLimit? = RateLimit(perSecond: 1.0 / 60, burst: 10)) {
         self.rateLimit = rateLimit
         self.applicationRateLimit = applicationRateLimit
         self.webhooks = webhooks
         self.metrics = metrics
         self.catalogueCache = catalogueCache
-        self.entitlementCache = entitlementCache
+        self.accessCache = accessCache
     }
 }
 
@@ -67,7 +68,7 @@ public enum MarketAPI {
         router.middlewares.add(ServedContract())
         router.middlewares.add(PlainLocation())
         router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init),
-                                            applications: configuration.applicationRateLimit.map(RateLimiter.init)))
+                                            applications: configuration.applicationRateLimit.map(RateLimiter.init), access: configuration.accessCache))
         router.middlewares.add(QueryTextCheck())
         if let cache = configuration.catalogueCache { router.middlewares.add(CachedCatalogueReads(cache: cache)) }
         router.middlewares.add(RequestTransaction(store: store, webhooks: configuration.webhooks))
@@ -111,6 +112,7 @@ struct Authenticate: RouterMiddleware {
     let store: MarketStore
     let limiter: RateLimiter?
     let applications: RateLimiter?
+    let access: AccessCache?
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         // Probes, metrics and the contract answer everyone, however often they are asked.
@@ -125,11 +127,8 @@ struct Authenticate: RouterMiddleware {
             return try await Caller.$address.withValue(address) { try await next(request, context) }
         }
         guard header.hasPrefix("Bearer ") else { throw Problem.unauthorized }
-        let (party, key): (Party, APIKey)
-        switch try await store.checkAPIKey(String(header.dropFirst(7))) {
-        case .success(let found): (party, key) = found
-        case .failure(let refusal): throw Problem.refused(refusal)
-        }
+        let token = String(header.dropFirst(7))
+        let (party, key) = try await check(token)
         // Counted by the key's public prefix (`pdx_<12 hex>`): the secret part is not kept.
         try limit(String(header.dropFirst(7).prefix(16)), "this API key")
         var context = context
@@ -137,6 +136,27 @@ struct Authenticate: RouterMiddleware {
         context.logger[metadataKey: "party.id"] = "\(party.id)"
         return try await Caller.$key.withValue(key) {
             try await Caller.$party.withValue(party) { try await next(request, context) }
+        }
+    }
+
+    /// The key's party and the key: from memory when the access cache holds it (a key or party changed since
+    /// is announced and dropped), else from the database (and kept).
+    private func check(_ token: String) async throws -> (Party, APIKey) {
+        let digest = Data(SHA256.hash(data: Data(token.utf8)))
+        let parts = token.split(separator: "_", omittingEmptySubsequences: false)
+        let prefix = parts.count == 3 ? String(parts[1]) : nil
+        if let access, let prefix, let hit = access.key(prefix: prefix), hit.digest.count == digest.count,
+           zip(hit.digest, digest).reduce(UInt8(0), { $0 | ($1.0 ^ $1.1) }) == 0 {
+            if let expires = hit.key.expiresAt, expires <= Date() { throw Problem.refused(.expired) }
+            return (hit.party, hit.key)
+        }
+        let generation = access?.generation()
+        switch try await store.checkAPIKey(token) {
+        case .success(let found):
+            if let access, let generation { access.store(AccessCache.Key(digest: digest, party: found.party, key: found.key), readAt: generation) }
+            return (found.party, found.key)
+        case .failure(let refusal):
+            throw Problem.refused(refusal)
         }
     }
 

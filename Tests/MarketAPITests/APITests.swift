@@ -28,7 +28,8 @@ struct APIMarket {
 
 /// The API over `market`, through Hummingbird's test client: in process, or with `live` on a real port
 /// of 127.0.0.1 (the client's `port`), for clients that speak HTTP themselves.
-func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil), catalogueCache: Bool = false, live: Bool = false,
+func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil), catalogueCache: Bool = false, accessCache: Bool = false,
+             live: Bool = false,
              _ body: @escaping @Sendable (APIMarket, any TestClientProtocol) async throws -> Void) async throws {
     var api = configuration
     try await TestDatabase.withMigratedDatabase { configuration in
@@ -65,6 +66,14 @@ func withAPI(_ configuration: APIConfiguration = APIConfiguration(rateLimit: nil
                 listening = Task { try await cache.run() }
                 try await eventually { cache.generation() != nil }
                 api.catalogueCache = cache
+            }
+            var accessListening: Task<Void, any Error>?
+            defer { accessListening?.cancel() }
+            if accessCache {
+                let cache = try AccessCache(database: configuration, logger: logger)
+                accessListening = Task { try await cache.run() }
+                try await eventually { cache.generation() != nil }
+                api.accessCache = cache
             }
             let market = APIMarket(store: store, pool: pool, demander: demander, otherDemander: other, operatorParty: operatorParty, agency: agency,
                                    otherOperator: otherOperator, otherAgency: otherAgency,

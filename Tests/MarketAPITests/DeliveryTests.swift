@@ -136,6 +136,35 @@ import Testing
         }
     }
 
+    /// With the access cache (what `pdx serve` runs), keys, tokens and entitlements are checked from memory,
+    /// and a change committed elsewhere is seen at once: a key revoked, a party suspended, an entitlement
+    /// suspended, a signing key rotated.
+    @Test func whatTheAccessCacheKeepsIsDroppedWhenItChanges() async throws {
+        try await withAPI(accessCache: true) { market, client in
+            let store = market.store, admin = market.admin
+            let id = try await market.entitlement()
+            let token = try #require(try await Self.token(client, id, market.demanderKey).1["token"] as? String)
+            // Read twice: the second from memory.
+            for _ in 0..<2 { #expect(try await Self.verify(client, token, market.operatorKey)["valid"] as? Bool == true) }
+            try await store.changeAuthorization(market.grant, to: .suspended, reason: "review", by: admin)
+            try await eventually { try await Self.verify(client, token, market.operatorKey)["reason"] as? String == "entitlement_suspended" }
+            try await store.changeAuthorization(market.grant, to: .active, reason: nil, by: admin)
+            try await eventually { try await Self.verify(client, token, market.operatorKey)["valid"] as? Bool == true }
+            // A key revoked elsewhere stops working; a suspended party's keys too.
+            let spare = try await store.createAPIKey(party: market.otherDemander.id, by: admin)
+            #expect(try await Get.get(client, "/v1/entitlements", spare.token).0 == .ok)
+            try await store.revokeAPIKey(spare.key.id, reason: "leaked", by: admin)
+            try await eventually { try await Get.get(client, "/v1/entitlements", spare.token).0 == .unauthorized }
+            #expect(try await Get.get(client, "/v1/entitlements", market.otherKey).0 == .ok)
+            _ = try await store.changeParty(market.otherDemander.id, to: .suspended, reason: "audit", by: admin)
+            try await eventually { try await Get.get(client, "/v1/entitlements", market.otherKey).0 == .unauthorized }
+            // A rotation: tokens of the new key verify at once.
+            _ = try await store.rotateSigningKey(by: "li.wei", reason: "rotation")
+            let fresh = try #require(try await Self.token(client, id, market.demanderKey).1["token"] as? String)
+            try await eventually { try await Self.verify(client, fresh, market.operatorKey)["valid"] as? Bool == true }
+        }
+    }
+
     @Test func anEntitlementFollowsItsCausesInTheirTransactionAndThePartiesHearOfIt() async throws {
         try await withAPI { market, client in
             let store = market.store, admin = market.admin

@@ -1,0 +1,144 @@
+import Foundation
+public import Logging
+import Market
+import MarketStore
+import PDXTokens
+public import Postgres
+public import ServiceLifecycle
+import Synchronization
+
+/// What access checks read from memory instead of the database: API keys with their parties (every
+/// authenticated request), the published signing keys (a verifier that remembers tokens it checked) and
+/// entitlements as last read (`POST /v1/entitlements/verify`). Every change is announced when it commits
+/// (sql/0019: `pdx_api_keys` for a key's or a party's change, `pdx_signing_keys` for a rotation,
+/// `pdx_entitlements` for an entitlement's state or end), and this service listens: while it is not
+/// listening to all three (before the first `LISTEN`, after a reconnect until it is in effect again)
+/// nothing is kept and every check reads the database, and a reconnect empties it. Entries also expire
+/// after `maximumAge`, a bound on staleness should a notification ever be dropped.
+public final class AccessCache: Service, Sendable {
+    static let channels = ["pdx_api_keys", "pdx_signing_keys", "pdx_entitlements"]
+    let capacity: Int
+    let maximumAge: Duration
+    private let listener: PostgresListener
+    private let state = Mutex(State())
+
+    /// An API key found valid: the digest it must match, its party and itself.
+    struct Key: Sendable {
+        var digest: Data
+        var party: Party
+        var key: APIKey
+    }
+
+    private struct State {
+        var keys: [String: (key: Key, stored: ContinuousClock.Instant)] = [:]
+        var entitlements: [UUID: (entitlement: Entitlement, stored: ContinuousClock.Instant)] = [:]
+        var verifier: (verifier: TokenVerifier, stored: ContinuousClock.Instant)?
+        var generation: UInt64 = 0
+        var listening = Set<String>()
+
+        mutating func clear() {
+            generation &+= 1
+            keys = [:]
+            entitlements = [:]
+            verifier = nil
+        }
+    }
+
+    public init(database: PostgresConfiguration, capacity: Int = 100_000, maximumAge: Duration = .seconds(30), logger: Logger) throws {
+        var configuration = database
+        configuration.applicationName = "pdx serve access cache"
+        listener = try PostgresListener(configuration: configuration, logger: logger)
+        self.capacity = capacity
+        self.maximumAge = maximumAge
+    }
+
+    public func run() async throws {
+        let streams = try Self.channels.map { ($0, try listener.subscribe(to: $0)) }
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for (channel, events) in streams { group.addTask { await self.follow(events, channel: channel) } }
+            }
+        } onGracefulShutdown: {
+            self.listener.shutdown()
+        }
+        state.withLock { state in
+            state.clear()
+            state.listening = []
+        }
+    }
+
+    private func follow(_ events: AsyncStream<PostgresListenerEvent>, channel: String) async {
+        for await event in events {
+            state.withLock { state in
+                switch event {
+                case .listening:
+                    // (Again, after a reconnect: what was announced meanwhile is lost, so nothing kept survives.)
+                    state.clear()
+                    state.listening.insert(channel)
+                case .notification(let notification):
+                    state.generation &+= 1
+                    let payload = notification.payload
+                    switch channel {
+                    case "pdx_signing_keys":
+                        state.verifier = nil
+                    case "pdx_entitlements":
+                        if let id = UUID(uuidString: payload) { state.entitlements[id] = nil } else { state.entitlements = [:] }
+                    default:
+                        if payload.hasPrefix("party:"), let party = UUID(uuidString: String(payload.dropFirst(6))) {
+                            state.keys = state.keys.filter { $0.value.key.party.id != party }
+                        } else {
+                            state.keys[payload] = nil
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Where a read starts: pass it to `store` with what was read. Nil while not listening to every channel.
+    func generation() -> UInt64? {
+        state.withLock { $0.listening.count == Self.channels.count ? $0.generation : nil }
+    }
+
+    private func fresh(_ stored: ContinuousClock.Instant, _ state: State) -> Bool {
+        state.listening.count == Self.channels.count && .now - stored < maximumAge
+    }
+
+    func key(prefix: String) -> Key? {
+        state.withLock { state in state.keys[prefix].flatMap { fresh($0.stored, state) ? $0.key : nil } }
+    }
+
+    func store(_ key: Key, readAt generation: UInt64) {
+        state.withLock { state in
+            guard state.listening.count == Self.channels.count, state.generation == generation else { return }
+            if state.keys.count >= capacity, state.keys[key.key.prefix] == nil { state.keys = [:] }
+            state.keys[key.key.prefix] = (key, .now)
+        }
+    }
+
+    func verifier() -> TokenVerifier? {
+        state.withLock { state in state.verifier.flatMap { fresh($0.stored, state) ? $0.verifier : nil } }
+    }
+
+    func store(_ verifier: TokenVerifier, readAt generation: UInt64) {
+        state.withLock { state in
+            guard state.listening.count == Self.channels.count, state.generation == generation else { return }
+            state.verifier = (verifier, .now)
+        }
+    }
+
+    func entitlement(_ id: UUID) -> Entitlement? {
+        state.withLock { state in state.entitlements[id].flatMap { fresh($0.stored, state) ? $0.entitlement : nil } }
+    }
+
+    func store(_ entitlement: Entitlement, readAt generation: UInt64) {
+        state.withLock { state in
+            guard state.listening.count == Self.channels.count, state.generation == generation else { return }
+            if state.entitlements.count >= capacity, state.entitlements[entitlement.id] == nil {
+                state.entitlements = state.entitlements.filter { .now - $0.value.stored < maximumAge }
+                guard state.entitlements.count < capacity else { return }
+            }
+            state.entitlements[entitlement.id] = (entitlement, .now)
+        }
+    }
+}
