@@ -1,4 +1,7 @@
 import Foundation
+import Hummingbird
+import OpenAPIRuntime
+import PDXAPITypes
 public import Logging
 import Market
 import MarketStore
@@ -31,7 +34,8 @@ public final class AccessCache: Service, Sendable {
 
     private struct State {
         var keys: [String: (key: Key, stored: ContinuousClock.Instant)] = [:]
-        var entitlements: [UUID: (entitlement: Entitlement, stored: ContinuousClock.Instant)] = [:]
+        /// With the entitlement's JSON as the API writes it, for `CachedTokenChecks`.
+        var entitlements: [UUID: (entitlement: Entitlement, json: ByteBuffer, stored: ContinuousClock.Instant)] = [:]
         var verifier: (verifier: TokenVerifier, stored: ContinuousClock.Instant)?
         var generation: UInt64 = 0
         var listening = Set<String>()
@@ -127,18 +131,88 @@ public final class AccessCache: Service, Sendable {
         }
     }
 
-    func entitlement(_ id: UUID) -> Entitlement? {
-        state.withLock { state in state.entitlements[id].flatMap { fresh($0.stored, state) ? $0.entitlement : nil } }
+    func entitlement(_ id: UUID) -> Entitlement? { entry(id)?.entitlement }
+
+    /// The entitlement and its JSON, while fresh.
+    func entry(_ id: UUID) -> (entitlement: Entitlement, json: ByteBuffer)? {
+        state.withLock { state in state.entitlements[id].flatMap { fresh($0.stored, state) ? ($0.entitlement, $0.json) : nil } }
     }
 
     func store(_ entitlement: Entitlement, readAt generation: UInt64) {
+        guard let json = try? MarketAPI.encoder.encode(Components.Schemas.Entitlement(entitlement)) else { return }
         state.withLock { state in
             guard state.listening.count == Self.channels.count, state.generation == generation else { return }
             if state.entitlements.count >= capacity, state.entitlements[entitlement.id] == nil {
                 state.entitlements = state.entitlements.filter { .now - $0.value.stored < maximumAge }
                 guard state.entitlements.count < capacity else { return }
             }
-            state.entitlements[entitlement.id] = (entitlement, .now)
+            state.entitlements[entitlement.id] = (entitlement, ByteBuffer(bytes: json), .now)
         }
+    }
+}
+
+/// Answers `POST /v1/entitlements/verify` from the access cache, before the generated server (which would
+/// decode the body and encode the answer anew each time): the token checked by the cached verifier, the
+/// entitlement's JSON as the API wrote it when it was read. A body it does not recognise as `{"token": …}`,
+/// or a cache that is not listening, goes on to the generated server, which answers the same.
+struct CachedTokenChecks: RouterMiddleware {
+    let cache: AccessCache
+    let store: MarketStore
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        guard request.method == .post, request.uri.path == "/v1/entitlements/verify", let party = context.party,
+              let generation = cache.generation() else {
+            return try await next(request, context)
+        }
+        let body = try await request.body.collect(upTo: 16 << 10)
+        func passOn() async throws -> Response {
+            try await next(Request(head: request.head, body: Hummingbird.RequestBody(buffer: body)), context)
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any], object.count == 1,
+              let token = object["token"] as? String, (1...4096).contains(token.count), !token.contains("\u{0}") else {
+            return try await passOn()
+        }
+        let verifier: TokenVerifier
+        if let cached = cache.verifier() {
+            verifier = cached
+        } else {
+            verifier = TokenVerifier(keys: try await store.publishedKeys())
+            cache.store(verifier, readAt: generation)
+        }
+        let claims: EntitlementClaims
+        do throws(EntitlementToken.Refusal) {
+            claims = try verifier.verify(token)
+        } catch {
+            return Self.answer(#"{"reason":"\#(error.rawValue)","valid":false}"#)
+        }
+        guard claims.aud == party.id.uuidString.lowercased(), let id = claims.entitlementID else {
+            return Self.answer(#"{"reason":"not_your_entitlement","valid":false}"#)
+        }
+        let (entitlement, json): (Entitlement, ByteBuffer)
+        if let entry = cache.entry(id) {
+            (entitlement, json) = entry
+        } else {
+            let read = try await store.entitlement(id)
+            cache.store(read, readAt: generation)
+            guard let entry = cache.entry(id) else { return try await passOn() }
+            (entitlement, json) = entry
+        }
+        guard entitlement.sellerID == party.id else { return Self.answer(#"{"reason":"not_your_entitlement","valid":false}"#) }
+        let reason: String? = switch entitlement.state {
+        case .active: entitlement.endsAt <= Date() ? "entitlement_ended" : nil
+        case .suspended: "entitlement_suspended"
+        case .expired, .revoked: "entitlement_ended"
+        }
+        // Keys in order, as the generated server writes them.
+        var answer = ByteBuffer(string: #"{"entitlement":"#)
+        answer.writeImmutableBuffer(json)
+        answer.writeString(#","expires_at":"\#((try? MarketAPI.coding.dateTranscoder.encode(claims.expiresAt)) ?? "")""#)
+        if let reason { answer.writeString(#","reason":"\#(reason)""#) }
+        answer.writeString(#","valid":\#(reason == nil)}"#)
+        return Response(status: .ok, headers: [.contentType: CachedCatalogueReads.contentType], body: .init(byteBuffer: answer))
+    }
+
+    static func answer(_ json: String) -> Response {
+        Response(status: .ok, headers: [.contentType: CachedCatalogueReads.contentType], body: .init(byteBuffer: ByteBuffer(string: json)))
     }
 }

@@ -38,10 +38,12 @@ extension Handlers {
     func verifyEntitlementToken(_ input: Operations.VerifyEntitlementToken.Input) async throws -> Operations.VerifyEntitlementToken.Output {
         let party = try Caller.required()
         typealias Answer = Components.Schemas.TokenVerification
+        let token = input.body.value.token
+        guard (1...4096).contains(token.count) else { throw MarketInputError(field: "token", rule: "must be from 1 to 4096 characters") }
         let verifier = try await tokenVerifier()
         let claims: EntitlementClaims
         do throws(EntitlementToken.Refusal) {
-            claims = try verifier.verify(input.body.value.token)
+            claims = try verifier.verify(token)
         } catch {
             return .ok(.init(body: .json(Answer(valid: false, reason: .init(rawValue: error.rawValue)))))
         }

@@ -71,6 +71,7 @@ public enum MarketAPI {
                                             applications: configuration.applicationRateLimit.map(RateLimiter.init), access: configuration.accessCache))
         router.middlewares.add(QueryTextCheck())
         if let cache = configuration.catalogueCache { router.middlewares.add(CachedCatalogueReads(cache: cache)) }
+        if let cache = configuration.accessCache { router.middlewares.add(CachedTokenChecks(cache: cache, store: store)) }
         router.middlewares.add(RequestTransaction(store: store, webhooks: configuration.webhooks))
         try Handlers(store: store, configuration: configuration).registerHandlers(on: router, configuration: coding)
         return router

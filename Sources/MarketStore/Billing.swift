@@ -400,7 +400,7 @@ extension PostgresConnection {
             LEFT JOIN authorizations a ON a.id = p.authorization_id
             LEFT JOIN matches m ON m.id = o.match_id
             LEFT JOIN demands d ON d.id = m.demand_id
-            WHERE (\(cursor)::uuid IS NULL OR e.id > \(cursor))
+            WHERE e.id > \(cursor ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
               AND (CASE WHEN e.units_granted IS NULL
                         THEN e.starts_at >= \(period.start) AND e.starts_at < \(period.end)
                         ELSE EXISTS (SELECT 1 FROM usage_daily u WHERE u.entitlement_id = e.id AND u.day >= \(period.first)

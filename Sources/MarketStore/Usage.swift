@@ -88,9 +88,11 @@ extension MarketStore {
         let entitlementIDs = Array(Set(events.map(\.entitlementID))).sorted { $0.uuidString < $1.uuidString }
         let eventIDs = events.map(\.eventID)
         return try await transaction { connection in
+            // The lock first, in a statement of its own: the months closed are read after it is held, with a snapshot taken
+            // then (a close that began meanwhile has committed its month by the time the lock is granted).
+            _ = try await connection.query("SELECT pg_advisory_xact_lock_shared(\(Self.billingLock))")
             let (openFrom, now) = try await connection.query("""
                 SELECT (SELECT coalesce(max(period) + interval '1 month', '-infinity') FROM billing_periods)::timestamptz, now()
-                FROM pg_advisory_xact_lock_shared(\(Self.billingLock))
                 """).decode(Date.self, Date.self).first ?? (.distantPast, Date())
             struct Held { var state: Entitlement.State; var changedAt: Date; var startsAt: Date; var endsAt: Date; var granted: Int64?; var used: Int64 }
             var held: [UUID: Held] = [:]

@@ -190,35 +190,13 @@ public struct UsageBenchmark: Sendable {
         let buyers = demanders
         let progress = ProgressLine("seed")
         let total = options.entitlements + 1_000
-        var done = 0
-        while done < total {
-            let count = min(5_000, total - done)
-            // Accepted, then delivered: the database makes each entitlement (sql/0019).
-            try await pool.withTransaction { connection in
-                try await connection.execute("""
-                    INSERT INTO orders (buyer_id, product_id, product_version, quantity, purpose, scenario, quote, amount_fen, state)
-                    SELECT (\(buyers))[1 + i % 100], \(product.id), 1, 1000000000000, 'industry_development', 'logistics', '{}', 0, 'accepted'
-                    FROM generate_series(1, \(Int32(count))) AS i
-                    """)
-                try await connection.execute("""
-                    UPDATE orders SET state = 'delivered', entitlement_starts_at = \(month.start - 86_400 * 2), entitlement_ends_at = now() + interval '1 year'
-                    WHERE product_id = \(product.id) AND state = 'accepted'
-                    """)
-            }
-            done += count
-            progress.update("\(done) of \(total) entitlements")
-        }
+        let ids = try await store.deliverSyntheticOrders(product: product.id, buyers: buyers, count: total, quantity: 1_000_000_000_000,
+                                                         startsAt: month.start - 86_400 * 2) { progress.update("\($0) of \(total) entitlements") }
         progress.finish("done")
-        // The first `entitlements` get usage in the month; the rest are the ingestion's.
-        let ids = try await pool.query("SELECT id FROM entitlements ORDER BY id").decode(UUID.self)
         guard ids.count == total else { throw LocalPostgresError("seeded \(ids.count) entitlements, not \(total)") }
+        // The first `entitlements` get usage in the month; the rest are the ingestion's.
         let billed = Array(ids.prefix(options.entitlements)), metered = Array(ids.suffix(1_000))
-        try await pool.execute("""
-            INSERT INTO usage_daily (entitlement_id, day, units)
-            SELECT e, \(month.first)::date + d, 1 + (abs(hashtext(e::text || d::text)) % 5000)
-            FROM unnest(\(billed)) AS e CROSS JOIN generate_series(0, 27, 9) AS d
-            """)
-        try await pool.execute("UPDATE entitlements SET units_used = (SELECT coalesce(sum(units), 0) FROM usage_daily u WHERE u.entitlement_id = entitlements.id)")
+        try await store.writeSyntheticUsage(billed, in: month, every: 9, maximum: 5_000)
         let key = try await store.createAPIKey(party: seller.id, label: "pdx bench usage", by: admin).token
         var tokens: [String] = []
         let buyerOf = Dictionary(uniqueKeysWithValues: try await pool.query("SELECT id, buyer_id FROM entitlements WHERE id = ANY(\(metered))")

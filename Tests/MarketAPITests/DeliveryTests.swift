@@ -144,8 +144,15 @@ import Testing
             let store = market.store, admin = market.admin
             let id = try await market.entitlement()
             let token = try #require(try await Self.token(client, id, market.demanderKey).1["token"] as? String)
-            // Read twice: the second from memory.
-            for _ in 0..<2 { #expect(try await Self.verify(client, token, market.operatorKey)["valid"] as? Bool == true) }
+            // Read twice: the second from memory (the same answer, the entitlement's JSON as the API writes it).
+            let first = try await Self.verify(client, token, market.operatorKey), second = try await Self.verify(client, token, market.operatorKey)
+            #expect(first["valid"] as? Bool == true && second["valid"] as? Bool == true && second["expires_at"] as? String == first["expires_at"] as? String)
+            let entitlement = try #require(second["entitlement"] as? [String: Any])
+            #expect(entitlement["id"] as? String == id.lowercased && entitlement["units_granted"] as? Int == 1000 && entitlement["state"] as? String == "active")
+            #expect(try await Self.verify(client, token, market.otherOperatorKey)["reason"] as? String == "not_your_entitlement")
+            #expect(try await Self.verify(client, "x.y.z", market.operatorKey)["reason"] as? String == "malformed_token")
+            let (empty, _, _) = try await Get.post(client, "/v1/entitlements/verify", market.operatorKey, ["token": ""])
+            #expect(empty == .badRequest)
             try await store.changeAuthorization(market.grant, to: .suspended, reason: "review", by: admin)
             try await eventually { try await Self.verify(client, token, market.operatorKey)["reason"] as? String == "entitlement_suspended" }
             try await store.changeAuthorization(market.grant, to: .active, reason: nil, by: admin)

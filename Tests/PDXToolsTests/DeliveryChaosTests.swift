@@ -166,33 +166,10 @@ enum DeliveryMarket {
                                deliveryModes: [.api], chargeUnit: .call, listPriceFen: 5, sourceResourceIDs: [resource.id]),
                 operator: seller.id, authorization: grant.id, by: .party(seller.id))
             try await store.list(product.id, by: .party(seller.id))
-            let starts = (month?.start ?? Date()) - 86_400 * 2
-            var done = 0
-            while done < count {
-                let batch = min(5_000, count - done)
-                try await pool.withTransaction { connection in
-                    try await connection.execute("""
-                        INSERT INTO orders (buyer_id, product_id, product_version, quantity, purpose, scenario, quote, amount_fen, state)
-                        SELECT \(buyer.id), \(product.id), 1, 1000000, 'industry_development', 'logistics', '{}', 0, 'accepted'
-                        FROM generate_series(1, \(Int32(batch)))
-                        """)
-                    // Delivered: the database makes each entitlement.
-                    try await connection.execute("""
-                        UPDATE orders SET state = 'delivered', entitlement_starts_at = \(starts), entitlement_ends_at = now() + interval '1 year'
-                        WHERE product_id = \(product.id) AND state = 'accepted'
-                        """)
-                }
-                done += batch
-            }
-            let ids = try await pool.query("SELECT id FROM entitlements ORDER BY id").decode(UUID.self)
+            let ids = try await store.deliverSyntheticOrders(product: product.id, buyers: [buyer.id], count: count, quantity: 1_000_000,
+                                                             startsAt: (month?.start ?? Date()) - 86_400 * 2)
             guard ids.count == count else { throw TestFailure("seeded \(ids.count) entitlements, not \(count)") }
-            if let month {
-                try await pool.execute("""
-                    INSERT INTO usage_daily (entitlement_id, day, units)
-                    SELECT e, \(month.first)::date + d, 1 + (abs(hashtext(e::text || d::text)) % 500)
-                    FROM unnest(\(ids)) AS e CROSS JOIN generate_series(0, 20, 10) AS d
-                    """)
-            }
+            if let month { try await store.writeSyntheticUsage(ids, in: month, every: 10, maximum: 500) }
             let key = try await store.createAPIKey(party: seller.id, label: "chaos", by: admin).token
             await pool.close()
             return Seeded(sellerKey: key, entitlements: ids)
