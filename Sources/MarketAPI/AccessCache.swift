@@ -168,10 +168,7 @@ struct CachedTokenChecks: RouterMiddleware {
         func passOn() async throws -> Response {
             try await next(Request(head: request.head, body: Hummingbird.RequestBody(buffer: body)), context)
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any], object.count == 1,
-              let token = object["token"] as? String, (1...4096).contains(token.count), !token.contains("\u{0}") else {
-            return try await passOn()
-        }
+        guard let token = Self.token(in: body) else { return try await passOn() }
         let verifier: TokenVerifier
         if let cached = cache.verifier() {
             verifier = cached
@@ -206,10 +203,48 @@ struct CachedTokenChecks: RouterMiddleware {
         // Keys in order, as the generated server writes them.
         var answer = ByteBuffer(string: #"{"entitlement":"#)
         answer.writeImmutableBuffer(json)
-        answer.writeString(#","expires_at":"\#((try? MarketAPI.coding.dateTranscoder.encode(claims.expiresAt)) ?? "")""#)
+        answer.writeString(#","expires_at":"\#(Self.rfc3339(claims.exp))""#)
         if let reason { answer.writeString(#","reason":"\#(reason)""#) }
         answer.writeString(#","valid":\#(reason == nil)}"#)
         return Response(status: .ok, headers: [.contentType: CachedCatalogueReads.contentType], body: .init(byteBuffer: answer))
+    }
+
+    /// The token of a body that is exactly `{"token": "<compact JWS>"}` (spaces allowed around the parts); nil
+    /// for anything else, which the generated server reads.
+    static func token(in body: ByteBuffer) -> String? {
+        let bytes = body.readableBytesView
+        var index = bytes.startIndex
+        func skipSpace() { while index < bytes.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 } }
+        func expect(_ text: StaticString) -> Bool {
+            skipSpace()
+            let expected = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
+            guard bytes.endIndex - index >= expected.count, zip(bytes[index...], expected).allSatisfy({ $0 == $1 }) else { return false }
+            index += expected.count
+            return true
+        }
+        guard expect("{"), expect("\"token\""), expect(":"), expect("\"") else { return nil }
+        let start = index
+        // A compact JWS: base64url parts and dots, nothing a JSON string would escape.
+        while index < bytes.endIndex, bytes[index] != UInt8(ascii: "\"") {
+            let byte = bytes[index]
+            guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") else { return nil }
+            index += 1
+        }
+        guard index < bytes.endIndex, (1...4096).contains(index - start) else { return nil }
+        let token = String(decoding: bytes[start..<index], as: UTF8.self)
+        index += 1
+        guard expect("}") else { return nil }
+        skipSpace()
+        return index == bytes.endIndex ? token : nil
+    }
+
+    /// `2026-12-06T21:30:00Z`: what the API writes for a time (whole seconds, UTC), without a formatter.
+    static func rfc3339(_ seconds: Int64) -> String {
+        var time = time_t(seconds), parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
     static func answer(_ json: String) -> Response {

@@ -2333,6 +2333,8 @@ paths:
           $ref: '#/components/responses/NotFound'
         '409':
           $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
         '422':
           $ref: '#/components/responses/RuleViolation'
         '429':
@@ -2368,6 +2370,8 @@ paths:
           $ref: '#/components/responses/NotFound'
         '409':
           $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
         '422':
           $ref: '#/components/responses/RuleViolation'
         '429':
@@ -2446,6 +2450,8 @@ paths:
           $ref: '#/components/responses/NotFound'
         '409':
           $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
         '422':
           $ref: '#/components/responses/RuleViolation'
         '429':
@@ -9862,6 +9868,9 @@ let openAPIJSON = #"""
           "409" : {
             "$ref" : "#/components/responses/Conflict"
           },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
           "422" : {
             "$ref" : "#/components/responses/RuleViolation"
           },
@@ -9984,6 +9993,9 @@ let openAPIJSON = #"""
           },
           "409" : {
             "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
           },
           "422" : {
             "$ref" : "#/components/responses/RuleViolation"
@@ -12030,6 +12042,9 @@ let openAPIJSON = #"""
           },
           "409" : {
             "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
           },
           "422" : {
             "$ref" : "#/components/responses/RuleViolation"

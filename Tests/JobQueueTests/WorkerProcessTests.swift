@@ -38,14 +38,19 @@ import Testing
             #expect(try await count(pool, where: "state <> 'completed'") == 0)
             let (effects, distinct) = try await pool.query("SELECT count(*), count(DISTINCT job_id) FROM pdx_job_effects")[0].decode(Int.self, Int.self)
             #expect(effects == total && distinct == total, "each job took effect exactly once")
-            // The orphans ran again, elsewhere, within 30 s of the kill.
+            // The orphans were rescued within 15 s of the kill (a 2 s lease, a rescuer every second, a busy machine), and ran
+            // again, elsewhere. (When they finish depends on how fast the survivor drains the ~15,000 jobs queued before them,
+            // which the rest of the suite running beside this test slows: 31 to 35 s once the suite grew in issue 17, so that is
+            // not what this asserts.)
             let rerun = try await pool.query("""
                 SELECT max(finalized_at), bool_and(attempted_by NOT LIKE \("%:\(doomed.pid):%")),
-                       bool_and(errors::text LIKE \("%the lease expired: worker %:\(doomed.pid):%"))
+                       bool_and(errors::text LIKE \("%the lease expired: worker %:\(doomed.pid):%")),
+                       max((errors -> 0 ->> 'at')::timestamptz)
                 FROM pdx_jobs WHERE id = ANY(\(orphans))
-                """)[0].decode(Date?.self, Bool?.self, Bool?.self)
-            let lastRerun = try #require(rerun.0)
-            #expect(lastRerun.timeIntervalSince(killedAt) < 30, "orphans finished \(lastRerun.timeIntervalSince(killedAt)) s after the kill")
+                """)[0].decode(Date?.self, Bool?.self, Bool?.self, Date?.self)
+            let lastRerun = try #require(rerun.0), lastRescue = try #require(rerun.3)
+            #expect(lastRescue.timeIntervalSince(killedAt) < 15, "orphans rescued \(lastRescue.timeIntervalSince(killedAt)) s after the kill")
+            #expect(lastRerun > lastRescue && lastRerun.timeIntervalSince(killedAt) < 120, "orphans finished \(lastRerun.timeIntervalSince(killedAt)) s after the kill")
             #expect(rerun.1 == true, "another worker ran them")
             #expect(rerun.2 == true, "their history says why they ran again")
             #expect(try await survivor.terminate() == 0)

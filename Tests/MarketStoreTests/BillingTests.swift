@@ -7,7 +7,7 @@ import Postgres
 import Testing
 
 /// Statements, the settlement ledger and revenue from statements, against the pure pricing engine.
-@Suite struct BillingTests {
+@Suite(.serialized) struct BillingTests {
     /// Rules written long before the month billed (as if announced then): the append-only trigger is set
     /// aside for this one update of the test's own database.
     static func backdateRules(_ market: Market) async throws {

@@ -78,7 +78,7 @@ extension HeavyProcesses {
 
         @Test func aWorkerKilledWhileClosingAMonthIssuesEveryStatementOnce() async throws {
             try await ChaosDatabase.with { database in
-                let count = 20_000
+                let count = 5_000
                 let seeded = try await DeliveryMarket.seed(database.url, entitlements: count, usageIn: seededMonth)
                 let configuration = PostgresConfiguration(connectionString: database.url)
                 try await ChaosProcesses.with(database.url) { processes in
