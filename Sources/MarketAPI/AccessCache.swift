@@ -195,11 +195,7 @@ struct CachedTokenChecks: RouterMiddleware {
             (entitlement, json) = entry
         }
         guard entitlement.sellerID == party.id else { return Self.answer(#"{"reason":"not_your_entitlement","valid":false}"#) }
-        let reason: String? = switch entitlement.state {
-        case .active: entitlement.endsAt <= Date() ? "entitlement_ended" : nil
-        case .suspended: "entitlement_suspended"
-        case .expired, .revoked: "entitlement_ended"
-        }
+        let reason = entitlement.refusal(at: Date())
         // Keys in order, as the generated server writes them.
         var answer = ByteBuffer(string: #"{"entitlement":"#)
         answer.writeImmutableBuffer(json)

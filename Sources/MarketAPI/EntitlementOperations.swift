@@ -53,12 +53,7 @@ extension Handlers {
         }
         let entitlement = try await cachedEntitlement(id)
         guard entitlement.sellerID == party.id else { return .ok(.init(body: .json(Answer(valid: false, reason: .notYourEntitlement)))) }
-        let now = Date()
-        let reason: Answer.ReasonPayload? = switch entitlement.state {
-        case .active: entitlement.endsAt <= now ? .entitlementEnded : nil
-        case .suspended: .entitlementSuspended
-        case .expired, .revoked: .entitlementEnded
-        }
+        let reason = entitlement.refusal(at: Date()).flatMap(Answer.ReasonPayload.init(rawValue:))
         return .ok(.init(body: .json(Answer(valid: reason == nil, reason: reason, entitlement: try .init(entitlement), expiresAt: claims.expiresAt))))
     }
 

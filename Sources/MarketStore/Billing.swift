@@ -116,6 +116,7 @@ extension MarketStore {
     @discardableResult
     public func closePeriods(through period: BillingPeriod, by author: String, chunk: Int = 1_000) async throws -> [PeriodClose] {
         try validateText(author, field: "actor", maxLength: 200)
+        guard (1...10_000).contains(chunk) else { throw MarketInputError(field: "chunk", rule: "must be from 1 to 10000") }
         let now = try await self.now()
         guard period.end <= now else {
             throw MarketInputError(field: "period", rule: "must have ended: \(period) ends at \(iso8601(period.end))")
@@ -142,7 +143,7 @@ extension MarketStore {
     /// index), so a close that dies half-way is run again and finishes the rest, and two closes at once
     /// issue each statement once. The month is marked closed at the end. Usage for it is refused from the
     /// moment the close begins.
-    public func closeMonth(_ period: BillingPeriod, by author: String, chunk: Int = 1_000) async throws -> PeriodClose {
+    func closeMonth(_ period: BillingPeriod, by author: String, chunk: Int) async throws -> PeriodClose {
         let closed = try await transaction { connection in
             _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.billingLock))")
             try await connection.execute("""

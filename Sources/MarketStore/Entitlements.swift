@@ -30,6 +30,15 @@ public struct Entitlement: Sendable, Equatable {
 
     /// Whether it entitles its buyer at `now`: active and within its term.
     public func inForce(at now: Date) -> Bool { state == .active && startsAt <= now && now < endsAt }
+
+    /// Why a token for it is not honoured at `now` (`POST /v1/entitlements/verify`'s reason), nil when it is.
+    public func refusal(at now: Date) -> String? {
+        switch state {
+        case .active: endsAt <= now ? "entitlement_ended" : nil
+        case .suspended: "entitlement_suspended"
+        case .expired, .revoked: "entitlement_ended"
+        }
+    }
 }
 
 /// A token handed to a buyer.
