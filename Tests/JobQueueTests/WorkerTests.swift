@@ -127,7 +127,8 @@ import Testing
             #expect(row.attempt >= 2)
             #expect(row.errors.count == Int(row.attempt) - 1)
             #expect(row.errors.first?.error.contains("timed out after") == true)
-            #expect(elapsed < .seconds(30), "timed out, not left hanging for the handler's hour")
+            // (Against the handler's hour; beside the whole suite on two cores this measured 31 to 38 s once issue 17's tests joined it.)
+            #expect(elapsed < .seconds(120), "timed out, not left hanging for the handler's hour")
         }
     }
 
@@ -328,7 +329,8 @@ import Testing
             }
             let ran = try #require(ranAt.current)
             #expect(ran >= due.addingTimeInterval(-0.05))
-            #expect(ran < due.addingTimeInterval(10), "on time, give or take a busy machine")
+            // (Beside the whole suite on two cores this ran 11 to 12 s late once issue 17's tests joined it.)
+            #expect(ran < due.addingTimeInterval(30), "on time, give or take a busy machine")
         }
     }
 
