@@ -35,8 +35,14 @@ public struct BillingPeriod: Sendable, Hashable, Comparable, CustomStringConvert
 
     public var first: CalendarDate { CalendarDate(year: year, month: month, day: 1)! }
     public var start: Date { Calendar.utc.date(from: DateComponents(year: year, month: month, day: 1))! }
-    public var next: BillingPeriod { month == 12 ? try! BillingPeriod(year: year + 1, month: 1) : try! BillingPeriod(year: year, month: month + 1) }
-    public var previous: BillingPeriod { month == 1 ? try! BillingPeriod(year: year - 1, month: 12) : try! BillingPeriod(year: year, month: month - 1) }
+    /// The months around it (outside the range input may name: 2200-12's next is 2201-01, as its end needs).
+    public var next: BillingPeriod { month == 12 ? BillingPeriod(adjacent: year + 1, 1) : BillingPeriod(adjacent: year, month + 1) }
+    public var previous: BillingPeriod { month == 1 ? BillingPeriod(adjacent: year - 1, 12) : BillingPeriod(adjacent: year, month - 1) }
+
+    private init(adjacent year: Int, _ month: Int) {
+        self.year = year
+        self.month = month
+    }
     public var end: Date { next.start }
     public var description: String { String(format: "%04d-%02d", year, month) }
     public static func < (a: BillingPeriod, b: BillingPeriod) -> Bool { (a.year, a.month) < (b.year, b.month) }

@@ -105,6 +105,10 @@ import Testing
             await #expect(throws: MarketInputError.self) { try await store.adjustStatement(credit.id, amountFen: 5, reason: "of a correction", by: "li.wei") }
             // A month not over cannot close.
             await #expect(throws: MarketInputError.self) { try await store.closePeriods(through: period.next, by: "li.wei") }
+            // The last month input may name is refused as not over, not a crash computing its end.
+            await #expect(throws: MarketInputError.self) { try await store.closePeriods(through: try BillingPeriod("2200-12"), by: "li.wei") }
+            let (lastMonth, firstMonth) = (try BillingPeriod("2200-12"), try BillingPeriod("2000-01"))
+            #expect(lastMonth.next.description == "2201-01" && firstMonth.previous.description == "1999-12")
         }
     }
 
