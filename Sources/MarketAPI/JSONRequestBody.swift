@@ -50,3 +50,4 @@ extension Operations.RecordDeidentification.Input.Body: JSONRequestBody {
 extension Operations.CreateEntitlementToken.Input.Body: JSONRequestBody { var value: Components.Schemas.TokenRequest { switch self { case .json(let value): value } } }
 extension Operations.VerifyEntitlementToken.Input.Body: JSONRequestBody { var value: Components.Schemas.TokenCheck { switch self { case .json(let value): value } } }
 extension Operations.ReportUsage.Input.Body: JSONRequestBody { var value: Components.Schemas.UsageBatch { switch self { case .json(let value): value } } }
+extension Operations.SubmitSandboxAnalysis.Input.Body: JSONRequestBody { var value: Components.Schemas.SandboxAnalysisRequest { switch self { case .json(let value): value } } }

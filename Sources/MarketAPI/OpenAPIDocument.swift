@@ -2511,6 +2511,149 @@ paths:
           $ref: '#/components/responses/RateLimited'
         '503':
           $ref: '#/components/responses/Unavailable'
+  /v1/products/{id}/sandbox:
+    get:
+      summary: 'A sandbox product''s dataset: its columns'' roles (what an analysis may group, filter and aggregate), its privacy settings and the epsilon left this period (never a row)'
+      tags:
+      - sandbox
+      operationId: getSandboxDataset
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/SandboxDataset'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/sandbox/analyses:
+    post:
+      summary: 'Queues an analysis of a sandbox dataset (a buyer with an entitlement in force): statistics per group, never rows; its epsilon is spent from the dataset''s budget now, and a worker runs it'
+      tags:
+      - sandbox
+      operationId: submitSandboxAnalysis
+      parameters:
+      - $ref: '#/components/parameters/IdempotencyKey'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/SandboxAnalysisRequest'
+      responses:
+        '202':
+          description: Queued
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/SandboxAnalysis'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '413':
+          $ref: '#/components/responses/TooLarge'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+    get:
+      summary: 'Sandbox analyses, newest first: a buyer''s own, those of an operator''s datasets, those of datasets resting on an agency''s grants (the audit trail, with suppressed groups for operators and agencies)'
+      tags:
+      - sandbox
+      operationId: listSandboxAnalyses
+      parameters:
+      - name: product_id
+        in: query
+        schema:
+          type: string
+          format: uuid
+        description: only this product's dataset
+      - name: before
+        in: query
+        schema:
+          type: string
+          format: date-time
+        description: only analyses submitted before this time (the last one's created_at, to page)
+      - $ref: '#/components/parameters/Limit'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/SandboxAnalysisList'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /v1/sandbox/analyses/{id}:
+    get:
+      summary: 'A sandbox analysis with its result when done (its buyer, the dataset''s operator, the agency its product rests on)'
+      tags:
+      - sandbox
+      operationId: getSandboxAnalysis
+      parameters:
+      - $ref: '#/components/parameters/Id'
+      responses:
+        '200':
+          description: OK
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/SandboxAnalysis'
+        '400':
+          $ref: '#/components/responses/BadRequest'
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '403':
+          $ref: '#/components/responses/Forbidden'
+        '404':
+          $ref: '#/components/responses/NotFound'
+        '409':
+          $ref: '#/components/responses/Conflict'
+        '422':
+          $ref: '#/components/responses/RuleViolation'
+        '429':
+          $ref: '#/components/responses/RateLimited'
+        '503':
+          $ref: '#/components/responses/Unavailable'
 components:
   headers:
     Location:
@@ -2663,6 +2806,358 @@ components:
           schema:
             $ref: '#/components/schemas/TermPage'
   schemas:
+    SandboxColumn:
+      type: object
+      description: A dataset column as its operator declared it
+      properties:
+        name:
+          type: string
+        role:
+          type: string
+          enum:
+          - entity
+          - dimension
+          - measure
+          - hidden
+          description: 'entity: the identifier, never output, grouped or filtered; dimension: grouped and filtered; measure: aggregated within its bounds; hidden: never used'
+        type:
+          type: string
+          enum:
+          - text
+          - integer
+          - date
+          - number
+        lower:
+          type: number
+          format: double
+          description: a measure's lower bound (each entity's total in a group is clipped to the bounds)
+        upper:
+          type: number
+          format: double
+      required:
+      - name
+      - role
+      - type
+    SandboxDataset:
+      type: object
+      properties:
+        product_id:
+          type: string
+          format: uuid
+        operator_id:
+          type: string
+          format: uuid
+        columns:
+          type: array
+          items:
+            $ref: '#/components/schemas/SandboxColumn'
+        min_entities:
+          type: integer
+          description: k; groups with fewer distinct entities are never shown
+        epsilon_budget:
+          type: number
+          format: double
+          description: the epsilon every buyer together may spend per period
+        budget_period:
+          type: string
+          enum:
+          - day
+          - week
+          - month
+        max_groups_per_entity:
+          type: integer
+        timeout_ms:
+          type: integer
+        period_starts_at:
+          type: string
+          format: date-time
+        period_ends_at:
+          type: string
+          format: date-time
+        epsilon_spent:
+          type: number
+          format: double
+        epsilon_left:
+          type: number
+          format: double
+        row_count:
+          type: integer
+          format: int64
+          description: the dataset's operator and agency only
+        entity_count:
+          type: integer
+          format: int64
+          description: the dataset's operator and agency only
+        loaded_at:
+          type: string
+          format: date-time
+        generation:
+          type: integer
+          description: how many times it has been loaded
+      required:
+      - product_id
+      - operator_id
+      - columns
+      - min_entities
+      - epsilon_budget
+      - budget_period
+      - max_groups_per_entity
+      - timeout_ms
+      - period_starts_at
+      - period_ends_at
+      - epsilon_spent
+      - epsilon_left
+      - loaded_at
+      - generation
+    SandboxValue:
+      description: a text or date (YYYY-MM-DD) value, or an integer
+      oneOf:
+      - type: string
+        maxLength: 256
+      - type: integer
+        format: int64
+    SandboxMeasure:
+      type: object
+      properties:
+        statistic:
+          type: string
+          enum:
+          - count_entities
+          - sum
+          - mean
+          - quantile
+        column:
+          type: string
+          description: a measure column (not for count_entities)
+        quantile:
+          type: number
+          format: double
+          description: for quantile, from 0.01 to 0.99
+      required:
+      - statistic
+    SandboxFilter:
+      type: object
+      properties:
+        column:
+          type: string
+          description: a dimension column
+        op:
+          type: string
+          enum:
+          - eq
+          - ne
+          - gte
+          - lte
+          - in
+          - not_in
+          - between
+        value:
+          $ref: '#/components/schemas/SandboxValue'
+        values:
+          type: array
+          maxItems: 100
+          items:
+            $ref: '#/components/schemas/SandboxValue'
+          description: 'in and not_in: 1 to 100 values; between: its two ends, inclusive'
+      required:
+      - column
+      - op
+    SandboxAnalysisRequest:
+      type: object
+      properties:
+        product_id:
+          type: string
+          format: uuid
+        entitlement_id:
+          type: string
+          format: uuid
+          description: 'the entitlement to use (default: the buyer''s latest to the product)'
+        measures:
+          type: array
+          minItems: 1
+          maxItems: 20
+          items:
+            $ref: '#/components/schemas/SandboxMeasure'
+        group_by:
+          type: array
+          maxItems: 3
+          items:
+            type: string
+        filters:
+          type: array
+          maxItems: 20
+          items:
+            $ref: '#/components/schemas/SandboxFilter'
+        epsilon:
+          type: number
+          format: double
+          description: 'the privacy loss spent, from 0.01 to 10 (default 1); split evenly among the figures released per group'
+      required:
+      - product_id
+      - measures
+    SandboxSpec:
+      type: object
+      description: what an analysis asked
+      properties:
+        measures:
+          type: array
+          items:
+            $ref: '#/components/schemas/SandboxMeasure'
+        group_by:
+          type: array
+          items:
+            type: string
+        filters:
+          type: array
+          items:
+            $ref: '#/components/schemas/SandboxFilter'
+        epsilon:
+          type: number
+          format: double
+      required:
+      - measures
+      - group_by
+      - filters
+      - epsilon
+    SandboxFigure:
+      type: object
+      properties:
+        statistic:
+          type: string
+          enum:
+          - count_entities
+          - sum
+          - mean
+          - quantile
+        column:
+          type: string
+        quantile:
+          type: number
+          format: double
+        value:
+          type: number
+          format: double
+        error:
+          type: number
+          format: double
+          description: the figure is within this of the figure without noise with probability confidence (not for quantiles)
+        resolution:
+          type: number
+          format: double
+          description: a quantile's bin width
+      required:
+      - statistic
+      - value
+    SandboxGroup:
+      type: object
+      properties:
+        keys:
+          type: array
+          description: the group's dimension values, in group_by's order (null for a missing value)
+          items:
+            type:
+            - string
+            - 'null'
+        figures:
+          type: array
+          items:
+            $ref: '#/components/schemas/SandboxFigure'
+      required:
+      - keys
+      - figures
+    SandboxResult:
+      type: object
+      properties:
+        group_by:
+          type: array
+          items:
+            type: string
+        groups:
+          type: array
+          items:
+            $ref: '#/components/schemas/SandboxGroup'
+        confidence:
+          type: number
+          format: double
+        min_entities:
+          type: integer
+        epsilon:
+          type: number
+          format: double
+        truncated:
+          type: boolean
+          description: more groups passed than a result holds (1000); the rest are cut
+      required:
+      - group_by
+      - groups
+      - confidence
+      - min_entities
+      - epsilon
+      - truncated
+    SandboxAnalysis:
+      type: object
+      properties:
+        id:
+          type: string
+          format: uuid
+        product_id:
+          type: string
+          format: uuid
+        entitlement_id:
+          type: string
+          format: uuid
+        buyer_id:
+          type: string
+          format: uuid
+        state:
+          type: string
+          enum:
+          - queued
+          - running
+          - done
+          - failed
+        spec:
+          $ref: '#/components/schemas/SandboxSpec'
+        epsilon:
+          type: number
+          format: double
+        epsilon_refunded:
+          type: boolean
+          description: a failed analysis that read nothing gets its epsilon back
+        failure:
+          type: string
+        result:
+          $ref: '#/components/schemas/SandboxResult'
+        groups_suppressed:
+          type: integer
+          description: groups kept back for having fewer than k entities (the dataset's operator and agency only)
+        elapsed_ms:
+          type: integer
+        created_at:
+          type: string
+          format: date-time
+        finished_at:
+          type: string
+          format: date-time
+      required:
+      - id
+      - product_id
+      - entitlement_id
+      - buyer_id
+      - state
+      - spec
+      - epsilon
+      - epsilon_refunded
+      - created_at
+    SandboxAnalysisList:
+      type: object
+      properties:
+        items:
+          type: array
+          items:
+            $ref: '#/components/schemas/SandboxAnalysis'
+      required:
+      - items
     Term:
       type: object
       properties:
@@ -2984,13 +3479,20 @@ components:
           - application_pending
           - application_rejected
           - application_claimed
+          - not_entitled
+          - entitlement_suspended
+          - entitlement_ended
+          - over_grant
+          - budget_exhausted
           description: 'stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an
             impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed,
             state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused,
             too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused
             for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or
             scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending /
-            application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken'
+            application_rejected / application_claimed (409: the claim cannot be made now), not_entitled / entitlement_suspended /
+            entitlement_ended / over_grant / budget_exhausted (409: a sandbox analysis refused before it is queued), or the DOMAIN
+            rule broken'
         field:
           type: string
         rule:
@@ -6885,7 +7387,7 @@ let openAPIJSON = #"""
         "description" : "RFC 9457 problem details",
         "properties" : {
           "code" : {
-            "description" : "stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken",
+            "description" : "stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), not_entitled / entitlement_suspended / entitlement_ended / over_grant / budget_exhausted (409: a sandbox analysis refused before it is queued), or the DOMAIN rule broken",
             "enum" : [
               "invalid_input",
               "malformed_json",
@@ -6917,7 +7419,12 @@ let openAPIJSON = #"""
               "duplicate_credit_code",
               "application_pending",
               "application_rejected",
-              "application_claimed"
+              "application_claimed",
+              "not_entitled",
+              "entitlement_suspended",
+              "entitlement_ended",
+              "over_grant",
+              "budget_exhausted"
             ],
             "type" : "string"
           },
@@ -7662,6 +8169,485 @@ let openAPIJSON = #"""
           "previous_key"
         ],
         "type" : "object"
+      },
+      "SandboxAnalysis" : {
+        "properties" : {
+          "buyer_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "created_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "elapsed_ms" : {
+            "type" : "integer"
+          },
+          "entitlement_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "epsilon" : {
+            "format" : "double",
+            "type" : "number"
+          },
+          "epsilon_refunded" : {
+            "description" : "a failed analysis that read nothing gets its epsilon back",
+            "type" : "boolean"
+          },
+          "failure" : {
+            "type" : "string"
+          },
+          "finished_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "groups_suppressed" : {
+            "description" : "groups kept back for having fewer than k entities (the dataset's operator and agency only)",
+            "type" : "integer"
+          },
+          "id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "result" : {
+            "$ref" : "#/components/schemas/SandboxResult"
+          },
+          "spec" : {
+            "$ref" : "#/components/schemas/SandboxSpec"
+          },
+          "state" : {
+            "enum" : [
+              "queued",
+              "running",
+              "done",
+              "failed"
+            ],
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "id",
+          "product_id",
+          "entitlement_id",
+          "buyer_id",
+          "state",
+          "spec",
+          "epsilon",
+          "epsilon_refunded",
+          "created_at"
+        ],
+        "type" : "object"
+      },
+      "SandboxAnalysisList" : {
+        "properties" : {
+          "items" : {
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxAnalysis"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "items"
+        ],
+        "type" : "object"
+      },
+      "SandboxAnalysisRequest" : {
+        "properties" : {
+          "entitlement_id" : {
+            "description" : "the entitlement to use (default: the buyer's latest to the product)",
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "epsilon" : {
+            "description" : "the privacy loss spent, from 0.01 to 10 (default 1); split evenly among the figures released per group",
+            "format" : "double",
+            "type" : "number"
+          },
+          "filters" : {
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxFilter"
+            },
+            "maxItems" : 20,
+            "type" : "array"
+          },
+          "group_by" : {
+            "items" : {
+              "type" : "string"
+            },
+            "maxItems" : 3,
+            "type" : "array"
+          },
+          "measures" : {
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxMeasure"
+            },
+            "maxItems" : 20,
+            "minItems" : 1,
+            "type" : "array"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "product_id",
+          "measures"
+        ],
+        "type" : "object"
+      },
+      "SandboxColumn" : {
+        "description" : "A dataset column as its operator declared it",
+        "properties" : {
+          "lower" : {
+            "description" : "a measure's lower bound (each entity's total in a group is clipped to the bounds)",
+            "format" : "double",
+            "type" : "number"
+          },
+          "name" : {
+            "type" : "string"
+          },
+          "role" : {
+            "description" : "entity: the identifier, never output, grouped or filtered; dimension: grouped and filtered; measure: aggregated within its bounds; hidden: never used",
+            "enum" : [
+              "entity",
+              "dimension",
+              "measure",
+              "hidden"
+            ],
+            "type" : "string"
+          },
+          "type" : {
+            "enum" : [
+              "text",
+              "integer",
+              "date",
+              "number"
+            ],
+            "type" : "string"
+          },
+          "upper" : {
+            "format" : "double",
+            "type" : "number"
+          }
+        },
+        "required" : [
+          "name",
+          "role",
+          "type"
+        ],
+        "type" : "object"
+      },
+      "SandboxDataset" : {
+        "properties" : {
+          "budget_period" : {
+            "enum" : [
+              "day",
+              "week",
+              "month"
+            ],
+            "type" : "string"
+          },
+          "columns" : {
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxColumn"
+            },
+            "type" : "array"
+          },
+          "entity_count" : {
+            "description" : "the dataset's operator and agency only",
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "epsilon_budget" : {
+            "description" : "the epsilon every buyer together may spend per period",
+            "format" : "double",
+            "type" : "number"
+          },
+          "epsilon_left" : {
+            "format" : "double",
+            "type" : "number"
+          },
+          "epsilon_spent" : {
+            "format" : "double",
+            "type" : "number"
+          },
+          "generation" : {
+            "description" : "how many times it has been loaded",
+            "type" : "integer"
+          },
+          "loaded_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "max_groups_per_entity" : {
+            "type" : "integer"
+          },
+          "min_entities" : {
+            "description" : "k; groups with fewer distinct entities are never shown",
+            "type" : "integer"
+          },
+          "operator_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "period_ends_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "period_starts_at" : {
+            "format" : "date-time",
+            "type" : "string"
+          },
+          "product_id" : {
+            "format" : "uuid",
+            "type" : "string"
+          },
+          "row_count" : {
+            "description" : "the dataset's operator and agency only",
+            "format" : "int64",
+            "type" : "integer"
+          },
+          "timeout_ms" : {
+            "type" : "integer"
+          }
+        },
+        "required" : [
+          "product_id",
+          "operator_id",
+          "columns",
+          "min_entities",
+          "epsilon_budget",
+          "budget_period",
+          "max_groups_per_entity",
+          "timeout_ms",
+          "period_starts_at",
+          "period_ends_at",
+          "epsilon_spent",
+          "epsilon_left",
+          "loaded_at",
+          "generation"
+        ],
+        "type" : "object"
+      },
+      "SandboxFigure" : {
+        "properties" : {
+          "column" : {
+            "type" : "string"
+          },
+          "error" : {
+            "description" : "the figure is within this of the figure without noise with probability confidence (not for quantiles)",
+            "format" : "double",
+            "type" : "number"
+          },
+          "quantile" : {
+            "format" : "double",
+            "type" : "number"
+          },
+          "resolution" : {
+            "description" : "a quantile's bin width",
+            "format" : "double",
+            "type" : "number"
+          },
+          "statistic" : {
+            "enum" : [
+              "count_entities",
+              "sum",
+              "mean",
+              "quantile"
+            ],
+            "type" : "string"
+          },
+          "value" : {
+            "format" : "double",
+            "type" : "number"
+          }
+        },
+        "required" : [
+          "statistic",
+          "value"
+        ],
+        "type" : "object"
+      },
+      "SandboxFilter" : {
+        "properties" : {
+          "column" : {
+            "description" : "a dimension column",
+            "type" : "string"
+          },
+          "op" : {
+            "enum" : [
+              "eq",
+              "ne",
+              "gte",
+              "lte",
+              "in",
+              "not_in",
+              "between"
+            ],
+            "type" : "string"
+          },
+          "value" : {
+            "$ref" : "#/components/schemas/SandboxValue"
+          },
+          "values" : {
+            "description" : "in and not_in: 1 to 100 values; between: its two ends, inclusive",
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxValue"
+            },
+            "maxItems" : 100,
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "column",
+          "op"
+        ],
+        "type" : "object"
+      },
+      "SandboxGroup" : {
+        "properties" : {
+          "figures" : {
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxFigure"
+            },
+            "type" : "array"
+          },
+          "keys" : {
+            "description" : "the group's dimension values, in group_by's order (null for a missing value)",
+            "items" : {
+              "type" : [
+                "string",
+                "null"
+              ]
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "keys",
+          "figures"
+        ],
+        "type" : "object"
+      },
+      "SandboxMeasure" : {
+        "properties" : {
+          "column" : {
+            "description" : "a measure column (not for count_entities)",
+            "type" : "string"
+          },
+          "quantile" : {
+            "description" : "for quantile, from 0.01 to 0.99",
+            "format" : "double",
+            "type" : "number"
+          },
+          "statistic" : {
+            "enum" : [
+              "count_entities",
+              "sum",
+              "mean",
+              "quantile"
+            ],
+            "type" : "string"
+          }
+        },
+        "required" : [
+          "statistic"
+        ],
+        "type" : "object"
+      },
+      "SandboxResult" : {
+        "properties" : {
+          "confidence" : {
+            "format" : "double",
+            "type" : "number"
+          },
+          "epsilon" : {
+            "format" : "double",
+            "type" : "number"
+          },
+          "group_by" : {
+            "items" : {
+              "type" : "string"
+            },
+            "type" : "array"
+          },
+          "groups" : {
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxGroup"
+            },
+            "type" : "array"
+          },
+          "min_entities" : {
+            "type" : "integer"
+          },
+          "truncated" : {
+            "description" : "more groups passed than a result holds (1000); the rest are cut",
+            "type" : "boolean"
+          }
+        },
+        "required" : [
+          "group_by",
+          "groups",
+          "confidence",
+          "min_entities",
+          "epsilon",
+          "truncated"
+        ],
+        "type" : "object"
+      },
+      "SandboxSpec" : {
+        "description" : "what an analysis asked",
+        "properties" : {
+          "epsilon" : {
+            "format" : "double",
+            "type" : "number"
+          },
+          "filters" : {
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxFilter"
+            },
+            "type" : "array"
+          },
+          "group_by" : {
+            "items" : {
+              "type" : "string"
+            },
+            "type" : "array"
+          },
+          "measures" : {
+            "items" : {
+              "$ref" : "#/components/schemas/SandboxMeasure"
+            },
+            "type" : "array"
+          }
+        },
+        "required" : [
+          "measures",
+          "group_by",
+          "filters",
+          "epsilon"
+        ],
+        "type" : "object"
+      },
+      "SandboxValue" : {
+        "description" : "a text or date (YYYY-MM-DD) value, or an integer",
+        "oneOf" : [
+          {
+            "maxLength" : 256,
+            "type" : "string"
+          },
+          {
+            "format" : "int64",
+            "type" : "integer"
+          }
+        ]
       },
       "ScoreReason" : {
         "additionalProperties" : false,
@@ -11420,6 +12406,56 @@ let openAPIJSON = #"""
         ]
       }
     },
+    "/v1/products/{id}/sandbox" : {
+      "get" : {
+        "operationId" : "getSandboxDataset",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/SandboxDataset"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "A sandbox product's dataset: its columns' roles (what an analysis may group, filter and aggregate), its privacy settings and the epsilon left this period (never a row)",
+        "tags" : [
+          "sandbox"
+        ]
+      }
+    },
     "/v1/products/{id}/suspend" : {
       "post" : {
         "operationId" : "suspendProduct",
@@ -11824,6 +12860,185 @@ let openAPIJSON = #"""
         "summary" : "Record the resource's de-identification step (its agency): method, by whom, when, evidence",
         "tags" : [
           "agencies"
+        ]
+      }
+    },
+    "/v1/sandbox/analyses" : {
+      "get" : {
+        "operationId" : "listSandboxAnalyses",
+        "parameters" : [
+          {
+            "description" : "only this product's dataset",
+            "in" : "query",
+            "name" : "product_id",
+            "schema" : {
+              "format" : "uuid",
+              "type" : "string"
+            }
+          },
+          {
+            "description" : "only analyses submitted before this time (the last one's created_at, to page)",
+            "in" : "query",
+            "name" : "before",
+            "schema" : {
+              "format" : "date-time",
+              "type" : "string"
+            }
+          },
+          {
+            "$ref" : "#/components/parameters/Limit"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/SandboxAnalysisList"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Sandbox analyses, newest first: a buyer's own, those of an operator's datasets, those of datasets resting on an agency's grants (the audit trail, with suppressed groups for operators and agencies)",
+        "tags" : [
+          "sandbox"
+        ]
+      },
+      "post" : {
+        "operationId" : "submitSandboxAnalysis",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/IdempotencyKey"
+          }
+        ],
+        "requestBody" : {
+          "content" : {
+            "application/json" : {
+              "schema" : {
+                "$ref" : "#/components/schemas/SandboxAnalysisRequest"
+              }
+            }
+          },
+          "required" : true
+        },
+        "responses" : {
+          "202" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/SandboxAnalysis"
+                }
+              }
+            },
+            "description" : "Queued"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "413" : {
+            "$ref" : "#/components/responses/TooLarge"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "Queues an analysis of a sandbox dataset (a buyer with an entitlement in force): statistics per group, never rows; its epsilon is spent from the dataset's budget now, and a worker runs it",
+        "tags" : [
+          "sandbox"
+        ]
+      }
+    },
+    "/v1/sandbox/analyses/{id}" : {
+      "get" : {
+        "operationId" : "getSandboxAnalysis",
+        "parameters" : [
+          {
+            "$ref" : "#/components/parameters/Id"
+          }
+        ],
+        "responses" : {
+          "200" : {
+            "content" : {
+              "application/json" : {
+                "schema" : {
+                  "$ref" : "#/components/schemas/SandboxAnalysis"
+                }
+              }
+            },
+            "description" : "OK"
+          },
+          "400" : {
+            "$ref" : "#/components/responses/BadRequest"
+          },
+          "401" : {
+            "$ref" : "#/components/responses/Unauthorized"
+          },
+          "403" : {
+            "$ref" : "#/components/responses/Forbidden"
+          },
+          "404" : {
+            "$ref" : "#/components/responses/NotFound"
+          },
+          "409" : {
+            "$ref" : "#/components/responses/Conflict"
+          },
+          "422" : {
+            "$ref" : "#/components/responses/RuleViolation"
+          },
+          "429" : {
+            "$ref" : "#/components/responses/RateLimited"
+          },
+          "503" : {
+            "$ref" : "#/components/responses/Unavailable"
+          }
+        },
+        "summary" : "A sandbox analysis with its result when done (its buyer, the dataset's operator, the agency its product rests on)",
+        "tags" : [
+          "sandbox"
         ]
       }
     },

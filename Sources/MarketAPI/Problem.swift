@@ -92,6 +92,8 @@ public struct Problem: HTTPResponseError, Sendable {
             return Problem(.conflict, code: "duplicate_credit_code", detail: error.description, field: "credit_code")
         case let error as ApplicationNotClaimable:
             return Problem(.conflict, code: error.code, detail: error.description)
+        case let error as SandboxRefused:
+            return Problem(.conflict, code: error.code, detail: error.description)
         case let error as MarketForbidden:
             return Problem(.forbidden, code: "forbidden", detail: error.description)
         case let error as TransitionRefused:

@@ -128,3 +128,12 @@ public struct ClosePeriodJob: JobArguments {
     /// The unique key of a month's scheduled close.
     public static func uniqueKey(_ period: String) -> String { "close_period:\(period)" }
 }
+
+/// Run a buyer's sandbox analysis against its dataset and store its noisy result (enqueued when it is
+/// submitted; its epsilon is already spent).
+public struct SandboxAnalysisJob: JobArguments {
+    public static let kind = "sandbox_analysis"
+    public var analysisID: UUID
+
+    public init(analysisID: UUID) { self.analysisID = analysisID }
+}

@@ -14,6 +14,8 @@ public enum MarketEvent: Sendable, Hashable {
     case order(orderID: UUID, state: OrderState)
     /// A demand was opened for the first time (the operators following a board query it meets hear).
     case demandOpened(demandID: UUID)
+    /// A sandbox analysis finished (`sandbox_analysis.ready` or `sandbox_analysis.failed`; its buyer hears).
+    case sandboxAnalysis(analysisID: UUID, type: String)
 
     /// The event's type on the wire: `match.proposed`, `match.accepted`, `order.placed`, `order.delivered`, ...
     public var type: String {
@@ -22,6 +24,7 @@ public enum MarketEvent: Sendable, Hashable {
         case .matchAccepted: "match.accepted"
         case .order(_, let state): "order.\(state.rawValue)"
         case .demandOpened: "demand.opened"
+        case .sandboxAnalysis(_, let type): type
         }
     }
 
@@ -30,7 +33,7 @@ public enum MarketEvent: Sendable, Hashable {
 
     public var subjectID: UUID {
         switch self {
-        case .newMatch(let id, _), .matchAccepted(let id), .order(let id, _), .demandOpened(let id): id
+        case .newMatch(let id, _), .matchAccepted(let id), .order(let id, _), .demandOpened(let id), .sandboxAnalysis(let id, _): id
         }
     }
 }
@@ -50,6 +53,7 @@ public struct WebhookEvent: Sendable, Codable, Equatable {
         public var entitlementID: String?
         public var operatorID: String?
         public var demandID: String?
+        public var analysisID: String?
         public var productID: String?
         public var productVersion: Int?
         public var state: String
@@ -130,6 +134,9 @@ extension MarketStore {
             let report = try await year.asyncMap { try await revenueReport(year: Int($0)).first { $0.operatorID == job.subjectID } } ?? nil
             subject = .init(operatorID: job.subjectID.lowercased, state: "over_allowance",
                             amountFen: report.map { NSDecimalNumber(decimal: $0.revenueFen).int64Value })
+        } else if job.type.hasPrefix("sandbox_analysis.") {
+            let analysis = try await sandboxAnalysis(job.subjectID)
+            subject = .init(analysisID: analysis.id.lowercased, productID: analysis.productID.lowercased, state: analysis.state.rawValue)
         } else if job.type == "demand.opened" {
             let state = try await demandState(job.subjectID)
             subject = .init(demandID: job.subjectID.lowercased, state: state.rawValue)

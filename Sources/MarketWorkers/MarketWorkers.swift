@@ -78,6 +78,20 @@ public enum MarketWorkers {
             if job.args.scheduleNext { try await store.scheduleClose(of: period.next) }
             return .completed
         }
+        // The dataset's own timeout (at most 10 minutes) ends a runaway analysis first.
+        registry.register(SandboxAnalysisJob.self, timeout: .seconds(660)) { job in
+            switch try await store.runSandboxAnalysis(job.args.analysisID) {
+            case .done(let released, let suppressed):
+                logger.info("sandbox analysis done", metadata: [
+                    "analysis.id": "\(job.args.analysisID)", "analysis.released": "\(released)", "analysis.suppressed": "\(suppressed)",
+                ])
+            case .failed(let why):
+                logger.info("sandbox analysis failed", metadata: ["analysis.id": "\(job.args.analysisID)", "analysis.failure": "\(why)"])
+            case .nothingToDo:
+                break
+            }
+            return .completed
+        }
         registry.register(NotifyJob.self, timeout: .seconds(30)) { job in
             let administrators = job.args.type.hasPrefix("revenue.")
             guard let webhook = administrators ? try await store.adminWebhook() : try await store.webhook(of: job.args.partyID) else {

@@ -15,7 +15,7 @@ struct PDXCtl: AsyncParsableCommand {
         subcommands: [Status.self, QueueCommand.self, PricingCommand.self, RevenueCommand.self, ReportCommand.self, KeysCommand.self, PartiesCommand.self,
                       ApplicationsCommand.self, SectorsCommand.self, ScenariosCommand.self, MatchesCommand.self,
                       DemandCommand.self, ResourcesCommand.self, SettingsCommand.self, BillingCommand.self, SettlementCommand.self,
-                      SigningKeysCommand.self]
+                      SigningKeysCommand.self, SandboxCommand.self]
     )
 }
 

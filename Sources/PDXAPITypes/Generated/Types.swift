@@ -372,6 +372,26 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /v1/statements`.
     /// - Remark: Generated from `#/paths//v1/statements/get(listStatements)`.
     func listStatements(_ input: Operations.ListStatements.Input) async throws -> Operations.ListStatements.Output
+    /// A sandbox product's dataset: its columns' roles (what an analysis may group, filter and aggregate), its privacy settings and the epsilon left this period (never a row)
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/sandbox`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)`.
+    func getSandboxDataset(_ input: Operations.GetSandboxDataset.Input) async throws -> Operations.GetSandboxDataset.Output
+    /// Sandbox analyses, newest first: a buyer's own, those of an operator's datasets, those of datasets resting on an agency's grants (the audit trail, with suppressed groups for operators and agencies)
+    ///
+    /// - Remark: HTTP `GET /v1/sandbox/analyses`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)`.
+    func listSandboxAnalyses(_ input: Operations.ListSandboxAnalyses.Input) async throws -> Operations.ListSandboxAnalyses.Output
+    /// Queues an analysis of a sandbox dataset (a buyer with an entitlement in force): statistics per group, never rows; its epsilon is spent from the dataset's budget now, and a worker runs it
+    ///
+    /// - Remark: HTTP `POST /v1/sandbox/analyses`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)`.
+    func submitSandboxAnalysis(_ input: Operations.SubmitSandboxAnalysis.Input) async throws -> Operations.SubmitSandboxAnalysis.Output
+    /// A sandbox analysis with its result when done (its buyer, the dataset's operator, the agency its product rests on)
+    ///
+    /// - Remark: HTTP `GET /v1/sandbox/analyses/{id}`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)`.
+    func getSandboxAnalysis(_ input: Operations.GetSandboxAnalysis.Input) async throws -> Operations.GetSandboxAnalysis.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1283,6 +1303,58 @@ extension APIProtocol {
             headers: headers
         ))
     }
+    /// A sandbox product's dataset: its columns' roles (what an analysis may group, filter and aggregate), its privacy settings and the epsilon left this period (never a row)
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/sandbox`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)`.
+    public func getSandboxDataset(
+        path: Operations.GetSandboxDataset.Input.Path,
+        headers: Operations.GetSandboxDataset.Input.Headers = .init()
+    ) async throws -> Operations.GetSandboxDataset.Output {
+        try await getSandboxDataset(Operations.GetSandboxDataset.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Sandbox analyses, newest first: a buyer's own, those of an operator's datasets, those of datasets resting on an agency's grants (the audit trail, with suppressed groups for operators and agencies)
+    ///
+    /// - Remark: HTTP `GET /v1/sandbox/analyses`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)`.
+    public func listSandboxAnalyses(
+        query: Operations.ListSandboxAnalyses.Input.Query = .init(),
+        headers: Operations.ListSandboxAnalyses.Input.Headers = .init()
+    ) async throws -> Operations.ListSandboxAnalyses.Output {
+        try await listSandboxAnalyses(Operations.ListSandboxAnalyses.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Queues an analysis of a sandbox dataset (a buyer with an entitlement in force): statistics per group, never rows; its epsilon is spent from the dataset's budget now, and a worker runs it
+    ///
+    /// - Remark: HTTP `POST /v1/sandbox/analyses`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)`.
+    public func submitSandboxAnalysis(
+        headers: Operations.SubmitSandboxAnalysis.Input.Headers = .init(),
+        body: Operations.SubmitSandboxAnalysis.Input.Body
+    ) async throws -> Operations.SubmitSandboxAnalysis.Output {
+        try await submitSandboxAnalysis(Operations.SubmitSandboxAnalysis.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// A sandbox analysis with its result when done (its buyer, the dataset's operator, the agency its product rests on)
+    ///
+    /// - Remark: HTTP `GET /v1/sandbox/analyses/{id}`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)`.
+    public func getSandboxAnalysis(
+        path: Operations.GetSandboxAnalysis.Input.Path,
+        headers: Operations.GetSandboxAnalysis.Input.Headers = .init()
+    ) async throws -> Operations.GetSandboxAnalysis.Output {
+        try await getSandboxAnalysis(Operations.GetSandboxAnalysis.Input(
+            path: path,
+            headers: headers
+        ))
+    }
 }
 
 /// Server URLs defined in the OpenAPI document.
@@ -1308,6 +1380,659 @@ public enum Components {}
 extension Components {
     /// Types generated from the `#/components/schemas` section of the OpenAPI document.
     public enum Schemas {
+        /// A dataset column as its operator declared it
+        ///
+        /// - Remark: Generated from `#/components/schemas/SandboxColumn`.
+        public struct SandboxColumn: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxColumn/name`.
+            public var name: Swift.String
+            /// entity: the identifier, never output, grouped or filtered; dimension: grouped and filtered; measure: aggregated within its bounds; hidden: never used
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxColumn/role`.
+            @frozen public enum RolePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case entity = "entity"
+                case dimension = "dimension"
+                case measure = "measure"
+                case hidden = "hidden"
+            }
+            /// entity: the identifier, never output, grouped or filtered; dimension: grouped and filtered; measure: aggregated within its bounds; hidden: never used
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxColumn/role`.
+            public var role: Components.Schemas.SandboxColumn.RolePayload
+            /// - Remark: Generated from `#/components/schemas/SandboxColumn/type`.
+            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case text = "text"
+                case integer = "integer"
+                case date = "date"
+                case number = "number"
+            }
+            /// - Remark: Generated from `#/components/schemas/SandboxColumn/type`.
+            public var _type: Components.Schemas.SandboxColumn._TypePayload
+            /// a measure's lower bound (each entity's total in a group is clipped to the bounds)
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxColumn/lower`.
+            public var lower: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/SandboxColumn/upper`.
+            public var upper: Swift.Double?
+            /// Creates a new `SandboxColumn`.
+            ///
+            /// - Parameters:
+            ///   - name:
+            ///   - role: entity: the identifier, never output, grouped or filtered; dimension: grouped and filtered; measure: aggregated within its bounds; hidden: never used
+            ///   - _type:
+            ///   - lower: a measure's lower bound (each entity's total in a group is clipped to the bounds)
+            ///   - upper:
+            public init(
+                name: Swift.String,
+                role: Components.Schemas.SandboxColumn.RolePayload,
+                _type: Components.Schemas.SandboxColumn._TypePayload,
+                lower: Swift.Double? = nil,
+                upper: Swift.Double? = nil
+            ) {
+                self.name = name
+                self.role = role
+                self._type = _type
+                self.lower = lower
+                self.upper = upper
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case role
+                case _type = "type"
+                case lower
+                case upper
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxDataset`.
+        public struct SandboxDataset: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/product_id`.
+            public var productId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/operator_id`.
+            public var operatorId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/columns`.
+            public var columns: [Components.Schemas.SandboxColumn]
+            /// k; groups with fewer distinct entities are never shown
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/min_entities`.
+            public var minEntities: Swift.Int
+            /// the epsilon every buyer together may spend per period
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/epsilon_budget`.
+            public var epsilonBudget: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/budget_period`.
+            @frozen public enum BudgetPeriodPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case day = "day"
+                case week = "week"
+                case month = "month"
+            }
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/budget_period`.
+            public var budgetPeriod: Components.Schemas.SandboxDataset.BudgetPeriodPayload
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/max_groups_per_entity`.
+            public var maxGroupsPerEntity: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/timeout_ms`.
+            public var timeoutMs: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/period_starts_at`.
+            public var periodStartsAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/period_ends_at`.
+            public var periodEndsAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/epsilon_spent`.
+            public var epsilonSpent: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/epsilon_left`.
+            public var epsilonLeft: Swift.Double
+            /// the dataset's operator and agency only
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/row_count`.
+            public var rowCount: Swift.Int64?
+            /// the dataset's operator and agency only
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/entity_count`.
+            public var entityCount: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/loaded_at`.
+            public var loadedAt: Foundation.Date
+            /// how many times it has been loaded
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxDataset/generation`.
+            public var generation: Swift.Int
+            /// Creates a new `SandboxDataset`.
+            ///
+            /// - Parameters:
+            ///   - productId:
+            ///   - operatorId:
+            ///   - columns:
+            ///   - minEntities: k; groups with fewer distinct entities are never shown
+            ///   - epsilonBudget: the epsilon every buyer together may spend per period
+            ///   - budgetPeriod:
+            ///   - maxGroupsPerEntity:
+            ///   - timeoutMs:
+            ///   - periodStartsAt:
+            ///   - periodEndsAt:
+            ///   - epsilonSpent:
+            ///   - epsilonLeft:
+            ///   - rowCount: the dataset's operator and agency only
+            ///   - entityCount: the dataset's operator and agency only
+            ///   - loadedAt:
+            ///   - generation: how many times it has been loaded
+            public init(
+                productId: Swift.String,
+                operatorId: Swift.String,
+                columns: [Components.Schemas.SandboxColumn],
+                minEntities: Swift.Int,
+                epsilonBudget: Swift.Double,
+                budgetPeriod: Components.Schemas.SandboxDataset.BudgetPeriodPayload,
+                maxGroupsPerEntity: Swift.Int,
+                timeoutMs: Swift.Int,
+                periodStartsAt: Foundation.Date,
+                periodEndsAt: Foundation.Date,
+                epsilonSpent: Swift.Double,
+                epsilonLeft: Swift.Double,
+                rowCount: Swift.Int64? = nil,
+                entityCount: Swift.Int64? = nil,
+                loadedAt: Foundation.Date,
+                generation: Swift.Int
+            ) {
+                self.productId = productId
+                self.operatorId = operatorId
+                self.columns = columns
+                self.minEntities = minEntities
+                self.epsilonBudget = epsilonBudget
+                self.budgetPeriod = budgetPeriod
+                self.maxGroupsPerEntity = maxGroupsPerEntity
+                self.timeoutMs = timeoutMs
+                self.periodStartsAt = periodStartsAt
+                self.periodEndsAt = periodEndsAt
+                self.epsilonSpent = epsilonSpent
+                self.epsilonLeft = epsilonLeft
+                self.rowCount = rowCount
+                self.entityCount = entityCount
+                self.loadedAt = loadedAt
+                self.generation = generation
+            }
+            public enum CodingKeys: String, CodingKey {
+                case productId = "product_id"
+                case operatorId = "operator_id"
+                case columns
+                case minEntities = "min_entities"
+                case epsilonBudget = "epsilon_budget"
+                case budgetPeriod = "budget_period"
+                case maxGroupsPerEntity = "max_groups_per_entity"
+                case timeoutMs = "timeout_ms"
+                case periodStartsAt = "period_starts_at"
+                case periodEndsAt = "period_ends_at"
+                case epsilonSpent = "epsilon_spent"
+                case epsilonLeft = "epsilon_left"
+                case rowCount = "row_count"
+                case entityCount = "entity_count"
+                case loadedAt = "loaded_at"
+                case generation
+            }
+        }
+        /// a text or date (YYYY-MM-DD) value, or an integer
+        ///
+        /// - Remark: Generated from `#/components/schemas/SandboxValue`.
+        @frozen public enum SandboxValue: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxValue/case1`.
+            case case1(Swift.String)
+            /// - Remark: Generated from `#/components/schemas/SandboxValue/case2`.
+            case case2(Swift.Int64)
+            public init(from decoder: any Swift.Decoder) throws {
+                var errors: [any Swift.Error] = []
+                do {
+                    self = .case1(try decoder.decodeFromSingleValueContainer())
+                    return
+                } catch {
+                    errors.append(error)
+                }
+                do {
+                    self = .case2(try decoder.decodeFromSingleValueContainer())
+                    return
+                } catch {
+                    errors.append(error)
+                }
+                throw Swift.DecodingError.failedToDecodeOneOfSchema(
+                    type: Self.self,
+                    codingPath: decoder.codingPath,
+                    errors: errors
+                )
+            }
+            public func encode(to encoder: any Swift.Encoder) throws {
+                switch self {
+                case let .case1(value):
+                    try encoder.encodeToSingleValueContainer(value)
+                case let .case2(value):
+                    try encoder.encodeToSingleValueContainer(value)
+                }
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxMeasure`.
+        public struct SandboxMeasure: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxMeasure/statistic`.
+            @frozen public enum StatisticPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case countEntities = "count_entities"
+                case sum = "sum"
+                case mean = "mean"
+                case quantile = "quantile"
+            }
+            /// - Remark: Generated from `#/components/schemas/SandboxMeasure/statistic`.
+            public var statistic: Components.Schemas.SandboxMeasure.StatisticPayload
+            /// a measure column (not for count_entities)
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxMeasure/column`.
+            public var column: Swift.String?
+            /// for quantile, from 0.01 to 0.99
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxMeasure/quantile`.
+            public var quantile: Swift.Double?
+            /// Creates a new `SandboxMeasure`.
+            ///
+            /// - Parameters:
+            ///   - statistic:
+            ///   - column: a measure column (not for count_entities)
+            ///   - quantile: for quantile, from 0.01 to 0.99
+            public init(
+                statistic: Components.Schemas.SandboxMeasure.StatisticPayload,
+                column: Swift.String? = nil,
+                quantile: Swift.Double? = nil
+            ) {
+                self.statistic = statistic
+                self.column = column
+                self.quantile = quantile
+            }
+            public enum CodingKeys: String, CodingKey {
+                case statistic
+                case column
+                case quantile
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxFilter`.
+        public struct SandboxFilter: Codable, Hashable, Sendable {
+            /// a dimension column
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxFilter/column`.
+            public var column: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SandboxFilter/op`.
+            @frozen public enum OpPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case eq = "eq"
+                case ne = "ne"
+                case gte = "gte"
+                case lte = "lte"
+                case _in = "in"
+                case notIn = "not_in"
+                case between = "between"
+            }
+            /// - Remark: Generated from `#/components/schemas/SandboxFilter/op`.
+            public var op: Components.Schemas.SandboxFilter.OpPayload
+            /// - Remark: Generated from `#/components/schemas/SandboxFilter/value`.
+            public var value: Components.Schemas.SandboxValue?
+            /// in and not_in: 1 to 100 values; between: its two ends, inclusive
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxFilter/values`.
+            public var values: [Components.Schemas.SandboxValue]?
+            /// Creates a new `SandboxFilter`.
+            ///
+            /// - Parameters:
+            ///   - column: a dimension column
+            ///   - op:
+            ///   - value:
+            ///   - values: in and not_in: 1 to 100 values; between: its two ends, inclusive
+            public init(
+                column: Swift.String,
+                op: Components.Schemas.SandboxFilter.OpPayload,
+                value: Components.Schemas.SandboxValue? = nil,
+                values: [Components.Schemas.SandboxValue]? = nil
+            ) {
+                self.column = column
+                self.op = op
+                self.value = value
+                self.values = values
+            }
+            public enum CodingKeys: String, CodingKey {
+                case column
+                case op
+                case value
+                case values
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxAnalysisRequest`.
+        public struct SandboxAnalysisRequest: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysisRequest/product_id`.
+            public var productId: Swift.String
+            /// the entitlement to use (default: the buyer's latest to the product)
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysisRequest/entitlement_id`.
+            public var entitlementId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysisRequest/measures`.
+            public var measures: [Components.Schemas.SandboxMeasure]
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysisRequest/group_by`.
+            public var groupBy: [Swift.String]?
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysisRequest/filters`.
+            public var filters: [Components.Schemas.SandboxFilter]?
+            /// the privacy loss spent, from 0.01 to 10 (default 1); split evenly among the figures released per group
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysisRequest/epsilon`.
+            public var epsilon: Swift.Double?
+            /// Creates a new `SandboxAnalysisRequest`.
+            ///
+            /// - Parameters:
+            ///   - productId:
+            ///   - entitlementId: the entitlement to use (default: the buyer's latest to the product)
+            ///   - measures:
+            ///   - groupBy:
+            ///   - filters:
+            ///   - epsilon: the privacy loss spent, from 0.01 to 10 (default 1); split evenly among the figures released per group
+            public init(
+                productId: Swift.String,
+                entitlementId: Swift.String? = nil,
+                measures: [Components.Schemas.SandboxMeasure],
+                groupBy: [Swift.String]? = nil,
+                filters: [Components.Schemas.SandboxFilter]? = nil,
+                epsilon: Swift.Double? = nil
+            ) {
+                self.productId = productId
+                self.entitlementId = entitlementId
+                self.measures = measures
+                self.groupBy = groupBy
+                self.filters = filters
+                self.epsilon = epsilon
+            }
+            public enum CodingKeys: String, CodingKey {
+                case productId = "product_id"
+                case entitlementId = "entitlement_id"
+                case measures
+                case groupBy = "group_by"
+                case filters
+                case epsilon
+            }
+        }
+        /// what an analysis asked
+        ///
+        /// - Remark: Generated from `#/components/schemas/SandboxSpec`.
+        public struct SandboxSpec: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxSpec/measures`.
+            public var measures: [Components.Schemas.SandboxMeasure]
+            /// - Remark: Generated from `#/components/schemas/SandboxSpec/group_by`.
+            public var groupBy: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/SandboxSpec/filters`.
+            public var filters: [Components.Schemas.SandboxFilter]
+            /// - Remark: Generated from `#/components/schemas/SandboxSpec/epsilon`.
+            public var epsilon: Swift.Double
+            /// Creates a new `SandboxSpec`.
+            ///
+            /// - Parameters:
+            ///   - measures:
+            ///   - groupBy:
+            ///   - filters:
+            ///   - epsilon:
+            public init(
+                measures: [Components.Schemas.SandboxMeasure],
+                groupBy: [Swift.String],
+                filters: [Components.Schemas.SandboxFilter],
+                epsilon: Swift.Double
+            ) {
+                self.measures = measures
+                self.groupBy = groupBy
+                self.filters = filters
+                self.epsilon = epsilon
+            }
+            public enum CodingKeys: String, CodingKey {
+                case measures
+                case groupBy = "group_by"
+                case filters
+                case epsilon
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxFigure`.
+        public struct SandboxFigure: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxFigure/statistic`.
+            @frozen public enum StatisticPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case countEntities = "count_entities"
+                case sum = "sum"
+                case mean = "mean"
+                case quantile = "quantile"
+            }
+            /// - Remark: Generated from `#/components/schemas/SandboxFigure/statistic`.
+            public var statistic: Components.Schemas.SandboxFigure.StatisticPayload
+            /// - Remark: Generated from `#/components/schemas/SandboxFigure/column`.
+            public var column: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/SandboxFigure/quantile`.
+            public var quantile: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/SandboxFigure/value`.
+            public var value: Swift.Double
+            /// the figure is within this of the figure without noise with probability confidence (not for quantiles)
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxFigure/error`.
+            public var error: Swift.Double?
+            /// a quantile's bin width
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxFigure/resolution`.
+            public var resolution: Swift.Double?
+            /// Creates a new `SandboxFigure`.
+            ///
+            /// - Parameters:
+            ///   - statistic:
+            ///   - column:
+            ///   - quantile:
+            ///   - value:
+            ///   - error: the figure is within this of the figure without noise with probability confidence (not for quantiles)
+            ///   - resolution: a quantile's bin width
+            public init(
+                statistic: Components.Schemas.SandboxFigure.StatisticPayload,
+                column: Swift.String? = nil,
+                quantile: Swift.Double? = nil,
+                value: Swift.Double,
+                error: Swift.Double? = nil,
+                resolution: Swift.Double? = nil
+            ) {
+                self.statistic = statistic
+                self.column = column
+                self.quantile = quantile
+                self.value = value
+                self.error = error
+                self.resolution = resolution
+            }
+            public enum CodingKeys: String, CodingKey {
+                case statistic
+                case column
+                case quantile
+                case value
+                case error
+                case resolution
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxGroup`.
+        public struct SandboxGroup: Codable, Hashable, Sendable {
+            /// the group's dimension values, in group_by's order (null for a missing value)
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxGroup/keys`.
+            public var keys: [Swift.String?]
+            /// - Remark: Generated from `#/components/schemas/SandboxGroup/figures`.
+            public var figures: [Components.Schemas.SandboxFigure]
+            /// Creates a new `SandboxGroup`.
+            ///
+            /// - Parameters:
+            ///   - keys: the group's dimension values, in group_by's order (null for a missing value)
+            ///   - figures:
+            public init(
+                keys: [Swift.String?],
+                figures: [Components.Schemas.SandboxFigure]
+            ) {
+                self.keys = keys
+                self.figures = figures
+            }
+            public enum CodingKeys: String, CodingKey {
+                case keys
+                case figures
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxResult`.
+        public struct SandboxResult: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxResult/group_by`.
+            public var groupBy: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/SandboxResult/groups`.
+            public var groups: [Components.Schemas.SandboxGroup]
+            /// - Remark: Generated from `#/components/schemas/SandboxResult/confidence`.
+            public var confidence: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/SandboxResult/min_entities`.
+            public var minEntities: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/SandboxResult/epsilon`.
+            public var epsilon: Swift.Double
+            /// more groups passed than a result holds (1000); the rest are cut
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxResult/truncated`.
+            public var truncated: Swift.Bool
+            /// Creates a new `SandboxResult`.
+            ///
+            /// - Parameters:
+            ///   - groupBy:
+            ///   - groups:
+            ///   - confidence:
+            ///   - minEntities:
+            ///   - epsilon:
+            ///   - truncated: more groups passed than a result holds (1000); the rest are cut
+            public init(
+                groupBy: [Swift.String],
+                groups: [Components.Schemas.SandboxGroup],
+                confidence: Swift.Double,
+                minEntities: Swift.Int,
+                epsilon: Swift.Double,
+                truncated: Swift.Bool
+            ) {
+                self.groupBy = groupBy
+                self.groups = groups
+                self.confidence = confidence
+                self.minEntities = minEntities
+                self.epsilon = epsilon
+                self.truncated = truncated
+            }
+            public enum CodingKeys: String, CodingKey {
+                case groupBy = "group_by"
+                case groups
+                case confidence
+                case minEntities = "min_entities"
+                case epsilon
+                case truncated
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxAnalysis`.
+        public struct SandboxAnalysis: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/product_id`.
+            public var productId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/entitlement_id`.
+            public var entitlementId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/buyer_id`.
+            public var buyerId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/state`.
+            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case queued = "queued"
+                case running = "running"
+                case done = "done"
+                case failed = "failed"
+            }
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/state`.
+            public var state: Components.Schemas.SandboxAnalysis.StatePayload
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/spec`.
+            public var spec: Components.Schemas.SandboxSpec
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/epsilon`.
+            public var epsilon: Swift.Double
+            /// a failed analysis that read nothing gets its epsilon back
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/epsilon_refunded`.
+            public var epsilonRefunded: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/failure`.
+            public var failure: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/result`.
+            public var result: Components.Schemas.SandboxResult?
+            /// groups kept back for having fewer than k entities (the dataset's operator and agency only)
+            ///
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/groups_suppressed`.
+            public var groupsSuppressed: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/elapsed_ms`.
+            public var elapsedMs: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/created_at`.
+            public var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysis/finished_at`.
+            public var finishedAt: Foundation.Date?
+            /// Creates a new `SandboxAnalysis`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - productId:
+            ///   - entitlementId:
+            ///   - buyerId:
+            ///   - state:
+            ///   - spec:
+            ///   - epsilon:
+            ///   - epsilonRefunded: a failed analysis that read nothing gets its epsilon back
+            ///   - failure:
+            ///   - result:
+            ///   - groupsSuppressed: groups kept back for having fewer than k entities (the dataset's operator and agency only)
+            ///   - elapsedMs:
+            ///   - createdAt:
+            ///   - finishedAt:
+            public init(
+                id: Swift.String,
+                productId: Swift.String,
+                entitlementId: Swift.String,
+                buyerId: Swift.String,
+                state: Components.Schemas.SandboxAnalysis.StatePayload,
+                spec: Components.Schemas.SandboxSpec,
+                epsilon: Swift.Double,
+                epsilonRefunded: Swift.Bool,
+                failure: Swift.String? = nil,
+                result: Components.Schemas.SandboxResult? = nil,
+                groupsSuppressed: Swift.Int? = nil,
+                elapsedMs: Swift.Int? = nil,
+                createdAt: Foundation.Date,
+                finishedAt: Foundation.Date? = nil
+            ) {
+                self.id = id
+                self.productId = productId
+                self.entitlementId = entitlementId
+                self.buyerId = buyerId
+                self.state = state
+                self.spec = spec
+                self.epsilon = epsilon
+                self.epsilonRefunded = epsilonRefunded
+                self.failure = failure
+                self.result = result
+                self.groupsSuppressed = groupsSuppressed
+                self.elapsedMs = elapsedMs
+                self.createdAt = createdAt
+                self.finishedAt = finishedAt
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case productId = "product_id"
+                case entitlementId = "entitlement_id"
+                case buyerId = "buyer_id"
+                case state
+                case spec
+                case epsilon
+                case epsilonRefunded = "epsilon_refunded"
+                case failure
+                case result
+                case groupsSuppressed = "groups_suppressed"
+                case elapsedMs = "elapsed_ms"
+                case createdAt = "created_at"
+                case finishedAt = "finished_at"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SandboxAnalysisList`.
+        public struct SandboxAnalysisList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SandboxAnalysisList/items`.
+            public var items: [Components.Schemas.SandboxAnalysis]
+            /// Creates a new `SandboxAnalysisList`.
+            ///
+            /// - Parameters:
+            ///   - items:
+            public init(items: [Components.Schemas.SandboxAnalysis]) {
+                self.items = items
+            }
+            public enum CodingKeys: String, CodingKey {
+                case items
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Term`.
         public struct Term: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Term/code`.
@@ -1824,7 +2549,7 @@ extension Components {
             public var status: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Problem/detail`.
             public var detail: Swift.String
-            /// stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken
+            /// stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), not_entitled / entitlement_suspended / entitlement_ended / over_grant / budget_exhausted (409: a sandbox analysis refused before it is queued), or the DOMAIN rule broken
             ///
             /// - Remark: Generated from `#/components/schemas/Problem/code`.
             @frozen public enum CodePayload: String, Codable, Hashable, Sendable, CaseIterable {
@@ -1859,8 +2584,13 @@ extension Components {
                 case applicationPending = "application_pending"
                 case applicationRejected = "application_rejected"
                 case applicationClaimed = "application_claimed"
+                case notEntitled = "not_entitled"
+                case entitlementSuspended = "entitlement_suspended"
+                case entitlementEnded = "entitlement_ended"
+                case overGrant = "over_grant"
+                case budgetExhausted = "budget_exhausted"
             }
-            /// stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken
+            /// stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), not_entitled / entitlement_suspended / entitlement_ended / over_grant / budget_exhausted (409: a sandbox analysis refused before it is queued), or the DOMAIN rule broken
             ///
             /// - Remark: Generated from `#/components/schemas/Problem/code`.
             public var code: Components.Schemas.Problem.CodePayload
@@ -1875,7 +2605,7 @@ extension Components {
             ///   - title:
             ///   - status:
             ///   - detail:
-            ///   - code: stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), or the DOMAIN rule broken
+            ///   - code: stable: invalid_input (a field breaks its rule, named in field: a wrong type, a bound, an impossible date, U+0000 in text), malformed_json (not JSON), unauthorized, forbidden, not_found, method_not_allowed, state_conflict, idempotency_key_in_use (409: a request with the key still runs after 10 s), idempotency_key_reused, too_large, rate_limited, unavailable, internal, party_suspended / party_closed / key_expired (401: the key is refused for that reason), party_not_active (409: a suspended or closed party takes part), unknown_value (422: a sector or scenario the market does not know; rule lists those it does), duplicate_credit_code (409), application_pending / application_rejected / application_claimed (409: the claim cannot be made now), not_entitled / entitlement_suspended / entitlement_ended / over_grant / budget_exhausted (409: a sandbox analysis refused before it is queued), or the DOMAIN rule broken
             ///   - field:
             ///   - rule:
             public init(
@@ -29858,6 +30588,1319 @@ public enum Operations {
                 [
                     .json,
                     .csv,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A sandbox product's dataset: its columns' roles (what an analysis may group, filter and aggregate), its privacy settings and the epsilon left this period (never a row)
+    ///
+    /// - Remark: HTTP `GET /v1/products/{id}/sandbox`.
+    /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)`.
+    public enum GetSandboxDataset {
+        public static let id: Swift.String = "getSandboxDataset"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/products/{id}/sandbox/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/products/{id}/sandbox/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.GetSandboxDataset.Input.Path
+            /// - Remark: Generated from `#/paths/v1/products/{id}/sandbox/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetSandboxDataset.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetSandboxDataset.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetSandboxDataset.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetSandboxDataset.Input.Path,
+                headers: Operations.GetSandboxDataset.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/products/{id}/sandbox/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/products/{id}/sandbox/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.SandboxDataset)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.SandboxDataset {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetSandboxDataset.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetSandboxDataset.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetSandboxDataset.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetSandboxDataset.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/products/{id}/sandbox/get(getSandboxDataset)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Sandbox analyses, newest first: a buyer's own, those of an operator's datasets, those of datasets resting on an agency's grants (the audit trail, with suppressed groups for operators and agencies)
+    ///
+    /// - Remark: HTTP `GET /v1/sandbox/analyses`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)`.
+    public enum ListSandboxAnalyses {
+        public static let id: Swift.String = "listSandboxAnalyses"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/sandbox/analyses/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// only this product's dataset
+                ///
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/GET/query/product_id`.
+                public var productId: Swift.String?
+                /// only analyses submitted before this time (the last one's created_at, to page)
+                ///
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/GET/query/before`.
+                public var before: Foundation.Date?
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/GET/query/limit`.
+                public var limit: Components.Parameters.Limit?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - productId: only this product's dataset
+                ///   - before: only analyses submitted before this time (the last one's created_at, to page)
+                ///   - limit:
+                public init(
+                    productId: Swift.String? = nil,
+                    before: Foundation.Date? = nil,
+                    limit: Components.Parameters.Limit? = nil
+                ) {
+                    self.productId = productId
+                    self.before = before
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.ListSandboxAnalyses.Input.Query
+            /// - Remark: Generated from `#/paths/v1/sandbox/analyses/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSandboxAnalyses.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSandboxAnalyses.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListSandboxAnalyses.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListSandboxAnalyses.Input.Query = .init(),
+                headers: Operations.ListSandboxAnalyses.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/sandbox/analyses/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.SandboxAnalysisList)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.SandboxAnalysisList {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListSandboxAnalyses.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListSandboxAnalyses.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListSandboxAnalyses.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListSandboxAnalyses.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/get(listSandboxAnalyses)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Queues an analysis of a sandbox dataset (a buyer with an entitlement in force): statistics per group, never rows; its epsilon is spent from the dataset's budget now, and a worker runs it
+    ///
+    /// - Remark: HTTP `POST /v1/sandbox/analyses`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)`.
+    public enum SubmitSandboxAnalysis {
+        public static let id: Swift.String = "submitSandboxAnalysis"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/sandbox/analyses/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Components.Parameters.IdempotencyKey?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitSandboxAnalysis.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: makes the POST happen at most once: a retry with the same key and body gets the first response (Idempotent-Replayed: true); another body is a 422; a retry while the first runs waits for it (up to 10 s, then a 409 idempotency_key_in_use); kept 24 hours
+                ///   - accept:
+                public init(
+                    idempotencyKey: Components.Parameters.IdempotencyKey? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SubmitSandboxAnalysis.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SubmitSandboxAnalysis.Input.Headers
+            /// - Remark: Generated from `#/paths/v1/sandbox/analyses/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.SandboxAnalysisRequest)
+            }
+            public var body: Operations.SubmitSandboxAnalysis.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.SubmitSandboxAnalysis.Input.Headers = .init(),
+                body: Operations.SubmitSandboxAnalysis.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Accepted: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/POST/responses/202/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/sandbox/analyses/POST/responses/202/content/application\/json`.
+                    case json(Components.Schemas.SandboxAnalysis)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.SandboxAnalysis {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SubmitSandboxAnalysis.Output.Accepted.Body
+                /// Creates a new `Accepted`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.SubmitSandboxAnalysis.Output.Accepted.Body) {
+                    self.body = body
+                }
+            }
+            /// Queued
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/202`.
+            ///
+            /// HTTP response code: `202 accepted`.
+            case accepted(Operations.SubmitSandboxAnalysis.Output.Accepted)
+            /// The associated value of the enum case if `self` is `.accepted`.
+            ///
+            /// - Throws: An error if `self` is not `.accepted`.
+            /// - SeeAlso: `.accepted`.
+            public var accepted: Operations.SubmitSandboxAnalysis.Output.Accepted {
+                get throws {
+                    switch self {
+                    case let .accepted(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// body larger than 1 MiB
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.TooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.TooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/post(submitSandboxAnalysis)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A sandbox analysis with its result when done (its buyer, the dataset's operator, the agency its product rests on)
+    ///
+    /// - Remark: HTTP `GET /v1/sandbox/analyses/{id}`.
+    /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)`.
+    public enum GetSandboxAnalysis {
+        public static let id: Swift.String = "getSandboxAnalysis"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/v1/sandbox/analyses/{id}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/{id}/GET/path/id`.
+                public var id: Components.Parameters.Id
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Components.Parameters.Id) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.GetSandboxAnalysis.Input.Path
+            /// - Remark: Generated from `#/paths/v1/sandbox/analyses/{id}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetSandboxAnalysis.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetSandboxAnalysis.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetSandboxAnalysis.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetSandboxAnalysis.Input.Path,
+                headers: Operations.GetSandboxAnalysis.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/sandbox/analyses/{id}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/v1/sandbox/analyses/{id}/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.SandboxAnalysis)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.SandboxAnalysis {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetSandboxAnalysis.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetSandboxAnalysis.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// OK
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetSandboxAnalysis.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetSandboxAnalysis.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// invalid input or malformed JSON, naming the field
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no valid API key
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the caller's role may not do this
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// no such object, or not the caller's
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the object's state does not allow this
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// a market rule refuses this, naming the rule
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.RuleViolation)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            public var unprocessableContent: Components.Responses.RuleViolation {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the key exceeded its rate limit; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.RateLimited)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.RateLimited {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// the database is unreachable; see Retry-After
+            ///
+            /// - Remark: Generated from `#/paths//v1/sandbox/analyses/{id}/get(getSandboxAnalysis)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
                     .applicationProblemJson
                 ]
             }

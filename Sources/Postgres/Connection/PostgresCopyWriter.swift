@@ -40,6 +40,24 @@ public final class PostgresCopyWriter {
         if buffer.count >= Self.flushThreshold { try flush() }
     }
 
+    /// Appends one row of values whose number and types are known only at run time (one per column, in order).
+    public func appendRow(_ values: [any PostgresEncodable]) throws {
+        guard isOpen else { throw PostgresError(kind: .invalidUsage, message: "the COPY has already finished") }
+        guard values.count == columns else {
+            throw PostgresError(kind: .invalidUsage, message: "a COPY row needs \(columns) values, got \(values.count)")
+        }
+        let rowStart = buffer.count
+        buffer.writeInteger(Int16(values.count))
+        do {
+            for value in values { try appendField(value) }
+        } catch {
+            buffer.bytes.removeSubrange(rowStart...)
+            throw PostgresError(kind: .encoding, message: "row \(rowCount + 1) of the COPY: \(error)")
+        }
+        rowCount += 1
+        if buffer.count >= Self.flushThreshold { try flush() }
+    }
+
     private func appendField<Value: PostgresEncodable>(_ value: Value) throws {
         let lengthOffset = buffer.count
         buffer.writeInteger(Int32(0))
