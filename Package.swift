@@ -160,7 +160,7 @@ let package = Package(
         .target(
             name: "PDXBenchmarks",
             dependencies: [
-                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "PDXCommandLine", "PDXTokens",
+                "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "PDXClient", "PDXCommandLine", "PDXTokens",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -8,7 +8,7 @@ import PDXDev
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure pdx; each figure is printed as `name: value unit`.",
-        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self, BenchAPI.self, BenchUsage.self]
+        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self, BenchAPI.self, BenchUsage.self, BenchSandbox.self]
     )
 }
 
@@ -297,5 +297,41 @@ struct BenchUsage: AsyncParsableCommand {
         let options = UsageBenchmark.Options(databaseURL: database.resolved, entitlements: entitlements, seconds: seconds, connections: connections,
                                              serverConnections: serverConnections, executable: executable)
         for line in try await UsageBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
+    }
+}
+
+struct BenchSandbox: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox",
+        abstract: "The sandbox: a grouped count-distinct and sum end to end (API, queue, worker), beside the bare SQL aggregate.",
+        discussion: """
+            Loads a dataset of --rows rows of --entities entities in 10 districts (by COPY, timed), then measures in one \
+            run the plain SQL aggregate (SELECT district, count(DISTINCT entity), sum(cost) ... GROUP BY district) and \
+            --analyses sandbox analyses of the same figures, each from POST /v1/sandbox/analyses to a pdx serve until \
+            GET shows it done (polled every 2 ms), run by one pdx work. Without DATABASE_URL a throwaway durable \
+            cluster is started.
+            Example:
+              swift build -c release --product pdx && .build/release/pdx bench sandbox
+              .build/release/pdx bench sandbox --rows 100000 --entities 10000 --analyses 10
+            """
+    )
+
+    @Option(help: ArgumentHelp("Rows of the dataset.", valueName: "count")) var rows = 1_000_000
+    @Option(help: ArgumentHelp("Distinct entities among them.", valueName: "count")) var entities = 100_000
+    @Option(help: ArgumentHelp("Analyses measured (after 3 to warm up).", valueName: "count")) var analyses = 30
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (1_000...50_000_000).contains(rows) else { throw ValidationError("--rows must be from 1000 to 50000000, got \(rows)") }
+        guard (100...rows).contains(entities) else { throw ValidationError("--entities must be from 100 to --rows, got \(entities)") }
+        guard (5...900).contains(analyses) else { throw ValidationError("--analyses must be from 5 to 900, got \(analyses)") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let options = SandboxBenchmark.Options(databaseURL: database.resolved, rows: rows, entities: entities, analyses: analyses, executable: executable)
+        for line in try await SandboxBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
     }
 }

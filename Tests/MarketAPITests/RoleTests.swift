@@ -31,7 +31,7 @@ struct EndpointCase: Sendable {
     var method: HTTPRequest.Method
     var template: String
     var expected: [(Role, HTTPResponse.Status)]
-    var body: (@Sendable (APIMarket) -> [String: Any])?
+    var body: (@Sendable (APIMarket, [String: String]) -> [String: Any])?
     /// The path's parameters, made fresh for this case.
     var fixture: @Sendable (APIMarket) async throws -> [String: String]
     /// Each call carries a fresh Idempotency-Key (the operation requires one).
@@ -39,6 +39,15 @@ struct EndpointCase: Sendable {
 
     init(_ method: HTTPRequest.Method, _ template: String, _ expected: [(Role, HTTPResponse.Status)], idempotent: Bool = false,
          body: (@Sendable (APIMarket) -> [String: Any])? = nil, fixture: @escaping @Sendable (APIMarket) async throws -> [String: String] = { _ in [:] }) {
+        var adapted: (@Sendable (APIMarket, [String: String]) -> [String: Any])?
+        if let body { adapted = { market, _ in body(market) } }
+        self.init(method, template, expected, idempotent: idempotent, bodyOfFixture: adapted, fixture: fixture)
+    }
+
+    /// A case whose body names what its fixture made.
+    init(_ method: HTTPRequest.Method, _ template: String, _ expected: [(Role, HTTPResponse.Status)], idempotent: Bool = false,
+         bodyOfFixture body: (@Sendable (APIMarket, [String: String]) -> [String: Any])?,
+         fixture: @escaping @Sendable (APIMarket) async throws -> [String: String]) {
         self.method = method
         self.template = template
         self.expected = expected
@@ -309,6 +318,26 @@ let endpointCases: [EndpointCase] = [
                  body: { _ in ["events": [["event_id": "e-1", "entitlement_id": UUID().uuidString.lowercased(), "units": 1,
                                            "occurred_at": ISO8601DateFormatter().string(from: Date())]]] }),
     EndpointCase(.get, "/v1/statements?period=2026-11", [(.anonymous, .unauthorized), (.agency, .ok), (.operator, .ok), (.demander, .ok)]),
+    // The sandbox: anyone may read what a dataset allows; analyses are their buyer's, operator's and agency's.
+    EndpointCase(.get, "/v1/products/{id}/sandbox", [(.anonymous, .unauthorized), (.otherDemander, .ok), (.operator, .ok)],
+                 fixture: { ["id": try await $0.sandboxProduct().uuidString.lowercased()] }),
+    EndpointCase(.post, "/v1/sandbox/analyses", [(.anonymous, .unauthorized), (.otherDemander, .conflict), (.agency, .conflict), (.demander, .accepted)],
+                 bodyOfFixture: { _, made in ["product_id": made["product"] ?? "", "measures": [["statistic": "count_entities"]]] },
+                 fixture: { market in
+                     let product = try await market.sandboxProduct()
+                     _ = try await market.entitlement(to: product, buyer: market.demander)
+                     return ["product": product.uuidString.lowercased()]
+                 }),
+    EndpointCase(.get, "/v1/sandbox/analyses", [(.anonymous, .unauthorized), (.agency, .ok), (.operator, .ok), (.demander, .ok)]),
+    EndpointCase(.get, "/v1/sandbox/analyses/{id}", [(.anonymous, .unauthorized), (.otherDemander, .notFound), (.otherOperator, .notFound),
+                                                     (.otherAgency, .notFound), (.agency, .ok), (.operator, .ok), (.demander, .ok)],
+                 fixture: { market in
+                     let product = try await market.sandboxProduct()
+                     _ = try await market.entitlement(to: product, buyer: market.demander)
+                     let analysis = try await market.store.submitSandboxAnalysis(
+                         product: product, entitlement: nil, spec: SandboxAnalysisSpec(measures: [.init(statistic: .countEntities)]), buyer: market.demander.id)
+                     return ["id": analysis.id.uuidString.lowercased()]
+                 }),
     // Every party's own webhook.
     EndpointCase(.get, "/v1/webhook", [(.anonymous, .unauthorized), (.agency, .ok), (.demander, .ok)]),
     EndpointCase(.post, "/v1/webhook", [(.anonymous, .unauthorized), (.operator, .ok)], body: { _ in ["url": "https://hooks.example.com/pdx"] }),
@@ -324,8 +353,9 @@ let endpointCases: [EndpointCase] = [
         try await withAPI { market, client in
             for endpoint in endpointCases {
                 var uri = endpoint.template
-                for (name, value) in try await endpoint.fixture(market) { uri = uri.replacingOccurrences(of: "{\(name)}", with: value) }
-                let body = try endpoint.body.map { ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: $0(market))) }
+                let made = try await endpoint.fixture(market)
+                for (name, value) in made { uri = uri.replacingOccurrences(of: "{\(name)}", with: value) }
+                let body = try endpoint.body.map { ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: $0(market, made))) }
                 for (role, status) in endpoint.expected {
                     var headers = role.headers(market)
                     if endpoint.idempotent { headers[HTTPField.Name("Idempotency-Key")!] = UUID().uuidString }
