@@ -50,10 +50,14 @@ CREATE TABLE sandbox_columns (
     type       text NOT NULL CHECK (type IN ('text', 'integer', 'date', 'number')),
     lower      double precision,
     upper      double precision,
+    -- A dimension whose value never varies within an entity (found at load): grouping by such dimensions alone
+    -- puts each entity in one group, so the per-entity group bound has nothing to cut.
+    entity_stable boolean,
     PRIMARY KEY (product_id, position),
     UNIQUE (product_id, name),
     CHECK ((role = 'measure') = (lower IS NOT NULL AND upper IS NOT NULL)),
-    CHECK (lower IS NULL OR lower < upper)
+    CHECK (lower IS NULL OR lower < upper),
+    CHECK ((role = 'dimension') = (entity_stable IS NOT NULL))
 );
 CREATE UNIQUE INDEX sandbox_columns_one_entity ON sandbox_columns (product_id) WHERE role = 'entity';
 

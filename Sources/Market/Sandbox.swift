@@ -30,13 +30,16 @@ public struct SandboxColumn: Sendable, Equatable, Codable {
     /// A measure's bounds: each entity's total within one group is clipped to them.
     public var lower: Double?
     public var upper: Double?
+    /// A dimension whose value never varies within an entity (found when the data is loaded; nil before).
+    public var entityStable: Bool?
 
-    public init(name: String, role: SandboxColumnRole, type: SandboxColumnType, lower: Double? = nil, upper: Double? = nil) {
+    public init(name: String, role: SandboxColumnRole, type: SandboxColumnType, lower: Double? = nil, upper: Double? = nil, entityStable: Bool? = nil) {
         self.name = name
         self.role = role
         self.type = type
         self.lower = lower
         self.upper = upper
+        self.entityStable = entityStable
     }
 
     /// The largest change one entity can make to a sum of this measure in one group.
@@ -241,6 +244,8 @@ public struct SandboxPlan: Sendable, Equatable {
 
     /// How many figures per group share the epsilon: the entity count, each summed measure, each histogram.
     public var releases: Int { 1 + Set(spec.measures.filter { $0.statistic == .sum || $0.statistic == .mean }.compactMap(\.column)).count + histogrammed.count }
+    /// Whether an entity can fall in more than one group: not when every grouped dimension is stable within entities.
+    public var entitiesMaySpanGroups: Bool { groupBy.contains { columns[$0].entityStable != true } }
     /// Epsilon per released figure.
     public var epsilonEach: Double { spec.epsilon / Double(releases) }
     /// Laplace scale of a group's entity count and of each histogram bin: one entity changes at most

@@ -281,10 +281,10 @@ extension PostgresConnection {
             WHERE product_id = \(productID) AND budget_period_start = \(starts) AND NOT epsilon_refunded
             """).scalar(Double.self) ?? 0
         let columns = try await query("""
-            SELECT name, role, type, lower, upper FROM sandbox_columns WHERE product_id = \(productID) ORDER BY position
-            """).decode(String.self, String.self, String.self, Double?.self, Double?.self).map { name, role, type, lower, upper in
+            SELECT name, role, type, lower, upper, entity_stable FROM sandbox_columns WHERE product_id = \(productID) ORDER BY position
+            """).decode(String.self, String.self, String.self, Double?.self, Double?.self, Bool?.self).map { name, role, type, lower, upper, stable in
             SandboxColumn(name: name, role: try Rows.known(role, SandboxColumnRole.self, "sandbox_columns.role"),
-                          type: try Rows.known(type, SandboxColumnType.self, "sandbox_columns.type"), lower: lower, upper: upper)
+                          type: try Rows.known(type, SandboxColumnType.self, "sandbox_columns.type"), lower: lower, upper: upper, entityStable: stable)
         }
         let settings = SandboxSettings(minEntities: Int(k), epsilonBudget: budget,
                                        budgetPeriod: try Rows.known(period, SandboxSettings.Period.self, "sandbox_datasets.budget_period"),
@@ -309,6 +309,11 @@ extension PostgresConnection {
         guard let table else { throw MarketNotFound("sandbox dataset of product", dataset.productID) }
         try await execute("SELECT set_config('statement_timeout', \(String(dataset.settings.timeoutMilliseconds)), true)")
         try await execute("SET LOCAL work_mem = '64MB'")
+        // The table is in entity order with a covering index on (entity, dimensions…): grouping by entity streams from it
+        // in parallel, where hashing a million rows would not.
+        try await execute("SET LOCAL enable_hashagg = off")
+        try await execute("SET LOCAL parallel_setup_cost = 10")
+        try await execute("SET LOCAL parallel_tuple_cost = 0.001")
         try await execute("SET LOCAL search_path = pg_catalog")
         try await execute("SET LOCAL ROLE pdx_sandbox_reader")
         let groups = plan.groupBy.enumerated().map { "c\($0.element + 1) AS g\($0.offset)" }
@@ -330,7 +335,8 @@ extension PostgresConnection {
             bounded.append(", least(greatest(coalesce(s\(unsafeRaw: String(offset)), 0), \(lower)), \(upper)) AS v\(unsafeRaw: String(offset))")
         }
         // Each entity counts in at most max_groups_per_entity groups, chosen at random among its own.
-        bounded.append(plan.groupBy.isEmpty ? ", 1 AS pick" : ", row_number() OVER (PARTITION BY entity ORDER BY random()) AS pick")
+        // (Nothing to cut when each entity falls in one group.)
+        bounded.append(plan.entitiesMaySpanGroups ? ", row_number() OVER (PARTITION BY entity ORDER BY random()) AS pick" : ", 1 AS pick")
         var base: PostgresQuery = """
             WITH per_entity AS (
                 SELECT \(unsafeRaw: (["entity"] + groups + sums).joined(separator: ", "))

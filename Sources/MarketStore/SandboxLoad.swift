@@ -241,11 +241,26 @@ extension MarketStore {
                     max_groups_per_entity = EXCLUDED.max_groups_per_entity, timeout_ms = EXCLUDED.timeout_ms, row_count = EXCLUDED.row_count,
                     entity_count = EXCLUDED.entity_count, loaded_at = now(), loaded_by = EXCLUDED.loaded_by
                 """)
+            // Which dimensions hold one value (null counting as one) per entity.
+            var stable: [Int: Bool] = [:]
+            let dimensionIndexes = stored.filter { rows.columns[$0].role == .dimension }
+            if !dimensionIndexes.isEmpty {
+                let spans = dimensionIndexes.map { "count(*) FILTER (WHERE n\($0) > 1)" }.joined(separator: ", ")
+                let counts = dimensionIndexes.map { "count(DISTINCT c\($0 + 1)) + bool_or(c\($0 + 1) IS NULL)::int AS n\($0)" }.joined(separator: ", ")
+                let row = try await connection.query("""
+                    SELECT \(unsafeRaw: spans) FROM (SELECT \(unsafeRaw: counts) FROM pdx_sandbox.\(identifier: table) GROUP BY entity) AS e
+                    """).first
+                for (offset, index) in dimensionIndexes.enumerated() {
+                    let spanning: Int64? = try row?.decode(Int64.self, at: offset)
+                    stable[index] = spanning == 0
+                }
+            }
             try await connection.execute("DELETE FROM sandbox_columns WHERE product_id = \(productID)")
             for (index, column) in rows.columns.enumerated() {
                 try await connection.execute("""
-                    INSERT INTO sandbox_columns (product_id, position, name, role, type, lower, upper)
-                    VALUES (\(productID), \(index + 1), \(column.name), \(column.role.rawValue), \(column.type.rawValue), \(column.lower), \(column.upper))
+                    INSERT INTO sandbox_columns (product_id, position, name, role, type, lower, upper, entity_stable)
+                    VALUES (\(productID), \(index + 1), \(column.name), \(column.role.rawValue), \(column.type.rawValue), \(column.lower), \(column.upper),
+                            \(column.role == .dimension ? stable[index] ?? false : nil))
                     """)
             }
             // Tables of earlier loads, including one a load that died half-way left behind.

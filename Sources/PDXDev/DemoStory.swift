@@ -425,6 +425,64 @@ private struct Story {
               observed: statement.map { "statement \($0.number): \($0.units) records, \($0.amountFen) fen; ledger \(settlement?.balanced == true ? "balanced" : "NOT balanced"), "
                   + "Gamma \(gammaNet.map { "\($0)" } ?? "-"), the agency \(agencyNet.map { "\($0)" } ?? "-")" } ?? "no statement",
               statement?.units == 400 && statement?.amountFen == 8_000 && settlement?.balanced == true && gammaNet == 7_200 && agencyNet == 800)
+
+        say("12. Important data stays in the sandbox (可用不可见): Gamma loads travel records; the bank gets noisy aggregates, never a row.")
+        var sandbox: String?
+        if let grant = grantGamma.id, case .created(let registered) = try await asAgency.registerResource(body: .json(.init(
+            title: "出行轨迹 travel records", sector: "transport", regionCode: city, grade: .important))) {
+            let content = Components.Schemas.ProductContent(title: "出行时长沙箱 trip time sandbox", sector: "transport", regions: [city],
+                                                            scenarios: ["traffic_planning"], fields: ["district", "trip_minutes"], deliveryModes: [.sandbox],
+                                                            chargeUnit: .call, listPriceFen: 500, sourceResourceIds: [try registered.body.json.id])
+            if case .created(let created) = try await client(gamma.key).createProduct(body: .json(.init(value1: content, value2: .init(authorizationId: grant)))),
+               case .ok = try await client(gamma.key).listProduct(path: .init(id: try created.body.json.id)) {
+                sandbox = try created.body.json.id
+            }
+        }
+        var analysis: Components.Schemas.SandboxAnalysis?, audit: Components.Schemas.SandboxAnalysis?
+        if let sandbox, let product = UUID(uuidString: sandbox) {
+            // Five districts of 30 to 70 travellers, and the harbour with 4: fewer than k = 10.
+            var csv = "traveller_id,phone,district,hour,trip_minutes\n"
+            for (district, travellers) in [("东城 East", 70), ("西城 West", 55), ("南城 South", 40), ("北城 North", 35), ("新区 New Town", 30), ("港区 Harbour", 4)] {
+                for n in 0..<travellers {
+                    for trip in 0..<3 { csv += "\(city)-\(district.prefix(2))-\(n),1380000\(n),\(district),\(7 + trip * 5),\(10 + (n * 7 + trip * 13) % 50)\n" }
+                }
+            }
+            say("   $ pdxctl sandbox load --product \(sandbox) --file trips.csv --entity traveller_id --dimension district --dimension hour:integer \\")
+            say("         --measure trip_minutes=0..180 --hidden phone")
+            let columns = [SandboxColumn(name: "traveller_id", role: .entity, type: .text), SandboxColumn(name: "phone", role: .hidden, type: .text),
+                           SandboxColumn(name: "district", role: .dimension, type: .text), SandboxColumn(name: "hour", role: .dimension, type: .integer),
+                           SandboxColumn(name: "trip_minutes", role: .measure, type: .number, lower: 0, upper: 180)]
+            _ = try await store.loadSandboxDataset(product: product, columns: columns, settings: SandboxSettings(), csv: Data(csv.utf8), by: admin)
+            let asBank = client(bank.key)
+            if case .created(let created) = try await asBank.placeOrder(headers: .init(idempotencyKey: "demo-\(city)-sandbox"), body: .json(.init(
+                productId: sandbox, quantity: 20, purpose: .industryDevelopment, scenario: "traffic_planning"))) {
+                let order = try created.body.json.id
+                _ = try await client(gamma.key).acceptOrder(path: .init(id: order), body: .json(.init()))
+                _ = try await client(gamma.key).deliverOrder(path: .init(id: order), body: .json(.init()))
+            }
+            // An analysis, not a query: distinct travellers and their mean trip time per district; a worker runs it.
+            if case .accepted(let accepted) = try await asBank.submitSandboxAnalysis(body: .json(.init(
+                productId: sandbox, measures: [.init(statistic: .countEntities), .init(statistic: .mean, column: "trip_minutes")],
+                groupBy: ["district"], epsilon: 1))) {
+                let id = try accepted.body.json.id
+                let deadline = ContinuousClock.now + .seconds(60)
+                repeat {
+                    try await Task.sleep(for: .milliseconds(100))
+                    analysis = try await asBank.getSandboxAnalysis(path: .init(id: id)).ok.body.json
+                } while (analysis?.state == .queued || analysis?.state == .running) && ContinuousClock.now < deadline
+                for group in analysis?.result?.groups ?? [] {
+                    let figures = group.figures.map { String(format: "%@ %.1f ± %.1f", $0.statistic.rawValue, $0.value, $0.error ?? 0) }
+                    say("     \(group.keys.first.flatMap { $0 } ?? "-"): \(figures.joined(separator: ", "))")
+                }
+                say("   $ pdxctl sandbox audit --product \(sandbox)")
+                audit = try await asAgency.listSandboxAnalyses(query: .init(productId: sandbox)).ok.body.json.items.first
+            }
+        }
+        let shown = analysis?.result?.groups.compactMap { $0.keys.first.flatMap { $0 } } ?? []
+        check("important data analysed in a sandbox", expected: "5 districts shown with noise, the harbour's 4 travellers kept back; the agency audits it",
+              observed: analysis.map { "\($0.state.rawValue): \(shown.count) districts shown, epsilon \($0.epsilon) spent; "
+                  + "the agency's audit: \(audit?.groupsSuppressed.map { "\($0) group suppressed" } ?? "nothing")" } ?? "no analysis",
+              analysis?.state == .done && shown.count == 5 && !shown.contains("港区 Harbour") && audit?.groupsSuppressed == 1)
         return steps.all
     }
 

@@ -78,7 +78,9 @@ struct SandboxCommand: AsyncParsableCommand {
             let id = try uuidArgument(product, "--product")
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw ValidationError("cannot read --file \(file): \(error.localizedDescription)") }
-            let progress = ProgressLine("loading \(file)")
+            // With --json, standard output is the JSON alone; progress goes to standard error.
+            let progress = options.json ? ProgressLine("loading \(file)", onTerminal: false, write: { FileHandle.standardError.write(Data($0.utf8)) })
+                : ProgressLine("loading \(file)")
             let (columns, settings) = (try columns(), try settings())
             let load = try await withStore(options.database) { store in
                 try await store.loadSandboxDataset(product: id, columns: columns, settings: settings, csv: data, by: .administrator(options.actor)) { done, total in

@@ -6,6 +6,7 @@ import Market
 import MarketAPI
 import MarketJobs
 import MarketStore
+import PDXTestSupport
 import Postgres
 import Testing
 
@@ -120,6 +121,8 @@ extension APIMarket {
             #expect((dataset["columns"] as? [[String: Any]])?.map { $0["role"] as? String ?? "" } == ["entity", "hidden", "dimension", "dimension", "dimension", "dimension", "measure"])
             #expect(try await Get.get(client, "/v1/products/\(product.uuidString.lowercased())/sandbox", market.operatorKey).1["entity_count"] as? Int == 204)
 
+            _ = try await market.store.setWebhook(party: market.demander.id, url: "https://hooks.example.com/pdx", policy: .development,
+                                                  by: .party(market.demander.id))
             let measures = Self.countAndSum + [["statistic": "mean", "column": "income"], ["statistic": "quantile", "column": "income", "quantile": 0.5]]
             let (status, analysis) = try await Self.analyse(market, client, Self.body(product, measures: measures))
             #expect(status == .ok && analysis["state"] as? String == "done")
@@ -156,6 +159,15 @@ extension APIMarket {
             // Metered and priced like any use: one call of the entitlement, billed at the month's close.
             #expect(try await market.pool.query("SELECT units_used FROM entitlements WHERE product_id = \(product)").scalar(Int64.self) == 1)
             #expect(try await market.pool.query("SELECT count(*) FROM usage_events WHERE event_id = \("sandbox:\(id)")").scalar(Int64.self) == 1)
+            // The buyer's webhook hears it is ready.
+            let told = try await market.pool.query("SELECT args::text FROM pdx_jobs WHERE kind = 'notify' AND args ->> 'type' = 'sandbox_analysis.ready'")
+                .decode(String.self).map { try JSONDecoder().decode(NotifyJob.self, from: Data($0.utf8)) }
+            #expect(told.count == 1 && told.first?.partyID == market.demander.id)
+            let event = try await market.store.webhookEvent(try #require(told.first))
+            #expect(event.data.analysisID == id && event.data.state == "done" && event.data.productID == product.uuidString.lowercased())
+            // What was asked and released never changes.
+            await #expect(throws: PostgresError.self) { try await market.pool.execute("UPDATE sandbox_analyses SET epsilon = 0.01 WHERE id = \(UUID(uuidString: id))") }
+            await #expect(throws: PostgresError.self) { try await market.pool.execute("DELETE FROM sandbox_analyses") }
             // A worker's rerun (after a crash, or a duplicate job) changes nothing.
             #expect(try await market.store.runSandboxAnalysis(try #require(UUID(uuidString: id))) == .nothingToDo)
             // The queue carries the job; no SQL from the buyer ever reached the database.
@@ -216,6 +228,13 @@ extension APIMarket {
             let (_, ranged) = try await Self.analyse(market, client, Self.body(product, measures: Self.countAndSum, groupBy: ["year"],
                                                                                filters: [["column": "visit_date", "op": "between", "values": ["2024-01-01", "2025-12-31"]]]))
             #expect(Set(Self.groups(ranged).keys) == ["2024", "2025"])
+            // Everyone has a row in every year, but counts in one year only (max_groups_per_entity = 1): 204 people, not 612.
+            let (_, years) = try await Self.analyse(market, client, Self.body(product, measures: [["statistic": "count_entities"]], groupBy: ["year"]))
+            let counted = Self.groups(years).values.compactMap { $0.first?["value"] as? Double }.reduce(0, +)
+            #expect(Self.groups(years).count == 3 && abs(counted - 204) < 30, "\(counted)")
+            // The load found which dimensions hold one value per person.
+            let stable = try await market.store.sandboxDataset(of: product)?.columns.filter { $0.entityStable == true }.map(\.name)
+            #expect(stable == ["district", "age"])
             #expect(try await market.pool.query("SELECT count(*) FROM parties").scalar(Int64.self) ?? 0 > 0)
         }
     }
@@ -392,6 +411,57 @@ extension APIMarket {
             #expect(figures == 600 && Double(within) / Double(figures) >= 0.90, "\(within) of \(figures)")
             // The same analysis gives different answers (sums vary by hundreds of thousands, shown to the nearest 10,000).
             #expect(seen.count == 5 && seen.values.allSatisfy { $0.count >= 15 }, "\(seen.mapValues(\.count))")
+        }
+    }
+
+    @Test func pdxctlLoadsADatasetShowsItAndAuditsItsAnalyses() async throws {
+        try await withAPI { market, _ in
+            let resource = try await market.store.registerResource(NewResource(title: "门诊记录", sector: "transport", regionCode: "310000", grade: .important),
+                                                                   agency: market.agency.id, by: market.admin)
+            let version = ProductVersion(title: "门诊沙箱", sector: "transport", regions: [try RegionCode("310000")], scenarios: ["logistics"],
+                                         fields: ["district"], deliveryModes: [.sandbox], chargeUnit: .call, listPriceFen: 100, sourceResourceIDs: [resource.id])
+            let product = try await market.store.createProduct(version, operator: market.operatorParty.id, authorization: market.grant,
+                                                               by: .party(market.operatorParty.id)).id
+            let file = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-sandbox-\(UUID()).csv")
+            try VisitData().csv.write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let url = TestDatabase.connectionString(market.pool.configuration.connection)
+            func pdxctl(_ arguments: [String]) async throws -> (status: Int32, output: String, error: String) {
+                try await runBuilt("pdxctl", ["sandbox"] + arguments + ["--database-url", url])
+            }
+            let declared = ["--entity", "person_id", "--dimension", "district", "--dimension", "year:integer", "--dimension", "age:integer",
+                            "--dimension", "visit_date:date", "--measure", "income=0..100000"]
+            // A column of the file not declared, bad bounds, k below 10 for important data, a product not in a sandbox: refused, nothing stored.
+            let undeclared = try await pdxctl(["load", "--product", product.uuidString, "--file", file.path] + declared)
+            #expect(undeclared.status != 0 && (undeclared.output + undeclared.error).contains("name that is not declared"), "\(undeclared)")
+            let bounds = try await pdxctl(["load", "--product", product.uuidString, "--file", file.path, "--hidden", "name"] + declared.dropLast() + ["income=9..1"])
+            #expect(bounds.status != 0 && (bounds.output + bounds.error).contains("lower < upper"), "\(bounds)")
+            let small = try await pdxctl(["load", "--product", product.uuidString, "--file", file.path, "--hidden", "name", "--min-entities", "5"] + declared)
+            #expect(small.status != 0 && (small.output + small.error).contains("min_entities must be from 10"), "\(small)")
+            let api = try await pdxctl(["load", "--product", market.product.uuidString, "--file", file.path, "--hidden", "name"] + declared)
+            #expect(api.status != 0 && (api.output + api.error).contains("only a product delivered in a sandbox"), "\(api)")
+            #expect(try await market.store.sandboxDataset(of: product) == nil)
+
+            let loaded = try await pdxctl(["load", "--product", product.uuidString, "--file", file.path, "--hidden", "name", "--json"] + declared)
+            #expect(loaded.status == 0, "\(loaded)")
+            let report = try JSONSerialization.jsonObject(with: Data(loaded.output.utf8)) as? [String: Int]
+            #expect(report?["rows"] == 612 && report?["entities"] == 204 && report?["generation"] == 1, "\(loaded.output)")
+            let shown = try await pdxctl(["show", "--product", product.uuidString])
+            #expect(shown.status == 0 && shown.output.contains("k = 10") && shown.output.contains("epsilon budget 10.00 per month: 0.00 spent"), "\(shown)")
+            #expect(shown.output.contains("person_id") && shown.output.contains("0.0..100000.0"))
+
+            try await market.store.list(product, by: .party(market.operatorParty.id))
+            _ = try await market.entitlement(to: product, buyer: market.demander)
+            let analysis = try await market.store.submitSandboxAnalysis(product: product, entitlement: nil, spec: SandboxAnalysisSpec(
+                measures: [.init(statistic: .countEntities)], groupBy: ["district"], epsilon: 0.5), buyer: market.demander.id)
+            _ = try await market.store.runSandboxAnalysis(analysis.id)
+            let audit = try await pdxctl(["audit", "--product", product.uuidString, "--json"])
+            let rows = try JSONSerialization.jsonObject(with: Data(audit.output.utf8)) as? [[String: String]]
+            #expect(rows?.count == 1 && rows?.first?["buyer_id"] == market.demander.id.uuidString.lowercased(), "\(audit)")
+            #expect(rows?.first?["groups_released"] == "5" && rows?.first?["groups_suppressed"] == "1" && rows?.first?["epsilon"] == "0.5")
+            #expect(rows?.first?["spec"]?.contains("district") == true)
+            let table = try await pdxctl(["audit", "--party", market.agency.id.uuidString])
+            #expect(table.status == 0 && table.output.contains(analysis.id.uuidString.lowercased()) && table.output.contains("done"))
         }
     }
 }

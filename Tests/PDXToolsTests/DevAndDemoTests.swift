@@ -71,7 +71,7 @@ extension HeavyProcesses {
         @Test func pdxDemoTellsTheStoryAndExitsZeroWhenEveryStepHolds() async throws {
             let (status, output) = try await run(try pdxExecutable(), ["demo", "--log-level", "error"])
             #expect(status == 0, "\(output)")
-            #expect(output.contains("steps as the rules say: 19 of 19"))
+            #expect(output.contains("steps as the rules say: 20 of 20"))
             for step in ["single mode keeps its scope", "public welfare is free", "a lower cap reprices open quotes", "an operator finds a demand on its board",
                          "an operator proposes by hand", "a buyer lists a derived product", "a direct purchase", "revocation delists"] {
                 #expect(output.contains(step))
