@@ -132,6 +132,27 @@ public enum DemoMarket {
             fields: ["origin", "destination", "truck_trips", "week"], deliveryModes: [.file], chargeUnit: .item,
             listPriceFen: 100_000, sourceResourceIDs: [freight.id]))
 
+        // The sandbox product's dataset: visits of 2,400 patients (never leaving the sandbox; analyses see aggregates).
+        if let clinics = products["clinic_load"] {
+            var random = SplitMix64(seed: 2026)
+            let districts = ["黄浦 Huangpu", "徐汇 Xuhui", "长宁 Changning", "静安 Jing'an", "普陀 Putuo", "虹口 Hongkou", "杨浦 Yangpu", "浦东 Pudong"]
+            let departments = ["internal", "pediatrics", "surgery", "dermatology", "ophthalmology"], levels = ["tertiary", "secondary", "community"]
+            var csv = "patient_id,name,district,hospital_level,department,week,visits\n"
+            for patient in 0..<2_400 {
+                let district = districts[Int(random.next() % UInt64(districts.count))]
+                for _ in 0...(random.next() % 4) {
+                    csv += "P\(100_000 + patient),\"患者 \(patient)\",\(district),\(levels[Int(random.next() % 3)]),\(departments[Int(random.next() % 5)]),"
+                        + "\(1 + random.next() % 12),\(1 + random.next() % 3)\n"
+                }
+            }
+            _ = try await store.loadSandboxDataset(product: clinics, columns: [
+                SandboxColumn(name: "patient_id", role: .entity, type: .text), SandboxColumn(name: "name", role: .hidden, type: .text),
+                SandboxColumn(name: "district", role: .dimension, type: .text), SandboxColumn(name: "hospital_level", role: .dimension, type: .text),
+                SandboxColumn(name: "department", role: .dimension, type: .text), SandboxColumn(name: "week", role: .dimension, type: .integer),
+                SandboxColumn(name: "visits", role: .measure, type: .number, lower: 0, upper: 30),
+            ], settings: SandboxSettings(maxGroupsPerEntity: 2), csv: Data(csv.utf8), by: admin)
+        }
+
         var demands: [String: UUID] = [:]
         func demand(_ key: String, _ demander: UUID, _ request: DemandRequest) async throws {
             demands[key] = try await store.postDemand(request, demander: demander, open: true, by: .party(demander))

@@ -62,6 +62,9 @@ public enum SandboxRunOutcome: Sendable, Equatable {
 }
 
 extension MarketStore {
+    /// The channel an analysis's id is sent on when it finishes (at commit): for whoever waits on it.
+    public static let sandboxChannel = "pdx_sandbox_analyses"
+
     static let sandboxAnalysisColumns = """
         a.id, a.product_id, a.entitlement_id, a.buyer_id, a.spec::text, a.epsilon, a.epsilon_refunded, a.state, a.failure, a.result::text,
         a.groups_released, a.groups_suppressed, a.elapsed_ms, a.created_at, a.finished_at
@@ -295,6 +298,7 @@ extension PostgresConnection {
     }
 
     func notifySandboxBuyer(_ analysis: SandboxAnalysis, type: String) async throws {
+        try await notify(channel: MarketStore.sandboxChannel, payload: analysis.id.uuidString.lowercased())
         let hooked = try await query("SELECT id FROM parties WHERE id = \(analysis.buyerID) AND webhook_url IS NOT NULL").decode(UUID.self)
         try await enqueueNotifications(.sandboxAnalysis(analysisID: analysis.id, type: type), to: hooked)
     }

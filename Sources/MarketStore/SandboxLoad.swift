@@ -274,8 +274,9 @@ extension MarketStore {
                 LoadAudit(generation: generation, rows: rows.count, entities: rows.entities, columns: rows.columns, settings: settings)), as: UTF8.self))
             return generation
         }
-        // Marks every page all-visible, so analyses read the index alone (VACUUM cannot run in a transaction).
-        _ = try? await pool.query("VACUUM pdx_sandbox.\(identifier: "d_\(hex)_\(generation)")")
+        // Marks every page all-visible, so analyses read the index alone (VACUUM cannot run in a transaction; inside a caller's
+        // one, autovacuum does it later).
+        if Self.requestTransaction == nil { _ = try? await pool.query("VACUUM pdx_sandbox.\(identifier: "d_\(hex)_\(generation)")") }
         return SandboxLoad(rows: rows.count, entities: rows.entities, generation: generation)
     }
 }

@@ -133,25 +133,30 @@ public struct SandboxBenchmark: Sendable {
         let request = Components.Schemas.SandboxAnalysisRequest(
             productId: product.id.uuidString.lowercased(),
             measures: [.init(statistic: .countEntities), .init(statistic: .sum, column: "cost")], groupBy: ["district"], epsilon: 0.1)
+        // Ready is the finishing transaction's commit, heard on the channel it notifies (waiting locally, so that no polling
+        // competes with the analysis for the two cores); then the result is read once through the API.
+        let listening = try await PostgresConnection.connect(configuration: .init(connectionString: url, applicationName: "pdx bench sandbox"))
+        try await listening.execute("LISTEN \(unsafeRaw: MarketStore.sandboxChannel)")
         var endToEnd: [Double] = [], inWorker: [Double] = [], released: [Int] = []
         say("running \(options.analyses) analyses through the API and one worker (3 more first, to warm up)…")
         for index in 0..<(options.analyses + 3) {
             let started = ContinuousClock.now
             let submitted = try await client.submitSandboxAnalysis(body: .json(request)).accepted.body.json
-            var analysis = submitted
-            while analysis.state == .queued || analysis.state == .running {
-                try await Task.sleep(for: .milliseconds(2))
-                analysis = try await client.getSandboxAnalysis(path: .init(id: submitted.id)).ok.body.json
+            while await !listening.receivedNotifications().contains(where: { $0.payload == submitted.id }) {
                 guard ContinuousClock.now - started < .seconds(120) else { throw LocalPostgresError("analysis \(submitted.id) not done in 2 minutes") }
+                try await Task.sleep(for: .microseconds(200))
             }
+            let finished = ContinuousClock.now
+            let analysis = try await client.getSandboxAnalysis(path: .init(id: submitted.id)).ok.body.json
             guard analysis.state == .done, let result = analysis.result else {
                 throw LocalPostgresError("analysis \(submitted.id) \(analysis.state): \(analysis.failure ?? "")")
             }
             guard index >= 3 else { continue }
-            endToEnd.append(Self.milliseconds(ContinuousClock.now - started))
+            endToEnd.append(Self.milliseconds(finished - started))
             inWorker.append(Double(analysis.elapsedMs ?? 0))
             released.append(result.groups.count)
         }
+        await listening.close()
         server.terminate()
         worker.terminate()
         return [

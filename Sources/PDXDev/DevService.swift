@@ -121,6 +121,8 @@ public struct DevService: Service {
             say("    curl -s '\(url)/v1/products?q=traffic'")
             say("    curl -s -H 'Authorization: Bearer \(demander)' '\(url)/v1/demands'")
             say("    curl -s -H 'Authorization: Bearer \(agency)' '\(url)/v1/authorizations'")
+            say("    curl -s '\(url)/v1/products?q=sandbox'")
+            say("    (then GET /v1/products/{id}/sandbox with a key: what an analysis of that dataset may ask; see the README's sandbox section)")
         } else {
             say("  workers:    \(serving.workers) (no API: --api-port none)")
         }

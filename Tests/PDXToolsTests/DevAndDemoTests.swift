@@ -49,9 +49,9 @@ extension HeavyProcesses {
             #expect(output.contains("API:        http://127.0.0.1:\(port)"))
             let keys = output.split(separator: "\n").filter { $0.contains("pdx_") && !$0.contains("curl") }
             #expect(keys.count == 3 && ["demander", "operator", "agency"].allSatisfy { role in keys.contains { $0.contains(role) } }, "\(output)")
-            // The three examples work as printed.
+            // The four examples work as printed.
             let examples = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("curl ") }
-            #expect(examples.count == 3)
+            #expect(examples.count == 4)
             for example in examples {
                 let (status, body) = try await run(URL(fileURLWithPath: "/bin/sh"), ["-c", example + " --fail --max-time 10"])
                 #expect(status == 0, "\(example)")
