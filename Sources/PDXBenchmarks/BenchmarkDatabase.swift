@@ -1,6 +1,8 @@
 import Foundation
 import LocalPostgres
 import Logging
+import Market
+import MarketStore
 import Postgres
 
 /// Runs a benchmark's `body` with a pool on `given` (DATABASE_URL), or on a throwaway durable cluster
@@ -32,4 +34,21 @@ func withBenchmarkDatabase<R: Sendable>(
         try? await cluster?.stop()
         throw error
     }
+}
+
+/// A duration in milliseconds.
+func milliseconds(_ duration: Duration) -> Double { duration / .milliseconds(1) }
+
+/// The `p` quantile of `values` (the nearest rank below), 0 for none.
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))]
+}
+
+/// Registers a party of a benchmark's market in Shanghai, with a fresh valid credit code.
+func benchmarkParty(_ store: MarketStore, _ kind: PartyKind, _ name: String, by admin: Actor) async throws -> Party {
+    let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
+    let code = try CreditCode.completing("91310000" + String((0..<9).map { _ in alphabet.randomElement() ?? "0" })).value
+    return try await store.registerParty(NewParty(kind: kind, name: name, creditCode: code, regionCode: "310000"), by: admin)
 }

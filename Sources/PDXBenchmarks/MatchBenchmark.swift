@@ -186,11 +186,4 @@ public struct MatchBenchmark: Sendable {
         return lines
     }
 
-    private func milliseconds(_ duration: Duration) -> Double { duration / .milliseconds(1) }
-
-    private func percentile(_ values: [Double], _ p: Double) -> Double {
-        guard !values.isEmpty else { return 0 }
-        let sorted = values.sorted()
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))]
-    }
 }

@@ -158,11 +158,7 @@ public struct UsageBenchmark: Sendable {
     /// measured apart).
     private func seed(_ store: MarketStore, pool: PostgresPool, month: BillingPeriod) async throws -> Seeded {
         let admin = Actor.administrator("pdx bench usage")
-        func party(_ kind: PartyKind, _ name: String) async throws -> Party {
-            let alphabet = Array("0123456789ABCDEFGHJKLMNPQRTUWXY")
-            let code = try CreditCode.completing("91310000" + String((0..<9).map { _ in alphabet.randomElement()! })).value
-            return try await store.registerParty(NewParty(kind: kind, name: name, creditCode: code, regionCode: "310000"), by: admin)
-        }
+        func party(_ kind: PartyKind, _ name: String) async throws -> Party { try await benchmarkParty(store, kind, name, by: admin) }
         let agency = try await party(.agency, "上海市大数据中心")
         let seller = try await party(.operator, "数据运营甲")
         let resource = try await store.registerResource(NewResource(title: "道路流量", sector: "transport", regionCode: "310000", grade: .general),
