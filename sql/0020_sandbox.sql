@@ -35,7 +35,7 @@ CREATE TABLE sandbox_datasets (
     epsilon_budget        double precision NOT NULL CHECK (epsilon_budget > 0 AND epsilon_budget <= 100),
     budget_period         text NOT NULL CHECK (budget_period IN ('day', 'week', 'month')),
     max_groups_per_entity integer NOT NULL CHECK (max_groups_per_entity BETWEEN 1 AND 100),
-    timeout_ms            integer NOT NULL CHECK (timeout_ms BETWEEN 10 AND 600000),
+    timeout_ms            integer NOT NULL CHECK (timeout_ms BETWEEN 1 AND 600000),
     row_count             bigint NOT NULL CHECK (row_count >= 0),
     entity_count          bigint NOT NULL CHECK (entity_count >= 0),
     loaded_at             timestamptz NOT NULL DEFAULT now(),

@@ -113,7 +113,7 @@ public struct SandboxSettings: Sendable, Equatable, Codable {
             throw MarketInputError(field: "epsilon_budget", rule: "must be above 0 and at most 100")
         }
         guard (1...100).contains(maxGroupsPerEntity) else { throw MarketInputError(field: "max_groups_per_entity", rule: "must be from 1 to 100") }
-        guard (10...600_000).contains(timeoutMilliseconds) else { throw MarketInputError(field: "timeout_ms", rule: "must be from 10 to 600000") }
+        guard (1...600_000).contains(timeoutMilliseconds) else { throw MarketInputError(field: "timeout_ms", rule: "must be from 1 to 600000") }
     }
 }
 

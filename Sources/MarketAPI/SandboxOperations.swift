@@ -8,7 +8,9 @@ extension Handlers {
     func getSandboxDataset(_ input: Operations.GetSandboxDataset.Input) async throws -> Operations.GetSandboxDataset.Output {
         let party = try Caller.required()
         let id = try uuid(input.path.id, field: "id")
-        guard let dataset = try await store.sandboxDataset(of: id) else { throw MarketNotFound("sandbox dataset of product", id) }
+        guard try await store.sandboxDatasetVisible(id, to: party.id), let dataset = try await store.sandboxDataset(of: id) else {
+            throw MarketNotFound("sandbox dataset of product", id)
+        }
         // Its size is the operator's and the agency's to know: to buyers it would be one more exact figure about the data.
         let insider = try await store.supervises(party.id, product: id)
         return .ok(.init(body: .json(.init(

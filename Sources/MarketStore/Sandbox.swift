@@ -53,6 +53,12 @@ public struct SandboxRefused: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String
 }
 
+/// The dataset was reloaded three times while an analysis tried to read it (its job tries again later).
+public struct SandboxDatasetChanging: Error, CustomStringConvertible {
+    public var productID: UUID
+    public var description: String { "the sandbox dataset of product \(productID.uuidString.lowercased()) kept being reloaded" }
+}
+
 /// What running an analysis came to.
 public enum SandboxRunOutcome: Sendable, Equatable {
     case done(released: Int, suppressed: Int)
@@ -171,29 +177,46 @@ extension MarketStore {
         if let refusal = entitlement.refusal(at: now) {
             return try await finishSandboxAnalysis(analysis, failure: "\(refusal) before the analysis ran: nothing was read and its epsilon is back", refund: true)
         }
-        guard let dataset = try await sandboxDataset(of: analysis.productID) else { throw MarketNotFound("sandbox dataset of product", analysis.productID) }
-        let plan: SandboxPlan
+        var clock = ContinuousClock.now
+        var truths: [SandboxGroupTruth]?
+        var read: (SandboxDataset, SandboxPlan)?
         do {
-            plan = try SandboxPlan(analysis.spec, columns: dataset.columns, settings: dataset.settings)
-        } catch {
-            return try await finishSandboxAnalysis(analysis, failure: "the dataset was reloaded and no longer fits the analysis (\(error)); its epsilon is back", refund: true)
-        }
-        let clock = ContinuousClock.now
-        let truths: [SandboxGroupTruth]
-        do {
-            truths = try await pool.withTransaction(readOnly: true) { connection in
-                try await connection.sandboxTruths(plan, dataset: dataset)
+            // A reload between reading the columns and locking the table is seen (the generation moved) and read again.
+            for _ in 0..<3 where truths == nil {
+                guard let dataset = try await sandboxDataset(of: analysis.productID) else {
+                    throw MarketNotFound("sandbox dataset of product", analysis.productID)
+                }
+                let plan: SandboxPlan
+                do {
+                    plan = try SandboxPlan(analysis.spec, columns: dataset.columns, settings: dataset.settings)
+                } catch {
+                    return try await finishSandboxAnalysis(analysis, failure: "the dataset was reloaded and no longer fits the analysis (\(error)); its epsilon is back", refund: true)
+                }
+                clock = ContinuousClock.now
+                read = (dataset, plan)
+                truths = try await pool.withTransaction(readOnly: true) { connection in
+                    try await connection.sandboxTruths(plan, dataset: dataset)
+                }
             }
         } catch let error as PostgresError where error.code?.rawValue == "57014" {
-            return try await finishSandboxAnalysis(analysis, failure: "timed out after \(dataset.settings.timeoutMilliseconds) ms (the dataset's limit); its epsilon stays spent", refund: false)
+            let limit = read.map { "\($0.0.settings.timeoutMilliseconds) ms" } ?? "the time"
+            return try await finishSandboxAnalysis(analysis, failure: "timed out after \(limit) (the dataset's limit); its epsilon stays spent", refund: false)
         } catch let error as PostgresError where error.code?.rawValue == "53200" || error.code?.rawValue == "53100" {
             return try await finishSandboxAnalysis(analysis, failure: "ran out of memory or disk (\(error.message)); its epsilon stays spent", refund: false)
         }
+        guard let truths, let (dataset, plan) = read else { throw SandboxDatasetChanging(productID: analysis.productID) }
         var generator = SystemRandomNumberGenerator()
         let (result, suppressed) = plan.release(truths, using: &generator)
         let elapsed = Int((ContinuousClock.now - clock) / .milliseconds(1))
         return try await finishSandboxAnalysis(analysis, result: result, suppressed: suppressed, generation: dataset.generation, elapsed: elapsed,
                                                seller: dataset.operatorID, metered: entitlement.unitsGranted != nil)
+    }
+
+    /// Ends an analysis that could not run (its job's last attempt failed): nothing was released, so its epsilon comes back.
+    public func failSandboxAnalysis(_ id: UUID, because reason: String) async throws -> SandboxRunOutcome {
+        guard let analysis = try await query("SELECT \(unsafeRaw: Self.sandboxAnalysisColumns) FROM sandbox_analyses a WHERE a.id = \(id)")
+            .map(Self.sandboxAnalysis).first else { return .nothingToDo }
+        return try await finishSandboxAnalysis(analysis, failure: "\(reason); nothing was released and its epsilon is back", refund: true)
     }
 
     private func finishSandboxAnalysis(_ analysis: SandboxAnalysis, failure: String, refund: Bool) async throws -> SandboxRunOutcome {
@@ -233,6 +256,16 @@ extension MarketStore {
             }
             return .done(released: result.groups.count, suppressed: suppressed)
         }
+    }
+
+    /// Whether `party` may see a product's sandbox dataset: listed products' to anyone, others' to their operator, their
+    /// agency and those holding an entitlement to them.
+    public func sandboxDatasetVisible(_ product: UUID, to party: UUID) async throws -> Bool {
+        try await query("""
+            SELECT EXISTS (SELECT FROM products p JOIN authorizations z ON z.id = p.authorization_id
+                           WHERE p.id = \(product) AND (p.state = 'listed' OR \(party) IN (p.operator_id, z.agency_id)
+                                 OR EXISTS (SELECT FROM entitlements e WHERE e.product_id = p.id AND e.buyer_id = \(party))))
+            """).scalar(Bool.self) ?? false
     }
 
     /// Whether `party` is a product's operator or the agency of the authorization it rests on.
@@ -306,11 +339,14 @@ extension PostgresConnection {
     /// The true figures of an analysis's groups, read in the caller's read-only transaction as
     /// `pdx_sandbox_reader`, under the dataset's timeout and a memory limit. Every value from the spec is a
     /// bound parameter; column names are the table's own `c<position>`.
-    func sandboxTruths(_ plan: SandboxPlan, dataset: SandboxDataset) async throws -> [SandboxGroupTruth] {
-        // The load swapping tables waits for this (and this for it), so the table read is the one named.
+    func sandboxTruths(_ plan: SandboxPlan, dataset: SandboxDataset) async throws -> [SandboxGroupTruth]? {
+        // The load swapping tables waits for this (and this for it), so the table read is the one named; a load that
+        // committed since the columns were read is seen here (nil: read them again).
         _ = try await query("SELECT pg_advisory_xact_lock_shared(\(MarketStore.sandboxLockKey(dataset.productID)))")
-        let table = try await query("SELECT table_name FROM sandbox_datasets WHERE product_id = \(dataset.productID)").scalar(String.self)
-        guard let table else { throw MarketNotFound("sandbox dataset of product", dataset.productID) }
+        let current = try await query("SELECT table_name, generation FROM sandbox_datasets WHERE product_id = \(dataset.productID)")
+            .decode(String.self, Int32.self).first
+        guard let (table, generation) = current else { throw MarketNotFound("sandbox dataset of product", dataset.productID) }
+        guard Int(generation) == dataset.generation else { return nil }
         try await execute("SELECT set_config('statement_timeout', \(String(dataset.settings.timeoutMilliseconds)), true)")
         try await execute("SET LOCAL work_mem = '64MB'")
         // The table is in entity order with a covering index on (entity, dimensions…): grouping by entity streams from it

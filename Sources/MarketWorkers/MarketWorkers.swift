@@ -80,7 +80,15 @@ public enum MarketWorkers {
         }
         // The dataset's own timeout (at most 10 minutes) ends a runaway analysis first.
         registry.register(SandboxAnalysisJob.self, timeout: .seconds(660)) { job in
-            switch try await store.runSandboxAnalysis(job.args.analysisID) {
+            let outcome: SandboxRunOutcome
+            do {
+                outcome = try await store.runSandboxAnalysis(job.args.analysisID)
+            } catch where job.attempt >= job.maxAttempts {
+                // The last try: the analysis ends, its buyer hears, and the epsilon it never used comes back.
+                logger.warning("sandbox analysis could not run", metadata: ["analysis.id": "\(job.args.analysisID)", "error": "\(error)"])
+                outcome = try await store.failSandboxAnalysis(job.args.analysisID, because: "it could not run in \(job.maxAttempts) attempts")
+            }
+            switch outcome {
             case .done(let released, let suppressed):
                 logger.info("sandbox analysis done", metadata: [
                     "analysis.id": "\(job.args.analysisID)", "analysis.released": "\(released)", "analysis.suppressed": "\(suppressed)",

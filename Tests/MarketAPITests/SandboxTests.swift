@@ -340,12 +340,12 @@ extension APIMarket {
 
     @Test func aTimeoutEndsARunawayAnalysisAndTheJobRecordsWhy() async throws {
         try await withAPI { market, client in
-            let product = try await market.sandboxProduct(SandboxSettings(timeoutMilliseconds: 10), data: VisitData(perDistrict: 20_000))
+            let product = try await market.sandboxProduct(SandboxSettings(timeoutMilliseconds: 1), data: VisitData(perDistrict: 2_000))
             _ = try await market.entitlement(to: product, buyer: market.demander)
             let measures = Self.countAndSum + [["statistic": "quantile", "column": "income", "quantile": 0.9]]
             let (status, analysis) = try await Self.analyse(market, client, Self.body(product, measures: measures, groupBy: ["district", "year", "age"]))
             #expect(status == .ok && analysis["state"] as? String == "failed")
-            #expect((analysis["failure"] as? String)?.contains("timed out after 10 ms") == true)
+            #expect((analysis["failure"] as? String)?.contains("timed out after 1 ms") == true)
             // It read data: its epsilon stays spent.
             let spent = try await market.store.sandboxDataset(of: product)?.epsilonSpent
             #expect(analysis["epsilon_refunded"] as? Bool == false && spent == 1)
@@ -395,7 +395,7 @@ extension APIMarket {
             _ = try await market.entitlement(to: product, buyer: market.demander, quantity: 100)
             let truth = VisitData().truth()
             var within = 0, figures = 0, seen: [String: Set<Double>] = [:]
-            for _ in 0..<60 {
+            for _ in 0..<40 {
                 let (_, analysis) = try await Self.analyse(market, client, Self.body(product, measures: Self.countAndSum, epsilon: 1))
                 for (district, values) in Self.groups(analysis) {
                     for figure in values {
@@ -407,15 +407,15 @@ extension APIMarket {
                     }
                 }
             }
-            // 600 figures at 95%: fewer than 90% within would be eight standard deviations out.
-            #expect(figures == 600 && Double(within) / Double(figures) >= 0.90, "\(within) of \(figures)")
+            // 400 figures at 95%: fewer than 90% within would be four and a half standard deviations out.
+            #expect(figures == 400 && Double(within) / Double(figures) >= 0.90, "\(within) of \(figures)")
             // The same analysis gives different answers (sums vary by hundreds of thousands, shown to the nearest 10,000).
-            #expect(seen.count == 5 && seen.values.allSatisfy { $0.count >= 15 }, "\(seen.mapValues(\.count))")
+            #expect(seen.count == 5 && seen.values.allSatisfy { $0.count >= 10 }, "\(seen.mapValues(\.count))")
         }
     }
 
     @Test func pdxctlLoadsADatasetShowsItAndAuditsItsAnalyses() async throws {
-        try await withAPI { market, _ in
+        try await withAPI { market, client in
             let resource = try await market.store.registerResource(NewResource(title: "门诊记录", sector: "transport", regionCode: "310000", grade: .important),
                                                                    agency: market.agency.id, by: market.admin)
             let version = ProductVersion(title: "门诊沙箱", sector: "transport", regions: [try RegionCode("310000")], scenarios: ["logistics"],
@@ -450,7 +450,12 @@ extension APIMarket {
             #expect(shown.status == 0 && shown.output.contains("k = 10") && shown.output.contains("epsilon budget 10.00 per month: 0.00 spent"), "\(shown)")
             #expect(shown.output.contains("person_id") && shown.output.contains("0.0..100000.0"))
 
+            // Not listed yet: its operator and agency see the dataset, nobody else.
+            let path = "/v1/products/\(product.uuidString.lowercased())/sandbox"
+            #expect(try await Get.get(client, path, market.otherKey).0 == .notFound)
+            #expect(try await Get.get(client, path, market.agencyKey).1["row_count"] as? Int == 612)
             try await market.store.list(product, by: .party(market.operatorParty.id))
+            #expect(try await Get.get(client, path, market.otherKey).0 == .ok)
             _ = try await market.entitlement(to: product, buyer: market.demander)
             let analysis = try await market.store.submitSandboxAnalysis(product: product, entitlement: nil, spec: SandboxAnalysisSpec(
                 measures: [.init(statistic: .countEntities)], groupBy: ["district"], epsilon: 0.5), buyer: market.demander.id)
@@ -462,6 +467,39 @@ extension APIMarket {
             #expect(rows?.first?["spec"]?.contains("district") == true)
             let table = try await pdxctl(["audit", "--party", market.agency.id.uuidString])
             #expect(table.status == 0 && table.output.contains(analysis.id.uuidString.lowercased()) && table.output.contains("done"))
+        }
+    }
+
+    @Test func aReloadKeepsTheBudgetAndFailsQueuedAnalysesItNoLongerFitsWithTheirEpsilonBack() async throws {
+        try await withAPI { market, client in
+            let product = try await market.sandboxProduct()
+            _ = try await market.entitlement(to: product, buyer: market.demander)
+            #expect(try await Self.analyse(market, client, Self.body(product, measures: Self.countAndSum)).1["state"] as? String == "done")
+            let (status, queued, _) = try await Get.post(client, "/v1/sandbox/analyses", market.demanderKey,
+                                                         Self.body(product, measures: Self.countAndSum, groupBy: ["age"]))
+            #expect(status == .accepted)
+            // The operator reloads the data with age hidden: the queued analysis no longer fits.
+            var columns = VisitData.columns
+            columns[4] = SandboxColumn(name: "age", role: .hidden, type: .text)
+            let reload = try await market.store.loadSandboxDataset(product: product, columns: columns, settings: SandboxSettings(),
+                                                                   csv: VisitData(seed: 8).csv, by: market.admin)
+            #expect(reload.generation == 2)
+            let id = try #require(UUID(uuidString: queued["id"] as? String ?? ""))
+            guard case .failed(let why) = try await market.store.runSandboxAnalysis(id) else { Issue.record("ran on a dataset it does not fit"); return }
+            #expect(why.contains("reloaded") && why.contains("age is hidden"))
+            // The budget survives the reload: the first analysis's epsilon stays spent, the failed one's is back.
+            let dataset = try #require(try await market.store.sandboxDataset(of: product))
+            #expect(dataset.epsilonSpent == 1 && dataset.generation == 2)
+            // Only the new generation's table is left.
+            #expect(try await market.pool.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'pdx_sandbox'").scalar(Int64.self) == 1)
+            // An analysis whose job gave up ends the same way.
+            let (_, another, _) = try await Get.post(client, "/v1/sandbox/analyses", market.demanderKey, Self.body(product, measures: Self.countAndSum))
+            let gaveUp = try #require(UUID(uuidString: another["id"] as? String ?? ""))
+            guard case .failed = try await market.store.failSandboxAnalysis(gaveUp, because: "it could not run in 3 attempts") else {
+                Issue.record("not failed"); return
+            }
+            #expect(try await market.store.sandboxAnalysis(gaveUp).epsilonRefunded)
+            #expect(try await market.store.failSandboxAnalysis(gaveUp, because: "again") == .nothingToDo)
         }
     }
 }
