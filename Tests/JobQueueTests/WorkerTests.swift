@@ -308,8 +308,10 @@ import Testing
                 try await pool.execute("UPDATE pdx_jobs SET attempt = attempt + 1, attempted_by = 'other' WHERE id = \(job.id)")
                 try await waitUntil("the handler stopped", within: .seconds(11)) { stopped.current }
             }
+            // Nothing of the stopped attempt's: the job is still the other attempt's, not completed (on a slow machine the lease
+            // may have run out by now and the rescuer made it available again: that is the rescuer's write).
             let row = try await record(job.id, pool)
-            #expect(row.attemptedBy == "other" && row.state == "running", "the stopped attempt wrote nothing")
+            #expect(row.attemptedBy == "other" && ["running", "available", "retryable", "discarded"].contains(row.state), "the stopped attempt wrote nothing: \(row)")
         }
     }
 
