@@ -46,7 +46,8 @@ import Testing
             var registry = JobRegistry()
             registry.register(Greeting.self) { _ in
                 load.update { $0.now += 1; $0.most = max($0.most, $0.now) }
-                try await Task.sleep(for: .milliseconds(30))
+                // Long enough that three overlap even when a busy machine starts them slowly (30 ms did not, beside the suite).
+                try await Task.sleep(for: .milliseconds(300))
                 load.update { $0.now -= 1 }
                 return .completed
             }
