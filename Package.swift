@@ -97,10 +97,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The console (/console): server-rendered pages for administrators, operators and agencies.
+        .target(
+            name: "MarketConsole",
+            dependencies: [
+                "Market", "MarketStore", "JobQueue", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "MarketAPI",
             dependencies: [
-                "Market", "MarketStore", "Migrations", "Postgres", "PDXAPITypes", "PDXTokens",
+                "Market", "MarketStore", "MarketConsole", "Migrations", "Postgres", "PDXAPITypes", "PDXTokens",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -162,6 +174,9 @@ let package = Package(
             dependencies: [
                 "Postgres", "LocalPostgres", "Migrations", "JobQueue", "Market", "MarketJobs", "MarketStore", "PDXClient", "PDXCommandLine", "PDXTokens",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -227,7 +242,8 @@ let package = Package(
         .testTarget(
             name: "MarketAPITests",
             dependencies: [
-                "MarketAPI", "MarketStore", "MarketJobs", "Market", "Postgres", "PDXTestSupport", "PDXClient", "PDXTokens", "LocalPostgres", "pdxctl",
+                "MarketAPI", "MarketConsole", "MarketStore", "MarketJobs", "Market", "Postgres", "PDXTestSupport", "PDXClient", "PDXTokens", "LocalPostgres",
+                "pdxctl", "JobQueue",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,4 +1,5 @@
 public import Logging
+import MarketConsole
 public import MarketStore
 public import Postgres
 public import Prometheus
@@ -18,10 +19,14 @@ public struct APIServer: Sendable {
         public var catalogueCache: Int
         public var webhooks: WebhookPolicy
         public var metrics: PrometheusCollectorRegistry?
+        /// The console's cookies are `Secure` (HTTPS only); false only for development over plain HTTP.
+        public var consoleSecureCookies: Bool
 
         public init(host: String = "127.0.0.1", port: Int = 8080, maxConnections: Int = 16,
                     rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), catalogueCache: Int = 50_000,
-                    webhooks: WebhookPolicy = WebhookPolicy(), metrics: PrometheusCollectorRegistry? = nil) {
+                    webhooks: WebhookPolicy = WebhookPolicy(), metrics: PrometheusCollectorRegistry? = nil,
+                    consoleSecureCookies: Bool = true) {
+            self.consoleSecureCookies = consoleSecureCookies
             self.host = host
             self.port = port
             self.maxConnections = maxConnections
@@ -44,12 +49,16 @@ public struct APIServer: Sendable {
         let pool = PostgresPool(configuration: .init(connection: connection, maxConnections: options.maxConnections), logger: logger)
         let cache = options.catalogueCache > 0 ? try CatalogueCache(database: connection, capacity: options.catalogueCache, logger: logger) : nil
         let access = try AccessCache(database: connection, logger: logger)
-        let configuration = APIConfiguration(rateLimit: options.rateLimit, webhooks: options.webhooks, metrics: options.metrics, catalogueCache: cache,
-                                             accessCache: access)
         store = MarketStore(pool: pool)
+        // The console's live pages hear of changes on a connection of their own.
+        let listener = try PostgresListener(configuration: connection, logger: logger)
+        let views = ProductViews(store: store, logger: logger)
+        let configuration = APIConfiguration(rateLimit: options.rateLimit, webhooks: options.webhooks, metrics: options.metrics, catalogueCache: cache,
+                                             accessCache: access, console: ConsoleConfiguration(secureCookies: options.consoleSecureCookies, listener: listener),
+                                             productViews: views)
         let application = try MarketAPI.application(store: store, configuration: configuration, host: options.host, port: options.port,
                                                 logger: logger, onListening: onListening)
-        services = [.init(service: pool)] + (cache.map { [.init(service: $0)] } ?? []) + [.init(service: access)]
+        services = [.init(service: pool)] + (cache.map { [.init(service: $0)] } ?? []) + [.init(service: access), .init(service: listener), .init(service: views)]
             + [.init(service: application, successTerminationBehavior: .gracefullyShutdownGroup)]
     }
 }

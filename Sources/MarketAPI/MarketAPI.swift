@@ -4,6 +4,7 @@ public import Hummingbird
 import HTTPTypes
 public import Logging
 public import Market
+public import MarketConsole
 public import MarketStore
 import OpenAPIHummingbird
 import OpenAPIRuntime
@@ -44,11 +45,18 @@ public struct APIConfiguration: Sendable {
     /// Applications (`POST /v1/applications`, no key) each client address may send, on top of `rateLimit`:
     /// by default a burst of 10, then one a minute; nil: no such limit.
     public var applicationRateLimit: RateLimit?
+    /// The console under `/console`; nil: none.
+    public var console: ConsoleConfiguration?
+    /// Counts product page reads for operators' views (run it as a service beside the application); nil: not counted.
+    public var productViews: ProductViews?
 
     public init(rateLimit: RateLimit? = RateLimit(perSecond: 100, burst: 200), webhooks: WebhookPolicy = WebhookPolicy(),
                 metrics: PrometheusCollectorRegistry? = nil, catalogueCache: CatalogueCache? = nil, accessCache: AccessCache? = nil,
-                applicationRateLimit: RateLimit? = RateLimit(perSecond: 1.0 / 60, burst: 10)) {
+                applicationRateLimit: RateLimit? = RateLimit(perSecond: 1.0 / 60, burst: 10), console: ConsoleConfiguration? = ConsoleConfiguration(),
+                productViews: ProductViews? = nil) {
         self.rateLimit = rateLimit
+        self.console = console
+        self.productViews = productViews
         self.applicationRateLimit = applicationRateLimit
         self.webhooks = webhooks
         self.metrics = metrics
@@ -70,10 +78,12 @@ public enum MarketAPI {
         router.middlewares.add(Authenticate(store: store, limiter: configuration.rateLimit.map(RateLimiter.init),
                                             applications: configuration.applicationRateLimit.map(RateLimiter.init), access: configuration.accessCache))
         router.middlewares.add(QueryTextCheck())
+        if let views = configuration.productViews { router.middlewares.add(CountProductViews(views: views)) }
         if let cache = configuration.catalogueCache { router.middlewares.add(CachedCatalogueReads(cache: cache)) }
         if let cache = configuration.accessCache { router.middlewares.add(CachedTokenChecks(cache: cache, store: store)) }
         router.middlewares.add(RequestTransaction(store: store, webhooks: configuration.webhooks))
         try Handlers(store: store, configuration: configuration).registerHandlers(on: router, configuration: coding)
+        if let console = configuration.console { Console.addRoutes(to: router, store: store, configuration: console) }
         return router
     }
 

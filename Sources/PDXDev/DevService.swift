@@ -76,10 +76,11 @@ public struct DevService: Service {
         let listening = AsyncStream.makeStream(of: Int.self)
         let server = try APIServer(database: connection, options: .init(
             host: serving.host, port: serving.port ?? 0, rateLimit: RateLimit(perSecond: 100, burst: 200), webhooks: .development,
-            metrics: serving.metrics), logger: logger, onListening: { port in listening.continuation.yield(port) })
+            metrics: serving.metrics, consoleSecureCookies: false), logger: logger, onListening: { port in listening.continuation.yield(port) })
         let store = server.store
         if try await DemoMarket.load(into: store) != nil { say("  demo market: loaded (parties, resources, authorizations, products, demands)") }
         let keys = try await demoKeys(store)
+        let adminKey = try await administratorKey(store)
         // The pool always runs (the demo keys were made through it); the API only with a port.
         var services = serving.port == nil ? Array(server.services.prefix(1)) : server.services
         var workers = JobWorker.Configuration(queues: Dictionary(uniqueKeysWithValues: MarketWorkers.queues.map { ($0, 50) }))
@@ -96,12 +97,12 @@ public struct DevService: Service {
             // "Ready" only once the server accepts connections: a script that waits for the line may call at once.
             Task { [keys] in
                 for await port in listening.stream {
-                    announce(url: "http://\(host):\(port)", keys: keys, startedCluster: ready.startedCluster)
+                    announce(url: "http://\(host):\(port)", keys: keys, adminKey: adminKey, startedCluster: ready.startedCluster)
                     break
                 }
             }
         } else {
-            announce(url: nil, keys: keys, startedCluster: ready.startedCluster)
+            announce(url: nil, keys: keys, adminKey: adminKey, startedCluster: ready.startedCluster)
         }
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         try await group.run()
@@ -109,9 +110,11 @@ public struct DevService: Service {
     }
 
     /// What `pdx dev` prints when it is ready: the API's URL, the demo keys and examples (`url` nil: no API).
-    private func announce(url: String?, keys: [(role: PartyKind, token: String, name: String)], startedCluster: Bool) {
+    private func announce(url: String?, keys: [(role: PartyKind, token: String, name: String)], adminKey: String, startedCluster: Bool) {
         if let url {
             say("  API:        \(url)   (contract: \(url)/openapi.yaml)")
+            say("  console:    \(url)/console   (sign in with the admin key, or with a demo key below)")
+            say("  admin key:  \(adminKey)")
             say("  workers:    \(serving.workers)")
             say("  demo keys (also in \(Self.keysFile(in: environment.options.folder).path)):")
             for key in keys { say("    \(key.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(key.token)   \(key.name)") }
@@ -138,6 +141,21 @@ public struct DevService: Service {
 
     /// One key per role for the demo parties: the ones kept from an earlier run while they still work,
     /// else new ones (kept for the next run).
+    /// The development administrator's key: the one kept in `.pdx/admin-key` while it still works, else a new one.
+    private func administratorKey(_ store: MarketStore) async throws -> String {
+        let file = environment.options.folder.appendingPathComponent("admin-key")
+        if let kept = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+           case .success = try await store.checkAdminKey(kept) {
+            return kept
+        }
+        let token = try await store.createAdminKey(name: "dev", label: "pdx dev", by: .administrator("pdx dev")).token
+        try FileManager.default.createDirectory(at: environment.options.folder, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: file.path, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: file.path])
+        }
+        return token
+    }
+
     private func demoKeys(_ store: MarketStore) async throws -> [(role: PartyKind, token: String, name: String)] {
         guard let players = try await DemoMarket.rolePlayers(in: store) else { return [] }
         let file = Self.keysFile(in: environment.options.folder)

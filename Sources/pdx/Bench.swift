@@ -8,7 +8,7 @@ import PDXDev
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure pdx; each figure is printed as `name: value unit`.",
-        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self, BenchAPI.self, BenchUsage.self, BenchSandbox.self]
+        subcommands: [BenchPostgres.self, BenchQueue.self, BenchSeed.self, BenchMatch.self, BenchAPI.self, BenchUsage.self, BenchSandbox.self, BenchConsole.self]
     )
 }
 
@@ -333,5 +333,42 @@ struct BenchSandbox: AsyncParsableCommand {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let options = SandboxBenchmark.Options(databaseURL: database.resolved, rows: rows, entities: entities, analyses: analyses, executable: executable)
         for line in try await SandboxBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
+    }
+}
+
+struct BenchConsole: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "console",
+        abstract: "The console's overview page over a large market, end to end through pdx serve.",
+        discussion: """
+            Generates a market of --products products and --demands demands, matches --matched of them, then asks a \
+            pdx serve for GET /console (the overview, an administrator signed in) --requests times after 10 to warm up, \
+            one at a time, and prints the percentiles, with the store's overview query alone. Without DATABASE_URL a \
+            throwaway durable cluster is started.
+            Example:
+              swift build -c release --product pdx && .build/release/pdx bench console
+            """
+    )
+
+    @Option(help: ArgumentHelp("Products in the market.", valueName: "count")) var products = 100_000
+    @Option(help: ArgumentHelp("Demands in the market.", valueName: "count")) var demands = 20_000
+    @Option(help: ArgumentHelp("Demands matched before measuring.", valueName: "count")) var matched = 2_000
+    @Option(help: ArgumentHelp("Page requests measured.", valueName: "count")) var requests = 200
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (100...2_000_000).contains(products) else { throw ValidationError("--products must be from 100 to 2000000, got \(products)") }
+        guard (100...1_000_000).contains(demands) else { throw ValidationError("--demands must be from 100 to 1000000, got \(demands)") }
+        guard (0...demands).contains(matched) else { throw ValidationError("--matched must be from 0 to --demands, got \(matched)") }
+        guard (10...100_000).contains(requests) else { throw ValidationError("--requests must be from 10 to 100000, got \(requests)") }
+    }
+
+    func run() async throws {
+        log.bootstrap()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let options = ConsoleBenchmark.Options(databaseURL: database.resolved, products: products, demands: demands, matched: matched, requests: requests,
+                                               executable: executable)
+        for line in try await ConsoleBenchmark(options: options, logger: Logger(label: "pdx.bench")).run(say: say) { say(line) }
     }
 }

@@ -17,8 +17,9 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve the HTTP JSON API until SIGTERM or Ctrl-C.",
         discussion: """
             Answers /healthz (the process is alive), /readyz (the database is reachable and its migrations \
-            current), /metrics (Prometheus text), /openapi.yaml and /openapi.json (the contract) and /v1 (authenticated with \
-            API keys from `pdxctl keys create`). Stateless: run as many as needed behind a load balancer; \
+            current), /metrics (Prometheus text), /openapi.yaml and /openapi.json (the contract), /v1 (authenticated with \
+            API keys from `pdxctl keys create`) and /console (the web console: administrators sign in with keys from \
+            `pdxctl keys create --admin`, parties with their API keys; its cookies are Secure, so serve it over https). Stateless: run as many as needed behind a load balancer; \
             each process rate-limits every key on its own. The database must be migrated (`pdx migrate`).
 
             Examples:
@@ -53,6 +54,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Accept webhook URLs on loopback, private or link-local addresses (development on one machine); otherwise public addresses only.")
     var allowPrivateWebhooks = false
 
+    @Flag(help: "Console cookies without Secure, so a browser keeps them over plain http (development only); otherwise https only.")
+    var insecureConsoleCookies = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -75,7 +79,7 @@ struct Serve: AsyncParsableCommand {
         let server = try APIServer(database: connection, options: .init(
             host: host, port: port, maxConnections: maxConnections, rateLimit: rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst) : nil,
             catalogueCache: catalogueCache, webhooks: WebhookPolicy(allowHTTP: allowHTTPWebhooks, allowPrivateAddresses: allowPrivateWebhooks),
-            metrics: registry), logger: logger)
+            metrics: registry, consoleSecureCookies: !insecureConsoleCookies), logger: logger)
         let group = ServiceGroup(configuration: .init(services: server.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -56,58 +56,23 @@ struct RuleOptions: ParsableArguments {
     var effectiveAt: String?
     @OptionGroup var change: ChangeOptions
 
-    static let kinds = ["cap", "exemption", "tiers", "small-micro-discount", "scenario-discount", "usage-plan", "trial-price"]
+    static let kinds = PricingTerms.kinds
 
     func kind(named name: String) throws -> PricingRule.Kind {
-        func need<T>(_ value: T?, _ flag: String) throws -> T {
-            guard let value else { throw ValidationError("\(name) needs \(flag)") }
-            return value
-        }
-        switch name {
-        case "cap": return .cap(maxUnitPriceFen: try need(maxUnitPriceFen, "--max-unit-price-fen"))
-        case "exemption": return .publicInterestExemption
-        case "tiers":
-            guard !band.isEmpty else { throw ValidationError("tiers needs at least one --band") }
-            return .tiers(try band.map(Self.parseBand))
-        case "small-micro-discount": return .smallMicroDiscount(permille: try need(permille, "--permille"))
-        case "scenario-discount":
-            guard !scenario.isEmpty else { throw ValidationError("scenario-discount needs at least one --scenario") }
-            return .priorityScenarioDiscount(scenarios: scenario, permille: try need(permille, "--permille"))
-        case "usage-plan":
-            return .usagePlan(baseFeeFen: try need(baseFeeFen, "--base-fee-fen"), perUnitFen: try need(perUnitFen, "--per-unit-fen"),
-                              freeUnits: freeUnits ?? 0, monthlyMaxFen: try need(monthlyMaxFen, "--monthly-max-fen"))
-        case "trial-price": return .trialPrice(unitPriceFen: try need(unitPriceFen, "--unit-price-fen"))
-        default: throw ValidationError("the kind must be one of \(Self.kinds.joined(separator: ", ")), got '\(name)'")
+        let terms = PricingTerms(maxUnitPriceFen: maxUnitPriceFen, bands: band, permille: permille, scenarios: scenario, baseFeeFen: baseFeeFen,
+                                 perUnitFen: perUnitFen, freeUnits: freeUnits, monthlyMaxFen: monthlyMaxFen, unitPriceFen: unitPriceFen)
+        do {
+            return try terms.kind(named: name)
+        } catch {
+            switch error.field {
+            case "kind": throw ValidationError("the kind \(error.rule)")
+            case "band" where !band.isEmpty: throw ValidationError("--band \(error.rule)")
+            default: throw ValidationError("\(name) needs --\(error.field.replacingOccurrences(of: "_", with: "-"))")
+            }
         }
     }
 
-    static func name(of kind: PricingRule.Kind) -> String {
-        switch kind {
-        case .cap: "cap"
-        case .publicInterestExemption: "exemption"
-        case .tiers: "tiers"
-        case .smallMicroDiscount: "small-micro-discount"
-        case .priorityScenarioDiscount: "scenario-discount"
-        case .usagePlan: "usage-plan"
-        case .trialPrice: "trial-price"
-        }
-    }
-
-    /// `1-1000:50` or `1001-:x800`.
-    static func parseBand(_ text: String) throws -> PricingRule.Tier {
-        let bad = ValidationError("--band must look like FROM-TO:PRICE or FROM-:xPERMILLE (such as 1-1000:50 or 1001-:x800), got '\(text)'")
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { throw bad }
-        let range = parts[0].split(separator: "-", omittingEmptySubsequences: false)
-        guard range.count == 2, let from = Int64(range[0]) else { throw bad }
-        let upTo: Int64? = range[1].isEmpty ? nil : try Int64(range[1]).map { $0 + 1 } ?? { throw bad }()
-        if parts[1].hasPrefix("x") {
-            guard let multiplier = Int(parts[1].dropFirst()) else { throw bad }
-            return PricingRule.Tier(from: from, upTo: upTo, multiplierPermille: multiplier)
-        }
-        guard let price = Int64(parts[1]) else { throw bad }
-        return PricingRule.Tier(from: from, upTo: upTo, unitPriceFen: price)
-    }
+    static func name(of kind: PricingRule.Kind) -> String { PricingTerms.name(of: kind) }
 
     /// Whether any scope option was given.
     var scopeGiven: Bool { sector != nil || region != nil || product != nil || `operator` != nil || chargeUnit != nil }
@@ -150,26 +115,9 @@ struct ChangeOptions: ParsableArguments {
 }
 
 
-func describe(_ kind: PricingRule.Kind) -> String {
-    switch kind {
-    case .cap(let max): "at most \(max) fen per unit"
-    case .publicInterestExemption: "public governance and welfare free"
-    case .tiers(let tiers): tiers.map { tier in
-        let range = "\(tier.from)-\(tier.upTo.map { String($0 - 1) } ?? "")"
-        return range + ":" + (tier.unitPriceFen.map(String.init) ?? "x\(tier.multiplierPermille ?? 1000)")
-    }.joined(separator: " ")
-    case .smallMicroDiscount(let rate): "\(rate)‰ off for small and micro enterprises"
-    case .priorityScenarioDiscount(let scenarios, let rate): "\(rate)‰ off for \(scenarios.joined(separator: ", "))"
-    case .usagePlan(let base, let unit, let free, let max): "\(base) fen + \(unit) fen/unit beyond \(free) free, at most \(max) fen a month"
-    case .trialPrice(let price): "\(price) fen per unit in an operator's first year"
-    }
-}
+func describe(_ kind: PricingRule.Kind) -> String { PricingTerms.describe(kind) }
 
-func describe(_ scope: PricingRule.Scope) -> String {
-    let parts = [scope.sector, scope.region.map { $0.value + (scope.regionExact ? " (that code only)" : "") }, scope.productID.map { "product " + $0.uuidString.lowercased() },
-                 scope.operatorID.map { "operator " + $0.uuidString.lowercased() }, scope.chargeUnit.map { "per " + $0.rawValue }].compactMap { $0 }
-    return parts.isEmpty ? "everything" : parts.joined(separator: ", ")
-}
+func describe(_ scope: PricingRule.Scope) -> String { PricingTerms.describe(scope) }
 
 struct RuleJSON: Encodable {
     var id: Int64, version: Int, kind: String, terms: String, scope: String, effectiveAt: Date, reviewBy: Date, retiredAt: Date?
