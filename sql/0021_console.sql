@@ -32,8 +32,34 @@ CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 CREATE INDEX console_sessions_admin_key ON console_sessions (admin_key_id) WHERE admin_key_id IS NOT NULL;
 CREATE INDEX console_sessions_api_key ON console_sessions (api_key_id) WHERE api_key_id IS NOT NULL;
 
--- The overview's "opened per day" and "time to first proposal" read when demands opened.
-CREATE INDEX demand_state_stays_opened ON demand_state_stays (entered_at) WHERE state = 'open';
+-- A demand's two milestones, kept on its row (the overview reads 20,000 demands in one scan instead of
+-- aggregating their state stays): when it first opened, and when it got its first proposal (its first move to
+-- 'matched', which only a proposal makes). Set by the database on every path that changes the state, from the
+-- same time the state stays record; never changed once set.
+ALTER TABLE demands ADD COLUMN opened_at timestamptz, ADD COLUMN first_proposed_at timestamptz;
+UPDATE demands d SET opened_at = s.opened, first_proposed_at = s.matched
+FROM (SELECT demand_id, min(entered_at) FILTER (WHERE state = 'open') AS opened, min(entered_at) FILTER (WHERE state = 'matched') AS matched
+      FROM demand_state_stays GROUP BY demand_id) s
+WHERE s.demand_id = d.id;
+
+CREATE FUNCTION pdx_demand_milestones() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        NEW.opened_at := OLD.opened_at;
+        NEW.first_proposed_at := OLD.first_proposed_at;
+    END IF;
+    IF NEW.state = 'open' AND NEW.opened_at IS NULL THEN
+        NEW.opened_at := NEW.state_changed_at;
+    END IF;
+    IF NEW.state = 'matched' AND NEW.first_proposed_at IS NULL THEN
+        NEW.first_proposed_at := NEW.state_changed_at;
+        NEW.opened_at := coalesce(NEW.opened_at, NEW.state_changed_at);
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER demands_milestones BEFORE INSERT OR UPDATE ON demands FOR EACH ROW EXECUTE FUNCTION pdx_demand_milestones();
+CREATE INDEX demands_opened ON demands (opened_at) WHERE opened_at IS NOT NULL;
 -- The orders of a day (the overview), of every product at once.
 CREATE INDEX orders_created ON orders (created_at);
 -- The audit search by actor and by action, newest first.

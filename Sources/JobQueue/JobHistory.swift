@@ -6,7 +6,8 @@ public import Foundation
 public import Postgres
 
 extension JobAdmin {
-    /// The queue per hour and per kind of job: jobs waiting at the end of each hour, jobs completed and
+    /// The queue per hour and per kind of job: jobs due and not finished at the end of each hour (waiting,
+    /// running or waiting to retry; not those scheduled for later), jobs completed and
     /// attempts failed within it. Read from the jobs still in the table (a job pruned is gone from it).
     public struct Hourly: Sendable, Equatable {
         /// The start of each hour, oldest first.
@@ -25,13 +26,13 @@ extension JobAdmin {
             WITH hours AS (
                 SELECT generate_series(date_trunc('hour', now()) - make_interval(hours => \(Int32(hours - 1))), date_trunc('hour', now()), interval '1 hour') AS h
             ), jobs AS (
-                SELECT kind, state, created_at, finalized_at, errors FROM pdx_jobs
+                SELECT kind, state, created_at, scheduled_at, finalized_at, errors FROM pdx_jobs
                 WHERE finalized_at >= (SELECT min(h) FROM hours)
                 UNION ALL
-                SELECT kind, state, created_at, finalized_at, errors FROM pdx_jobs WHERE finalized_at IS NULL
+                SELECT kind, state, created_at, scheduled_at, finalized_at, errors FROM pdx_jobs WHERE finalized_at IS NULL
             )
             SELECT 'depth', hours.h, jobs.kind, count(*) FROM hours JOIN jobs
-                ON jobs.created_at < least(hours.h + interval '1 hour', now()) AND coalesce(jobs.finalized_at, 'infinity') >= least(hours.h + interval '1 hour', now())
+                ON jobs.created_at < least(hours.h + interval '1 hour', now()) AND jobs.scheduled_at <= least(hours.h + interval '1 hour', now()) AND coalesce(jobs.finalized_at, 'infinity') >= least(hours.h + interval '1 hour', now())
                 GROUP BY 2, 3
             UNION ALL
             SELECT 'completed', date_trunc('hour', finalized_at), kind, count(*) FROM jobs WHERE state = 'completed' AND finalized_at IS NOT NULL GROUP BY 2, 3

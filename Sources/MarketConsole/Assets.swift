@@ -27,7 +27,7 @@ enum ConsoleAssets {
         .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 520px), 1fr)); gap: 1rem; }
         .card, figure.plot { background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: .8rem; margin: 0 0 1rem; overflow-x: auto; }
         figure.plot figcaption { font-weight: 600; margin-top: .3rem; }
-        svg.plot-svg { width: 100%; height: auto; display: block; }
+        svg.plot-svg { width: 100%; max-width: 820px; height: auto; display: block; margin: 0 auto; }
         svg .axis { stroke: var(--muted); stroke-width: 1; fill: none; }
         svg .grid { stroke: var(--line); stroke-width: 1; }
         svg .label, svg text { fill: var(--muted); font-size: 11px; }
@@ -64,6 +64,11 @@ enum ConsoleAssets {
           .tile .value { font-size: 1.3rem; }
           th, td { padding: .3rem; }
         }
+        """#
+
+    /// The tab's icon: a blue square with "pdx".
+    static let icon = #"""
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f5fbf"/><text x="16" y="21" font-size="12" font-family="sans-serif" font-weight="700" fill="#fff" text-anchor="middle">pdx</text></svg>
         """#
 
     static let js = #"""

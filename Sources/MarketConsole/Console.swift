@@ -39,6 +39,7 @@ public struct Console: Sendable {
         let console = Console(store: store, configuration: configuration)
         router.get("console/assets/console.css") { _, _ in Self.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
         router.get("console/assets/console.js") { _, _ in Self.asset(ConsoleAssets.js, type: "text/javascript; charset=utf-8") }
+        router.get("console/assets/icon.svg") { _, _ in Self.asset(ConsoleAssets.icon, type: "image/svg+xml") }
         router.get("console/sign-in") { request, context in await console.signInPage(request, context: context) }
         router.post("console/sign-in") { request, context in await console.signIn(request, context: context) }
         router.post("console/sign-out") { request, context in
@@ -96,6 +97,15 @@ public struct Console: Sendable {
         router.get("console/audit") { request, context in
             await console.page(request, context, for: .administrators) { page in try await console.audit(page) }
         }
+        // Any other console path: a page saying so (not the API's JSON problem).
+        router.get("console/**") { request, context in
+            await console.page(request, context, for: .signedIn, status: .notFound) { page in
+                Content(title: page.t("Not found", "未找到"), body: HTML("""
+                    <p class="error">\(page.t("There is no such page in the console.", "控制台中没有此页面。"))</p>
+                    <p><a href="/console">\(page.t("To your console", "返回控制台"))</a></p>
+                    """))
+            }
+        }
         router.get("console/products/:id") { request, context in
             let id = context.parameters.get("id")
             return await console.page(request, context, for: .parties([.operator])) { page in try await console.product(page, id: try Self.uuid(id, "product")) }
@@ -133,6 +143,9 @@ public struct Console: Sendable {
             page.viewer = viewer
             guard Self.allows(audience, viewer) else { return respond(page, status: .forbidden, Self.refusal(page)) }
             let fields = FormFields(String(buffer: try await request.body.collect(upTo: 64 << 10)))
+            if let name = fields.values.first(where: { $0.key.utf8.contains(0) || $0.value.contains { $0.utf8.contains(0) } })?.key {
+                throw MarketInputError.nulCharacter(name.replacingOccurrences(of: "\0", with: ""))
+            }
             guard let sent = fields["csrf"], Self.same(sent, viewer.csrfToken) else {
                 return respond(page, status: .forbidden, Content(title: page.t("Refused", "已拒绝"), body: HTML("""
                     <p class="error">\(page.t("This form was not sent from a page of this session (its CSRF token is missing or wrong). Open the page again and send it from there.",

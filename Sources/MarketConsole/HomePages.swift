@@ -43,13 +43,12 @@ extension Console {
                                          xName: page.t("province code", "省级代码"), unit: "%", table: table),
                                 bars: o.byRegion.prefix(12).map { ("\($0.code) (\($0.matched)/\($0.opened))", Double($0.matched) * 100 / Double(max($0.opened, 1))) },
                                 format: rate)
-        let edges = [0] + MarketOverview.firstProposalBins
-        let labels = (0..<o.firstProposal.count).map { index in
-            index + 1 < edges.count ? "\(Widgets.duration(edges[index]))–\(Widgets.duration(edges[index + 1]))" : "> \(Widgets.duration(edges[index]))"
-        }
-        let waits = Plot.bars(PlotText(title: page.t("Time from opening to the first proposal", "从开放到首次撮合的时间"),
-                                       xName: page.t("waited", "等待时长"), unit: page.t("demands", "需求数"), table: table),
-                              bars: zip(labels, o.firstProposal).map { ($0, Double($1)) })
+        let edges = [0] + MarketOverview.firstProposalBins + [.infinity]
+        let waits = Plot.histogram(PlotText(title: page.t("Time from opening to the first proposal (bins widen: 1 min, 5 min, 30 min, 2 h, 12 h, 2 d, 7 d)",
+                                                          "从开放到首次撮合的时间（区间递增：1 分钟、5 分钟、30 分钟、2 小时、12 小时、2 天、7 天）"),
+                                            xName: page.t("waited", "等待时长"), unit: page.t("demands", "需求数"), table: table),
+                                   bins: o.firstProposal.indices.map { (edges[$0], edges[$0 + 1], o.firstProposal[$0]) },
+                                   edgeFormat: { $0.isFinite ? Widgets.duration($0) : "∞" })
         let body = HTML("""
             \(tiles)
             \(perDay)

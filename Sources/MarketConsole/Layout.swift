@@ -14,6 +14,7 @@ enum Layout {
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(content.title) · pdx</title>
+            <link rel="icon" href="/console/assets/icon.svg" type="image/svg+xml">
             <link rel="stylesheet" href="/console/assets/console.css">
             <script src="/console/assets/console.js" defer></script>
             </head>

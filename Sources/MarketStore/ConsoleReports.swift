@@ -28,7 +28,7 @@ public struct MarketOverview: Sendable, Equatable {
     /// `firstProposalBins` (upper bounds in seconds, the last open-ended).
     public var firstProposal: [Int]
     public var waitingForFirstProposal: Int
-    /// Now: open or matched demands, listed products, live proposals, jobs waiting.
+    /// Now: open or matched demands, listed products, live proposals, jobs waiting, retrying or running (not those scheduled for later).
     public var liveDemands: Int
     public var listedProducts: Int
     public var liveProposals: Int
@@ -115,7 +115,16 @@ extension MarketStore {
     /// The overview over the last `days` days (1 to 366) up to today (UTC).
     public func marketOverview(days: Int = 30) async throws -> MarketOverview {
         guard (1...366).contains(days) else { throw MarketInputError(field: "days", rule: "must be from 1 to 366") }
-        return try await read { connection in
+        // The figures of now are counted at the same time, on another connection.
+        async let counted = read { connection in
+            try await connection.query("""
+                SELECT (SELECT count(*) FROM demands WHERE state IN ('open', 'matched')),
+                       (SELECT count(*) FROM products WHERE state = 'listed'),
+                       (SELECT count(*) FROM matches WHERE state = 'proposed'),
+                       (SELECT count(*) FROM pdx_jobs WHERE state IN ('available', 'retryable', 'running'))
+                """).first.map { row in try row.decode(Int64.self, Int64.self, Int64.self, Int64.self) }
+        }
+        var overview = try await read { connection in
             let start = try await connection.query("""
                 SELECT (date_trunc('day', now() AT TIME ZONE 'UTC') - make_interval(days => \(Int32(days - 1)))) AT TIME ZONE 'UTC'
                 """).scalar(Date.self) ?? Date()
@@ -133,32 +142,30 @@ extension MarketStore {
             overview.opened = Array(repeating: 0, count: overview.days.count)
             overview.matched = overview.opened
             overview.ordered = overview.opened
-            // Each demand first opened in the window, once, with when it got its first proposal; then every
-            // figure of the page grouped from that one set (a CTE used several times is computed once).
+            // Each demand first opened in the window (its milestones are on its row), once; then every figure of
+            // the page grouped from that one set (a CTE used several times is computed once).
             let rows = try await connection.query("""
-                WITH opened AS (
-                    SELECT demand_id, min(entered_at) AS opened_at FROM demand_state_stays
-                    WHERE state = 'open' GROUP BY demand_id HAVING min(entered_at) >= \(start)
-                ), firsts AS (
-                    SELECT o.demand_id, o.opened_at, d.sector, d.regions,
-                           (SELECT m.created_at FROM matches m WHERE m.demand_id = o.demand_id ORDER BY m.created_at LIMIT 1) AS first_at
-                    FROM opened o JOIN demands d ON d.id = o.demand_id
+                WITH firsts AS MATERIALIZED (
+                    SELECT (opened_at AT TIME ZONE 'UTC')::date AS opened_day, (first_proposed_at AT TIME ZONE 'UTC')::date AS first_day,
+                           extract(epoch FROM first_proposed_at - opened_at)::float8 AS waited, sector,
+                           CASE WHEN cardinality(regions) = 1 THEN ARRAY[left(regions[1], 2)]
+                                ELSE ARRAY(SELECT DISTINCT left(r, 2) FROM unnest(regions) r) END AS provinces
+                    FROM demands WHERE opened_at >= \(start)
                 )
-                SELECT 'opened', to_char(opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*), 0::int8 FROM firsts GROUP BY 2
+                SELECT 'opened', to_char(opened_day, 'YYYY-MM-DD'), n, 0::int8 FROM (SELECT opened_day, count(*) AS n FROM firsts GROUP BY 1) x
                 UNION ALL
-                SELECT 'matched', to_char(first_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*), 0 FROM firsts WHERE first_at IS NOT NULL GROUP BY 2
+                SELECT 'matched', to_char(first_day, 'YYYY-MM-DD'), n, 0 FROM (SELECT first_day, count(*) AS n FROM firsts WHERE first_day IS NOT NULL GROUP BY 1) x
                 UNION ALL
-                SELECT 'sector', sector, count(*), count(first_at) FROM firsts GROUP BY 2
+                SELECT 'sector', sector, count(*), count(first_day) FROM firsts GROUP BY 2
                 UNION ALL
-                SELECT 'region', left(r, 2) || '0000', count(DISTINCT demand_id), count(DISTINCT demand_id) FILTER (WHERE first_at IS NOT NULL)
-                FROM firsts, unnest(regions) r GROUP BY 2
+                SELECT 'region', p || '0000', count(*), count(first_day) FROM firsts, unnest(provinces) p GROUP BY 2
                 UNION ALL
-                SELECT 'wait', width_bucket(extract(epoch FROM first_at - opened_at)::float8, \(MarketOverview.firstProposalBins))::text, count(*), 0
-                FROM firsts WHERE first_at IS NOT NULL GROUP BY 2
+                SELECT 'wait', width_bucket(waited, \(MarketOverview.firstProposalBins))::text, count(*), 0 FROM firsts WHERE waited IS NOT NULL GROUP BY 2
                 UNION ALL
-                SELECT 'waiting', '', count(*), 0 FROM firsts WHERE first_at IS NULL
+                SELECT 'waiting', '', count(*), 0 FROM firsts WHERE first_day IS NULL
                 UNION ALL
-                SELECT 'ordered', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*), 0 FROM orders WHERE created_at >= \(start) GROUP BY 2
+                SELECT 'ordered', to_char(day, 'YYYY-MM-DD'), n, 0 FROM (
+                    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM orders WHERE created_at >= \(start) GROUP BY 1) x
                 """)
             var sectors: [String: (Int, Int)] = [:], regions: [String: (Int, Int)] = [:]
             for row in rows {
@@ -182,17 +189,12 @@ extension MarketStore {
                 .sorted { ($0.opened, $1.code) > ($1.opened, $0.code) }
             overview.byRegion = regions.map { MarketOverview.Rate(code: $0.key, name: $0.key, opened: $0.value.0, matched: $0.value.1) }
                 .sorted { ($0.opened, $1.code) > ($1.opened, $0.code) }
-            if let row = try await connection.query("""
-                SELECT (SELECT count(*) FROM demands WHERE state IN ('open', 'matched')),
-                       (SELECT count(*) FROM products WHERE state = 'listed'),
-                       (SELECT count(*) FROM matches WHERE state = 'proposed'),
-                       (SELECT count(*) FROM pdx_jobs WHERE state IN ('available', 'retryable', 'scheduled', 'running'))
-                """).first {
-                let (demands, products, proposals, jobs) = try row.decode(Int64.self, Int64.self, Int64.self, Int64.self)
-                (overview.liveDemands, overview.listedProducts, overview.liveProposals, overview.queuedJobs) = (Int(demands), Int(products), Int(proposals), Int(jobs))
-            }
             return overview
         }
+        if let (demands, products, proposals, jobs) = try await counted {
+            (overview.liveDemands, overview.listedProducts, overview.liveProposals, overview.queuedJobs) = (Int(demands), Int(products), Int(proposals), Int(jobs))
+        }
+        return overview
     }
 
     /// An operator's products (newest first, at most 500) with views, proposals, orders and revenue since `since`.

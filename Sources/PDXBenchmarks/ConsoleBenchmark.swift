@@ -99,10 +99,10 @@ public struct ConsoleBenchmark: Sendable {
         }
         return [
             "console market: \(options.products) products, \(options.demands) demands, \(proposals) proposals",
-            "console overview p50: \(String(format: "%.1f", percentile(page, 50))) ms",
-            "console overview p95: \(String(format: "%.1f", percentile(page, 95))) ms",
-            "console overview p99: \(String(format: "%.1f", percentile(page, 99))) ms",
-            "console overview query p50: \(String(format: "%.1f", percentile(query, 50))) ms",
+            "console overview p50: \(String(format: "%.1f", percentile(page, 0.50))) ms",
+            "console overview p95: \(String(format: "%.1f", percentile(page, 0.95))) ms",
+            "console overview p99: \(String(format: "%.1f", percentile(page, 0.99))) ms",
+            "console overview query p50: \(String(format: "%.1f", percentile(query, 0.50))) ms",
             "console overview size: \(bytes / 1024) KiB",
         ]
     }

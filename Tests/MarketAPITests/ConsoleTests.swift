@@ -153,6 +153,9 @@ import Testing
                 let response = try await client.execute(uri: page, method: .get, headers: admin.headers)
                 #expect(response.status == .ok, "\(page): \(Self.text(response).prefix(400))")
             }
+            // Any other console path: a page of the console that says so.
+            let nowhere = try await client.execute(uri: "/console/nowhere/at/all", method: .get, headers: admin.headers)
+            #expect(nowhere.status == .notFound && Self.text(nowhere).contains("There is no such page"))
             // An operator's product page: its operator only.
             #expect(try await client.execute(uri: "/console/products/\(product)", method: .get, headers: operatorBrowser.headers).status == .ok)
             #expect(try await client.execute(uri: "/console/products/\(product)", method: .get, headers: other.headers).status == .notFound)
@@ -226,6 +229,9 @@ import Testing
             let notNumber = try await Self.post(client, "/console/pricing", alice, ["kind": "cap", "max_unit_price_fen": "lots", "review_by": "2030-06-30",
                                                                                    "reason": "x", "csrf": alice.csrf])
             #expect(notNumber.status == .badRequest && Self.text(notNumber).contains("max_unit_price_fen"))
+            let nul = try await Self.post(client, "/console/pricing", alice, ["kind": "cap", "max_unit_price_fen": "5", "review_by": "2030-06-30",
+                                                                             "sector": "trans\u{0}port", "reason": "x", "csrf": alice.csrf])
+            #expect(nul.status == .badRequest && Self.text(nul).contains("sector"))
             #expect(try await market.pool.query("SELECT count(*) FROM pricing_rules").scalar(Int64.self) == 2)
             // Retiring, with a reason; a retired rule offers no more forms.
             let retired = try await Self.post(client, "/console/pricing/\(id)/retire", alice, ["reason": "no longer needed", "csrf": alice.csrf])
@@ -312,12 +318,13 @@ import Testing
     @Test func theQueuePageRetriesAndCancelsJobsWithAReason() async throws {
         try await withAPI { market, client in
             let admin = try await Self.signIn(client, key: try await Self.admin(market))
-            // Two failed jobs: one discarded, one retryable; one completed within the hour.
+            // Two failed jobs: one discarded, one retryable; one completed within the hour; one scheduled for tomorrow.
             let ids = try await market.pool.query("""
                 INSERT INTO pdx_jobs (queue, kind, args, state, attempt, max_attempts, errors, finalized_at, scheduled_at)
                 VALUES ('default', 'test_kind', '{}', 'discarded', 3, 3, jsonb_build_array(jsonb_build_object('at', now(), 'attempt', 3, 'error', 'boom <b>')), now(), now()),
-                       ('default', 'test_kind', '{}', 'retryable', 1, 3, jsonb_build_array(jsonb_build_object('at', now(), 'attempt', 1, 'error', 'flaky')), NULL, now() + interval '1 hour'),
-                       ('default', 'other_kind', '{}', 'completed', 1, 3, '[]', now(), now())
+                       ('default', 'test_kind', '{}', 'retryable', 1, 3, jsonb_build_array(jsonb_build_object('at', now(), 'attempt', 1, 'error', 'flaky')), NULL, now() - interval '1 second'),
+                       ('default', 'other_kind', '{}', 'completed', 1, 3, '[]', now(), now()),
+                       ('default', 'test_kind', '{}', 'scheduled', 0, 3, '[]', NULL, now() + interval '1 day')
                 RETURNING id
                 """).map { try $0.decode(Int64.self) }
             let page = Self.text(try await client.execute(uri: "/console/queue", method: .get, headers: admin.headers))
@@ -325,7 +332,7 @@ import Testing
             #expect(page.contains("/console/queue/\(ids[0])/retry") && page.contains("/console/queue/\(ids[1])/cancel"))
             let hourly = try await market.store.queueActivity(hours: 24).hourly
             #expect(hourly.completed["other_kind"]?.last == 1 && hourly.failed["test_kind"]?.last == 2 && hourly.hours.count == 24)
-            #expect(hourly.depth["test_kind"]?.last == 1, "the retryable job is still waiting")
+            #expect(hourly.depth["test_kind"]?.last == 1, "the retryable job is due and waiting; the one scheduled for tomorrow is not")
             // No reason: refused, nothing changes.
             #expect(try await Self.post(client, "/console/queue/\(ids[0])/retry", admin, ["csrf": admin.csrf]).status == .badRequest)
             let retried = try await Self.post(client, "/console/queue/\(ids[0])/retry", admin, ["csrf": admin.csrf, "reason": "the bug is fixed"])
@@ -333,13 +340,110 @@ import Testing
             let cancelled = try await Self.post(client, "/console/queue/\(ids[1])/cancel", admin, ["csrf": admin.csrf, "reason": "not needed"])
             #expect(cancelled.status == .seeOther)
             let states = try await market.pool.query("SELECT state::text FROM pdx_jobs WHERE id = ANY(\(ids)) ORDER BY id").map { try $0.decode(String.self) }
-            #expect(states == ["available", "cancelled", "completed"])
+            #expect(states == ["available", "cancelled", "completed", "scheduled"])
             #expect(try await market.pool.query("""
                 SELECT count(*) FROM audit_events WHERE actor = 'admin:alice' AND ((action = 'job.retry' AND reason = 'the bug is fixed')
                     OR (action = 'job.cancel' AND reason = 'not needed'))
                 """).scalar(Int64.self) == 2)
             // A completed job cannot be retried: a conflict, said on the page.
             #expect(try await Self.post(client, "/console/queue/\(ids[2])/retry", admin, ["csrf": admin.csrf, "reason": "again"]).status == .conflict)
+        }
+    }
+
+    @Test func liveQueuePagesHearOfNewJobsThroughServerSentEvents() async throws {
+        try await withAPI(live: true) { market, client in
+            let listener = try PostgresListener(configuration: market.pool.configuration.connection, logger: Logger(label: "test"))
+            defer { listener.shutdown() }
+            var configuration = APIConfiguration(rateLimit: nil)
+            configuration.console = ConsoleConfiguration(secureCookies: false, listener: listener)
+            let app = Application(router: try MarketAPI.router(store: market.store, configuration: configuration),
+                                  configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            try await app.test(.live) { live in
+                let admin = try await Self.signIn(live, key: try await Self.admin(market))
+                let port = try #require(live.port)
+                // A browser's EventSource, played by curl: it reads the stream for 4 seconds.
+                let curl = Process()
+                curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                curl.arguments = ["curl", "-s", "-N", "--max-time", "4", "-H", "Cookie: pdx_session=\(admin.cookie)",
+                                  "http://127.0.0.1:\(port)/console/events?topic=queue"]
+                let output = Pipe()
+                curl.standardOutput = output
+                try curl.run()
+                try await Task.sleep(for: .seconds(1.5))
+                _ = try await market.pool.query("SELECT pg_notify('pdx_jobs', 'default')")
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                curl.waitUntilExit()
+                let stream = String(decoding: data, as: UTF8.self)
+                #expect(stream.hasPrefix("retry: 5000"), "\(stream)")
+                #expect(stream.contains("event: refresh\ndata: pdx_jobs\n\n"), "\(stream)")
+                // Not for parties, and only for the live pages' topics.
+                let operatorBrowser = try await Self.signIn(live, key: market.operatorKey)
+                #expect(try await live.execute(uri: "/console/events?topic=queue", method: .get, headers: operatorBrowser.headers).status == .forbidden)
+                #expect(try await live.execute(uri: "/console/events?topic=everything", method: .get, headers: admin.headers).status == .badRequest)
+            }
+        }
+    }
+
+    @Test func operatorAndAgencyPagesCountWhatTheDatabaseHolds() async throws {
+        try await withAPI { market, client in
+            let store = market.store
+            let order = try await store.order(product: market.product, quantity: 1_000, purpose: .industryDevelopment, buyer: market.demander.id,
+                                              scenario: "logistics", by: .party(market.demander.id))
+            try await store.changeOrder(order.id, to: .accepted, reason: nil, by: .party(market.operatorParty.id))
+            let since = Date() - 29 * 86_400
+            let products = try await store.operatorProducts(market.operatorParty.id, since: since)
+            let revenue = try await market.pool.query("""
+                SELECT coalesce(sum(amount_fen), 0)::int8 FROM orders WHERE product_id = \(market.product) AND state IN ('accepted', 'delivered', 'completed')
+                """).scalar(Int64.self) ?? -1
+            let proposals = try await market.pool.query("SELECT count(*) FROM matches WHERE product_id = \(market.product)").scalar(Int64.self) ?? -1
+            let mine = try #require(products.first { $0.id == market.product })
+            #expect(mine.orders == 1 && mine.revenueFen == revenue && revenue == order.amountFen && mine.proposals == Int(proposals))
+            let days = try await store.operatorDays(market.operatorParty.id, since: since)
+            #expect(days.count == 30 && days.last?.orders == 1 && days.last?.revenueFen == revenue)
+            let grants = try await store.agencyGrants(market.agency.id)
+            let grant = try #require(grants.first { $0.id == market.grant })
+            #expect(grant.orders == 1 && grant.revenueFen == revenue && grant.products == 1 && grant.listedProducts == 1)
+            // The pages show the same figures.
+            let yuan = "¥\(revenue / 100).\(String(format: "%02d", revenue % 100))"
+            let operatorPage = Self.text(try await client.execute(uri: "/console", method: .get, headers: try await Self.signIn(client, key: market.operatorKey).headers))
+            #expect(operatorPage.contains(yuan) && operatorPage.contains("id=\"products\""))
+            let agencyPage = Self.text(try await client.execute(uri: "/console", method: .get, headers: try await Self.signIn(client, key: market.agencyKey).headers))
+            #expect(agencyPage.contains(yuan) && agencyPage.contains(String(market.grant.uuidString.lowercased().prefix(8))))
+            // A revoked grant shows with its reason.
+            _ = try await store.changeAuthorization(market.grant, to: .revoked, reason: "the data left the register", by: .administrator("test"))
+            let revoked = Self.text(try await client.execute(uri: "/console", method: .get, headers: try await Self.signIn(client, key: market.agencyKey).headers))
+            #expect(revoked.contains("the data left the register"))
+        }
+    }
+
+    @Test func aDemandsMilestonesAreKeptByTheDatabaseOnEveryPath() async throws {
+        try await withAPI { market, _ in
+            let store = market.store
+            func milestones(_ id: UUID) async throws -> (Date?, Date?) {
+                let row = try #require(try await market.pool.query("SELECT opened_at, first_proposed_at FROM demands WHERE id = \(id)").first)
+                return try row.decode(Date?.self, Date?.self)
+            }
+            // Posted as a draft: no milestone; opened later: opened then.
+            let draft = try await store.postDemand(try SeeingTests.request("路线 routes"), demander: market.demander.id, open: false, by: .party(market.demander.id))
+            #expect(try await milestones(draft) == (nil, nil))
+            try await store.changeDemand(draft, to: .open, by: .party(market.demander.id))
+            let (opened, none) = try await milestones(draft)
+            #expect(opened != nil && none == nil)
+            // Its first proposal; declined (back to open), proposed again: the first proposal's time stays.
+            let first = try await store.matchDemand(draft)
+            let proposedAt = try #require(try await milestones(draft).1)
+            #expect(!first.proposed.isEmpty)
+            let stays = try await market.pool.query("SELECT min(entered_at) FROM demand_state_stays WHERE demand_id = \(draft) AND state = 'matched'").scalar(Date.self)
+            #expect(stays == proposedAt, "the same time the state stays record")
+            for match in first.proposed { try await store.decline(match: match, buyer: market.demander.id, reason: "not yet", by: .party(market.demander.id)) }
+            #expect(try await store.demandState(draft) == .open)
+            #expect(try await milestones(draft) == (opened, proposedAt))
+            // Written around: the database keeps them.
+            _ = try await market.pool.query("UPDATE demands SET opened_at = now() + interval '1 day', first_proposed_at = NULL WHERE id = \(draft)")
+            #expect(try await milestones(draft) == (opened, proposedAt))
+            // Posted open: opened at once.
+            let posted = try await store.postDemand(try SeeingTests.request("拥堵 congestion"), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            #expect(try await milestones(posted).0 != nil)
         }
     }
 

@@ -58,6 +58,18 @@ extension HeavyProcesses {
                 let items = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["items"] as? [Any]
                 #expect(items?.isEmpty == false, "\(example) lists something of the demo market")
             }
+            // The console's URL and an administrator's key, which signs in there as printed.
+            #expect(output.contains("console:    http://127.0.0.1:\(port)/console"))
+            let adminKey = try #require(output.firstMatch(of: /admin key:  (pdxadm_[0-9a-f]{12}_[0-9a-f]{48})/)?.1).description
+            let jar = folder.path + ".cookies"
+            defer { try? FileManager.default.removeItem(atPath: jar) }
+            let signIn = """
+                curl -s -c \(jar) -o /dev/null http://127.0.0.1:\(port)/console/sign-in && \
+                curl -s -b \(jar) -o /dev/null -w '%{http_code} %{redirect_url}' \
+                  -d "guard=$(awk '/pdx_sign_in/ {print $7}' \(jar))&key=\(adminKey)" http://127.0.0.1:\(port)/console/sign-in
+                """
+            let (signInStatus, signedIn) = try await run(URL(fileURLWithPath: "/bin/sh"), ["-c", signIn])
+            #expect(signInStatus == 0 && signedIn == "303 http://127.0.0.1:\(port)/console", "\(signedIn)")
             #expect(try await stop(first) == 0, "Ctrl-C stops pdx dev and its PostgreSQL cleanly")
             #expect(try String(contentsOf: log, encoding: .utf8).contains("stopping PostgreSQL"))
 
@@ -65,6 +77,7 @@ extension HeavyProcesses {
             let (second, resumed) = try await startDev(folder, apiPort: port, log: log)
             #expect(!resumed.contains("demo market: loaded"))
             for key in keys { #expect(resumed.contains(key.trimmingCharacters(in: .whitespaces)), "\(key) kept") }
+            #expect(resumed.contains("admin key:  \(adminKey)"), "the administrator's key kept")
             #expect(try await stop(second) == 0)
         }
 
