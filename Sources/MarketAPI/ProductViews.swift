@@ -25,8 +25,9 @@ public final class ProductViews: Service, Sendable {
         counts.withLock { $0[id, default: 0] += 1 }
     }
 
+    /// Flushes every `interval` until graceful shutdown or cancellation, then once more.
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
             await flush()
         }

@@ -259,6 +259,12 @@ import Testing
             #expect(try await client.execute(uri: "/console", method: .get, headers: operatorBrowser.headers).status == .seeOther)
             _ = try await market.store.changeParty(market.demander.id, to: .suspended, reason: "unpaid", by: .administrator("test"))
             #expect(try await client.execute(uri: "/console", method: .get, headers: demander.headers).status == .seeOther)
+            // A session past its expiry is over, whatever its key.
+            let agency = try await Self.signIn(client, key: market.agencyKey)
+            _ = try await market.pool.query("""
+                UPDATE console_sessions SET created_at = now() - interval '13 hours', expires_at = now() - interval '1 hour' WHERE token_sha256 = sha256(\(Data(agency.cookie.utf8)))
+                """)
+            #expect(try await client.execute(uri: "/console", method: .get, headers: agency.headers).status == .seeOther)
             // A suspended party cannot sign in either; it is told why.
             let form = try await client.execute(uri: "/console/sign-in", method: .get)
             let guardToken = try #require(Self.cookies(form).first?.firstMatch(of: /pdx_sign_in=([0-9a-f]{64})/)?.1)
