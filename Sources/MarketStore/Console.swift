@@ -91,29 +91,25 @@ extension MarketStore {
     /// with the session's token (for the cookie; only its SHA-256 is stored). A refused key is told apart
     /// as the API tells it apart (unknown, expired, party suspended or closed). Audited.
     public func openConsoleSession(key token: String, lifetime: TimeInterval = consoleSessionLifetime) async throws -> Result<(viewer: ConsoleViewer, token: String), KeyRefusal> {
-        let sessionToken = Self.randomHex(32), csrf = Self.randomHex(32)
+        let opener: (role: ConsoleViewer.Role, keyID: UUID, admin: UUID?, apiKey: UUID?, actor: Actor)
         if token.hasPrefix("pdxadm_") {
             switch try await checkAdminKey(token) {
             case .failure(let refusal): return .failure(refusal)
-            case .success(let key):
-                return try await transaction { connection in
-                    let session = try await connection.insertSession(token: sessionToken, csrf: csrf, admin: key.id, apiKey: nil, lifetime: lifetime,
-                                                                      actor: .administrator(key.name))
-                    return .success((ConsoleViewer(sessionID: session.id, role: .administrator(name: key.name), keyID: key.id, csrfToken: csrf,
-                                                   expiresAt: session.expiresAt), sessionToken))
-                }
+            case .success(let key): opener = (.administrator(name: key.name), key.id, key.id, nil, .administrator(key.name))
+            }
+        } else {
+            switch try await checkAPIKey(token) {
+            case .failure(let refusal): return .failure(refusal)
+            case .success(let found): opener = (.party(found.party), found.key.id, nil, found.key.id, .party(found.party.id))
             }
         }
-        switch try await checkAPIKey(token) {
-        case .failure(let refusal): return .failure(refusal)
-        case .success(let found):
-            return try await transaction { connection in
-                let session = try await connection.insertSession(token: sessionToken, csrf: csrf, admin: nil, apiKey: found.key.id, lifetime: lifetime,
-                                                                  actor: .party(found.party.id))
-                return .success((ConsoleViewer(sessionID: session.id, role: .party(found.party), keyID: found.key.id, csrfToken: csrf,
-                                               expiresAt: session.expiresAt), sessionToken))
-            }
+        let sessionToken = Self.randomHex(32), csrf = Self.randomHex(32)
+        let session = try await transaction { connection in
+            try await connection.insertSession(token: sessionToken, csrf: csrf, admin: opener.admin, apiKey: opener.apiKey, lifetime: lifetime,
+                                               actor: opener.actor)
         }
+        return .success((ConsoleViewer(sessionID: session.id, role: opener.role, keyID: opener.keyID, csrfToken: csrf, expiresAt: session.expiresAt),
+                         sessionToken))
     }
 
     /// The administrator's key a token is, or why it is refused (malformed, unknown or revoked: `invalid`;

@@ -367,19 +367,32 @@ import Testing
             try await app.test(.live) { live in
                 let admin = try await Self.signIn(live, key: try await Self.admin(market))
                 let port = try #require(live.port)
-                // A browser's EventSource, played by curl: it reads the stream for 4 seconds.
+                // A browser's EventSource, played by curl, reading the stream until it is stopped.
                 let curl = Process()
                 curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                curl.arguments = ["curl", "-s", "-N", "--max-time", "4", "-H", "Cookie: pdx_session=\(admin.cookie)",
+                let file = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-events-\(UUID().uuidString).txt")
+                defer { try? FileManager.default.removeItem(at: file) }
+                curl.arguments = ["curl", "-s", "-N", "--max-time", "120", "-o", file.path, "-H", "Cookie: pdx_session=\(admin.cookie)",
                                   "http://127.0.0.1:\(port)/console/events?topic=queue"]
-                let output = Pipe()
-                curl.standardOutput = output
                 try curl.run()
-                try await Task.sleep(for: .seconds(1.5))
+                defer { if curl.isRunning { curl.terminate() } }
+                // The listener's connection starts with the stream's subscription: notify once it LISTENs (a busy
+                // machine takes its time).
+                let deadline = ContinuousClock.now + .seconds(90)
+                while try await market.pool.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%pdx_jobs%'").scalar(Int64.self) ?? 0 < 1,
+                      ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
                 _ = try await market.pool.query("SELECT pg_notify('pdx_jobs', 'default')")
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                curl.waitUntilExit()
-                let stream = String(decoding: data, as: UTF8.self)
+                // What curl has written, until the event arrives or a minute passes (without blocking a thread).
+                var stream = ""
+                let reading = ContinuousClock.now + .seconds(60)
+                while !stream.contains("event: refresh"), ContinuousClock.now < reading {
+                    try await Task.sleep(for: .milliseconds(100))
+                    stream = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+                }
+                kill(curl.processIdentifier, SIGKILL)
+                while curl.isRunning { try await Task.sleep(for: .milliseconds(20)) }
                 #expect(stream.hasPrefix("retry: 5000"), "\(stream)")
                 #expect(stream.contains("event: refresh\ndata: pdx_jobs\n\n"), "\(stream)")
                 // Not for parties, and only for the live pages' topics.

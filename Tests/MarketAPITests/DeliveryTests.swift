@@ -117,7 +117,10 @@ import Testing
                 .appendingPathComponent("deploy/examples/verify_token.py")
             let jwks = "http://127.0.0.1:\(try #require(client.port))/.well-known/jwks.json"
             func python(_ arguments: [String]) async throws -> (Int32, String, String) {
-                let outcome = try await ExternalProgram.run("/usr/bin/env", ["python3", script.path, "--jwks-url", jwks] + arguments)
+                // Debian's python3-jwt serves Debian's interpreter, which another python3 (pyenv's) may hide on PATH.
+                let system = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+                let outcome = try await ExternalProgram.run(system ? "/usr/bin/python3" : "/usr/bin/env",
+                                                            (system ? [] : ["python3"]) + [script.path, "--jwks-url", jwks] + arguments)
                 return (outcome.status, outcome.output, outcome.status == 0 ? "" : outcome.output)
             }
             let (status, output, error) = try await python(["--audience", market.operatorParty.id.lowercased, token])
