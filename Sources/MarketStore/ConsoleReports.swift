@@ -276,7 +276,7 @@ extension MarketStore {
             SELECT id, at, actor, action, subject_type, subject_id, reason, before::text, after::text FROM audit_events
             WHERE (\(search.actor)::text IS NULL OR actor = \(search.actor))
               AND (\(search.action)::text IS NULL OR (\(action)::text IS NULL AND action = \(search.action))
-                   OR (\(action)::text IS NOT NULL AND action >= \(action) AND action < \(action) || '~'))
+                   OR (\(action)::text IS NOT NULL AND starts_with(action, \(action))))
               AND (\(search.subjectID)::text IS NULL OR subject_id = \(search.subjectID))
               AND (\(search.since)::timestamptz IS NULL OR at >= \(search.since)) AND (\(search.until)::timestamptz IS NULL OR at < \(search.until))
               AND (\(search.before)::int8 IS NULL OR id < \(search.before))

@@ -237,6 +237,11 @@ import Testing
             let retired = try await Self.post(client, "/console/pricing/\(id)/retire", alice, ["reason": "no longer needed", "csrf": alice.csrf])
             #expect(retired.status == .seeOther)
             #expect(try await market.pool.query("SELECT count(*) FROM audit_events WHERE action = 'pricing.retire' AND actor = 'admin:alice'").scalar(Int64.self) == 1)
+            // The audit trail by an action's prefix: the pricing changes, nothing else.
+            let pricingEvents = try await market.store.auditEvents(AuditQuery(action: "pricing."))
+            #expect(Set(pricingEvents.map(\.action)) == ["pricing.add", "pricing.retire"] && pricingEvents.count == 3)
+            let audit = Self.text(try await client.execute(uri: "/console/audit?action=pricing.&actor=admin%3Aalice", method: .get, headers: alice.headers))
+            #expect(audit.contains("<code>pricing.retire</code>") && !audit.contains("<code>console.sign_in</code>"))
             // The preview quotes as the store does.
             let preview = Self.text(try await client.execute(uri: "/console/pricing?product=\(market.product.uuidString.lowercased())&buyer=\(market.demander.id.uuidString.lowercased())&quantity=10&purpose=industry_development",
                                                              method: .get, headers: alice.headers))
