@@ -40,35 +40,35 @@ extension Console {
             let (merged, input) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(64))
             // The server stopping ends the stream (else it would hold the graceful shutdown until the reader left).
             try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (channel, events) in subscriptions {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (channel, events) in subscriptions {
+                        group.addTask {
+                            for await event in events { if case .notification = event { input.yield(channel) } }
+                            input.finish()
+                        }
+                    }
                     group.addTask {
-                        for await event in events { if case .notification = event { input.yield(channel) } }
-                        input.finish()
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .seconds(1))
+                            input.yield("")
+                        }
                     }
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .seconds(1))
-                        input.yield("")
+                    let clock = ContinuousClock()
+                    var pending: String?
+                    var lastEvent = clock.now - .seconds(2), lastWrite = clock.now
+                    for await item in merged {
+                        if !item.isEmpty { pending = item }
+                        let now = clock.now
+                        if let channel = pending, now - lastEvent >= .seconds(1) {
+                            try await writer.write(ByteBuffer(string: "event: refresh\ndata: \(channel)\n\n"))
+                            (pending, lastEvent, lastWrite) = (nil, now, now)
+                        } else if now - lastWrite >= .seconds(15) {
+                            try await writer.write(ByteBuffer(string: ": ping\n\n"))
+                            lastWrite = now
+                        }
                     }
+                    group.cancelAll()
                 }
-                let clock = ContinuousClock()
-                var pending: String?
-                var lastEvent = clock.now - .seconds(2), lastWrite = clock.now
-                for await item in merged {
-                    if !item.isEmpty { pending = item }
-                    let now = clock.now
-                    if let channel = pending, now - lastEvent >= .seconds(1) {
-                        try await writer.write(ByteBuffer(string: "event: refresh\ndata: \(channel)\n\n"))
-                        (pending, lastEvent, lastWrite) = (nil, now, now)
-                    } else if now - lastWrite >= .seconds(15) {
-                        try await writer.write(ByteBuffer(string: ": ping\n\n"))
-                        lastWrite = now
-                    }
-                }
-                group.cancelAll()
-            }
             } onGracefulShutdown: {
                 input.finish()
             }
