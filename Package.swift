@@ -89,7 +89,7 @@ let package = Package(
             name: "MarketWorkers",
             dependencies: [
                 "Market", "MarketJobs", "MarketStore", "JobQueue", "Postgres", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // Deliveries connect to the address the webhook policy checked (dnsOverride), not a fresh lookup.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

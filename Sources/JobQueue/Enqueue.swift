@@ -17,9 +17,11 @@ extension PostgresConnection {
     }
 
     /// Enqueues jobs in one round trip (plus one more for duplicates of unique keys), in the current
-    /// transaction if any. Results are in the order of `jobs`.
+    /// transaction if any. Results are in the order of `jobs`. With `wake` (the default) the workers of the
+    /// queues of available jobs are notified when the transaction commits; without it, the caller wakes them
+    /// after the commit (`JobWakeUps`), or they find the jobs at their next poll.
     @discardableResult
-    public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueuedJob] {
+    public func enqueue(_ jobs: [NewJob], wake: Bool = true) async throws -> [EnqueuedJob] {
         guard !jobs.isEmpty else { return [] }
         for job in jobs { try job.validate() }
         var queues: [String] = [], kinds: [String] = [], args: [String] = [], priorities: [Int16] = []
@@ -50,7 +52,7 @@ extension PostgresConnection {
                 \(conflict)
                 RETURNING id, queue, state, unique_key
             ), woken AS (
-                SELECT pg_notify(\(jobsChannel), queue) FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'available') q
+                SELECT pg_notify(\(jobsChannel), queue) FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'available' AND \(wake)) q
             )
             SELECT id, unique_key, (SELECT count(*) FROM woken) FROM inserted
             """)

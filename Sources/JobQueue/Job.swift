@@ -56,6 +56,23 @@ public struct Job<Arguments: JobArguments>: Sendable {
     }
 }
 
+extension Job {
+    /// `complete(on:)` for many jobs in one statement (a handler that does the work of several jobs in one
+    /// transaction). If any of them is no longer this worker's to complete, this throws `JobLeaseLost`
+    /// naming one, and marks none: roll back and do them one at a time.
+    public static func complete(_ jobs: [Job], on connection: isolated PostgresConnection) async throws {
+        guard !jobs.isEmpty else { return }
+        let completed = Set(try await connection.query("""
+            UPDATE pdx_jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+            FROM unnest(\(jobs.map(\.id)), \(jobs.map { Int16(clamping: $0.attempt) })) AS u(id, attempt)
+            WHERE j.id = u.id AND j.attempt = u.attempt AND \(unsafeRaw: isRunning)
+            RETURNING j.id
+            """).decode(Int64.self))
+        if let lost = jobs.first(where: { !completed.contains($0.id) }) { throw JobLeaseLost(id: lost.id, attempt: lost.attempt) }
+        for job in jobs { job.completedInTransaction.set() }
+    }
+}
+
 /// Whether a handler completed its job inside its own transaction.
 final class CompletionMark: Sendable {
     private let value = Atomic<Bool>(false)

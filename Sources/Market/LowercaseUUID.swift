@@ -23,3 +23,17 @@ public struct LowercaseUUID: Codable, Sendable, Hashable {
         try container.encode(wrappedValue.uuidString.lowercased())
     }
 }
+
+extension UUID {
+    /// Whether this UUID sorts before `other` as their strings do (`uuidString` < `other.uuidString`),
+    /// without making the strings: hex digits sort as the bytes they spell.
+    @inlinable
+    public func precedes(_ other: UUID) -> Bool {
+        withUnsafeBytes(of: uuid) { a in
+            withUnsafeBytes(of: other.uuid) { b in
+                for index in 0..<16 where a[index] != b[index] { return a[index] < b[index] }
+                return false
+            }
+        }
+    }
+}

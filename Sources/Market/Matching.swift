@@ -67,11 +67,13 @@ public enum Matching {
             let fields: Double, scenario: Double, text: Double, tags: Double, region: Double
             let covered: [String], sharedTags: Int, sharedRegions: Int, broaderRegions: Int, productRegions: Int
 
-            public init(_ scorer: Scorer, _ product: ProductVersion) {
+            /// `bigrams`: the product's title and description as `Bigrams`, when they are kept (they are made from
+            /// the text otherwise).
+            public init(_ scorer: Scorer, _ product: ProductVersion, bigrams: Bigrams? = nil) {
                 covered = product.fields.filter(scorer.wanted.contains)
                 fields = scorer.wanted.isEmpty ? 1 : Double(Set(covered).count) / Double(scorer.wanted.count)
                 scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
-                text = scorer.text.dice(Bigrams(product.title + " " + product.description))
+                text = scorer.text.dice(bigrams ?? Bigrams(product.title + " " + product.description))
                 let productTags = Set(product.tags)
                 sharedTags = productTags.filter(scorer.tags.contains).count
                 let union = scorer.tags.count + productTags.count - sharedTags

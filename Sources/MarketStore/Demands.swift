@@ -36,8 +36,12 @@ extension MarketStore {
                 SELECT pdx_demand_followers(demander_id, sector, regions, scenario, purpose) FROM posted WHERE state = 'open'
                 """).decode(UUID.self)
             if open {
-                // Its match job and its expiry, in one statement; the followers hear of it.
-                _ = try await connection.enqueue([NewJob(MatchDemandJob(demandID: id), queue: matchQueue), expiryJob(ofDemand: id, at: demand.expiresAt)])
+                // Its match job and its expiry, in one statement; the followers hear of it. The matching workers
+                // are woken once the transaction has committed (a NOTIFY inside it would serialize posting).
+                let afterCommit = MarketStore.afterCommit
+                _ = try await connection.enqueue([NewJob(MatchDemandJob(demandID: id), queue: matchQueue), expiryJob(ofDemand: id, at: demand.expiresAt)],
+                                                 wake: afterCommit == nil)
+                afterCommit?.wake(matchQueue)
                 try await connection.enqueueNotifications(.demandOpened(demandID: id), to: followers)
             }
         }

@@ -68,7 +68,7 @@ extension MarketStore {
                                        _ action: @Sendable () async throws -> StoredResponse) async throws -> RequestOutcome {
         if let key, let answered = try await answered(key) { return .replayed(answered) }
         do {
-            return try await pool.withRetryingTransaction(isolation: .readCommitted) { connection in
+            return try await committing { try await pool.withRetryingTransaction(isolation: .readCommitted) { connection in
                 if let key {
                     // One request per key at a time; a request that committed meanwhile is seen after the lock.
                     // A retry waits for the first request up to `idempotencyWait`, then is told it still runs.
@@ -84,7 +84,7 @@ extension MarketStore {
                 let response = try await Self.$requestTransaction.withValue(connection) { try await action() }
                 if let key { try await connection.record(response, for: key) }
                 return .performed(response)
-            }
+            } }
         } catch let error as PostgresError where error.code?.rawValue == "55P03" && key != nil {
             throw IdempotencyKeyInUse()
         } catch let error as PostgresError {

@@ -1,7 +1,8 @@
 public import Foundation
-import JobQueue
+public import JobQueue
 import Market
 public import Postgres
+import Synchronization
 
 /// The marketplace's SQL. Every mutation runs in one transaction that also writes its audit event and
 /// enqueues the job that reacts to it; every state change is guarded (`WHERE state = expected`), so of
@@ -11,9 +12,31 @@ public import Postgres
 /// of DOMAIN.md, naming it), `TransitionRefused` (a state conflict), `MarketNotFound`.
 public struct MarketStore: Sendable {
     public let pool: PostgresPool
+    /// Wakes workers after commits (see `afterCommit`).
+    public let wakeUps: JobWakeUps
 
     public init(pool: PostgresPool) {
         self.pool = pool
+        self.wakeUps = JobWakeUps(pool: pool)
+    }
+
+    /// What the transaction under way (the store's own, or the request's) does once it has committed: the
+    /// queues whose workers to wake. Writers on hot paths enqueue without notifying inside the transaction
+    /// (a `NOTIFY` serializes commits, see `JobWakeUps`) and add their queues here.
+    final class AfterCommit: Sendable {
+        private let queues = Mutex(Set<String>())
+        func wake(_ queue: String) { queues.withLock { _ = $0.insert(queue) } }
+        var woken: Set<String> { queues.withLock { $0 } }
+    }
+
+    @TaskLocal static var afterCommit: AfterCommit?
+
+    /// Runs `body` with a fresh `afterCommit`, then does what it asked for once `body` returned (committed).
+    func committing<R: Sendable>(_ body: () async throws -> R) async throws -> R {
+        let after = AfterCommit()
+        let result = try await Self.$afterCommit.withValue(after) { try await body() }
+        wakeUps.wake(after.woken)
+        return result
     }
 
     /// The transaction of the request being served (`withRequestTransaction`), if any: every store call
@@ -28,7 +51,7 @@ public struct MarketStore: Sendable {
     func transaction<R: Sendable>(_ body: @Sendable (isolated PostgresConnection) async throws -> R) async throws -> R {
         do {
             if let connection = Self.requestTransaction { return try await body(connection) }
-            return try await pool.withRetryingTransaction(isolation: .readCommitted, body)
+            return try await committing { try await pool.withRetryingTransaction(isolation: .readCommitted, body) }
         } catch let error as PostgresError {
             throw Self.translate(error)
         }
@@ -39,8 +62,10 @@ public struct MarketStore: Sendable {
     public func inOneTransaction<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
         if Self.requestTransaction != nil { return try await body() }
         do {
-            return try await pool.withRetryingTransaction(isolation: .readCommitted) { connection in
-                try await Self.$requestTransaction.withValue(connection) { try await body() }
+            return try await committing {
+                try await pool.withRetryingTransaction(isolation: .readCommitted) { connection in
+                    try await Self.$requestTransaction.withValue(connection) { try await body() }
+                }
             }
         } catch let error as PostgresError {
             throw Self.translate(error)

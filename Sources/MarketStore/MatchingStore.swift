@@ -1,7 +1,7 @@
 public import Foundation
 import JobQueue
 import Market
-import Postgres
+public import Postgres
 
 extension MarketStore {
     /// What matching a demand did.
@@ -15,40 +15,56 @@ extension MarketStore {
     /// Finds the best listed products for an open demand and proposes those of the top `limit` it does
     /// not hold yet.
     ///
-    /// Candidates come from the catalogue with one GIN lookup on its match keys (the demand's sector, an
-    /// overlapping region and delivery mode), under an authorization in force, at most `candidates` of
-    /// them, pre-ordered by what SQL estimates cheaply (scenario, fields, tags). Every score component but
-    /// the price is computed for each; candidates are then priced (and held to the budget and the
+    /// Candidates come from `catalogue` when it is given and ready (every listed product sharing a match
+    /// key with the demand: its sector, an overlapping region and delivery mode, under an authorization in
+    /// force), else from the database with one GIN lookup on the same keys, at most `candidates` of them,
+    /// pre-ordered by what SQL estimates cheaply (scenario, fields, tags). Every score component but the
+    /// price is computed for each; candidates are then priced (and held to the budget and the
     /// anti-monopoly rule) best first, until no unpriced one could still enter the top `limit` even with a
-    /// full price score. Equal scores are ordered by product id. The proposals go in with one statement.
-    /// A demand that is not open or matched, or has expired, is left alone.
-    public func matchDemand(_ demandID: UUID, limit: Int = 10, candidates candidateLimit: Int = 100,
+    /// full price score. Equal scores are ordered by product id. The proposals go in with one statement,
+    /// which checks each product for sale against the database whatever the copy said. A demand that is
+    /// not open or matched, or has expired, is left alone.
+    public func matchDemand(_ demandID: UUID, limit: Int = 10, candidates candidateLimit: Int = 100, catalogue: CatalogueMemory? = nil,
                             by actor: Actor = .system) async throws -> DemandMatching {
+        guard let result = try await matchDemands([demandID], limit: limit, candidates: candidateLimit, catalogue: catalogue, by: actor)[demandID]
+        else { throw MarketNotFound("demand", demandID) }
+        return result
+    }
+
+    /// Matches many demands together (see `matchDemand`): one read of the demands, their candidates and
+    /// scores, and one transaction for every proposal, their audit events and state changes, in which
+    /// `completing` runs too (a worker completes the demands' jobs there, so that jobs and proposals commit
+    /// together). Demands that do not exist are missing from the result.
+    public func matchDemands(_ demandIDs: [UUID], limit: Int = 10, candidates candidateLimit: Int = 100, catalogue: CatalogueMemory? = nil,
+                             by actor: Actor = .system,
+                             completing: (@Sendable (isolated PostgresConnection) async throws -> Void)? = nil) async throws -> [UUID: DemandMatching] {
         try await read { connection in
-            let subject = try await connection.matchingSubject(demandID)
-            // A suspended demander's demands wait (they are matched again when it is reinstated).
-            guard subject.state == .open || subject.state == .matched, subject.demand.expiresAt > subject.now, subject.buyer.state == .active else {
-                return DemandMatching(proposed: [], candidates: 0)
-            }
+            let subjects = try await connection.matchingSubjects(demandIDs)
             let rules = try await connection.allRuleVersions()
-            let rows = try await connection.catalogueCandidates(for: subject, limit: candidateLimit)
-            let scorer = Matching.Scorer(subject.demand)
-            let partials = rows.map { ($0, Matching.Scorer.Partial(scorer, $0.product.version)) }.sorted {
-                $0.1.total != $1.1.total ? $0.1.total > $1.1.total : $0.0.product.id.uuidString < $1.0.product.id.uuidString
+            if let catalogue { try await catalogue.refreshGrantsIfOld(on: connection) }
+            var results: [UUID: DemandMatching] = [:]
+            var chosen: [NewMatch] = []
+            var notify = false
+            for demandID in demandIDs where results[demandID] == nil {
+                guard let subject = subjects[demandID] else { continue }
+                // A suspended demander's demands wait (they are matched again when it is reinstated).
+                guard subject.state == .open || subject.state == .matched, subject.demand.expiresAt > subject.now, subject.buyer.state == .active else {
+                    results[demandID] = DemandMatching(proposed: [], candidates: 0)
+                    continue
+                }
+                let (best, count) = try await connection.bestCandidates(subject, rules: rules, limit: limit, candidates: candidateLimit,
+                                                                        catalogue: catalogue)
+                chosen += best.filter { !$0.held }.map { $0.match(demandID: demandID) }
+                notify = notify || subject.buyerHasWebhook
+                results[demandID] = DemandMatching(proposed: [], candidates: count)
             }
-            var best: [Candidate] = []
-            for (row, partial) in partials {
-                if best.count == limit, let last = best.last, partial.total + Matching.priceWeight < last.score.total { break }
-                guard let candidate = Candidate(subject, row.product, version: row.version, rules: rules, held: row.held,
-                                                scorer: scorer, partial: partial) else { continue }
-                best.append(candidate)
-                best.sort(by: Candidate.better)
-                if best.count > limit { best.removeLast() }
+            let proposed = try await connection.retrying { [chosen, notify] connection in
+                let stored = try await connection.proposing(chosen, actor: actor, notify: notify)
+                try await completing?(connection)
+                return stored
             }
-            let chosen = best.filter { !$0.held }.map { $0.match(demandID: demandID) }
-            let notify = subject.buyerHasWebhook
-            let proposed = try await connection.retrying { connection in try await connection.propose(chosen, actor: actor, notify: notify) }
-            return DemandMatching(proposed: proposed, candidates: rows.count)
+            for (id, match) in proposed { results[match.demandID]?.proposed.append(id) }
+            return results
         }
     }
 
@@ -141,6 +157,8 @@ struct MatchingSubject: Sendable {
     var buyerHasWebhook: Bool
     /// Products the demand accepted or declined: never proposed to it again.
     var settled: [UUID] = []
+    /// Products proposed to the demand now.
+    var proposed: [UUID] = []
 }
 
 /// A catalogue row as matching reads it.
@@ -213,6 +231,31 @@ extension PostgresConnection {
                                buyerHasWebhook: webhook)
     }
 
+    /// The best `limit` products for a subject that pass its hard rules, with how many candidates were scored.
+    func bestCandidates(_ subject: MatchingSubject, rules: [PricingRule], limit: Int, candidates candidateLimit: Int,
+                        catalogue: CatalogueMemory?) async throws -> ([Candidate], Int) {
+        let scorer = Matching.Scorer(subject.demand)
+        var partials: [(product: PricedProduct, version: Int, held: Bool, partial: Matching.Scorer.Partial)]
+        if let found = catalogue?.candidates(for: subject) {
+            partials = found.map { ($0.entry.product, $0.entry.version, $0.held, Matching.Scorer.Partial(scorer, $0.entry.product.version, bigrams: $0.entry.text)) }
+        } else {
+            partials = try await catalogueCandidates(for: subject, limit: candidateLimit).map {
+                ($0.product, $0.version, $0.held, Matching.Scorer.Partial(scorer, $0.product.version))
+            }
+        }
+        partials.sort { $0.partial.total != $1.partial.total ? $0.partial.total > $1.partial.total : $0.product.id.precedes($1.product.id) }
+        var best: [Candidate] = []
+        for row in partials {
+            if best.count == limit, let last = best.last, row.partial.total + Matching.priceWeight < last.score.total { break }
+            guard let candidate = Candidate(subject, row.product, version: row.version, rules: rules, held: row.held,
+                                            scorer: scorer, partial: row.partial) else { continue }
+            best.append(candidate)
+            best.sort(by: Candidate.better)
+            if best.count > limit { best.removeLast() }
+        }
+        return (best, partials.count)
+    }
+
     /// Listed products under an authorization in force that share a match key with the demand and are
     /// not settled for it, best estimated first.
     func catalogueCandidates(for subject: MatchingSubject, limit: Int) async throws -> [CatalogueRow] {
@@ -240,6 +283,12 @@ extension PostgresConnection {
     /// A demand with its demander, the demander's verified classes and the authorizations in force of the
     /// demander's affiliated group: one query, and a second only for an operator or an affiliated demander.
     func matchingSubject(_ demandID: UUID) async throws -> MatchingSubject {
+        guard let subject = try await matchingSubjects([demandID])[demandID] else { throw MarketNotFound("demand", demandID) }
+        return subject
+    }
+
+    /// `matchingSubject` for many demands: one query, and a second for all whose demanders may hold grants.
+    func matchingSubjects(_ demandIDs: [UUID]) async throws -> [UUID: MatchingSubject] {
         let rows = try await query("""
             SELECT \(unsafeRaw: Self.subjectColumns), now(),
                    ARRAY(SELECT product_id FROM matches WHERE demand_id = d.id AND state IN ('accepted', 'declined')),
@@ -247,22 +296,32 @@ extension PostgresConnection {
                    ARRAY(SELECT class::text FROM party_verifications v WHERE v.party_id = b.id AND v.revoked_at IS NULL AND v.expires_at > now() ORDER BY v.expires_at, v.id),
                    ARRAY(SELECT evidence FROM party_verifications v WHERE v.party_id = b.id AND v.revoked_at IS NULL AND v.expires_at > now() ORDER BY v.expires_at, v.id),
                    ARRAY(SELECT expires_at FROM party_verifications v WHERE v.party_id = b.id AND v.revoked_at IS NULL AND v.expires_at > now() ORDER BY v.expires_at, v.id),
-                   b.kind = 'operator' OR EXISTS (SELECT 1 FROM party_affiliations f WHERE f.ended_at IS NULL AND (f.party_id = b.id OR f.affiliate_id = b.id))
-            FROM demands d JOIN parties b ON b.id = d.demander_id WHERE d.id = \(demandID)
+                   b.kind = 'operator' OR EXISTS (SELECT 1 FROM party_affiliations f WHERE f.ended_at IS NULL AND (f.party_id = b.id OR f.affiliate_id = b.id)),
+                   ARRAY(SELECT product_id FROM matches WHERE demand_id = d.id AND state = 'proposed')
+            FROM demands d JOIN parties b ON b.id = d.demander_id WHERE d.id = ANY(\(demandIDs))
             """)
-        guard let row = rows.first else { throw MarketNotFound("demand", demandID) }
-        let (now, settled, ids, classes, evidence, expiries, mayHoldGrants) = try row.decode(
-            Date.self, [UUID].self, [UUID].self, [String].self, [String].self, [Date].self, Bool.self, at: Self.subjectColumnCount)
-        var subject = try Self.subject(row, now: now)
-        subject.settled = settled
-        subject.buyer.verifications = try ids.indices.map { index in
-            Verification(id: ids[index], partyClass: try Rows.known(classes[index], PartyClass.self, "party_verifications.class"),
-                         evidence: evidence[index], expiresAt: expiries[index])
+        var subjects: [UUID: MatchingSubject] = [:]
+        var mayHoldGrants: Set<UUID> = []
+        for row in rows {
+            let (now, settled, ids, classes, evidence, expiries, holds, proposed) = try row.decode(
+                Date.self, [UUID].self, [UUID].self, [String].self, [String].self, [Date].self, Bool.self, [UUID].self, at: Self.subjectColumnCount)
+            var subject = try Self.subject(row, now: now)
+            subject.settled = settled
+            subject.proposed = proposed
+            subject.buyer.verifications = try ids.indices.map { index in
+                Verification(id: ids[index], partyClass: try Rows.known(classes[index], PartyClass.self, "party_verifications.class"),
+                             evidence: evidence[index], expiresAt: expiries[index])
+            }
+            if holds { mayHoldGrants.insert(subject.buyer.id) }
+            subjects[subject.demandID] = subject
         }
-        if mayHoldGrants {
-            subject.buyerAuthorizations = try await authorizationsInForce(of: [subject.buyer.id])[subject.buyer.id] ?? []
+        if !mayHoldGrants.isEmpty {
+            let held = try await authorizationsInForce(of: mayHoldGrants)
+            for (id, subject) in subjects where mayHoldGrants.contains(subject.buyer.id) {
+                subjects[id]?.buyerAuthorizations = held[subject.buyer.id] ?? []
+            }
         }
-        return subject
+        return subjects
     }
 
     /// Stores proposals (skipping any the demand already holds), audits them, moves open demands to
@@ -274,6 +333,11 @@ extension PostgresConnection {
     /// revocation or revision in flight is waited for and then seen, and so is a cancellation or expiry of
     /// the demand (whose withdrawal, having to wait for the demand's lock, in turn sees the proposal).
     func propose(_ matches: [NewMatch], actor: Actor, notify: Bool = true) async throws -> [UUID] {
+        try await proposing(matches, actor: actor, notify: notify).map(\.id)
+    }
+
+    /// `propose`, returning each proposal stored with what it proposed.
+    func proposing(_ matches: [NewMatch], actor: Actor, notify: Bool = true) async throws -> [(id: UUID, match: NewMatch)] {
         guard !matches.isEmpty else { return [] }
         for match in matches where !(0...1).contains(match.score) { throw MarketInputError(field: "score", rule: "must be from 0 to 1") }
         let ids = matches.map { _ in UUID() }
@@ -332,7 +396,7 @@ extension PostgresConnection {
             """).decode(UUID.self))
         let proposed = zip(ids, matches).filter { stored.contains($0.0) }
         if notify { try await enqueueNotifications(proposed.map { .newMatch(matchID: $0.0, demandID: $0.1.demandID) }) }
-        return proposed.map(\.0)
+        return proposed.map { (id: $0.0, match: $0.1) }
     }
 
     /// `body` in a transaction run again if it loses a deadlock or a serialization race (nested in the

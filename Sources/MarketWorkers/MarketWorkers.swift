@@ -11,10 +11,15 @@ public enum MarketWorkers {
     /// Every queue the market's jobs go to (what a bare `pdx work` serves).
     public static let queues = MarketJobs.queues
 
-    /// `webhooks` decides where deliveries may go (checked again before each one).
+    /// `webhooks` decides where deliveries may go (checked again before each one). With a `matcher`,
+    /// demands are matched in batches (against its catalogue in memory), else one job at a time.
     public static func register(into registry: inout JobRegistry, store: MarketStore, webhooks: WebhookPolicy = WebhookPolicy(),
-                                logger: Logger) {
+                                matcher: DemandMatcher? = nil, logger: Logger) {
         registry.register(MatchDemandJob.self, timeout: .seconds(60)) { job in
+            if let matcher {
+                try await matcher.match(job)
+                return .completed
+            }
             let result = try await store.matchDemand(job.args.demandID)
             logger.debug("matched demand", metadata: [
                 "demand.id": "\(job.args.demandID)", "match.candidates": "\(result.candidates)", "match.proposed": "\(result.proposed.count)",

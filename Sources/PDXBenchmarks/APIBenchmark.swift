@@ -7,7 +7,8 @@ import Migrations
 import PDXCommandLine
 import Postgres
 
-/// `pdx bench api`: the HTTP API under load from wrk, beside `pgbench -S` on the same machine in the same run.
+/// `pdx bench api`: the HTTP API under load from wrk, beside pgbench on the same machine in the same run (`-S`
+/// for reads, its TPC-B-like script for the POST).
 /// A `pdx serve` process (rate limit off) answers: GET one listed product by id (random among the
 /// catalogue), POST a demand that opens at once (its match job enqueued in the same transaction), both at
 /// peak and at half of peak; the server's peak resident memory is read from /proc at the end.
@@ -95,8 +96,12 @@ public struct APIBenchmark: Sendable {
         try Self.getScript(products).write(to: getScript, atomically: true, encoding: .utf8)
         try Self.postScript(key: key).write(to: postScript, atomically: true, encoding: .utf8)
 
-        func pgbenchRun() async throws -> Double {
-            let outcome = try await ExternalProgram.run(pgbench, ["-n", "-S", "-c", "\(options.connections)", "-j", "2", "-T", "\(options.seconds)", url])
+        /// pgbench's select-only script (`-S`), or its built-in TPC-B-like one: a write transaction of a few
+        /// statements with a durable commit, the yardstick for a POST.
+        func pgbenchRun(selectOnly: Bool = true) async throws -> Double {
+            let outcome = try await ExternalProgram.run(pgbench, (selectOnly ? ["-S"] : []) + [
+                "-n", "-c", "\(options.connections)", "-j", "2", "-T", "\(options.seconds)", url,
+            ])
             guard outcome.status == 0, let line = outcome.output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
                   let tps = Double(line.dropFirst(6).prefix(while: { $0 != " " })) else {
                 throw LocalPostgresError("pgbench failed: \(outcome.output)")
@@ -124,12 +129,16 @@ public struct APIBenchmark: Sendable {
             ratios.append(get.rate / tps)
             guard get.failed == 0 else { throw LocalPostgresError("GET product answered \(get.failed) requests with an error") }
         }
-        var postRates: [Double] = []
+        var postRates: [Double] = [], tpcbRates: [Double] = [], postRatios: [Double] = []
         for run in 1...options.runs {
+            let tpcb = try await pgbenchRun(selectOnly: false)
             let post = try await wrkRun(postScript, connections: options.connections)
-            say(String(format: "run %d: POST demand %.0f requests/s (p99 %.2f ms, %d not 2xx)", run, post.rate, post.p99, post.failed))
+            say(String(format: "run %d: pgbench TPC-B %.0f tps, POST demand %.0f requests/s (p99 %.2f ms, %d not 2xx)", run, tpcb, post.rate, post.p99,
+                       post.failed))
             guard post.failed == 0 else { throw LocalPostgresError("POST demand answered \(post.failed) requests with an error; see \(log.path)") }
             postRates.append(post.rate)
+            tpcbRates.append(tpcb)
+            postRatios.append(post.rate / tpcb)
         }
         // Half of peak: each connection waits between requests so that all together ask for half the rate.
         func half(_ script: URL, peak: Double) async throws -> (asked: Double, load: Load) {
@@ -154,6 +163,8 @@ public struct APIBenchmark: Sendable {
             String(format: "ratio to pgbench -S: %.2f", median(ratios)),
             String(format: "GET product p99 at peak: %.2f ms", median(getP99)),
             "POST demand (\(options.connections) connections): \(Int(median(postRates))) requests/s",
+            "pgbench TPC-B (\(options.connections) clients): \(Int(median(tpcbRates))) tps",
+            String(format: "POST demand ratio to pgbench TPC-B: %.2f", median(postRatios)),
             String(format: "GET product p99 at half load (%.0f requests/s asked, %.0f served): %.2f ms", getHalf.asked, getHalf.load.rate, getHalf.load.p99),
             String(format: "POST demand p99 at half load (%.0f requests/s asked, %.0f served): %.2f ms", postHalf.asked, postHalf.load.rate, postHalf.load.p99),
             String(format: "server peak RSS: %.1f MB", rss ?? -1),

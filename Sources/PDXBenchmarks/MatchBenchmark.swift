@@ -10,9 +10,10 @@ import MarketJobs
 
 /// `pdx bench match`: matching on a synthetic market (by default 100,000 listed products and 20,000 open
 /// demands) on a durable PostgreSQL. Planted demands, each with products made to answer it, give the
-/// single-demand latency (the handler's work, timed in this process) and recall@10; new products give
-/// the product latency; a burst of demands posted with their jobs is matched by worker processes
-/// (`pdx work --queues match`); every proposal made is then checked against the hard rules.
+/// single-demand latency (the handler's work, timed in this process, against the catalogue in memory as a
+/// worker holds it) and recall@10; new products give the product latency; a burst of demands posted with
+/// their jobs is matched by worker processes (`pdx work --queues match`), whose peak memory is read; every
+/// proposal made is then checked against the hard rules.
 public struct MatchBenchmark: Sendable {
     public struct Options: Sendable {
         public var databaseURL: String?
@@ -30,7 +31,7 @@ public struct MatchBenchmark: Sendable {
         public var executable: String
 
         public init(databaseURL: String?, products: Int = 100_000, demands: Int = 20_000, seed: UInt64 = 1, planted: Int = 500,
-                    productSamples: Int = 200, burst: Int = 10_000, workers: Int = 2, concurrency: Int = 8, executable: String) {
+                    productSamples: Int = 200, burst: Int = 10_000, workers: Int = 2, concurrency: Int = 64, executable: String) {
             self.databaseURL = databaseURL
             self.products = products
             self.demands = demands
@@ -82,12 +83,29 @@ public struct MatchBenchmark: Sendable {
         let warmUp = try await pool.query("""
             SELECT id FROM demands WHERE state = 'open' AND id <> ALL(\(planted.map(\.demandID))) ORDER BY id LIMIT 20
             """).decode(UUID.self)
-        for demand in warmUp { _ = try await store.matchDemand(demand) }
+        // The catalogue in memory, as a worker loads it and keeps it current.
+        let catalogue = CatalogueMemory()
+        let loadStart = ContinuousClock.now
+        let listener = try PostgresListener(configuration: PostgresConfiguration(connectionString: url, applicationName: "pdx bench catalogue"),
+                                            logger: logger)
+        let following = Task { try await catalogue.follow(listener, pool: pool) }
+        defer {
+            following.cancel()
+            listener.shutdown()
+        }
+        while !catalogue.isReady {
+            guard ContinuousClock.now - loadStart < .seconds(300) else { throw LocalPostgresError("the catalogue did not load within 5 minutes") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        figures.append(String(format: "catalogue load: %.2f s", (ContinuousClock.now - loadStart) / .seconds(1)))
+        figures.append("catalogue in memory: \(catalogue.count) products")
+        say(figures.suffix(2).joined(separator: "\n"))
+        for demand in warmUp { _ = try await store.matchDemand(demand, catalogue: catalogue) }
         var demandTimes: [Double] = [], candidates: [Double] = []
         var found = 0, wanted = 0
         for sample in planted {
             let start = ContinuousClock.now
-            let result = try await store.matchDemand(sample.demandID)
+            let result = try await store.matchDemand(sample.demandID, catalogue: catalogue)
             demandTimes.append(milliseconds(ContinuousClock.now - start))
             candidates.append(Double(result.candidates))
             let top = Set(try await pool.query("""
@@ -115,6 +133,23 @@ public struct MatchBenchmark: Sendable {
         figures.append(String(format: "product match p99: %.2f ms", percentile(productTimes, 0.99)))
         figures.append(String(format: "product proposals per product: %.1f", Double(offered) / Double(max(1, newProducts.count))))
         say(figures.suffix(3).joined(separator: "\n"))
+
+        // How long a change takes to reach the copy in memory: from the commit of a catalogue refresh (what
+        // every listing, delisting, revision or suspension runs) until the copy has applied it.
+        var staleness: [Double] = []
+        for product in newProducts.prefix(100) {
+            let before = catalogue.generation
+            let start = ContinuousClock.now
+            try await pool.execute("SELECT pdx_catalogue_refresh(\(product))")
+            while catalogue.generation == before {
+                guard ContinuousClock.now - start < .seconds(10) else { throw LocalPostgresError("a catalogue change did not reach memory in 10 s") }
+                try await Task.sleep(for: .microseconds(200))
+            }
+            staleness.append(milliseconds(ContinuousClock.now - start))
+        }
+        figures.append(String(format: "catalogue staleness p50: %.2f ms", percentile(staleness, 0.50)))
+        figures.append(String(format: "catalogue staleness p99: %.2f ms", percentile(staleness, 0.99)))
+        say(figures.suffix(2).joined(separator: "\n"))
 
         // A burst of demands, matched by worker processes.
         if options.burst > 0 {
@@ -166,6 +201,7 @@ public struct MatchBenchmark: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         let elapsed = ContinuousClock.now - start
+        let peak = processes.compactMap { peakResidentMegabytes(of: $0.processIdentifier) }.max() ?? 0
         for process in processes { process.terminate() }
         for process in processes { process.waitUntilExit() }
         let failed = try await pool.query("""
@@ -181,9 +217,18 @@ public struct MatchBenchmark: Sendable {
             String(format: "burst posting: %.2f s", postedAfter / .seconds(1)),
             "burst demands with proposals: \(served) demands",
             "burst jobs retried or failed: \(failed) jobs",
+            String(format: "worker peak RSS: %.0f MB", peak),
         ]
         say(lines.joined(separator: "\n"))
         return lines
     }
 
+    /// A process's peak resident memory (`VmHWM` in /proc), in MB; nil where there is no /proc.
+    private func peakResidentMegabytes(of pid: Int32) -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
+        return kilobytes / 1024
+    }
 }

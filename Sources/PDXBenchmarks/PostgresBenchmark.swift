@@ -33,6 +33,8 @@ public struct PostgresBenchmark: Sendable {
         public var pdxPoolPerQuery: Double
         /// Median of the per-run ratios pdx / pgbench.
         public var ratio: Double
+        /// Median of the per-run ratios of the pool's checkout-per-query rate to pgbench's.
+        public var poolRatio: Double
     }
 
     public let options: Options
@@ -66,7 +68,7 @@ public struct PostgresBenchmark: Sendable {
 
         var figures: [Figures] = []
         for clients in options.clients {
-            var pdxRates: [Double] = [], pgbenchRates: [Double] = [], poolRates: [Double] = [], ratios: [Double] = []
+            var pdxRates: [Double] = [], pgbenchRates: [Double] = [], poolRates: [Double] = [], ratios: [Double] = [], poolRatios: [Double] = []
             for run in 1...options.runs {
                 // Each run interleaves one-second segments of pgbench and pdx, alternating which goes first,
                 // so that drift in the machine's speed (common on shared hosts) hits both sides alike. Like
@@ -94,9 +96,11 @@ public struct PostgresBenchmark: Sendable {
                 pdxRates.append(pdxTotal.rate)
                 poolRates.append(poolRate)
                 ratios.append(pdxTotal.rate / pgbenchTotal.rate)
+                poolRatios.append(poolRate / pgbenchTotal.rate)
             }
             figures.append(Figures(clients: clients, pdx: median(pdxRates), pgbench: median(pgbenchRates),
-                                   pdxPoolPerQuery: median(poolRates), ratio: median(ratios)))
+                                   pdxPoolPerQuery: median(poolRates), ratio: median(ratios),
+                                   poolRatio: median(poolRatios)))
         }
         return figures
     }
@@ -122,6 +126,7 @@ public struct PostgresBenchmark: Sendable {
             "pdx (\(label(figure.clients))): \(Int(figure.pdx)) tps",
             "pdx, pool checkout per query (\(label(figure.clients))): \(Int(figure.pdxPoolPerQuery)) tps",
             "ratio to pgbench (\(label(figure.clients))): \(String(format: "%.2f", figure.ratio))",
+            "pool ratio to pgbench (\(label(figure.clients))): \(String(format: "%.2f", figure.poolRatio))",
         ] }
     }
 

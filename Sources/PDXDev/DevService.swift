@@ -90,6 +90,7 @@ public struct DevService: Service {
             let process = try WorkerProcess(databaseURL: ready.configuration.connectionString, configuration: workers, diagnostics: false,
                                             webhooks: .development, logger: logger)
             services.append(.init(service: process.pool))
+            if let catalogue = process.catalogue { services.append(.init(service: catalogue)) }
             services.append(.init(service: process.worker))
         }
         if serving.port != nil {

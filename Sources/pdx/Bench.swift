@@ -180,8 +180,8 @@ struct BenchMatch: AsyncParsableCommand {
     var burst = 10_000
     @Option(help: ArgumentHelp("Worker processes for the burst.", valueName: "count"))
     var workers = 2
-    @Option(help: ArgumentHelp("Jobs each worker process runs at once.", valueName: "count"))
-    var concurrency = 8
+    @Option(help: ArgumentHelp("Jobs each worker process runs at once (matched together in batches).", valueName: "count"))
+    var concurrency = 64
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var log: LogOptions
 

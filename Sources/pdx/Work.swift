@@ -102,8 +102,7 @@ struct Work: AsyncParsableCommand {
             databaseURL: try database.required(), configuration: configuration, diagnostics: diagnostics,
             webhooks: WebhookPolicy(allowHTTP: allowHTTPWebhooks, allowPrivateAddresses: allowPrivateWebhooks), logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: process.pool),
+            services: [.init(service: process.pool)] + (process.catalogue.map { [.init(service: $0)] } ?? []) + [
                 .init(service: process.worker, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

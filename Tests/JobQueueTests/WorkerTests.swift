@@ -285,6 +285,51 @@ import Testing
         }
     }
 
+    /// Many jobs completed in one statement (a handler doing several jobs' work in one transaction): when
+    /// one of them belongs to another attempt now, none is marked and the transaction rolls back; the
+    /// others then complete together.
+    @Test func completingManyJobsTogetherMarksNoneWhenOneWasTakenOver() async throws {
+        try await withQueueDatabase { database, pool in
+            let gathered = Observed<[Job<Greeting>]>([])
+            let outcome = Observed<(lost: Int64?, runningAfterRollback: Int, done: Bool)>((nil, 0, false))
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { job in
+                let jobs = gathered.update { $0.append(job); return $0 }
+                if jobs.count == 3 {
+                    let takenOver = jobs[1]
+                    try await pool.execute("""
+                        UPDATE pdx_jobs SET attempt = attempt + 1, attempted_by = 'other', lease_expires_at = now() + interval '1 hour'
+                        WHERE id = \(takenOver.id)
+                        """)
+                    do {
+                        try await pool.withTransaction { connection in try await Job.complete(jobs, on: connection) }
+                    } catch let error as JobLeaseLost {
+                        let running = try await count(pool, where: "state = 'running' AND attempted_by = 'test-worker'")
+                        outcome.update { $0.lost = error.id; $0.runningAfterRollback = running }
+                    }
+                    try await pool.withTransaction { connection in try await Job.complete([jobs[0], jobs[2]], on: connection) }
+                    outcome.update { $0.done = true }
+                } else {
+                    try await waitUntil("the batch") { outcome.current.done }
+                }
+                return .completed
+            }
+            let worker = try JobWorker(configuration: fastConfiguration(lease: .seconds(60)), registry: registry, database: database, logger: quietLogger)
+            for name in ["a", "b", "c"] { _ = try await pool.enqueue(try NewJob(Greeting(name: name, times: 1))) }
+            try await whileRunning(worker) {
+                try await waitUntil("the batch") { outcome.current.done }
+                try await Task.sleep(for: .milliseconds(300))  // let the worker record what it records
+            }
+            let jobs = gathered.current
+            #expect(outcome.current.lost == jobs[1].id)
+            #expect(outcome.current.runningAfterRollback == 2, "the two still owned were not completed by the failed statement")
+            let first = try await state(jobs[0].id, pool), third = try await state(jobs[2].id, pool)
+            #expect(first == "completed" && third == "completed")
+            let other = try await record(jobs[1].id, pool)
+            #expect(other.state == "running" && other.attempt == 2 && other.attemptedBy == "other", "the other attempt's row is untouched")
+        }
+    }
+
     @Test func anAttemptWhoseJobWasTakenOverIsStoppedAtTheNextHeartbeat() async throws {
         try await withQueueDatabase { database, pool in
             let stopped = Observed<Bool>(false)

@@ -80,9 +80,12 @@ import MarketJobs
 
     /// A delisting in flight while a demand is matched: the proposal waits for it, sees it, and is not
     /// made (else the withdrawal, which could not see the uncommitted proposal, would leave it live).
-    @Test func aDelistingInFlightIsWaitedForAndLeavesNoProposal() async throws {
+    @Test(arguments: [false, true])
+    func aDelistingInFlightIsWaitedForAndLeavesNoProposal(inMemory: Bool) async throws {
         try await withMarket { market in
             let product = try await market.listedProduct()
+            let catalogue = inMemory ? CatalogueMemory() : nil
+            try await catalogue?.load(from: market.pool)
             let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
             let (locked, signal) = AsyncStream.makeStream(of: Void.self)
             let (release, releaser) = AsyncStream.makeStream(of: Void.self)
@@ -97,7 +100,7 @@ import MarketJobs
                 }
             }
             for await _ in locked { break }
-            let matching = Task { try await market.store.matchDemand(demand) }
+            let matching = Task { try await market.store.matchDemand(demand, catalogue: catalogue) }
             // Commit the delisting once the proposal waits for it (a minute at most).
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
@@ -344,14 +347,29 @@ import MarketJobs
     }
 }
 
-/// Runs a worker with the market's handlers (short retry base, fast polling) while `body` runs.
-func whileWorking(_ market: Market, _ body: () async throws -> Void) async throws {
+/// Runs a worker with the market's handlers (short retry base, fast polling) while `body` runs; `inMemory`:
+/// demands matched in batches against a catalogue in memory, as `pdx work` does.
+func whileWorking(_ market: Market, inMemory: Bool = false, _ body: () async throws -> Void) async throws {
     var registry = JobRegistry()
     var logger = Logger(label: "test.worker")
     logger.logLevel = .critical
-    MarketWorkers.register(into: &registry, store: market.store, webhooks: .development, logger: logger)
-    var configuration = JobWorker.Configuration(queues: [NewJob.defaultQueue: 4, matchQueue: 4], claimBatch: 10, pollInterval: .milliseconds(100),
-                                                lease: .seconds(30), shutdownTimeout: .seconds(5), retryBase: .milliseconds(200))
+    if inMemory {
+        try await following(market) { catalogue in
+            try await waitFor("the catalogue in memory") { catalogue.isReady }
+            let matcher = DemandMatcher(store: market.store, catalogue: catalogue, logger: logger)
+            MarketWorkers.register(into: &registry, store: market.store, webhooks: .development, matcher: matcher, logger: logger)
+            try await work(market, registry: registry, concurrency: 16, logger: logger, body)
+        }
+    } else {
+        MarketWorkers.register(into: &registry, store: market.store, webhooks: .development, logger: logger)
+        try await work(market, registry: registry, concurrency: 4, logger: logger, body)
+    }
+}
+
+private func work(_ market: Market, registry: JobRegistry, concurrency: Int, logger: Logger, _ body: () async throws -> Void) async throws {
+    var configuration = JobWorker.Configuration(queues: [NewJob.defaultQueue: 4, matchQueue: concurrency], claimBatch: 10,
+                                                pollInterval: .milliseconds(100), lease: .seconds(30), shutdownTimeout: .seconds(5),
+                                                retryBase: .milliseconds(200))
     configuration.maintenance.schedulerInterval = .milliseconds(50)
     let worker = try JobWorker(configuration: configuration, registry: registry, database: market.pool.configuration.connection, logger: logger)
     let running = Task { try await worker.run() }

@@ -1,0 +1,190 @@
+import Foundation
+import JobQueue
+import Logging
+import Market
+import MarketJobs
+import MarketStore
+import MarketWorkers
+import PDXTestSupport
+import Postgres
+import Testing
+
+/// The catalogue a matching worker holds in memory: it follows every change to what is for sale, reloads
+/// after a lost connection, matches as the database would, and a stale copy never makes a wrong proposal.
+@Suite struct CatalogueMemoryTests {
+    /// Every path that changes what is for sale reaches the copy: listing, revision, delisting, an
+    /// authorization suspended and reinstated, an operator suspended, and a reconnect (changes made while
+    /// nobody listened are read by the reload).
+    @Test func theCopyFollowsEveryChangeToWhatIsForSale() async throws {
+        try await withMarket { market in
+            let store = market.store
+            let first = try await market.listedProduct()
+            try await following(market) { catalogue in
+                try await waitFor("the first product in memory") { catalogue.holds(first.id, version: 1) }
+                let second = try await market.listedProduct()
+                try await waitFor("a listing") { catalogue.holds(second.id, version: 1) }
+                var cheaper = productVersion([market.general], price: 10)
+                cheaper.title = "路况指数 2 traffic index 2"
+                _ = try await store.revise(second.id, with: cheaper, by: .party(market.operatorA.id))
+                try await waitFor("a revision") { catalogue.holds(second.id, version: 2) }
+                try await store.changeProduct(second.id, to: .delisted, reason: "withdrawn", by: .party(market.operatorA.id))
+                try await waitFor("a delisting") { !catalogue.holds(second.id) }
+                _ = try await store.changeAuthorization(market.grantA.id, to: .suspended, reason: "audit", by: Market.admin)
+                try await waitFor("a suspended authorization") { !catalogue.holds(first.id) }
+                _ = try await store.changeAuthorization(market.grantA.id, to: .active, reason: "audit passed", by: Market.admin)
+                try await waitFor("a reinstated authorization") { catalogue.holds(first.id) }
+                _ = try await store.changeParty(market.operatorA.id, to: .suspended, reason: "late filing", by: Market.admin)
+                try await waitFor("a suspended operator") { !catalogue.holds(first.id) }
+                _ = try await store.changeParty(market.operatorA.id, to: .active, reason: "filed", by: Market.admin)
+                try await waitFor("a reinstated operator") { catalogue.holds(first.id) }
+
+                // The listener's connection dies; a product listed meanwhile is read by the reload.
+                let generation = catalogue.generation
+                try await market.pool.execute("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'test catalogue'
+                    """)
+                let third = try await market.listedProduct()
+                try await waitFor("the reload after a reconnect", within: .seconds(60)) {
+                    catalogue.isReady && catalogue.generation != generation && catalogue.holds(third.id)
+                }
+                #expect(catalogue.count == 2, "the first and third products, nothing delisted")
+            }
+        }
+    }
+
+    /// Matching against the copy proposes exactly the exhaustive top K, as matching against the database does.
+    @Test func matchingFromMemoryProposesTheExhaustiveTopK() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id)
+            let fields = ["road_id", "speed", "volume", "congestion", "origin"]
+            let titles = ["物流路径优化 route optimisation", "路况 traffic", "实时路况指数 live traffic index", "货运 freight", "公交 bus"]
+            var random = SplitMix64(seed: 7)
+            var products: [UUID] = []
+            for i in 0..<40 {
+                var version = productVersion([market.general], title: titles[i % titles.count] + " \(i)", price: Int64(1 + random.next() % 900))
+                version.fields = Array(fields.prefix(1 + Int(random.next() % 5)))
+                version.scenarios = random.next() % 2 == 0 ? ["logistics"] : ["traffic_planning"]
+                let product = try await market.store.createProduct(version, operator: market.operatorA.id, authorization: market.grantA.id, by: seller)
+                try await market.store.list(product.id, by: seller)
+                products.append(product.id)
+            }
+            let catalogue = CatalogueMemory()
+            try await catalogue.load(from: market.pool)
+            #expect(catalogue.isReady && catalogue.count == 40)
+            var request = demandRequest(budget: 400_000)
+            request.fieldsWanted = ["speed", "origin"]
+            let fromMemory = try await market.store.postDemand(request, demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let fromDatabase = try await market.store.postDemand(request, demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let memory = try await market.store.matchDemand(fromMemory, limit: 7, catalogue: catalogue)
+            let database = try await market.store.matchDemand(fromDatabase, limit: 7)
+            #expect(memory.candidates == 40, "every product shares the demand's keys")
+            func proposed(_ ids: [UUID]) async throws -> Set<UUID> {
+                Set(try await market.pool.query("SELECT product_id FROM matches WHERE id = ANY(\(ids))").decode(UUID.self))
+            }
+            var scored: [(score: Double, id: UUID)] = []
+            for id in products {
+                let quote = try await market.store.quote(product: id, quantity: request.quantity, purpose: request.purpose,
+                                                         buyer: market.demander.id, scenario: request.scenario)
+                guard quote.amountFen <= request.budgetFen else { continue }
+                scored.append((Matching.score(demand: request, product: try await market.store.product(id).current, quote: quote).total, id))
+            }
+            scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.id.uuidString < $1.id.uuidString }
+            #expect(scored.count > 7)
+            #expect(try await proposed(memory.proposed) == Set(scored.prefix(7).map(\.id)))
+            #expect(try await proposed(database.proposed) == Set(scored.prefix(7).map(\.id)))
+            // The same scores and reasons either way.
+            let scores = try await market.pool.query("""
+                SELECT demand_id, product_id, score, reasons::text, quote_fen FROM matches WHERE demand_id IN (\(fromMemory), \(fromDatabase))
+                ORDER BY product_id, demand_id
+                """).decode(UUID.self, UUID.self, Double.self, String.self, Int64.self)
+            for pair in stride(from: 0, to: scores.count, by: 2) {
+                #expect(scores[pair].1 == scores[pair + 1].1 && scores[pair].2 == scores[pair + 1].2
+                        && scores[pair].3 == scores[pair + 1].3 && scores[pair].4 == scores[pair + 1].4)
+            }
+        }
+    }
+
+    /// A copy that missed every change since it loaded: what left the market since (delisted, its
+    /// authorization suspended or expired, its operator suspended, revised to another version) is refused
+    /// by the proposal's own check, and no live proposal breaks a hard rule.
+    @Test func aStaleCopyNeverMakesAWrongProposal() async throws {
+        try await withMarket { market in
+            let store = market.store
+            let operatorB = Actor.party(market.operatorB.id)
+            let grantB = try await store.grant(authorization(agency: market.agency, operator: market.operatorB, mode: .multi), by: Market.admin)
+            let kept = try await market.listedProduct()
+            let delisted = try await market.listedProduct()
+            let revised = try await market.listedProduct()
+            let suspendedGrant = try await store.createProduct(productVersion([market.general]), operator: market.operatorB.id,
+                                                               authorization: grantB.id, by: operatorB)
+            try await store.list(suspendedGrant.id, by: operatorB)
+            let catalogue = CatalogueMemory()
+            try await catalogue.load(from: market.pool)
+            #expect(catalogue.count == 4)
+            try await store.changeProduct(delisted.id, to: .delisted, reason: "withdrawn", by: .party(market.operatorA.id))
+            var other = productVersion([market.general], price: 40)
+            other.title = "另一个 another"
+            _ = try await store.revise(revised.id, with: other, by: .party(market.operatorA.id))
+            _ = try await store.changeAuthorization(grantB.id, to: .suspended, reason: "audit", by: Market.admin)
+            #expect(catalogue.holds(delisted.id) && catalogue.holds(revised.id, version: 1) && catalogue.holds(suspendedGrant.id),
+                    "the copy did not follow")
+
+            let demand = try await store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let result = try await store.matchDemand(demand, catalogue: catalogue)
+            #expect(result.candidates == 4)
+            let proposed = Set(try await market.pool.query("""
+                SELECT product_id FROM matches WHERE demand_id = \(demand) AND state = 'proposed'
+                """).decode(UUID.self))
+            #expect(proposed == [kept.id], "only what is still for sale at the version the copy holds")
+            #expect(try await store.proposalsBreakingHardRules() == 0)
+        }
+    }
+
+    /// Demands matched by a worker in batches: each gets its proposals, each job completes once in the
+    /// transaction that wrote them (attempt 1, nothing left for the worker to record), and a demand that
+    /// cannot be matched (cancelled before its job ran) still completes its job without holding up the others.
+    @Test func aWorkerMatchesDemandsTogetherAndCompletesTheirJobsWithThem() async throws {
+        try await withMarket { market in
+            let product = try await market.listedProduct()
+            var demands: [UUID] = []
+            for _ in 0..<30 {
+                demands.append(try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true,
+                                                                 by: .party(market.demander.id)))
+            }
+            try await market.store.changeDemand(demands[0], to: .cancelled, by: .party(market.demander.id))
+            try await whileWorking(market, inMemory: true) {
+                try await waitFor("every match_demand job to complete") {
+                    try await market.pool.query("""
+                        SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand' AND state <> 'completed'
+                        """).scalar(Int64.self) == 0
+                }
+            }
+            let matched = try await market.pool.query("""
+                SELECT demand_id, product_id FROM matches WHERE state = 'proposed' ORDER BY demand_id
+                """).decode(UUID.self, UUID.self)
+            #expect(Set(matched.map(\.0)) == Set(demands.dropFirst()))
+            #expect(matched.allSatisfy { $0.1 == product.id })
+            let attempts = try await market.pool.query("""
+                SELECT max(attempt), count(*) FROM pdx_jobs WHERE kind = 'match_demand'
+                """).decode(Int16.self, Int64.self)
+            #expect(attempts.first?.0 == 1 && attempts.first?.1 == 30)
+            #expect(try await market.store.proposalsBreakingHardRules() == 0)
+        }
+    }
+}
+
+/// Runs a catalogue copy that follows the market while `body` runs.
+func following(_ market: Market, _ body: (CatalogueMemory) async throws -> Void) async throws {
+    var configuration = market.pool.configuration.connection
+    configuration.applicationName = "test catalogue"
+    var logger = Logger(label: "test.catalogue")
+    logger.logLevel = .critical
+    let listener = try PostgresListener(configuration: configuration, logger: logger)
+    let catalogue = CatalogueMemory()
+    let task = Task { try await catalogue.follow(listener, pool: market.pool) }
+    defer {
+        task.cancel()
+        listener.shutdown()
+    }
+    try await body(catalogue)
+}
