@@ -84,9 +84,11 @@ public struct RegionCode: Hashable, Sendable, Codable, Comparable, CustomStringC
     /// directly under the province). `110000` covers 110000 up to 119999; `110101` only itself. Mirrors
     /// `pdx_region_span` (sql/0014_region_hierarchy.sql).
     public var span: Range<Int> {
-        let number = Int(value) ?? 0
-        if value.hasSuffix("0000") { return number..<(number + 10_000) }
-        if value.hasSuffix("00") { return number..<(number + 100) }
+        // Six ASCII digits (checked at init), read without making a string or an integer parser.
+        var number = 0
+        for byte in value.utf8 { number = number &* 10 &+ Int(byte &- 48) }
+        if number % 10_000 == 0 { return number..<(number + 10_000) }
+        if number % 100 == 0 { return number..<(number + 100) }
         return number..<(number + 1)
     }
 
@@ -101,7 +103,10 @@ public struct RegionCode: Hashable, Sendable, Codable, Comparable, CustomStringC
     }
 
     /// Whether `other` lies within this division (or is it).
-    public func covers(_ other: RegionCode) -> Bool { span.contains(other.span.lowerBound) && span.upperBound >= other.span.upperBound }
+    public func covers(_ other: RegionCode) -> Bool {
+        let outer = span, inner = other.span
+        return outer.contains(inner.lowerBound) && outer.upperBound >= inner.upperBound
+    }
 
     /// Whether one of the two lies within the other.
     public func overlaps(_ other: RegionCode) -> Bool { covers(other) || other.covers(self) }

@@ -51,12 +51,15 @@ public enum Matching {
         let wanted: Set<String>
         let tags: Set<String>
         let text: Bigrams
+        /// The demand's regions as the codes they cover.
+        let spans: [Range<Int>]
 
         public init(_ demand: DemandRequest) {
             self.demand = demand
             wanted = Set(demand.fieldsWanted)
             tags = Set(demand.tags)
             text = Bigrams(demand.title + " " + demand.description)
+            spans = demand.regions.map(\.span)
         }
 
         /// The components that need no quote, for one product (their readable details are written only
@@ -65,29 +68,53 @@ public enum Matching {
             /// The weighted sum of every component but the price.
             public let total: Double
             let fields: Double, scenario: Double, text: Double, tags: Double, region: Double
-            let covered: [String], sharedTags: Int, sharedRegions: Int, broaderRegions: Int, productRegions: Int
+            /// The product's fields (the ones wanted among them are named in the reasons).
+            let offered: [String]
+            let sharedTags: Int, sharedRegions: Int, broaderRegions: Int, productRegions: Int
 
             /// `bigrams`: the product's title and description as `Bigrams`, when they are kept (they are made from
-            /// the text otherwise).
+            /// the text otherwise). Written without allocating: matching computes this for every candidate.
             public init(_ scorer: Scorer, _ product: ProductVersion, bigrams: Bigrams? = nil) {
-                covered = product.fields.filter(scorer.wanted.contains)
-                fields = scorer.wanted.isEmpty ? 1 : Double(Set(covered).count) / Double(scorer.wanted.count)
+                offered = product.fields
+                // Distinct fields offered that are wanted, distinct tags and those shared (first occurrences only).
+                var covered = 0
+                for (index, field) in product.fields.enumerated() where scorer.wanted.contains(field) && !product.fields[..<index].contains(field) {
+                    covered += 1
+                }
+                fields = scorer.wanted.isEmpty ? 1 : Double(covered) / Double(scorer.wanted.count)
                 scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
                 text = scorer.text.dice(bigrams ?? Bigrams(product.title + " " + product.description))
-                let productTags = Set(product.tags)
-                sharedTags = productTags.filter(scorer.tags.contains).count
-                let union = scorer.tags.count + productTags.count - sharedTags
-                tags = union == 0 ? 0 : Double(sharedTags) / Double(union)
+                var distinctTags = 0, shared = 0
+                for (index, tag) in product.tags.enumerated() where !product.tags[..<index].contains(tag) {
+                    distinctTags += 1
+                    if scorer.tags.contains(tag) { shared += 1 }
+                }
+                sharedTags = shared
+                let union = scorer.tags.count + distinctTags - shared
+                tags = union == 0 ? 0 : Double(shared) / Double(union)
                 // A product made for fewer regions fits a regional demand more closely: a region of the product
                 // within a region wanted counts fully, one that covers a region wanted (a province for a district) half.
-                sharedRegions = product.regions.filter { region in scorer.demand.regions.contains { $0.covers(region) } }.count
-                broaderRegions = product.regions.filter { region in
-                    !scorer.demand.regions.contains { $0.covers(region) } && scorer.demand.regions.contains { region.covers($0) }
-                }.count
+                var within = 0, broader = 0
+                for region in product.regions {
+                    let span = region.span
+                    if scorer.spans.contains(where: { $0.contains(span.lowerBound) && $0.upperBound >= span.upperBound }) {
+                        within += 1
+                    } else if scorer.spans.contains(where: { span.contains($0.lowerBound) && span.upperBound >= $0.upperBound }) {
+                        broader += 1
+                    }
+                }
+                sharedRegions = within
+                broaderRegions = broader
                 productRegions = product.regions.count
                 region = productRegions == 0 ? 0 : (Double(sharedRegions) + Double(broaderRegions) / 2) / Double(productRegions)
-                // `weights` lists these five in this order, then the price.
-                total = zip([fields, scenario, text, tags, region], Matching.weights).reduce(0) { $0 + $1.0 * $1.1.1 }
+                // `weights` lists these five in this order, then the price; summed in that order from 0.
+                var total = 0.0
+                total += fields * Matching.weights[0].1
+                total += scenario * Matching.weights[1].1
+                total += text * Matching.weights[2].1
+                total += tags * Matching.weights[3].1
+                total += region * Matching.weights[4].1
+                self.total = total
             }
         }
 
@@ -95,7 +122,7 @@ public enum Matching {
         public func score(_ partial: Partial, quote: Quote) -> Score {
             let budget = demand.budgetFen
             let price = budget <= 0 ? (quote.amountFen == 0 ? 1 : 0) : max(0, min(1, Double(budget - quote.amountFen) / Double(budget)))
-            let covered = Set(partial.covered).sorted()
+            let covered = Set(partial.offered.filter(wanted.contains)).sorted()
             let values: [String: (Double, String)] = [
                 "fields": (partial.fields, "offers \(covered.count) of the \(wanted.count) fields wanted"
                     + (covered.isEmpty ? "" : " (\(covered.joined(separator: ", ")))")),

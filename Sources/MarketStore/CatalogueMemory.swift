@@ -15,13 +15,28 @@ import Synchronization
 /// proposal slot, never a wrong proposal; a product listed since gets its own `match_product` job. Until it
 /// has loaded, and whenever it stops listening, `isReady` is false and matching reads the database.
 public final class CatalogueMemory: Sendable {
+    /// A listed product as matching scores it. A class: handing one to a demand's candidates costs one
+    /// reference, not a copy of every string and array in it.
+    final class Item: Sendable {
+        let product: PricedProduct
+        let version: Int
+        /// The character bigrams of the title and description (the text score), computed once.
+        let text: Matching.Bigrams
+        /// Its authorization's place in `State.grants` (slots are never reused).
+        let grantSlot: Int
+
+        init(product: PricedProduct, version: Int, text: Matching.Bigrams, grantSlot: Int = -1) {
+            self.product = product
+            self.version = version
+            self.text = text
+            self.grantSlot = grantSlot
+        }
+    }
+
     struct Entry: Sendable {
-        var product: PricedProduct
-        var version: Int
+        var item: Item
         var authorizationID: UUID
         var keys: [String]
-        /// The character bigrams of the title and description (the text score), computed once.
-        var text: Matching.Bigrams
     }
 
     struct Grant: Sendable {
@@ -44,9 +59,34 @@ public final class CatalogueMemory: Sendable {
 
     private struct State {
         var entries: [UUID: Entry] = [:]
-        var byKey: [String: [UUID]] = [:]
-        var grants: [UUID: Grant] = [:]
+        var byKey: [String: [Item]] = [:]
+        /// Active authorizations by slot (nil: not active, or gone).
+        var grants: [Grant?] = []
+        /// Each authorization's slot, assigned once.
+        var slots: [UUID: Int] = [:]
         var operatorSince: [UUID: Date] = [:]
+
+        mutating func slot(of authorization: UUID) -> Int {
+            if let slot = slots[authorization] { return slot }
+            slots[authorization] = grants.count
+            grants.append(nil)
+            return grants.count - 1
+        }
+
+        mutating func setGrants(_ read: ([UUID: Grant], [UUID: Date])) {
+            for index in grants.indices { grants[index] = nil }
+            for (id, grant) in read.0 { grants[slot(of: id)] = grant }
+            operatorSince = read.1
+            grantsReadAt = .now
+        }
+
+        /// The entry as held: its item placed in its authorization's slot.
+        mutating func placed(_ entry: Entry) -> Entry {
+            var entry = entry
+            let item = entry.item
+            entry.item = Item(product: item.product, version: item.version, text: item.text, grantSlot: slot(of: entry.authorizationID))
+            return entry
+        }
         var ready = false
         /// Moves on every change applied (or full load).
         var generation: UInt64 = 0
@@ -72,7 +112,7 @@ public final class CatalogueMemory: Sendable {
 
     /// Whether `product` is held at `version` (for tests and the staleness figure).
     public func holds(_ product: UUID, version: Int? = nil) -> Bool {
-        state.withLock { state in state.entries[product].map { version == nil || $0.version == version } ?? false }
+        state.withLock { state in state.entries[product].map { version == nil || $0.item.version == version } ?? false }
     }
 
     // MARK: Loading and following
@@ -134,28 +174,29 @@ public final class CatalogueMemory: Sendable {
     /// read in pages of `page` products (in one snapshot), so that the rows read never sit in memory beside
     /// the whole copy.
     public func load(from pool: PostgresPool, page: Int = 5_000) async throws {
-        let (held, byKey, grants) = try await pool.withConnection { connection in
+        let (held, grants) = try await pool.withConnection { connection in
             try await connection.transaction(isolation: .repeatableRead, readOnly: true) { connection in
-                var byKey: [String: [UUID]] = [:]
-                var held: [UUID: Entry] = [:]
+                var held: [Entry] = []
                 var after: UUID? = nil
                 while true {
                     let entries = try await connection.catalogueEntries(after: after, limit: page)
-                    for entry in entries {
-                        held[entry.product.id] = entry
-                        for key in entry.keys { byKey[key, default: []].append(entry.product.id) }
-                    }
+                    held += entries
                     guard entries.count == page, let last = entries.last else { break }
-                    after = last.product.id
+                    after = last.item.product.id
                 }
-                return (held, byKey, try await connection.grants())
+                return (held, try await connection.grants())
             }
         }
         state.withLock { state in
-            state.entries = held
-            state.byKey = byKey
-            (state.grants, state.operatorSince) = grants
-            state.grantsReadAt = .now
+            state.entries = [:]
+            state.entries.reserveCapacity(held.count)
+            state.byKey = [:]
+            state.setGrants(grants)
+            for entry in held {
+                let entry = state.placed(entry)
+                state.entries[entry.item.product.id] = entry
+                for key in entry.keys { state.byKey[key, default: []].append(entry.item) }
+            }
             state.generation &+= 1
             state.ready = true
         }
@@ -166,19 +207,18 @@ public final class CatalogueMemory: Sendable {
         let (entries, grants) = try await pool.withConnection { connection in
             (try await connection.catalogueEntries(ids), try await connection.grants())
         }
-        let found = Dictionary(entries.map { ($0.product.id, $0) }) { first, _ in first }
+        let found = Dictionary(entries.map { ($0.item.product.id, $0) }) { first, _ in first }
         state.withLock { state in
+            state.setGrants(grants)
             for id in ids {
                 if let old = state.entries.removeValue(forKey: id) {
-                    for key in old.keys { state.byKey[key]?.removeAll { $0 == id } }
+                    for key in old.keys { state.byKey[key]?.removeAll { $0 === old.item } }
                 }
-                if let entry = found[id] {
+                if let entry = found[id].map({ state.placed($0) }) {
                     state.entries[id] = entry
-                    for key in entry.keys { state.byKey[key, default: []].append(id) }
+                    for key in entry.keys { state.byKey[key, default: []].append(entry.item) }
                 }
             }
-            (state.grants, state.operatorSince) = grants
-            state.grantsReadAt = .now
             state.generation &+= 1
         }
     }
@@ -187,33 +227,31 @@ public final class CatalogueMemory: Sendable {
     func refreshGrantsIfOld(on connection: isolated PostgresConnection) async throws {
         guard state.withLock({ ContinuousClock.now - $0.grantsReadAt >= authorizationsMaximumAge }) else { return }
         let grants = try await connection.grants()
-        state.withLock { state in
-            (state.grants, state.operatorSince) = grants
-            state.grantsReadAt = .now
-        }
+        state.withLock { $0.setGrants(grants) }
     }
 
     // MARK: Candidates
 
     /// The products sharing a match key with the demand, under an authorization in force at `subject.now`,
     /// not settled for it; nil when the copy is not ready.
-    func candidates(for subject: MatchingSubject) -> [(entry: Entry, held: Bool)]? {
+    func candidates(for subject: MatchingSubject) -> (found: [(item: Item, held: Bool)], operatorSince: [UUID: Date])? {
         let demand = subject.demand
         let keys = wantedKeys(demand.sector, demand.regions, demand.deliveryModes)
         let settled = Set(subject.settled), proposed = Set(subject.proposed)
-        return state.withLock { state -> [(entry: Entry, held: Bool)]? in
+        return state.withLock { state -> (found: [(item: Item, held: Bool)], operatorSince: [UUID: Date])? in
             guard state.ready else { return nil }
-            var seen: Set<UUID> = []
-            var found: [(entry: Entry, held: Bool)] = []
+            let inForce = state.grants.map { $0?.validity.contains(subject.now) ?? false }
+            // A product offered under two of the demand's keys (two delivery modes) is seen twice.
+            var seen: Set<ObjectIdentifier> = []
+            var found: [(item: Item, held: Bool)] = []
             for key in keys {
-                for id in state.byKey[key] ?? [] where seen.insert(id).inserted && !settled.contains(id) {
-                    guard var entry = state.entries[id], let grant = state.grants[entry.authorizationID],
-                          grant.validity.contains(subject.now) else { continue }
-                    entry.product.operatorSince = state.operatorSince[entry.product.operatorID]
-                    found.append((entry, proposed.contains(id)))
+                for item in state.byKey[key] ?? [] where inForce[item.grantSlot] {
+                    if keys.count > 1, !seen.insert(ObjectIdentifier(item)).inserted { continue }
+                    if !settled.isEmpty, settled.contains(item.product.id) { continue }
+                    found.append((item, !proposed.isEmpty && proposed.contains(item.product.id)))
                 }
             }
-            return found
+            return (found, state.operatorSince)
         }
     }
 }
@@ -227,12 +265,18 @@ extension PostgresConnection {
             """))
     }
 
-    /// A page of catalogue rows in product order, after `after`.
+    /// A page of catalogue rows in product order, after `after` (two statements: with `$1 IS NULL OR` in
+    /// one, the generic plan scans the index from its start for every page).
     fileprivate func catalogueEntries(after: UUID?, limit: Int) async throws -> [CatalogueMemory.Entry] {
-        try Self.entries(try await query("""
+        guard let after else {
+            return try Self.entries(try await query("""
+                SELECT c.product_id, c.version, c.operator_id, c.authorization_id, c.match_keys, \(unsafeRaw: Rows.versionColumns("c"))
+                FROM catalogue c ORDER BY c.product_id LIMIT \(Int32(limit))
+                """))
+        }
+        return try Self.entries(try await query("""
             SELECT c.product_id, c.version, c.operator_id, c.authorization_id, c.match_keys, \(unsafeRaw: Rows.versionColumns("c"))
-            FROM catalogue c WHERE \(after)::uuid IS NULL OR c.product_id > \(after)::uuid
-            ORDER BY c.product_id LIMIT \(Int32(limit))
+            FROM catalogue c WHERE c.product_id > \(after) ORDER BY c.product_id LIMIT \(Int32(limit))
             """))
     }
 
@@ -243,8 +287,8 @@ extension PostgresConnection {
             let text = Matching.Bigrams(product.title + " " + product.description)
             // Matching reads neither once the bigrams are made.
             product.description = ""
-            return CatalogueMemory.Entry(product: PricedProduct(id: id, operatorID: operatorID, version: product), version: Int(version),
-                                         authorizationID: authorizationID, keys: keys, text: text)
+            let item = CatalogueMemory.Item(product: PricedProduct(id: id, operatorID: operatorID, version: product), version: Int(version), text: text)
+            return CatalogueMemory.Entry(item: item, authorizationID: authorizationID, keys: keys)
         }
     }
 

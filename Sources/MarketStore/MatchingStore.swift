@@ -235,19 +235,26 @@ extension PostgresConnection {
     func bestCandidates(_ subject: MatchingSubject, rules: [PricingRule], limit: Int, candidates candidateLimit: Int,
                         catalogue: CatalogueMemory?) async throws -> ([Candidate], Int) {
         let scorer = Matching.Scorer(subject.demand)
-        var partials: [(product: PricedProduct, version: Int, held: Bool, partial: Matching.Scorer.Partial)]
-        if let found = catalogue?.candidates(for: subject) {
-            partials = found.map { ($0.entry.product, $0.entry.version, $0.held, Matching.Scorer.Partial(scorer, $0.entry.product.version, bigrams: $0.entry.text)) }
+        var partials: [(item: CatalogueMemory.Item, held: Bool, partial: Matching.Scorer.Partial)]
+        // When each candidate's operator started operating (trial prices): the copy's, or the row's.
+        let operatorSince: (CatalogueMemory.Item) -> Date?
+        if let (found, since) = catalogue?.candidates(for: subject) {
+            partials = found.map { ($0.item, $0.held, Matching.Scorer.Partial(scorer, $0.item.product.version, bigrams: $0.item.text)) }
+            operatorSince = { since[$0.product.operatorID] }
         } else {
             partials = try await catalogueCandidates(for: subject, limit: candidateLimit).map {
-                ($0.product, $0.version, $0.held, Matching.Scorer.Partial(scorer, $0.product.version))
+                let item = CatalogueMemory.Item(product: $0.product, version: $0.version, text: Matching.Bigrams($0.product.version.title + " " + $0.product.version.description))
+                return (item, $0.held, Matching.Scorer.Partial(scorer, $0.product.version, bigrams: item.text))
             }
+            operatorSince = { $0.product.operatorSince }
         }
-        partials.sort { $0.partial.total != $1.partial.total ? $0.partial.total > $1.partial.total : $0.product.id.precedes($1.product.id) }
+        partials.sort { $0.partial.total != $1.partial.total ? $0.partial.total > $1.partial.total : $0.item.product.id.precedes($1.item.product.id) }
         var best: [Candidate] = []
         for row in partials {
             if best.count == limit, let last = best.last, row.partial.total + Matching.priceWeight < last.score.total { break }
-            guard let candidate = Candidate(subject, row.product, version: row.version, rules: rules, held: row.held,
+            var product = row.item.product
+            product.operatorSince = operatorSince(row.item)
+            guard let candidate = Candidate(subject, product, version: row.item.version, rules: rules, held: row.held,
                                             scorer: scorer, partial: row.partial) else { continue }
             best.append(candidate)
             best.sort(by: Candidate.better)
@@ -349,8 +356,13 @@ extension PostgresConnection {
             WITH grants AS MATERIALIZED (
                 -- In force while the proposals go in: a suspension or revocation in flight is waited for and seen.
                 -- A derived product rests on every authorization of its lineage.
+                -- (The lineage walked only for derived products: a function call per product costs ~0.1 ms.)
                 SELECT id FROM authorizations
-                WHERE id IN (SELECT pdx_lineage_grants(p) FROM unnest(\(products)::uuid[]) AS p) AND state = 'active' AND validity @> now()
+                WHERE id IN (SELECT authorization_id FROM products WHERE id = ANY(\(products))
+                             UNION ALL
+                             SELECT pdx_lineage_grants(d.product_id)
+                             FROM (SELECT DISTINCT product_id FROM product_derivations WHERE product_id = ANY(\(products))) AS d)
+                  AND state = 'active' AND validity @> now()
                 ORDER BY id
                 FOR SHARE
             ), for_sale AS MATERIALIZED (

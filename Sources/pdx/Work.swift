@@ -20,7 +20,9 @@ struct Work: AsyncParsableCommand {
             gives running jobs --shutdown-timeout to finish, then hands the rest back.
 
             By default it serves every queue the market's jobs go to (default, match); --queues narrows \
-            it, for example to run matching on machines of its own.
+            it, for example to run matching on machines of its own. Serving match, it holds the listed \
+            catalogue in memory (kept current through LISTEN pdx_catalogue) and matches the demands whose \
+            jobs run at once together, up to 64 in one transaction.
 
             Examples:
               DATABASE_URL=postgresql://pdx@db/pdx pdx work

@@ -55,19 +55,7 @@ import Testing
     /// Matching against the copy proposes exactly the exhaustive top K, as matching against the database does.
     @Test func matchingFromMemoryProposesTheExhaustiveTopK() async throws {
         try await withMarket { market in
-            let seller = Actor.party(market.operatorA.id)
-            let fields = ["road_id", "speed", "volume", "congestion", "origin"]
-            let titles = ["物流路径优化 route optimisation", "路况 traffic", "实时路况指数 live traffic index", "货运 freight", "公交 bus"]
-            var random = SplitMix64(seed: 7)
-            var products: [UUID] = []
-            for i in 0..<40 {
-                var version = productVersion([market.general], title: titles[i % titles.count] + " \(i)", price: Int64(1 + random.next() % 900))
-                version.fields = Array(fields.prefix(1 + Int(random.next() % 5)))
-                version.scenarios = random.next() % 2 == 0 ? ["logistics"] : ["traffic_planning"]
-                let product = try await market.store.createProduct(version, operator: market.operatorA.id, authorization: market.grantA.id, by: seller)
-                try await market.store.list(product.id, by: seller)
-                products.append(product.id)
-            }
+            let products = try await market.variedProducts(seed: 7)
             let catalogue = CatalogueMemory()
             try await catalogue.load(from: market.pool)
             #expect(catalogue.isReady && catalogue.count == 40)
@@ -187,4 +175,30 @@ func following(_ market: Market, _ body: (CatalogueMemory) async throws -> Void)
         listener.shutdown()
     }
     try await body(catalogue)
+}
+
+/// Posting a demand wakes the matching workers after its transaction has committed (not with a NOTIFY
+/// inside it): the wake-up arrives, and when it does the job is already there to claim.
+@Suite struct PostingWakeUpTests {
+    @Test func aPostedDemandWakesTheMatchingWorkersOnceItsJobIsCommitted() async throws {
+        try await withMarket { market in
+            var logger = Logger(label: "test.listener")
+            logger.logLevel = .critical
+            let listener = try PostgresListener(configuration: market.pool.configuration.connection, logger: logger)
+            defer { listener.shutdown() }
+            var events = try listener.subscribe(to: "pdx_jobs").makeAsyncIterator()
+            #expect(await events.next() == .listening)
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            let woken = await events.next()
+            guard case .notification(let notification) = woken else {
+                Issue.record("no wake-up: \(String(describing: woken))")
+                return
+            }
+            #expect(notification.payload == matchQueue)
+            let jobs = try await market.pool.query("""
+                SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand' AND state = 'available' AND args->>'demandID' = \(demand.uuidString)
+                """).scalar(Int64.self)
+            #expect(jobs == 1, "the job is visible when its wake-up arrives")
+        }
+    }
 }

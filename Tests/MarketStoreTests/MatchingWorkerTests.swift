@@ -192,19 +192,7 @@ import MarketJobs
     /// fields many products offer and one whose fields few do.
     @Test func thePrunedSearchProposesExactlyTheExhaustiveTopK() async throws {
         try await withMarket { market in
-            let seller = Actor.party(market.operatorA.id)
-            let fields = ["road_id", "speed", "volume", "congestion", "origin"]
-            let titles = ["物流路径优化 route optimisation", "路况 traffic", "实时路况指数 live traffic index", "货运 freight", "公交 bus"]
-            var random = SplitMix64(seed: 42)
-            var products: [UUID] = []
-            for i in 0..<40 {
-                var version = productVersion([market.general], title: titles[i % titles.count] + " \(i)", price: Int64(1 + random.next() % 900))
-                version.fields = Array(fields.prefix(1 + Int(random.next() % 5)))
-                version.scenarios = random.next() % 2 == 0 ? ["logistics"] : ["traffic_planning"]
-                let product = try await market.store.createProduct(version, operator: market.operatorA.id, authorization: market.grantA.id, by: seller)
-                try await market.store.list(product.id, by: seller)
-                products.append(product.id)
-            }
+            let products = try await market.variedProducts(seed: 42)
             var common = demandRequest(budget: 400_000)
             common.fieldsWanted = ["road_id", "speed"]
             var rare = demandRequest(budget: 400_000)
@@ -344,6 +332,26 @@ import MarketJobs
                 """).decode(Int16.self, Int32.self).first)
             #expect(attempts == 3 && errors == 2)
         }
+    }
+}
+
+extension Market {
+    /// 40 listed products of operator A with varied titles, fields, scenarios and prices (drawn from `seed`).
+    func variedProducts(seed: UInt64) async throws -> [UUID] {
+        let seller = Actor.party(operatorA.id)
+        let fields = ["road_id", "speed", "volume", "congestion", "origin"]
+        let titles = ["物流路径优化 route optimisation", "路况 traffic", "实时路况指数 live traffic index", "货运 freight", "公交 bus"]
+        var random = SplitMix64(seed: seed)
+        var products: [UUID] = []
+        for i in 0..<40 {
+            var version = productVersion([general], title: titles[i % titles.count] + " \(i)", price: Int64(1 + random.next() % 900))
+            version.fields = Array(fields.prefix(1 + Int(random.next() % 5)))
+            version.scenarios = random.next() % 2 == 0 ? ["logistics"] : ["traffic_planning"]
+            let product = try await store.createProduct(version, operator: operatorA.id, authorization: grantA.id, by: seller)
+            try await store.list(product.id, by: seller)
+            products.append(product.id)
+        }
+        return products
     }
 }
 

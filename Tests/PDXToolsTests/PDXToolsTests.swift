@@ -116,10 +116,13 @@ extension HeavyProcesses {
                     #expect(figure.pgbench > 0)
                     #expect(figure.pdxPoolPerQuery > 0)
                     #expect(abs(figure.ratio - figure.pdx / figure.pgbench) < 0.001)
+                    // One run: the median of one ratio is that run's pool rate over its pgbench rate.
+                    #expect(abs(figure.poolRatio - figure.pdxPoolPerQuery / figure.pgbench) < 0.001)
                 }
                 let lines = PostgresBenchmark.summary(figures)
-                #expect(lines.count == 8)
+                #expect(lines.count == 10)
                 #expect(lines.contains { $0.hasPrefix("ratio to pgbench (1 client): ") })
+                #expect(lines.contains { $0.hasPrefix("pool ratio to pgbench (2 clients): ") })
                 for line in lines {
                     let parts = line.split(separator: ": ")
                     #expect(parts.count == 2, "\(line)")
@@ -177,8 +180,12 @@ extension HeavyProcesses {
                 #expect(Set(figures.keys) == [
                     "demand match p50", "demand match p99", "demand match candidates p50", "recall@10", "product match p50", "product match p99",
                     "product proposals per product", "burst matched (60 demands, 2 workers)", "burst rate", "burst posting",
-                    "burst demands with proposals", "burst jobs retried or failed", "hard-rule violations",
+                    "burst demands with proposals", "burst jobs retried or failed", "hard-rule violations", "worker peak RSS",
+                    "catalogue load", "catalogue in memory", "catalogue staleness p50", "catalogue staleness p99",
                 ])
+                #expect((figures["worker peak RSS"] ?? 0) > 1, "read from /proc")
+                #expect((figures["catalogue in memory"] ?? 0) >= 30, "the planted products at least")
+                #expect((figures["catalogue staleness p50"] ?? 0) > 0)
                 #expect((figures["demand match p50"] ?? 0) > 0 && (figures["demand match p50"] ?? 0) <= (figures["demand match p99"] ?? 0))
                 #expect((figures["recall@10"] ?? 0) >= 0.9, "the planted products are found")
                 #expect(figures["hard-rule violations"] == 0)
@@ -206,7 +213,9 @@ extension HeavyProcesses {
                 #expect(Set(figures.keys) == [
                     "pgbench -S", "GET product", "ratio to pgbench -S", "GET product p99 at peak", "POST demand", "GET product p99 at half load",
                     "POST demand p99 at half load", "server peak RSS", "demands posted", "match jobs enqueued with them",
+                    "pgbench TPC-B", "POST demand ratio to pgbench TPC-B",
                 ])
+                #expect(abs(figures["POST demand ratio to pgbench TPC-B"]! - figures["POST demand"]! / figures["pgbench TPC-B"]!) < 0.02)
                 #expect(figures["GET product"]! > 0 && figures["POST demand"]! > 0 && figures["pgbench -S"]! > 0)
                 #expect(abs(figures["ratio to pgbench -S"]! - figures["GET product"]! / figures["pgbench -S"]!) < 0.02)
                 #expect(figures["server peak RSS"]! > 1)
