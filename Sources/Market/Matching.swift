@@ -76,37 +76,16 @@ public enum Matching {
             /// the text otherwise). Written without allocating: matching computes this for every candidate.
             public init(_ scorer: Scorer, _ product: ProductVersion, bigrams: Bigrams? = nil) {
                 offered = product.fields
-                // Distinct fields offered that are wanted, distinct tags and those shared (first occurrences only).
-                var covered = 0
-                for (index, field) in product.fields.enumerated() where scorer.wanted.contains(field) && !product.fields[..<index].contains(field) {
-                    covered += 1
-                }
-                fields = scorer.wanted.isEmpty ? 1 : Double(covered) / Double(scorer.wanted.count)
-                scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
+                let overlap = Overlap(scorer, product)
+                fields = overlap.fields
+                scenario = overlap.scenario
                 text = scorer.text.dice(bigrams ?? Bigrams(product.title + " " + product.description))
-                var distinctTags = 0, shared = 0
-                for (index, tag) in product.tags.enumerated() where !product.tags[..<index].contains(tag) {
-                    distinctTags += 1
-                    if scorer.tags.contains(tag) { shared += 1 }
-                }
-                sharedTags = shared
-                let union = scorer.tags.count + distinctTags - shared
-                tags = union == 0 ? 0 : Double(shared) / Double(union)
-                // A product made for fewer regions fits a regional demand more closely: a region of the product
-                // within a region wanted counts fully, one that covers a region wanted (a province for a district) half.
-                var within = 0, broader = 0
-                for region in product.regions {
-                    let span = region.span
-                    if scorer.spans.contains(where: { $0.contains(span.lowerBound) && $0.upperBound >= span.upperBound }) {
-                        within += 1
-                    } else if scorer.spans.contains(where: { span.contains($0.lowerBound) && span.upperBound >= $0.upperBound }) {
-                        broader += 1
-                    }
-                }
-                sharedRegions = within
-                broaderRegions = broader
+                sharedTags = overlap.sharedTags
+                tags = overlap.tags
+                sharedRegions = overlap.within
+                broaderRegions = overlap.broader
                 productRegions = product.regions.count
-                region = productRegions == 0 ? 0 : (Double(sharedRegions) + Double(broaderRegions) / 2) / Double(productRegions)
+                region = overlap.region
                 // `weights` lists these five in this order, then the price; summed in that order from 0.
                 var total = 0.0
                 total += fields * Matching.weights[0].1
@@ -115,6 +94,56 @@ public enum Matching {
                 total += tags * Matching.weights[3].1
                 total += region * Matching.weights[4].1
                 self.total = total
+            }
+        }
+
+        /// The most a product's partial score can be, whatever its text: every component but the text, and the
+        /// text's weight in full. Cheaper than `Partial` (no text to compare): matching orders candidates by it
+        /// and scores in full only those that could still enter its top.
+        public func bound(_ product: ProductVersion) -> Double {
+            let overlap = Overlap(self, product)
+            var total = 0.0
+            total += overlap.fields * Matching.weights[0].1
+            total += overlap.scenario * Matching.weights[1].1
+            total += 1 * Matching.weights[2].1
+            total += overlap.tags * Matching.weights[3].1
+            total += overlap.region * Matching.weights[4].1
+            return total
+        }
+
+        /// What a product shares with the demand but its text, counted without allocating (matching counts it
+        /// for every candidate): distinct fields offered that are wanted, distinct tags and those shared, regions
+        /// within a region wanted or covering one.
+        struct Overlap {
+            var fields: Double, scenario: Double, tags: Double, region: Double
+            var sharedTags = 0, within = 0, broader = 0
+
+            init(_ scorer: Scorer, _ product: ProductVersion) {
+                var covered = 0
+                for (index, field) in product.fields.enumerated() where scorer.wanted.contains(field) && !product.fields[..<index].contains(field) {
+                    covered += 1
+                }
+                fields = scorer.wanted.isEmpty ? 1 : Double(covered) / Double(scorer.wanted.count)
+                scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
+                var distinctTags = 0
+                for (index, tag) in product.tags.enumerated() where !product.tags[..<index].contains(tag) {
+                    distinctTags += 1
+                    if scorer.tags.contains(tag) { sharedTags += 1 }
+                }
+                let union = scorer.tags.count + distinctTags - sharedTags
+                tags = union == 0 ? 0 : Double(sharedTags) / Double(union)
+                // A product made for fewer regions fits a regional demand more closely: a region of the product
+                // within a region wanted counts fully, one that covers a region wanted (a province for a district) half.
+                for region in product.regions {
+                    let span = region.span
+                    if scorer.spans.contains(where: { $0.contains(span.lowerBound) && $0.upperBound >= span.upperBound }) {
+                        within += 1
+                    } else if scorer.spans.contains(where: { span.contains($0.lowerBound) && span.upperBound >= $0.upperBound }) {
+                        broader += 1
+                    }
+                }
+                let count = product.regions.count
+                region = count == 0 ? 0 : (Double(within) + Double(broader) / 2) / Double(count)
             }
         }
 

@@ -57,9 +57,17 @@ public final class CatalogueMemory: Sendable {
         }
     }
 
+    /// A product held: its item and its match keys by number (a key's text is kept once, in `State.keyNumbers`).
+    struct Held: Sendable {
+        var item: Item
+        var keys: [Int32]
+    }
+
     private struct State {
-        var entries: [UUID: Entry] = [:]
-        var byKey: [String: [Item]] = [:]
+        var entries: [UUID: Held] = [:]
+        /// The products offered under each key, by the key's number.
+        var byKey: [[Item]] = []
+        var keyNumbers: [String: Int32] = [:]
         /// Active authorizations by slot (nil: not active, or gone).
         var grants: [Grant?] = []
         /// Each authorization's slot, assigned once.
@@ -80,12 +88,24 @@ public final class CatalogueMemory: Sendable {
             grantsReadAt = .now
         }
 
-        /// The entry as held: its item placed in its authorization's slot.
-        mutating func placed(_ entry: Entry) -> Entry {
-            var entry = entry
-            let item = entry.item
-            entry.item = Item(product: item.product, version: item.version, text: item.text, grantSlot: slot(of: entry.authorizationID))
-            return entry
+        mutating func number(of key: String) -> Int32 {
+            if let number = keyNumbers[key] { return number }
+            keyNumbers[key] = Int32(byKey.count)
+            byKey.append([])
+            return Int32(byKey.count - 1)
+        }
+
+        /// Holds an entry read: its item placed in its authorization's slot, under each of its keys.
+        mutating func hold(_ entry: Entry) {
+            let item = Item(product: entry.item.product, version: entry.item.version, text: entry.item.text, grantSlot: slot(of: entry.authorizationID))
+            let keys = entry.keys.map { number(of: $0) }
+            for key in keys { byKey[Int(key)].append(item) }
+            entries[item.product.id] = Held(item: item, keys: keys)
+        }
+
+        mutating func drop(_ id: UUID) {
+            guard let old = entries.removeValue(forKey: id) else { return }
+            for key in old.keys { byKey[Int(key)].removeAll { $0 === old.item } }
         }
         var ready = false
         /// Moves on every change applied (or full load).
@@ -174,30 +194,24 @@ public final class CatalogueMemory: Sendable {
     /// read in pages of `page` products (in one snapshot), so that the rows read never sit in memory beside
     /// the whole copy.
     public func load(from pool: PostgresPool, page: Int = 5_000) async throws {
-        let (held, grants) = try await pool.withConnection { connection in
+        let fresh = try await pool.withConnection { connection in
             try await connection.transaction(isolation: .repeatableRead, readOnly: true) { connection in
-                var held: [Entry] = []
+                var fresh = State()
+                fresh.setGrants(try await connection.grants())
                 var after: UUID? = nil
                 while true {
                     let entries = try await connection.catalogueEntries(after: after, limit: page)
-                    held += entries
+                    for entry in entries { fresh.hold(entry) }
                     guard entries.count == page, let last = entries.last else { break }
                     after = last.item.product.id
                 }
-                return (held, try await connection.grants())
+                return fresh
             }
         }
         state.withLock { state in
-            state.entries = [:]
-            state.entries.reserveCapacity(held.count)
-            state.byKey = [:]
-            state.setGrants(grants)
-            for entry in held {
-                let entry = state.placed(entry)
-                state.entries[entry.item.product.id] = entry
-                for key in entry.keys { state.byKey[key, default: []].append(entry.item) }
-            }
-            state.generation &+= 1
+            let generation = state.generation
+            state = fresh
+            state.generation = generation &+ 1
             state.ready = true
         }
     }
@@ -211,13 +225,8 @@ public final class CatalogueMemory: Sendable {
         state.withLock { state in
             state.setGrants(grants)
             for id in ids {
-                if let old = state.entries.removeValue(forKey: id) {
-                    for key in old.keys { state.byKey[key]?.removeAll { $0 === old.item } }
-                }
-                if let entry = found[id].map({ state.placed($0) }) {
-                    state.entries[id] = entry
-                    for key in entry.keys { state.byKey[key, default: []].append(entry.item) }
-                }
+                state.drop(id)
+                if let entry = found[id] { state.hold(entry) }
             }
             state.generation &+= 1
         }
@@ -245,7 +254,8 @@ public final class CatalogueMemory: Sendable {
             var seen: Set<ObjectIdentifier> = []
             var found: [(item: Item, held: Bool)] = []
             for key in keys {
-                for item in state.byKey[key] ?? [] where inForce[item.grantSlot] {
+                guard let number = state.keyNumbers[key] else { continue }
+                for item in state.byKey[Int(number)] where inForce[item.grantSlot] {
                     if keys.count > 1, !seen.insert(ObjectIdentifier(item)).inserted { continue }
                     if !settled.isEmpty, settled.contains(item.product.id) { continue }
                     found.append((item, !proposed.isEmpty && proposed.contains(item.product.id)))

@@ -235,32 +235,43 @@ extension PostgresConnection {
     func bestCandidates(_ subject: MatchingSubject, rules: [PricingRule], limit: Int, candidates candidateLimit: Int,
                         catalogue: CatalogueMemory?) async throws -> ([Candidate], Int) {
         let scorer = Matching.Scorer(subject.demand)
-        var partials: [(item: CatalogueMemory.Item, held: Bool, partial: Matching.Scorer.Partial)]
+        var found: [(item: CatalogueMemory.Item, held: Bool)]
         // When each candidate's operator started operating (trial prices): the copy's, or the row's.
         let operatorSince: (CatalogueMemory.Item) -> Date?
-        if let (found, since) = catalogue?.candidates(for: subject) {
-            partials = found.map { ($0.item, $0.held, Matching.Scorer.Partial(scorer, $0.item.product.version, bigrams: $0.item.text)) }
+        if let (items, since) = catalogue?.candidates(for: subject) {
+            found = items
             operatorSince = { since[$0.product.operatorID] }
         } else {
-            partials = try await catalogueCandidates(for: subject, limit: candidateLimit).map {
-                let item = CatalogueMemory.Item(product: $0.product, version: $0.version, text: Matching.Bigrams($0.product.version.title + " " + $0.product.version.description))
-                return (item, $0.held, Matching.Scorer.Partial(scorer, $0.product.version, bigrams: item.text))
+            found = try await catalogueCandidates(for: subject, limit: candidateLimit).map {
+                (CatalogueMemory.Item(product: $0.product, version: $0.version,
+                                      text: Matching.Bigrams($0.product.version.title + " " + $0.product.version.description)), $0.held)
             }
             operatorSince = { $0.product.operatorSince }
         }
-        partials.sort { $0.partial.total != $1.partial.total ? $0.partial.total > $1.partial.total : $0.item.product.id.precedes($1.item.product.id) }
+        // Best bound first; a candidate is scored in full, then priced, only while it could still enter the top
+        // `limit` (its bound, then its partial score, plus a full price score, reaching the last one's score), so
+        // the result is that of scoring and pricing every candidate. (A little slack for rounding.)
+        var order = found.indices.map { (index: $0, bound: scorer.bound(found[$0].item.product.version)) }
+        order.sort { $0.bound > $1.bound }
+        func outranked(_ upper: Double, _ best: [Candidate]) -> Bool {
+            guard best.count == limit, let last = best.last else { return false }
+            return upper + Matching.priceWeight + 1e-9 < last.score.total
+        }
         var best: [Candidate] = []
-        for row in partials {
-            if best.count == limit, let last = best.last, row.partial.total + Matching.priceWeight < last.score.total { break }
-            var product = row.item.product
-            product.operatorSince = operatorSince(row.item)
-            guard let candidate = Candidate(subject, product, version: row.item.version, rules: rules, held: row.held,
-                                            scorer: scorer, partial: row.partial) else { continue }
+        for (index, bound) in order {
+            if outranked(bound, best) { break }
+            let (item, held) = found[index]
+            let partial = Matching.Scorer.Partial(scorer, item.product.version, bigrams: item.text)
+            if outranked(partial.total, best) { continue }
+            var product = item.product
+            product.operatorSince = operatorSince(item)
+            guard let candidate = Candidate(subject, product, version: item.version, rules: rules, held: held,
+                                            scorer: scorer, partial: partial) else { continue }
             best.append(candidate)
             best.sort(by: Candidate.better)
             if best.count > limit { best.removeLast() }
         }
-        return (best, partials.count)
+        return (best, found.count)
     }
 
     /// Listed products under an authorization in force that share a match key with the demand and are

@@ -11,9 +11,10 @@ import MarketJobs
 /// `pdx bench match`: matching on a synthetic market (by default 100,000 listed products and 20,000 open
 /// demands) on a durable PostgreSQL. Planted demands, each with products made to answer it, give the
 /// single-demand latency (the handler's work, timed in this process, against the catalogue in memory as a
-/// worker holds it) and recall@10; new products give the product latency; a burst of demands posted with
-/// their jobs is matched by worker processes (`pdx work --queues match`), whose peak memory is read; every
-/// proposal made is then checked against the hard rules.
+/// worker holds it) and recall@10; new products give the product latency, in a market whose demands hold no
+/// proposal yet (the worst case) and again once worker processes (`pdx work --queues match`) have matched every
+/// open demand; a burst of demands posted with their jobs is then matched by the same workers, whose peak
+/// memory is read; every proposal made is then checked against the hard rules.
 public struct MatchBenchmark: Sendable {
     public struct Options: Sendable {
         public var databaseURL: String?
@@ -120,18 +121,10 @@ public struct MatchBenchmark: Sendable {
         figures.append(String(format: "recall@10: %.4f", wanted == 0 ? 0 : Double(found) / Double(wanted)))
         say(figures.suffix(4).joined(separator: "\n"))
 
-        // One new product at a time, against the open demands.
-        say("listing \(options.productSamples) new products one at a time…")
+        // One new product at a time, against the open demands, none of which holds a proposal yet: the worst case.
+        say("listing \(options.productSamples) new products one at a time (unsettled market)…")
         let newProducts = try await additions.products(options.productSamples, on: pool)
-        var productTimes: [Double] = [], offered = 0
-        for product in newProducts {
-            let start = ContinuousClock.now
-            offered += try await store.matchProduct(product).count
-            productTimes.append(milliseconds(ContinuousClock.now - start))
-        }
-        figures.append(String(format: "product match p50: %.2f ms", percentile(productTimes, 0.50)))
-        figures.append(String(format: "product match p99: %.2f ms", percentile(productTimes, 0.99)))
-        figures.append(String(format: "product proposals per product: %.1f", Double(offered) / Double(max(1, newProducts.count))))
+        figures += try await productSamples(newProducts, store: store, label: " (unsettled)")
         say(figures.suffix(3).joined(separator: "\n"))
 
         // How long a change takes to reach the copy in memory: from the commit of a catalogue refresh (what
@@ -151,9 +144,16 @@ public struct MatchBenchmark: Sendable {
         figures.append(String(format: "catalogue staleness p99: %.2f ms", percentile(staleness, 0.99)))
         say(figures.suffix(2).joined(separator: "\n"))
 
-        // A burst of demands, matched by worker processes.
+        // Worker processes settle the market (every open demand matched), then new products are timed again,
+        // and then a burst of demands is matched by them.
         if options.burst > 0 {
-            figures += try await burst(pool, additions: &additions, url: url, say: say)
+            let processes = try await startWorkers(pool, url: url, say: say)
+            defer { for process in processes where process.isRunning { process.terminate() } }
+            figures += try await settle(pool, processes: processes, say: say)
+            say("listing \(options.productSamples) new products one at a time (settled market)…")
+            figures += try await productSamples(try await additions.products(options.productSamples, on: pool), store: store, label: "")
+            say(figures.suffix(3).joined(separator: "\n"))
+            figures += try await burst(pool, processes: processes, additions: &additions, say: say)
         }
 
         let violations = try await store.proposalsBreakingHardRules()
@@ -161,12 +161,54 @@ public struct MatchBenchmark: Sendable {
         return figures
     }
 
-    private func burst(_ pool: PostgresPool, additions: inout SyntheticAdditions, url: String,
-                       say: @Sendable (String) -> Void) async throws -> [String] {
+    /// Times `store.matchProduct` for each product, one at a time.
+    private func productSamples(_ products: [UUID], store: MarketStore, label: String) async throws -> [String] {
+        var times: [Double] = [], offered = 0
+        for product in products {
+            let start = ContinuousClock.now
+            offered += try await store.matchProduct(product).count
+            times.append(milliseconds(ContinuousClock.now - start))
+        }
+        return [
+            String(format: "product match p50\(label): %.2f ms", percentile(times, 0.50)),
+            String(format: "product match p99\(label): %.2f ms", percentile(times, 0.99)),
+            String(format: "product proposals per product\(label): %.1f", Double(offered) / Double(max(1, products.count))),
+        ]
+    }
+
+    /// Matches every open demand that holds no proposal through the workers (a market as it stands once its
+    /// demands have been matched), and waits until they are done.
+    private func settle(_ pool: PostgresPool, processes: [Process], say: @Sendable (String) -> Void) async throws -> [String] {
+        let unsettled = try await pool.query("""
+            SELECT id FROM demands d WHERE state = 'open' AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id) ORDER BY id
+            """).decode(UUID.self)
+        say("settling the market: matching its \(unsettled.count) open demands without proposals…")
+        let start = ContinuousClock.now
+        for chunk in stride(from: 0, to: unsettled.count, by: 1_000) {
+            let jobs = try unsettled[chunk..<min(unsettled.count, chunk + 1_000)].map { try NewJob(MatchDemandJob(demandID: $0), queue: matchQueue) }
+            try await pool.withTransaction { connection in _ = try await connection.enqueue(jobs) }
+        }
+        try await waitForMatchJobs(pool, processes: processes, since: start, what: "the market was not settled")
+        return [String(format: "settling (%d demands): %.2f s", unsettled.count, (ContinuousClock.now - start) / .seconds(1))]
+    }
+
+    private func waitForMatchJobs(_ pool: PostgresPool, processes: [Process], since start: ContinuousClock.Instant, what: String) async throws {
+        while try await pool.query("""
+            SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand' AND state NOT IN ('completed', 'discarded', 'cancelled')
+            """).scalar(Int64.self) ?? 0 > 0 {
+            guard ContinuousClock.now - start < .seconds(600) else { throw LocalPostgresError("\(what) within 10 minutes") }
+            guard processes.allSatisfy(\.isRunning) else {
+                throw LocalPostgresError("a worker process stopped; see /tmp/pdx-bench-match-worker-\(getpid())-*.log")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Starts the worker processes and returns once each listens for jobs.
+    private func startWorkers(_ pool: PostgresPool, url: String, say: @Sendable (String) -> Void) async throws -> [Process] {
         say("starting \(options.workers) worker processes (pdx work --queues match --concurrency \(options.concurrency))…")
         try await pool.execute("DELETE FROM pdx_jobs WHERE kind = 'match_demand'")
         var processes: [Process] = []
-        defer { for process in processes where process.isRunning { process.terminate() } }
         for index in 0..<options.workers {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: options.executable)
@@ -180,26 +222,29 @@ public struct MatchBenchmark: Sendable {
             try process.run()
             processes.append(process)
         }
-        // Ready when every worker holds its LISTEN connection.
+        // Ready when every worker holds its LISTEN connection for jobs (its catalogue loads meanwhile; settling
+        // the market gives it time).
         let deadline = ContinuousClock.now + .seconds(60)
         while try await pool.query("""
-            SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pdx work%' AND query ILIKE 'LISTEN%'
+            SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pdx work' AND query ILIKE 'LISTEN%'
             """).scalar(Int64.self) ?? 0 < Int64(options.workers) {
             guard ContinuousClock.now < deadline, processes.allSatisfy(\.isRunning) else {
+                for process in processes where process.isRunning { process.terminate() }
                 throw LocalPostgresError("the worker processes did not start; see /tmp/pdx-bench-match-worker-\(getpid())-*.log")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+        return processes
+    }
+
+    /// Posts the burst and waits until the workers have matched it.
+    private func burst(_ pool: PostgresPool, processes: [Process], additions: inout SyntheticAdditions,
+                       say: @Sendable (String) -> Void) async throws -> [String] {
         say("posting \(options.burst) demands in transactions of 1,000, each with its match_demand job…")
         let start = ContinuousClock.now
         let posted = try await additions.postDemands(options.burst, on: pool)
         let postedAfter = ContinuousClock.now - start
-        while try await pool.query("""
-            SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand' AND state NOT IN ('completed', 'discarded', 'cancelled')
-            """).scalar(Int64.self) ?? 0 > 0 {
-            guard ContinuousClock.now - start < .seconds(600) else { throw LocalPostgresError("the burst was not matched within 10 minutes") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        try await waitForMatchJobs(pool, processes: processes, since: start, what: "the burst was not matched")
         let elapsed = ContinuousClock.now - start
         let peak = processes.compactMap { peakResidentMegabytes(of: $0.processIdentifier) }.max() ?? 0
         for process in processes { process.terminate() }

@@ -20,6 +20,36 @@ import Testing
 
     func quote(_ fen: Int64) -> Quote { Quote(quantity: 1_000, amountFen: fen, lines: [], rules: []) }
 
+    /// The score's components, counted without allocating, equal the set arithmetic they stand for (duplicate
+    /// fields and tags counted once, nested regions within or covering), and the bound matching orders
+    /// candidates by is never below the partial score, on many drawn products and demands.
+    @Test func partialScoresEqualTheirSetArithmeticAndTheBoundHolds() throws {
+        let words = ["road_id", "speed", "volume", "origin", "flow", "delay"]
+        let regions = try ["310000", "310100", "310115", "310101", "110000", "110105", "320500"].map { try RegionCode($0) }
+        var random = SplitMix64(seed: 11)
+        func pick<T>(_ values: [T], _ count: Int) -> [T] { (0..<count).map { _ in values[Int(random.next() % UInt64(values.count))] } }
+        for _ in 0..<500 {
+            var wanted = demand(fields: Array(Set(pick(words, 1 + Int(random.next() % 3)))))
+            wanted.tags = Array(Set(pick(words, Int(random.next() % 3))))
+            wanted.regions = Array(Set(pick(regions, 1 + Int(random.next() % 2))))
+            var offered = product(fields: pick(words, 1 + Int(random.next() % 4)), regions: Array(Set(pick(regions, 1 + Int(random.next() % 3)))))
+            offered.tags = pick(words, Int(random.next() % 4))
+            let scorer = Matching.Scorer(wanted)
+            let partial = Matching.Scorer.Partial(scorer, offered)
+            let score = scorer.score(partial, quote: quote(0))
+            let value = Dictionary(uniqueKeysWithValues: score.reasons.map { ($0.component, $0.value) })
+            let fieldsWanted = Set(wanted.fieldsWanted), tagsWanted = Set(wanted.tags), productTags = Set(offered.tags)
+            #expect(value["fields"] == Double(Set(offered.fields).intersection(fieldsWanted).count) / Double(fieldsWanted.count))
+            let union = tagsWanted.union(productTags).count
+            #expect(value["tags"] == (union == 0 ? 0 : Double(tagsWanted.intersection(productTags).count) / Double(union)))
+            let within = offered.regions.filter { r in wanted.regions.contains { $0.covers(r) } }.count
+            let broader = offered.regions.filter { r in !wanted.regions.contains { $0.covers(r) } && wanted.regions.contains { r.covers($0) } }.count
+            #expect(value["region"] == (Double(within) + Double(broader) / 2) / Double(offered.regions.count))
+            #expect(scorer.bound(offered) + 1e-12 >= partial.total, "the bound holds")
+            #expect(abs(scorer.bound(offered) - (partial.total - value["text"]! * 0.2 + 0.2)) < 1e-9, "the bound is the partial score with a full text score")
+        }
+    }
+
     @Test func hardRulesExcludeWhateverTheScore() {
         #expect(Matching.exclusions(demand: demand(), product: product(), quote: quote(50_000)).isEmpty)
         #expect(Matching.exclusions(demand: demand(), product: product(sector: "energy"), quote: quote(1)) == [.sector])
