@@ -154,12 +154,15 @@ struct BenchMatch: AsyncParsableCommand {
         abstract: "Matching at catalogue scale: one demand, one product, a burst of demands, recall@10.",
         discussion: """
             Seeds a synthetic market (unless the database already holds one, e.g. from `pdx bench seed`), then: \
-            plants demands with three products made to answer each and matches them one at a time (the \
-            time of the match_demand handler's work, and recall@10 of the planted products); lists new \
-            products one at a time against the open demands; posts a burst of demands with their jobs while \
-            --workers `pdx work --queues match` processes run, timed from the first post until every job is \
-            done; finally counts live proposals that break a hard rule (checked in SQL). Without \
-            DATABASE_URL a throwaway durable cluster is started.
+            loads the catalogue in memory as a worker does (its load time, and how long a change takes to \
+            reach it); plants demands with three products made to answer each and matches them one at a time \
+            against it (the time of the match_demand handler's work, and recall@10 of the planted products); \
+            lists new products one at a time against open demands that hold no proposal yet (unsettled); \
+            starts --workers `pdx work --queues match` processes, which settle the market (match every open \
+            demand without proposals), and lists new products again (settled); posts a burst of demands with \
+            their jobs, timed from the first post until every job is done, and reads the workers' peak memory; \
+            finally counts live proposals that break a hard rule (checked in SQL). --burst 0 runs no workers \
+            (no settled figures, no burst). Without DATABASE_URL a throwaway durable cluster is started.
             Example:
               swift build -c release --product pdx && .build/release/pdx bench match
               .build/release/pdx bench match --products 10000 --demands 2000 --burst 1000
