@@ -64,6 +64,10 @@ public final class CatalogueMemory: Sendable {
     }
 
     private struct State {
+        var ready = false
+        /// Moves on every change applied (or full load).
+        var generation: UInt64 = 0
+        var grantsReadAt: ContinuousClock.Instant = .now
         var entries: [UUID: Held] = [:]
         /// The products offered under each key, by the key's number.
         var byKey: [[Item]] = []
@@ -107,10 +111,6 @@ public final class CatalogueMemory: Sendable {
             guard let old = entries.removeValue(forKey: id) else { return }
             for key in old.keys { byKey[Int(key)].removeAll { $0 === old.item } }
         }
-        var ready = false
-        /// Moves on every change applied (or full load).
-        var generation: UInt64 = 0
-        var grantsReadAt: ContinuousClock.Instant = .now
     }
 
     private let state = Mutex(State())
@@ -121,7 +121,7 @@ public final class CatalogueMemory: Sendable {
         self.authorizationsMaximumAge = authorizationsMaximumAge
     }
 
-    /// Loaded and listening: its candidates may stand in for the database's.
+    /// Loaded (and, while following, listening): its candidates may stand in for the database's.
     public var isReady: Bool { state.withLock { $0.ready } }
 
     /// Products held now.

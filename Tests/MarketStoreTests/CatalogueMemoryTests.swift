@@ -69,17 +69,10 @@ import Testing
             func proposed(_ ids: [UUID]) async throws -> Set<UUID> {
                 Set(try await market.pool.query("SELECT product_id FROM matches WHERE id = ANY(\(ids))").decode(UUID.self))
             }
-            var scored: [(score: Double, id: UUID)] = []
-            for id in products {
-                let quote = try await market.store.quote(product: id, quantity: request.quantity, purpose: request.purpose,
-                                                         buyer: market.demander.id, scenario: request.scenario)
-                guard quote.amountFen <= request.budgetFen else { continue }
-                scored.append((Matching.score(demand: request, product: try await market.store.product(id).current, quote: quote).total, id))
-            }
-            scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.id.uuidString < $1.id.uuidString }
-            #expect(scored.count > 7)
-            #expect(try await proposed(memory.proposed) == Set(scored.prefix(7).map(\.id)))
-            #expect(try await proposed(database.proposed) == Set(scored.prefix(7).map(\.id)))
+            let (top, affordable) = try await market.exhaustiveTop(7, of: products, for: request)
+            #expect(affordable > 7)
+            #expect(try await proposed(memory.proposed) == top)
+            #expect(try await proposed(database.proposed) == top)
             // The same scores and reasons either way.
             let scores = try await market.pool.query("""
                 SELECT demand_id, product_id, score, reasons::text, quote_fen FROM matches WHERE demand_id IN (\(fromMemory), \(fromDatabase))

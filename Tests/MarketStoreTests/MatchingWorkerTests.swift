@@ -201,16 +201,9 @@ import MarketJobs
                 let demand = try await market.store.postDemand(request, demander: market.demander.id, open: true, by: .party(market.demander.id))
                 let proposed = try await market.store.matchDemand(demand, limit: 7)
                 let matched = try await market.pool.query("SELECT product_id FROM matches WHERE id = ANY(\(proposed.proposed))").decode(UUID.self)
-                var scored: [(score: Double, id: UUID)] = []
-                for id in products {
-                    let quote = try await market.store.quote(product: id, quantity: request.quantity, purpose: request.purpose,
-                                                             buyer: market.demander.id, scenario: request.scenario)
-                    guard quote.amountFen <= request.budgetFen else { continue }
-                    scored.append((Matching.score(demand: request, product: try await market.store.product(id).current, quote: quote).total, id))
-                }
-                scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.id.uuidString < $1.id.uuidString }
-                #expect(scored.count > 7, "the budget leaves more candidates than places")
-                #expect(Set(matched) == Set(scored.prefix(7).map(\.id)), "fields wanted \(request.fieldsWanted)")
+                let (top, affordable) = try await market.exhaustiveTop(7, of: products, for: request)
+                #expect(affordable > 7, "the budget leaves more candidates than places")
+                #expect(Set(matched) == top, "fields wanted \(request.fieldsWanted)")
             }
         }
     }
@@ -352,6 +345,20 @@ extension Market {
             products.append(product.id)
         }
         return products
+    }
+
+    /// The top `k` of `products` for `request` by scoring and pricing every one (within the budget), and how
+    /// many are within the budget.
+    func exhaustiveTop(_ k: Int, of products: [UUID], for request: DemandRequest) async throws -> (top: Set<UUID>, affordable: Int) {
+        var scored: [(score: Double, id: UUID)] = []
+        for id in products {
+            let quote = try await store.quote(product: id, quantity: request.quantity, purpose: request.purpose, buyer: demander.id,
+                                              scenario: request.scenario)
+            guard quote.amountFen <= request.budgetFen else { continue }
+            scored.append((Matching.score(demand: request, product: try await store.product(id).current, quote: quote).total, id))
+        }
+        scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.id.uuidString < $1.id.uuidString }
+        return (Set(scored.prefix(k).map(\.id)), scored.count)
     }
 }
 
