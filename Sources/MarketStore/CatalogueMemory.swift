@@ -33,8 +33,11 @@ public final class CatalogueMemory: Sendable {
         }
     }
 
+    /// A catalogue row as read, before it is held.
     struct Entry: Sendable {
-        var item: Item
+        var product: PricedProduct
+        var version: Int
+        var text: Matching.Bigrams
         var authorizationID: UUID
         var keys: [String]
     }
@@ -101,7 +104,7 @@ public final class CatalogueMemory: Sendable {
 
         /// Holds an entry read: its item placed in its authorization's slot, under each of its keys.
         mutating func hold(_ entry: Entry) {
-            let item = Item(product: entry.item.product, version: entry.item.version, text: entry.item.text, grantSlot: slot(of: entry.authorizationID))
+            let item = Item(product: entry.product, version: entry.version, text: entry.text, grantSlot: slot(of: entry.authorizationID))
             let keys = entry.keys.map { number(of: $0) }
             for key in keys { byKey[Int(key)].append(item) }
             entries[item.product.id] = Held(item: item, keys: keys)
@@ -203,7 +206,7 @@ public final class CatalogueMemory: Sendable {
                     let entries = try await connection.catalogueEntries(after: after, limit: page)
                     for entry in entries { fresh.hold(entry) }
                     guard entries.count == page, let last = entries.last else { break }
-                    after = last.item.product.id
+                    after = last.product.id
                 }
                 return fresh
             }
@@ -221,7 +224,7 @@ public final class CatalogueMemory: Sendable {
         let (entries, grants) = try await pool.withConnection { connection in
             (try await connection.catalogueEntries(ids), try await connection.grants())
         }
-        let found = Dictionary(entries.map { ($0.item.product.id, $0) }) { first, _ in first }
+        let found = Dictionary(entries.map { ($0.product.id, $0) }) { first, _ in first }
         state.withLock { state in
             state.setGrants(grants)
             for id in ids {
@@ -297,8 +300,8 @@ extension PostgresConnection {
             let text = Matching.Bigrams(product.title + " " + product.description)
             // Matching reads neither once the bigrams are made.
             product.description = ""
-            let item = CatalogueMemory.Item(product: PricedProduct(id: id, operatorID: operatorID, version: product), version: Int(version), text: text)
-            return CatalogueMemory.Entry(item: item, authorizationID: authorizationID, keys: keys)
+            return CatalogueMemory.Entry(product: PricedProduct(id: id, operatorID: operatorID, version: product), version: Int(version), text: text,
+                                         authorizationID: authorizationID, keys: keys)
         }
     }
 

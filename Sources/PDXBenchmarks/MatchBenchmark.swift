@@ -246,7 +246,7 @@ public struct MatchBenchmark: Sendable {
         let postedAfter = ContinuousClock.now - start
         try await waitForMatchJobs(pool, processes: processes, since: start, what: "the burst was not matched")
         let elapsed = ContinuousClock.now - start
-        let peak = processes.compactMap { peakResidentMegabytes(of: $0.processIdentifier) }.max() ?? 0
+        let peak = processes.compactMap { APIBenchmark.peakResidentMegabytes(of: $0.processIdentifier) }.max() ?? 0
         for process in processes { process.terminate() }
         for process in processes { process.waitUntilExit() }
         let failed = try await pool.query("""
@@ -266,14 +266,5 @@ public struct MatchBenchmark: Sendable {
         ]
         say(lines.joined(separator: "\n"))
         return lines
-    }
-
-    /// A process's peak resident memory (`VmHWM` in /proc), in MB; nil where there is no /proc.
-    private func peakResidentMegabytes(of pid: Int32) -> Double? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { return nil }
-        return kilobytes / 1024
     }
 }
