@@ -15,19 +15,25 @@ public struct PostgresBenchmark: Sendable {
         public var runs: Int
         /// pgbench scale factor (100,000 accounts per unit).
         public var scale: Int
+        /// Connections in the pool for the pool figures; nil for one per client.
+        public var poolConnections: Int?
 
-        public init(databaseURL: String? = nil, clients: [Int] = [1, 4], duration: Duration = .seconds(5), runs: Int = 3, scale: Int = 1) {
+        public init(databaseURL: String? = nil, clients: [Int] = [1, 4], duration: Duration = .seconds(5), runs: Int = 3, scale: Int = 1,
+                    poolConnections: Int? = nil) {
             self.databaseURL = databaseURL
             self.clients = clients
             self.duration = duration
             self.runs = runs
             self.scale = scale
+            self.poolConnections = poolConnections
         }
     }
 
     /// One client count's figures, medians over the runs.
     public struct Figures: Sendable {
         public var clients: Int
+        /// The pool's size for the pool figures.
+        public var poolConnections: Int
         public var pdx: Double
         public var pgbench: Double
         public var pdxPoolPerQuery: Double
@@ -88,17 +94,18 @@ public struct PostgresBenchmark: Sendable {
                     pgbenchTotal.add(pgbenchPart)
                     pdxTotal.add(pdxPart)
                 }
-                let poolRate = try await runClient(configuration, clients: clients, accounts: accounts, checkoutPerQuery: true).rate
+                let poolRate = try await runClient(configuration, clients: clients, accounts: accounts, checkoutPerQuery: true,
+                                                   connections: poolConnections(clients)).rate
                 say("run \(run) pgbench (\(Self.label(clients))): \(Int(pgbenchTotal.rate)) tps")
                 say("run \(run) pdx (\(Self.label(clients))): \(Int(pdxTotal.rate)) tps")
-                say("run \(run) pdx, pool checkout per query (\(Self.label(clients))): \(Int(poolRate)) tps")
+                say("run \(run) pdx, pool checkout per query (\(Self.label(clients, pool: poolConnections(clients)))): \(Int(poolRate)) tps")
                 pgbenchRates.append(pgbenchTotal.rate)
                 pdxRates.append(pdxTotal.rate)
                 poolRates.append(poolRate)
                 ratios.append(pdxTotal.rate / pgbenchTotal.rate)
                 poolRatios.append(poolRate / pgbenchTotal.rate)
             }
-            figures.append(Figures(clients: clients, pdx: median(pdxRates), pgbench: median(pgbenchRates),
+            figures.append(Figures(clients: clients, poolConnections: poolConnections(clients), pdx: median(pdxRates), pgbench: median(pgbenchRates),
                                    pdxPoolPerQuery: median(poolRates), ratio: median(ratios),
                                    poolRatio: median(poolRatios)))
         }
@@ -124,13 +131,20 @@ public struct PostgresBenchmark: Sendable {
         figures.flatMap { figure in [
             "pgbench (\(label(figure.clients))): \(Int(figure.pgbench)) tps",
             "pdx (\(label(figure.clients))): \(Int(figure.pdx)) tps",
-            "pdx, pool checkout per query (\(label(figure.clients))): \(Int(figure.pdxPoolPerQuery)) tps",
+            "pdx, pool checkout per query (\(label(figure.clients, pool: figure.poolConnections))): \(Int(figure.pdxPoolPerQuery)) tps",
             "ratio to pgbench (\(label(figure.clients))): \(String(format: "%.2f", figure.ratio))",
-            "pool ratio to pgbench (\(label(figure.clients))): \(String(format: "%.2f", figure.poolRatio))",
+            "pool ratio to pgbench (\(label(figure.clients, pool: figure.poolConnections))): \(String(format: "%.2f", figure.poolRatio))",
         ] }
     }
 
-    static func label(_ clients: Int) -> String { clients == 1 ? "1 client" : "\(clients) clients" }
+    /// "4 clients"; with a pool of another size than the client count, "32 clients, pool of 8".
+    static func label(_ clients: Int, pool: Int? = nil) -> String {
+        let base = clients == 1 ? "1 client" : "\(clients) clients"
+        guard let pool, pool != clients else { return base }
+        return "\(base), pool of \(pool)"
+    }
+
+    private func poolConnections(_ clients: Int) -> Int { options.poolConnections ?? clients }
 
     /// The database to measure: DATABASE_URL's, or a throwaway cluster removed afterwards.
     private func target() async throws -> (String, LocalPostgres?) {
@@ -173,11 +187,13 @@ public struct PostgresBenchmark: Sendable {
         }
     }
 
-    /// `clients` tasks, each on its own connection, run the pgbench select-only statement with random keys.
-    private func runClient(_ configuration: PostgresConfiguration, clients: Int, accounts: Int, checkoutPerQuery: Bool) async throws -> Measurement {
-        let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: clients), logger: logger)
+    /// `clients` tasks run the pgbench select-only statement with random keys: each on a connection of its
+    /// own, or (`checkoutPerQuery`) each statement through `PostgresPool.query`.
+    private func runClient(_ configuration: PostgresConfiguration, clients: Int, accounts: Int, checkoutPerQuery: Bool,
+                           connections: Int? = nil) async throws -> Measurement {
+        let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: connections ?? clients), logger: logger)
         do {
-            try await warm(pool, clients: clients)
+            try await warm(pool, clients: min(clients, connections ?? clients))
             let measurement = try await measure(pool, clients: clients, accounts: accounts, checkoutPerQuery: checkoutPerQuery)
             await pool.close()
             return measurement

@@ -22,8 +22,14 @@ struct BenchPostgres: AsyncParsableCommand {
             side --seconds seconds, interleaved one second at a time in alternating order; the summary gives \
             medians over the runs, and the ratio is the median of the runs' pdx/pgbench ratios.
 
-            Example:
+            The pool figures (`pool checkout per query`, `pool ratio`) run each SELECT through \
+            PostgresPool.query, one statement per call, with a pool of one connection per client; with \
+            --pool-connections below the client count, statements wait for a connection and the pool runs \
+            the waiting ones together, in batches.
+
+            Examples:
               swift run -c release pdx bench pg --clients 1,4 --seconds 10 --runs 3
+              swift run -c release pdx bench pg --clients 32 --pool-connections 8
             """
     )
 
@@ -39,6 +45,9 @@ struct BenchPostgres: AsyncParsableCommand {
     @Option(help: ArgumentHelp("pgbench scale factor (100,000 accounts each).", valueName: "factor"))
     var scale: Int = 1
 
+    @Option(help: ArgumentHelp("Connections in the pool for the pool figures (default: one per client).", valueName: "count"))
+    var poolConnections: Int?
+
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var log: LogOptions
 
@@ -52,12 +61,16 @@ struct BenchPostgres: AsyncParsableCommand {
         guard (1...3600).contains(seconds) else { throw ValidationError("--seconds must be from 1 to 3600, got \(seconds)") }
         guard (1...99).contains(runs) else { throw ValidationError("--runs must be from 1 to 99, got \(runs)") }
         guard (1...1000).contains(scale) else { throw ValidationError("--scale must be from 1 to 1000, got \(scale)") }
+        if let poolConnections, !(1...256).contains(poolConnections) {
+            throw ValidationError("--pool-connections must be from 1 to 256, got \(poolConnections)")
+        }
     }
 
     func run() async throws {
         log.bootstrap()
         let benchmark = PostgresBenchmark(
-            options: .init(databaseURL: database.resolved, clients: clientCounts, duration: .seconds(seconds), runs: runs, scale: scale),
+            options: .init(databaseURL: database.resolved, clients: clientCounts, duration: .seconds(seconds), runs: runs, scale: scale,
+                           poolConnections: poolConnections),
             logger: Logger(label: "pdx.bench"))
         let figures = try await benchmark.run(say: say)
         for line in PostgresBenchmark.summary(figures) { say(line) }

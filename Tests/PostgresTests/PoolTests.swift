@@ -35,7 +35,7 @@ import Testing
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 4))
             // Open several connections at once (all four unless the machine is very busy).
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 { group.addTask { try await pool.execute("SELECT pg_sleep(1)") } }
+                for _ in 0..<4 { group.addTask { _ = try await pool.withConnection { try await $0.execute("SELECT pg_sleep(1)") } } }
                 try await group.waitForAll()
             }
             #expect(pool.statistics.idle >= 2)
@@ -168,6 +168,7 @@ import Testing
     @Test func cancelledWaiterLeavesThePoolConsistent() async throws {
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
+            try await pool.execute("SELECT 1")  // opened beforehand: the holder below takes it at once
             let holder = Task { try await pool.execute("SELECT pg_sleep(0.5)") }
             try await Task.sleep(for: .milliseconds(100))
             let waiter = Task { try await pool.query("SELECT 1") }
@@ -175,7 +176,10 @@ import Testing
             waiter.cancel()
             await #expect(throws: CancellationError.self) { try await waiter.value }
             _ = try await holder.value
-            #expect(pool.statistics == .init(idle: 1, leased: 0, connecting: 0, waiting: 0))
+            // A runner started for the waiter may take the connection back a moment later, then park.
+            let settled = PostgresPool.Statistics(idle: 1, leased: 0, connecting: 0, waiting: 0)
+            for _ in 0..<100 where pool.statistics != settled { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(pool.statistics == settled)
             await pool.close()
         }
     }
@@ -186,9 +190,9 @@ import Testing
                 connection: configuration, minConnections: 1, maxConnections: 4,
                 idleTimeout: .seconds(1), healthCheckInterval: .milliseconds(100)))
             let runner = Task { try await pool.run() }
-            // Four overlapping queries open four connections (at least two even on a loaded machine).
+            // Four overlapping leases open four connections (at least two even on a loaded machine).
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 { group.addTask { try await pool.execute("SELECT pg_sleep(1)") } }
+                for _ in 0..<4 { group.addTask { _ = try await pool.withConnection { try await $0.execute("SELECT pg_sleep(1)") } } }
                 try await group.waitForAll()
             }
             #expect(pool.statistics.total >= 2)
@@ -210,6 +214,181 @@ import Testing
             try await runner.value
             let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
             #expect(error?.kind == .poolClosed)
+        }
+    }
+}
+
+/// `query` and `execute` when every connection is busy: statements wait for runners that send them in
+/// batches, each in its own transaction.
+@Suite struct PoolStatementBatchTests {
+    @Test func waitingStatementsShareConnectionsAndEachGetsItsOwnOutcome() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 2, acquireTimeout: .seconds(120)))
+            try await pool.execute("CREATE TABLE batch_log (n int PRIMARY KEY)")
+            // 300 callers at once on two connections: every seventh divides by zero, every fifth inserts.
+            let outcomes = try await withThrowingTaskGroup(of: (Int, Result<Int, PostgresError>).self) { group in
+                for i in 0..<300 {
+                    group.addTask {
+                        do {
+                            if i % 5 == 0 {
+                                try await pool.execute("INSERT INTO batch_log VALUES (\(i))")
+                                return (i, .success(i))
+                            }
+                            let divisor = i % 7 == 0 ? 0 : 1
+                            return (i, .success(try await pool.query("SELECT \(i) / \(divisor)").scalar(Int.self) ?? -1))
+                        } catch let error as PostgresError {
+                            return (i, .failure(error))
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int: Result<Int, PostgresError>]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(outcomes.count == 300)
+            for (i, outcome) in outcomes {
+                switch outcome {
+                case .success(let value):
+                    #expect(value == i)
+                    #expect(i % 5 == 0 || i % 7 != 0)
+                case .failure(let error):
+                    #expect(i % 7 == 0 && i % 5 != 0, "only the divisions by zero fail, not \(i): \(error)")
+                    #expect(error.code == "22012")
+                    #expect(error.pipelineIndex == nil)
+                }
+            }
+            // Each insert committed on its own, the failures beside them notwithstanding.
+            #expect(try await pool.query("SELECT count(*) FROM batch_log").scalar(Int.self) == 60)
+            #expect(pool.statistics.total <= 2)
+            await pool.close()
+        }
+    }
+
+    @Test func aSlowStatementLetsAnotherRunnerTakeTheStatementsBehindIt() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(
+                connection: configuration, maxConnections: 3, statementRunners: 1, statementBatchPatience: .milliseconds(100)))
+            // The pool has no connection yet, so the slow statement goes to a runner.
+            let slow = Task { try await pool.execute("SELECT pg_sleep(4)") }
+            try await withConnection(configuration) { admin in
+                for _ in 0..<400 {
+                    let sleeping = try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(4)' AND state = 'active'").scalar(Int.self)
+                    if sleeping == 1 { break }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            // Right behind it (the only connection is busy): within the patience, then after it.
+            let (answers, elapsed) = try await measure {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for i in 0..<5 { group.addTask { try await pool.query("SELECT \(i)").scalar(Int.self) ?? -1 } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            #expect(answers.sorted() == [0, 1, 2, 3, 4])
+            #expect(elapsed < .seconds(3), "answered by another runner, not after the 4 s statement")
+            _ = try await slow.value
+            await pool.close()
+        }
+    }
+
+    @Test func aStatementThatOpensATransactionTakesItsBatchMatesWithItAndNothingLeaks() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
+            try await pool.execute("CREATE TABLE batch_leak (n int)")
+            // The only connection runs a slow statement while three more queue behind it, in this order.
+            let slow = Task { try await pool.execute("SELECT pg_sleep(1)") }
+            try await Task.sleep(for: .milliseconds(200))
+            let begin = Task { try await pool.execute("BEGIN") }
+            try await Task.sleep(for: .milliseconds(50))
+            let insert = Task { try await pool.execute("INSERT INTO batch_leak VALUES (1)") }
+            try await Task.sleep(for: .milliseconds(50))
+            let select = Task { try await pool.query("SELECT 5").scalar(Int.self) }
+            _ = try await slow.value
+            _ = try await begin.value
+            let insertError = await #expect(throws: PostgresError.self) { try await insert.value }
+            #expect(insertError?.message.contains("opened a transaction") == true)
+            await #expect(throws: PostgresError.self) { try await select.value }
+            // The connection left in a transaction was closed; the insert was rolled back with it.
+            #expect(try await pool.query("SELECT count(*) FROM batch_leak").scalar(Int.self) == 0)
+            #expect(try await pool.withConnection { $0.transactionStatus } == .idle)
+            await pool.close()
+        }
+    }
+
+    @Test func aRunnerWhoseConnectionDiedWhileParkedIsReplacedWithoutFailingAStatement() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 2))
+            // On an empty pool the first statements go to runners, which then park holding their connections.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<20 { group.addTask { _ = try await pool.query("SELECT \(i)") } }
+                try await group.waitForAll()
+            }
+            // A runner started for the burst may still be connecting; then it parks too.
+            for _ in 0..<100 where pool.statistics.leased > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(pool.statistics.leased == 0)
+            #expect(pool.statistics.idle >= 1)
+            try await withConnection(configuration) { admin in
+                try await admin.execute("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+                    """)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            for i in 0..<10 { #expect(try await pool.query("SELECT \(i) + 1").scalar(Int.self) == i + 1) }
+            await pool.close()
+        }
+    }
+
+    @Test func closingThePoolAnswersWaitingStatementsAndReleasesParkedRunners() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
+            let slow = Task { try await pool.execute("SELECT pg_sleep(0.5)") }
+            try await Task.sleep(for: .milliseconds(150))
+            let waiting = Task { try await pool.query("SELECT 1") }
+            try await Task.sleep(for: .milliseconds(50))
+            await pool.close()
+            let error = await #expect(throws: PostgresError.self) { try await waiting.value }
+            #expect(error?.kind == .poolClosed)
+            _ = try await slow.value
+            // The runner's connection closes as it comes back.
+            for _ in 0..<100 where pool.statistics.total > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(pool.statistics.total == 0)
+        }
+    }
+
+    @Test func maintenanceTakesBackTheConnectionsOfIdleRunners() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(
+                connection: configuration, maxConnections: 2, idleTimeout: .milliseconds(300), healthCheckInterval: .milliseconds(50)))
+            let upkeep = Task { await pool.keepHealthy() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<20 { group.addTask { _ = try await pool.query("SELECT \(i)") } }
+                try await group.waitForAll()
+            }
+            for _ in 0..<250 where pool.statistics.total > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(pool.statistics.total == 0, "runners gave their connections back, which then closed when idle")
+            upkeep.cancel()
+            await upkeep.value
+            await pool.close()
+        }
+    }
+}
+
+extension PoolStatementBatchTests {
+    @Test func statementsThatRefuseATransactionBlockRunInABatchToo() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
+            try await pool.execute("CREATE TABLE batch_vacuumed (n int)")
+            let slow = Task { try await pool.execute("SELECT pg_sleep(0.5)") }
+            try await Task.sleep(for: .milliseconds(200))
+            let first = Task { try await pool.query("SELECT 1").scalar(Int.self) }
+            try await Task.sleep(for: .milliseconds(50))
+            let vacuum = Task { try await pool.execute("VACUUM batch_vacuumed") }
+            try await Task.sleep(for: .milliseconds(50))
+            let last = Task { try await pool.query("SELECT 2").scalar(Int.self) }
+            _ = try await slow.value
+            #expect(try await first.value == 1)
+            _ = try await vacuum.value
+            #expect(try await last.value == 2)
+            await pool.close()
         }
     }
 }

@@ -95,6 +95,17 @@ public actor PostgresConnection {
         return try await cancellable { command in try pq.pipeline(queries, command: command) }
     }
 
+    /// Runs statements in one round trip, each in its own implicit transaction (libpq pipeline mode with a
+    /// sync after each), and returns each one's outcome: one failing leaves the others alone. Throws only
+    /// when the connection failed. Used by the pool to run waiting callers' statements together.
+    func pipelineEach(_ queries: [PostgresQuery]) async throws -> [Result<PostgresRows, PostgresError>] {
+        guard !queries.isEmpty else { return [] }
+        return try await cancellable { command in try pq.pipelineEach(queries, command: command) }
+    }
+
+    /// False when the idle connection's backend went away (see `PQConnection.isAliveWhileIdle`).
+    func isAliveWhileIdle() -> Bool { pq.isAliveWhileIdle() }
+
     /// Runs SQL text that may hold several statements, such as a migration file (simple protocol, no
     /// parameters). The name says what it is: never pass text that came from outside the program.
     public func executeScript(unsafeSQL sql: String) async throws {

@@ -315,6 +315,91 @@ final class PQConnection: @unchecked Sendable {
         return results
     }
 
+    /// Runs statements in pipeline mode, in one round trip, each in its own implicit transaction (a sync
+    /// after each): one failing does not affect the others. Returns each statement's own outcome; throws
+    /// only when the connection itself failed (then none of the outcomes is known). Must run outside a
+    /// transaction.
+    func pipelineEach(_ queries: [PostgresQuery], command: CancelTokens?) throws -> [Result<PostgresRows, PostgresError>] {
+        let handle = try requireHandle()
+        var outcomes = [Result<PostgresRows, PostgresError>?](repeating: nil, count: queries.count)
+        var sentIndexes: [Int] = []
+        for (index, query) in queries.enumerated() {
+            do throws(PostgresError) { try validate(query) } catch { outcomes[index] = .failure(error) }
+            if outcomes[index] == nil { sentIndexes.append(index) }
+        }
+        guard !sentIndexes.isEmpty else { return outcomes.map { $0! } }
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw PostgresError(kind: .invalidUsage, message: "could not enter pipeline mode: \(errorMessage())")
+        }
+        do {
+            var prepared: [StatementCache.Key?] = []
+            prepared.reserveCapacity(sentIndexes.count)
+            for index in sentIndexes {
+                let query = queries[index]
+                let key = StatementCache.Key(sql: query.sql, types: query.bindings.types)
+                var name = statements.isEnabled ? statements.lookup(key) : nil
+                var preparing: StatementCache.Key?
+                if name == nil && statements.isEnabled && statements.hasRoom {
+                    let newName = statements.insert(key)
+                    preparing = key
+                    guard PQsendPrepare(handle, newName.cString, query.sql, Int32(key.types.count), key.types) == 1 else { throw sendFailure() }
+                    name = newName
+                }
+                prepared.append(preparing)
+                let sent = query.bindings.withLibPQArrays { values, lengths, formats in
+                    if let name {
+                        return PQsendQueryPrepared(handle, name.cString, Int32(query.bindings.count), values, lengths, formats, 1)
+                    }
+                    return PQsendQueryParams(handle, query.sql, Int32(query.bindings.count), key.types, values, lengths, formats, 1)
+                } == 1
+                guard sent, PQpipelineSync(handle) == 1 else { throw sendFailure() }
+            }
+            for (position, index) in sentIndexes.enumerated() {
+                let key = StatementCache.Key(sql: queries[index].sql, types: queries[index].bindings.types)
+                var outcome: Result<PostgresRows, PostgresError>?
+                if let preparing = prepared[position] {
+                    switch try nextPipelineResult(command: command) {
+                    case .success: break
+                    case .failure(let error): statements.remove(preparing); outcome = .failure(error.with(query: queries[index].sql))
+                    case .aborted: statements.remove(preparing)
+                    }
+                }
+                switch try nextPipelineResult(command: command) {
+                case .success(let rows): outcome = outcome ?? .success(rows)
+                case .failure(let error):
+                    if error.invalidatesPreparedStatement { statements.remove(key) }
+                    if error.code == .queryCanceled, cancelSent { throw CancellationError() }
+                    outcome = outcome ?? .failure(error.with(query: queries[index].sql))
+                case .aborted:
+                    outcome = outcome ?? .failure(PostgresError(kind: .protocolViolation, message: "the statement was skipped", query: queries[index].sql))
+                }
+                try awaitPipelineSync(command: command)
+                outcomes[index] = outcome
+            }
+        } catch {
+            if let handle = self.handle, PQpipelineStatus(handle) != PQ_PIPELINE_OFF { finish() }
+            throw error
+        }
+        guard PQexitPipelineMode(handle) == 1 else {
+            finish()
+            throw PostgresError(kind: .protocolViolation, message: "could not leave pipeline mode: \(errorMessage())")
+        }
+        if transactionStatus != .idle {
+            // A statement opened a transaction and nothing after it closed it: what ran after it ran inside
+            // it, and is rolled back with the connection, which its owner must now close.
+            let opened = sentIndexes.last { index in
+                guard case .success(let rows) = outcomes[index] else { return false }
+                return rows.commandTag == "BEGIN" || rows.commandTag == "START TRANSACTION"
+            }
+            for index in sentIndexes where index > (opened ?? -1) {
+                outcomes[index] = .failure(PostgresError(kind: .invalidUsage,
+                    message: "an earlier statement in the same batch opened a transaction; this one was rolled back with it",
+                    query: queries[index].sql))
+            }
+        }
+        return outcomes.map { $0! }
+    }
+
     private enum PipelineOutcome {
         case success(PostgresRows)
         case failure(PostgresError)

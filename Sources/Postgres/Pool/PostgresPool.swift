@@ -26,6 +26,12 @@ public final class PostgresPool: Service, Sendable {
         public var idleTimeout: Duration
         /// How often `run()` checks idle connections.
         public var healthCheckInterval: Duration
+        /// How many connections at most run single statements (`query`, `execute`) in batches, before
+        /// `statementBatchPatience` lets more join.
+        public var statementRunners: Int
+        /// A batch of statements running longer than this lets the pool start another runner (up to
+        /// `maxConnections`) for the statements waiting behind it.
+        public var statementBatchPatience: Duration
 
         public init(
             connection: PostgresConfiguration,
@@ -33,7 +39,9 @@ public final class PostgresPool: Service, Sendable {
             maxConnections: Int = 10,
             acquireTimeout: Duration = .seconds(10),
             idleTimeout: Duration = .seconds(60),
-            healthCheckInterval: Duration = .seconds(10)
+            healthCheckInterval: Duration = .seconds(10),
+            statementRunners: Int = 2,
+            statementBatchPatience: Duration = .milliseconds(2)
         ) {
             self.connection = connection
             self.minConnections = max(0, minConnections)
@@ -41,6 +49,8 @@ public final class PostgresPool: Service, Sendable {
             self.acquireTimeout = acquireTimeout
             self.idleTimeout = idleTimeout
             self.healthCheckInterval = healthCheckInterval
+            self.statementRunners = min(max(1, statementRunners), self.maxConnections)
+            self.statementBatchPatience = statementBatchPatience
         }
     }
 
@@ -61,6 +71,7 @@ public final class PostgresPool: Service, Sendable {
     }
 
     private typealias Waiter = CheckedContinuation<PostgresConnection, any Error>
+    private let statementIDs = Atomic<Int>(0)
 
     private struct Idle {
         var connection: PostgresConnection
@@ -78,11 +89,41 @@ public final class PostgresPool: Service, Sendable {
         var nextWaiterID = 0
         var closed = false
         var total: Int { idle.count + leased + connecting }
+        /// Single statements waiting for a runner (`query`, `execute`).
+        var statements: Deque<QueuedStatement> = []
+        /// Runners started and not yet gone (each holds, or is acquiring, one connection).
+        var runners = 0
+        /// Runners holding a connection with nothing to run.
+        var parked: [ParkedRunner] = []
+        /// When each busy runner's batch began, by runner.
+        var batches: [Int: ContinuousClock.Instant] = [:]
+        var nextRunnerID = 0
+        /// A timer will look at the waiting statements again.
+        var patienceArmed = false
+    }
+
+    private typealias StatementWaiter = CheckedContinuation<PostgresRows, any Error>
+
+    private struct QueuedStatement {
+        var id: Int
+        var query: PostgresQuery
+        var continuation: StatementWaiter
+    }
+
+    private struct ParkedRunner {
+        var id: Int
+        /// Resumed with true when statements arrive, false when the runner should give its connection back.
+        var continuation: CheckedContinuation<Bool, Never>
+        var since: ContinuousClock.Instant
     }
 
     /// What to do once the lock is released.
     private struct Actions {
         var resume: [(Waiter, Result<PostgresConnection, any Error>)] = []
+        var answer: [(StatementWaiter, Result<PostgresRows, any Error>)] = []
+        var wake: [(CheckedContinuation<Bool, Never>, Bool)] = []
+        var startRunners = 0
+        var armPatience = false
         var close: [PostgresConnection] = []
         var connect = 0
         var cancelTimeouts: [Task<Void, Never>] = []
@@ -98,7 +139,9 @@ public final class PostgresPool: Service, Sendable {
     }
 
     public var statistics: Statistics {
-        state.withLock { Statistics(idle: $0.idle.count, leased: $0.leased, connecting: $0.connecting, waiting: $0.waiters.count) }
+        // A parked runner's connection is as good as idle: the next statement or waiter takes it.
+        state.withLock { Statistics(idle: $0.idle.count + $0.parked.count, leased: $0.leased - $0.parked.count,
+                                    connecting: $0.connecting, waiting: $0.waiters.count + $0.statements.count) }
     }
 
     // MARK: Lending
@@ -144,15 +187,46 @@ public final class PostgresPool: Service, Sendable {
         }
     }
 
-    /// Runs one statement on a pooled connection.
+    /// Runs one statement, in its own transaction, and returns its rows.
+    ///
+    /// With a connection free, the statement runs on it. When every connection is busy, statements wait
+    /// for a *runner*: a connection that sends every statement waiting at that moment in one round trip
+    /// (each in its own implicit transaction, so one failing leaves the others alone) and answers each
+    /// caller — one checkout and two thread hops for the batch instead of for each statement. A batch
+    /// running longer than `Configuration.statementBatchPatience` lets the pool start another runner for the
+    /// statements behind it (up to `maxConnections`); the statements in the same batch after a slow one
+    /// wait for it. Cancelling the caller withdraws a waiting statement and cancels a statement running on
+    /// a connection of its own; a statement already sent in a batch runs to its end. For anything that
+    /// needs a connection to itself (session state, several statements), use `withConnection`.
     public func query(_ query: PostgresQuery) async throws -> PostgresRows {
-        try await withConnection { try await $0.query(query) }
+        if state.withLock({ !$0.idle.isEmpty && $0.statements.isEmpty && $0.parked.isEmpty }) {
+            return try await withConnection { try await $0.query(query) }
+        }
+        let id = statementIDs.add(1, ordering: .relaxed).newValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: StatementWaiter) in
+                var actions = Actions()
+                state.withLock { state in
+                    if state.closed {
+                        actions.answer.append((continuation, .failure(PostgresError(kind: .poolClosed, message: "the connection pool has been shut down"))))
+                    } else if Task.isCancelled {
+                        actions.answer.append((continuation, .failure(CancellationError())))
+                    } else {
+                        state.statements.append(QueuedStatement(id: id, query: query, continuation: continuation))
+                        dispatchStatements(&state, &actions)
+                    }
+                }
+                perform(actions)
+            }
+        } onCancel: {
+            withdrawStatement(id)
+        }
     }
 
-    /// Runs one statement on a pooled connection and returns the number of rows it affected.
+    /// Runs one statement (as `query`) and returns the number of rows it affected.
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws -> Int {
-        try await withConnection { try await $0.execute(query) }
+        try await self.query(query).affectedRows
     }
 
     private func acquire() async throws -> PostgresConnection {
@@ -187,7 +261,12 @@ public final class PostgresPool: Service, Sendable {
                                 message: "no connection became free within \(limit) (pool of \(self?.configuration.maxConnections ?? 0))"))
                         }
                         state.waiters.append((id, continuation, timeout))
-                        actions.connect = startConnects(&state)
+                        if let parked = state.parked.popLast() {
+                            // A runner holding a connection with nothing to run gives it to the waiter.
+                            actions.wake.append((parked.continuation, false))
+                        } else {
+                            actions.connect = startConnects(&state)
+                        }
                     }
                 }
                 perform(actions)
@@ -240,6 +319,15 @@ public final class PostgresPool: Service, Sendable {
     private func perform(_ actions: Actions) {
         for task in actions.cancelTimeouts { task.cancel() }
         for (continuation, result) in actions.resume { continuation.resume(with: result) }
+        for (continuation, result) in actions.answer { continuation.resume(with: result) }
+        for (continuation, go) in actions.wake { continuation.resume(returning: go) }
+        for _ in 0..<actions.startRunners { Task { await self.runStatements() } }
+        if actions.armPatience {
+            Task { [patience = configuration.statementBatchPatience] in
+                try? await Task.sleep(for: patience)
+                self.patienceElapsed()
+            }
+        }
         for connection in actions.close { Task { await connection.close() } }
         for _ in 0..<actions.connect { connectOne() }
     }
@@ -291,6 +379,150 @@ public final class PostgresPool: Service, Sendable {
         perform(actions)
     }
 
+
+    // MARK: Statements of many callers on few connections
+
+    /// Wakes a parked runner for the waiting statements, or starts one: up to `statementRunners`, and beyond
+    /// that (up to `maxConnections`) while every runner is in a batch older than the patience. While
+    /// statements wait behind busy runners, a timer looks again after the patience.
+    private func dispatchStatements(_ state: inout State, _ actions: inout Actions) {
+        guard !state.statements.isEmpty, !state.closed else { return }
+        if let parked = state.parked.popLast() {
+            actions.wake.append((parked.continuation, true))
+            return
+        }
+        let now = ContinuousClock.now
+        let patience = configuration.statementBatchPatience
+        if state.runners < configuration.statementRunners
+            || (state.runners < configuration.maxConnections && state.batches.count == state.runners
+                && state.batches.values.allSatisfy({ now - $0 >= patience })) {
+            state.runners += 1
+            actions.startRunners += 1
+        } else if !state.patienceArmed && state.batches.count == state.runners {
+            state.patienceArmed = true
+            actions.armPatience = true
+        }
+    }
+
+    private func patienceElapsed() {
+        var actions = Actions()
+        state.withLock { state in
+            state.patienceArmed = false
+            dispatchStatements(&state, &actions)
+        }
+        perform(actions)
+    }
+
+    private func withdrawStatement(_ id: Int) {
+        var actions = Actions()
+        state.withLock { state in
+            guard let index = state.statements.firstIndex(where: { $0.id == id }) else { return }
+            actions.answer.append((state.statements.remove(at: index).continuation, .failure(CancellationError())))
+        }
+        perform(actions)
+    }
+
+    /// Signals that a parked runner's connection died while it waited.
+    private struct RunnerConnectionLost: Error {}
+
+    /// A runner: holds a connection and runs waiting statements in batches until none is left and it is
+    /// told to give the connection back.
+    private func runStatements() async {
+        let runner = state.withLock { state in
+            state.nextRunnerID += 1
+            return state.nextRunnerID
+        }
+        var failure: (any Error)?
+        do {
+            try await withConnection { connection in
+                // The last batch's callers are answered once the runner has taken the next batch or parked,
+                // so that an answered caller finds the pool settled.
+                var answers = Actions()
+                while true {
+                    guard let batch = self.takeStatements(runner) else {
+                        let go = await withCheckedContinuation { self.park(runner, $0, answering: answers) }
+                        answers = Actions()
+                        guard go else { return }
+                        if !connection.isAliveWhileIdle() { throw RunnerConnectionLost() }
+                        continue
+                    }
+                    self.perform(answers)
+                    let outcomes = await Self.run(batch.map(\.query), on: connection)
+                    answers = Actions()
+                    answers.answer = zip(batch, outcomes).map { ($0.continuation, $1) }
+                    self.state.withLock { _ = $0.batches.removeValue(forKey: runner) }
+                    if !connection.isReusable {
+                        self.perform(answers)
+                        return
+                    }
+                }
+            }
+        } catch is RunnerConnectionLost {
+        } catch {
+            failure = error
+        }
+        var actions = Actions()
+        state.withLock { state in
+            state.runners -= 1
+            state.batches[runner] = nil
+            state.parked.removeAll { $0.id == runner }
+            if let failure {
+                // The runner got no connection (the database refused, or none came free in time): the
+                // waiting statements get that error, as a caller waiting for a connection would.
+                actions.answer = state.statements.map { ($0.continuation, .failure(failure)) }
+                state.statements.removeAll()
+            }
+            dispatchStatements(&state, &actions)
+        }
+        perform(actions)
+    }
+
+    /// The statements waiting now (up to 64), marking the runner busy; nil when none waits.
+    private func takeStatements(_ runner: Int) -> [QueuedStatement]? {
+        state.withLock { state in
+            guard !state.statements.isEmpty else { return nil }
+            let count = min(state.statements.count, 64)
+            let batch = Array(state.statements.prefix(count))
+            state.statements.removeFirst(count)
+            state.batches[runner] = .now
+            return batch
+        }
+    }
+
+    private func park(_ runner: Int, _ continuation: CheckedContinuation<Bool, Never>, answering answers: Actions) {
+        var actions = answers
+        state.withLock { state in
+            if !state.statements.isEmpty {
+                actions.wake.append((continuation, true))
+            } else if state.closed || !state.waiters.isEmpty {
+                actions.wake.append((continuation, false))
+            } else {
+                state.parked.append(ParkedRunner(id: runner, continuation: continuation, since: .now))
+            }
+        }
+        perform(actions)
+    }
+
+    /// Runs a batch: one statement as it is, several in one pipeline. An error of the connection itself
+    /// becomes every statement's outcome.
+    private static func run(_ queries: [PostgresQuery], on connection: isolated PostgresConnection) async -> [Result<PostgresRows, any Error>] {
+        if queries.count == 1 {
+            do { return [.success(try await connection.query(queries[0]))] } catch { return [.failure(error)] }
+        }
+        do {
+            var outcomes = try await connection.pipelineEach(queries).map { $0.mapError { $0 as any Error } }
+            for index in outcomes.indices {
+                // A prepared statement the schema invalidated: `query` prepares it again.
+                if case .failure(let error as PostgresError) = outcomes[index], error.invalidatesPreparedStatement, connection.isReusable {
+                    do { outcomes[index] = .success(try await connection.query(queries[index])) } catch { outcomes[index] = .failure(error) }
+                }
+            }
+            return outcomes
+        } catch {
+            return Array(repeating: .failure(error), count: queries.count)
+        }
+    }
+
     // MARK: Service
 
     /// Keeps the pool healthy until graceful shutdown or cancellation, then closes it.
@@ -317,6 +549,12 @@ public final class PostgresPool: Service, Sendable {
         var toCheck: [Idle] = []
         state.withLock { state in
             guard !state.closed else { return }
+            // Runners parked since the last round give their connections back, to be checked and counted
+            // like any idle connection.
+            for parked in state.parked where now - parked.since >= configuration.healthCheckInterval {
+                actions.wake.append((parked.continuation, false))
+            }
+            state.parked.removeAll { now - $0.since >= configuration.healthCheckInterval }
             var keep: [Idle] = []
             var surplus = state.total - configuration.minConnections
             for idle in state.idle {
@@ -356,9 +594,16 @@ public final class PostgresPool: Service, Sendable {
                 if let timeout = waiter.timeout { actions.cancelTimeouts.append(timeout) }
             }
             state.waiters = []
+            let closed = PostgresError(kind: .poolClosed, message: "the connection pool has been shut down")
+            actions.answer = state.statements.map { ($0.continuation, .failure(closed)) }
+            state.statements = []
+            actions.wake = state.parked.map { ($0.continuation, false) }
+            state.parked = []
         }
         for task in actions.cancelTimeouts { task.cancel() }
         for (continuation, result) in actions.resume { continuation.resume(with: result) }
+        for (continuation, result) in actions.answer { continuation.resume(with: result) }
+        for (continuation, go) in actions.wake { continuation.resume(returning: go) }
         for connection in actions.close { await connection.close() }
     }
 }
