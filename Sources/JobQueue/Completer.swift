@@ -37,6 +37,9 @@ struct Completion: Sendable {
 /// claim's own round trip and commit (`take`, then `recorded` or `giveBack`), which halves the commits
 /// of a busy queue that claims one job at a time.
 final class Completer: Sendable {
+    /// How long a writer leaves new completions to the claims before writing them itself.
+    static let carryWindow = Duration.milliseconds(2)
+
     private struct State {
         var pending: [Completion] = []
         var stopping = false
@@ -95,6 +98,9 @@ final class Completer: Sendable {
             }
             if batch.isEmpty {
                 await signal.wait()
+                // A claim about to start takes what is pending in its own round trip and commit: give it
+                // the moment it needs, so that a busy queue commits once per claim rather than twice.
+                if !state.withLock({ $0.stopping }) { try? await Task.sleep(for: Self.carryWindow) }
                 continue
             }
             // More pending than this batch: let another writer take it meanwhile.

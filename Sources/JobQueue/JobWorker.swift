@@ -132,7 +132,8 @@ public final class JobWorker: Service, Sendable {
 
     // MARK: Claiming and running
 
-    func claim(queue: String, limit: Int, recording completions: [Completion] = []) async throws -> [ClaimedJob] {
+    func claim(queue: String, limit: Int, recording completions: [Completion] = [],
+               on connection: isolated PostgresConnection) async throws -> [ClaimedJob] {
         let workerID = configuration.workerID
         let leaseSeconds = configuration.lease.seconds
         let claim: PostgresQuery = """
@@ -151,16 +152,14 @@ public final class JobWorker: Service, Sendable {
             """
         // Completions ride along: one round trip and one commit for both.
         let statements = Completer.statements(for: completions) + [claim]
-        return try await pool.withConnection { connection in
-            let rows = statements.count == 1
-                ? try await connection.query(claim)
-                : try await connection.pipeline(statements).last!
-            return try rows.map { row in
-                let (id, kind, args, attempt, maxAttempts, availableAt, createdAt) = try row.decode(
-                    Int64.self, String.self, String.self, Int16.self, Int16.self, Date.self, Date.self)
-                return ClaimedJob(id: id, queue: queue, kind: kind, args: args, attempt: Int(attempt),
-                                  maxAttempts: Int(maxAttempts), availableAt: availableAt, createdAt: createdAt)
-            }
+        let rows = statements.count == 1
+            ? try await connection.query(claim)
+            : try await connection.pipeline(statements).last!
+        return try rows.map { row in
+            let (id, kind, args, attempt, maxAttempts, availableAt, createdAt) = try row.decode(
+                Int64.self, String.self, String.self, Int16.self, Int16.self, Date.self, Date.self)
+            return ClaimedJob(id: id, queue: queue, kind: kind, args: args, attempt: Int(attempt),
+                              maxAttempts: Int(maxAttempts), availableAt: availableAt, createdAt: createdAt)
         }
     }
 

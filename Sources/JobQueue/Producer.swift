@@ -64,7 +64,29 @@ final class Producer: Sendable {
         }
     }
 
+    /// One claiming loop. It keeps a pooled connection while it runs, so that its claims need no checkout
+    /// and no thread hop (the loop itself runs on the connection's thread); a connection that breaks is
+    /// given back and another taken.
     private func claimLoop(worker: JobWorker) async {
+        var failures = 0
+        while !worker.isStopping {
+            do {
+                try await worker.pool.withConnection { connection in
+                    try await self.claimWhileConnected(worker: worker, connection: connection)
+                }
+            } catch {
+                failures += 1
+                worker.logger.warning("could not claim jobs; retrying", metadata: [
+                    "job.queue": "\(queue)", "error": "\(error)", "attempt": "\(failures)"])
+                try? await Task.sleep(for: .milliseconds(min(50 << min(failures, 6), 2_000)))
+            }
+        }
+        // Pass the stop on to the other loops waiting on the same signal.
+        wake.signal()
+    }
+
+    /// Claims on one connection until the worker stops; throws when the connection can no longer be used.
+    private func claimWhileConnected(worker: JobWorker, connection: isolated PostgresConnection) async throws {
         var failures = 0
         while !worker.isStopping {
             if worker.completer.backlog >= worker.completionBacklogLimit {
@@ -76,7 +98,7 @@ final class Producer: Sendable {
             if reserved > 0 {
                 let carried = worker.completer.take(limit: worker.configuration.completionBatch)
                 do {
-                    let jobs = try await worker.claim(queue: queue, limit: reserved, recording: carried)
+                    let jobs = try await worker.claim(queue: queue, limit: reserved, recording: carried, on: connection)
                     worker.completer.recorded(carried)
                     failures = 0
                     release(reserved - jobs.count)
@@ -88,6 +110,7 @@ final class Producer: Sendable {
                 } catch {
                     worker.completer.giveBack(carried)
                     release(reserved)
+                    if !connection.isReusable { throw error }
                     failures += 1
                     worker.logger.warning("could not claim jobs; retrying", metadata: [
                         "job.queue": "\(queue)", "error": "\(error)", "attempt": "\(failures)"])
@@ -99,8 +122,6 @@ final class Producer: Sendable {
             if claimedFull && concurrency - running.load(ordering: .acquiring) >= refill { continue }
             await wake.wait()
         }
-        // Pass the stop on to the other loops waiting on the same signal.
-        wake.signal()
     }
 
     /// Takes up to a batch of free slots for a claim.

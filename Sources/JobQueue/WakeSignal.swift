@@ -23,8 +23,9 @@ final class WakeSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns at the next signal (or at once if one is pending), or when the task is cancelled.
-    func wait() async {
+    /// Returns at the next signal (or at once if one is pending), or when the task is cancelled; resumes on
+    /// the caller's executor (a claim loop on its connection's thread stays there).
+    func wait(isolation: isolated (any Actor)? = #isolation) async {
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID

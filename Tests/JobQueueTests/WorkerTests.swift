@@ -404,6 +404,33 @@ import Testing
         }
     }
 
+    @Test func claimLoopsWhoseConnectionsAreTerminatedTakeNewOnesAndKeepClaiming() async throws {
+        try await withQueueDatabase { database, pool in
+            let ran = Observed<Set<String>>([])
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { job in
+                ran.update { _ = $0.insert(job.args.name) }
+                return .completed
+            }
+            let worker = try JobWorker(configuration: fastConfiguration(), registry: registry, database: database, logger: quietLogger)
+            try await whileRunning(worker) {
+                try await pool.enqueue(try NewJob(Greeting(name: "before", times: 1)))
+                try await waitUntil("the first job completed") { try await count(pool, where: "state = 'completed'") == 1 }
+                // Every connection of the worker (its claim loops hold theirs while they wait) is cut.
+                let killed = try await pool.query("""
+                    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+                    """).scalar(Int.self) ?? 0
+                #expect(killed >= 1)
+                try await pool.enqueue(try (0..<20).map { try NewJob(Greeting(name: "after \($0)", times: 1)) })
+                try await waitUntil("the jobs enqueued after the cut completed", within: .seconds(30)) {
+                    try await count(pool, where: "state = 'completed'") == 21
+                }
+            }
+            #expect(ran.current.count == 21)
+        }
+    }
+
     @Test func settingsThatCannotWorkAreRefusedNamingTheSetting() async throws {
         let database = PostgresConfiguration(connectionString: "postgresql:///unused")
         var configuration = fastConfiguration(queues: ["default": 0])
