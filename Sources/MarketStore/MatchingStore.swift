@@ -94,7 +94,7 @@ extension MarketStore {
                        (SELECT score FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed'
                         ORDER BY score DESC LIMIT 1 OFFSET \(Int32(limit - 1)))
                 FROM demands d JOIN parties b ON b.id = d.demander_id
-                WHERE d.state IN ('open', 'matched') AND d.expires_at > now() AND b.state = 'active'
+                WHERE d.live AND d.state IN ('open', 'matched') AND d.expires_at > now() AND b.state = 'active'
                   AND pdx_wanted_keys(d.sector, d.regions, d.delivery_modes) && \(keys)
                   AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
                 ORDER BY d.id

@@ -68,6 +68,12 @@ import MarketJobs
             _ = try await store.matchDemand(operatorsDemand)
             #expect(try await proposed(to: demand) == [compliantA, compliantB])
             #expect(try await proposed(to: operatorsDemand).isEmpty)
+            // Nor does a row written behind the store's back (the proposals' statement trigger, for an operator).
+            await #expect {
+                try await market.pool.execute("""
+                    INSERT INTO matches (demand_id, product_id, product_version, score, quote_fen) VALUES (\(operatorsDemand), \(compliantB), 1, 0.5, 0)
+                    """)
+            } throws: { ($0 as? PostgresError)?.constraint == "anti_monopoly" }
             // The same products do reach a demand that accepts them: the rules, not the fixtures, kept them out.
             var open = demandRequest(budget: 100_000_000)
             open.deliveryModes = [.api, .file, .sandbox]
