@@ -48,16 +48,18 @@ public enum Matching {
     /// computed once, and everything but the price (which needs a quote) can be scored before pricing.
     public struct Scorer: Sendable {
         let demand: DemandRequest
-        let wanted: Set<String>
-        let tags: Set<String>
+        /// The demand's distinct fields wanted and tags: a handful of short strings each, where a linear scan
+        /// costs less than hashing.
+        let wanted: [String]
+        let tags: [String]
         let text: Bigrams
         /// The demand's regions as the codes they cover.
         let spans: [Range<Int>]
 
         public init(_ demand: DemandRequest) {
             self.demand = demand
-            wanted = Set(demand.fieldsWanted)
-            tags = Set(demand.tags)
+            wanted = distinct(demand.fieldsWanted)
+            tags = distinct(demand.tags)
             text = Bigrams(demand.title + " " + demand.description)
             spans = demand.regions.map(\.span)
         }
@@ -72,19 +74,22 @@ public enum Matching {
             let offered: [String]
             let sharedTags: Int, sharedRegions: Int, broaderRegions: Int, productRegions: Int
 
-            /// `bigrams`: the product's title and description as `Bigrams`, when they are kept (they are made from
-            /// the text otherwise). Written without allocating: matching computes this for every candidate.
-            public init(_ scorer: Scorer, _ product: ProductVersion, bigrams: Bigrams? = nil) {
-                offered = product.fields
+            public init(_ scorer: Scorer, _ product: ProductVersion) {
+                self.init(scorer, ProductFacts(product))
+            }
+
+            /// From facts prepared once (matching computes this for every candidate; it allocates nothing).
+            public init(_ scorer: Scorer, _ product: ProductFacts) {
+                offered = product.offered
                 let overlap = Overlap(scorer, product)
                 fields = overlap.fields
                 scenario = overlap.scenario
-                text = scorer.text.dice(bigrams ?? Bigrams(product.title + " " + product.description))
+                text = scorer.text.dice(product.text)
                 sharedTags = overlap.sharedTags
                 tags = overlap.tags
                 sharedRegions = overlap.within
                 broaderRegions = overlap.broader
-                productRegions = product.regions.count
+                productRegions = product.spans.count
                 region = overlap.region
                 // `weights` lists these five in this order, then the price; summed in that order from 0.
                 var total = 0.0
@@ -101,6 +106,11 @@ public enum Matching {
         /// text's weight in full. Cheaper than `Partial` (no text to compare): matching orders candidates by it
         /// and scores in full only those that could still enter its top.
         public func bound(_ product: ProductVersion) -> Double {
+            bound(ProductFacts(product))
+        }
+
+        /// The bound from facts prepared once.
+        public func bound(_ product: ProductFacts) -> Double {
             let overlap = Overlap(self, product)
             var total = 0.0
             total += overlap.fields * Matching.weights[0].1
@@ -118,31 +128,24 @@ public enum Matching {
             var fields: Double, scenario: Double, tags: Double, region: Double
             var sharedTags = 0, within = 0, broader = 0
 
-            init(_ scorer: Scorer, _ product: ProductVersion) {
+            init(_ scorer: Scorer, _ product: ProductFacts) {
                 var covered = 0
-                for (index, field) in product.fields.enumerated() where scorer.wanted.contains(field) && !product.fields[..<index].contains(field) {
-                    covered += 1
-                }
+                for field in product.fields where scorer.wanted.contains(field) { covered += 1 }
                 fields = scorer.wanted.isEmpty ? 1 : Double(covered) / Double(scorer.wanted.count)
                 scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
-                var distinctTags = 0
-                for (index, tag) in product.tags.enumerated() where !product.tags[..<index].contains(tag) {
-                    distinctTags += 1
-                    if scorer.tags.contains(tag) { sharedTags += 1 }
-                }
-                let union = scorer.tags.count + distinctTags - sharedTags
+                for tag in product.tags where scorer.tags.contains(tag) { sharedTags += 1 }
+                let union = scorer.tags.count + product.tags.count - sharedTags
                 tags = union == 0 ? 0 : Double(sharedTags) / Double(union)
                 // A product made for fewer regions fits a regional demand more closely: a region of the product
                 // within a region wanted counts fully, one that covers a region wanted (a province for a district) half.
-                for region in product.regions {
-                    let span = region.span
+                for span in product.spans {
                     if scorer.spans.contains(where: { $0.contains(span.lowerBound) && $0.upperBound >= span.upperBound }) {
                         within += 1
                     } else if scorer.spans.contains(where: { span.contains($0.lowerBound) && span.upperBound >= $0.upperBound }) {
                         broader += 1
                     }
                 }
-                let count = product.regions.count
+                let count = product.spans.count
                 region = count == 0 ? 0 : (Double(within) + Double(broader) / 2) / Double(count)
             }
         }
@@ -181,6 +184,31 @@ public enum Matching {
     }
 
     /// The character bigrams of a text, as sorted keys (a one-character text counts the character itself).
+    /// What scoring reads of a product version, prepared once: a catalogue in memory keeps one per product,
+    /// so that scoring a candidate copies no product and hashes no string.
+    public final class ProductFacts: Sendable {
+        /// Distinct, in the order offered.
+        let fields: [String]
+        let tags: [String]
+        let scenarios: [String]
+        /// The regions as the codes they cover.
+        let spans: [Range<Int>]
+        /// The title and description's bigrams.
+        public let text: Bigrams
+        /// Every field as offered (the reasons name the wanted ones).
+        let offered: [String]
+
+        /// `text`: the title and description's bigrams when already made.
+        public init(_ product: ProductVersion, text: Bigrams? = nil) {
+            fields = distinct(product.fields)
+            tags = distinct(product.tags)
+            scenarios = product.scenarios
+            spans = product.regions.map(\.span)
+            self.text = text ?? Bigrams(product.title + " " + product.description)
+            offered = product.fields
+        }
+    }
+
     public struct Bigrams: Sendable {
         var keys: [UInt64] = []
 
@@ -231,4 +259,14 @@ public enum Matching {
             return scalar.properties.lowercaseMapping.unicodeScalars.first?.value ?? v
         }
     }
+}
+
+/// The distinct elements in their first order; the array itself (no copy) when there is no repeat.
+func distinct(_ values: [String]) -> [String] {
+    for (index, value) in values.enumerated() where values[..<index].contains(value) {
+        var seen: [String] = Array(values[..<index])
+        for value in values[index...] where !seen.contains(value) { seen.append(value) }
+        return seen
+    }
+    return values
 }

@@ -193,7 +193,7 @@ extension MarketStore {
             try Policy.checkAntiMonopoly(buyer: subject.buyer, authorizations: buyerGrants, product: stored.current, at: subject.now)
             let score = Matching.score(demand: subject.demand, product: stored.current, quote: quote)
             let match = NewMatch(demandID: demandID, productID: productID, productVersion: stored.version, score: score.total,
-                                 reasonsJSON: (try? json(score.reasons)) ?? "[]", quote: quote)
+                                 reasonsJSON: MatchJSON.reasons(score.reasons), quote: quote)
             let notify = subject.buyerHasWebhook
             return try await connection.retrying { connection in
                 guard let id = try await connection.propose([match], actor: actor, notify: notify).first else {

@@ -20,15 +20,15 @@ public final class CatalogueMemory: Sendable {
     final class Item: Sendable {
         let product: PricedProduct
         let version: Int
-        /// The character bigrams of the title and description (the text score), computed once.
-        let text: Matching.Bigrams
+        /// What scoring reads of it (the title and description's bigrams among them), prepared once.
+        let facts: Matching.ProductFacts
         /// Its authorization's place in `State.grants` (slots are never reused).
         let grantSlot: Int
 
-        init(product: PricedProduct, version: Int, text: Matching.Bigrams, grantSlot: Int = -1) {
+        init(product: PricedProduct, version: Int, facts: Matching.ProductFacts, grantSlot: Int = -1) {
             self.product = product
             self.version = version
-            self.text = text
+            self.facts = facts
             self.grantSlot = grantSlot
         }
     }
@@ -37,7 +37,7 @@ public final class CatalogueMemory: Sendable {
     struct Entry: Sendable {
         var product: PricedProduct
         var version: Int
-        var text: Matching.Bigrams
+        var facts: Matching.ProductFacts
         var authorizationID: UUID
         var keys: [String]
     }
@@ -104,7 +104,7 @@ public final class CatalogueMemory: Sendable {
 
         /// Holds an entry read: its item placed in its authorization's slot, under each of its keys.
         mutating func hold(_ entry: Entry) {
-            let item = Item(product: entry.product, version: entry.version, text: entry.text, grantSlot: slot(of: entry.authorizationID))
+            let item = Item(product: entry.product, version: entry.version, facts: entry.facts, grantSlot: slot(of: entry.authorizationID))
             let keys = entry.keys.map { number(of: $0) }
             for key in keys { byKey[Int(key)].append(item) }
             entries[item.product.id] = Held(item: item, keys: keys)
@@ -297,10 +297,10 @@ extension PostgresConnection {
         try rows.map { row in
             let (id, version, operatorID, authorizationID, keys) = try row.decode(UUID.self, Int32.self, UUID.self, UUID.self, [String].self, at: 0)
             var product = try Rows.version(row, from: 5, sources: [])
-            let text = Matching.Bigrams(product.title + " " + product.description)
-            // Matching reads neither once the bigrams are made.
+            let facts = Matching.ProductFacts(product)
+            // Matching reads the description only through its bigrams.
             product.description = ""
-            return CatalogueMemory.Entry(product: PricedProduct(id: id, operatorID: operatorID, version: product), version: Int(version), text: text,
+            return CatalogueMemory.Entry(product: PricedProduct(id: id, operatorID: operatorID, version: product), version: Int(version), facts: facts,
                                          authorizationID: authorizationID, keys: keys)
         }
     }

@@ -204,7 +204,7 @@ struct Candidate: Sendable {
     }
 
     func match(demandID: UUID) -> NewMatch {
-        let reasons = (try? json(score.reasons)) ?? "[]"
+        let reasons = MatchJSON.reasons(score.reasons)
         return NewMatch(demandID: demandID, productID: product, productVersion: version, score: score.total, reasonsJSON: reasons, quote: quote)
     }
 }
@@ -244,14 +244,14 @@ extension PostgresConnection {
         } else {
             found = try await catalogueCandidates(for: subject, limit: candidateLimit).map {
                 (CatalogueMemory.Item(product: $0.product, version: $0.version,
-                                      text: Matching.Bigrams($0.product.version.title + " " + $0.product.version.description)), $0.held)
+                                      facts: Matching.ProductFacts($0.product.version)), $0.held)
             }
             operatorSince = { $0.product.operatorSince }
         }
         // Best bound first; a candidate is scored in full, then priced, only while it could still enter the top
         // `limit` (its bound, then its partial score, plus a full price score, reaching the last one's score), so
         // the result is that of scoring and pricing every candidate. (A little slack for rounding.)
-        var order = found.indices.map { (index: $0, bound: scorer.bound(found[$0].item.product.version)) }
+        var order = found.indices.map { (index: $0, bound: scorer.bound(found[$0].item.facts)) }
         order.sort { $0.bound > $1.bound }
         func outranked(_ upper: Double, _ best: [Candidate]) -> Bool {
             guard best.count == limit, let last = best.last else { return false }
@@ -261,7 +261,7 @@ extension PostgresConnection {
         for (index, bound) in order {
             if outranked(bound, best) { break }
             let (item, held) = found[index]
-            let partial = Matching.Scorer.Partial(scorer, item.product.version, bigrams: item.text)
+            let partial = Matching.Scorer.Partial(scorer, item.facts)
             if outranked(partial.total, best) { continue }
             var product = item.product
             product.operatorSince = operatorSince(item)
@@ -395,7 +395,7 @@ extension PostgresConnection {
             ), inserted AS (
                 INSERT INTO matches (id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
                 SELECT u.* FROM unnest(\(ids), \(matches.map(\.demandID)), \(matches.map(\.productID)), \(matches.map { Int32($0.productVersion) }),
-                                       \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(try matches.map { try json($0.quote) })::jsonb[],
+                                       \(matches.map(\.score)), \(matches.map(\.reasonsJSON))::jsonb[], \(matches.map { MatchJSON.quote($0.quote) })::jsonb[],
                                        \(matches.map(\.quote.amountFen))) AS u(id, demand_id, product_id, product_version, score, reasons, quote, quote_fen)
                 JOIN open_demands d ON d.id = u.demand_id
                 JOIN for_sale p ON p.id = u.product_id AND p.version = u.product_version
