@@ -339,16 +339,35 @@ import Testing
 
     @Test func closingThePoolAnswersWaitingStatementsAndReleasesParkedRunners() async throws {
         try await TestDatabase.withDatabase { configuration throws in
+            // Runners parked with their connections are let go by close.
+            let parkedPool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 2))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<20 { group.addTask { _ = try await parkedPool.query("SELECT \(i)") } }
+                try await group.waitForAll()
+            }
+            for _ in 0..<100 where parkedPool.statistics.leased > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(parkedPool.statistics.idle >= 1)
+            await parkedPool.close()
+            for _ in 0..<100 where parkedPool.statistics.total > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(parkedPool.statistics.total == 0)
+
+            // A statement waiting behind a busy connection is answered at close.
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
-            let slow = Task { try await pool.execute("SELECT pg_sleep(0.5)") }
-            try await Task.sleep(for: .milliseconds(150))
+            let (held, holding) = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await pool.withConnection { connection in
+                    holding.yield()
+                    try await connection.execute("SELECT pg_sleep(0.5)")
+                }
+            }
+            for await _ in held { break }
             let waiting = Task { try await pool.query("SELECT 1") }
             try await Task.sleep(for: .milliseconds(50))
             await pool.close()
             let error = await #expect(throws: PostgresError.self) { try await waiting.value }
             #expect(error?.kind == .poolClosed)
-            _ = try await slow.value
-            // The runner's connection closes as it comes back.
+            _ = try await holder.value
+            // The holder's connection closes as it comes back.
             for _ in 0..<100 where pool.statistics.total > 0 { try await Task.sleep(for: .milliseconds(20)) }
             #expect(pool.statistics.total == 0)
         }
