@@ -373,6 +373,25 @@ import Testing
         }
     }
 
+    @Test func aLeaseTakesTheConnectionOfAParkedRunnerAtOnce() async throws {
+        try await TestDatabase.withDatabase { configuration throws in
+            let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1, acquireTimeout: .seconds(30)))
+            // On the empty pool the statements go to a runner, which keeps the only connection, parked.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<10 { group.addTask { _ = try await pool.query("SELECT \(i)") } }
+                try await group.waitForAll()
+            }
+            for _ in 0..<100 where pool.statistics.leased > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            let (pid, elapsed) = try await measure { try await pool.withConnection { $0.backendPID } }
+            #expect(pid != 0)
+            #expect(elapsed < .seconds(5), "the parked runner gave its connection up, far before the 30 s acquire timeout")
+            // And statements still run afterwards, on a runner again.
+            #expect(try await pool.query("SELECT 41 + 1").scalar(Int.self) == 42)
+            #expect(pool.statistics.total == 1)
+            await pool.close()
+        }
+    }
+
     @Test func maintenanceTakesBackTheConnectionsOfIdleRunners() async throws {
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(
