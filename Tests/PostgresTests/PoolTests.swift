@@ -317,12 +317,7 @@ import Testing
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 2))
             // On an empty pool the first statements go to runners, which then park holding their connections.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<20 { group.addTask { _ = try await pool.query("SELECT \(i)") } }
-                try await group.waitForAll()
-            }
-            // A runner started for the burst may still be connecting; then it parks too.
-            for _ in 0..<100 where pool.statistics.leased > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            try await parkRunners(pool, statements: 20)
             #expect(pool.statistics.leased == 0)
             #expect(pool.statistics.idle >= 1)
             try await withConnection(configuration) { admin in
@@ -341,11 +336,7 @@ import Testing
         try await TestDatabase.withDatabase { configuration throws in
             // Runners parked with their connections are let go by close.
             let parkedPool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 2))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<20 { group.addTask { _ = try await parkedPool.query("SELECT \(i)") } }
-                try await group.waitForAll()
-            }
-            for _ in 0..<100 where parkedPool.statistics.leased > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            try await parkRunners(parkedPool, statements: 20)
             #expect(parkedPool.statistics.idle >= 1)
             await parkedPool.close()
             for _ in 0..<100 where parkedPool.statistics.total > 0 { try await Task.sleep(for: .milliseconds(20)) }
@@ -377,11 +368,7 @@ import Testing
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1, acquireTimeout: .seconds(30)))
             // On the empty pool the statements go to a runner, which keeps the only connection, parked.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<10 { group.addTask { _ = try await pool.query("SELECT \(i)") } }
-                try await group.waitForAll()
-            }
-            for _ in 0..<100 where pool.statistics.leased > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            try await parkRunners(pool, statements: 10)
             let (pid, elapsed) = try await measure { try await pool.withConnection { $0.backendPID } }
             #expect(pid != 0)
             #expect(elapsed < .seconds(5), "the parked runner gave its connection up, far before the 30 s acquire timeout")
@@ -397,10 +384,7 @@ import Testing
             let pool = PostgresPool(configuration: .init(
                 connection: configuration, maxConnections: 2, idleTimeout: .milliseconds(300), healthCheckInterval: .milliseconds(50)))
             let upkeep = Task { await pool.keepHealthy() }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for i in 0..<20 { group.addTask { _ = try await pool.query("SELECT \(i)") } }
-                try await group.waitForAll()
-            }
+            try await parkRunners(pool, statements: 20)
             for _ in 0..<250 where pool.statistics.total > 0 { try await Task.sleep(for: .milliseconds(20)) }
             #expect(pool.statistics.total == 0, "runners gave their connections back, which then closed when idle")
             upkeep.cancel()
@@ -429,4 +413,14 @@ extension PoolStatementBatchTests {
             await pool.close()
         }
     }
+}
+
+/// Runs `statements` statements at once on a pool that has no connection yet, so that they go to runners, and
+/// waits until every runner has parked with its connection (one still connecting when the burst ends parks too).
+private func parkRunners(_ pool: PostgresPool, statements: Int) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for i in 0..<statements { group.addTask { _ = try await pool.query("SELECT \(i)") } }
+        try await group.waitForAll()
+    }
+    for _ in 0..<100 where pool.statistics.leased > 0 { try await Task.sleep(for: .milliseconds(20)) }
 }
