@@ -321,9 +321,10 @@ public final class PostgresPool: Service, Sendable {
         for (continuation, result) in actions.resume { continuation.resume(with: result) }
         for (continuation, result) in actions.answer { continuation.resume(with: result) }
         for (continuation, go) in actions.wake { continuation.resume(returning: go) }
-        for _ in 0..<actions.startRunners { Task { await self.runStatements() } }
+        // Detached: a runner serves every caller, so it takes none's task-local values or priority.
+        for _ in 0..<actions.startRunners { Task.detached { await self.runStatements() } }
         if actions.armPatience {
-            Task { [patience = configuration.statementBatchPatience] in
+            Task.detached { [patience = configuration.statementBatchPatience] in
                 try? await Task.sleep(for: patience)
                 self.patienceElapsed()
             }
