@@ -3,6 +3,8 @@ import Market
 /// The JSON stored with every proposal (its reasons and its quote), written by hand: Foundation's
 /// `JSONEncoder` took about a tenth of a matching worker's time for these two small shapes. The output
 /// is what `json(_:)` gives for the same values, as JSON (tested on drawn values); `jsonb` stores either alike.
+/// A property added to `Quote` or `Matching.Reason` must be added here too: `MatchJSONTests` decodes this output
+/// back into the values and compares them.
 enum MatchJSON {
     static func reasons(_ reasons: [Matching.Reason]) -> String {
         var out = "["
