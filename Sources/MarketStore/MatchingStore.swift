@@ -111,8 +111,10 @@ extension MarketStore {
             // in force covering it, and every party affiliated with one), in one query over a few grants.
             let barred = try await connection.partiesBarredFromBuying(version)
             var matches: [NewMatch] = []
+            // What scoring reads of the product (its text's bigrams among them), prepared once for every demand.
+            let scored = Matching.ProductFacts(version)
             for (subject, toBeat) in subjects where !barred.contains(subject.buyer.id) {
-                guard let candidate = Candidate(subject, product, version: stored.version, rules: rules, held: false) else { continue }
+                guard let candidate = Candidate(subject, product, version: stored.version, rules: rules, held: false, facts: scored) else { continue }
                 guard toBeat.map({ candidate.score.total > $0 }) ?? true else { continue }
                 matches.append(candidate.match(demandID: subject.demandID))
             }
@@ -179,9 +181,9 @@ struct Candidate: Sendable {
     var held: Bool
 
     /// Nil when a hard rule rules the product out for the subject. `scorer` and `partial` may come
-    /// precomputed (matching one demand against many products).
+    /// precomputed (matching one demand against many products), or `facts` (one product against many demands).
     init?(_ subject: MatchingSubject, _ product: PricedProduct, version: Int, rules: [PricingRule], held: Bool,
-          scorer: Matching.Scorer? = nil, partial: Matching.Scorer.Partial? = nil) {
+          scorer: Matching.Scorer? = nil, partial: Matching.Scorer.Partial? = nil, facts: Matching.ProductFacts? = nil) {
         let demand = subject.demand
         let purchase = PricedPurchase(quantity: demand.quantity, purpose: demand.purpose, verifications: subject.buyer.verifications,
                                       purposeApproval: subject.purposeApproval, scenario: demand.scenario)
@@ -194,7 +196,7 @@ struct Candidate: Sendable {
         self.version = version
         self.quote = quote
         let scorer = scorer ?? Matching.Scorer(demand)
-        self.score = scorer.score(partial ?? Matching.Scorer.Partial(scorer, product.version), quote: quote)
+        self.score = scorer.score(partial ?? Matching.Scorer.Partial(scorer, facts ?? Matching.ProductFacts(product.version)), quote: quote)
         self.held = held
     }
 
