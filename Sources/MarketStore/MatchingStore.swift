@@ -89,17 +89,7 @@ extension MarketStore {
             let product = PricedProduct(id: productID, operatorID: stored.operatorID, version: version, operatorSince: since)
             let rules = try await connection.allRuleVersions()
             let keys = offeredKeys(version.sector, version.regions, version.deliveryModes)
-            let rows = try await connection.query("""
-                SELECT \(unsafeRaw: PostgresConnection.subjectColumns),
-                       (SELECT score FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed'
-                        ORDER BY score DESC LIMIT 1 OFFSET \(Int32(limit - 1)))
-                FROM demands d JOIN parties b ON b.id = d.demander_id
-                WHERE d.live AND d.state IN ('open', 'matched') AND d.expires_at > now() AND b.state = 'active'
-                  AND pdx_wanted_keys(d.sector, d.regions, d.delivery_modes) && \(keys)
-                  AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
-                ORDER BY d.id
-                LIMIT 5000
-                """)
+            let rows = try await connection.query(Self.demandsServed(by: productID, keys: keys, limit: limit))
             var subjects: [(MatchingSubject, toBeat: Double?)] = []
             for row in rows {
                 subjects.append((try PostgresConnection.subject(row, now: now), try row.decode(Double?.self, at: PostgresConnection.subjectColumnCount)))
@@ -121,6 +111,24 @@ extension MarketStore {
             let notify = subjects.contains { $0.0.buyerHasWebhook }
             return try await connection.retrying { [matches] connection in try await connection.propose(matches, actor: actor, notify: notify) }
         }
+    }
+}
+
+extension MarketStore {
+    /// The open and matched demands a product's keys serve (through `demands_wanted_keys`) that hold no live
+    /// proposal of it, with the score a proposal must beat to enter a full top `limit`.
+    static func demandsServed(by productID: UUID, keys: [String], limit: Int) -> PostgresQuery {
+        """
+        SELECT \(unsafeRaw: PostgresConnection.subjectColumns),
+               (SELECT score FROM matches m WHERE m.demand_id = d.id AND m.state = 'proposed'
+                ORDER BY score DESC LIMIT 1 OFFSET \(Int32(limit - 1)))
+        FROM demands d JOIN parties b ON b.id = d.demander_id
+        WHERE d.live AND d.state IN ('open', 'matched') AND d.expires_at > now() AND b.state = 'active'
+          AND pdx_wanted_keys(d.sector, d.regions, d.delivery_modes) && \(keys)
+          AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id AND m.product_id = \(productID) AND m.state <> 'withdrawn')
+        ORDER BY d.id
+        LIMIT 5000
+        """
     }
 }
 

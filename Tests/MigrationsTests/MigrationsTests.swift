@@ -31,6 +31,20 @@ private func migration(_ name: String, _ sql: String) throws -> Migration { try 
         }
     }
 
+    /// The match keys' functions are never inlined and cost 60-120 µs a call; declared cheap, the planner read
+    /// every live demand for a product's match instead of their key index (sql/0023_planner_costs.sql). A
+    /// later `CREATE OR REPLACE` that omits `COST` would silently put them back at 100.
+    @Test func theMatchKeysFunctionsAreDeclaredExpensive() async throws {
+        try await withTestConnection { connection throws in
+            _ = try await Migrator.embedded().migrate(on: connection)
+            let costs = try await connection.query("""
+                SELECT proname::text, procost::float8 FROM pg_proc WHERE proname IN ('pdx_wanted_keys', 'pdx_offered_keys') ORDER BY proname
+                """).decode(String.self, Double.self)
+            #expect(costs.map(\.0) == ["pdx_offered_keys", "pdx_wanted_keys"])
+            #expect(costs.allSatisfy { $0.1 >= 1000 }, "\(costs)")
+        }
+    }
+
     @Test func concurrentMigratorsApplyEachFileOnce() async throws {
         let migrations = [
             try migration("0001_log.sql", "CREATE TABLE applied_log (n int); INSERT INTO applied_log VALUES (1); SELECT pg_sleep(0.3);"),

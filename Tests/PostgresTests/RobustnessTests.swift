@@ -54,6 +54,23 @@ import Testing
         }
     }
 
+    /// JIT compiles plans on their estimated cost alone: pdx's short statements over large tables would pay
+    /// its tens of milliseconds. Off unless a configuration asks for it; other settings leave it off.
+    @Test func sessionsRunWithoutJITUnlessAskedAndOtherSettingsKeepItOff() async throws {
+        try await TestDatabase.withDatabase { configuration in
+            var custom = configuration
+            custom.sessionSettings["synchronous_commit"] = "off"
+            try await withConnection(custom) { connection throws in
+                #expect(try await connection.query("SHOW jit").scalar(String.self) == "off")
+                #expect(try await connection.query("SHOW synchronous_commit").scalar(String.self) == "off")
+            }
+            custom.sessionSettings["jit"] = "on"
+            try await withConnection(custom) { connection throws in
+                #expect(try await connection.query("SHOW jit").scalar(String.self) == "on")
+            }
+        }
+    }
+
     @Test func numbersBeyondPostgresLimitsAreRefusedNotTrapped() {
         #expect(PostgresNumeric("1e-40000") == nil)
         #expect(PostgresNumeric(String(repeating: "9", count: 140_000)) == nil)
