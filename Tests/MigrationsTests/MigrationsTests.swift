@@ -1,4 +1,5 @@
 import Foundation
+import Market
 import Migrations
 import PDXTestSupport
 import Postgres
@@ -31,9 +32,9 @@ private func migration(_ name: String, _ sql: String) throws -> Migration { try 
         }
     }
 
-    /// The match keys' functions are never inlined and cost 60-120 µs a call; declared cheap, the planner read
-    /// every live demand for a product's match instead of their key index (sql/0023_planner_costs.sql). A
-    /// later `CREATE OR REPLACE` that omits `COST` would silently put them back at 100.
+    /// The match keys' functions are never inlined; declared cheap, the planner read every live demand for a
+    /// product's match instead of their key index (sql/0023_planner_costs.sql). A later `CREATE OR REPLACE`
+    /// that omits `COST` would silently put them back at 100 (0024's keeps it).
     @Test func theMatchKeysFunctionsAreDeclaredExpensive() async throws {
         try await withTestConnection { connection throws in
             _ = try await Migrator.embedded().migrate(on: connection)
@@ -42,6 +43,104 @@ private func migration(_ name: String, _ sql: String) throws -> Migration { try 
                 """).decode(String.self, Double.self)
             #expect(costs.map(\.0) == ["pdx_offered_keys", "pdx_wanted_keys"])
             #expect(costs.allSatisfy { $0.1 >= 1000 }, "\(costs)")
+        }
+    }
+
+    /// sql/0024_posting_costs.sql rebuilt the match keys' functions in PL/pgSQL. `demands_wanted_keys` and
+    /// `catalogue.match_keys` hold what the SQL bodies gave, so the new bodies must give the very same arrays
+    /// (order, duplicates and NULLs included) for every input, the malformed ones too: 3,000 drawn inputs
+    /// against the old bodies, kept here verbatim.
+    @Test func theMatchKeysFunctionsGiveWhatTheirSQLBodiesGave() async throws {
+        try await withTestConnection { connection throws in
+            _ = try await Migrator.embedded().migrate(on: connection)
+            for definition in [
+                """
+                CREATE FUNCTION pg_temp.old_lineage(code text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT
+                    RETURN CASE WHEN right(code, 4) = '0000' THEN ARRAY[code]
+                                WHEN right(code, 2) = '00' OR substr(code, 3, 2) = '00' THEN ARRAY[code, left(code, 2) || '0000']
+                                ELSE ARRAY[code, left(code, 4) || '00', left(code, 2) || '0000'] END
+                """,
+                """
+                CREATE FUNCTION pg_temp.old_offered(sector text, regions text[], modes pdx_delivery_mode[]) RETURNS text[] LANGUAGE sql IMMUTABLE
+                    RETURN ARRAY(SELECT DISTINCT k FROM (
+                        SELECT sector || '/' || r || '/' || m::text AS k FROM unnest(regions) AS r, unnest(modes) AS m
+                        UNION ALL
+                        SELECT sector || '/^' || a || '/' || m::text FROM unnest(regions) AS r, unnest(pg_temp.old_lineage(r)) AS a, unnest(modes) AS m
+                    ) AS keys ORDER BY k)
+                """,
+                """
+                CREATE FUNCTION pg_temp.old_wanted(sector text, regions text[], modes pdx_delivery_mode[]) RETURNS text[] LANGUAGE sql IMMUTABLE
+                    RETURN ARRAY(SELECT DISTINCT k FROM (
+                        SELECT sector || '/' || a || '/' || m::text AS k FROM unnest(regions) AS r, unnest(pg_temp.old_lineage(r)) AS a, unnest(modes) AS m
+                        UNION ALL
+                        SELECT sector || '/^' || r || '/' || m::text FROM unnest(regions) AS r, unnest(modes) AS m
+                    ) AS keys ORDER BY k)
+                """,
+            ] { try await connection.execute(PostgresQuery(unsafeSQL: definition)) }
+            var random = SplitMix64(seed: 2024)
+            func below(_ n: Int) -> Int { Int.random(in: 0..<n, using: &random) }
+            func region() -> String? {
+                let province = ["11", "31", "33", "44", "65"][below(5)]
+                switch below(12) {
+                case 0: return nil
+                case 1, 2: return province + "0000"
+                case 3, 4, 5: return province + ["01", "02"][below(2)] + "00"
+                case 6: return province + "00" + ["01", "02"][below(2)]
+                case 7: return "x" + province  // malformed: the functions do not validate
+                default: return province + ["01", "02"][below(2)] + ["01", "02", "03"][below(3)]
+                }
+            }
+            func literal(_ items: [String?]) -> String { "{" + items.map { $0 ?? "NULL" }.joined(separator: ",") + "}" }
+            var sectors: [String?] = [], regions: [String?] = [], modes: [String?] = []
+            for _ in 0..<3000 {
+                sectors.append(below(40) == 0 ? nil : ["health", "transport", "a/b"][below(3)])
+                regions.append(below(40) == 0 ? nil : literal((0..<below(6)).map { _ in region() }))
+                let all: [String?] = ["api", "file", "sandbox", nil]
+                modes.append(below(40) == 0 ? nil : literal((0..<below(4)).map { _ in all[below(below(8) == 0 ? 4 : 3)] }))
+            }
+            let (inputs, wantedDiffer, offeredDiffer, keys) = try await connection.query("""
+                SELECT count(*)::int8,
+                       count(*) FILTER (WHERE pdx_wanted_keys(s, r::text[], m::pdx_delivery_mode[])
+                                        IS DISTINCT FROM pg_temp.old_wanted(s, r::text[], m::pdx_delivery_mode[]))::int8,
+                       count(*) FILTER (WHERE pdx_offered_keys(s, r::text[], m::pdx_delivery_mode[])
+                                        IS DISTINCT FROM pg_temp.old_offered(s, r::text[], m::pdx_delivery_mode[]))::int8,
+                       sum(cardinality(pdx_wanted_keys(s, r::text[], m::pdx_delivery_mode[])))::int8
+                FROM unnest(\(sectors), \(regions), \(modes)) AS i(s, r, m)
+                """).decode(Int64.self, Int64.self, Int64.self, Int64.self).first ?? (Int64(0), Int64(0), Int64(0), Int64(0))
+            #expect(inputs == 3000)
+            #expect(wantedDiffer == 0)
+            #expect(offeredDiffer == 0)
+            #expect(keys > 10_000, "the drawn inputs produce keys: \(keys)")
+            let district = try await connection.query("""
+                SELECT pdx_wanted_keys('health', '{110101}', '{api}'), pdx_offered_keys('health', '{110101,110102}', '{api}')
+                """).decode([String].self, [String].self).first
+            #expect(district?.0 == ["health/110000/api", "health/110100/api", "health/110101/api", "health/^110101/api"])
+            #expect(district?.1 == ["health/110101/api", "health/110102/api", "health/^110000/api", "health/^110100/api",
+                                    "health/^110101/api", "health/^110102/api"])
+        }
+    }
+
+    /// The region functions are inlined where they are used (sql/0024_posting_costs.sql: STRICT kept PostgreSQL
+    /// from it, so each call planned the body again), and a NULL code still gives NULL.
+    @Test func theRegionFunctionsAreInlinedAndStillNullForNull() async throws {
+        try await withTestConnection { connection throws in
+            _ = try await Migrator.embedded().migrate(on: connection)
+            let plan = try await connection.query("""
+                EXPLAIN (VERBOSE, COSTS OFF)
+                SELECT pdx_region_span(c), pdx_region_lineage(c), pdx_region_code_ok(c) FROM unnest(\(["110000", "999999"])) AS c
+                """).decode(String.self).joined(separator: "\n")
+            #expect(!plan.contains("pdx_region"), "\(plan)")
+            let null = try await connection.query("""
+                SELECT pdx_region_span(NULL) IS NULL AND pdx_region_lineage(NULL) IS NULL AND pdx_region_code_ok(NULL) IS NULL
+                """).scalar(Bool.self)
+            #expect(null == true)
+            let values = try await connection.query("""
+                SELECT pdx_region_span(c)::text, pdx_region_lineage(c), pdx_region_code_ok(c)
+                FROM unnest(\(["110000", "110100", "110101", "110001", "990000"])) WITH ORDINALITY AS u(c, n) ORDER BY n
+                """).decode(String.self, [String].self, Bool.self)
+            #expect(values.map(\.0) == ["[110000,120000)", "[110100,110200)", "[110101,110102)", "[110001,110002)", "[990000,1000000)"])
+            #expect(values.map(\.1) == [["110000"], ["110100", "110000"], ["110101", "110100", "110000"], ["110001", "110000"], ["990000"]])
+            #expect(values.map(\.2) == [true, true, true, true, false])
         }
     }
 
