@@ -254,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "MarketStoreTests",
             dependencies: [
-                "MarketStore", "MarketWorkers", "MarketJobs", "Market", "JobQueue", "Postgres", "PDXTestSupport", "pdxctl",
+                "MarketStore", "MarketWorkers", "MarketJobs", "Market", "JobQueue", "Postgres", "LocalPostgres", "PDXTestSupport", "pdxctl",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -54,7 +54,7 @@ public struct PostgresBinaries: Sendable {
     private static func pgConfigBindir(path: String) -> String? {
         guard let pgConfig = path.split(separator: ":").map({ String($0) + "/pg_config" })
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: pgConfig)
         process.arguments = ["--bindir"]
         let pipe = Pipe()

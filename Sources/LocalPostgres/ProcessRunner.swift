@@ -73,41 +73,10 @@ struct ProcessRunner: Sendable {
     }
 }
 
-/// Starts `program` with stdin from /dev/null, stdout and stderr appended to `outputPath`, and every
-/// other descriptor of this process closed in the child (so a server it starts holds none of them).
+/// Starts `program` with stdin from /dev/null and stdout and stderr appended to `outputPath`
+/// (`ChildProcess.swift`'s `spawn`: every other descriptor closed in the child).
 func spawn(_ program: String, _ arguments: [String], outputPath: String = "/dev/null") throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap { Int32($0) } ?? []
-    for descriptor in open where descriptor > 2 {
-        // glibc ignores descriptors that closed in the meantime.
-        posix_spawn_file_actions_addclose(&actions, descriptor)
-    }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var cArguments = ([program] + arguments).map { strdup($0) }
-    cArguments.append(nil)
-    defer { for pointer in cArguments { free(pointer) } }
-    // The child starts with no blocked signals and default handlers: threads of Swift's pool block most
-    // signals, and a child that inherits that mask never sees SIGALRM (pgbench -T) or SIGTERM.
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var noSignals = sigset_t()
-    sigemptyset(&noSignals)
-    var allSignals = sigset_t()
-    sigfillset(&allSignals)
-    posix_spawnattr_setsigmask(&attributes, &noSignals)
-    posix_spawnattr_setsigdefault(&attributes, &allSignals)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, program, &actions, &attributes, cArguments, environ)
-    guard result == 0 else {
-        throw LocalPostgresError("cannot run \(program): \(String(cString: strerror(result)))")
-    }
-    return pid
+    try spawn(program, arguments, standardInput: .null, standardOutput: .file(outputPath), standardError: .file(outputPath))
 }
 
 /// Waits for a child on a thread of its own (never on the cooperative pool) and returns its exit status.

@@ -175,7 +175,7 @@ public struct APIBenchmark: Sendable {
 
     /// Starts `pdx serve` on a port below the kernel's ephemeral range (where outgoing connections take
     /// theirs), trying another if the one drawn is taken.
-    private func startServer(url: String, log: URL) async throws -> (Process, Int) {
+    private func startServer(url: String, log: URL) async throws -> (ChildProcess, Int) {
         try await Self.startServer(executable: options.executable, log: log, arguments: [
             "serve", "--database-url", url, "--max-connections", "\(options.serverConnections)", "--rate-limit", "0",
             "--catalogue-cache", "\(options.catalogueCache)", "--log-level", "error",
@@ -183,12 +183,12 @@ public struct APIBenchmark: Sendable {
     }
 
     /// Starts `pdx serve` with `arguments` and `--port` (drawn again if taken); returns when it is ready.
-    static func startServer(executable: String, log: URL, arguments: [String]) async throws -> (Process, Int) {
+    static func startServer(executable: String, log: URL, arguments: [String]) async throws -> (ChildProcess, Int) {
         var attempt = 0
         while true {
             attempt += 1
             let port = Int.random(in: 20_000...32_000)
-            let server = Process()
+            let server = ChildProcess()
             server.executableURL = URL(fileURLWithPath: executable)
             server.arguments = arguments + ["--port", "\(port)"]
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -208,7 +208,7 @@ public struct APIBenchmark: Sendable {
         }
     }
 
-    static func waitUntilReady(_ base: String, server: Process, log: URL) async throws {
+    static func waitUntilReady(_ base: String, server: ChildProcess, log: URL) async throws {
         let curl = try Self.find("curl", hint: "apt-get install curl")
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {

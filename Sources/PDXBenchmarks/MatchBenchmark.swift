@@ -178,7 +178,7 @@ public struct MatchBenchmark: Sendable {
 
     /// Matches every open demand that holds no proposal through the workers (a market as it stands once its
     /// demands have been matched), and waits until they are done.
-    private func settle(_ pool: PostgresPool, processes: [Process], say: @Sendable (String) -> Void) async throws -> [String] {
+    private func settle(_ pool: PostgresPool, processes: [ChildProcess], say: @Sendable (String) -> Void) async throws -> [String] {
         let unsettled = try await pool.query("""
             SELECT id FROM demands d WHERE state = 'open' AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.demand_id = d.id) ORDER BY id
             """).decode(UUID.self)
@@ -192,7 +192,7 @@ public struct MatchBenchmark: Sendable {
         return [String(format: "settling (%d demands): %.2f s", unsettled.count, (ContinuousClock.now - start) / .seconds(1))]
     }
 
-    private func waitForMatchJobs(_ pool: PostgresPool, processes: [Process], since start: ContinuousClock.Instant, what: String) async throws {
+    private func waitForMatchJobs(_ pool: PostgresPool, processes: [ChildProcess], since start: ContinuousClock.Instant, what: String) async throws {
         while try await pool.query("""
             SELECT count(*) FROM pdx_jobs WHERE kind = 'match_demand' AND state NOT IN ('completed', 'discarded', 'cancelled')
             """).scalar(Int64.self) ?? 0 > 0 {
@@ -205,12 +205,12 @@ public struct MatchBenchmark: Sendable {
     }
 
     /// Starts the worker processes and returns once each listens for jobs.
-    private func startWorkers(_ pool: PostgresPool, url: String, say: @Sendable (String) -> Void) async throws -> [Process] {
+    private func startWorkers(_ pool: PostgresPool, url: String, say: @Sendable (String) -> Void) async throws -> [ChildProcess] {
         say("starting \(options.workers) worker processes (pdx work --queues match --concurrency \(options.concurrency))…")
         try await pool.execute("DELETE FROM pdx_jobs WHERE kind = 'match_demand'")
-        var processes: [Process] = []
+        var processes: [ChildProcess] = []
         for index in 0..<options.workers {
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: options.executable)
             process.arguments = ["work", "--database-url", url, "--queues", matchQueue, "--concurrency", "\(options.concurrency)",
                                  "--poll-interval", "100ms", "--log-level", "warning"] + (index == 0 ? [] : ["--no-maintenance"])
@@ -238,7 +238,7 @@ public struct MatchBenchmark: Sendable {
     }
 
     /// Posts the burst and waits until the workers have matched it.
-    private func burst(_ pool: PostgresPool, processes: [Process], additions: inout SyntheticAdditions,
+    private func burst(_ pool: PostgresPool, processes: [ChildProcess], additions: inout SyntheticAdditions,
                        say: @Sendable (String) -> Void) async throws -> [String] {
         say("posting \(options.burst) demands in transactions of 1,000, each with its match_demand job…")
         let start = ContinuousClock.now

@@ -100,7 +100,7 @@ public struct SandboxBenchmark: Sendable {
             "serve", "--database-url", url, "--rate-limit", "0", "--log-level", "error",
         ])
         defer { if server.isRunning { server.terminate() } }
-        let worker = Process()
+        let worker = ChildProcess()
         worker.executableURL = URL(fileURLWithPath: options.executable)
         worker.arguments = ["work", "--database-url", url, "--queues", "default", "--concurrency", "1", "--poll-interval", "100ms", "--log-level", "warning"]
         let workerLog = log.appendingPathExtension("work.log")

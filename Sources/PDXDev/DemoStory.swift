@@ -52,7 +52,7 @@ public struct DemoStory: Sendable {
         let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-demo-\(getpid())")
         let apiPort = Int.random(in: 20_000...25_999), databasePort = Int.random(in: 26_000...31_999)
         say("Starting pdx dev in \(folder.path): PostgreSQL, the API on 127.0.0.1:\(apiPort) and 2 workers…")
-        let dev = Process()
+        let dev = ChildProcess()
         dev.executableURL = URL(fileURLWithPath: options.executable)
         dev.arguments = ["dev", "--data-dir", folder.path, "--api-port", "\(apiPort)", "--port", "\(databasePort)", "--workers", "2",
                          "--log-level", "error"]

@@ -168,12 +168,12 @@ private func overlappingRuns(_ pool: PostgresPool) async throws -> Int {
 
 /// A `pdx work --diagnostics` process; its log goes to a file shown when a test fails.
 final class WorkerProcessHandle: Sendable {
-    let process: Process
+    let process: ChildProcess
     let logPath: String
     var pid: Int32 { process.processIdentifier }
 
     init(url: String, name: String, arguments: [String]) throws {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = try pdxExecutable()
         process.arguments = ["work", "--database-url", url, "--diagnostics", "--log-level", "notice", "--poll-interval", "200ms"] + arguments
         logPath = NSTemporaryDirectory() + "pdx-work-\(name)-\(getpid())-\(UUID().uuidString.prefix(6)).log"

@@ -5,6 +5,7 @@ import FoundationNetworking
 import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
+import LocalPostgres
 import Logging
 import Market
 @testable import MarketAPI
@@ -369,7 +370,7 @@ func answer(_ output: some Any) -> String {
     @Test func pdxServeAnswersOverHTTPAndStopsOnSIGTERM() async throws {
         try await TestDatabase.withMigratedDatabase { configuration in
             let port = Int.random(in: 20_000..<32_000)
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = try pdxExecutable()
             process.arguments = ["serve", "--port", "\(port)", "--database-url", TestDatabase.connectionString(configuration), "--log-level", "warning"]
             process.standardOutput = FileHandle.nullDevice

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
 import JobQueue
+import LocalPostgres
 import Logging
 import Market
 import MarketAPI
@@ -373,7 +374,7 @@ import Testing
                 let admin = try await Self.signIn(live, key: try await Self.admin(market))
                 let port = try #require(live.port)
                 // A browser's EventSource, played by curl, reading the stream until it is stopped.
-                let curl = Process()
+                let curl = ChildProcess()
                 curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
                 let file = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-events-\(UUID().uuidString).txt")
                 defer { try? FileManager.default.removeItem(at: file) }

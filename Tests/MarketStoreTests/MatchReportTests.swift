@@ -1,4 +1,5 @@
 import Foundation
+import LocalPostgres
 import Market
 import MarketStore
 import PDXTestSupport
@@ -340,7 +341,7 @@ private final class EventBox: @unchecked Sendable {
             defer { for file in [outputURL, errorURL] { try? FileManager.default.removeItem(at: file) } }
             func text(_ file: URL) -> String { (try? String(contentsOf: file, encoding: .utf8)) ?? "" }
 
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = try pdxExecutable().deletingLastPathComponent().appendingPathComponent("pdxctl")
             process.arguments = ["matches", "watch", "--count", "1", "--database-url", url]
             process.standardOutput = try FileHandle(forWritingTo: outputURL)

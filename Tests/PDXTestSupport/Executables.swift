@@ -1,4 +1,5 @@
 public import Foundation
+import LocalPostgres
 
 /// The `pdx` executable built with the tests (`swift build` puts it beside the test bundle), or
 /// `PDX_EXECUTABLE`.
@@ -40,7 +41,7 @@ public func runBuilt(_ executable: String, _ arguments: [String]) async throws -
         try? FileManager.default.removeItem(at: errorFile)
     }
     let output = try FileHandle(forWritingTo: outputFile), error = try FileHandle(forWritingTo: errorFile)
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = try pdxExecutable().deletingLastPathComponent().appendingPathComponent(executable)
     process.arguments = arguments
     process.standardOutput = output

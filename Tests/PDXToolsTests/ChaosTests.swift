@@ -241,7 +241,7 @@ final class ChaosProcesses: Sendable {
     let executable: URL
     let databaseURL: String
     let folder: URL
-    private let running = Mutex<[String: Process]>([:])
+    private let running = Mutex<[String: ChildProcess]>([:])
     private let ports = Mutex<[String: Int]>([:])
 
     private init(executable: URL, databaseURL: String, folder: URL) {
@@ -330,7 +330,7 @@ final class ChaosProcesses: Sendable {
         if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = executable
         process.arguments = arguments
         process.standardOutput = handle
@@ -384,7 +384,7 @@ final class ChaosProcesses: Sendable {
             if [ -f \(quoted(pidFile.path)) ]; then kill -9 $(cat \(quoted(pidFile.path))) 2>/dev/null; fi
             rm -rf \(quoted(folder.path))
             """
-        let watchdog = Process()
+        let watchdog = ChildProcess()
         // In a session of its own, so that the Ctrl-C that stops the test run does not stop it too.
         if let setsid = ["/usr/bin/setsid", "/bin/setsid"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
             watchdog.executableURL = URL(fileURLWithPath: setsid)

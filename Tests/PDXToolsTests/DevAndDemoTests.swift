@@ -1,4 +1,5 @@
 import Foundation
+import LocalPostgres
 import Market
 import MarketStore
 import PDXBenchmarks
@@ -12,8 +13,8 @@ extension HeavyProcesses {
     /// `pdx dev` and `pdx demo` as a newcomer runs them: real processes, real PostgreSQL, HTTP on loopback.
     @Suite struct DevAndDemoTests {
         /// Starts `pdx dev` with its output in a file; returns the process and that output once it is ready.
-        func startDev(_ folder: URL, apiPort: Int, log: URL) async throws -> (Process, String) {
-            let process = Process()
+        func startDev(_ folder: URL, apiPort: Int, log: URL) async throws -> (ChildProcess, String) {
+            let process = ChildProcess()
             process.executableURL = try pdxExecutable()
             process.arguments = ["dev", "--data-dir", folder.path, "--api-port", "\(apiPort)", "--workers", "1", "--log-level", "error"]
             process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "DATABASE_URL" }
@@ -33,7 +34,7 @@ extension HeavyProcesses {
         }
 
         /// SIGINT, then waits for the exit without blocking a thread of the suite's (two-thread) pool.
-        func stop(_ process: Process) async throws -> Int32 {
+        func stop(_ process: ChildProcess) async throws -> Int32 {
             kill(process.processIdentifier, SIGINT)
             while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
             return process.terminationStatus
@@ -109,7 +110,7 @@ func run(_ executable: URL, _ arguments: [String]) async throws -> (status: Int3
     _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: log) }
     let handle = try FileHandle(forWritingTo: log)
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = executable
     process.arguments = arguments
     process.standardOutput = handle
@@ -175,7 +176,7 @@ extension HeavyProcesses {
                                   regions: [try RegionCode("310000")], fieldsWanted: ["road_id"], quantity: 10, budgetFen: 100_000,
                                   deliveryModes: [.api], expiresAt: Date() + 86_400),
                     demander: demander.id, open: true, by: .party(demander.id))
-                let process = Process()
+                let process = ChildProcess()
                 process.executableURL = try pdxExecutable()
                 process.arguments = ["work", "--database-url", url, "--log-level", "error"]
                 process.standardOutput = FileHandle.nullDevice
