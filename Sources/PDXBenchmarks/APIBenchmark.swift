@@ -89,7 +89,7 @@ public struct APIBenchmark: Sendable {
         defer { if server.isRunning { server.terminate() } }
         let base = "http://127.0.0.1:\(port)"
 
-        let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-bench-api-\(getpid())")
+        let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-bench-api-scripts-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let getScript = folder.appendingPathComponent("get.lua"), postScript = folder.appendingPathComponent("post.lua")

@@ -85,7 +85,7 @@ public struct UsageBenchmark: Sendable {
         ])
         defer { if server.isRunning { server.terminate() } }
         let base = "http://127.0.0.1:\(port)"
-        let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-bench-usage-\(getpid())")
+        let folder = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pdx-bench-usage-scripts-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let usageScript = folder.appendingPathComponent("usage.lua"), verifyScript = folder.appendingPathComponent("verify.lua")
