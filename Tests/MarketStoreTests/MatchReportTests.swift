@@ -325,6 +325,46 @@ private final class EventBox: @unchecked Sendable {
         }
     }
 
+    /// The matches one statement proposes each send their notification (one statement trigger sends them all,
+    /// sql/0025_proposal_costs.sql), in the order they were inserted, and only once it commits.
+    @Test func theMatchesOfOneStatementEachNotifyInOrder() async throws {
+        try await withMarket { market in
+            let seller = Actor.party(market.operatorA.id), buyer = Actor.party(market.demander.id)
+            for title in ["路况 one", "路况 two", "路况 three"] {
+                let product = try await market.store.createProduct(productVersion([market.general], title: title), operator: market.operatorA.id,
+                                                                   authorization: market.grantA.id, by: seller)
+                try await market.store.list(product.id, by: seller)
+            }
+            let demand = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: buyer)
+            let listener = try PostgresListener(configuration: market.pool.configuration.connection)
+            defer { listener.shutdown() }
+            let events = EventBox(try listener.subscribe(to: "pdx_matches").makeAsyncIterator())
+            #expect(try await withTimeout(.seconds(60), "LISTEN") { await events.next() } == .listening)
+            // A statement rolled back sends nothing.
+            try await market.pool.withConnection { connection in
+                try await connection.execute("BEGIN")
+                try await connection.execute("""
+                    INSERT INTO matches (demand_id, product_id, product_version, score, quote_fen)
+                    SELECT \(demand), product_id, version, 0.5, 0 FROM catalogue
+                    """)
+                try await connection.execute("ROLLBACK")
+            }
+            let proposed = try await market.store.matchDemand(demand).proposed
+            #expect(proposed.count == 3)
+            var payloads: [String] = []
+            while payloads.count < 3 {
+                guard let event = try await withTimeout(.seconds(60), "match event", { await events.next() }) else {
+                    Issue.record("the subscription ended after \(payloads)")
+                    return
+                }
+                if case .notification(let notification) = event { payloads.append(notification.payload) }
+            }
+            struct Event: Decodable, Equatable { var id: UUID; var state: String }
+            let decoded = try payloads.map { try JSONDecoder().decode(Event.self, from: Data($0.utf8)) }
+            #expect(decoded == proposed.map { Event(id: $0, state: "proposed") })
+        }
+    }
+
     @Test func watchPrintsAMatchProposedWhileItRuns() async throws {
         try await withMarket { market in
             let seller = Actor.party(market.operatorA.id), buyer = Actor.party(market.demander.id)

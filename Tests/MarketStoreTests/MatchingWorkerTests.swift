@@ -84,6 +84,41 @@ import MarketJobs
         }
     }
 
+    /// The proposals' statement trigger asks the anti-monopoly function (~20 µs a call) only about demanders
+    /// who are operators or affiliated (sql/0025_proposal_costs.sql): the planner used to call it first, for
+    /// every proposal. Counted by PostgreSQL itself, in the transaction.
+    @Test func theProposalsTriggerAsksAboutAntiMonopolyOnlyForOperatorsAndAffiliates() async throws {
+        try await withMarket { market in
+            let product = try await market.listedProduct()
+            let plain = try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))
+            // Operator B holds no grant: its demand may have operator A's product, after the function has looked.
+            let operators = try await market.store.postDemand(demandRequest(), demander: market.operatorB.id, open: true,
+                                                              by: .party(market.operatorB.id))
+            try await market.pool.withConnection { connection in
+                try await connection.transaction { connection in
+                    try await connection.execute("SET LOCAL track_functions = 'all'")
+                    func calls() async throws -> Int64 {
+                        try await connection.query("""
+                            SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_xact_user_functions WHERE funcname = 'pdx_anti_monopoly_holder'
+                            """).scalar(Int64.self) ?? -1
+                    }
+                    for _ in 0..<3 {
+                        try await connection.execute("DELETE FROM matches WHERE demand_id = \(plain)")
+                        try await connection.execute("""
+                            INSERT INTO matches (demand_id, product_id, product_version, score, quote_fen) VALUES (\(plain), \(product.id), 1, 0.5, 0)
+                            """)
+                    }
+                    #expect(try await calls() == 0)
+                    try await connection.execute("""
+                        INSERT INTO matches (demand_id, product_id, product_version, score, quote_fen) VALUES (\(operators), \(product.id), 1, 0.5, 0)
+                        """)
+                    #expect(try await calls() == 1)
+                }
+            }
+            #expect(try await market.pool.query("SELECT count(*) FROM matches WHERE product_id = \(product.id)").scalar(Int64.self) == 2)
+        }
+    }
+
     /// A delisting in flight while a demand is matched: the proposal waits for it, sees it, and is not
     /// made (else the withdrawal, which could not see the uncommitted proposal, would leave it live).
     @Test(arguments: [false, true])
