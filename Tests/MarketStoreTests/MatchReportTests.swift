@@ -61,6 +61,25 @@ private func matchedMarket(_ market: Market) async throws -> MatchedMarket {
     return MatchedMarket(first: first, second: second, demands: demands, beijing: beijing, finance: finance, accepted: accepted, declined: declined)
 }
 
+/// A `pdx_matches` notification's payload.
+private struct MatchEvent: Decodable, Equatable {
+    var id: UUID
+    var state: String
+}
+
+/// The next `count` match notifications of `events` (notices of other kinds skipped), decoded.
+private func matchEvents(_ count: Int, from events: EventBox) async throws -> [MatchEvent] {
+    var payloads: [String] = []
+    while payloads.count < count {
+        guard let event = try await withTimeout(.seconds(60), "match event", { await events.next() }) else {
+            Issue.record("the subscription ended after \(payloads)")
+            return []
+        }
+        if case .notification(let notification) = event { payloads.append(notification.payload) }
+    }
+    return try payloads.map { try JSONDecoder().decode(MatchEvent.self, from: Data($0.utf8)) }
+}
+
 /// Hands a listener subscription's iterator to `withTimeout`, one event at a time.
 private final class EventBox: @unchecked Sendable {
     private var iterator: AsyncStream<PostgresListenerEvent>.Iterator
@@ -310,18 +329,10 @@ private final class EventBox: @unchecked Sendable {
             let accepted = try #require(try await market.store.matchDemand(second).proposed.first)
             try await market.store.decline(match: declined, buyer: market.demander.id, reason: nil, by: buyer)
             _ = try await market.store.accept(match: accepted, buyer: market.demander.id, by: buyer)
-            var payloads: [String] = []
-            while payloads.count < 4 {
-                guard let event = try await withTimeout(.seconds(60), "match event", { await events.next() }) else {
-                    Issue.record("the subscription ended after \(payloads)")
-                    return
-                }
-                if case .notification(let notification) = event { payloads.append(notification.payload) }
-            }
-            struct Event: Decodable, Equatable { var id: UUID; var state: String }
-            let decoded = try payloads.map { try JSONDecoder().decode(Event.self, from: Data($0.utf8)) }
-            #expect(decoded == [Event(id: declined, state: "proposed"), Event(id: accepted, state: "proposed"),
-                                Event(id: declined, state: "declined"), Event(id: accepted, state: "accepted")])
+            #expect(try await matchEvents(4, from: events) == [
+                MatchEvent(id: declined, state: "proposed"), MatchEvent(id: accepted, state: "proposed"),
+                MatchEvent(id: declined, state: "declined"), MatchEvent(id: accepted, state: "accepted"),
+            ])
         }
     }
 
@@ -351,17 +362,7 @@ private final class EventBox: @unchecked Sendable {
             }
             let proposed = try await market.store.matchDemand(demand).proposed
             #expect(proposed.count == 3)
-            var payloads: [String] = []
-            while payloads.count < 3 {
-                guard let event = try await withTimeout(.seconds(60), "match event", { await events.next() }) else {
-                    Issue.record("the subscription ended after \(payloads)")
-                    return
-                }
-                if case .notification(let notification) = event { payloads.append(notification.payload) }
-            }
-            struct Event: Decodable, Equatable { var id: UUID; var state: String }
-            let decoded = try payloads.map { try JSONDecoder().decode(Event.self, from: Data($0.utf8)) }
-            #expect(decoded == proposed.map { Event(id: $0, state: "proposed") })
+            #expect(try await matchEvents(3, from: events) == proposed.map { MatchEvent(id: $0, state: "proposed") })
         }
     }
 
