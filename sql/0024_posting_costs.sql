@@ -2,8 +2,8 @@
 --
 -- Measured with track_functions = all over `pdx bench api`'s POST phase, the functions a demand's insert runs
 -- took about as much of the server's time as everything else in the request: SQL functions PostgreSQL could
--- not inline parse and plan their bodies again at every statement, and a trigger serialised the whole row to
--- JSON to read one column of it.
+-- not inline parse and plan their bodies again at every statement, and two triggers ran two queries for each
+-- check they make.
 
 -- MARK: Inlinable region functions
 --
