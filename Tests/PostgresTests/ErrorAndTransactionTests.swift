@@ -102,6 +102,84 @@ import Testing
         }
     }
 
+    /// BEGIN waits for the body's first command and goes with it (PQConnection.deferBegin): every kind of
+    /// first command still runs inside the transaction, and a body that runs none opens none.
+    @Test func theFirstCommandOfEveryKindRunsInsideTheTransaction() async throws {
+        struct Refused: Error {}
+        try await withTestConnection { connection throws in
+            try await connection.execute("CREATE TABLE t (n int NOT NULL)")
+            let firsts: [(String, @Sendable (isolated PostgresConnection) async throws -> Void)] = [
+                ("execute", { try await $0.execute("INSERT INTO t VALUES (1)") }),
+                ("pipeline", { _ = try await $0.pipeline(["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"]) }),
+                ("script", { try await $0.executeScript(unsafeSQL: "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)") }),
+                ("copy", { _ = try await $0.copyFrom(table: "t", columns: ["n"]) { try $0.appendRow(Int32(1)) } }),
+                ("savepoint", { try await $0.transaction { _ = try await $0.execute("INSERT INTO t VALUES (1)") } }),
+            ]
+            for (name, first) in firsts {
+                await #expect(throws: Refused.self, "\(name)") {
+                    try await connection.transaction { connection in
+                        try await first(connection)
+                        #expect(try await connection.query("SELECT count(*)::int8 FROM t").scalar(Int64.self) ?? 0 > 0, "\(name)")
+                        throw Refused()
+                    }
+                }
+                #expect(try await connection.query("SELECT count(*)::int8 FROM t").scalar(Int64.self) == 0, "\(name) was rolled back")
+                #expect(await connection.transactionStatus == .idle)
+            }
+            // Committed the same way.
+            try await connection.transaction { connection in
+                _ = try await connection.copyFrom(table: "t", columns: ["n"]) { try $0.appendRow(Int32(7)) }
+            }
+            #expect(try await connection.query("SELECT sum(n)::int8 FROM t").scalar(Int64.self) == 7)
+        }
+    }
+
+    @Test func aBodyThatRunsNothingOpensNoTransaction() async throws {
+        struct Refused: Error {}
+        try await withTestConnection { connection throws in
+            let status = try await connection.transaction { connection in connection.transactionStatus }
+            #expect(status == .inTransaction, "inside, before any statement, it is a transaction")
+            #expect(await connection.transactionStatus == .idle)
+            await #expect(throws: Refused.self) {
+                try await connection.transaction { _ in throw Refused() }
+            }
+            #expect(await connection.transactionStatus == .idle)
+            // Cancelled before its first statement: nothing was sent, nothing is left open.
+            let task = Task { try await connection.transaction { connection in
+                try await Task.sleep(for: .seconds(30))
+                try await connection.execute("SELECT 1")
+            } }
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            #expect(await connection.transactionStatus == .idle)
+            // The backend saw no transaction: its next statement is in a transaction of its own.
+            #expect(try await connection.query("SELECT 1").scalar(Int32.self) == 1)
+            #expect(await connection.transactionStatus == .idle)
+        }
+    }
+
+    @Test func aFailingFirstStatementRollsBackAndNamesItself() async throws {
+        try await withTestConnection { connection throws in
+            try await connection.execute("CREATE TABLE t (n int NOT NULL)")
+            let refused = await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    try await connection.execute("INSERT INTO t VALUES (NULL)")
+                }
+            }
+            #expect(refused?.code == .notNullViolation)
+            #expect(refused?.pipelineIndex == nil, "a single statement's error names no pipeline position")
+            #expect(await connection.transactionStatus == .idle)
+            let second = await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    _ = try await connection.pipeline(["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (NULL)"])
+                }
+            }
+            #expect(second?.pipelineIndex == 1, "counted among the caller's statements, not with the BEGIN")
+            #expect(try await connection.query("SELECT count(*)::int8 FROM t").scalar(Int64.self) == 0)
+            #expect(await connection.transactionStatus == .idle)
+        }
+    }
+
     @Test func serializationFailuresAreRetried() async throws {
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 8))

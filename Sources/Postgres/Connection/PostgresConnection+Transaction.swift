@@ -4,6 +4,8 @@ import Synchronization
 extension PostgresConnection {
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws (also when the task
     /// was cancelled). Inside an open transaction it uses a savepoint instead, so transactions nest.
+    /// BEGIN is sent with the body's first statement, in the same round trip (a body that runs none opens
+    /// no transaction at all).
     @discardableResult
     public func transaction<R: Sendable>(
         isolation: PostgresIsolationLevel? = nil,
@@ -41,16 +43,19 @@ extension PostgresConnection {
         var begin = "BEGIN"
         if let isolation { begin += " ISOLATION LEVEL \(isolation.rawValue)" }
         if readOnly { begin += " READ ONLY" }
-        try uncancellable(begin)
+        // Sent with the body's first statement, in its round trip (one round trip fewer per transaction).
+        deferBegin(begin)
         let value: R
         do {
             value = try await body(self)
         } catch {
-            if !isClosed && transactionStatus != .idle {
+            if !takeUnsentBegin() && !isClosed && transactionStatus != .idle {
                 do { try uncancellable("ROLLBACK") } catch { logger.warning("rollback failed", metadata: ["error": "\(error)"]) }
             }
             throw error
         }
+        // The body ran no statement: no transaction was opened.
+        if takeUnsentBegin() { return value }
         // A statement failed inside and the body caught its error: PostgreSQL would answer COMMIT with
         // ROLLBACK, quietly. Say so instead of returning as if the work were saved.
         let rolledBack = PostgresError(

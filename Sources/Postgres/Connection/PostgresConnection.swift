@@ -235,6 +235,13 @@ public actor PostgresConnection {
         try body(tokens)
     }
 
+    /// Opens a transaction with the next command: `sql` (a BEGIN) goes with it, in the same round trip.
+    func deferBegin(_ sql: String) { pq.deferBegin(sql) }
+
+    /// True when the deferred BEGIN was never sent (no command ran since): it is dropped, and there is no
+    /// transaction to end.
+    func takeUnsentBegin() -> Bool { pq.takeUnsentBegin() != nil }
+
     /// Runs a command that must complete even in a cancelled task (ROLLBACK after a cancelled body);
     /// returns its command tag.
     @discardableResult

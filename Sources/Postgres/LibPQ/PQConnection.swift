@@ -20,6 +20,10 @@ final class PQConnection: @unchecked Sendable {
     /// Numbers commands, so a late cancellation never hits a later command.
     private var commandNumber: UInt64 = 0
     private var cancelSent = false
+    /// A transaction's BEGIN not sent yet: it goes with the transaction's first statement, in the same round
+    /// trip (`deferBegin`). Nil once sent, or taken back by `takeUnsentBegin` when the transaction ends
+    /// having sent nothing.
+    private var unsentBegin: String?
     /// The thread that connected; every later call must come from it (checked in debug builds).
     private var ownerThread: pthread_t?
 
@@ -125,6 +129,7 @@ final class PQConnection: @unchecked Sendable {
         if let handle { PQfinish(handle) }
         handle = nil
         statements.removeAll()
+        unsentBegin = nil
     }
 
     var isBroken: Bool {
@@ -132,8 +137,11 @@ final class PQConnection: @unchecked Sendable {
         return PQstatus(handle) == CONNECTION_BAD
     }
 
+    /// As libpq reports it, except that a transaction whose BEGIN waits for its first statement is in a
+    /// transaction already.
     var transactionStatus: PostgresTransactionStatus {
         guard let handle else { return .unknown }
+        if unsentBegin != nil { return .inTransaction }
         switch PQtransactionStatus(handle) {
         case PQTRANS_IDLE: return .idle
         case PQTRANS_ACTIVE: return .active
@@ -184,6 +192,14 @@ final class PQConnection: @unchecked Sendable {
         assertOwnerThread()
         try validate(query)
         let handle = try requireHandle()
+        if unsentBegin != nil {
+            do {
+                return try pipeline([query], command: command)[0]
+            } catch var error as PostgresError {
+                error.pipelineIndex = nil
+                throw error
+            }
+        }
         if statements.isEnabled, let name = statements.lookup(query.sql, query.bindings) {
             let sent = query.bindings.withLibPQArrays { values, lengths, formats in
                 PQsendQueryPrepared(handle, name.cString, Int32(query.bindings.count), values, lengths, formats, 1)
@@ -236,7 +252,16 @@ final class PQConnection: @unchecked Sendable {
             throw PostgresError(kind: .invalidUsage, message: "could not enter pipeline mode: \(errorMessage())")
         }
         do {
-            return try runPipeline(queries, handle: handle, command: command)
+            // A deferred BEGIN goes first, in the same round trip; the statements run inside its transaction
+            // (the sync that ends the pipeline does not end an explicit one).
+            guard let begin = unsentBegin else { return try runPipeline(queries, handle: handle, command: command) }
+            unsentBegin = nil
+            do {
+                return Array(try runPipeline([PostgresQuery(unsafeSQL: begin)] + queries, handle: handle, command: command).dropFirst())
+            } catch var error as PostgresError {
+                error.pipelineIndex = error.pipelineIndex.flatMap { $0 == 0 ? nil : $0 - 1 }
+                throw error
+            }
         } catch {
             // Whatever went wrong, never hand out a connection still in pipeline mode.
             if let handle = self.handle, PQpipelineStatus(handle) != PQ_PIPELINE_OFF { finish() }
@@ -320,6 +345,7 @@ final class PQConnection: @unchecked Sendable {
     /// only when the connection itself failed (then none of the outcomes is known). Must run outside a
     /// transaction.
     func pipelineEach(_ queries: [PostgresQuery], command: CancelTokens?) throws -> [Result<PostgresRows, PostgresError>] {
+        try sendUnsentBegin(command: command)
         let handle = try requireHandle()
         var outcomes = [Result<PostgresRows, PostgresError>?](repeating: nil, count: queries.count)
         var sentIndexes: [Int] = []
@@ -453,9 +479,33 @@ final class PQConnection: @unchecked Sendable {
     /// Returns the first statement's result.
     @discardableResult
     func simpleQuery(_ sql: String, command: CancelTokens?) throws -> PostgresRows {
+        try sendUnsentBegin(command: command)
         let handle = try requireHandle()
         guard PQsendQuery(handle, sql) == 1 else { throw sendFailure() }
         return try collectResult(sql: sql, command: command)
+    }
+
+    // MARK: Deferred BEGIN
+
+    /// Opens a transaction with the next statement: `sql` (a BEGIN) is sent with it, in the same round trip.
+    /// Commands that cannot carry it (scripts, COPY, savepoints) send it alone first.
+    func deferBegin(_ sql: String) {
+        unsentBegin = sql
+    }
+
+    /// The deferred BEGIN, taken back if it was never sent: the transaction ran no statement, and there is
+    /// nothing to commit or roll back.
+    func takeUnsentBegin() -> String? {
+        defer { unsentBegin = nil }
+        return unsentBegin
+    }
+
+    private func sendUnsentBegin(command: CancelTokens?) throws {
+        guard let begin = unsentBegin else { return }
+        unsentBegin = nil
+        let handle = try requireHandle()
+        guard PQsendQuery(handle, begin) == 1 else { throw sendFailure() }
+        _ = try collectResult(sql: begin, command: command)
     }
 
     /// Reads every result of the command in flight until NULL; returns the first, throws the first error.
@@ -509,6 +559,7 @@ final class PQConnection: @unchecked Sendable {
 
     /// Streams rows to `COPY ... FROM STDIN (FORMAT binary)`; returns the number of rows copied.
     func copyIn(sql: String, columns: Int, command: CancelTokens?, rows: (PostgresCopyWriter) throws -> Void) throws -> Int {
+        try sendUnsentBegin(command: command)
         let handle = try requireHandle()
         guard PQsendQueryParams(handle, sql, 0, nil, nil, nil, nil, 1) == 1 else { throw sendFailure() }
         try awaitResult(command: command)
