@@ -31,7 +31,9 @@ struct Completion: Sendable {
 
 /// Writes the ends of attempts in batches: everything that finished while the previous write was in
 /// flight goes in the next one. A write that fails is retried (the rows stay `running` meanwhile, and
-/// the updates only apply to the attempt that wrote them, so a repeat is harmless).
+/// the updates only apply to the attempt that wrote them, so a repeat is harmless). Until an end is
+/// written its job keeps its lease (`unrecorded`, renewed by the worker's heartbeat): a slow or failing
+/// write must not let the rescuer run again a job that this worker finished.
 ///
 /// Claims carry completions too: a producer about to claim takes what is pending and writes it in the
 /// claim's own round trip and commit (`take`, then `recorded` or `giveBack`), which halves the commits
@@ -40,9 +42,21 @@ final class Completer: Sendable {
     /// How long a writer leaves new completions to the claims before writing them itself.
     static let carryWindow = Duration.milliseconds(2)
 
+    /// One attempt of one job.
+    struct Attempt: Hashable, Sendable {
+        var id: Int64
+        var attempt: Int
+    }
+
     private struct State {
         var pending: [Completion] = []
+        /// Every attempt added and not yet written: pending, or in a write or a claim in flight.
+        var unrecorded: Set<Attempt> = []
         var stopping = false
+
+        mutating func written(_ batch: [Completion]) {
+            for completion in batch { unrecorded.remove(Attempt(id: completion.id, attempt: completion.attempt)) }
+        }
     }
 
     private let state = Mutex(State())
@@ -64,6 +78,7 @@ final class Completer: Sendable {
     func add(_ completion: Completion) {
         let wasEmpty = state.withLock { state in
             state.pending.append(completion)
+            state.unrecorded.insert(Attempt(id: completion.id, attempt: completion.attempt))
             return state.pending.count == 1
         }
         if wasEmpty { signal.signal() }
@@ -71,6 +86,9 @@ final class Completer: Sendable {
 
     /// Completions not written yet.
     var backlog: Int { state.withLock { $0.pending.count } }
+
+    /// The attempts whose ends are not written yet, whose jobs' leases must still be renewed.
+    var unrecorded: [Attempt] { state.withLock { Array($0.unrecorded) } }
 
     /// Completions written so far.
     var recordedCount: Int { recorded.load(ordering: .relaxed) }
@@ -107,6 +125,7 @@ final class Completer: Sendable {
             if backlog > 0 { signal.signal() }
             do {
                 try await write(batch)
+                state.withLock { $0.written(batch) }
                 recorded.add(batch.count, ordering: .relaxed)
                 written()
                 delay = .milliseconds(50)
@@ -114,7 +133,7 @@ final class Completer: Sendable {
                 // Nothing can be written any more: the jobs stay running and are rescued once their leases
                 // expire, to run again.
                 let lost = state.withLock { state in
-                    defer { state.pending.removeAll() }
+                    defer { state.pending.removeAll(); state.unrecorded.removeAll() }
                     return state.pending.count + batch.count
                 }
                 logger.error("cannot record finished jobs: the connections are closed; they will run again after their leases expire",
@@ -152,6 +171,7 @@ final class Completer: Sendable {
     /// Completions taken with `take` were committed.
     func recorded(_ batch: [Completion]) {
         guard !batch.isEmpty else { return }
+        state.withLock { $0.written(batch) }
         recorded.add(batch.count, ordering: .relaxed)
         written()
     }

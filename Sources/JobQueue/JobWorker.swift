@@ -269,21 +269,25 @@ public final class JobWorker: Service, Sendable {
         }
     }
 
-    /// Extends the leases of the jobs running here, every third of the lease. An attempt whose job is no
-    /// longer its own (rescued after a stall, cancelled by an administrator) is stopped at once; one
-    /// whose lease could not be renewed is stopped by the watchdog just before the lease ends.
+    /// Extends the leases of the jobs running here, every third of the lease, and of those that ended here
+    /// but whose ends are not written yet. An attempt whose job is no longer its own (rescued after a
+    /// stall, cancelled by an administrator) is stopped at once; one whose lease could not be renewed is
+    /// stopped by the watchdog just before the lease ends.
     private func heartbeat() async {
         let workerID = configuration.workerID
         let leaseSeconds = configuration.lease.seconds
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.lease / 3)
             let running = executions.all
-            guard !running.isEmpty else { continue }
+            let ended = completer.unrecorded
+            guard !running.isEmpty || !ended.isEmpty else { continue }
+            let ids = running.map(\.job.id) + ended.map(\.id)
+            let attempts = (running.map(\.job.attempt) + ended.map(\.attempt)).map { Int16(clamping: $0) }
             let started = ContinuousClock.now
             do {
                 let owned = try await pool.query("""
                     UPDATE pdx_jobs AS j SET lease_expires_at = now() + make_interval(secs => \(leaseSeconds))
-                    FROM unnest(\(running.map(\.job.id)), \(running.map { Int16(clamping: $0.job.attempt) })) AS u(id, attempt)
+                    FROM unnest(\(ids), \(attempts)) AS u(id, attempt)
                     WHERE j.id = u.id AND j.attempt = u.attempt AND \(unsafeRaw: isRunning) AND j.attempted_by = \(workerID)
                     RETURNING j.id
                     """).decode(Int64.self)
@@ -297,7 +301,7 @@ public final class JobWorker: Service, Sendable {
                     }
                 }
             } catch {
-                logger.warning("could not extend job leases", metadata: ["error": "\(error)", "job.count": "\(running.count)"])
+                logger.warning("could not extend job leases", metadata: ["error": "\(error)", "job.count": "\(ids.count)"])
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import JobQueue
+import Logging
 import Metrics
 import MetricsTestKit
 import PDXTestSupport
@@ -67,7 +68,9 @@ import Testing
             var registry = JobRegistry()
             registry.register(Greeting.self) { job in throw Boom(attempt: job.attempt) }
             let metrics = TestMetrics()
-            var configuration = fastConfiguration()
+            // A long lease: this is about retries, and on a loaded machine a rescue would put its own error in the
+            // history (CI saw one once, before ended jobs kept their leases until written).
+            var configuration = fastConfiguration(lease: .seconds(60))
             configuration.metricsFactory = metrics
             let worker = try JobWorker(configuration: configuration, registry: registry, database: database, logger: quietLogger)
             let job = try await pool.enqueue(try NewJob(Greeting(name: "x", times: 1), maxAttempts: 4))
@@ -88,6 +91,54 @@ import Testing
             let queue = [("queue", "default")]
             #expect(try metrics.expectCounter("pdx_jobs_failed_total", queue).totalValue == 3)
             #expect(try metrics.expectCounter("pdx_jobs_discarded_total", queue).totalValue == 1)
+        }
+    }
+
+    @Test func aJobThatEndedKeepsItsLeaseUntilItsEndIsWritten() async throws {
+        try await withQueueDatabase { database, pool in
+            // Refuse to record a job as completed while the gate is closed; lease renewals and rescues pass.
+            try await pool.withConnection { try await $0.executeScript(unsafeSQL: """
+                CREATE TABLE test_gate (closed boolean NOT NULL);
+                INSERT INTO test_gate VALUES (true);
+                CREATE FUNCTION test_hold_completions() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.state = 'completed' AND (SELECT closed FROM test_gate) THEN
+                        RAISE EXCEPTION 'the test holds completions back';
+                    END IF;
+                    RETURN NEW;
+                END $$;
+                CREATE TRIGGER test_hold_completions BEFORE UPDATE ON pdx_jobs
+                    FOR EACH ROW EXECUTE FUNCTION test_hold_completions();
+                """) }
+            let runs = Observed(0)
+            var registry = JobRegistry()
+            registry.register(Greeting.self) { _ in
+                runs.update { $0 += 1 }
+                return .completed
+            }
+            let lease = Duration.seconds(2)
+            let worker = try JobWorker(configuration: fastConfiguration(lease: lease), registry: registry, database: database,
+                                       logger: Logger(label: "test.jobs", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let job = try await pool.enqueue(try NewJob(Greeting(name: "held", times: 1)))
+            try await whileRunning(worker) {
+                try await waitUntil("the handler ran") { runs.current == 1 }
+                // Three leases, with the rescuer looking every 200 ms: the job ended here, so it is not rescued.
+                try await Task.sleep(for: lease * 3)
+                let held = try await pool.query("""
+                    SELECT state::text, attempt, lease_expires_at > now(), jsonb_array_length(errors) FROM pdx_jobs WHERE id = \(job.id)
+                    """)[0].decode(String.self, Int.self, Bool.self, Int.self)
+                #expect(held.0 == "running")
+                #expect(held.1 == 1)
+                #expect(held.2, "the lease is still renewed")
+                #expect(held.3 == 0, "no rescue recorded")
+                try await pool.execute("UPDATE test_gate SET closed = false")
+                try await waitUntil("the job completed") { try await state(job.id, pool) == "completed" }
+            }
+            let row = try await record(job.id, pool)
+            #expect(row.attempt == 1)
+            #expect(row.errors.isEmpty)
+            #expect(runs.current == 1, "the handler ran once")
+            #expect(worker.recordedAttempts == 1)
         }
     }
 
