@@ -396,15 +396,16 @@ import Testing
                 }
                 return .completed
             }
-            // Heartbeats every 5 s; the watchdog would stop the attempt only at 13.5 s (0.9 of the lease),
-            // so a stop within 11 s is the heartbeat's doing, even on a busy machine.
-            let worker = try JobWorker(configuration: fastConfiguration(lease: .seconds(15)), registry: registry,
+            // Heartbeats every 10 s; the watchdog would stop the attempt only at 27 s (0.9 of the lease),
+            // so a stop within 24 s is the heartbeat's doing, even on a busy machine (a 15 s lease and an 11 s
+            // limit left too little room once: the suite on two cores delays a heartbeat by seconds).
+            let worker = try JobWorker(configuration: fastConfiguration(lease: .seconds(30)), registry: registry,
                                        database: database, logger: quietLogger)
             let job = try await pool.enqueue(try NewJob(Greeting(name: "x", times: 1)))
             try await whileRunning(worker) {
                 try await waitUntil("the handler started") { started.current }
                 try await pool.execute("UPDATE pdx_jobs SET attempt = attempt + 1, attempted_by = 'other' WHERE id = \(job.id)")
-                try await waitUntil("the handler stopped", within: .seconds(11)) { stopped.current }
+                try await waitUntil("the handler stopped", within: .seconds(24)) { stopped.current }
             }
             // Nothing of the stopped attempt's: the job is still the other attempt's, not completed (on a slow machine the lease
             // may have run out by now and the rescuer made it available again: that is the rescuer's write).
