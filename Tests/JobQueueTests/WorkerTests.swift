@@ -116,14 +116,16 @@ import Testing
                 runs.update { $0 += 1 }
                 return .completed
             }
-            let lease = Duration.seconds(2)
+            // Heartbeats every 2.7 s; a shorter lease let the whole suite's load delay one past its end.
+            let lease = Duration.seconds(8)
             let worker = try JobWorker(configuration: fastConfiguration(lease: lease), registry: registry, database: database,
                                        logger: Logger(label: "test.jobs", factory: { _ in SwiftLogNoOpLogHandler() }))
             let job = try await pool.enqueue(try NewJob(Greeting(name: "held", times: 1)))
             try await whileRunning(worker) {
                 try await waitUntil("the handler ran") { runs.current == 1 }
-                // Three leases, with the rescuer looking every 200 ms: the job ended here, so it is not rescued.
-                try await Task.sleep(for: lease * 3)
+                // Two and a half leases, with the rescuer looking every 200 ms: the job ended here, so it is not
+                // rescued (before ended jobs kept their leases, it ran again after each lease).
+                try await Task.sleep(for: lease * 2.5)
                 let held = try await pool.query("""
                     SELECT state::text, attempt, lease_expires_at > now(), jsonb_array_length(errors) FROM pdx_jobs WHERE id = \(job.id)
                     """)[0].decode(String.self, Int.self, Bool.self, Int.self)

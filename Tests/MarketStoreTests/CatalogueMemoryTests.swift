@@ -99,7 +99,9 @@ import Testing
             let suspendedGrant = try await store.createProduct(productVersion([market.general]), operator: market.operatorB.id,
                                                                authorization: grantB.id, by: operatorB)
             try await store.list(suspendedGrant.id, by: operatorB)
-            let catalogue = CatalogueMemory()
+            // Stale in everything, authorizations included: the default copy reads them again after 10 s, which a
+            // loaded machine reached once between loading and matching here.
+            let catalogue = CatalogueMemory(authorizationsMaximumAge: .seconds(3600))
             try await catalogue.load(from: market.pool)
             #expect(catalogue.count == 4)
             try await store.changeProduct(delisted.id, to: .delisted, reason: "withdrawn", by: .party(market.operatorA.id))

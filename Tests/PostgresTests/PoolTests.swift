@@ -168,13 +168,25 @@ import Testing
     @Test func cancelledWaiterLeavesThePoolConsistent() async throws {
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
-            try await pool.execute("SELECT 1")  // opened beforehand: the holder below takes it at once
-            let holder = Task { try await pool.execute("SELECT pg_sleep(0.5)") }
-            try await Task.sleep(for: .milliseconds(100))
+            // The holder keeps the only connection until the waiter has been cancelled (sleeps instead of these
+            // signals let a loaded machine hand the connection to the waiter first).
+            let (held, holding) = AsyncStream<Void>.makeStream()
+            let (release, releasing) = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await pool.withConnection { connection in
+                    _ = try await connection.query("SELECT 1")
+                    holding.yield()
+                    for await _ in release { break }
+                }
+            }
+            for await _ in held { break }
             let waiter = Task { try await pool.query("SELECT 1") }
-            try await Task.sleep(for: .milliseconds(50))
+            for _ in 0..<1_000 where pool.statistics.waiting == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            // The statement, and a runner waiting for a connection to send it.
+            #expect(pool.statistics.waiting >= 1)
             waiter.cancel()
             await #expect(throws: CancellationError.self) { try await waiter.value }
+            releasing.yield()
             _ = try await holder.value
             // A runner started for the waiter may take the connection back a moment later, then park.
             let settled = PostgresPool.Statistics(idle: 1, leased: 0, connecting: 0, waiting: 0)
