@@ -32,8 +32,10 @@ struct Completion: Sendable {
 /// Writes the ends of attempts in batches: everything that finished while the previous write was in
 /// flight goes in the next one. A write that fails is retried (the rows stay `running` meanwhile, and
 /// the updates only apply to the attempt that wrote them, so a repeat is harmless). Until an end is
-/// written its job keeps its lease (`unrecorded`, renewed by the worker's heartbeat): a slow or failing
-/// write must not let the rescuer run again a job that this worker finished.
+/// written its job keeps its lease: the worker's heartbeat renews the jobs of `unrecorded` ends, those
+/// pending and those in a writer's batch, so that a slow or failing write never lets the rescuer run again
+/// a job this worker finished. (The ends carried by a claim are not renewed during its one round trip; a
+/// claim that fails gives them back.) This bookkeeping rides on the locks the writers already take.
 ///
 /// Claims carry completions too: a producer about to claim takes what is pending and writes it in the
 /// claim's own round trip and commit (`take`, then `recorded` or `giveBack`), which halves the commits
@@ -43,20 +45,16 @@ final class Completer: Sendable {
     static let carryWindow = Duration.milliseconds(2)
 
     /// One attempt of one job.
-    struct Attempt: Hashable, Sendable {
+    struct Attempt: Sendable {
         var id: Int64
         var attempt: Int
     }
 
     private struct State {
         var pending: [Completion] = []
-        /// Every attempt added and not yet written: pending, or in a write or a claim in flight.
-        var unrecorded: Set<Attempt> = []
+        /// Each writer's batch in flight (cleared when it takes its next batch or gives this one back).
+        var writing: [Int: [Completion]] = [:]
         var stopping = false
-
-        mutating func written(_ batch: [Completion]) {
-            for completion in batch { unrecorded.remove(Attempt(id: completion.id, attempt: completion.attempt)) }
-        }
     }
 
     private let state = Mutex(State())
@@ -78,7 +76,6 @@ final class Completer: Sendable {
     func add(_ completion: Completion) {
         let wasEmpty = state.withLock { state in
             state.pending.append(completion)
-            state.unrecorded.insert(Attempt(id: completion.id, attempt: completion.attempt))
             return state.pending.count == 1
         }
         if wasEmpty { signal.signal() }
@@ -87,8 +84,12 @@ final class Completer: Sendable {
     /// Completions not written yet.
     var backlog: Int { state.withLock { $0.pending.count } }
 
-    /// The attempts whose ends are not written yet, whose jobs' leases must still be renewed.
-    var unrecorded: [Attempt] { state.withLock { Array($0.unrecorded) } }
+    /// The attempts whose ends are pending or being written, whose jobs' leases must still be renewed.
+    var unrecorded: [Attempt] {
+        state.withLock { state in
+            (state.pending + state.writing.values.joined()).map { Attempt(id: $0.id, attempt: $0.attempt) }
+        }
+    }
 
     /// Completions written so far.
     var recordedCount: Int { recorded.load(ordering: .relaxed) }
@@ -96,18 +97,20 @@ final class Completer: Sendable {
     /// Writes with `writers` concurrent loops until `finish()` has been called and nothing is pending.
     func run(writers: Int) async {
         await withDiscardingTaskGroup { group in
-            for _ in 0..<max(1, writers) { group.addTask { await self.writeLoop() } }
+            for writer in 0..<max(1, writers) { group.addTask { await self.writeLoop(writer) } }
         }
     }
 
-    private func writeLoop() async {
+    private func writeLoop(_ writer: Int) async {
         var delay = Duration.milliseconds(50)
         while true {
             let batch = state.withLock { state -> [Completion]? in
+                state.writing[writer] = nil  // the previous batch is written
                 if state.pending.isEmpty { return state.stopping ? nil : [] }
                 let count = min(state.pending.count, batchLimit)
                 let batch = Array(state.pending.prefix(count))
                 state.pending.removeFirst(count)
+                state.writing[writer] = batch
                 return batch
             }
             guard let batch else {
@@ -125,7 +128,6 @@ final class Completer: Sendable {
             if backlog > 0 { signal.signal() }
             do {
                 try await write(batch)
-                state.withLock { $0.written(batch) }
                 recorded.add(batch.count, ordering: .relaxed)
                 written()
                 delay = .milliseconds(50)
@@ -133,7 +135,7 @@ final class Completer: Sendable {
                 // Nothing can be written any more: the jobs stay running and are rescued once their leases
                 // expire, to run again.
                 let lost = state.withLock { state in
-                    defer { state.pending.removeAll(); state.unrecorded.removeAll() }
+                    defer { state.pending.removeAll(); state.writing.removeAll() }
                     return state.pending.count + batch.count
                 }
                 logger.error("cannot record finished jobs: the connections are closed; they will run again after their leases expire",
@@ -143,7 +145,10 @@ final class Completer: Sendable {
                 logger.warning("could not record finished jobs; retrying", metadata: [
                     "error": "\(error)", "job.count": "\(batch.count)", "retry_ms": "\(delay.nanoseconds / 1_000_000)",
                 ])
-                state.withLock { $0.pending.insert(contentsOf: batch, at: 0) }
+                state.withLock { state in
+                    state.pending.insert(contentsOf: batch, at: 0)
+                    state.writing[writer] = nil
+                }
                 // Sleep even when cancelled (shutdown still wants these written), but never spin.
                 try? await ContinuousClock().sleep(until: .now + delay)
                 if Task.isCancelled { await sleepUncancelled(delay) }
@@ -171,7 +176,6 @@ final class Completer: Sendable {
     /// Completions taken with `take` were committed.
     func recorded(_ batch: [Completion]) {
         guard !batch.isEmpty else { return }
-        state.withLock { $0.written(batch) }
         recorded.add(batch.count, ordering: .relaxed)
         written()
     }
