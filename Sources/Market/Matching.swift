@@ -74,12 +74,14 @@ public enum Matching {
             let offered: [String]
             let sharedTags: Int, sharedRegions: Int, broaderRegions: Int, productRegions: Int
 
-            public init(_ scorer: Scorer, _ product: ProductVersion) {
+            public init(_ scorer: borrowing Scorer, _ product: ProductVersion) {
                 self.init(scorer, ProductFacts(product))
             }
 
-            /// From facts prepared once (matching computes this for every candidate; it allocates nothing).
-            public init(_ scorer: Scorer, _ product: ProductFacts) {
+            /// From facts prepared once (matching computes this for every candidate; it allocates nothing). The
+            /// scorer is borrowed, here and in `Overlap`: an initializer owns its arguments by default, and the copy
+            /// that needs retains every string and array of the demand, for every candidate.
+            public init(_ scorer: borrowing Scorer, _ product: borrowing ProductFacts) {
                 offered = product.offered
                 let overlap = Overlap(scorer, product)
                 fields = overlap.fields
@@ -128,7 +130,7 @@ public enum Matching {
             var fields: Double, scenario: Double, tags: Double, region: Double
             var sharedTags = 0, within = 0, broader = 0
 
-            init(_ scorer: Scorer, _ product: ProductFacts) {
+            init(_ scorer: borrowing Scorer, _ product: borrowing ProductFacts) {
                 var covered = 0
                 for field in product.fields where scorer.wanted.contains(field) { covered += 1 }
                 fields = scorer.wanted.isEmpty ? 1 : Double(covered) / Double(scorer.wanted.count)
