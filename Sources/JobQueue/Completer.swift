@@ -31,15 +31,18 @@ struct Completion: Sendable {
 
 /// Writes the ends of attempts in batches: everything that finished while the previous write was in
 /// flight goes in the next one. A write that fails is retried (the rows stay `running` meanwhile, and
-/// the updates only apply to the attempt that wrote them, so a repeat is harmless). Until an end is
-/// written its job keeps its lease: the worker's heartbeat renews the jobs of `unrecorded` ends, those
-/// pending and those in a writer's batch, so that a slow or failing write never lets the rescuer run again
-/// a job this worker finished. (The ends carried by a claim are not renewed during its one round trip; a
-/// claim that fails gives them back.) This bookkeeping rides on the locks the writers already take.
+/// the updates only apply to the attempt that wrote them, so a repeat is harmless).
 ///
 /// Claims carry completions too: a producer about to claim takes what is pending and writes it in the
 /// claim's own round trip and commit (`take`, then `recorded` or `giveBack`), which halves the commits
-/// of a busy queue that claims one job at a time.
+/// of a busy queue that claims one job at a time. A completion whose write failed once (alone or in a
+/// claim) is left to the writers, so that one that cannot be written never makes claims fail.
+///
+/// Until an end is written its job keeps its lease: the worker's heartbeat renews the jobs of `unrecorded`
+/// ends, those waiting and those in a writer's batch, so that a slow or failing write never lets the
+/// rescuer run again a job this worker finished. (A fresh end carried by a claim is not renewed during that
+/// one round trip: it ended with at least two thirds of its lease left.) This bookkeeping rides on the
+/// locks the writers already take.
 final class Completer: Sendable {
     /// How long a writer leaves new completions to the claims before writing them itself.
     static let carryWindow = Duration.milliseconds(2)
@@ -51,10 +54,17 @@ final class Completer: Sendable {
     }
 
     private struct State {
+        /// Not tried yet: for the claims and the writers.
         var pending: [Completion] = []
+        /// Whose write failed once: for the writers only, first.
+        var retrying: [Completion] = []
         /// Each writer's batch in flight (cleared when it takes its next batch or gives this one back).
         var writing: [Int: [Completion]] = [:]
         var stopping = false
+        /// Shutdown gave up waiting for the writes: the writers return.
+        var abandoned = false
+
+        var waiting: Int { pending.count + retrying.count }
     }
 
     private let state = Mutex(State())
@@ -81,13 +91,13 @@ final class Completer: Sendable {
         if wasEmpty { signal.signal() }
     }
 
-    /// Completions not written yet.
-    var backlog: Int { state.withLock { $0.pending.count } }
+    /// Completions waiting to be written.
+    var backlog: Int { state.withLock { $0.waiting } }
 
-    /// The attempts whose ends are pending or being written, whose jobs' leases must still be renewed.
+    /// The attempts whose ends are waiting or being written, whose jobs' leases must still be renewed.
     var unrecorded: [Attempt] {
         state.withLock { state in
-            (state.pending + state.writing.values.joined()).map { Attempt(id: $0.id, attempt: $0.attempt) }
+            (state.retrying + state.pending + state.writing.values.joined()).map { Attempt(id: $0.id, attempt: $0.attempt) }
         }
     }
 
@@ -106,10 +116,13 @@ final class Completer: Sendable {
         while true {
             let batch = state.withLock { state -> [Completion]? in
                 state.writing[writer] = nil  // the previous batch is written
-                if state.pending.isEmpty { return state.stopping ? nil : [] }
-                let count = min(state.pending.count, batchLimit)
-                let batch = Array(state.pending.prefix(count))
-                state.pending.removeFirst(count)
+                if state.abandoned { return nil }
+                if state.waiting == 0 { return state.stopping ? nil : [] }
+                var batch = Array(state.retrying.prefix(batchLimit))
+                state.retrying.removeFirst(batch.count)
+                let fresh = min(state.pending.count, batchLimit - batch.count)
+                batch += state.pending.prefix(fresh)
+                state.pending.removeFirst(fresh)
                 state.writing[writer] = batch
                 return batch
             }
@@ -135,8 +148,8 @@ final class Completer: Sendable {
                 // Nothing can be written any more: the jobs stay running and are rescued once their leases
                 // expire, to run again.
                 let lost = state.withLock { state in
-                    defer { state.pending.removeAll(); state.writing.removeAll() }
-                    return state.pending.count + batch.count
+                    defer { state.pending.removeAll(); state.retrying.removeAll(); state.writing.removeAll() }
+                    return state.waiting + batch.count
                 }
                 logger.error("cannot record finished jobs: the connections are closed; they will run again after their leases expire",
                              metadata: ["job.count": "\(lost)"])
@@ -145,20 +158,26 @@ final class Completer: Sendable {
                 logger.warning("could not record finished jobs; retrying", metadata: [
                     "error": "\(error)", "job.count": "\(batch.count)", "retry_ms": "\(delay.nanoseconds / 1_000_000)",
                 ])
-                state.withLock { state in
-                    state.pending.insert(contentsOf: batch, at: 0)
+                let abandoned = state.withLock { state in
+                    state.retrying.insert(contentsOf: batch, at: 0)
                     state.writing[writer] = nil
+                    return state.abandoned
                 }
-                // Sleep even when cancelled (shutdown still wants these written), but never spin.
+                if abandoned {
+                    signal.signal()
+                    return
+                }
+                // Sleep even when cancelled (shutdown still wants these written, until it gives up), but never spin.
                 try? await ContinuousClock().sleep(until: .now + delay)
-                if Task.isCancelled { await sleepUncancelled(delay) }
+                if Task.isCancelled && !state.withLock({ $0.abandoned }) { await sleepUncancelled(delay) }
                 delay = min(delay * 2, .seconds(5))
             }
         }
     }
 
-    /// Takes up to `limit` pending completions for a caller that writes them in its own transaction
-    /// (see `statements(for:)`); it then calls `recorded(_:)` once they are committed, or `giveBack(_:)`.
+    /// Takes up to `limit` pending completions (none whose write failed) for a caller that writes them in its
+    /// own transaction (see `statements(for:)`); it then calls `recorded(_:)` once they are committed, or
+    /// `giveBack(_:)`.
     func take(limit: Int) -> [Completion] {
         state.withLock { state in
             let count = min(state.pending.count, limit)
@@ -180,10 +199,10 @@ final class Completer: Sendable {
         written()
     }
 
-    /// Completions taken with `take` were not written: they go back to the front of the queue.
+    /// Completions taken with `take` were not written: they go to the writers, first.
     func giveBack(_ batch: [Completion]) {
         guard !batch.isEmpty else { return }
-        state.withLock { $0.pending.insert(contentsOf: batch, at: 0) }
+        state.withLock { $0.retrying.insert(contentsOf: batch, at: 0) }
         signal.signal()
     }
 
@@ -191,6 +210,17 @@ final class Completer: Sendable {
     func finish() {
         state.withLock { $0.stopping = true }
         signal.signal()
+    }
+
+    /// Makes `run()` return after the writes in flight, leaving the rest unwritten; returns how many ends
+    /// are not written (their jobs run again once their leases expire).
+    func abandon() -> Int {
+        let unwritten = state.withLock { state in
+            state.abandoned = true
+            return state.waiting + state.writing.values.reduce(0) { $0 + $1.count }
+        }
+        signal.signal()
+        return unwritten
     }
 
     private func write(_ batch: [Completion]) async throws {

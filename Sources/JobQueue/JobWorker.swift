@@ -106,25 +106,41 @@ public final class JobWorker: Service, Sendable {
         logger.info("worker stopped")
     }
 
+    /// The worker's support loops, as its shutdown tells them apart.
+    private enum SupportLoop { case completer, shutdownTimeout, other }
+
     private func runAll() async {
-        await withTaskGroup(of: Void.self) { support in
-            support.addTask { await self.completer.run(writers: self.configuration.completionWriters) }
-            support.addTask { await self.tick() }
-            support.addTask { await self.heartbeat() }
-            if configuration.listens { support.addTask { await self.listen() } }
+        await withTaskGroup(of: SupportLoop.self) { support in
+            support.addTask { await self.completer.run(writers: self.configuration.completionWriters); return .completer }
+            support.addTask { await self.tick(); return .other }
+            support.addTask { await self.heartbeat(); return .other }
+            if configuration.listens { support.addTask { await self.listen(); return .other } }
             if configuration.maintenance.enabled {
-                support.addTask { await Maintenance(worker: self).run() }
+                support.addTask { await Maintenance(worker: self).run(); return .other }
             }
             // Not `pool.run()`: that would close the pool at graceful shutdown, before the last completions.
-            support.addTask { await self.pool.keepHealthy() }
+            support.addTask { await self.pool.keepHealthy(); return .other }
             await withTaskGroup(of: Void.self) { producing in
                 for producer in producers.values {
                     producing.addTask { await producer.run(worker: self, claimers: self.configuration.claimers) }
                 }
             }
-            // Every producer has returned: every job ended and reported. Write the rest, then stop.
+            // Every producer has returned: every job ended and reported. Write the rest (leases still renewed),
+            // giving up if the writes keep failing for the shutdown timeout (10 s at most, so that the two waits
+            // together stay within what a service manager allows before SIGKILL), then stop.
             completer.finish()
-            await support.next()  // the completer is the first to return once finished
+            let writeTimeout = min(configuration.shutdownTimeout, .seconds(10))
+            support.addTask {
+                try? await Task.sleep(for: writeTimeout)
+                return .shutdownTimeout
+            }
+            // (A loop that ended earlier, like a listener that could not listen, does not end the wait.)
+            while let ended = await support.next(), ended == .other {}
+            let unwritten = completer.abandon()
+            if unwritten > 0 {
+                logger.error("stopping without recording some finished jobs: their ends could not be written in time; they run again once their leases expire",
+                             metadata: ["job.count": "\(unwritten)", "timeout": "\(writeTimeout)"])
+            }
             support.cancelAll()
         }
         await pool.close()
