@@ -35,8 +35,10 @@ struct Completion: Sendable {
 ///
 /// Claims carry completions too: a producer about to claim takes what is pending and writes it in the
 /// claim's own round trip and commit (`take`, then `recorded` or `giveBack`), which halves the commits
-/// of a busy queue that claims one job at a time. A completion whose write failed once (alone or in a
-/// claim) is left to the writers, so that one that cannot be written never makes claims fail.
+/// of a busy queue that claims one job at a time. A batch whose write failed (alone or in a claim) is left
+/// to the writers and retried on its own, never mixed with new completions again, and split in halves when
+/// the server refused it (rather than losing the connection), so that one completion that cannot be
+/// written holds up neither the claims nor the completions written beside it.
 ///
 /// Until an end is written its job keeps its lease: the worker's heartbeat renews the jobs of `unrecorded`
 /// ends, those waiting and those in a writer's batch, so that a slow or failing write never lets the
@@ -47,6 +49,23 @@ final class Completer: Sendable {
     /// How long a writer leaves new completions to the claims before writing them itself.
     static let carryWindow = Duration.milliseconds(2)
 
+    /// A batch whose write failed, with its own backoff: one that keeps failing delays no other.
+    private struct Retry {
+        var batch: [Completion]
+        var failures: Int
+        var due: ContinuousClock.Instant
+    }
+
+    /// What a writer does next.
+    private enum Next {
+        case write([Completion], failures: Int)
+        /// Nothing to write: wait for a signal.
+        case idle
+        /// Only retries not yet due: look again shortly.
+        case later
+        case stop
+    }
+
     /// One attempt of one job.
     struct Attempt: Sendable {
         var id: Int64
@@ -56,15 +75,15 @@ final class Completer: Sendable {
     private struct State {
         /// Not tried yet: for the claims and the writers.
         var pending: [Completion] = []
-        /// Whose write failed once: for the writers only, first.
-        var retrying: [Completion] = []
+        /// Batches whose write failed: for the writers only, each on its own once due.
+        var retrying: [Retry] = []
         /// Each writer's batch in flight (cleared when it takes its next batch or gives this one back).
         var writing: [Int: [Completion]] = [:]
         var stopping = false
         /// Shutdown gave up waiting for the writes: the writers return.
         var abandoned = false
 
-        var waiting: Int { pending.count + retrying.count }
+        var waiting: Int { retrying.reduce(pending.count) { $0 + $1.batch.count } }
     }
 
     private let state = Mutex(State())
@@ -97,7 +116,7 @@ final class Completer: Sendable {
     /// The attempts whose ends are waiting or being written, whose jobs' leases must still be renewed.
     var unrecorded: [Attempt] {
         state.withLock { state in
-            (state.retrying + state.pending + state.writing.values.joined()).map { Attempt(id: $0.id, attempt: $0.attempt) }
+            (state.retrying.flatMap(\.batch) + state.pending + state.writing.values.joined()).map { Attempt(id: $0.id, attempt: $0.attempt) }
         }
     }
 
@@ -112,30 +131,48 @@ final class Completer: Sendable {
     }
 
     private func writeLoop(_ writer: Int) async {
-        var delay = Duration.milliseconds(50)
+        var retryFirst = true
         while true {
-            let batch = state.withLock { state -> [Completion]? in
-                state.writing[writer] = nil  // the previous batch is written
-                if state.abandoned { return nil }
-                if state.waiting == 0 { return state.stopping ? nil : [] }
-                var batch = Array(state.retrying.prefix(batchLimit))
-                state.retrying.removeFirst(batch.count)
-                let fresh = min(state.pending.count, batchLimit - batch.count)
-                batch += state.pending.prefix(fresh)
-                state.pending.removeFirst(fresh)
+            let preferRetry = retryFirst
+            let next = state.withLock { state -> Next in
+                state.writing[writer] = nil  // the previous batch is written, or back among the retries
+                if state.abandoned { return .stop }
+                // New completions and retries that are due take turns: neither waits for the other.
+                let now = ContinuousClock.now
+                let due = state.retrying.firstIndex { $0.due <= now }
+                let batch: [Completion], failures: Int
+                if let due, preferRetry || state.pending.isEmpty {
+                    let retry = state.retrying.remove(at: due)
+                    (batch, failures) = (retry.batch, retry.failures)
+                } else if !state.pending.isEmpty {
+                    let count = min(state.pending.count, batchLimit)
+                    (batch, failures) = (Array(state.pending.prefix(count)), 0)
+                    state.pending.removeFirst(count)
+                } else if !state.retrying.isEmpty {
+                    return .later
+                } else {
+                    return state.stopping ? .stop : .idle
+                }
                 state.writing[writer] = batch
-                return batch
+                return .write(batch, failures: failures)
             }
-            guard let batch else {
+            let batch: [Completion], failures: Int
+            switch next {
+            case .stop:
                 signal.signal()  // let the other writers see the end too
                 return
-            }
-            if batch.isEmpty {
+            case .idle:
                 await signal.wait()
                 // A claim about to start takes what is pending in its own round trip and commit: give it
                 // the moment it needs, so that a busy queue commits once per claim rather than twice.
                 if !state.withLock({ $0.stopping }) { try? await Task.sleep(for: Self.carryWindow) }
                 continue
+            case .later:
+                await pause(.milliseconds(50))
+                continue
+            case .write(let taken, let failed):
+                (batch, failures) = (taken, failed)
+                retryFirst.toggle()
             }
             // More pending than this batch: let another writer take it meanwhile.
             if backlog > 0 { signal.signal() }
@@ -143,7 +180,6 @@ final class Completer: Sendable {
                 try await write(batch)
                 recorded.add(batch.count, ordering: .relaxed)
                 written()
-                delay = .milliseconds(50)
             } catch let error as PostgresError where error.kind == .poolClosed {
                 // Nothing can be written any more: the jobs stay running and are rescued once their leases
                 // expire, to run again.
@@ -155,11 +191,23 @@ final class Completer: Sendable {
                              metadata: ["job.count": "\(lost)"])
                 return
             } catch {
+                // Each batch backs off on its own, from 50 ms doubling to 5 s. Refused by the server (rather than
+                // a lost connection), one completion may be the cause: the halves go on separately, at once.
+                let delay = min(Duration.milliseconds(50) * (1 << min(failures, 7)), .seconds(5))
+                let refused = (error as? PostgresError).map { $0.kind == .server || $0.kind == .encoding } ?? false
                 logger.warning("could not record finished jobs; retrying", metadata: [
-                    "error": "\(error)", "job.count": "\(batch.count)", "retry_ms": "\(delay.nanoseconds / 1_000_000)",
+                    "error": "\(error)", "job.count": "\(batch.count)",
+                    "retry_ms": "\(refused && batch.count > 1 ? 0 : delay.nanoseconds / 1_000_000)",
                 ])
                 let abandoned = state.withLock { state in
-                    state.retrying.insert(contentsOf: batch, at: 0)
+                    let now = ContinuousClock.now
+                    if refused && batch.count > 1 {
+                        let half = batch.count / 2
+                        state.retrying += [Retry(batch: Array(batch[..<half]), failures: failures + 1, due: now),
+                                           Retry(batch: Array(batch[half...]), failures: failures + 1, due: now)]
+                    } else {
+                        state.retrying.append(Retry(batch: batch, failures: failures + 1, due: now + delay))
+                    }
                     state.writing[writer] = nil
                     return state.abandoned
                 }
@@ -167,12 +215,15 @@ final class Completer: Sendable {
                     signal.signal()
                     return
                 }
-                // Sleep even when cancelled (shutdown still wants these written, until it gives up), but never spin.
-                try? await ContinuousClock().sleep(until: .now + delay)
-                if Task.isCancelled && !state.withLock({ $0.abandoned }) { await sleepUncancelled(delay) }
-                delay = min(delay * 2, .seconds(5))
             }
         }
+    }
+
+    /// Sleeps a moment even in a cancelled task (shutdown still wants the writes, until it gives up), never
+    /// spinning.
+    private func pause(_ duration: Duration) async {
+        try? await Task.sleep(for: duration)
+        if Task.isCancelled && !state.withLock({ $0.abandoned }) { await sleepUncancelled(duration) }
     }
 
     /// Takes up to `limit` pending completions (none whose write failed) for a caller that writes them in its
@@ -202,7 +253,7 @@ final class Completer: Sendable {
     /// Completions taken with `take` were not written: they go to the writers, first.
     func giveBack(_ batch: [Completion]) {
         guard !batch.isEmpty else { return }
-        state.withLock { $0.retrying.insert(contentsOf: batch, at: 0) }
+        state.withLock { $0.retrying.append(Retry(batch: batch, failures: 1, due: .now)) }
         signal.signal()
     }
 

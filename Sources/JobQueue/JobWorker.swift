@@ -106,6 +106,10 @@ public final class JobWorker: Service, Sendable {
         logger.info("worker stopped")
     }
 
+    /// At shutdown, after the running jobs' grace, how long the ends not yet recorded may keep failing to be
+    /// written before the worker stops without them (a service manager's stop timeout must allow for it).
+    public static let lastWritesTimeout = Duration.seconds(10)
+
     /// The worker's support loops, as its shutdown tells them apart.
     private enum SupportLoop { case completer, shutdownTimeout, other }
 
@@ -126,10 +130,9 @@ public final class JobWorker: Service, Sendable {
                 }
             }
             // Every producer has returned: every job ended and reported. Write the rest (leases still renewed),
-            // giving up if the writes keep failing for the shutdown timeout (10 s at most, so that the two waits
-            // together stay within what a service manager allows before SIGKILL), then stop.
+            // giving up if the writes keep failing for 10 s (`lastWritesTimeout`), then stop.
             completer.finish()
-            let writeTimeout = min(configuration.shutdownTimeout, .seconds(10))
+            let writeTimeout = Self.lastWritesTimeout
             support.addTask {
                 try? await Task.sleep(for: writeTimeout)
                 return .shutdownTimeout
@@ -138,7 +141,7 @@ public final class JobWorker: Service, Sendable {
             while let ended = await support.next(), ended == .other {}
             let unwritten = completer.abandon()
             if unwritten > 0 {
-                logger.error("stopping without recording some finished jobs: their ends could not be written in time; they run again once their leases expire",
+                logger.error("stopping before the ends of some finished jobs were written (still waiting, or in a write that may yet commit); those not written run again once their leases expire",
                              metadata: ["job.count": "\(unwritten)", "timeout": "\(writeTimeout)"])
             }
             support.cancelAll()

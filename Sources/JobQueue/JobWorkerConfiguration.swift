@@ -18,9 +18,8 @@ extension JobWorker {
         /// How long a claimed job belongs to this worker without news; the worker extends it every third of
         /// it while the job runs. A crashed worker's jobs run again once their lease has expired.
         public var lease: Duration
-        /// At shutdown, how long running jobs may take to finish before they are cancelled and handed back;
-        /// then how long (10 s at most) the writes of the ends not yet recorded may keep failing before the
-        /// worker stops without them.
+        /// At shutdown, how long running jobs may take to finish before they are cancelled and handed back
+        /// (the last writes then get up to `JobWorker.lastWritesTimeout`).
         public var shutdownTimeout: Duration
         /// Retry delays grow as `retryBase * 2^(attempt-1)`, with jitter, up to `retryCap`.
         public var retryBase: Duration

@@ -18,8 +18,8 @@ struct Work: AsyncParsableCommand {
             and, when elected leader among all worker processes, rescues jobs of crashed workers, starts \
             scheduled and retried jobs on time and prunes old finished ones. At SIGTERM it stops claiming, \
             gives running jobs --shutdown-timeout to finish, then hands the rest back, and gives the \
-            writes of finished jobs' ends as long again (10 s at most) before stopping without them \
-            (those jobs run again once their leases expire).
+            writes of finished jobs' ends up to 10 s more before stopping without them (those jobs run \
+            again once their leases expire).
 
             By default it serves every queue the market's jobs go to (default, match); --queues narrows \
             it, for example to run matching on machines of its own. Serving match, it holds the listed \

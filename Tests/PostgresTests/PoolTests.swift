@@ -305,15 +305,31 @@ import Testing
         try await TestDatabase.withDatabase { configuration throws in
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
             try await pool.execute("CREATE TABLE batch_leak (n int)")
-            // The only connection runs a slow statement while three more queue behind it, in this order.
-            let slow = Task { try await pool.execute("SELECT pg_sleep(1)") }
-            try await Task.sleep(for: .milliseconds(200))
+            // The only connection is held while three statements queue behind it, in this order (each queued before
+            // the next is sent: sleeps between them let a loaded machine reorder them or run the first alone).
+            let (held, holding) = AsyncStream<Void>.makeStream()
+            let (release, releasing) = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await pool.withConnection { connection in
+                    _ = try await connection.query("SELECT 1")
+                    holding.yield()
+                    for await _ in release { break }
+                }
+            }
+            for await _ in held { break }
+            // Waiting: the statements, and the one runner (maxConnections 1) waiting for the connection.
+            func queued(_ count: Int) async throws {
+                for _ in 0..<1_000 where pool.statistics.waiting < count { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(pool.statistics.waiting == count)
+            }
             let begin = Task { try await pool.execute("BEGIN") }
-            try await Task.sleep(for: .milliseconds(50))
+            try await queued(2)
             let insert = Task { try await pool.execute("INSERT INTO batch_leak VALUES (1)") }
-            try await Task.sleep(for: .milliseconds(50))
+            try await queued(3)
             let select = Task { try await pool.query("SELECT 5").scalar(Int.self) }
-            _ = try await slow.value
+            try await queued(4)
+            releasing.yield()
+            try await holder.value
             _ = try await begin.value
             let insertError = await #expect(throws: PostgresError.self) { try await insert.value }
             #expect(insertError?.message.contains("opened a transaction") == true)
