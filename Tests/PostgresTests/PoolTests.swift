@@ -170,24 +170,14 @@ import Testing
             let pool = PostgresPool(configuration: .init(connection: configuration, maxConnections: 1))
             // The holder keeps the only connection until the waiter has been cancelled (sleeps instead of these
             // signals let a loaded machine hand the connection to the waiter first).
-            let (held, holding) = AsyncStream<Void>.makeStream()
-            let (release, releasing) = AsyncStream<Void>.makeStream()
-            let holder = Task {
-                try await pool.withConnection { connection in
-                    _ = try await connection.query("SELECT 1")
-                    holding.yield()
-                    for await _ in release { break }
-                }
-            }
-            for await _ in held { break }
+            let release = try await holdConnection(of: pool)
             let waiter = Task { try await pool.query("SELECT 1") }
             for _ in 0..<1_000 where pool.statistics.waiting == 0 { try await Task.sleep(for: .milliseconds(10)) }
             // The statement, and a runner waiting for a connection to send it.
             #expect(pool.statistics.waiting >= 1)
             waiter.cancel()
             await #expect(throws: CancellationError.self) { try await waiter.value }
-            releasing.yield()
-            _ = try await holder.value
+            try await release()
             // A runner started for the waiter may take the connection back a moment later, then park.
             let settled = PostgresPool.Statistics(idle: 1, leased: 0, connecting: 0, waiting: 0)
             for _ in 0..<100 where pool.statistics != settled { try await Task.sleep(for: .milliseconds(20)) }
@@ -307,16 +297,7 @@ import Testing
             try await pool.execute("CREATE TABLE batch_leak (n int)")
             // The only connection is held while three statements queue behind it, in this order (each queued before
             // the next is sent: sleeps between them let a loaded machine reorder them or run the first alone).
-            let (held, holding) = AsyncStream<Void>.makeStream()
-            let (release, releasing) = AsyncStream<Void>.makeStream()
-            let holder = Task {
-                try await pool.withConnection { connection in
-                    _ = try await connection.query("SELECT 1")
-                    holding.yield()
-                    for await _ in release { break }
-                }
-            }
-            for await _ in held { break }
+            let release = try await holdConnection(of: pool)
             // Waiting: the statements, and the one runner (maxConnections 1) waiting for the connection.
             func queued(_ count: Int) async throws {
                 for _ in 0..<1_000 where pool.statistics.waiting < count { try await Task.sleep(for: .milliseconds(10)) }
@@ -328,8 +309,7 @@ import Testing
             try await queued(3)
             let select = Task { try await pool.query("SELECT 5").scalar(Int.self) }
             try await queued(4)
-            releasing.yield()
-            try await holder.value
+            try await release()
             _ = try await begin.value
             let insertError = await #expect(throws: PostgresError.self) { try await insert.value }
             #expect(insertError?.message.contains("opened a transaction") == true)
@@ -451,4 +431,23 @@ private func parkRunners(_ pool: PostgresPool, statements: Int) async throws {
         try await group.waitForAll()
     }
     for _ in 0..<100 where pool.statistics.leased > 0 { try await Task.sleep(for: .milliseconds(20)) }
+}
+
+/// Takes a connection of `pool` and keeps it until the returned function is called (which waits until it is back):
+/// statements sent meanwhile wait, in the order sent.
+private func holdConnection(of pool: PostgresPool) async throws -> () async throws -> Void {
+    let (held, holding) = AsyncStream<Void>.makeStream()
+    let (release, releasing) = AsyncStream<Void>.makeStream()
+    let holder = Task {
+        try await pool.withConnection { connection in
+            _ = try await connection.query("SELECT 1")
+            holding.yield()
+            for await _ in release { break }
+        }
+    }
+    for await _ in held { break }
+    return {
+        releasing.yield()
+        try await holder.value
+    }
 }
