@@ -113,42 +113,78 @@ public enum Matching {
 
         /// The bound from facts prepared once.
         public func bound(_ product: ProductFacts) -> Double {
-            let overlap = Overlap(self, product)
-            var total = 0.0
-            total += overlap.fields * Matching.weights[0].1
-            total += overlap.scenario * Matching.weights[1].1
-            total += 1 * Matching.weights[2].1
-            total += overlap.tags * Matching.weights[3].1
-            total += overlap.region * Matching.weights[4].1
-            return total
+            Overlap(self, product).bound
         }
+
+        /// The bound from what a product shares with the demand, counted by the caller (a catalogue in memory
+        /// counts over numbered words, without reading the product's strings): `covered` of the demand's
+        /// distinct fields wanted among the product's distinct fields, whether the demand's scenario is among
+        /// the product's, `sharedTags` of the product's `productTags` distinct tags, and of its `regions`, how
+        /// many lie `within` a region wanted or are `broader` than one (`fit`). The same arithmetic as `bound(_:)`.
+        public func bound(covered: Int, scenario: Bool, sharedTags: Int, productTags: Int, regions: Int, within: Int, broader: Int) -> Double {
+            Overlap(self, covered: covered, scenario: scenario, sharedTags: sharedTags, productTags: productTags,
+                    regions: regions, within: within, broader: broader).bound
+        }
+
+        /// How a product's region (the codes `lower..<upper`) meets the demand's: within a region wanted,
+        /// covering one (a province for a district), or neither.
+        public enum Fit { case within, broader, neither }
+
+        public func fit(lower: Int, upper: Int) -> Fit {
+            if spans.contains(where: { $0.contains(lower) && $0.upperBound >= upper }) { return .within }
+            if spans.contains(where: { lower <= $0.lowerBound && $0.lowerBound < upper && upper >= $0.upperBound }) { return .broader }
+            return .neither
+        }
+
+        /// The demand's distinct fields wanted and tags, and its scenario (what `bound(covered:…)` counts against).
+        public var wantedFields: [String] { wanted }
+        public var wantedTags: [String] { tags }
+        public var scenario: String { demand.scenario }
 
         /// What a product shares with the demand but its text, counted without allocating (matching counts it
         /// for every candidate): distinct fields offered that are wanted, distinct tags and those shared, regions
         /// within a region wanted or covering one.
         struct Overlap {
             var fields: Double, scenario: Double, tags: Double, region: Double
-            var sharedTags = 0, within = 0, broader = 0
+            var sharedTags: Int, within: Int, broader: Int
 
             init(_ scorer: borrowing Scorer, _ product: borrowing ProductFacts) {
-                var covered = 0
+                var covered = 0, sharedTags = 0, within = 0, broader = 0
                 for field in product.fields where scorer.wanted.contains(field) { covered += 1 }
-                fields = scorer.wanted.isEmpty ? 1 : Double(covered) / Double(scorer.wanted.count)
-                scenario = product.scenarios.contains(scorer.demand.scenario) ? 1.0 : 0.0
                 for tag in product.tags where scorer.tags.contains(tag) { sharedTags += 1 }
-                let union = scorer.tags.count + product.tags.count - sharedTags
+                for span in product.spans {
+                    switch scorer.fit(lower: span.lowerBound, upper: span.upperBound) {
+                    case .within: within += 1
+                    case .broader: broader += 1
+                    case .neither: break
+                    }
+                }
+                self.init(scorer, covered: covered, scenario: product.scenarios.contains(scorer.demand.scenario), sharedTags: sharedTags,
+                          productTags: product.tags.count, regions: product.spans.count, within: within, broader: broader)
+            }
+
+            init(_ scorer: borrowing Scorer, covered: Int, scenario: Bool, sharedTags: Int, productTags: Int, regions: Int, within: Int, broader: Int) {
+                fields = scorer.wanted.isEmpty ? 1 : Double(covered) / Double(scorer.wanted.count)
+                self.scenario = scenario ? 1.0 : 0.0
+                self.sharedTags = sharedTags
+                let union = scorer.tags.count + productTags - sharedTags
                 tags = union == 0 ? 0 : Double(sharedTags) / Double(union)
                 // A product made for fewer regions fits a regional demand more closely: a region of the product
                 // within a region wanted counts fully, one that covers a region wanted (a province for a district) half.
-                for span in product.spans {
-                    if scorer.spans.contains(where: { $0.contains(span.lowerBound) && $0.upperBound >= span.upperBound }) {
-                        within += 1
-                    } else if scorer.spans.contains(where: { span.contains($0.lowerBound) && span.upperBound >= $0.upperBound }) {
-                        broader += 1
-                    }
-                }
-                let count = product.spans.count
-                region = count == 0 ? 0 : (Double(within) + Double(broader) / 2) / Double(count)
+                self.within = within
+                self.broader = broader
+                region = regions == 0 ? 0 : (Double(within) + Double(broader) / 2) / Double(regions)
+            }
+
+            /// Every component but the text, and the text's weight in full.
+            var bound: Double {
+                var total = 0.0
+                total += fields * Matching.weights[0].1
+                total += scenario * Matching.weights[1].1
+                total += 1 * Matching.weights[2].1
+                total += tags * Matching.weights[3].1
+                total += region * Matching.weights[4].1
+                return total
             }
         }
 
@@ -190,11 +226,11 @@ public enum Matching {
     /// so that scoring a candidate copies no product and hashes no string.
     public final class ProductFacts: Sendable {
         /// Distinct, in the order offered.
-        let fields: [String]
-        let tags: [String]
-        let scenarios: [String]
+        public let fields: [String]
+        public let tags: [String]
+        public let scenarios: [String]
         /// The regions as the codes they cover.
-        let spans: [Range<Int>]
+        public let spans: [Range<Int>]
         /// The title and description's bigrams.
         public let text: Bigrams
         /// Every field as offered (the reasons name the wanted ones).

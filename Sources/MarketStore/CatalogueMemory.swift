@@ -66,6 +66,47 @@ public final class CatalogueMemory: Sendable {
         var keys: [Int32]
     }
 
+    /// A product under one of its keys: its item, and what gathering and bounding a demand's candidates read of
+    /// it, packed in one buffer of numbers (shared by all its keys), so that bounding ~1,000 candidates reads
+    /// one buffer each instead of an object, its facts and their arrays and strings spread over the heap:
+    /// `[grant slot, fields, tags, scenarios, regions, id × 4, field words…, tag words…, scenario words…,
+    /// (lower, upper) of each region's codes…]`; a word is a field's, tag's or scenario's number in
+    /// `State.words`, the counts are those of the facts' distinct fields and tags, scenarios and regions.
+    struct Listed: Sendable {
+        let item: Item
+        let packed: ContiguousArray<Int32>
+
+        static let header = 9
+
+        init(_ item: Item, number: (String) -> Int32) {
+            self.item = item
+            let facts = item.facts
+            var packed = ContiguousArray<Int32>()
+            packed.reserveCapacity(Self.header + facts.fields.count + facts.tags.count + facts.scenarios.count + 2 * facts.spans.count)
+            packed += [Int32(item.grantSlot), Int32(facts.fields.count), Int32(facts.tags.count), Int32(facts.scenarios.count), Int32(facts.spans.count)]
+            let id = item.product.id.uuid
+            for bytes in [(id.0, id.1, id.2, id.3), (id.4, id.5, id.6, id.7), (id.8, id.9, id.10, id.11), (id.12, id.13, id.14, id.15)] {
+                packed.append(Int32(bitPattern: UInt32(bytes.0) << 24 | UInt32(bytes.1) << 16 | UInt32(bytes.2) << 8 | UInt32(bytes.3)))
+            }
+            for word in facts.fields { packed.append(number(word)) }
+            for word in facts.tags { packed.append(number(word)) }
+            for word in facts.scenarios { packed.append(number(word)) }
+            // Region codes are six digits: their spans fit.
+            for span in facts.spans { packed += [Int32(span.lowerBound), Int32(span.upperBound)] }
+            self.packed = packed
+        }
+    }
+
+    /// A candidate found for a demand: where it is listed (valid while the copy's generation has not moved),
+    /// its product and its bound.
+    struct Found: Sendable {
+        let key: Int32
+        let position: Int32
+        let id: UUID
+        let bound: Double
+        let held: Bool
+    }
+
     private struct State {
         var ready = false
         /// Moves on every change applied (or full load).
@@ -73,8 +114,10 @@ public final class CatalogueMemory: Sendable {
         var grantsReadAt: ContinuousClock.Instant = .now
         var entries: [UUID: Held] = [:]
         /// The products offered under each key, by the key's number.
-        var byKey: [[Item]] = []
+        var byKey: [[Listed]] = []
         var keyNumbers: [String: Int32] = [:]
+        /// Fields, tags and scenarios of the products held (and of those held since the last load), numbered.
+        var words: [String: Int32] = [:]
         /// Active authorizations by slot (nil: not active, or gone).
         var grants: [Grant?] = []
         /// Each authorization's slot, assigned once.
@@ -102,17 +145,25 @@ public final class CatalogueMemory: Sendable {
             return Int32(byKey.count - 1)
         }
 
+        mutating func word(_ text: String) -> Int32 {
+            if let number = words[text] { return number }
+            let number = Int32(words.count)
+            words[text] = number
+            return number
+        }
+
         /// Holds an entry read: its item placed in its authorization's slot, under each of its keys.
         mutating func hold(_ entry: Entry) {
             let item = Item(product: entry.product, version: entry.version, facts: entry.facts, grantSlot: slot(of: entry.authorizationID))
+            let listed = Listed(item) { word($0) }
             let keys = entry.keys.map { number(of: $0) }
-            for key in keys { byKey[Int(key)].append(item) }
+            for key in keys { byKey[Int(key)].append(listed) }
             entries[item.product.id] = Held(item: item, keys: keys)
         }
 
         mutating func drop(_ id: UUID) {
             guard let old = entries.removeValue(forKey: id) else { return }
-            for key in old.keys { byKey[Int(key)].removeAll { $0 === old.item } }
+            for key in old.keys { byKey[Int(key)].removeAll { $0.item === old.item } }
         }
     }
 
@@ -245,27 +296,78 @@ public final class CatalogueMemory: Sendable {
     // MARK: Candidates
 
     /// The products sharing a match key with the demand, under an authorization in force at `subject.now`,
-    /// not settled for it; nil when the copy is not ready.
-    func candidates(for subject: MatchingSubject) -> (found: [(item: Item, held: Bool)], operatorSince: [UUID: Date])? {
+    /// not settled for it, each with its bound (`scorer.bound`, counted over the packed words); nil when the
+    /// copy is not ready. Reads no product object: `items(_:)` fetches those the caller gets to.
+    func candidates(for subject: MatchingSubject, scorer: Matching.Scorer) -> (found: [Found], generation: UInt64, operatorSince: [UUID: Date])? {
         let demand = subject.demand
         let keys = wantedKeys(demand.sector, demand.regions, demand.deliveryModes)
         let settled = Set(subject.settled), proposed = Set(subject.proposed)
-        return state.withLock { state -> (found: [(item: Item, held: Bool)], operatorSince: [UUID: Date])? in
+        return state.withLock { state -> (found: [Found], generation: UInt64, operatorSince: [UUID: Date])? in
             guard state.ready else { return nil }
             let inForce = state.grants.map { $0?.validity.contains(subject.now) ?? false }
+            // The demand's words; one the catalogue has never held matches nothing (it still counts in the demand's).
+            let wanted = scorer.wantedFields.compactMap { state.words[$0] }
+            let tags = scorer.wantedTags.compactMap { state.words[$0] }
+            let scenario = state.words[scorer.scenario] ?? -1
             // A product offered under two of the demand's keys (two delivery modes) is seen twice.
-            var seen: Set<ObjectIdentifier> = []
-            var found: [(item: Item, held: Bool)] = []
+            var seen: Set<UUID> = []
+            var found: [Found] = []
             for key in keys {
                 guard let number = state.keyNumbers[key] else { continue }
-                for item in state.byKey[Int(number)] where inForce[item.grantSlot] {
-                    if keys.count > 1, !seen.insert(ObjectIdentifier(item)).inserted { continue }
-                    if !settled.isEmpty, settled.contains(item.product.id) { continue }
-                    found.append((item, !proposed.isEmpty && proposed.contains(item.product.id)))
+                // By pointer, so that no item is touched (not even its reference count).
+                state.byKey[Int(number)].withUnsafeBufferPointer { listed in
+                    for position in listed.indices {
+                        listed[position].packed.withUnsafeBufferPointer { packed in
+                            guard inForce[Int(packed[0])] else { return }
+                            let id = Self.id(packed)
+                            if keys.count > 1, !seen.insert(id).inserted { return }
+                            if !settled.isEmpty, settled.contains(id) { return }
+                            let fields = Int(packed[1]), tagCount = Int(packed[2]), scenarios = Int(packed[3]), regions = Int(packed[4])
+                            var index = Listed.header
+                            var covered = 0, sharedTags = 0, within = 0, broader = 0, inScenario = false
+                            for word in packed[index..<index + fields] where wanted.contains(word) { covered += 1 }
+                            index += fields
+                            for word in packed[index..<index + tagCount] where tags.contains(word) { sharedTags += 1 }
+                            index += tagCount
+                            for word in packed[index..<index + scenarios] where word == scenario { inScenario = true }
+                            index += scenarios
+                            for region in 0..<regions {
+                                switch scorer.fit(lower: Int(packed[index + 2 * region]), upper: Int(packed[index + 2 * region + 1])) {
+                                case .within: within += 1
+                                case .broader: broader += 1
+                                case .neither: break
+                                }
+                            }
+                            let bound = scorer.bound(covered: covered, scenario: inScenario, sharedTags: sharedTags, productTags: tagCount,
+                                                     regions: regions, within: within, broader: broader)
+                            found.append(Found(key: number, position: Int32(position), id: id, bound: bound,
+                                               held: !proposed.isEmpty && proposed.contains(id)))
+                        }
+                    }
                 }
             }
-            return (found, state.operatorSince)
+            return (found, state.generation, state.operatorSince)
         }
+    }
+
+    /// The items of `found`: where they were listed while the copy is at `generation`, else the product as held
+    /// now (the copy changed meanwhile: a product no longer held is left out).
+    func items(_ found: some Collection<Found>, generation: UInt64) -> [(Item, Found)] {
+        state.withLock { state in
+            if state.generation == generation {
+                return found.map { (state.byKey[Int($0.key)][Int($0.position)].item, $0) }
+            }
+            return found.compactMap { found in state.entries[found.id].map { ($0.item, found) } }
+        }
+    }
+
+    private static func id(_ packed: UnsafeBufferPointer<Int32>) -> UUID {
+        func bytes(_ index: Int) -> (UInt8, UInt8, UInt8, UInt8) {
+            let word = UInt32(bitPattern: packed[5 + index])
+            return (UInt8(word >> 24), UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word))
+        }
+        let (a, b, c, d) = (bytes(0), bytes(1), bytes(2), bytes(3))
+        return UUID(uuid: (a.0, a.1, a.2, a.3, b.0, b.1, b.2, b.3, c.0, c.1, c.2, c.3, d.0, d.1, d.2, d.3))
     }
 }
 

@@ -245,43 +245,50 @@ extension PostgresConnection {
     func bestCandidates(_ subject: MatchingSubject, rules: [PricingRule], limit: Int, candidates candidateLimit: Int,
                         catalogue: CatalogueMemory?) async throws -> ([Candidate], Int) {
         let scorer = Matching.Scorer(subject.demand)
-        var found: [(item: CatalogueMemory.Item, held: Bool)]
-        // When each candidate's operator started operating (trial prices): the copy's, or the row's.
-        let operatorSince: (CatalogueMemory.Item) -> Date?
-        if let (items, since) = catalogue?.candidates(for: subject) {
-            found = items
-            operatorSince = { since[$0.product.operatorID] }
-        } else {
-            found = try await catalogueCandidates(for: subject, limit: candidateLimit).map {
-                (CatalogueMemory.Item(product: $0.product, version: $0.version,
-                                      facts: Matching.ProductFacts($0.product.version)), $0.held)
-            }
-            operatorSince = { $0.product.operatorSince }
-        }
         // Best bound first; a candidate is scored in full, then priced, only while it could still enter the top
         // `limit` (its bound, then its partial score, plus a full price score, reaching the last one's score), so
         // the result is that of scoring and pricing every candidate. (A little slack for rounding.)
-        var order = found.indices.map { (index: $0, bound: scorer.bound(found[$0].item.facts)) }
-        order.sort { $0.bound > $1.bound }
-        func outranked(_ upper: Double, _ best: [Candidate]) -> Bool {
+        var best: [Candidate] = []
+        func outranked(_ upper: Double) -> Bool {
             guard best.count == limit, let last = best.last else { return false }
             return upper + Matching.priceWeight + 1e-9 < last.score.total
         }
-        var best: [Candidate] = []
-        for (index, bound) in order {
-            if outranked(bound, best) { break }
-            let (item, held) = found[index]
+        func consider(_ item: CatalogueMemory.Item, held: Bool, operatorSince: Date?) {
             let partial = Matching.Scorer.Partial(scorer, item.facts)
-            if outranked(partial.total, best) { continue }
+            if outranked(partial.total) { return }
             var product = item.product
-            product.operatorSince = operatorSince(item)
+            product.operatorSince = operatorSince
             guard let candidate = Candidate(subject, product, version: item.version, rules: rules, held: held,
-                                            scorer: scorer, partial: partial) else { continue }
+                                            scorer: scorer, partial: partial) else { return }
             best.append(candidate)
             best.sort(by: Candidate.better)
             if best.count > limit { best.removeLast() }
         }
-        return (best, found.count)
+        if let (found, generation, since) = catalogue?.candidates(for: subject, scorer: scorer) {
+            // The items are fetched a few at a time, as the loop gets to them: most candidates are never read.
+            let order = found.sorted { $0.bound > $1.bound }
+            var next = 0, chunk = 32
+            while next < order.count, !outranked(order[next].bound) {
+                let taken = order[next..<min(order.count, next + chunk)]
+                (next, chunk) = (taken.endIndex, chunk * 2)
+                for (item, candidate) in catalogue?.items(taken, generation: generation) ?? [] {
+                    if outranked(candidate.bound) { break }
+                    consider(item, held: candidate.held, operatorSince: since[item.product.operatorID])
+                }
+            }
+            return (best, found.count)
+        }
+        let rows = try await catalogueCandidates(for: subject, limit: candidateLimit)
+        let order = rows.map { row in
+            let facts = Matching.ProductFacts(row.product.version)
+            return (row: row, facts: facts, bound: scorer.bound(facts))
+        }.sorted { $0.bound > $1.bound }
+        for (row, facts, bound) in order {
+            if outranked(bound) { break }
+            consider(CatalogueMemory.Item(product: row.product, version: row.version, facts: facts), held: row.held,
+                     operatorSince: row.product.operatorSince)
+        }
+        return (best, rows.count)
     }
 
     /// Listed products under an authorization in force that share a match key with the demand and are

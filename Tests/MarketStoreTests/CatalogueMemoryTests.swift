@@ -3,7 +3,7 @@ import JobQueue
 import Logging
 import Market
 import MarketJobs
-import MarketStore
+@testable import MarketStore
 import MarketWorkers
 import PDXTestSupport
 import Postgres
@@ -82,6 +82,72 @@ import Testing
                 #expect(scores[pair].1 == scores[pair + 1].1 && scores[pair].2 == scores[pair + 1].2
                         && scores[pair].3 == scores[pair + 1].3 && scores[pair].4 == scores[pair + 1].4)
             }
+        }
+    }
+
+    /// The copy bounds each candidate from its packed words (numbers for fields, tags and scenarios, region
+    /// spans) without reading the product: for drawn products and demands (nested regions, words the catalogue
+    /// never held, two delivery modes), it gathers the same candidates as the database's key index, and each
+    /// bound is exactly the one scored from the product's facts. Items fetched after the copy changed are the
+    /// products as held now.
+    @Test func thePackedBoundIsTheBoundOfTheFacts() async throws {
+        try await withMarket { market in
+            let fields = ["road_id", "speed", "volume", "congestion", "origin", "destination"]
+            let tags = ["realtime", "hourly", "open", "gis"]
+            let pudong = try RegionCode("310115")
+            var random = SplitMix64(seed: 11)
+            func some<T>(_ values: [T], atLeast: Int = 1) -> [T] {
+                let picked = values.filter { _ in random.next() % 2 == 0 }
+                return picked.count >= atLeast ? picked : Array(values.prefix(atLeast))
+            }
+            var products: [UUID] = []
+            for index in 0..<30 {
+                var version = productVersion([market.general], modes: random.next() % 2 == 0 ? [.api] : [.api, .file],
+                                             title: "路况 traffic \(index)", price: Int64(1 + random.next() % 500))
+                version.fields = some(fields)
+                version.tags = some(tags, atLeast: 0)
+                version.scenarios = some(["traffic_planning", "logistics"])
+                version.regions = some([Market.shanghai, pudong])
+                products.append(try await market.listedProduct(version).id)
+            }
+            let catalogue = CatalogueMemory()
+            try await catalogue.load(from: market.pool)
+            #expect(catalogue.count == products.count)
+            var compared = 0
+            for index in 0..<12 {
+                var request = demandRequest()
+                request.fieldsWanted = some(fields) + (index % 3 == 0 ? ["never_offered"] : [])
+                request.tags = some(tags, atLeast: 0) + (index % 4 == 0 ? ["unheard_of"] : [])
+                request.scenario = index % 2 == 0 ? "logistics" : "traffic_planning"
+                request.regions = some([Market.shanghai, pudong, Market.beijing])
+                request.deliveryModes = index % 2 == 0 ? [.api, .file] : [.file]
+                let demand = try await market.store.postDemand(request, demander: market.demander.id, open: true, by: .party(market.demander.id))
+                let (subject, indexed) = try await market.pool.withConnection { connection in
+                    let subject = try await connection.matchingSubject(demand)
+                    return (subject, try await connection.catalogueCandidates(for: subject, limit: 1_000))
+                }
+                let scorer = Matching.Scorer(subject.demand)
+                let found = try #require(catalogue.candidates(for: subject, scorer: scorer)?.found)
+                #expect(Set(found.map(\.id)) == Set(indexed.map(\.product.id)) && found.count == Set(found.map(\.id)).count,
+                        "demand \(index): the same candidates as the key index, each once")
+                for row in indexed {
+                    let bound = try #require(found.first { $0.id == row.product.id }?.bound)
+                    #expect(bound == scorer.bound(Matching.ProductFacts(row.product.version)), "demand \(index), product \(row.product.id)")
+                    compared += 1
+                }
+            }
+            #expect(compared > 100, "enough pairs compared: \(compared)")
+
+            // Fetched after a change: the items as held now, a product no longer held left out.
+            let subject = try await market.pool.withConnection { try await $0.matchingSubject(
+                try await market.store.postDemand(demandRequest(), demander: market.demander.id, open: true, by: .party(market.demander.id))) }
+            let (found, generation, _) = try #require(catalogue.candidates(for: subject, scorer: Matching.Scorer(subject.demand)))
+            #expect(catalogue.items(found, generation: generation).map(\.0.product.id) == found.map(\.id))
+            let gone = found[0].id
+            try await market.store.changeProduct(gone, to: .delisted, reason: "withdrawn", by: .party(market.operatorA.id))
+            try await catalogue.refresh([gone], from: market.pool)
+            #expect(catalogue.generation != generation)
+            #expect(catalogue.items(found, generation: generation).map(\.0.product.id) == found.dropFirst().map(\.id))
         }
     }
 
