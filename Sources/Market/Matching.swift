@@ -50,8 +50,8 @@ public enum Matching {
         let demand: DemandRequest
         /// The demand's distinct fields wanted and tags: a handful of short strings each, where a linear scan
         /// costs less than hashing.
-        let wanted: [String]
-        let tags: [String]
+        public let wanted: [String]
+        public let tags: [String]
         let text: Bigrams
         /// The demand's regions as the codes they cover.
         let spans: [Range<Int>]
@@ -120,25 +120,28 @@ public enum Matching {
         /// counts over numbered words, without reading the product's strings): `covered` of the demand's
         /// distinct fields wanted among the product's distinct fields, whether the demand's scenario is among
         /// the product's, `sharedTags` of the product's `productTags` distinct tags, and of its `regions`, how
-        /// many lie `within` a region wanted or are `broader` than one (`fit`). The same arithmetic as `bound(_:)`.
+        /// many lie `within` a region wanted or are `broader` than one (`fits`). The same arithmetic as `bound(_:)`.
         public func bound(covered: Int, scenario: Bool, sharedTags: Int, productTags: Int, regions: Int, within: Int, broader: Int) -> Double {
             Overlap(self, covered: covered, scenario: scenario, sharedTags: sharedTags, productTags: productTags,
                     regions: regions, within: within, broader: broader).bound
         }
 
-        /// How a product's region (the codes `lower..<upper`) meets the demand's: within a region wanted,
-        /// covering one (a province for a district), or neither.
-        public enum Fit { case within, broader, neither }
-
-        public func fit(lower: Int, upper: Int) -> Fit {
-            if spans.contains(where: { $0.contains(lower) && $0.upperBound >= upper }) { return .within }
-            if spans.contains(where: { lower <= $0.lowerBound && $0.lowerBound < upper && upper >= $0.upperBound }) { return .broader }
-            return .neither
+        /// Of a product's `count` regions, `span(i)` the codes `lower..<upper` of the i-th, how many lie within a
+        /// region wanted, and how many cover one (a province for a district) without lying within one.
+        public func fits(_ count: Int, span: (Int) -> (lower: Int, upper: Int)) -> (within: Int, broader: Int) {
+            var within = 0, broader = 0
+            for index in 0..<count {
+                let (lower, upper) = span(index)
+                if spans.contains(where: { $0.contains(lower) && $0.upperBound >= upper }) {
+                    within += 1
+                } else if spans.contains(where: { lower <= $0.lowerBound && $0.lowerBound < upper && upper >= $0.upperBound }) {
+                    broader += 1
+                }
+            }
+            return (within, broader)
         }
 
-        /// The demand's distinct fields wanted and tags, and its scenario (what `bound(covered:…)` counts against).
-        public var wantedFields: [String] { wanted }
-        public var wantedTags: [String] { tags }
+        /// The demand's scenario (what `bound(covered:…)` counts against, beside `wanted` and `tags`).
         public var scenario: String { demand.scenario }
 
         /// What a product shares with the demand but its text, counted without allocating (matching counts it
@@ -149,16 +152,11 @@ public enum Matching {
             var sharedTags: Int, within: Int, broader: Int
 
             init(_ scorer: borrowing Scorer, _ product: borrowing ProductFacts) {
-                var covered = 0, sharedTags = 0, within = 0, broader = 0
+                var covered = 0, sharedTags = 0
                 for field in product.fields where scorer.wanted.contains(field) { covered += 1 }
                 for tag in product.tags where scorer.tags.contains(tag) { sharedTags += 1 }
-                for span in product.spans {
-                    switch scorer.fit(lower: span.lowerBound, upper: span.upperBound) {
-                    case .within: within += 1
-                    case .broader: broader += 1
-                    case .neither: break
-                    }
-                }
+                let spans = product.spans
+                let (within, broader) = scorer.fits(spans.count) { (spans[$0].lowerBound, spans[$0].upperBound) }
                 self.init(scorer, covered: covered, scenario: product.scenarios.contains(scorer.demand.scenario), sharedTags: sharedTags,
                           productTags: product.tags.count, regions: product.spans.count, within: within, broader: broader)
             }

@@ -306,8 +306,8 @@ public final class CatalogueMemory: Sendable {
             guard state.ready else { return nil }
             let inForce = state.grants.map { $0?.validity.contains(subject.now) ?? false }
             // The demand's words; one the catalogue has never held matches nothing (it still counts in the demand's).
-            let wanted = scorer.wantedFields.compactMap { state.words[$0] }
-            let tags = scorer.wantedTags.compactMap { state.words[$0] }
+            let wanted = scorer.wanted.compactMap { state.words[$0] }
+            let tags = scorer.tags.compactMap { state.words[$0] }
             let scenario = state.words[scorer.scenario] ?? -1
             // A product offered under two of the demand's keys (two delivery modes) is seen twice.
             var seen: Set<UUID> = []
@@ -324,20 +324,14 @@ public final class CatalogueMemory: Sendable {
                             if !settled.isEmpty, settled.contains(id) { return }
                             let fields = Int(packed[1]), tagCount = Int(packed[2]), scenarios = Int(packed[3]), regions = Int(packed[4])
                             var index = Listed.header
-                            var covered = 0, sharedTags = 0, within = 0, broader = 0, inScenario = false
+                            var covered = 0, sharedTags = 0, inScenario = false
                             for word in packed[index..<index + fields] where wanted.contains(word) { covered += 1 }
                             index += fields
                             for word in packed[index..<index + tagCount] where tags.contains(word) { sharedTags += 1 }
                             index += tagCount
                             for word in packed[index..<index + scenarios] where word == scenario { inScenario = true }
                             index += scenarios
-                            for region in 0..<regions {
-                                switch scorer.fit(lower: Int(packed[index + 2 * region]), upper: Int(packed[index + 2 * region + 1])) {
-                                case .within: within += 1
-                                case .broader: broader += 1
-                                case .neither: break
-                                }
-                            }
+                            let (within, broader) = scorer.fits(regions) { (Int(packed[index + 2 * $0]), Int(packed[index + 2 * $0 + 1])) }
                             let bound = scorer.bound(covered: covered, scenario: inScenario, sharedTags: sharedTags, productTags: tagCount,
                                                      regions: regions, within: within, broader: broader)
                             found.append(Found(key: number, position: Int32(position), id: id, bound: bound,

@@ -264,14 +264,14 @@ extension PostgresConnection {
             best.sort(by: Candidate.better)
             if best.count > limit { best.removeLast() }
         }
-        if let (found, generation, since) = catalogue?.candidates(for: subject, scorer: scorer) {
+        if let catalogue, let (found, generation, since) = catalogue.candidates(for: subject, scorer: scorer) {
             // The items are fetched a few at a time, as the loop gets to them: most candidates are never read.
             let order = found.sorted { $0.bound > $1.bound }
             var next = 0, chunk = 32
             while next < order.count, !outranked(order[next].bound) {
                 let taken = order[next..<min(order.count, next + chunk)]
                 (next, chunk) = (taken.endIndex, chunk * 2)
-                for (item, candidate) in catalogue?.items(taken, generation: generation) ?? [] {
+                for (item, candidate) in catalogue.items(taken, generation: generation) {
                     if outranked(candidate.bound) { break }
                     consider(item, held: candidate.held, operatorSince: since[item.product.operatorID])
                 }
