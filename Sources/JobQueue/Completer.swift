@@ -27,6 +27,9 @@ struct Completion: Sendable {
     var error: String?
     /// Snoozes and hand-backs do not count as attempts.
     var refundsAttempt = false
+
+    /// The attempt whose end this records.
+    var ended: Completer.Attempt { Completer.Attempt(id: id, attempt: attempt) }
 }
 
 /// Writes the ends of attempts in batches: everything that finished while the previous write was in
@@ -41,9 +44,8 @@ struct Completion: Sendable {
 /// written holds up neither the claims nor the completions written beside it.
 ///
 /// Until an end is written its job keeps its lease: the worker's heartbeat renews the jobs of `unrecorded`
-/// ends, those waiting and those in a writer's batch, so that a slow or failing write never lets the
-/// rescuer run again a job this worker finished. (A fresh end carried by a claim is not renewed during that
-/// one round trip: it ended with at least two thirds of its lease left.) This bookkeeping rides on the
+/// ends, those waiting, those in a writer's batch and those carried by a claim in flight, so that a slow or
+/// failing write never lets the rescuer run again a job this worker finished. This bookkeeping rides on the
 /// locks the writers already take.
 final class Completer: Sendable {
     /// How long a writer leaves new completions to the claims before writing them itself.
@@ -67,7 +69,7 @@ final class Completer: Sendable {
     }
 
     /// One attempt of one job.
-    struct Attempt: Sendable {
+    struct Attempt: Hashable, Sendable {
         var id: Int64
         var attempt: Int
     }
@@ -79,6 +81,8 @@ final class Completer: Sendable {
         var retrying: [Retry] = []
         /// Each writer's batch in flight (cleared when it takes its next batch or gives this one back).
         var writing: [Int: [Completion]] = [:]
+        /// Taken by claims in flight, until they are committed or given back.
+        var carried: Set<Attempt> = []
         var stopping = false
         /// Shutdown gave up waiting for the writes: the writers return.
         var abandoned = false
@@ -116,7 +120,7 @@ final class Completer: Sendable {
     /// The attempts whose ends are waiting or being written, whose jobs' leases must still be renewed.
     var unrecorded: [Attempt] {
         state.withLock { state in
-            (state.retrying.flatMap(\.batch) + state.pending + state.writing.values.joined()).map { Attempt(id: $0.id, attempt: $0.attempt) }
+            (state.retrying.flatMap(\.batch) + state.pending + state.writing.values.joined()).map(\.ended) + state.carried
         }
     }
 
@@ -234,7 +238,9 @@ final class Completer: Sendable {
             let count = min(state.pending.count, limit)
             guard count > 0 else { return [] }
             defer { state.pending.removeFirst(count) }
-            return Array(state.pending.prefix(count))
+            let taken = Array(state.pending.prefix(count))
+            state.carried.formUnion(taken.map(\.ended))
+            return taken
         }
     }
 
@@ -246,6 +252,7 @@ final class Completer: Sendable {
     /// Completions taken with `take` were committed.
     func recorded(_ batch: [Completion]) {
         guard !batch.isEmpty else { return }
+        state.withLock { $0.carried.subtract(batch.map(\.ended)) }
         recorded.add(batch.count, ordering: .relaxed)
         written()
     }
@@ -253,7 +260,10 @@ final class Completer: Sendable {
     /// Completions taken with `take` were not written: they go to the writers, first.
     func giveBack(_ batch: [Completion]) {
         guard !batch.isEmpty else { return }
-        state.withLock { $0.retrying.append(Retry(batch: batch, failures: 1, due: .now)) }
+        state.withLock { state in
+            state.carried.subtract(batch.map(\.ended))
+            state.retrying.append(Retry(batch: batch, failures: 1, due: .now))
+        }
         signal.signal()
     }
 
