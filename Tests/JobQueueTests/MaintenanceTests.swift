@@ -18,7 +18,8 @@ import Testing
             let leader = try #require(workers.firstIndex { $0.isLeader })
             workers[leader].stop()
             try await runs[leader].value
-            try await waitUntil("another leader elected", within: .seconds(5)) {
+            // Election rounds are 200 ms apart; the bound is against "never", generous for a loaded machine.
+            try await waitUntil("another leader elected", within: .seconds(30)) {
                 workers.enumerated().contains { $0.offset != leader && $0.element.isLeader }
             }
             #expect(workers.filter(\.isLeader).count == 1)
@@ -63,7 +64,7 @@ import Testing
                 """).scalar(Int64.self)!
             let worker = try JobWorker(configuration: fastConfiguration(), registry: JobRegistry(), database: database, logger: quietLogger)
             try await whileRunning(worker) {
-                try await waitUntil("the orphan discarded", within: .seconds(10)) { try await state(id, pool) == "discarded" }
+                try await waitUntil("the orphan discarded", within: .seconds(30)) { try await state(id, pool) == "discarded" }
             }
             #expect(try await record(id, pool).finalizedAt != nil)
         }

@@ -29,10 +29,15 @@ let quietLogger: Logger = {
     return logger
 }()
 
-/// Worker settings that make tests quick: short polls, leases and maintenance intervals.
+/// Worker settings that make tests quick: short polls and maintenance intervals.
+///
+/// The lease is long unless a test asks otherwise: beside the whole suite on two cores a worker's heartbeat or
+/// the write of a job's end can be held up for seconds, and a lease that expires meanwhile has the rescuer run
+/// the job again, an extra attempt in its history that the test did not cause (CI saw a discarded job claimed
+/// twice under a 5 s lease). Tests of leases and rescues set their own or write expired rows themselves.
 func fastConfiguration(
     queues: [String: Int] = [NewJob.defaultQueue: 10], workerID: String = "test-worker",
-    lease: Duration = .seconds(5), shutdownTimeout: Duration = .seconds(5)
+    lease: Duration = .seconds(60), shutdownTimeout: Duration = .seconds(5)
 ) -> JobWorker.Configuration {
     var configuration = JobWorker.Configuration(
         queues: queues, claimBatch: 10, pollInterval: .milliseconds(200), lease: lease,
