@@ -123,6 +123,10 @@ public final class CatalogueMemory: Sendable {
         /// Each authorization's slot, assigned once.
         var slots: [UUID: Int] = [:]
         var operatorSince: [UUID: Date] = [:]
+        /// The sizes of `words`, `byKey` and `grants` after the last full load.
+        var sizesAtLoad = Sizes(words: 0, keys: 0, slots: 0)
+
+        var sizes: Sizes { Sizes(words: words.count, keys: byKey.count, slots: grants.count) }
 
         mutating func slot(of authorization: UUID) -> Int {
             if let slot = slots[authorization] { return slot }
@@ -167,13 +171,34 @@ public final class CatalogueMemory: Sendable {
         }
     }
 
+    /// How many words, keys and authorization slots the copy has numbered.
+    struct Sizes: Equatable {
+        var words: Int
+        var keys: Int
+        var slots: Int
+
+        /// Past twice `loaded` and `slack` more, in any of the three.
+        func outgrow(_ loaded: Sizes, slack: Int) -> Bool {
+            words > 2 * loaded.words + slack || keys > 2 * loaded.keys + slack || slots > 2 * loaded.slots + slack
+        }
+    }
+
     private let state = Mutex(State())
     /// How long authorizations' terms are kept without a change announced before they are read again.
     public let authorizationsMaximumAge: Duration
+    /// Words, keys and authorization slots keep their numbers until the next full load, also those no product or
+    /// authorization held uses any more; once any of them outgrows twice its size at the last load by this many,
+    /// the copy loads itself again (staying ready meanwhile), so that a market that keeps inventing tags or keys
+    /// does not grow a worker's memory without end.
+    public let compactionSlack: Int
 
-    public init(authorizationsMaximumAge: Duration = .seconds(10)) {
+    public init(authorizationsMaximumAge: Duration = .seconds(10), compactionSlack: Int = 10_000) {
         self.authorizationsMaximumAge = authorizationsMaximumAge
+        self.compactionSlack = max(0, compactionSlack)
     }
+
+    /// The numbered words, keys and slots now (for tests).
+    var sizes: Sizes { state.withLock { $0.sizes } }
 
     /// Loaded (and, while following, listening): its candidates may stand in for the database's.
     public var isReady: Bool { state.withLock { $0.ready } }
@@ -223,8 +248,10 @@ public final class CatalogueMemory: Sendable {
                     if mustLoad {
                         state.withLock { $0.ready = false }
                         try await load(from: pool)
-                    } else if !ids.isEmpty {
-                        try await refresh(ids, from: pool)
+                    } else if !ids.isEmpty, try await refresh(ids, from: pool) {
+                        // Outgrown: a full load replaces the copy (ready all along; what changes meanwhile is
+                        // announced to the inbox and read again after it).
+                        try await load(from: pool)
                     }
                 } catch {
                     if Task.isCancelled { break }
@@ -259,6 +286,7 @@ public final class CatalogueMemory: Sendable {
                     guard entries.count == page, let last = entries.last else { break }
                     after = last.product.id
                 }
+                fresh.sizesAtLoad = fresh.sizes
                 return fresh
             }
         }
@@ -271,18 +299,21 @@ public final class CatalogueMemory: Sendable {
     }
 
     /// Reads the given products again (those gone from the catalogue leave the copy) and the authorizations.
-    public func refresh(_ ids: [UUID], from pool: PostgresPool) async throws {
+    /// Returns whether the copy's numbering has outgrown its last load (see `compactionSlack`).
+    @discardableResult
+    public func refresh(_ ids: [UUID], from pool: PostgresPool) async throws -> Bool {
         let (entries, grants) = try await pool.withConnection { connection in
             (try await connection.catalogueEntries(ids), try await connection.grants())
         }
         let found = Dictionary(entries.map { ($0.product.id, $0) }) { first, _ in first }
-        state.withLock { state in
+        return state.withLock { state in
             state.setGrants(grants)
             for id in ids {
                 state.drop(id)
                 if let entry = found[id] { state.hold(entry) }
             }
             state.generation &+= 1
+            return state.sizes.outgrow(state.sizesAtLoad, slack: compactionSlack)
         }
     }
 

@@ -52,6 +52,32 @@ import Testing
         }
     }
 
+    /// Words no product uses any more keep their numbers until a full load: a copy whose numbering outgrows its
+    /// last load loads itself again, staying ready, so that tags invented and dropped do not grow it without end.
+    @Test func aCopyWhoseNumberingOutgrowsItsLastLoadLoadsItselfAgain() async throws {
+        try await withMarket { market in
+            let product = try await market.listedProduct()
+            try await following(market, CatalogueMemory(compactionSlack: 6)) { catalogue in
+                try await waitFor("the product in memory") { catalogue.holds(product.id, version: 1) }
+                let loaded = catalogue.sizes
+                #expect(loaded.words == 5, "three fields, a tag and a scenario")
+                // Seven revisions, each with three tags never seen: 21 words more without a reload; past
+                // 2 × 5 + 6 = 16 the copy loads itself again and keeps only the words of what it holds.
+                for revision in 2...8 {
+                    var next = productVersion([market.general], price: 50 - Int64(revision))
+                    next.tags = ["fresh\(revision)a", "fresh\(revision)b", "fresh\(revision)c"]
+                    _ = try await market.store.revise(product.id, with: next, by: .party(market.operatorA.id))
+                    try await waitFor("revision \(revision) in memory") { catalogue.holds(product.id, version: revision) }
+                    #expect(catalogue.isReady, "ready throughout")
+                }
+                // Reloaded after revision 5 (17 words, 7 kept); revisions 6 to 8 add 9, or 6 when the load read revision 6.
+                try await waitFor("the numbering back within bounds") { catalogue.sizes.words <= 16 }
+                #expect(catalogue.sizes.keys == loaded.keys)
+                #expect(catalogue.count == 1 && catalogue.holds(product.id, version: 8))
+            }
+        }
+    }
+
     /// Matching against the copy proposes exactly the exhaustive top K, as matching against the database does.
     @Test func matchingFromMemoryProposesTheExhaustiveTopK() async throws {
         try await withMarket { market in
@@ -223,13 +249,13 @@ import Testing
 }
 
 /// Runs a catalogue copy that follows the market while `body` runs.
-func following(_ market: Market, _ body: (CatalogueMemory) async throws -> Void) async throws {
+func following(_ market: Market, _ catalogue: CatalogueMemory = CatalogueMemory(),
+               _ body: (CatalogueMemory) async throws -> Void) async throws {
     var configuration = market.pool.configuration.connection
     configuration.applicationName = "test catalogue"
     var logger = Logger(label: "test.catalogue")
     logger.logLevel = .critical
     let listener = try PostgresListener(configuration: configuration, logger: logger)
-    let catalogue = CatalogueMemory()
     let task = Task { try await catalogue.follow(listener, pool: market.pool) }
     defer {
         task.cancel()
