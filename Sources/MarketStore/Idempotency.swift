@@ -75,7 +75,7 @@ extension MarketStore {
                     try await connection.execute("""
                         SELECT set_config('lock_timeout', waited.before, true)
                         FROM (SELECT current_setting('lock_timeout') AS before,
-                                     set_config('lock_timeout', \("\(Self.idempotencyWait.components.seconds)s"), true),
+                                     set_config('lock_timeout', \(lockTimeout(idempotencyWait)), true),
                                      pg_advisory_xact_lock(\(Self.idempotencyLockClass), hashtext(\(key.party.uuidString) || ' ' || \(key.key)))
                               ) AS waited
                         """)
@@ -92,13 +92,19 @@ extension MarketStore {
         }
     }
 
-    /// How long a request waits for another one with the same key to finish before it is answered
-    /// `IdempotencyKeyInUse` (409).
-    public static let idempotencyWait: Duration = .seconds(10)
+    /// How long a request waits by default for another one with the same key to finish before it is answered
+    /// `IdempotencyKeyInUse` (409); a store's `idempotencyWait`.
+    public static let defaultIdempotencyWait: Duration = .seconds(10)
 
     /// The advisory lock class of idempotency keys (the two-integer lock space; the job queue's leader
     /// uses the one-bigint space).
     static let idempotencyLockClass: Int32 = 0x7064_7869
+
+    /// `wait` as a `lock_timeout` setting, in whole milliseconds and at least one (zero would wait forever).
+    func lockTimeout(_ wait: Duration) -> String {
+        let milliseconds = wait.components.seconds * 1_000 + wait.components.attoseconds / 1_000_000_000_000_000
+        return "\(max(1, milliseconds))ms"
+    }
 
     private func answered(_ key: IdempotencyKey) async throws -> StoredResponse? {
         try await pool.withConnection { connection in try await connection.answered(key) }

@@ -15,6 +15,10 @@ public struct MarketStore: Sendable {
     /// Wakes workers after commits (see `afterCommit`).
     public let wakeUps: JobWakeUps
 
+    /// How long a request waits for another one with the same idempotency key to finish before it is answered
+    /// `IdempotencyKeyInUse` (409).
+    public var idempotencyWait = MarketStore.defaultIdempotencyWait
+
     public init(pool: PostgresPool) {
         self.pool = pool
         self.wakeUps = JobWakeUps(pool: pool)
