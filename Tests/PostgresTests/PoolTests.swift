@@ -289,7 +289,7 @@ import Testing
             #expect(answers.sorted() == [0, 1, 2, 3, 4])
             #expect(elapsed < .seconds(30), "answered by another runner, not after the 60 s statement")
             try await withConnection(configuration) { admin in
-                try await admin.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'")
+                try await admin.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'SELECT pg_sleep(60)'")
             }
             await #expect(throws: PostgresError.self) { try await slow.value }
             await pool.close()
