@@ -172,7 +172,7 @@ public final class CatalogueMemory: Sendable {
     }
 
     /// How many words, keys and authorization slots the copy has numbered.
-    struct Sizes: Equatable {
+    struct Sizes {
         var words: Int
         var keys: Int
         var slots: Int

@@ -75,7 +75,7 @@ extension MarketStore {
                     try await connection.execute("""
                         SELECT set_config('lock_timeout', waited.before, true)
                         FROM (SELECT current_setting('lock_timeout') AS before,
-                                     set_config('lock_timeout', \(lockTimeout(idempotencyWait)), true),
+                                     set_config('lock_timeout', \(Self.lockTimeout(idempotencyWait)), true),
                                      pg_advisory_xact_lock(\(Self.idempotencyLockClass), hashtext(\(key.party.uuidString) || ' ' || \(key.key)))
                               ) AS waited
                         """)
@@ -101,7 +101,7 @@ extension MarketStore {
     static let idempotencyLockClass: Int32 = 0x7064_7869
 
     /// `wait` as a `lock_timeout` setting, in whole milliseconds and at least one (zero would wait forever).
-    func lockTimeout(_ wait: Duration) -> String {
+    static func lockTimeout(_ wait: Duration) -> String {
         let milliseconds = wait.components.seconds * 1_000 + wait.components.attoseconds / 1_000_000_000_000_000
         return "\(max(1, milliseconds))ms"
     }

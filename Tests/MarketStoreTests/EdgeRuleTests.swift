@@ -466,9 +466,9 @@ import MarketJobs
     @Test func theWaitIsALockTimeoutInWholeMillisecondsNeverZero() {
         let store = MarketStore(pool: PostgresPool(configuration: .init(connection: .init(connectionString: ""))))
         #expect(store.idempotencyWait == .seconds(10))
-        #expect(store.lockTimeout(.seconds(10)) == "10000ms")
-        #expect(store.lockTimeout(.milliseconds(1500)) == "1500ms")
-        #expect(store.lockTimeout(.microseconds(10)) == "1ms", "zero would mean no timeout at all")
+        #expect(MarketStore.lockTimeout(.seconds(10)) == "10000ms")
+        #expect(MarketStore.lockTimeout(.milliseconds(1500)) == "1500ms")
+        #expect(MarketStore.lockTimeout(.microseconds(10)) == "1ms", "zero would mean no timeout at all")
     }
 
     @Test func aRequestWhoseConnectionDiesLeavesNothingAndItsRetryRunsAtOnce() async throws {
